@@ -1,0 +1,59 @@
+"""The exceptions tagtrail raises, all rooted at `TagtrailError`.
+
+    TagtrailError                 anything the user can act on; the CLI prints its message as one line
+    ├── ConfigError               tagtrail.yaml is missing, unreadable or invalid (carries file:line:column)
+    ├── SchemeError               a tag template cannot be compiled, or a tag cannot be formatted from it
+    ├── GitError                  a git command failed or the work tree is not in the state asked for
+    └── SandboxError              a local component (registry, git server) could not be started
+
+Library errors (subprocess, YAML, pydantic) are translated into these at the boundary where they occur and
+chained with ``from``; a raw library exception reaching the user is a bug. Messages never carry secrets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class TagtrailError(Exception):
+    """Root of every error tagtrail raises on purpose."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a config file, located as precisely as the YAML parser allows."""
+
+    path: str
+    line: int | None
+    column: int | None
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = self.path
+        if self.line is not None:
+            where += f":{self.line}"
+            if self.column is not None:
+                where += f":{self.column}"
+        field = f"{self.field}: " if self.field else ""
+        return f"{where}: {field}{self.message}"
+
+
+class ConfigError(TagtrailError):
+    """The config file is missing, unreadable or invalid. `problems` lists each issue with its location."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+class SchemeError(TagtrailError):
+    """A tag template cannot be compiled, or a tag cannot be formatted from the values given."""
+
+
+class GitError(TagtrailError):
+    """A git command failed, or the repository is not in the state an operation needs."""
+
+
+class SandboxError(TagtrailError):
+    """A local component for the demo or the tests (a registry, a git server) could not be started."""
