@@ -1,0 +1,226 @@
+"""Find, read and validate tagtrail.yaml, turning every problem into `file:line:column: field: message`."""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, get_args, get_origin
+
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from tagtrail.config.model import Config
+from tagtrail.errors import ConfigError, Problem
+
+CONFIG_NAME = "tagtrail.yaml"
+ENV_CONFIG = "TAGTRAIL_CONFIG"
+
+
+def find_config(start: Path | None = None) -> Path:
+    """tagtrail.yaml in `start` (default: the current folder) or the nearest parent holding one, never
+    above the top of the git repository `start` is in: a config outside your repository is not yours."""
+    if os.environ.get(ENV_CONFIG):
+        return Path(os.environ[ENV_CONFIG])
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / CONFIG_NAME
+        if candidate.is_file():
+            return candidate
+        if (folder / ".git").exists():
+            break
+    raise ConfigError(
+        [
+            Problem(
+                str(here),
+                None,
+                None,
+                "",
+                f"no {CONFIG_NAME} here or in any parent folder; pass --config PATH",
+            )
+        ]
+    )
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate one config file. Raises ConfigError listing every problem with its position."""
+    shown = _display(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([Problem(shown, None, None, "", "file not found; pass --config PATH")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([Problem(shown, None, None, "", f"cannot read it: {exc}")]) from exc
+    return parse_config(text, shown)
+
+
+def parse_config(text: str, path: str = CONFIG_NAME) -> Config:
+    """Validate config text; `path` is only used in messages."""
+    try:
+        document = YAML(typ="rt").load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        column = mark.column + 1 if mark else None
+        what = (exc.problem or exc.context or "invalid YAML").strip()
+        raise ConfigError([Problem(path, line, column, "", f"not valid YAML: {what}")]) from exc
+    except YAMLError as exc:
+        raise ConfigError([Problem(path, None, None, "", f"not valid YAML: {exc}")]) from exc
+    if document is None:
+        raise ConfigError([Problem(path, 1, 1, "", "the file is empty; it needs at least 'image:'")])
+    if not isinstance(document, CommentedMap):
+        raise ConfigError(
+            [Problem(path, 1, 1, "", "the top level must be a mapping of keys such as 'scheme:'")]
+        )
+    try:
+        return Config.model_validate(_plain(document))
+    except ValidationError as exc:
+        found = [_problem(path, document, error) for error in _relevant(document, exc.errors())]
+        raise ConfigError(sorted(found, key=lambda p: (p.line or 0, p.column or 0))) from None
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _plain(node: Any) -> Any:
+    """ruamel's round-trip types as plain Python values, so validation sees what the user wrote."""
+    if isinstance(node, dict):
+        return {str(key) if not isinstance(key, str) else key: _plain(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_plain(item) for item in node]
+    if isinstance(node, bool) or node is None:
+        return node
+    if isinstance(node, int):
+        return int(node)
+    if isinstance(node, float):
+        return float(node)
+    if isinstance(node, str):
+        return str(node)
+    return node
+
+
+def _relevant(document: Any, errors: list[ErrorDetails]) -> list[ErrorDetails]:
+    """Drop errors of union members that do not fit the kind of value written (the `str` arm of
+    `str | list[str]` when a list was given), which only repeat the same problem less precisely."""
+    kept = [error for error in errors if _fits_union_arm(document, tuple(error["loc"]))]
+    return kept or errors
+
+
+def _fits_union_arm(document: Any, loc: tuple[int | str, ...]) -> bool:
+    node = document
+    for part in loc:
+        if isinstance(part, str) and not isinstance(node, dict):
+            is_list_arm = part.startswith("list[")
+            return is_list_arm == isinstance(node, list)
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            return True
+    return True
+
+
+def _problem(path: str, document: CommentedMap, error: ErrorDetails) -> Problem:
+    loc = _document_loc(document, tuple(error["loc"]))
+    kind = error["type"]
+    if loc and loc[-1] == "[key]":
+        line, column = _position(document, loc[:-1], key=True)
+        return Problem(path, line, column, _dotted(loc[:-1]), error["msg"].removeprefix("Value error, "))
+    if kind == "extra_forbidden":
+        line, column = _position(document, loc, key=True)
+        known = _known_keys(Config, loc[:-1])
+        hint = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
+        advice = f"did you mean '{hint[0]}'?" if hint else f"known keys here: {', '.join(known)}"
+        return Problem(path, line, column, _dotted(loc), f"unknown key; {advice}")
+    if kind == "missing":
+        line, column = _position(document, loc[:-1], key=False)
+        return Problem(path, line, column, _dotted(loc), "required key is missing")
+    line, column = _position(document, loc, key=False)
+    return Problem(path, line, column, _dotted(loc), error["msg"].removeprefix("Value error, "))
+
+
+def _document_loc(document: Any, loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    """The error location as a path in the document: without the labels pydantic adds for union members
+    (`str`, `list[str]`), which follow a value that is not a mapping."""
+    out: list[int | str] = []
+    node = document
+    for part in loc:
+        if isinstance(part, str) and not isinstance(node, dict):
+            continue
+        out.append(part)
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            node = None
+    return tuple(out)
+
+
+def _position(document: Any, loc: tuple[int | str, ...], *, key: bool) -> tuple[int | None, int | None]:
+    """1-based line and column of the node at `loc` (of its key when `key`), or of its nearest ancestor."""
+    node, line, column = document, 1, 1
+    for index, part in enumerate(loc):
+        last = index == len(loc) - 1
+        if isinstance(node, CommentedMap) and part in node:
+            line, column = node.lc.key(part) if key and last else node.lc.value(part)
+            node = node[part]
+        elif isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node):
+            line, column = node.lc.item(part)
+            node = node[part]
+        else:
+            break
+        line += 1
+        column += 1
+    return line, column
+
+
+def _dotted(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part.replace("_", "").replace("-", "").isalnum():
+            out += f".{part}" if out else part
+        else:
+            out += f'["{part}"]'
+    return out
+
+
+def _known_keys(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
+    current: Any = model
+    for part in loc:
+        current = _step(current, part)
+        if current is None:
+            return []
+    models = [member for member in _members(current) if _is_model(member)]
+    return list(models[0].model_fields) if models else []
+
+
+def _step(annotation: Any, part: int | str) -> Any:
+    for candidate in _members(annotation):
+        if _is_model(candidate) and isinstance(part, str) and part in candidate.model_fields:
+            return candidate.model_fields[part].annotation
+        origin = get_origin(candidate)
+        if origin is dict:
+            return get_args(candidate)[1]
+        if origin is list and isinstance(part, int):
+            return get_args(candidate)[0]
+    return None
+
+
+def _members(annotation: Any) -> Iterator[Any]:
+    args = get_args(annotation)
+    if args and get_origin(annotation) not in (dict, list):
+        yield from args
+    else:
+        yield annotation
+
+
+def _is_model(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)

@@ -1,0 +1,188 @@
+"""The schema of tagtrail.yaml. Every field says what it is for; `tagtrail config schema` prints them."""
+
+from __future__ import annotations
+
+import re
+from functools import cached_property
+from pathlib import PurePosixPath
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from tagtrail.errors import SchemeError
+from tagtrail.scheme import Scheme, is_valid_tag
+
+DEFAULT_SCHEME = "{{branch}}.{{date 'YYYYMMDD-HHmmss' tz='UTC'}}.{{sha}}"
+
+# host[:port]/path with lowercase path components, and one `{app}` placeholder somewhere in the path.
+_IMAGE_TEMPLATE = re.compile(
+    r"(?:[A-Za-z0-9.-]+(?::\d+)?/)?(?:[a-z0-9{}]+(?:[._-][a-z0-9{}]+)*/)*[a-z0-9{}]+(?:[._-][a-z0-9{}]+)*"
+)
+_REGISTRY_HOST = re.compile(r"(?:[A-Za-z0-9-]+\.)*[A-Za-z0-9-]+(?::\d{1,5})?|\[[0-9a-fA-F:]+\](?::\d{1,5})?")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_image_template(value: str) -> str:
+    if value.count("{app}") != 1:
+        raise ValueError(f"'{value}' must contain '{{app}}' exactly once, where the app's name goes")
+    if re.search(r"\{(?!app\})", value.replace("{app}", "")):
+        raise ValueError(f"'{value}' has a placeholder other than '{{app}}'")
+    if ":" in value.rsplit("/", 1)[-1] or "@" in value:
+        raise ValueError(f"'{value}' names a tag or digest; give the repository only, tagtrail picks the tag")
+    if not _IMAGE_TEMPLATE.fullmatch(value):
+        raise ValueError(
+            f"'{value}' is not an image repository: the path must be lowercase letters, digits and . _ -"
+            " (registries refuse uppercase repository names)"
+        )
+    return value
+
+
+def _relative_path(value: str) -> str:
+    path = PurePosixPath(value)
+    if path.is_absolute() or ".." in path.parts or not value.strip():
+        raise ValueError(f"'{value}' must be a path inside the repository, relative to tagtrail.yaml")
+    return value
+
+
+def _registry_host(value: str) -> str:
+    if not _REGISTRY_HOST.fullmatch(value):
+        raise ValueError(
+            f"'{value}' is not a registry host; write host or host:port, without a scheme or path"
+        )
+    return value
+
+
+def _pin_tag(value: str) -> str:
+    if not is_valid_tag(value):
+        raise ValueError(f"'{value}' is not a valid image tag")
+    return value
+
+
+ImageTemplate = Annotated[str, AfterValidator(_check_image_template)]
+RelativePath = Annotated[str, AfterValidator(_relative_path)]
+RegistryHost = Annotated[str, AfterValidator(_registry_host)]
+PinTag = Annotated[str, AfterValidator(_pin_tag)]
+
+
+class RegistryConfig(_Section):
+    """How to reach one registry."""
+
+    insecure: bool = Field(
+        False, description="Allow plain HTTP to this registry (only ever for loopback or a LAN)."
+    )
+
+
+class AppsConfig(_Section):
+    """Where apps are found."""
+
+    root: RelativePath = Field(
+        "apps", description="Folder whose subfolders holding a Dockerfile or Containerfile are apps."
+    )
+    exclude: list[str] = Field(default_factory=list, description="Subfolders of root that are not apps.")
+    inputs: dict[str, list[RelativePath]] = Field(
+        default_factory=dict,
+        description="Per app, more paths (globs, relative to the repo) whose changes rebuild it.",
+    )
+
+
+class GitTargetConfig(_Section):
+    """Write deploys back to files in a git repository (GitOps)."""
+
+    files: list[RelativePath] = Field(
+        min_length=1, description="Files, relative to the repo, whose image references are kept current."
+    )
+    url: str | None = Field(
+        None, description="Clone this remote into a cache folder instead of using the repo tagtrail runs in."
+    )
+    branch: str | None = Field(
+        None, description="Branch deploy commits go to; default: the branch checked out."
+    )
+    push: bool = Field(True, description="Push deploy commits to the remote.")
+    then: str | None = Field(
+        None, description="Shell command run after a deploy commit (e.g. 'make -C pulumi up')."
+    )
+
+
+class DeployConfig(_Section):
+    """Which images are eligible and where the choice is written."""
+
+    branch: str | list[str] = Field(
+        "main", description="Only tags of this branch (or these branches) are deployed."
+    )
+    aliases: list[ImageTemplate] = Field(
+        default_factory=list,
+        description="Other names under which the same images appear in files, each with '{app}'.",
+    )
+    git: GitTargetConfig | None = Field(None, description="Write deploys back to files in git.")
+    pins: dict[str, PinTag] = Field(
+        default_factory=dict,
+        description="Apps held at a tag: automation leaves them alone until unpinned.",
+    )
+
+    @field_validator("branch")
+    @classmethod
+    def _branches_named(cls, value: str | list[str]) -> str | list[str]:
+        names = [value] if isinstance(value, str) else value
+        if not names or any(not name.strip() for name in names):
+            raise ValueError("name at least one branch, e.g. 'main'")
+        return value
+
+    @property
+    def branches(self) -> list[str]:
+        return [self.branch] if isinstance(self.branch, str) else list(self.branch)
+
+
+class Config(_Section):
+    """tagtrail.yaml: the tag scheme, how images are named, where apps live and how they are deployed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, ignored_types=(cached_property,))
+
+    scheme: str = Field(
+        DEFAULT_SCHEME,
+        description="The tag template, in docker/metadata-action syntax; tags are formatted and parsed with it.",
+    )
+    sha_length: int = Field(
+        7,
+        ge=4,
+        le=64,
+        description="Length of {{sha}} in tags (metadata-action's DOCKER_METADATA_SHORT_SHA_LENGTH).",
+    )
+    image: ImageTemplate = Field(
+        description="How an app's image is named, with '{app}', e.g. ghcr.io/o/r/{app}."
+    )
+    registries: dict[RegistryHost, RegistryConfig] = Field(
+        default_factory=dict, description="Per registry host[:port], how to reach it."
+    )
+    apps: AppsConfig = Field(default_factory=AppsConfig, description="Where apps are found.")
+    deploy: DeployConfig = Field(
+        default_factory=DeployConfig, description="What is deployed and where it is written."
+    )
+
+    @field_validator("scheme")
+    @classmethod
+    def _scheme_compiles(cls, value: str) -> str:
+        try:
+            Scheme.compile(value)
+        except SchemeError as exc:
+            raise ValueError(str(exc)) from exc
+        return value
+
+    @model_validator(mode="after")
+    def _scheme_with_length(self) -> Config:
+        try:
+            Scheme.compile(self.scheme, self.sha_length)
+        except SchemeError as exc:
+            raise ValueError(str(exc)) from exc
+        return self
+
+    @cached_property
+    def tag_scheme(self) -> Scheme:
+        """The compiled tag scheme."""
+        return Scheme.compile(self.scheme, self.sha_length)
+
+    def image_for(self, app: str) -> str:
+        """The image repository of an app, from the `image` template."""
+        return self.image.replace("{app}", app)

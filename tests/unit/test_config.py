@@ -1,0 +1,216 @@
+"""tagtrail.yaml: the documented example loads as written; every mistake is named with file:line:column."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tagtrail.config import Config, find_config, load_config, parse_config
+from tagtrail.config.docs import json_schema, settings
+from tagtrail.errors import ConfigError
+
+EXAMPLE = """\
+scheme: "{{branch}}.{{date 'YYYYMMDD-HHmmss' tz='UTC'}}.{{sha}}"
+image: ghcr.io/acme/homelab/{app}   # how an app's image is named
+registries:
+  "127.0.0.1:5000": {insecure: true}          # plain HTTP allowed only where said
+apps:
+  root: apps                                  # each folder below it with a Dockerfile/Containerfile is an app
+  exclude: [shared]
+  inputs:                                     # more paths that belong to an app's build
+    backup-nas: ["apps/shared/**"]
+deploy:
+  branch: main                                # only tags of this branch are eligible
+  aliases: ["registry.lan:32000/{app}"]   # other names under which the same images appear in files
+  git:
+    files: [pulumi/Pulumi.prod.yaml]
+    branch: main
+    push: true
+    then: "make -C pulumi up"                 # optional command after a deploy commit
+  pins:
+    doorbell: main.20251014-050954.185c95c
+"""
+
+
+def test_the_documented_example_loads_as_written() -> None:
+    config = parse_config(EXAMPLE)
+    assert config.image_for("backup-nas") == "ghcr.io/acme/homelab/backup-nas"
+    assert config.registries["127.0.0.1:5000"].insecure is True
+    assert config.apps.exclude == ["shared"]
+    assert config.apps.inputs == {"backup-nas": ["apps/shared/**"]}
+    assert config.deploy.branches == ["main"]
+    assert config.deploy.aliases == ["registry.lan:32000/{app}"]
+    assert config.deploy.git is not None
+    assert config.deploy.git.files == ["pulumi/Pulumi.prod.yaml"]
+    assert config.deploy.git.then == "make -C pulumi up"
+    assert config.deploy.pins == {"doorbell": "main.20251014-050954.185c95c"}
+    assert config.tag_scheme.example == "main.20251014-051038.185c95c"
+
+
+def test_defaults_need_only_an_image() -> None:
+    config = parse_config("image: ghcr.io/o/r/{app}\n")
+    assert config.scheme == "{{branch}}.{{date 'YYYYMMDD-HHmmss' tz='UTC'}}.{{sha}}"
+    assert config.apps.root == "apps"
+    assert config.deploy.branches == ["main"]
+    assert config.deploy.git is None
+
+
+def problems(text: str) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, "tagtrail.yaml")
+    return str(caught.value).splitlines()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            EXAMPLE.replace("    push: true", "    pussh: true"),
+            "tagtrail.yaml:16:5: deploy.git.pussh: unknown key; did you mean 'push'?",
+        ),
+        (
+            EXAMPLE.replace("registries:", "registrys:"),
+            "tagtrail.yaml:3:1: registrys: unknown key; did you mean 'registries'?",
+        ),
+        (
+            EXAMPLE.replace("  exclude: [shared]", "  exclude: [shared]\n  zzz: 1"),
+            "tagtrail.yaml:8:3: apps.zzz: unknown key; known keys here: root, exclude, inputs",
+        ),
+        (
+            EXAMPLE.replace("tz='UTC'", "tz='Pacific/Los Angeles'"),
+            "tagtrail.yaml:1:9: scheme: unknown time zone 'Pacific/Los Angeles'",
+        ),
+        (
+            EXAMPLE.replace("image: ghcr.io/acme/homelab/{app}", "image: ghcr.io/Acme/homelab/{app}"),
+            "tagtrail.yaml:2:8: image: 'ghcr.io/Acme/homelab/{app}' is not an image repository",
+        ),
+        (
+            EXAMPLE.replace("image: ghcr.io/acme/homelab/{app}", "image: ghcr.io/acme/homelab"),
+            "tagtrail.yaml:2:8: image: 'ghcr.io/acme/homelab' must contain '{app}' exactly once",
+        ),
+        (
+            EXAMPLE.replace("image: ghcr.io/acme/homelab/{app}", "image: ghcr.io/acme/{app}:latest"),
+            "tagtrail.yaml:2:8: image: 'ghcr.io/acme/{app}:latest' names a tag or digest",
+        ),
+        (
+            EXAMPLE.replace("{insecure: true}", "{insecure: maybe}"),
+            'tagtrail.yaml:4:32: registries["127.0.0.1:5000"].insecure: Input should be a valid boolean',
+        ),
+        (
+            EXAMPLE.replace('"127.0.0.1:5000"', '"http://127.0.0.1:5000"'),
+            "tagtrail.yaml:4:3: registries[\"http://127.0.0.1:5000\"]: 'http://127.0.0.1:5000' is not a registry host",
+        ),
+        (
+            EXAMPLE.replace("doorbell: main.20251014-050954.185c95c", "doorbell: 'not a tag'"),
+            "tagtrail.yaml:19:15: deploy.pins.doorbell: 'not a tag' is not a valid image tag",
+        ),
+        (
+            EXAMPLE.replace("files: [pulumi/Pulumi.prod.yaml]", "files: [../outside.yaml]"),
+            "tagtrail.yaml:14:13: deploy.git.files[0]: '../outside.yaml' must be a path inside the repository",
+        ),
+        (
+            EXAMPLE.replace("files: [pulumi/Pulumi.prod.yaml]", "files: []"),
+            "tagtrail.yaml:14:12: deploy.git.files: List should have at least 1 item",
+        ),
+        (
+            EXAMPLE.replace("  branch: main                ", "  branch: [main, 7]"),
+            "tagtrail.yaml:11:18: deploy.branch[1]: Input should be a valid string",
+        ),
+        (
+            EXAMPLE.replace('aliases: ["registry.lan:32000/{app}"]', 'aliases: ["registry.lan:32000/app"]'),
+            "tagtrail.yaml:12:13: deploy.aliases[0]: 'registry.lan:32000/app' must contain '{app}' exactly once",
+        ),
+        (
+            EXAMPLE.split("image:", maxsplit=1)[0] + "apps: {}\n",
+            "tagtrail.yaml:1:1: image: required key is missing",
+        ),
+        (EXAMPLE + "image: again\n", 'tagtrail.yaml:20:1: not valid YAML: found duplicate key "image"'),
+        ("image: [\n", "tagtrail.yaml:2:1: not valid YAML"),
+        ("- a list\n", "tagtrail.yaml:1:1: the top level must be a mapping"),
+        ("", "tagtrail.yaml:1:1: the file is empty"),
+        (
+            "image: ghcr.io/o/{app}\nsha_length: 3\n",
+            "tagtrail.yaml:2:13: sha_length: Input should be greater than or equal to 4",
+        ),
+    ],
+)
+def test_each_problem_names_file_line_column_and_field(text: str, expected: str) -> None:
+    lines = problems(text)
+    assert any(line.startswith(expected) for line in lines), lines
+
+
+def test_every_problem_is_reported_not_just_the_first() -> None:
+    lines = problems("image: ghcr.io/o/{app}\nscheem: x\ndeploy:\n  brnch: main\n")
+    assert lines == [
+        "tagtrail.yaml:2:1: scheem: unknown key; did you mean 'scheme'?",
+        "tagtrail.yaml:4:3: deploy.brnch: unknown key; did you mean 'branch'?",
+    ]
+
+
+def test_secret_looking_values_are_not_echoed() -> None:
+    lines = problems("image: ghcr.io/o/{app}\ndeploy:\n  git:\n    files: [a]\n    push: hunter2-secret\n")
+    assert lines
+    assert all("hunter2" not in line for line in lines)
+
+
+def test_find_config_walks_up_to_the_nearest_parent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "tagtrail.yaml").write_text("image: ghcr.io/o/{app}\n")
+    nested = tmp_path / "apps" / "web"
+    nested.mkdir(parents=True)
+    assert find_config(nested) == tmp_path / "tagtrail.yaml"
+    monkeypatch.setenv("TAGTRAIL_CONFIG", str(tmp_path / "elsewhere.yaml"))
+    assert find_config(nested) == tmp_path / "elsewhere.yaml"
+
+
+def test_the_search_stops_at_the_top_of_the_git_repository(tmp_path: Path) -> None:
+    (tmp_path / "tagtrail.yaml").write_text("image: ghcr.io/o/{app}\n")  # someone else's, above the repo
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    (repo / "apps").mkdir()
+    with pytest.raises(
+        ConfigError, match=r"no tagtrail\.yaml here or in any parent folder; pass --config PATH"
+    ):
+        find_config(repo / "apps")
+
+
+def test_a_missing_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="file not found"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_every_setting_has_a_one_line_description() -> None:
+    rows = settings()
+    assert {row.key for row in rows} >= {
+        "scheme",
+        "image",
+        "registries",
+        "registries.<name>.insecure",
+        "apps.root",
+        "apps.inputs",
+        "deploy.branch",
+        "deploy.aliases",
+        "deploy.git.files",
+        "deploy.git.then",
+        "deploy.pins",
+    }
+    for row in rows:
+        assert row.description, row.key
+        assert "\n" not in row.description, row.key
+
+
+def test_the_json_schema_carries_the_descriptions() -> None:
+    schema = json_schema()
+    assert schema["properties"]["scheme"]["description"].startswith("The tag template")
+    assert schema["additionalProperties"] is False
+    text = json.dumps(schema)
+    for row in settings():
+        assert json.dumps(row.description)[1:-1] in text, row.key
+
+
+def test_config_is_immutable() -> None:
+    config = parse_config("image: ghcr.io/o/{app}\n")
+    with pytest.raises(ValueError, match="frozen"):
+        config.image = "x"  # type: ignore[misc]
+    assert isinstance(config, Config)
