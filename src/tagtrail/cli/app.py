@@ -1,0 +1,138 @@
+"""The root of the command line: global options, and the one place errors become a line and an exit code."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.logging import RichHandler
+
+from tagtrail import __version__
+from tagtrail.cli import output
+from tagtrail.config import Config, find_config, load_config
+from tagtrail.errors import TagtrailError
+
+EXIT_ERROR = 1
+EXIT_INTERNAL = 70
+EXIT_INTERRUPTED = 130
+
+app = typer.Typer(
+    name="tagtrail",
+    help=(
+        "Continuous deployment for a monorepo of container apps.\n\n"
+        "Every image is tagged with the branch, time and commit that built it (the scheme in tagtrail.yaml);"
+        " tagtrail reads those tags back to decide what runs, writes the choice to git, and rolls back in one"
+        " command."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@dataclass
+class State:
+    """What every command may need, loaded only when asked for."""
+
+    config_path: Path | None = None
+    verbose: int = 0
+    _config: Config | None = field(default=None, repr=False)
+
+    def config(self) -> Config:
+        if self._config is None:
+            self.config_path = self.config_path or find_config()
+            self._config = load_config(self.config_path)
+        return self._config
+
+    def project_root(self) -> Path:
+        """The folder holding tagtrail.yaml: paths in the config are relative to it."""
+        self.config_path = self.config_path or find_config()
+        return self.config_path.resolve().parent
+
+
+def state(ctx: typer.Context) -> State:
+    return ctx.find_root().ensure_object(State)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"tagtrail {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            envvar="TAGTRAIL_CONFIG",
+            metavar="PATH",
+            show_default=False,
+            help="tagtrail.yaml to use. Default: the one in this folder or the nearest parent.",
+        ),
+    ] = None,
+    verbose: Annotated[
+        int,
+        typer.Option(
+            "--verbose", "-v", count=True, show_default=False, help="Log what happens (-vv for more)."
+        ),
+    ] = 0,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_show_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Global options come before the command: tagtrail -c path/tagtrail.yaml plan."""
+    ctx.obj = State(config_path=config, verbose=verbose)
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(
+        level=level,
+        format="%(message)s",
+        force=True,
+        handlers=[RichHandler(console=output.stderr, show_path=False, markup=False)],
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; return (and, as a console script, exit with) its exit code. Never shows a traceback
+    for a TagtrailError; an unexpected exception is reported as a bug."""
+    from tagtrail.cli import commands  # noqa: F401, PLC0415  (registers the commands; imported late to avoid a cycle)
+
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        result = app(args=args, prog_name="tagtrail", standalone_mode=False)
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.TyperException as exc:  # usage errors: typer prints them with the command's usage line
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            output.error(exc.format_message())
+        return exc.exit_code
+    except typer.Abort:
+        output.error("interrupted")
+        return EXIT_INTERRUPTED
+    except TagtrailError as exc:
+        output.error(str(exc))
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        output.error("interrupted")
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        if "-v" in args or "--verbose" in args or "-vv" in args:
+            logging.getLogger("tagtrail").exception("internal error")
+        output.error(
+            f"internal error: {type(exc).__name__}: {exc} — this is a bug in tagtrail; rerun with -v"
+            " and report it with the output"
+        )
+        return EXIT_INTERNAL
+    return result if isinstance(result, int) else 0
