@@ -1,0 +1,255 @@
+"""Push small synthetic images through a registry's real API: a config blob, one layer, a manifest.
+
+Each image has its own digest (its config carries the tag, the `created` time and the labels given), so a
+test can push hundreds of distinct builds quickly; `push_index` makes a multi-arch index over per-platform
+images, as `docker buildx --platform a,b` does. OCI and Docker v2 media types are both available.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import tarfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Literal
+from urllib.parse import urljoin
+
+import httpx
+
+from tagtrail.errors import SandboxError
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
+DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+
+MediaFamily = Literal["oci", "docker"]
+
+
+def sha256_digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True)
+class PushedImage:
+    """What was pushed: where, under which tag, and the digest a client must see for it."""
+
+    repository: str
+    tag: str
+    digest: str
+    media_type: str
+    created: datetime
+    labels: dict[str, str] = field(default_factory=dict)
+    platforms: tuple[str, ...] = ()
+
+
+def _layer(content: bytes) -> tuple[bytes, str]:
+    """A gzip'd tar with one file; returns the blob and its diff_id (digest of the uncompressed tar)."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        info = tarfile.TarInfo("tagtrail-synthetic")
+        info.size, info.mtime, info.mode = len(content), 0, 0o644
+        tar.addfile(info, io.BytesIO(content))
+    tar_bytes = raw.getvalue()
+    return gzip.compress(tar_bytes, mtime=0), sha256_digest(tar_bytes)
+
+
+class ImagePusher:
+    """Pushes synthetic images to one registry, with basic auth or none."""
+
+    def __init__(self, base_url: str, *, auth: tuple[str, str] | None = None, timeout: float = 30.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._client = httpx.Client(auth=auth, timeout=timeout)
+        self._sizes: dict[str, int] = {}  # manifest digest → size, for the index descriptors
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> ImagePusher:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def push_image(
+        self,
+        repository: str,
+        tag: str | None,
+        *,
+        labels: dict[str, str] | None = None,
+        created: datetime | None = None,
+        platform: str = "linux/amd64",
+        media: MediaFamily = "oci",
+        content: bytes | None = None,
+    ) -> PushedImage:
+        """Push one single-platform image; with `tag=None` it is pushed by digest only (for an index)."""
+        created = created or datetime.now(UTC)
+        labels = dict(labels or {})
+        os_name, arch = platform.split("/", 1)
+        layer, diff_id = _layer(content if content is not None else f"{repository}:{tag}:{platform}".encode())
+        config = json.dumps(
+            {
+                "architecture": arch,
+                "os": os_name,
+                "created": created.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+                "config": {"Labels": labels},
+                "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+                "history": [
+                    {
+                        "created": created.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+                        "comment": f"tagtrail synthetic image {tag or ''}".strip(),
+                    }
+                ],
+            },
+            sort_keys=True,
+        ).encode()
+        self.upload_blob(repository, layer)
+        self.upload_blob(repository, config)
+        oci = media == "oci"
+        manifest = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": OCI_MANIFEST if oci else DOCKER_MANIFEST,
+                "config": {
+                    "mediaType": OCI_CONFIG if oci else DOCKER_CONFIG,
+                    "digest": sha256_digest(config),
+                    "size": len(config),
+                },
+                "layers": [
+                    {
+                        "mediaType": OCI_LAYER if oci else DOCKER_LAYER,
+                        "digest": sha256_digest(layer),
+                        "size": len(layer),
+                    }
+                ],
+            },
+            sort_keys=True,
+        ).encode()
+        media_type = OCI_MANIFEST if oci else DOCKER_MANIFEST
+        digest = self.put_manifest(repository, tag or sha256_digest(manifest), manifest, media_type)
+        return PushedImage(repository, tag or "", digest, media_type, created, labels, (platform,))
+
+    def push_index(
+        self,
+        repository: str,
+        tag: str,
+        *,
+        platforms: Sequence[str] = ("linux/amd64", "linux/arm64"),
+        labels: dict[str, str] | None = None,
+        created: datetime | None = None,
+        media: MediaFamily = "oci",
+    ) -> PushedImage:
+        """Push one image per platform by digest, then an index over them under `tag`."""
+        created = created or datetime.now(UTC)
+        children = [
+            self.push_image(
+                repository,
+                None,
+                labels=labels,
+                created=created,
+                platform=p,
+                media=media,
+                content=f"{repository}:{tag}:{p}".encode(),
+            )
+            for p in platforms
+        ]
+        oci = media == "oci"
+        index_type = OCI_INDEX if oci else DOCKER_LIST
+        index = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": index_type,
+                "manifests": [
+                    {
+                        "mediaType": child.media_type,
+                        "digest": child.digest,
+                        "size": self._sizes[child.digest],
+                        "platform": dict(zip(("os", "architecture"), p.split("/", 1), strict=True)),
+                    }
+                    for child, p in zip(children, platforms, strict=True)
+                ],
+            },
+            sort_keys=True,
+        ).encode()
+        digest = self.put_manifest(repository, tag, index, index_type)
+        return PushedImage(repository, tag, digest, index_type, created, dict(labels or {}), tuple(platforms))
+
+    def tag(self, image: PushedImage, tag: str) -> PushedImage:
+        """Put an already pushed manifest under one more tag (one request)."""
+        body = self.get_manifest(image.repository, image.digest, image.media_type)
+        self.put_manifest(image.repository, tag, body, image.media_type)
+        return PushedImage(
+            image.repository,
+            tag,
+            image.digest,
+            image.media_type,
+            image.created,
+            image.labels,
+            image.platforms,
+        )
+
+    def upload_blob(self, repository: str, data: bytes) -> str:
+        digest = sha256_digest(data)
+        blob_url = f"{self.base_url}/v2/{repository}/blobs/{digest}"
+        if self._client.head(blob_url).status_code == 200:
+            return digest
+        start = self._client.post(f"{self.base_url}/v2/{repository}/blobs/uploads/")
+        self._check(start, 202, f"start a blob upload to {repository}")
+        # The Location carries the upload's state in its query (`?_state=…`): append, never replace it.
+        location = urljoin(self.base_url + "/", start.headers["Location"])
+        separator = "&" if "?" in location else "?"
+        done = self._client.put(
+            f"{location}{separator}digest={digest}",
+            content=data,
+            headers={"Content-Type": "application/octet-stream"},
+        )
+        self._check(done, 201, f"upload blob {digest[:19]} to {repository}")
+        return digest
+
+    def put_manifest(self, repository: str, reference: str, body: bytes, media_type: str) -> str:
+        response = self._client.put(
+            f"{self.base_url}/v2/{repository}/manifests/{reference}",
+            content=body,
+            headers={"Content-Type": media_type},
+        )
+        self._check(response, 201, f"push manifest {repository}:{reference}")
+        digest = sha256_digest(body)
+        if response.headers.get("Docker-Content-Digest", digest) != digest:
+            raise SandboxError(f"the registry stored {repository}:{reference} under another digest")
+        self._sizes[digest] = len(body)
+        return digest
+
+    def get_manifest(self, repository: str, reference: str, media_type: str) -> bytes:
+        response = self._client.get(
+            f"{self.base_url}/v2/{repository}/manifests/{reference}", headers={"Accept": media_type}
+        )
+        self._check(response, 200, f"read manifest {repository}@{reference}")
+        return response.content
+
+    def list_tags(self, repository: str) -> list[str]:
+        """Every tag of a repository (following pagination), for tests that read back what they pushed."""
+        tags: list[str] = []
+        url: str | None = f"{self.base_url}/v2/{repository}/tags/list?n=1000"
+        while url:
+            response = self._client.get(url)
+            self._check(response, 200, f"list tags of {repository}")
+            tags.extend(response.json().get("tags") or [])
+            link = response.links.get("next", {}).get("url")
+            url = urljoin(self.base_url + "/", link) if link else None
+        return tags
+
+    @staticmethod
+    def _check(response: httpx.Response, expected: int, what: str) -> None:
+        if response.status_code != expected:
+            raise SandboxError(f"could not {what}: HTTP {response.status_code} {response.text[:200]}")

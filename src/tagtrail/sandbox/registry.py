@@ -1,0 +1,154 @@
+"""A real CNCF distribution registry (Debian's `docker-registry`) on a free loopback port.
+
+Used by `tagtrail demo` and by the test suite. Storage lives in a folder of the caller's; delete is enabled;
+with `users`, clients must authenticate with HTTP basic auth against an htpasswd file (bcrypt, as
+distribution requires).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+
+from tagtrail.errors import SandboxError
+
+REGISTRY_BINARY = "docker-registry"
+_INSTALL_HINT = "install it with `apt-get install docker-registry apache2-utils` (./scripts/setup does this)"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def htpasswd_line(user: str, password: str) -> str:
+    """One bcrypt htpasswd entry, made by apache2-utils' htpasswd."""
+    if shutil.which("htpasswd") is None:
+        raise SandboxError(f"htpasswd not found: {_INSTALL_HINT}")
+    result = subprocess.run(
+        ["htpasswd", "-nbB", "-C", "5", user, password], capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise SandboxError(f"htpasswd failed: {result.stderr.strip()}")
+    return result.stdout.strip()
+
+
+def _clean_env() -> dict[str, str]:
+    """The environment without REGISTRY_* variables: distribution reads each as a config override, and
+    podman's and skopeo's REGISTRY_AUTH_FILE would otherwise break its `auth` section."""
+    return {name: value for name, value in os.environ.items() if not name.startswith("REGISTRY_")}
+
+
+@dataclass
+class RegistryServer:
+    """A running registry; use as a context manager or call start() and stop()."""
+
+    root: Path
+    users: dict[str, str] = field(default_factory=dict)
+    extra_config: str = ""
+    port: int = 0
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def host(self) -> str:
+        """host:port, the way image references name this registry."""
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.root / "registry.log"
+
+    @property
+    def storage(self) -> Path:
+        return self.root / "storage"
+
+    def start(self, timeout: float = 20.0) -> RegistryServer:
+        if shutil.which(REGISTRY_BINARY) is None:
+            raise SandboxError(f"{REGISTRY_BINARY} not found: {_INSTALL_HINT}")
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.storage.mkdir(exist_ok=True)
+        for _ in range(5):
+            self.port = free_port()
+            config = self.root / "config.yml"
+            config.write_text(self._config())
+            with self.log_path.open("ab") as log:
+                self.process = subprocess.Popen(
+                    [REGISTRY_BINARY, "serve", str(config)],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=_clean_env(),
+                )
+            if self._wait_ready(timeout):
+                return self
+            self.stop()
+        raise SandboxError(f"the registry did not start; its log: {self.log_path}\n{self._log_tail()}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def __enter__(self) -> RegistryServer:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def _config(self) -> str:
+        auth = ""
+        if self.users:
+            htpasswd = self.root / "htpasswd"
+            htpasswd.write_text("".join(htpasswd_line(u, p) + "\n" for u, p in self.users.items()))
+            auth = f"auth:\n  htpasswd:\n    realm: tagtrail-sandbox\n    path: {htpasswd}\n"
+        return (
+            "version: 0.1\n"
+            "log:\n  level: warn\n  accesslog:\n    disabled: true\n"
+            "storage:\n"
+            f"  filesystem:\n    rootdirectory: {self.storage}\n"
+            "  delete:\n    enabled: true\n"
+            "  maintenance:\n    uploadpurging:\n      enabled: false\n"
+            f"http:\n  addr: {self.host}\n  secret: {secrets.token_hex(16)}\n"
+            f"{auth}{self.extra_config}"
+        )
+
+    def _wait_ready(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is None or self.process.poll() is not None:
+                return False
+            try:
+                status = httpx.get(f"{self.url}/v2/", timeout=1.0).status_code
+            except httpx.TransportError:
+                status = 0
+            if status in (200, 401):
+                return True
+            time.sleep(0.05)
+        return False
+
+    def _log_tail(self) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-10:])
+        except OSError:
+            return "(no log)"
