@@ -4,6 +4,9 @@
     ├── ConfigError               tagtrail.yaml is missing, unreadable or invalid (carries file:line:column)
     ├── SchemeError               a tag template cannot be compiled, or a tag cannot be formatted from it
     ├── GitError                  a git command failed or the work tree is not in the state asked for
+    ├── RegistryError             a registry could not be read, or answered something malformed
+    │   ├── RegistryAuthError     credentials missing, refused, or not allowed this repository (401/403)
+    │   └── RegistryNotFound      no such repository, tag or digest (404)
     └── SandboxError              a local component (registry, git server) could not be started
 
 Library errors (subprocess, YAML, pydantic) are translated into these at the boundary where they occur and
@@ -53,6 +56,28 @@ class SchemeError(TagtrailError):
 
 class GitError(TagtrailError):
     """A git command failed, or the repository is not in the state an operation needs."""
+
+
+class RegistryError(TagtrailError):
+    """A registry could not be read, or what it answered cannot be trusted (DESIGN invariant 4: such a read
+    never leads to a write). `transient` says whether trying again later may help (timeouts, 5xx, 429)."""
+
+    def __init__(
+        self, registry: str, repository: str | None, message: str, *, transient: bool = False
+    ) -> None:
+        self.registry = registry
+        self.repository = repository
+        self.transient = transient
+        where = f"{registry}/{repository}" if repository else registry
+        super().__init__(f"registry {where}: {message}")
+
+
+class RegistryAuthError(RegistryError):
+    """The registry refused the credentials, or has none for us and wants some."""
+
+
+class RegistryNotFound(RegistryError):
+    """The repository, tag or digest does not exist in the registry."""
 
 
 class SandboxError(TagtrailError):

@@ -67,12 +67,41 @@ RegistryHost = Annotated[str, AfterValidator(_registry_host)]
 PinTag = Annotated[str, AfterValidator(_pin_tag)]
 
 
+def _credentials_spec(value: str) -> str:
+    if value in ("docker", "anonymous") or re.fullmatch(r"env:[A-Za-z_][A-Za-z0-9_]*", value):
+        return value
+    if value.startswith("file:") and len(value) > 5:
+        return value
+    raise ValueError(
+        f"'{value}' is not a credentials source: use docker, anonymous, env:PREFIX (reads PREFIX_USERNAME and"
+        " PREFIX_PASSWORD) or file:PATH (a docker config.json or a mounted .dockerconfigjson)"
+    )
+
+
+CredentialsSpec = Annotated[str, AfterValidator(_credentials_spec)]
+
+
 class RegistryConfig(_Section):
     """How to reach one registry."""
 
     insecure: bool = Field(
         False, description="Allow plain HTTP to this registry (only ever for loopback or a LAN)."
     )
+    ca_file: str | None = Field(
+        None, description="PEM bundle of CAs to trust for this registry's TLS certificate."
+    )
+    credentials: CredentialsSpec = Field(
+        "docker",
+        description="Where credentials come from: docker (config.json, helpers), anonymous, env:PREFIX or file:PATH.",
+    )
+    concurrency: int = Field(8, ge=1, le=256, description="Most requests in flight to this registry at once.")
+    rps: float | None = Field(
+        None, gt=0, description="Most requests per second to this registry (default: no limit)."
+    )
+    timeout: float = Field(
+        30.0, gt=0, le=600, description="Seconds one request may take, its authentication included."
+    )
+    page_size: int = Field(1000, ge=1, le=10000, description="Tags asked for per page when listing tags.")
 
 
 class AppsConfig(_Section):
