@@ -1,11 +1,14 @@
 """The tag scheme: a docker/metadata-action template that formats tags and parses them back. Pure; no I/O."""
 
+from tagtrail.scheme.ranking import Ranking, rank
 from tagtrail.scheme.tags import (
     MAX_TAG_LENGTH,
+    CheckedTags,
     ParsedTag,
     RejectCode,
     Rejected,
     Scheme,
+    first_invalid_tag,
     is_valid_tag,
     sanitize_tag,
 )
@@ -13,11 +16,15 @@ from tagtrail.scheme.zones import suggest_zone
 
 __all__ = [
     "MAX_TAG_LENGTH",
+    "CheckedTags",
     "ParsedTag",
+    "Ranking",
     "RejectCode",
     "Rejected",
     "Scheme",
+    "first_invalid_tag",
     "is_valid_tag",
+    "rank",
     "sanitize_tag",
     "suggest_zone",
 ]

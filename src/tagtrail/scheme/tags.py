@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from functools import cached_property
@@ -34,9 +35,11 @@ _HANDLEBARS_ESCAPES = str.maketrans(
     {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;", "`": "&#x60;", "=": "&#x3D;"}
 )
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NOT_A_TAG = "is not a valid tag (letters, digits, '_', '.', '-'; at most 128)"
+_CALENDAR = ("year", "month", "day", "hour", "minute", "second")
 _NOT_SCHEME_EXPRESSIONS = {"tag", "base_ref", "is_default_branch", "is_not_default_branch"}
 
-RejectCode = TypingLiteral["other-scheme", "dirty", "invalid-time", "nonexistent-time"]
+RejectCode = TypingLiteral["other-scheme", "other-branch", "dirty", "invalid-time", "nonexistent-time"]
 
 
 def sanitize_tag(text: str) -> str:
@@ -47,6 +50,26 @@ def sanitize_tag(text: str) -> str:
 def is_valid_tag(text: str) -> bool:
     """Whether a registry accepts `text` as a tag (the OCI distribution spec's tag grammar)."""
     return _VALID_TAG.fullmatch(text) is not None
+
+
+_VALID_LINES = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}(?:\n[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})*")
+
+
+class CheckedTags(list[str]):
+    """Tags that `first_invalid_tag` has found valid (the registry client returns these), so ranking need
+    not check them again. Not to be changed after it is made."""
+
+
+def first_invalid_tag(tags: Sequence[object]) -> object | None:
+    """The first item of `tags` that is not a valid tag (or not a string), or None; one join and one regex
+    pass for the usual case, where all are fine."""
+    try:
+        joined = "\n".join(tags)  # type: ignore[arg-type]  # a non-string raises TypeError: the slow path finds it
+    except TypeError:
+        joined = ""
+    if not tags or (_VALID_LINES.fullmatch(joined) and joined.count("\n") == len(tags) - 1):
+        return None
+    return next(t for t in tags if not isinstance(t, str) or not is_valid_tag(t))
 
 
 def _escape(text: str, escaped: bool) -> str:
@@ -199,23 +222,50 @@ class Scheme:
             )
         return tag
 
-    def parse(self, tag: str) -> ParsedTag | Rejected:
-        """Read a tag back into branch, sha and time, or say why it is not a tag of this scheme."""
-        if len(tag) > MAX_TAG_LENGTH or not is_valid_tag(tag):
-            return Rejected(
-                tag, "other-scheme", "is not a valid tag (letters, digits, '_', '.', '-'; at most 128)"
-            )
-        match = self._regex.fullmatch(tag)
-        if match is None:
-            if tag.endswith(DIRTY_SUFFIX) and self._regex.fullmatch(tag[: -len(DIRTY_SUFFIX)]):
-                return Rejected(tag, "dirty", "was built from a work tree with uncommitted changes (-dirty)")
-            return Rejected(
-                tag, "other-scheme", f"does not match the scheme (its tags look like {self.example})"
-            )
+    def parse(self, tag: str, *, branch: str | None = None) -> ParsedTag | Rejected:
+        """Read a tag back into branch, sha and time, or say why it is not a tag of this scheme.
+
+        With `branch`, a tag of another branch is refused as `other-branch` before its time is read: the
+        fast path for picking among thousands of tags, most of them not of the branch that deploys."""
+        if len(tag) > MAX_TAG_LENGTH or tag[:1] in ("", ".", "-"):  # the rest of the grammar is in the regex
+            return Rejected(tag, "other-scheme", _NOT_A_TAG)
+        if branch is not None:
+            token = self.branch_token(branch)
+            match = self._branch_regex(token).fullmatch(tag)
+            if match is None:
+                other = self._regex.fullmatch(tag)
+                if other is not None:
+                    return Rejected(
+                        tag, "other-branch", f"is a build of branch '{other['branch']}', not '{token}'"
+                    )
+                return self._refuse(tag)
+            branch_text = token
+        else:
+            match = self._regex.fullmatch(tag)
+            if match is None:
+                return self._refuse(tag)
+            branch_text = match["branch"]
         instants = self._instants(match)
         if isinstance(instants, Rejected):
             return instants
-        return ParsedTag(tag, match["branch"], match["sha"], instants)
+        return ParsedTag(tag, branch_text, match["sha"], instants)
+
+    def _refuse(self, tag: str) -> Rejected:
+        if not is_valid_tag(tag):
+            return Rejected(tag, "other-scheme", _NOT_A_TAG)
+        if tag.endswith(DIRTY_SUFFIX) and self._regex.fullmatch(tag[: -len(DIRTY_SUFFIX)]):
+            return Rejected(tag, "dirty", "was built from a work tree with uncommitted changes (-dirty)")
+        return Rejected(tag, "other-scheme", f"does not match the scheme (its tags look like {self.example})")
+
+    def _branch_regex(self, token: str) -> re.Pattern[str]:
+        found = self._by_branch.get(token)
+        if found is None:
+            found = self._by_branch[token] = re.compile(self._pattern(branch=token))
+        return found
+
+    @cached_property
+    def _by_branch(self) -> dict[str, re.Pattern[str]]:
+        return {}
 
     @cached_property
     def example(self) -> str:
@@ -227,6 +277,14 @@ class Scheme:
     @cached_property
     def _regex(self) -> re.Pattern[str]:
         return re.compile(self._pattern())
+
+    @cached_property
+    def _readers(self) -> tuple[tuple[str, Callable[[str], int]], ...]:
+        return tuple((a.token.field, a.token.read) for a in self._atoms if isinstance(a, _Time))
+
+    @cached_property
+    def _has_clock(self) -> bool:
+        return self._date is not None and self._date.fmt.has_clock
 
     def _render(self, branch: str, sha: str, local: datetime, *, escape_branch: bool) -> str:
         out: list[str] = []
@@ -241,31 +299,98 @@ class Scheme:
                 out.append(sha[: self.sha_length])
         return "".join(out)
 
-    def _pattern(self) -> str:
-        out: list[str] = []
+    def _pattern(
+        self, branch: str | None = None, *, groups: bool = True, key: bool = False, branch_group: bool = False
+    ) -> str:
+        """The regex of a tag. `branch` fixes the branch; without `groups` nothing is captured but, with
+        `key`, the span from the first to the last time token and, with `branch_group`, the branch."""
+        pieces: list[tuple[str, bool]] = []  # (regex, is a time token)
         text = ""
         for atom in (*self._atoms, None):
             if isinstance(atom, _Text):
                 text += atom.raw
                 continue
             if text:
-                out.append(re.escape(sanitize_tag(text)))
+                pieces.append((re.escape(sanitize_tag(text)), False))
                 text = ""
             if atom is None:
                 break
             if isinstance(atom, _Time):
-                out.append(f"(?P<{atom.token.field}>{atom.token.pattern})")
+                body = atom.token.pattern
+                pieces.append((f"(?P<{atom.token.field}>{body})" if groups else f"(?:{body})", True))
             elif atom.kind == "branch":
-                out.append(r"(?P<branch>[A-Za-z0-9_.-]+)")
+                body = r"[A-Za-z0-9_.-]+"
+                named = f"(?P<branch>{body})" if groups or branch_group else f"(?:{body})"
+                pieces.append((re.escape(branch) if branch is not None else named, False))
             else:
-                out.append(f"(?P<sha>[0-9a-f]{{{self.sha_length}}})")
-        return "".join(out)
+                body = f"[0-9a-f]{{{self.sha_length}}}"
+                pieces.append((f"(?P<sha>{body})" if groups else f"(?:{body})", False))
+        if key:
+            times = [i for i, (_, is_time) in enumerate(pieces) if is_time]
+            first, last = times[0], times[-1]
+            span = "".join(regex for regex, _ in pieces[first : last + 1])
+            pieces = [*pieces[:first], (f"({span})", True), *pieces[last + 1 :]]
+        return "".join(regex for regex, _ in pieces)
+
+    @cached_property
+    def sortable(self) -> bool:
+        """Whether the time text in a tag sorts as the time does: UTC, fixed-width numeric fields in calendar
+        order (YYYYMMDD-HHmmss and the like). Then tags can be ranked without reading their times."""
+        if self._date is None or self._date.zone is not UTC:
+            return False
+        order = ("year", "month", "day", "hour", "minute", "second", "millisecond")
+        tokens = [i for i in self._date.fmt.items if not isinstance(i, str)]
+        fixed = all(t.text in ("YYYY", "MM", "DD", "HH", "mm", "ss") or set(t.text) == {"S"} for t in tokens)
+        fields = [t.field for t in tokens]
+        return (
+            fixed and fields == [f for f in order if f in fields] and fields[:3] == ["year", "month", "day"]
+        )
+
+    def key_regex(self, branch: str) -> re.Pattern[str]:
+        """Multi-line regex over newline-joined tags: each tag of `branch` (group 1) with its time text
+        (group 2, see `sortable`). Lines of other branches fail on their first characters: cheap."""
+        token = self.branch_token(branch)
+        found = self._key_regexes.get(token)
+        if found is None:
+            found = self._key_regexes[token] = re.compile(
+                f"(?m)^({self._pattern(token, groups=False, key=True)})$"
+            )
+        return found
+
+    @cached_property
+    def count_regex(self) -> re.Pattern[str]:
+        """Multi-line regex matching each tag of the scheme, of any branch, capturing nothing."""
+        return re.compile(f"(?m)^{self._pattern(groups=False)}$")
+
+    @cached_property
+    def _key_regexes(self) -> dict[str, re.Pattern[str]]:
+        return {}
+
+    @cached_property
+    def _calendar_fields(self) -> tuple[str, ...] | None:
+        """The fields, in calendar order, when a UTC time is just integers in a row (YYYYMMDD-HHmmss and
+        the like): then reading a time is one datetime call. None when the slow path is needed."""
+        if self._date is None or self._date.zone is not UTC:
+            return None
+        fields = tuple(field for field, _ in self._readers)
+        ordered = tuple(f for f in _CALENDAR if f in fields)
+        simple = all(read is int for _, read in self._readers)
+        return (
+            ordered
+            if simple and set(fields) == set(ordered) and ordered == _CALENDAR[: len(ordered)]
+            else None
+        )
 
     def _instants(self, match: re.Match[str]) -> tuple[datetime, ...] | Rejected:
         if self._date is None:
             return ()
-        tokens = [a.token for a in self._atoms if isinstance(a, _Time)]
-        values = {t.field: t.read(match[t.field]) for t in tokens}
+        calendar = self._calendar_fields
+        if calendar is not None:
+            try:
+                return (datetime(*map(int, match.group(*calendar)), tzinfo=UTC),)  # type: ignore[arg-type, misc]
+            except ValueError as exc:
+                return Rejected(match.string, "invalid-time", f"does not hold a real date and time ({exc})")
+        values = {field: read(match[field]) for field, read in self._readers}
         tag = match.string
         if "epoch_ms" in values:
             return (_EPOCH + timedelta(milliseconds=values["epoch_ms"]),)
@@ -290,7 +415,9 @@ class Scheme:
             return Rejected(tag, "invalid-time", f"does not hold a real date and time ({exc})")
         if "weekday" in values and (local.weekday() + 1) % 7 != values["weekday"]:
             return Rejected(tag, "invalid-time", "names a weekday that does not fall on its date")
-        if not self._date.fmt.has_clock:
+        if self._date.zone is UTC:  # the common case, and the hot path when thousands of tags are read
+            return (local.replace(tzinfo=UTC),)
+        if not self._has_clock:
             return (local.replace(tzinfo=self._date.zone).astimezone(UTC),)
         instants = local_to_instants(local, self._date.zone)
         if not instants:

@@ -1,0 +1,95 @@
+"""Rank a repository's tags for one branch, newest first, without reading every tag's time.
+
+A registry may hold thousands of tags per repository and the controller ranks them on every poll. When
+the scheme's time sorts as text (UTC, YYYYMMDD-HHmmss and the like), the tags of the branch are found in
+one pass of one regular expression over the joined list, keyed by that text; times are read later, only
+for the few candidates the policy looks at, and the full order and the counts of the other tags are worked
+out only when asked for. Other schemes take the exact path: every tag is parsed.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections import Counter
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from functools import cached_property
+
+from tagtrail.scheme.tags import (
+    DIRTY_SUFFIX,
+    CheckedTags,
+    ParsedTag,
+    RejectCode,
+    Rejected,
+    Scheme,
+    first_invalid_tag,
+)
+
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
+_BY_KEY = operator.itemgetter(1, 0)  # (tag, time text) pairs: by time, then by tag
+
+
+class Ranking:
+    """The tags of one branch by the time in the tag (ties: by tag, descending), and how many of the
+    other tags were set aside, by reason. Build it with `rank`."""
+
+    def __init__(self, scheme: Scheme, tags: Sequence[str], branch: str) -> None:
+        self.scheme = scheme
+        self.branch = branch
+        self._tags = tags
+        self._pairs: list[tuple[str, str]] | None = None
+        self._parsed: dict[str, ParsedTag | Rejected] = {}
+        self._readings: list[ParsedTag | Rejected] = []
+        if scheme.sortable and tags and (isinstance(tags, CheckedTags) or first_invalid_tag(tags) is None):
+            self._joined = "\n".join(tags)
+            self._pairs = scheme.key_regex(branch).findall(self._joined)
+        else:
+            self._readings = [scheme.parse(tag, branch=branch) for tag in tags]
+            self._parsed = {r.tag: r for r in self._readings}
+
+    def newest(self) -> str | None:
+        """The newest tag of the branch by the time in the tag, or None when there is none."""
+        if self._pairs is not None:
+            return max(self._pairs, key=_BY_KEY)[0] if self._pairs else None
+        return self.newest_first[0] if self.newest_first else None
+
+    @cached_property
+    def newest_first(self) -> tuple[str, ...]:
+        """Every tag of the branch, newest first."""
+        if self._pairs is not None:
+            return tuple(tag for tag, _ in sorted(self._pairs, key=_BY_KEY, reverse=True))
+        eligible = [r for r in self._readings if isinstance(r, ParsedTag)]
+        eligible.sort(key=lambda p: (max(p.instants, default=_EARLIEST), p.tag), reverse=True)
+        return tuple(p.tag for p in eligible)
+
+    @cached_property
+    def ignored(self) -> dict[RejectCode, int]:
+        """How many tags were set aside, by reason (other-scheme, other-branch, dirty; on the exact path
+        also invalid-time and nonexistent-time)."""
+        if self._pairs is None:
+            return dict(Counter(r.code for r in self._readings if isinstance(r, Rejected)))
+        of_scheme = self.scheme.count_regex.subn("", self._joined)[1]
+        dirty = 0
+        if DIRTY_SUFFIX in self._joined:  # a -dirty build is of no scheme as written; read those one by one
+            stem = len(DIRTY_SUFFIX)
+            dirty = sum(
+                1
+                for t in self._tags
+                if t.endswith(DIRTY_SUFFIX) and self.scheme.count_regex.fullmatch(t[:-stem])
+            )
+        counts: dict[RejectCode, int] = {
+            "other-scheme": len(self._tags) - of_scheme - dirty,
+            "other-branch": of_scheme - len(self._pairs),
+            "dirty": dirty,
+        }
+        return {code: n for code, n in counts.items() if n}
+
+    def parse(self, tag: str) -> ParsedTag | Rejected:
+        """The full reading of one ranked tag (cached when the exact path already read it)."""
+        found = self._parsed.get(tag)
+        return found if found is not None else self.scheme.parse(tag, branch=self.branch)
+
+
+def rank(scheme: Scheme, tags: Sequence[str], branch: str) -> Ranking:
+    """The tags of `branch` in `tags`, ranked by the time in the tag."""
+    return Ranking(scheme, tags, branch)
