@@ -14,7 +14,7 @@ from rich.logging import RichHandler
 from tagtrail import __version__
 from tagtrail.cli import output
 from tagtrail.config import Config, find_config, load_config
-from tagtrail.errors import TagtrailError
+from tagtrail.errors import ConfigError, TagtrailError
 
 EXIT_ERROR = 1
 EXIT_INTERNAL = 70
@@ -48,6 +48,16 @@ class State:
             self.config_path = self.config_path or find_config()
             self._config = load_config(self.config_path)
         return self._config
+
+    def optional_config(self) -> Config | None:
+        """The config when there is one; None when none is found (commands that can work without it).
+        A config that exists but is invalid is still an error."""
+        if self._config is None and self.config_path is None:
+            try:
+                self.config_path = find_config()
+            except ConfigError:
+                return None
+        return self.config()
 
     def project_root(self) -> Path:
         """The folder holding tagtrail.yaml: paths in the config are relative to it."""
@@ -99,6 +109,9 @@ def root(
         force=True,
         handlers=[RichHandler(console=output.stderr, show_path=False, markup=False)],
     )
+    # httpx logs every request at INFO; show that only with -vv.
+    logging.getLogger("httpx").setLevel(logging.DEBUG if verbose > 1 else logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.INFO if verbose > 1 else logging.WARNING)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -56,7 +56,10 @@ class RegistryServer:
 
     root: Path
     users: dict[str, str] = field(default_factory=dict)
-    extra_config: str = ""
+    extra_config: str = ""  # more top-level sections (e.g. token `auth:` or `notifications:`)
+    tls: tuple[Path, Path] | None = None  # certificate and key: serve HTTPS
+    shared_storage: Path | None = None  # serve another registry's storage (distribution scales out this way)
+    access_log: bool = False  # one line per request in log_path (benchmarks count requests with it)
     port: int = 0
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
@@ -67,7 +70,7 @@ class RegistryServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}"
+        return f"{'https' if self.tls else 'http'}://{self.host}"
 
     @property
     def log_path(self) -> Path:
@@ -75,7 +78,7 @@ class RegistryServer:
 
     @property
     def storage(self) -> Path:
-        return self.root / "storage"
+        return self.shared_storage or self.root / "storage"
 
     def start(self, timeout: float = 20.0) -> RegistryServer:
         if shutil.which(REGISTRY_BINARY) is None:
@@ -122,14 +125,15 @@ class RegistryServer:
             htpasswd = self.root / "htpasswd"
             htpasswd.write_text("".join(htpasswd_line(u, p) + "\n" for u, p in self.users.items()))
             auth = f"auth:\n  htpasswd:\n    realm: tagtrail-sandbox\n    path: {htpasswd}\n"
+        tls = f"  tls:\n    certificate: {self.tls[0]}\n    key: {self.tls[1]}\n" if self.tls else ""
         return (
             "version: 0.1\n"
-            "log:\n  level: warn\n  accesslog:\n    disabled: true\n"
+            f"log:\n  level: warn\n  accesslog:\n    disabled: {'false' if self.access_log else 'true'}\n"
             "storage:\n"
             f"  filesystem:\n    rootdirectory: {self.storage}\n"
             "  delete:\n    enabled: true\n"
             "  maintenance:\n    uploadpurging:\n      enabled: false\n"
-            f"http:\n  addr: {self.host}\n  secret: {secrets.token_hex(16)}\n"
+            f"http:\n  addr: {self.host}\n  secret: {secrets.token_hex(16)}\n{tls}"
             f"{auth}{self.extra_config}"
         )
 
@@ -139,7 +143,8 @@ class RegistryServer:
             if self.process is None or self.process.poll() is not None:
                 return False
             try:
-                status = httpx.get(f"{self.url}/v2/", timeout=1.0).status_code
+                # Readiness only: the sandbox's own certificate is checked by the clients under test.
+                status = httpx.get(f"{self.url}/v2/", timeout=1.0, verify=False).status_code  # noqa: S501
             except httpx.TransportError:
                 status = 0
             if status in (200, 401):
