@@ -4,6 +4,11 @@
   auth, one per test session; each test works in its own repository names (`repo_name`).
 - `pusher`, `auth_pusher`: push synthetic images (distinct digests, chosen labels and `created`) and
   multi-arch indexes through the registry's real API.
+- `token_registry`: a second distribution serving the same storage as `registry`, behind `auth: token`,
+  with `token_issuer` signing the JWTs it validates (the bearer flow of ghcr.io and Docker Hub).
+- `tls_registry`: distribution serving HTTPS with a certificate from a test CA (`tls_ca`).
+- `fault_proxy`: a proxy in front of `registry` that injects 5xx, 429, stalls, truncated and malformed
+  bodies and paginates like the registries that do.
 - `file_remote`, `http_remote`: bare git repositories reached over file:// and over smart HTTP
   (`git http-backend` behind basic auth).
 - every test gets its own HOME, XDG folders, docker/containers auth files and git identity, so nothing the
@@ -21,8 +26,11 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
+from bench.faultproxy import FaultProxy
 from bench.git import Remote, bare_repo
 from bench.githttp import GitHTTPServer
+from bench.pki import KeyPair, certificate_authority, server_certificate
+from bench.tokens import TokenIssuer
 from bench.users import GIT_USER, REGISTRY_USER
 from tagtrail.sandbox import ImagePusher, RegistryServer
 
@@ -73,6 +81,52 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServe
 def auth_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
     with RegistryServer(tmp_path_factory.mktemp("auth-registry"), users=dict([REGISTRY_USER])) as server:
         yield server
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def token_issuer() -> Iterator[TokenIssuer]:
+    issuer = TokenIssuer(users=dict([REGISTRY_USER])).start()
+    yield issuer
+    issuer.stop()
+
+
+@pytest.fixture(scope="session")
+def token_registry(
+    tmp_path_factory: pytest.TempPathFactory, registry: RegistryServer, token_issuer: TokenIssuer
+) -> Iterator[RegistryServer]:
+    root = tmp_path_factory.mktemp("token-registry")
+    server = RegistryServer(
+        root, extra_config=token_issuer.registry_config(root), shared_storage=registry.storage
+    )
+    with server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def tls_ca() -> KeyPair:
+    return certificate_authority()
+
+
+@pytest.fixture(scope="session")
+def tls_registry(
+    tmp_path_factory: pytest.TempPathFactory, registry: RegistryServer, tls_ca: KeyPair
+) -> Iterator[RegistryServer]:
+    root = tmp_path_factory.mktemp("tls-registry")
+    cert, key = server_certificate(tls_ca).write(root / "pki", "server")
+    with RegistryServer(root, tls=(cert, key), shared_storage=registry.storage) as server:
+        yield server
+
+
+@pytest.fixture
+def fault_proxy(registry: RegistryServer) -> Iterator[FaultProxy]:
+    proxy = FaultProxy(registry.url).start()
+    yield proxy
+    proxy.stop()
 
 
 @pytest.fixture

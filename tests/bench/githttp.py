@@ -10,11 +10,12 @@ import base64
 import hmac
 import os
 import subprocess
-import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from bench.httpserver import serve, stop
 
 
 @dataclass
@@ -36,17 +37,12 @@ class GitHTTPServer:
         return f"http://{creds}127.0.0.1:{self.port}/{name}"
 
     def start(self) -> GitHTTPServer:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        server.daemon_threads = True
-        threading.Thread(target=server.serve_forever, name="git-http", daemon=True).start()
-        self._server = server
+        self._server = serve(_handler(self), "git-http")
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        stop(self._server)
+        self._server = None
 
 
 def _handler(server: GitHTTPServer) -> type[BaseHTTPRequestHandler]:

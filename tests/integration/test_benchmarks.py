@@ -1,0 +1,29 @@
+"""The benchmarks still run and still measure the right thing (tiny sizes; their speed goals are checked
+by ./scripts/bench, never here)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+BENCHMARKS = Path(__file__).parents[2] / "benchmarks"
+
+
+def load(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCHMARKS / f"{name}.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_registry_scan_agrees_with_skopeo_on_a_tiny_case(tmp_path: Path) -> None:
+    bench = load("registry_scan")
+    rows = bench.run_case(3, 40, 0.3, 1, tmp_path)
+    assert [row.tool for row in rows] == ["tagtrail", "tagtrail warm", "skopeo loop"]
+    assert rows[0].requests == 3 * 2  # one tag list and one HEAD per repository
+    assert rows[2].requests > rows[0].requests
