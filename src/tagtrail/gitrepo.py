@@ -25,12 +25,12 @@ def _run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
         raise GitError("git is not installed or not on PATH") from None
 
 
-def _git(cwd: Path, *args: str) -> str:
+def _git(cwd: Path, *args: str, strip: bool = True) -> str:
     result = _run(cwd, *args)
     if result.returncode != 0:
         detail = (result.stderr.strip().splitlines() or ["no message"])[-1]
         raise GitError(f"git {args[0]} failed in {cwd}: {detail}")
-    return result.stdout.strip()
+    return result.stdout.strip() if strip else result.stdout
 
 
 @dataclass(frozen=True)
@@ -64,3 +64,38 @@ class GitRepo:
     def commit_time(self, rev: str = "HEAD") -> datetime:
         """When `rev` was committed (the committer date, as metadata-action's commit_date uses)."""
         return datetime.fromisoformat(_git(self.root, "show", "-s", "--format=%cI", rev))
+
+    def has_commit(self, rev: str) -> bool:
+        """Whether `rev` names a commit this repository has (a force-push can leave the old one unknown)."""
+        return _run(self.root, "cat-file", "-e", f"{rev}^{{commit}}").returncode == 0
+
+    def changed_paths(self, base: str, head: str = "HEAD") -> list[str]:
+        """Paths that differ between two commits; a rename counts as its old and its new path."""
+        out = _git(self.root, "diff", "--name-only", "--no-renames", "-z", base, head, strip=False)
+        return [path for path in out.split("\0") if path]
+
+    def show(self, rev: str, path: str) -> str | None:
+        """The text of `path` at `rev`, or None when the file is not there."""
+        result = _run(self.root, "show", f"{rev}:{path}")
+        return result.stdout if result.returncode == 0 else None
+
+    def dirty_paths(self, paths: list[str]) -> list[str]:
+        """Files among `paths` (folders included) with uncommitted changes or untracked, as git reports them."""
+        out = _git(
+            self.root, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--", *paths, strip=False
+        )
+        entries = [e for e in out.split("\0") if e]
+        found = []
+        skip = False
+        for entry in entries:
+            if skip:  # the second path of a rename or copy
+                skip = False
+                continue
+            status, path = entry[:2], entry[3:]
+            skip = status[0] in "RC"
+            found.append(path)
+        return found
+
+    def remote_url(self, name: str = "origin") -> str | None:
+        result = _run(self.root, "remote", "get-url", name)
+        return result.stdout.strip() or None if result.returncode == 0 else None

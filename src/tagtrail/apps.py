@@ -1,0 +1,131 @@
+"""Apps of the monorepo: found by their Dockerfile, and which of them a range of commits changed.
+
+An app is a folder directly below `apps.root` that holds a Dockerfile or a Containerfile; the folder is
+its build context and its name names its image. An app changed when a file in its folder, its Dockerfile,
+or one of its declared `apps.inputs` changed; every app changed when the build-relevant part of
+tagtrail.yaml changed, or when the base of the range is not known (a first push, a force-push, the all-zero
+sha GitHub sends for a new branch).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path, PurePosixPath
+
+from tagtrail.config import Config, parse_config
+from tagtrail.config.loader import CONFIG_NAME
+from tagtrail.errors import ConfigError, TagtrailError
+from tagtrail.gitrepo import GitRepo
+
+BUILD_FILES = ("Dockerfile", "Containerfile")
+ZERO_SHA = "0" * 40
+_NAME = re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*")
+
+
+@dataclass(frozen=True)
+class App:
+    """One app: its name, build context and Dockerfile (paths relative to the repository), and image."""
+
+    name: str
+    context: str
+    dockerfile: str
+    image: str
+    inputs: tuple[str, ...] = ()
+
+    def matrix_entry(self) -> dict[str, str]:
+        """What a GitHub Actions matrix entry holds for this app."""
+        return {"app": self.name, "context": self.context, "dockerfile": self.dockerfile, "image": self.image}
+
+    def owns(self, path: str) -> bool:
+        """Whether a change to `path` (relative to the repository) changes this app's build."""
+        return (
+            path == self.dockerfile
+            or path.startswith(self.context.rstrip("/") + "/")
+            or any(
+                glob_match(pattern, path) or glob_match(f"{pattern.rstrip('/')}/**", path)
+                for pattern in self.inputs
+            )
+        )
+
+
+def discover(root: Path, config: Config) -> list[App]:
+    """Every app below `apps.root` of the repository at `root`, sorted by name."""
+    apps_root = root / config.apps.root
+    if not apps_root.is_dir():
+        raise TagtrailError(
+            f"apps.root '{config.apps.root}' is not a folder in {root}; create it or fix apps.root"
+        )
+    found = []
+    for folder in sorted(p for p in apps_root.iterdir() if p.is_dir()):
+        if folder.name in config.apps.exclude or folder.name.startswith("."):
+            continue
+        build_file = next((folder / name for name in BUILD_FILES if (folder / name).is_file()), None)
+        if build_file is None:
+            continue
+        if not _NAME.fullmatch(folder.name):
+            raise TagtrailError(
+                f"{folder.relative_to(root)}: '{folder.name}' cannot name an image (lowercase letters, digits and"
+                " . _ - only); rename the folder or add it to apps.exclude"
+            )
+        found.append(
+            App(
+                folder.name,
+                folder.relative_to(root).as_posix(),
+                build_file.relative_to(root).as_posix(),
+                config.image_for(folder.name),
+                tuple(config.apps.inputs.get(folder.name, ())),
+            )
+        )
+    unknown = sorted(set(config.apps.inputs) - {app.name for app in found})
+    if unknown:
+        raise TagtrailError(
+            f"apps.inputs names '{unknown[0]}', which is not an app below {config.apps.root}/"
+        )
+    return found
+
+
+def changed(repo: GitRepo, config: Config, base: str, head: str = "HEAD") -> tuple[list[App], str]:
+    """The apps whose build inputs changed between `base` and `head`, and why (one sentence)."""
+    apps = discover(repo.root, config)
+    if base.strip("0") == "" or not repo.has_commit(base):
+        return apps, f"{base[:12] or 'the base'} is not a commit of this repository: building every app"
+    if _build_config(repo, base) != _build_config(repo, head):
+        return apps, f"the build settings in {CONFIG_NAME} changed: building every app"
+    paths = repo.changed_paths(base, head)
+    picked = [app for app in apps if any(app.owns(path) for path in paths)]
+    return picked, f"{len(paths)} files changed between {base[:12]} and {head}"
+
+
+def _build_config(repo: GitRepo, rev: str) -> object:
+    """The part of tagtrail.yaml that decides how images are built, at `rev` (None if it has none)."""
+    text = repo.show(rev, CONFIG_NAME)
+    if text is None:
+        return None
+    try:
+        config = parse_config(text, f"{CONFIG_NAME} at {rev[:12]}")
+    except ConfigError:
+        return ("invalid", text)  # a broken config at either end counts as a change
+    return (config.scheme, config.sha_length, config.image, config.apps.model_dump())
+
+
+def glob_match(pattern: str, path: str) -> bool:
+    """gitignore-style matching of a repository path: `*` and `?` stay within a folder, `**` spans any."""
+    return _glob_regex(pattern).fullmatch(path) is not None
+
+
+@cache
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    parts = []
+    segments = PurePosixPath(pattern).parts
+    for index, segment in enumerate(segments):
+        last = index == len(segments) - 1
+        if segment == "**":
+            parts.append(".*" if last else "(?:.*/)?")
+            continue
+        regex = ""
+        for char in segment:
+            regex += "[^/]*" if char == "*" else "[^/]" if char == "?" else re.escape(char)
+        parts.append(regex + ("" if last else "/"))
+    return re.compile("".join(parts))
