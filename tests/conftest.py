@@ -67,6 +67,8 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     (home / ".run").mkdir(mode=0o700)
+    (home / ".config/containers").mkdir(parents=True)
+    (home / ".config/containers/auth.json").write_text('{"auths": {}}\n')  # buildah refuses a missing one
     (home / ".gitconfig").write_text("[init]\n\tdefaultBranch = main\n")
     return home
 
