@@ -208,7 +208,11 @@ async def test_no_secret_reaches_the_logs(
     pusher.push_image(repo_name, "v1")
     auth_pusher.push_image(repo_name, "v1")
     env = {"T_USERNAME": USER, "T_PASSWORD": PASSWORD}
-    with caplog.at_level(logging.DEBUG):
+    with (
+        caplog.at_level(logging.DEBUG),
+        caplog.at_level(logging.DEBUG, "httpx"),
+        caplog.at_level(logging.DEBUG, "httpcore"),
+    ):
         for server in (token_registry, auth_registry):
             async with client(server, "env:T", env) as c:
                 await c.list_tags(ImageRef.parse(f"{server.host}/{repo_name}"))

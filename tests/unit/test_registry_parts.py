@@ -247,7 +247,7 @@ def test_docker_config_env_var_and_containers_auth_file(
     (other / "config.json").write_text(json.dumps({"auths": {"a.example": {"auth": _b64("a:1")}}}))
     monkeypatch.setenv("DOCKER_CONFIG", str(other))
     auth_json = isolated_home / ".config" / "containers" / "auth.json"
-    auth_json.parent.mkdir(parents=True)
+    auth_json.parent.mkdir(parents=True, exist_ok=True)
     auth_json.write_text(json.dumps({"auths": {"b.example": {"auth": _b64("b:2")}}}))
     monkeypatch.delenv("REGISTRY_AUTH_FILE")
     resolver = CredentialResolver()

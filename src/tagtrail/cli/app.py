@@ -102,16 +102,30 @@ def root(
 ) -> None:
     """Global options come before the command: tagtrail -c path/tagtrail.yaml plan."""
     ctx.obj = State(config_path=config, verbose=verbose)
-    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(
-        level=level,
-        format="%(message)s",
-        force=True,
-        handlers=[RichHandler(console=output.stderr, show_path=False, markup=False)],
-    )
-    # httpx logs every request at INFO; show that only with -vv.
-    logging.getLogger("httpx").setLevel(logging.DEBUG if verbose > 1 else logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.INFO if verbose > 1 else logging.WARNING)
+    _configure_logging(verbose)
+
+
+_HANDLER = RichHandler(console=output.stderr, show_path=False, markup=False)
+
+
+def _configure_logging(verbose: int) -> None:
+    """tagtrail's own log lines at -v, and the HTTP client's at -vv, to stderr. Only these loggers are
+    touched, never the root logger, so running the CLI in-process leaves the host's logging alone."""
+    levels = {
+        "tagtrail": logging.INFO if verbose == 1 else logging.DEBUG,
+        "httpx": logging.DEBUG,
+        "httpcore": logging.INFO,
+    }
+    for name, level in levels.items():
+        logger = logging.getLogger(name)
+        wanted = verbose >= (1 if name == "tagtrail" else 2)
+        if wanted:
+            logger.setLevel(level)
+            if _HANDLER not in logger.handlers:
+                logger.addHandler(_HANDLER)
+        elif _HANDLER in logger.handlers:
+            logger.removeHandler(_HANDLER)
+            logger.setLevel(logging.NOTSET)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -397,7 +397,7 @@ class RegistryClient:
         raise RegistryError(
             ep.host,
             repository,
-            f"{problem} for {method} {_path(url)}, after {self._retries + 1} attempts",
+            f"{method} {_path(url)} failed {self._retries + 1} times ({problem})",
             transient=True,
         )
 
