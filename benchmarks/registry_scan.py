@@ -157,7 +157,7 @@ def skopeo_loop(host: str, repos: list[str]) -> dict[str, tuple[str, str]]:
 
 def run_case(repos: int, tags: int, other_share: float, runs: int, workdir: Path) -> list[Measurement]:
     case = f"R={repos} T={tags}"
-    rng = random.Random(f"{repos}-{tags}")  # noqa: S311 (test data, not secrets)
+    rng = random.Random(f"{repos}-{tags}")
     server = RegistryServer(workdir / case.replace(" ", "_").replace("=", ""), access_log=True)
     with server:
         print(f"[{case}] seeding {repos * tags:,} tags …", file=sys.stderr, flush=True)

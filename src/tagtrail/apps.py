@@ -21,7 +21,7 @@ from tagtrail.gitrepo import GitRepo
 
 BUILD_FILES = ("Dockerfile", "Containerfile")
 ZERO_SHA = "0" * 40
-_NAME = re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*")
+_NAME = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")  # an image path component
 
 
 @dataclass(frozen=True)

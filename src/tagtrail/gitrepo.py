@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,7 +12,7 @@ from pathlib import Path
 from tagtrail.errors import GitError
 
 
-def _run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def _run(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     try:
         return subprocess.run(
             ["git", *args],
@@ -19,18 +20,23 @@ def _run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
             capture_output=True,
             text=True,
             check=False,
-            env={**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"},
+            env={**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", **(env or {})},
         )
     except FileNotFoundError:
         raise GitError("git is not installed or not on PATH") from None
 
 
-def _git(cwd: Path, *args: str, strip: bool = True) -> str:
-    result = _run(cwd, *args)
+def _git(cwd: Path, *args: str, strip: bool = True, env: dict[str, str] | None = None) -> str:
+    result = _run(cwd, *args, env=env)
     if result.returncode != 0:
         detail = (result.stderr.strip().splitlines() or ["no message"])[-1]
-        raise GitError(f"git {args[0]} failed in {cwd}: {detail}")
+        raise GitError(f"git {args[0]} failed in {cwd}: {_redact(detail)}")
     return result.stdout.strip() if strip else result.stdout
+
+
+def _redact(text: str) -> str:
+    """Credentials in remote URLs (https://user:token@host) never reach a message."""
+    return re.sub(r"(://[^/@\s:]+):[^@/\s]+@", r"\1:***@", text)
 
 
 @dataclass(frozen=True)
@@ -99,3 +105,51 @@ class GitRepo:
     def remote_url(self, name: str = "origin") -> str | None:
         result = _run(self.root, "remote", "get-url", name)
         return result.stdout.strip() or None if result.returncode == 0 else None
+
+    def run(self, *args: str, env: dict[str, str] | None = None) -> str:
+        """Any git command in this work tree; GitError (with credentials redacted) when it fails."""
+        return _git(self.root, *args, env=env)
+
+    def try_run(self, *args: str, env: dict[str, str] | None = None) -> tuple[bool, str]:
+        """A git command whose failure is an answer (a rejected push): (succeeded, last line of stderr)."""
+        result = _run(self.root, *args, env=env)
+        detail = (result.stderr.strip().splitlines() or [""])[-1]
+        return result.returncode == 0, _redact(detail)
+
+    def resolve(self, rev: str) -> str | None:
+        """The full sha `rev` names here (a short sha included), or None."""
+        result = _run(self.root, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
+        return result.stdout.strip() or None if result.returncode == 0 else None
+
+    def is_strict_ancestor(self, ancestor: str, descendant: str) -> bool | None:
+        """Whether commit `ancestor` is a strict ancestor of `descendant`; None when either is unknown here."""
+        a, d = self.resolve(ancestor), self.resolve(descendant)
+        if a is None or d is None:
+            return None
+        if a == d:
+            return False
+        return _run(self.root, "merge-base", "--is-ancestor", a, d).returncode == 0
+
+    def log(
+        self, paths: list[str], rev: str = "HEAD", limit: int | None = None
+    ) -> list[tuple[str, str, str, str, str]]:
+        """Commits touching `paths`, newest first: (sha, parent or '', author, ISO time, message)."""
+        args = ["log", "--first-parent", "--format=%H%x1f%P%x1f%an <%ae>%x1f%aI%x1f%B%x1e", rev]
+        if limit:
+            args.insert(1, f"-n{limit}")
+        out = _git(self.root, *args, "--", *paths, strip=False)
+        entries = []
+        for raw in out.split("\x1e"):
+            record = raw.strip("\n")
+            if not record:
+                continue
+            sha, parents, author, when, message = record.split("\x1f", 4)
+            entries.append((sha, parents.split(" ")[0] if parents else "", author, when, message))
+        return entries
+
+    def identity(self) -> tuple[str, str] | None:
+        """git's configured user.name and user.email here, if both are set."""
+        name, email = _run(self.root, "config", "user.name"), _run(self.root, "config", "user.email")
+        if name.returncode or email.returncode or not name.stdout.strip() or not email.stdout.strip():
+            return None
+        return name.stdout.strip(), email.stdout.strip()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import types
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Union, get_args, get_origin
 
 from pydantic import BaseModel
@@ -56,9 +57,19 @@ def _default(value: Any, factory: Any) -> str:
         return "required"
     if isinstance(value, BaseModel):
         return "see below"
+    if isinstance(value, timedelta):
+        return f"`{_duration(value)}`"
     if value is None or value in ({}, []):
         return "none"
     return f"`{json.dumps(value)}`"
+
+
+def _duration(value: timedelta) -> str:
+    seconds = int(value.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 def _models(annotation: Any) -> list[type[BaseModel]]:
@@ -75,6 +86,8 @@ def _type_name(annotation: Any) -> str:
         return f"list of {_type_name(get_args(annotation)[0])}"
     if origin is dict:
         return f"map of {_type_name(get_args(annotation)[1])}"
+    if annotation is timedelta:
+        return "duration"
     if get_args(annotation) and hasattr(annotation, "__metadata__"):
         return _type_name(get_args(annotation)[0])
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):

@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from functools import cached_property
 from pathlib import PurePosixPath
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from tagtrail.errors import SchemeError
 from tagtrail.scheme import Scheme, is_valid_tag
@@ -15,9 +26,9 @@ from tagtrail.scheme import Scheme, is_valid_tag
 DEFAULT_SCHEME = "{{branch}}.{{date 'YYYYMMDD-HHmmss' tz='UTC'}}.{{sha}}"
 
 # host[:port]/path with lowercase path components, and one `{app}` placeholder somewhere in the path.
-_IMAGE_TEMPLATE = re.compile(
-    r"(?:[A-Za-z0-9.-]+(?::\d+)?/)?(?:[a-z0-9{}]+(?:[._-][a-z0-9{}]+)*/)*[a-z0-9{}]+(?:[._-][a-z0-9{}]+)*"
-)
+# The distribution spec's path grammar: lowercase alphanumerics joined by '.', '_', '__' or runs of '-'.
+_COMPONENT = r"[a-z0-9{}]+(?:(?:[._]|__|-+)[a-z0-9{}]+)*"
+_IMAGE_TEMPLATE = re.compile(rf"(?:[A-Za-z0-9.-]+(?::\d+)?/)?(?:{_COMPONENT}/)*{_COMPONENT}")
 _REGISTRY_HOST = re.compile(r"(?:[A-Za-z0-9-]+\.)*[A-Za-z0-9-]+(?::\d{1,5})?|\[[0-9a-fA-F:]+\](?::\d{1,5})?")
 
 
@@ -34,8 +45,8 @@ def _check_image_template(value: str) -> str:
         raise ValueError(f"'{value}' names a tag or digest; give the repository only, tagtrail picks the tag")
     if not _IMAGE_TEMPLATE.fullmatch(value):
         raise ValueError(
-            f"'{value}' is not an image repository: the path must be lowercase letters, digits and . _ -"
-            " (registries refuse uppercase repository names)"
+            f"'{value}' is not an image repository: each part of the path is lowercase letters and digits joined"
+            " by '.', '_', '__' or '-' (registries refuse uppercase repository names)"
         )
     return value
 
@@ -61,6 +72,29 @@ def _pin_tag(value: str) -> str:
     return value
 
 
+_DURATION = re.compile(r"(\d+)\s*(ms|s|m|h|d|w)?")
+_UNITS = {"ms": 0.001, "s": 1, None: 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(value: object) -> timedelta:
+    """'90s', '10m', '2h', '1d' (or a number of seconds) as a timedelta; refuses anything else."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+        return timedelta(seconds=value)
+    if isinstance(value, str):
+        match = _DURATION.fullmatch(value.strip())
+        if match:
+            return timedelta(seconds=int(match[1]) * _UNITS[match[2]])
+    raise ValueError(f"'{value}' is not a duration such as 30s, 10m, 2h or 1d")
+
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(parse_duration),
+    PlainSerializer(lambda d: f"{int(d.total_seconds())}s", return_type=str),
+    WithJsonSchema({"type": "string", "pattern": r"^\d+\s*(ms|s|m|h|d|w)?$"}),
+]
 ImageTemplate = Annotated[str, AfterValidator(_check_image_template)]
 RelativePath = Annotated[str, AfterValidator(_relative_path)]
 RegistryHost = Annotated[str, AfterValidator(_registry_host)]
@@ -133,6 +167,30 @@ class GitTargetConfig(_Section):
     then: str | None = Field(
         None, description="Shell command run after a deploy commit (e.g. 'make -C pulumi up')."
     )
+    skip_ci: bool = Field(False, description="Add [skip ci] to deploy commits, so CI does not run for them.")
+    retries: int = Field(
+        5, ge=0, le=50, description="Times a rejected push is retried on the new remote head."
+    )
+    author: str | None = Field(
+        None, description="Author of deploy commits, 'Name <email>'; default: git's user, else tagtrail."
+    )
+    cache: str | None = Field(
+        None, description="Folder for the clone of url; default: $XDG_CACHE_HOME/tagtrail/repos."
+    )
+
+    @field_validator("author")
+    @classmethod
+    def _author_form(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[^<>]+ <[^<>@\s]+@[^<>\s]+>", value):
+            raise ValueError(f"'{value}' is not an author such as 'Deploy Bot <deploy@example.com>'")
+        return value
+
+
+class AppDeployConfig(_Section):
+    """Settings of one app that differ from deploy's."""
+
+    branch: str | list[str] | None = Field(None, description="Branches whose tags this app deploys.")
+    min_age: Duration | None = Field(None, description="This app's soak time.")
 
 
 class DeployConfig(_Section):
@@ -150,6 +208,19 @@ class DeployConfig(_Section):
         default_factory=dict,
         description="Apps held at a tag: automation leaves them alone until unpinned.",
     )
+    min_age: Duration = Field(
+        timedelta(0), description="Soak time: a build younger than this waits (e.g. 10m, 1h; 0 = none)."
+    )
+    cooldown: Duration = Field(
+        timedelta(minutes=5),
+        description="At most one automatic deploy per app in this window (a loop guard).",
+    )
+    apps: dict[str, AppDeployConfig] = Field(
+        default_factory=dict, description="Per app, settings that differ."
+    )
+    decision_log: str | None = Field(
+        None, description="SQLite file of decisions; default: $XDG_STATE_HOME/tagtrail/decisions.sqlite."
+    )
 
     @field_validator("branch")
     @classmethod
@@ -162,6 +233,16 @@ class DeployConfig(_Section):
     @property
     def branches(self) -> list[str]:
         return [self.branch] if isinstance(self.branch, str) else list(self.branch)
+
+    def branches_of(self, app: str) -> list[str]:
+        own = self.apps[app].branch if app in self.apps else None
+        if own is None:
+            return self.branches
+        return [own] if isinstance(own, str) else list(own)
+
+    def min_age_of(self, app: str) -> timedelta:
+        own = self.apps[app].min_age if app in self.apps else None
+        return self.min_age if own is None else own
 
 
 class Config(_Section):

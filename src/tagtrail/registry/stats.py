@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 # A request that got no HTTP answer (connection refused, reset, timed out) is counted under this status.
 NO_ANSWER = "error"
 
 Listener = Callable[[str, str], None]
+_SCOPE: ContextVar[list[int] | None] = ContextVar("tagtrail_request_scope", default=None)
+
+
+@contextmanager
+def counting() -> Iterator[list[int]]:
+    """Count the requests made inside this block (and the asyncio tasks it starts): `box[0]`."""
+    box = [0]
+    token = _SCOPE.set(box)
+    try:
+        yield box
+    finally:
+        _SCOPE.reset(token)
 
 
 class RequestStats:
@@ -21,6 +35,9 @@ class RequestStats:
     def count(self, registry: str, status: int | str) -> None:
         key = (registry, str(status))
         self._counts[key] += 1
+        scope = _SCOPE.get()
+        if scope is not None:
+            scope[0] += 1
         for listener in self._listeners:
             listener(*key)
 

@@ -70,6 +70,7 @@ class ImagePusher:
         self.base_url = base_url.rstrip("/")
         self._client = httpx.Client(auth=auth, timeout=timeout)
         self._sizes: dict[str, int] = {}  # manifest digest → size, for the index descriptors
+        self._bodies: dict[str, bytes] = {}  # manifest digest → bytes, to tag again without reading it
 
     def close(self) -> None:
         self._client.close()
@@ -186,8 +187,10 @@ class ImagePusher:
         return PushedImage(repository, tag, digest, index_type, created, dict(labels or {}), tuple(platforms))
 
     def tag(self, image: PushedImage, tag: str) -> PushedImage:
-        """Put an already pushed manifest under one more tag (one request)."""
-        body = self.get_manifest(image.repository, image.digest, image.media_type)
+        """Put an already pushed manifest under one more tag (one request when this pusher pushed it)."""
+        body = self._bodies.get(image.digest) or self.get_manifest(
+            image.repository, image.digest, image.media_type
+        )
         self.put_manifest(image.repository, tag, body, image.media_type)
         return PushedImage(
             image.repository,
@@ -228,6 +231,7 @@ class ImagePusher:
         if response.headers.get("Docker-Content-Digest", digest) != digest:
             raise SandboxError(f"the registry stored {repository}:{reference} under another digest")
         self._sizes[digest] = len(body)
+        self._bodies[digest] = body
         return digest
 
     def get_manifest(self, repository: str, reference: str, media_type: str) -> bytes:

@@ -30,22 +30,31 @@ _BY_KEY = operator.itemgetter(1, 0)  # (tag, time text) pairs: by time, then by 
 
 
 class Ranking:
-    """The tags of one branch by the time in the tag (ties: by tag, descending), and how many of the
+    """The tags of some branches by the time in the tag (ties: by tag, descending), and how many of the
     other tags were set aside, by reason. Build it with `rank`."""
 
-    def __init__(self, scheme: Scheme, tags: Sequence[str], branch: str) -> None:
+    def __init__(self, scheme: Scheme, tags: Sequence[str], branches: Sequence[str]) -> None:
         self.scheme = scheme
-        self.branch = branch
+        self.branches = tuple(branches)
+        self._tokens = {scheme.branch_token(b) for b in self.branches}
         self._tags = tags
         self._pairs: list[tuple[str, str]] | None = None
         self._parsed: dict[str, ParsedTag | Rejected] = {}
         self._readings: list[ParsedTag | Rejected] = []
         if scheme.sortable and tags and (isinstance(tags, CheckedTags) or first_invalid_tag(tags) is None):
             self._joined = "\n".join(tags)
-            self._pairs = scheme.key_regex(branch).findall(self._joined)
+            self._pairs = scheme.key_regex(self.branches).findall(self._joined)
         else:
-            self._readings = [scheme.parse(tag, branch=branch) for tag in tags]
+            self._readings = [self._read(tag) for tag in tags]
             self._parsed = {r.tag: r for r in self._readings}
+
+    def _read(self, tag: str) -> ParsedTag | Rejected:
+        if len(self.branches) == 1:
+            return self.scheme.parse(tag, branch=self.branches[0])
+        result = self.scheme.parse(tag)
+        if isinstance(result, ParsedTag) and result.branch not in self._tokens:
+            return Rejected(tag, "other-branch", f"is a build of branch '{result.branch}'")
+        return result
 
     def newest(self) -> str | None:
         """The newest tag of the branch by the time in the tag, or None when there is none."""
@@ -87,9 +96,9 @@ class Ranking:
     def parse(self, tag: str) -> ParsedTag | Rejected:
         """The full reading of one ranked tag (cached when the exact path already read it)."""
         found = self._parsed.get(tag)
-        return found if found is not None else self.scheme.parse(tag, branch=self.branch)
+        return found if found is not None else self._read(tag)
 
 
-def rank(scheme: Scheme, tags: Sequence[str], branch: str) -> Ranking:
-    """The tags of `branch` in `tags`, ranked by the time in the tag."""
-    return Ranking(scheme, tags, branch)
+def rank(scheme: Scheme, tags: Sequence[str], branch: str | Sequence[str]) -> Ranking:
+    """The tags of `branch` (or of any of several branches) in `tags`, ranked by the time in the tag."""
+    return Ranking(scheme, tags, (branch,) if isinstance(branch, str) else tuple(branch))

@@ -300,7 +300,12 @@ class Scheme:
         return "".join(out)
 
     def _pattern(
-        self, branch: str | None = None, *, groups: bool = True, key: bool = False, branch_group: bool = False
+        self,
+        branch: str | tuple[str, ...] | None = None,
+        *,
+        groups: bool = True,
+        key: bool = False,
+        branch_group: bool = False,
     ) -> str:
         """The regex of a tag. `branch` fixes the branch; without `groups` nothing is captured but, with
         `key`, the span from the first to the last time token and, with `branch_group`, the branch."""
@@ -321,7 +326,11 @@ class Scheme:
             elif atom.kind == "branch":
                 body = r"[A-Za-z0-9_.-]+"
                 named = f"(?P<branch>{body})" if groups or branch_group else f"(?:{body})"
-                pieces.append((re.escape(branch) if branch is not None else named, False))
+                if isinstance(branch, tuple):
+                    fixed = "(?:" + "|".join(re.escape(b) for b in branch) + ")"
+                else:
+                    fixed = re.escape(branch) if branch is not None else named
+                pieces.append((fixed, False))
             else:
                 body = f"[0-9a-f]{{{self.sha_length}}}"
                 pieces.append((f"(?P<sha>{body})" if groups else f"(?:{body})", False))
@@ -346,14 +355,14 @@ class Scheme:
             fixed and fields == [f for f in order if f in fields] and fields[:3] == ["year", "month", "day"]
         )
 
-    def key_regex(self, branch: str) -> re.Pattern[str]:
-        """Multi-line regex over newline-joined tags: each tag of `branch` (group 1) with its time text
-        (group 2, see `sortable`). Lines of other branches fail on their first characters: cheap."""
-        token = self.branch_token(branch)
-        found = self._key_regexes.get(token)
+    def key_regex(self, branches: tuple[str, ...]) -> re.Pattern[str]:
+        """Multi-line regex over newline-joined tags: each tag of one of `branches` (group 1) with its time
+        text (group 2, see `sortable`). Lines of other branches fail on their first characters: cheap."""
+        tokens = tuple(sorted({self.branch_token(b) for b in branches}, key=len, reverse=True))
+        found = self._key_regexes.get(tokens)
         if found is None:
-            found = self._key_regexes[token] = re.compile(
-                f"(?m)^({self._pattern(token, groups=False, key=True)})$"
+            found = self._key_regexes[tokens] = re.compile(
+                f"(?m)^({self._pattern(tokens, groups=False, key=True)})$"
             )
         return found
 
@@ -363,7 +372,7 @@ class Scheme:
         return re.compile(f"(?m)^{self._pattern(groups=False)}$")
 
     @cached_property
-    def _key_regexes(self) -> dict[str, re.Pattern[str]]:
+    def _key_regexes(self) -> dict[tuple[str, ...], re.Pattern[str]]:
         return {}
 
     @cached_property

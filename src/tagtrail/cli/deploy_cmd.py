@@ -1,0 +1,333 @@
+"""`tagtrail plan|deploy|status|history|rollback|pin|unpin`: the deploy side, one command each."""
+
+from __future__ import annotations
+
+import difflib
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from tagtrail import deployer
+from tagtrail.cli import output
+from tagtrail.cli.app import State, app, state
+from tagtrail.planner import Planned
+from tagtrail.scheme import ParsedTag
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+AppsArgument = Annotated[
+    list[str] | None,
+    typer.Argument(metavar="[APP]...", help="Apps to consider. Default: every app in the deploy files."),
+]
+EXIT_PENDING = 2
+
+
+def _session(current: State, actor: str) -> deployer.Session:
+    config = current.config()
+    return deployer.Session(
+        config, (current.config_path or current.project_root() / "tagtrail.yaml").resolve(), actor
+    )
+
+
+def _age(moment: datetime | None) -> str:
+    if moment is None:
+        return "-"
+    seconds = int((datetime.now(UTC) - moment).total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{max(seconds, 0)}s"
+
+
+def _build(parsed: ParsedTag | None, tag: str | None, digest: str | None) -> dict[str, Any] | None:
+    if tag is None:
+        return None
+    built = max(parsed.instants) if parsed and parsed.instants else None
+    return {
+        "tag": tag,
+        "digest": digest,
+        "commit": parsed.sha if parsed and parsed.sha else None,
+        "branch": parsed.branch if parsed and parsed.branch else None,
+        "built": output.iso(built),
+        "age": _age(built) if built else None,
+    }
+
+
+def planned_record(item: Planned) -> dict[str, Any]:
+    d = item.decision
+    return {
+        "app": d.app,
+        "action": d.action,
+        "reason": d.reason,
+        "sentence": d.sentence,
+        "running": _build(d.running_parsed, d.running.tag, d.running.digest),
+        "target": _build(d.target, d.target_tag, item.digest),
+        "built_from": item.built_from,
+        "behind": d.behind,
+        "candidates": item.tags_seen,
+        "ignored": d.ignored,
+        "requests": item.requests,
+        "duration_ms": item.duration_ms,
+    }
+
+
+def _plan_table(planned: list[Planned]) -> None:
+    table = Table("APP", "RUNNING", "NEWEST ELIGIBLE", "ACTION", "WHY", box=None, pad_edge=False)
+    style = {"deploy": "[bold green]deploy[/]", "hold": "[yellow]hold[/]", "nothing": "nothing"}
+    for item in planned:
+        d = item.decision
+        running = d.running.tag or "-"
+        target = (
+            d.target_tag
+            if d.target_tag and d.target_tag != d.running.tag
+            else ("same" if d.target_tag else "-")
+        )
+        table.add_row(d.app, escape(running), escape(target), style[d.action], escape(d.sentence))
+    output.print_table(table)
+
+
+@app.command("plan")
+def plan(
+    ctx: typer.Context,
+    apps: AppsArgument = None,
+    json: JsonOption = False,
+    exit_code: Annotated[
+        bool, typer.Option("--exit-code", help="Exit 2 when a deploy is pending, 0 when none.")
+    ] = False,
+) -> None:
+    """Show, per app, what runs (from the deploy files), the newest eligible build, and what deploy would
+    do and why. Writes nothing (the decisions go to the decision log)."""
+    planned = deployer.plan_apps(_session(state(ctx), "tagtrail plan"), apps)
+    if json:
+        output.print_json([planned_record(p) for p in planned])
+    else:
+        _plan_table(planned)
+    if exit_code and any(p.decision.action == "deploy" for p in planned):
+        raise typer.Exit(EXIT_PENDING)
+
+
+@app.command("deploy")
+def deploy(
+    ctx: typer.Context,
+    apps: AppsArgument = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show the change as a diff; write and push nothing.")
+    ] = False,
+    skip_ci: Annotated[
+        bool | None,
+        typer.Option(
+            "--skip-ci/--no-skip-ci",
+            help="Add [skip ci] to the commit (default: deploy.git.skip_ci).",
+            show_default=False,
+        ),
+    ] = None,
+    json: JsonOption = False,
+) -> None:
+    """Apply every pending update in one commit of the deploy files (image references pinned by digest,
+    trailers saying app, from, to, commit and reason), push it, and run deploy.git.then. A rejected push
+    is retried on the new remote head, never forced."""
+    session = _session(state(ctx), "tagtrail deploy")
+    report = deployer.deploy(session, apps, dry_run=dry_run, skip_ci=skip_ci)
+    outcome = report.outcome
+    if json:
+        output.print_json(
+            {
+                "apps": [planned_record(p) for p in report.planned],
+                "changed": report.changed,
+                "commit": outcome.commit if outcome else None,
+                "pushed": bool(outcome and outcome.pushed),
+                "attempts": outcome.attempts if outcome else 0,
+                "dry_run": dry_run,
+                "then": {"exit": outcome.then_exit, "output": outcome.then_output}
+                if outcome and outcome.then_exit is not None
+                else None,
+            }
+        )
+    else:
+        _plan_table(report.planned)
+        _report_outcome(session, report, dry_run)
+    if outcome and outcome.then_exit not in (None, 0):
+        raise typer.Exit(1)
+
+
+def _report_outcome(session: deployer.Session, report: deployer.DeployReport, dry_run: bool) -> None:
+    outcome = report.outcome
+    if dry_run:
+        if not report.files:
+            output.stderr.print("nothing to deploy")
+        with session.target.working_copy(for_commit=False) as copy:
+            for path, text in report.files.items():
+                before = copy.read(path) or ""
+                diff = difflib.unified_diff(
+                    before.splitlines(keepends=True), text.splitlines(keepends=True), f"a/{path}", f"b/{path}"
+                )
+                output.stdout.print("".join(diff), end="", highlight=False, markup=False)
+        return
+    if outcome is None or outcome.commit is None:
+        output.stderr.print("nothing to deploy: every app is current, held or pinned", highlight=False)
+        return
+    where = "pushed" if outcome.pushed else "committed (not pushed)"
+    retried = f" after {outcome.attempts} attempts" if outcome.attempts > 1 else ""
+    output.stderr.print(
+        f"[green]✓[/] {', '.join(report.changed)}: {outcome.commit[:12]} {where}{retried}", highlight=False
+    )
+    if outcome.then_exit is not None:
+        status = "[green]ok[/]" if outcome.then_exit == 0 else f"[red]failed with exit {outcome.then_exit}[/]"
+        then = session.config.deploy.git.then if session.config.deploy.git else None
+        output.stderr.print(f"then: {escape(then or '')} {status}", highlight=False)
+        if outcome.then_output:
+            output.stderr.print(outcome.then_output.rstrip(), markup=False, highlight=False)
+
+
+@app.command("status")
+def status(ctx: typer.Context, apps: AppsArgument = None, json: JsonOption = False) -> None:
+    """Per app: what git declares (tag, digest, commit, branch, age), the newest eligible build, how many
+    eligible builds behind, whether it is pinned, and the last deploy (when, by whom, why)."""
+    rows = deployer.status(_session(state(ctx), "tagtrail status"), apps)
+    if json:
+        output.print_json(
+            [
+                planned_record(r.planned)
+                | {
+                    "pinned": r.pinned,
+                    "last_deploy": None
+                    if r.last_deploy is None
+                    else {
+                        "commit": r.last_deploy.commit,
+                        "time": output.iso(r.last_deploy.time),
+                        "by": r.last_deploy.actor_name,
+                        "reason": r.last_deploy.reason or "manual",
+                    },
+                    "last_decision": None
+                    if r.last_decision is None
+                    else {
+                        "time": output.iso(r.last_decision.time),
+                        "action": r.last_decision.action,
+                        "reason": r.last_decision.reason,
+                        "sentence": r.last_decision.sentence,
+                    },
+                }
+                for r in rows
+            ]
+        )
+        return
+    table = Table(
+        "APP",
+        "DECLARED",
+        "COMMIT",
+        "AGE",
+        "NEWEST ELIGIBLE",
+        "BEHIND",
+        "PINNED",
+        "LAST DEPLOY",
+        box=None,
+        pad_edge=False,
+    )
+    for r in rows:
+        d = r.planned.decision
+        running = d.running_parsed
+        built = max(running.instants) if running and running.instants else None
+        newest = (
+            d.target_tag
+            if d.target_tag and d.target_tag != d.running.tag
+            else ("current" if d.action == "nothing" else "-")
+        )
+        last = r.last_deploy
+        last_text = f"{_age(last.time)} ago by {last.actor_name} ({last.reason or 'manual'})" if last else "-"
+        table.add_row(
+            d.app,
+            escape(d.running.tag or "-"),
+            running.sha if running else "-",
+            _age(built),
+            escape(newest),
+            "-" if d.behind is None else str(d.behind),
+            r.pinned or "-",
+            escape(last_text),
+        )
+    output.print_table(table)
+
+
+@app.command("history")
+def history(
+    ctx: typer.Context, app_name: Annotated[str, typer.Argument(metavar="APP")], json: JsonOption = False
+) -> None:
+    """Every change of the app's image reference in the git log of the deploy files: by tagtrail (with
+    its reason) or by a person ("manual")."""
+    entries = deployer.history(_session(state(ctx), "tagtrail history"), app_name)
+    if json:
+        output.print_json(
+            [
+                {
+                    "commit": e.commit,
+                    "time": output.iso(e.time),
+                    "author": e.author,
+                    "by": e.actor_name,
+                    "from": e.before,
+                    "to": e.after,
+                    "tag": e.tag,
+                    "digest": e.digest,
+                    "reason": e.reason or "manual",
+                    "built_from": e.built_from,
+                }
+                for e in entries
+            ]
+        )
+        return
+    table = Table("WHEN", "COMMIT", "BY", "TAG", "REASON", box=None, pad_edge=False)
+    for e in entries:
+        table.add_row(
+            f"{e.time.astimezone(UTC):%Y-%m-%d %H:%M}",
+            e.commit[:12],
+            escape(e.actor_name),
+            escape(e.tag or e.after or "-"),
+            e.reason or "manual",
+        )
+    output.print_table(table)
+
+
+def _pin_result(report: deployer.DeployReport, what: str) -> None:
+    outcome = report.outcome
+    if outcome is None or outcome.commit is None:
+        output.stderr.print(f"{what}: nothing to change", highlight=False)
+        return
+    where = "pushed" if outcome.pushed else "committed (not pushed)"
+    output.stderr.print(f"[green]✓[/] {what}: {outcome.commit[:12]} {where}", highlight=False)
+
+
+@app.command("rollback")
+def rollback(
+    ctx: typer.Context,
+    app_name: Annotated[str, typer.Argument(metavar="APP")],
+    to: Annotated[
+        str | None,
+        typer.Option(
+            metavar="SHA|TAG",
+            help="A tag, or a commit (short sha ok): its newest build. Default: the previous deploy.",
+        ),
+    ] = None,
+) -> None:
+    """Deploy an earlier build of APP and pin it in tagtrail.yaml, in one commit, so automation does not
+    undo it. `tagtrail unpin APP` resumes automatic deploys."""
+    report = deployer.rollback(_session(state(ctx), "tagtrail rollback"), app_name, to)
+    target = report.planned[0].target if report.planned else None
+    _pin_result(report, f"{app_name} rolled back to {target.tag if target else to} and pinned")
+
+
+@app.command("pin")
+def pin(
+    ctx: typer.Context,
+    app_name: Annotated[str, typer.Argument(metavar="APP")],
+    tag: Annotated[str, typer.Argument(metavar="TAG")],
+) -> None:
+    """Deploy TAG for APP and hold it there (deploy.pins in tagtrail.yaml), in one commit."""
+    report = deployer.pin(_session(state(ctx), "tagtrail pin"), app_name, tag)
+    _pin_result(report, f"{app_name} pinned at {tag}")
+
+
+@app.command("unpin")
+def unpin(ctx: typer.Context, app_name: Annotated[str, typer.Argument(metavar="APP")]) -> None:
+    """Remove APP's pin (one commit): the next deploy moves it to the newest eligible build again."""
+    report = deployer.unpin(_session(state(ctx), "tagtrail unpin"), app_name)
+    _pin_result(report, f"{app_name} unpinned")

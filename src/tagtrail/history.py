@@ -1,0 +1,266 @@
+"""Deploy history (the git log of the deploy files) and the decision log (SQLite).
+
+The git log is the deploy history: every change of an app's reference in the deploy files, made by tagtrail
+(its commits carry `Tagtrail-*` trailers) or by a person ("manual"). The decision log keeps every plan and
+deploy evaluation with its reason, candidates and cost in one embedded SQLite file; losing that file loses no
+deploy history, only the record of why.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from tagtrail.gitrepo import GitRepo
+from tagtrail.refs import Matcher, Reference, RefsError, find
+
+log = logging.getLogger("tagtrail.history")
+TRAILERS = (
+    "Tagtrail-App",
+    "Tagtrail-From",
+    "Tagtrail-To",
+    "Tagtrail-Reason",
+    "Tagtrail-Commit",
+    "Tagtrail-Actor",
+)
+_TRAILER = re.compile(r"^(Tagtrail-[A-Za-z]+): (.*)$", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One change of an app's reference in the deploy files."""
+
+    commit: str
+    time: datetime
+    author: str
+    app: str
+    before: str | None
+    after: str | None
+    tag: str | None
+    digest: str | None
+    by_tagtrail: bool
+    reason: str | None = None
+    actor: str | None = None
+    built_from: str | None = None
+
+    @property
+    def actor_name(self) -> str:
+        return self.actor or ("tagtrail" if self.by_tagtrail else f"manual ({self.author})")
+
+
+def trailers(message: str) -> list[dict[str, str]]:
+    """The Tagtrail-* trailer groups of a commit message, one per app (each starts at Tagtrail-App)."""
+    groups: list[dict[str, str]] = []
+    for key, value in _TRAILER.findall(message):
+        if key == "Tagtrail-App":
+            groups.append({})
+        if groups:
+            groups[-1][key] = value.strip()
+    return groups
+
+
+def _refs_at(repo: GitRepo, rev: str, files: list[str], matcher: Matcher) -> dict[str, list[Reference]]:
+    by_app: dict[str, list[Reference]] = {}
+    if not rev:
+        return by_app
+    for path in files:
+        text = repo.show(rev, path)
+        if text is None:
+            continue
+        try:
+            refs = find(path, text, matcher)
+        except RefsError:
+            continue  # a commit where the file did not parse says nothing about what ran
+        for ref in refs:
+            by_app.setdefault(ref.app, []).append(ref)
+    return by_app
+
+
+def _summary(refs: list[Reference] | None) -> tuple[str | None, str | None, str | None]:
+    if not refs:
+        return None, None, None
+    first = refs[0]
+    return first.current, first.tag, first.digest
+
+
+def deploy_history(
+    repo: GitRepo,
+    files: list[str],
+    matcher: Matcher,
+    app: str | None = None,
+    rev: str = "HEAD",
+    limit: int | None = None,
+) -> list[HistoryEntry]:
+    """Every change of the reference of `app` (or of every app) in the deploy files, newest first."""
+    entries = []
+    for sha, parent, author, when, message in repo.log(files, rev):
+        before, after = _refs_at(repo, parent, files, matcher), _refs_at(repo, sha, files, matcher)
+        groups = {g.get("Tagtrail-App"): g for g in trailers(message)}
+        for name in sorted(set(before) | set(after)):
+            if app is not None and name != app:
+                continue
+            old, new = _summary(before.get(name)), _summary(after.get(name))
+            if old[0] == new[0]:
+                continue
+            group = groups.get(name)
+            entries.append(
+                HistoryEntry(
+                    sha,
+                    datetime.fromisoformat(when),
+                    author,
+                    name,
+                    old[0],
+                    new[0],
+                    new[1],
+                    new[2],
+                    group is not None,
+                    group.get("Tagtrail-Reason") if group else None,
+                    group.get("Tagtrail-Actor") if group else None,
+                    group.get("Tagtrail-Commit") if group else None,
+                )
+            )
+            if limit is not None and len(entries) >= limit:
+                return entries
+    return entries
+
+
+# The decision log -------------------------------------------------------------------------------------
+
+
+@dataclass
+class DecisionRecord:
+    """One evaluation of one app: what ran, what was chosen, why, and what it cost."""
+
+    app: str
+    action: str
+    reason: str
+    sentence: str
+    running: str | None
+    target: str | None
+    actor: str
+    candidates: int = 0
+    ignored: dict[str, int] = field(default_factory=dict)
+    requests: int = 0
+    duration_ms: int = 0
+    commit: str | None = None
+    outcome: str | None = None  # what the deploy did: committed, pushed, failed: …
+    time: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+def default_log_path() -> Path:
+    state = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local/state")
+    return state / "tagtrail" / "decisions.sqlite"
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS decisions (
+    id INTEGER PRIMARY KEY,
+    time TEXT NOT NULL,
+    app TEXT NOT NULL,
+    action TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    sentence TEXT NOT NULL,
+    running TEXT,
+    target TEXT,
+    actor TEXT NOT NULL,
+    candidates INTEGER NOT NULL,
+    ignored TEXT NOT NULL,
+    requests INTEGER NOT NULL,
+    duration_ms INTEGER NOT NULL,
+    "commit" TEXT,
+    outcome TEXT
+);
+CREATE INDEX IF NOT EXISTS decisions_by_app ON decisions (app, id);
+"""
+
+
+class DecisionLog:
+    """The decision log in one SQLite file. A log that cannot be written is a warning, never a failed
+    deploy: the deploy history is in git."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with closing(sqlite3.connect(self.path, timeout=10)) as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(_SCHEMA)
+            with db:
+                yield db
+
+    def record(self, entry: DecisionRecord) -> None:
+        data = asdict(entry)
+        data["time"] = entry.time.astimezone(UTC).isoformat()
+        data["ignored"] = json.dumps(entry.ignored, sort_keys=True)
+        try:
+            with self._connect() as db:
+                db.execute(
+                    "INSERT INTO decisions (time, app, action, reason, sentence, running, target, actor, candidates,"
+                    ' ignored, requests, duration_ms, "commit", outcome) VALUES (:time, :app, :action, :reason,'
+                    " :sentence, :running, :target, :actor, :candidates, :ignored, :requests, :duration_ms, :commit,"
+                    " :outcome)",
+                    data,
+                )
+        except (sqlite3.Error, OSError) as exc:
+            log.warning(
+                "the decision log %s cannot be written (%s); the deploy history in git is unaffected",
+                self.path,
+                exc,
+            )
+
+    def recent(self, app: str | None = None, limit: int = 20) -> list[DecisionRecord]:
+        """The newest decisions, of one app or of all, newest first; empty if the log is unreadable."""
+        if not self.path.exists():
+            return []
+        args: tuple[object, ...]
+        if app:
+            query, args = "SELECT * FROM decisions WHERE app = ? ORDER BY id DESC LIMIT ?", (app, limit)
+        else:
+            query, args = "SELECT * FROM decisions ORDER BY id DESC LIMIT ?", (limit,)
+        try:
+            with self._connect() as db:
+                db.row_factory = sqlite3.Row
+                rows = db.execute(query, args).fetchall()
+        except (sqlite3.Error, OSError) as exc:
+            log.warning("the decision log %s cannot be read (%s)", self.path, exc)
+            return []
+        return [
+            DecisionRecord(
+                row["app"],
+                row["action"],
+                row["reason"],
+                row["sentence"],
+                row["running"],
+                row["target"],
+                row["actor"],
+                row["candidates"],
+                json.loads(row["ignored"]),
+                row["requests"],
+                row["duration_ms"],
+                row["commit"],
+                row["outcome"],
+                datetime.fromisoformat(row["time"]),
+            )
+            for row in rows
+        ]
+
+    def last(self, app: str) -> DecisionRecord | None:
+        found = self.recent(app, 1)
+        return found[0] if found else None
+
+    def last_automatic_deploy(self, app: str) -> datetime | None:
+        """When the controller last deployed the app (for the cooldown)."""
+        for entry in self.recent(app, 50):
+            if entry.action == "deploy" and entry.actor == "tagtrail serve" and entry.commit:
+                return entry.time
+        return None

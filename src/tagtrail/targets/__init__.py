@@ -1,0 +1,1 @@
+"""Where a deploy decision is written."""
