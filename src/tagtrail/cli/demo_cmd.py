@@ -35,8 +35,9 @@ def demo(
         bool, typer.Option(help="Leave the registry running and the files in place afterwards.")
     ] = False,
 ) -> None:
-    """Run tagtrail end to end on this machine: a real registry on loopback, a sample monorepo, builds of
-    several commits and branches, and tagtrail reading them back. Needs docker-registry and git."""
+    """Run tagtrail end to end on this machine: a real registry on loopback, a sample monorepo with a git
+    remote, builds on main and a feature branch, then plan, deploy, status, a new build and its deploy, a
+    rollback, unpin and history. Needs docker-registry and git; builds with buildah when it works here."""
     if workdir is not None:
         workdir.mkdir(parents=True, exist_ok=True)
         result = run_demo(workdir.resolve(), _say, keep=keep)
@@ -46,6 +47,7 @@ def demo(
         with tempfile.TemporaryDirectory(prefix="tagtrail-demo-") as folder:
             result = run_demo(Path(folder), _say)
     output.stdout.print(
-        f"\n[green]✓[/] demo done: {result.pushed} images pushed to {result.registry} and read back.",
+        f"\n[green]✓[/] demo done: images built with {result.builder} and pushed to {result.registry};"
+        f" {result.deploys} deploy commits made and pushed, each one command.",
         highlight=False,
     )

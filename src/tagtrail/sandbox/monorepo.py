@@ -56,7 +56,6 @@ deploy:
   branch: main
   git:
     files: [pulumi/Pulumi.prod.yaml]
-    push: false
 """
 
 
