@@ -27,3 +27,23 @@ def test_registry_scan_agrees_with_skopeo_on_a_tiny_case(tmp_path: Path) -> None
     assert [row.tool for row in rows] == ["tagtrail", "tagtrail warm", "skopeo loop"]
     assert rows[0].requests == 3 * 2  # one tag list and one HEAD per repository
     assert rows[2].requests > rows[0].requests
+
+
+def test_writeback_is_byte_exact_and_the_dump_is_not(capsys: object, monkeypatch: object) -> None:
+    bench = load("writeback")
+    monkeypatch.setattr(sys, "argv", ["writeback", "--references", "12", "--runs", "1"])  # type: ignore[attr-defined]
+    assert bench.main() == 0
+    out = capsys.readouterr().out  # type: ignore[attr-defined]
+    assert "tagtrail span rewrite" in out
+    assert "none" in out.splitlines()[2]  # tagtrail changed no other byte
+    assert "lines differ" in out  # the load-and-dump does
+
+
+def test_deploy_benchmark_on_a_small_homelab(capsys: object, monkeypatch: object, tmp_path: Path) -> None:
+    bench = load("deploy")
+    monkeypatch.setattr(sys, "argv", ["deploy", "--tags", "25"])  # type: ignore[attr-defined]
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # type: ignore[attr-defined]
+    assert bench.main() == 0
+    out = capsys.readouterr().out  # type: ignore[attr-defined]
+    assert "tagtrail deploy (plan+commit+push)" in out
+    assert "equals tagtrail's" in out
