@@ -33,6 +33,7 @@ class Session:
     config_path: Path
     actor: str = "tagtrail"
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
+    shared_client: RegistryClient | None = None  # the controller's, kept across reconciles
 
     @property
     def root(self) -> Path:
@@ -82,13 +83,24 @@ def _select(states: dict[str, AppState], apps: list[str] | None) -> dict[str, Ap
 
 
 async def _evaluate(session: Session, states: dict[str, AppState], *, automatic: bool) -> list[Planned]:
+    log = session.log
+    source = await asyncio.to_thread(session.source)
+    if session.shared_client is not None:
+        return await plan(
+            session.config,
+            states,
+            session.shared_client,
+            source=source,
+            last_automatic=log.last_automatic_deploy,
+            automatic=automatic,
+            now=session.now(),
+        )
     async with session.client() as client:
-        log = session.log
         return await plan(
             session.config,
             states,
             client,
-            source=session.source(),
+            source=source,
             last_automatic=log.last_automatic_deploy,
             automatic=automatic,
             now=session.now(),
@@ -129,16 +141,67 @@ def _shown(running: Running) -> str | None:
     return running.tag + (f"@{running.digest}" if running.digest else "")
 
 
-def plan_apps(session: Session, apps: list[str] | None = None, *, record: bool = True) -> list[Planned]:
+async def plan_apps_async(
+    session: Session, apps: list[str] | None = None, *, record: bool = True, automatic: bool = False
+) -> list[Planned]:
     """What deploy would do, per app, without writing anything."""
-    with session.target.working_copy(for_commit=False) as copy:
-        states = read_state(
-            _files(copy, session.target.files), matcher_for(session.config), session.config.tag_scheme
-        )
-    planned = asyncio.run(_evaluate(session, _select(states, apps), automatic=False))
+
+    def read() -> dict[str, AppState]:
+        with session.target.working_copy(for_commit=False) as copy:
+            texts = _files(copy, session.target.files)
+        return read_state(texts, matcher_for(session.config), session.config.tag_scheme)
+
+    states = await asyncio.to_thread(read)
+    planned = await _evaluate(session, _select(states, apps), automatic=automatic)
     if record:
-        _record(session, planned, None, [])
+        await asyncio.to_thread(_record, session, planned, None, [])
     return planned
+
+
+def plan_apps(session: Session, apps: list[str] | None = None, *, record: bool = True) -> list[Planned]:
+    return asyncio.run(plan_apps_async(session, apps, record=record))
+
+
+async def deploy_async(
+    session: Session,
+    apps: list[str] | None = None,
+    *,
+    dry_run: bool = False,
+    automatic: bool = False,
+    skip_ci: bool | None = None,
+) -> DeployReport:
+    """Apply every pending update in one commit (see GitOpsTarget for retries and idempotency). The
+    registry is read once; a retry after a rejected push re-checks the plan against the new files only."""
+    config = session.config
+    matcher = matcher_for(config)
+    target = session.target
+    report = DeployReport([])
+    skip = config.deploy.git.skip_ci if skip_ci is None and config.deploy.git else bool(skip_ci)
+
+    def make_edits(copy: WorkingCopy) -> tuple[dict[str, str], str]:
+        texts = _files(copy, target.files)
+        states = _select(read_state(texts, matcher, config.tag_scheme), apps)
+        targets = _still_wanted(report.planned, states, config)
+        edits, changed = _rewrite_all(texts, targets, matcher)
+        report.changed = sorted(changed)
+        report.previous = {app: states[app].shown for app in report.changed}
+        report.files = edits
+        return edits, _message(report, session.actor, skip)
+
+    manager = target.working_copy(for_commit=not dry_run)
+    copy = await asyncio.to_thread(manager.__enter__)
+    try:
+        texts = await asyncio.to_thread(_files, copy, target.files)
+        states = _select(read_state(texts, matcher, config.tag_scheme), apps)
+        report.planned = await _evaluate(session, states, automatic=automatic)
+        report.outcome, _ = await asyncio.to_thread(target.commit_loop, copy, make_edits, dry_run=dry_run)
+    except BaseException as exc:
+        await asyncio.to_thread(manager.__exit__, type(exc), exc, exc.__traceback__)
+        raise
+    await asyncio.to_thread(manager.__exit__, None, None, None)
+    if not dry_run:
+        await asyncio.to_thread(_record, session, report.planned, report.outcome, report.changed)
+    return report
 
 
 def deploy(
@@ -149,28 +212,7 @@ def deploy(
     automatic: bool = False,
     skip_ci: bool | None = None,
 ) -> DeployReport:
-    """Apply every pending update in one commit (see GitOpsTarget.apply for retries and idempotency)."""
-    config = session.config
-    matcher = matcher_for(config)
-    report = DeployReport([])
-    skip = config.deploy.git.skip_ci if skip_ci is None and config.deploy.git else bool(skip_ci)
-
-    def make_edits(copy: WorkingCopy) -> tuple[dict[str, str], str]:
-        texts = _files(copy, session.target.files)
-        states = _select(read_state(texts, matcher, config.tag_scheme), apps)
-        if not report.planned:  # the registry is read once; a retry re-checks against the new files only
-            report.planned = asyncio.run(_evaluate(session, states, automatic=automatic))
-        targets = _still_wanted(report.planned, states, config)
-        edits, changed = _rewrite_all(texts, targets, matcher)
-        report.changed = sorted(changed)
-        report.previous = {app: states[app].shown for app in report.changed}
-        report.files = edits
-        return edits, _message(report, session.actor, skip)
-
-    report.outcome, _ = session.target.apply(make_edits, dry_run=dry_run)
-    if not dry_run:
-        _record(session, report.planned, report.outcome, report.changed)
-    return report
+    return asyncio.run(deploy_async(session, apps, dry_run=dry_run, automatic=automatic, skip_ci=skip_ci))
 
 
 def _still_wanted(planned: list[Planned], states: dict[str, AppState], config: Config) -> dict[str, Target]:

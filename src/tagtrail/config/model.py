@@ -136,6 +136,9 @@ class RegistryConfig(_Section):
         30.0, gt=0, le=600, description="Seconds one request may take, its authentication included."
     )
     page_size: int = Field(1000, ge=1, le=10000, description="Tags asked for per page when listing tags.")
+    interval: Duration | None = Field(
+        None, description="How often tagtrail serve polls this registry's apps."
+    )
 
 
 class AppsConfig(_Section):
@@ -191,6 +194,7 @@ class AppDeployConfig(_Section):
 
     branch: str | list[str] | None = Field(None, description="Branches whose tags this app deploys.")
     min_age: Duration | None = Field(None, description="This app's soak time.")
+    interval: Duration | None = Field(None, description="How often tagtrail serve polls this app.")
 
 
 class DeployConfig(_Section):
@@ -240,9 +244,99 @@ class DeployConfig(_Section):
             return self.branches
         return [own] if isinstance(own, str) else list(own)
 
+    def interval_of(self, app: str) -> timedelta | None:
+        return self.apps[app].interval if app in self.apps else None
+
     def min_age_of(self, app: str) -> timedelta:
         own = self.apps[app].min_age if app in self.apps else None
         return self.min_age if own is None else own
+
+
+_ENV_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
+EnvName = Annotated[str, Field(pattern=f"^{_ENV_NAME}$")]
+
+
+class RegistryHookConfig(_Section):
+    """The CNCF distribution registry's notifications (endpoints in its config.yml)."""
+
+    header: str = Field("Authorization", description="Header the registry sends the shared secret in.")
+    secret_env: EnvName = Field(
+        "TAGTRAIL_REGISTRY_WEBHOOK_SECRET", description="Environment variable holding that header's value."
+    )
+
+
+class GitHubHookConfig(_Section):
+    """GitHub package / registry_package events."""
+
+    secret_env: EnvName = Field(
+        "TAGTRAIL_GITHUB_WEBHOOK_SECRET", description="Environment variable holding the webhook's secret."
+    )
+
+
+class GenericHookConfig(_Section):
+    """A JSON hook: {"image": …, "tag": …} with a bearer token."""
+
+    token_env: EnvName = Field(
+        "TAGTRAIL_WEBHOOK_TOKEN", description="Environment variable holding the token."
+    )
+
+
+class WebhooksConfig(_Section):
+    """Webhook receivers; each needs its secret in the environment, else it refuses every request."""
+
+    registry: RegistryHookConfig = Field(
+        default_factory=RegistryHookConfig, description="Distribution notifications."
+    )
+    github: GitHubHookConfig = Field(default_factory=GitHubHookConfig, description="GitHub package events.")
+    generic: GenericHookConfig = Field(
+        default_factory=GenericHookConfig, description="The generic JSON hook."
+    )
+    max_body: int = Field(
+        1024 * 1024, ge=1024, le=64 * 1024 * 1024, description="Largest webhook body accepted, in bytes."
+    )
+    rate: float = Field(
+        20.0, gt=0, description="Webhook requests per second accepted per source; more get 429."
+    )
+
+
+class ServeConfig(_Section):
+    """tagtrail serve: the controller, its dashboard and webhooks."""
+
+    host: str = Field("127.0.0.1", description="Address to listen on (0.0.0.0 in a container).")
+    port: int = Field(8080, ge=1, le=65535, description="Port to listen on.")
+    interval: Duration = Field(
+        timedelta(minutes=5), description="How often every app is polled (webhooks act at once)."
+    )
+    jitter: float = Field(
+        0.1, ge=0, le=1, description="Polls are spread by up to this fraction of the interval."
+    )
+    coalesce_max: Duration = Field(
+        timedelta(seconds=30),
+        description="Longest wait for the other images of one commit, so a CI run deploys in one commit.",
+    )
+    public: bool = Field(True, description="Reading the dashboard needs no login (actions always do).")
+    token_env: EnvName = Field(
+        "TAGTRAIL_TOKEN", description="Environment variable holding the dashboard token."
+    )
+    secure_cookies: bool = Field(
+        False, description="Mark the session cookie Secure (set when served over TLS)."
+    )
+    webhooks: WebhooksConfig = Field(default_factory=WebhooksConfig, description="Webhook receivers.")
+    commit_url: str | None = Field(
+        None, description="Link for a commit in the dashboard, with {sha}; default: from the git remote."
+    )
+
+
+class NotifyConfig(_Section):
+    """Notifications through apprise (ntfy, Slack, Discord, email, …)."""
+
+    urls: list[str] = Field(default_factory=list, description="apprise URLs that hold no secret.")
+    urls_env: EnvName = Field(
+        "TAGTRAIL_NOTIFY_URLS", description="Environment variable with more apprise URLs (space-separated)."
+    )
+    registry_errors: int = Field(
+        3, ge=1, description="Notify when an app's registry reads have failed this many polls in a row."
+    )
 
 
 class Config(_Section):
@@ -270,6 +364,8 @@ class Config(_Section):
     deploy: DeployConfig = Field(
         default_factory=DeployConfig, description="What is deployed and where it is written."
     )
+    serve: ServeConfig = Field(default_factory=ServeConfig, description="The controller (tagtrail serve).")
+    notify: NotifyConfig = Field(default_factory=NotifyConfig, description="Where notifications go.")
 
     @field_validator("scheme")
     @classmethod
@@ -292,6 +388,18 @@ class Config(_Section):
     def tag_scheme(self) -> Scheme:
         """The compiled tag scheme."""
         return Scheme.compile(self.scheme, self.sha_length)
+
+    def poll_interval(self, app: str, registry: str) -> timedelta:
+        """How often serve polls an app: its own setting, else its registry's, else serve.interval."""
+        own = self.deploy.interval_of(app)
+        if own is not None:
+            return own
+        settings = self.registries.get(registry)
+        return (
+            settings.interval
+            if settings is not None and settings.interval is not None
+            else self.serve.interval
+        )
 
     def image_for(self, app: str) -> str:
         """The image repository of an app, from the `image` template."""

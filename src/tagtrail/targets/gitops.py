@@ -113,31 +113,37 @@ class GitOpsTarget:
     def apply(self, make_edits: MakeEdits, *, dry_run: bool = False) -> tuple[CommitOutcome, dict[str, str]]:
         """Work out the edits, commit them and push, retrying a rejected push on the new remote head."""
         with self.working_copy(for_commit=not dry_run) as copy:
-            attempt = 0
-            while True:
-                attempt += 1
-                edits, message = make_edits(copy)
-                if not edits or dry_run:
-                    return CommitOutcome(None, attempts=attempt), edits
-                for path, text in edits.items():
-                    _write(copy.repo.root / path, text)
-                outcome = CommitOutcome(
-                    self._commit(copy, list(edits), message), attempts=attempt, files=list(edits)
+            return self.commit_loop(copy, make_edits, dry_run=dry_run)
+
+    def commit_loop(
+        self, copy: WorkingCopy, make_edits: MakeEdits, *, dry_run: bool = False
+    ) -> tuple[CommitOutcome, dict[str, str]]:
+        """In an open working copy: edit, commit, push; on a rejected push, refresh and go again (bounded)."""
+        attempt = 0
+        while True:
+            attempt += 1
+            edits, message = make_edits(copy)
+            if not edits or dry_run:
+                return CommitOutcome(None, attempts=attempt), edits
+            for path, text in edits.items():
+                _write(copy.repo.root / path, text)
+            outcome = CommitOutcome(
+                self._commit(copy, list(edits), message), attempts=attempt, files=list(edits)
+            )
+            if copy.remote is None:
+                break
+            outcome.pushed, detail = copy.repo.try_run(
+                "push", "--quiet", copy.remote, f"HEAD:refs/heads/{copy.branch}"
+            )
+            if outcome.pushed:
+                break
+            if attempt > self.settings.retries:
+                raise GitError(
+                    f"the push to {copy.branch} was rejected {attempt} times ({detail}); nothing was forced."
+                    " Someone else pushes to it constantly: try again later"
                 )
-                if copy.remote is None:
-                    break
-                outcome.pushed, detail = copy.repo.try_run(
-                    "push", "--quiet", copy.remote, f"HEAD:refs/heads/{copy.branch}"
-                )
-                if outcome.pushed:
-                    break
-                if attempt > self.settings.retries:
-                    raise GitError(
-                        f"the push to {copy.branch} was rejected {attempt} times ({detail}); nothing was forced."
-                        " Someone else pushes to it constantly: try again later"
-                    )
-                self.refresh(copy)
-            self._then(copy, outcome)
+            self.refresh(copy)
+        self._then(copy, outcome)
         return outcome, edits
 
     # Working copies -----------------------------------------------------------------------------------
