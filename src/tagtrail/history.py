@@ -184,7 +184,8 @@ CREATE INDEX IF NOT EXISTS decisions_by_app ON decisions (app, id);
 
 class DecisionLog:
     """The decision log in one SQLite file. A log that cannot be written is a warning, never a failed
-    deploy: the deploy history is in git."""
+    deploy: the deploy history is in git. A decision that repeats the app's last one (a poll that changed
+    nothing) moves that row's time instead of adding a row."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -204,6 +205,18 @@ class DecisionLog:
         data["ignored"] = json.dumps(entry.ignored, sort_keys=True)
         try:
             with self._connect() as db:
+                if entry.commit is None and entry.outcome is None:
+                    # the same decision as last time (a poll that changed nothing): say when it was last
+                    # made instead of adding a row, so a controller polling every few minutes keeps a short log
+                    same = db.execute(
+                        "UPDATE decisions SET time = :time, requests = :requests, duration_ms = :duration_ms,"
+                        " sentence = :sentence WHERE id = (SELECT MAX(id) FROM decisions WHERE app = :app)"
+                        " AND action = :action AND reason = :reason AND running IS :running AND target IS :target"
+                        ' AND actor = :actor AND "commit" IS NULL AND outcome IS NULL',
+                        data,
+                    )
+                    if same.rowcount:
+                        return
                 db.execute(
                     "INSERT INTO decisions (time, app, action, reason, sentence, running, target, actor, candidates,"
                     ' ignored, requests, duration_ms, "commit", outcome) VALUES (:time, :app, :action, :reason,'

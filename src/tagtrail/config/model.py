@@ -295,7 +295,9 @@ class WebhooksConfig(_Section):
         1024 * 1024, ge=1024, le=64 * 1024 * 1024, description="Largest webhook body accepted, in bytes."
     )
     rate: float = Field(
-        20.0, gt=0, description="Webhook requests per second accepted per source; more get 429."
+        50.0,
+        gt=0,
+        description="Webhook requests per second accepted per client (bursts of 10x); more get 429.",
     )
 
 

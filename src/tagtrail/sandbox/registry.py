@@ -7,6 +7,7 @@ distribution requires).
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -60,6 +61,7 @@ class RegistryServer:
     tls: tuple[Path, Path] | None = None  # certificate and key: serve HTTPS
     shared_storage: Path | None = None  # serve another registry's storage (distribution scales out this way)
     access_log: bool = False  # one line per request in log_path (benchmarks count requests with it)
+    notify: tuple[str, str] | None = None  # (URL, Authorization header): send push notifications there
     port: int = 0
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
@@ -134,7 +136,22 @@ class RegistryServer:
             "  delete:\n    enabled: true\n"
             "  maintenance:\n    uploadpurging:\n      enabled: false\n"
             f"http:\n  addr: {self.host}\n  secret: {secrets.token_hex(16)}\n{tls}"
-            f"{auth}{self.extra_config}"
+            f"{auth}{self._notifications()}{self.extra_config}"
+        )
+
+    def _notifications(self) -> str:
+        """Push events to `notify` (tagtrail serve's /hooks/registry), as a user's registry would."""
+        if self.notify is None:
+            return ""
+        url, authorization = self.notify
+        return (
+            "notifications:\n  events:\n    includereferences: true\n  endpoints:\n"
+            "    - name: tagtrail\n"
+            f"      url: {url}\n"
+            f"      headers:\n        Authorization: [{json.dumps(authorization)}]\n"
+            "      timeout: 2s\n      threshold: 3\n      backoff: 1s\n"
+            "      ignoredmediatypes: [application/octet-stream]\n"
+            "      ignore:\n        actions: [pull]\n"
         )
 
     def _wait_ready(self, timeout: float) -> bool:
