@@ -102,29 +102,47 @@ def root(
 ) -> None:
     """Global options come before the command: tagtrail -c path/tagtrail.yaml plan."""
     ctx.obj = State(config_path=config, verbose=verbose)
-    _configure_logging(verbose)
+    configure_logging(verbose)
 
 
-_HANDLER = RichHandler(console=output.stderr, show_path=False, markup=False)
+_RICH = RichHandler(console=output.stderr, show_path=False, markup=False)
 
 
-def _configure_logging(verbose: int) -> None:
-    """tagtrail's own log lines at -v, and the HTTP client's at -vv, to stderr. Only these loggers are
-    touched, never the root logger, so running the CLI in-process leaves the host's logging alone."""
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stderr is when a line is logged (tests and embedders replace it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
+_PLAIN = _Stderr()
+_PLAIN.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+
+
+def configure_logging(verbose: int, *, plain: bool = False) -> None:
+    """tagtrail's own log lines at -v, and the HTTP client's at -vv, to stderr (one plain line each with
+    `plain`, for a server's log collector). Only these loggers are touched, never the root logger, so
+    running the CLI in-process leaves the host's logging alone."""
+    handler, other = (_PLAIN, _RICH) if plain else (_RICH, _PLAIN)
     levels = {
         "tagtrail": logging.INFO if verbose == 1 else logging.DEBUG,
         "httpx": logging.DEBUG,
         "httpcore": logging.INFO,
+        "uvicorn.error": logging.INFO if verbose >= 2 else logging.WARNING,
     }
     for name, level in levels.items():
         logger = logging.getLogger(name)
-        wanted = verbose >= (1 if name == "tagtrail" else 2)
+        wanted = verbose >= (1 if name in ("tagtrail", "uvicorn.error") else 2)
+        if other in logger.handlers:
+            logger.removeHandler(other)
         if wanted:
             logger.setLevel(level)
-            if _HANDLER not in logger.handlers:
-                logger.addHandler(_HANDLER)
-        elif _HANDLER in logger.handlers:
-            logger.removeHandler(_HANDLER)
+            logger.propagate = name != "uvicorn.error"
+            if handler not in logger.handlers:
+                logger.addHandler(handler)
+        elif handler in logger.handlers:
+            logger.removeHandler(handler)
             logger.setLevel(logging.NOTSET)
 
 

@@ -1,0 +1,1 @@
+"""The HTTP side of `tagtrail serve`: webhooks, probes, metrics and the dashboard (see web.app)."""

@@ -1,0 +1,160 @@
+"""The dashboard in a real browser (Debian's chromium, driven by Playwright; never a downloaded browser):
+load it, see the apps, watch a push arrive live, sign in, roll back, see the new commit and the pin, unpin.
+Refusals (no session, no CSRF token, another site's form) are asserted over plain HTTP."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from bench.git import Remote, git
+from bench.homelab import APPS, Homelab
+from bench.serve import DASHBOARD_TOKEN, ServeProcess, ci_run, remote_log, wait_for
+from tagtrail.history import trailers
+from tagtrail.sandbox import RegistryServer
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SCREENSHOTS = Path(__file__).resolve().parents[3] / "build" / "screenshots"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+        )
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 860})
+    yield context.new_page()
+    context.close()
+
+
+def test_the_dashboard_shows_deploys_and_acts_on_them(
+    served: ServeProcess,
+    lab: Homelab,
+    page: Page,
+    browser: Browser,
+    notifying_registry: RegistryServer,
+    file_remote: Remote,
+) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.goto(served.url)
+    rows = page.locator("table.apps tbody tr")
+    expect(rows).to_have_count(len(APPS))
+    lights = page.locator('tr[data-app="lights"]')
+    expect(lights).to_contain_text(lab.newest["lights"].tag)
+    expect(lights).to_contain_text("current")
+
+    # A CI run pushes a new build: the open page shows it without a reload (server-sent events).
+    tag, _ = ci_run(lab, notifying_registry, ("lights",))
+    expect(lights).to_contain_text(tag, timeout=30_000)
+    page.screenshot(path=SCREENSHOTS / "dashboard.png", full_page=True)
+
+    # Reading is open; acting needs a sign-in.
+    page.click('a.app:text("lights")')
+    expect(page.locator("h1")).to_contain_text("lights")
+    expect(page.locator("p.hint")).to_contain_text("Sign in")
+    expect(page.locator("button", has_text="Roll back to this")).to_have_count(0)
+    page.click("p.hint a")
+    page.fill('input[name="name"]', "sam")
+    page.fill('input[name="token"]', "not-the-token")
+    page.click("form.login button")
+    expect(page.locator(".banner.bad")).to_contain_text("That token is not right.")
+    page.fill('input[name="name"]', "sam")
+    page.fill('input[name="token"]', DASHBOARD_TOKEN)
+    page.click("form.login button")
+    expect(page).to_have_url(re.compile(r"/apps/lights$"))
+    expect(page.locator(".who")).to_have_text("sam")
+
+    # Roll back to the build that ran before (the second row of the history).
+    history = page.locator("table.history tbody tr")
+    expect(history.first).to_contain_text(tag)
+    previous = lab.newest["lights"].tag
+    expect(history.nth(1)).to_contain_text(previous)
+    history.nth(1).locator("button", has_text="Roll back to this").click()
+    flash = page.locator(".banner.good")
+    expect(flash).to_contain_text("lights: commit")
+    commit = git(file_remote.path, "rev-parse", "main")
+    assert commit[:12] in flash.inner_text()
+    message = git(file_remote.path, "log", "-1", "--format=%B", "main")
+    group = trailers(message)[0]
+    assert (group["Tagtrail-App"], group["Tagtrail-Reason"], group["Tagtrail-Actor"]) == (
+        "lights",
+        "rollback",
+        "sam (dashboard)",
+    )
+    assert group["Tagtrail-To"].split("@")[0].endswith(f":{previous}")
+    expect(page.locator(".facts")).to_contain_text(previous)
+    expect(page.locator("h1 .badge")).to_have_text("pinned")
+    expect(page.locator("table.history tbody tr").first).to_contain_text(previous)
+    page.screenshot(path=SCREENSHOTS / "app-pinned.png", full_page=True)
+
+    # The controller honours the pin: a reconcile does not move lights forward again.
+    assert "deploy: lights" not in remote_log(file_remote)[0]
+
+    # Unpin: automatic deploys resume and bring the newest build back.
+    page.click("button:text('Unpin')")
+    expect(page.locator(".banner.good")).to_contain_text("commit")
+    wait_for(
+        lambda: f"deploy: lights {tag}" in " ".join(remote_log(file_remote)[:1]),
+        what="the redeploy after unpin",
+    )
+    page.goto(f"{served.url}/apps/lights")
+    expect(page.locator("h1 .badge")).not_to_have_text("pinned")
+    expect(page.locator("table.history tbody tr").first).to_contain_text(tag)
+
+    # A phone: the table becomes cards that still read well.
+    phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    small = phone.new_page()
+    small.goto(served.url)
+    card = small.locator('tr[data-app="lights"]')
+    expect(card).to_be_visible()
+    box = card.bounding_box()
+    assert box is not None
+    assert box["width"] <= 390  # no sideways scrolling
+    small.screenshot(path=SCREENSHOTS / "dashboard-phone.png", full_page=True)
+    phone.close()
+
+
+def test_actions_need_a_session_a_csrf_token_and_this_site(served: ServeProcess, file_remote: Remote) -> None:
+    before = remote_log(file_remote)
+    with httpx.Client(base_url=served.url, follow_redirects=False) as client:
+        assert client.post("/apps/lights/unpin", data={"csrf": "x"}).status_code == 401
+        signed = client.post("/login", data={"name": "sam", "token": DASHBOARD_TOKEN, "next": "/"})
+        assert signed.status_code == 303
+        cookie = signed.headers["set-cookie"].lower()
+        assert "httponly" in cookie
+        assert "samesite=strict" in cookie
+        page = client.get("/apps/lights").text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page)
+        assert csrf is not None
+        assert client.post("/apps/lights/deploy", data={}).status_code == 403
+        assert client.post("/apps/lights/deploy", data={"csrf": "forged"}).status_code == 403
+        other_site = client.post(
+            "/apps/lights/deploy", data={"csrf": csrf[1]}, headers={"Origin": "https://evil.example"}
+        )
+        assert other_site.status_code == 403
+        assert (
+            client.post(
+                "/login", data={"token": DASHBOARD_TOKEN}, headers={"Origin": "https://evil.example"}
+            ).status_code
+            == 403
+        )
+        fine = client.post("/apps/lights/deploy", data={"csrf": csrf[1]}, headers={"Origin": served.url})
+        assert fine.status_code == 303
+        assert "already running" in httpx.URL(fine.headers["location"]).params["flash"]
+        client.post("/logout")
+        assert client.post("/apps/lights/deploy", data={"csrf": csrf[1]}).status_code == 401
+    assert remote_log(file_remote) == before
