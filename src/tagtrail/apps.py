@@ -91,9 +91,9 @@ def changed(repo: GitRepo, config: Config, base: str, head: str = "HEAD") -> tup
     apps = discover(repo.root, config)
     if base.strip("0") == "" or not repo.has_commit(base):
         return apps, f"{base[:12] or 'the base'} is not a commit of this repository: building every app"
-    if _build_config(repo, base) != _build_config(repo, head):
-        return apps, f"the build settings in {CONFIG_NAME} changed: building every app"
     paths = repo.changed_paths(base, head)
+    if CONFIG_NAME in paths and _build_config(repo, base) != _build_config(repo, head):
+        return apps, f"the build settings in {CONFIG_NAME} changed: building every app"
     picked = [app for app in apps if any(app.owns(path) for path in paths)]
     return picked, f"{len(paths)} files changed between {base[:12]} and {head}"
 

@@ -22,10 +22,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
 from tagtrail import apps as app_discovery
 from tagtrail.build import source_url
-from tagtrail.config import Config, load_config
+from tagtrail.config import CONFIG_NAME, Config, load_config
 from tagtrail.deployer import DeployReport, Session, deploy_async, history
 from tagtrail.errors import ConfigError, GitError, TagtrailError
 from tagtrail.gitrepo import GitRepo
@@ -102,6 +103,9 @@ class Controller:
         self._subscribers: set[asyncio.Queue[str]] = set()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._periodic = False
+        self._source: GitRepo | Literal[False] | None = None  # the monorepo checkout (False: none here)
+        self._pull_error: str | None = None
         self.closing = asyncio.Event()  # set when the server starts to stop: live-update streams end
         self.client = self._new_client()
         self.snapshot = Snapshot()
@@ -117,7 +121,7 @@ class Controller:
         return client
 
     def session(self, actor: str = ACTOR) -> Session:
-        return Session(self.config, self.config_path, actor, shared_client=self.client)
+        return Session(self.config, self.config_path, actor, shared_client=self.client, keep_worktree=True)
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="tagtrail-reconcile")
@@ -149,6 +153,7 @@ class Controller:
         self.notifier = Notifier.from_config(config)
         self.client = self._new_client()
         self._expected.clear()
+        self._source = None
         self.commit_url = self._commit_url()
         asyncio.get_running_loop().create_task(old_client.aclose())
         log.info("config reloaded from %s", self.config_path)
@@ -253,22 +258,41 @@ class Controller:
             return self._expected[sha]
 
         session = self.session()
+        config = self.config
 
         def changed_in(repo: GitRepo) -> set[str] | None:
-            if repo.resolve(sha) is None:
-                repo.try_run("fetch", "--quiet")
-            full = repo.resolve(sha)
-            if full is None:
-                return None
-            parent = repo.resolve(f"{full}^") or app_discovery.ZERO_SHA
-            changed, _ = app_discovery.changed(repo, self.config, parent, full)
-            return {a.name for a in changed}
+            # one git call: the paths the commit changed (against its first parent), as CI's diff sees them
+            args = (
+                "diff-tree",
+                "-r",
+                "-m",
+                "--first-parent",
+                "--root",
+                "--no-commit-id",
+                "--name-only",
+                "-z",
+                sha,
+            )
+            try:
+                out = repo.run(*args)
+            except GitError:
+                repo.try_run("fetch", "--quiet")  # pushed after our last look
+                try:
+                    out = repo.run(*args)
+                except GitError:
+                    return None
+            paths = [path for path in out.split("\0") if path]
+            apps = app_discovery.discover(repo.root, config)
+            if CONFIG_NAME in paths:  # the build settings may have changed: CI builds every app
+                return {a.name for a in apps}
+            return {a.name for a in apps if any(a.owns(path) for path in paths)}
 
         def compute() -> set[str] | None:
             try:
-                source = session.source()
-                if source is not None:
-                    return changed_in(source)
+                if self._source is None:
+                    self._source = session.source() or False
+                if self._source:
+                    return changed_in(self._source)
                 # no checkout of the monorepo here (in a cluster): the deploy repository may be the monorepo
                 with session.target.working_copy(for_commit=False) as copy:
                     return changed_in(copy.repo)
@@ -296,7 +320,8 @@ class Controller:
     # The loop -----------------------------------------------------------------------------------------
 
     def _batch(self) -> tuple[set[str] | None, float | None]:
-        """The apps to reconcile now (None: all), and how long to sleep when there are none."""
+        """The apps to reconcile now (None: all), and how long to sleep when there are none. Sets
+        `_periodic` when the interval (not only a hint) asks for it."""
         now = self.clock()
         apps: set[str] = set()
         everything = "*" in self._hinted
@@ -307,6 +332,7 @@ class Controller:
                 apps |= waiting.seen
                 del self._waiting[sha]
         due = [app for app, when in self._due.items() if when <= now]
+        self._periodic = bool(due) or everything or not self._due
         apps |= set(due)
         if everything or not self._due:
             return None, None
@@ -319,11 +345,25 @@ class Controller:
         while not self._stopping:
             apps, sleep = self._batch()
             if apps is None or apps:
+                if self._periodic and self.config.serve.pull:
+                    await self._pull()
                 await self.reconcile(apps)
                 continue
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=sleep)
+
+    async def _pull(self) -> None:
+        """Fast-forward the checkout from its remote (config, pins and commits pushed by others)."""
+        target = self.session().target
+        try:
+            await asyncio.to_thread(target.sync_checkout)
+        except TagtrailError as exc:
+            if str(exc) != self._pull_error:
+                log.warning("the checkout could not be brought up to date: %s", exc)
+            self._pull_error = str(exc)
+        else:
+            self._pull_error = None
 
     def _schedule(self, apps: list[str]) -> None:
         now = self.clock()

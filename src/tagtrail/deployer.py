@@ -5,10 +5,12 @@ target, and records every decision in the decision log."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from tagtrail.config import Config
 from tagtrail.config.edit import remove_pin, set_pin
@@ -34,6 +36,7 @@ class Session:
     actor: str = "tagtrail"
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
     shared_client: RegistryClient | None = None  # the controller's, kept across reconciles
+    keep_worktree: bool = False  # the controller's: one worktree reused by every deploy
 
     @property
     def root(self) -> Path:
@@ -46,7 +49,7 @@ class Session:
 
     @property
     def target(self) -> GitOpsTarget:
-        return GitOpsTarget(self.config, self.root)
+        return GitOpsTarget(self.config, self.root, keep_worktree=self.keep_worktree)
 
     def source(self) -> GitRepo | None:
         """The repository the images are built from, for the ancestry guard (None: not a git repository)."""
@@ -82,7 +85,13 @@ def _select(states: dict[str, AppState], apps: list[str] | None) -> dict[str, Ap
     return {a: states[a] for a in apps}
 
 
-async def _evaluate(session: Session, states: dict[str, AppState], *, automatic: bool) -> list[Planned]:
+async def _evaluate(
+    session: Session,
+    states: dict[str, AppState],
+    *,
+    automatic: bool,
+    listed: Mapping[str, Awaitable[list[str]]] | None = None,
+) -> list[Planned]:
     log = session.log
     source = await asyncio.to_thread(session.source)
     if session.shared_client is not None:
@@ -94,6 +103,7 @@ async def _evaluate(session: Session, states: dict[str, AppState], *, automatic:
             last_automatic=log.last_automatic_deploy,
             automatic=automatic,
             now=session.now(),
+            listed=listed,
         )
     async with session.client() as client:
         return await plan(
@@ -178,8 +188,10 @@ async def deploy_async(
     report = DeployReport([])
     skip = config.deploy.git.skip_ci if skip_ci is None and config.deploy.git else bool(skip_ci)
 
+    first: dict[str, dict[str, str | None]] = {}  # the files as planned on: the first attempt edits those
+
     def make_edits(copy: WorkingCopy) -> tuple[dict[str, str], str]:
-        texts = _files(copy, target.files)
+        texts = first.pop("texts", None) or _files(copy, target.files)
         states = _select(read_state(texts, matcher, config.tag_scheme), apps)
         targets = _still_wanted(report.planned, states, config)
         edits, changed = _rewrite_all(texts, targets, matcher)
@@ -188,20 +200,44 @@ async def deploy_async(
         report.files = edits
         return edits, _message(report, session.actor, skip)
 
+    # Named apps and a long-lived client (the controller): list their tags while git fetches.
+    listed: dict[str, asyncio.Future[Any]] = {}
+    if apps and session.shared_client is not None:
+        client = session.shared_client
+        listed = {
+            app: asyncio.ensure_future(client.list_tags(ImageRef.parse(matcher.canonical(app))))
+            for app in apps
+        }
     manager = target.working_copy(for_commit=not dry_run)
-    copy = await asyncio.to_thread(manager.__enter__)
+    try:
+        copy = await asyncio.to_thread(manager.__enter__)
+    except BaseException:
+        await _discard(listed)
+        raise
     try:
         texts = await asyncio.to_thread(_files, copy, target.files)
+        first["texts"] = texts
         states = _select(read_state(texts, matcher, config.tag_scheme), apps)
-        report.planned = await _evaluate(session, states, automatic=automatic)
+        report.planned = await _evaluate(session, states, automatic=automatic, listed=listed)
         report.outcome, _ = await asyncio.to_thread(target.commit_loop, copy, make_edits, dry_run=dry_run)
     except BaseException as exc:
         await asyncio.to_thread(manager.__exit__, type(exc), exc, exc.__traceback__)
         raise
+    finally:
+        await _discard(listed)
     await asyncio.to_thread(manager.__exit__, None, None, None)
     if not dry_run:
         await asyncio.to_thread(_record, session, report.planned, report.outcome, report.changed)
     return report
+
+
+async def _discard(tasks: Mapping[str, asyncio.Future[Any]]) -> None:
+    """Tag lists asked for ahead that nobody used (an app not in the files, an error): let them go quietly."""
+    for task in tasks.values():
+        if not task.done():
+            task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
 
 
 def deploy(

@@ -34,6 +34,14 @@ def _git(cwd: Path, *args: str, strip: bool = True, env: dict[str, str] | None =
     return result.stdout.strip() if strip else result.stdout
 
 
+_HEX = re.compile(r"[0-9a-f]{4,64}")
+_RESOLVED: dict[tuple[Path, str], str] = {}
+_TOPLEVEL: dict[Path, Path] = {}
+_IDENTITY: dict[
+    Path, tuple[str, str] | None
+] = {}  # folder → its work tree's top (asked for on every deploy by the controller)
+
+
 def _redact(text: str) -> str:
     """Credentials in remote URLs (https://user:token@host) never reach a message."""
     return re.sub(r"(://[^/@\s:]+):[^@/\s]+@", r"\1:***@", text)
@@ -49,11 +57,14 @@ class GitRepo:
     def discover(cls, start: Path) -> GitRepo:
         """The repository containing `start`, or GitError saying there is none."""
         folder = start if start.is_dir() else start.parent
+        if folder in _TOPLEVEL and (_TOPLEVEL[folder] / ".git").exists():
+            return cls(_TOPLEVEL[folder])
         try:
-            top = _git(folder, "rev-parse", "--show-toplevel")
+            top = Path(_git(folder, "rev-parse", "--show-toplevel"))
         except GitError:
             raise GitError(f"{start} is not inside a git repository") from None
-        return cls(Path(top))
+        _TOPLEVEL[folder] = top
+        return cls(top)
 
     def head_sha(self) -> str:
         """The full sha of HEAD; GitError when the repository has no commit yet."""
@@ -117,9 +128,18 @@ class GitRepo:
         return result.returncode == 0, _redact(detail)
 
     def resolve(self, rev: str) -> str | None:
-        """The full sha `rev` names here (a short sha included), or None."""
+        """The full sha `rev` names here (a short sha included), or None. A sha once found is remembered
+        (commits do not change; the controller asks about the same few many times)."""
+        key = (self.root, rev)
+        if key in _RESOLVED:
+            return _RESOLVED[key]
         result = _run(self.root, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
-        return result.stdout.strip() or None if result.returncode == 0 else None
+        found = result.stdout.strip() or None if result.returncode == 0 else None
+        if found is not None and _HEX.fullmatch(rev):
+            if len(_RESOLVED) > 4096:
+                _RESOLVED.clear()
+            _RESOLVED[key] = found
+        return found
 
     def is_strict_ancestor(self, ancestor: str, descendant: str) -> bool | None:
         """Whether commit `ancestor` is a strict ancestor of `descendant`; None when either is unknown here."""
@@ -148,8 +168,13 @@ class GitRepo:
         return entries
 
     def identity(self) -> tuple[str, str] | None:
-        """git's configured user.name and user.email here, if both are set."""
-        name, email = _run(self.root, "config", "user.name"), _run(self.root, "config", "user.email")
-        if name.returncode or email.returncode or not name.stdout.strip() or not email.stdout.strip():
-            return None
-        return name.stdout.strip(), email.stdout.strip()
+        """git's configured user.name and user.email here, if both are set (read once per process)."""
+        if self.root not in _IDENTITY:
+            name, email = _run(self.root, "config", "user.name"), _run(self.root, "config", "user.email")
+            found = None
+            if not (
+                name.returncode or email.returncode or not name.stdout.strip() or not email.stdout.strip()
+            ):
+                found = name.stdout.strip(), email.stdout.strip()
+            _IDENTITY[self.root] = found
+        return _IDENTITY[self.root]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -106,12 +106,23 @@ async def plan(
     last_automatic: Callable[[str], datetime | None] | None = None,
     automatic: bool = False,
     now: datetime,
+    listed: Mapping[str, Awaitable[list[str]]] | None = None,
 ) -> list[Planned]:
-    """The decision for every app in `states`, with its target's digest."""
+    """The decision for every app in `states`, with its target's digest. `listed` holds tag lists already
+    asked for (the controller lists while git fetches)."""
     return list(
         await asyncio.gather(
             *(
-                _plan_app(config, state, client, source, last_automatic, automatic, now)
+                _plan_app(
+                    config,
+                    state,
+                    client,
+                    source,
+                    last_automatic,
+                    automatic,
+                    now,
+                    (listed or {}).get(state.app),
+                )
                 for state in states.values()
             )
         )
@@ -126,13 +137,16 @@ async def _plan_app(
     last_automatic: Callable[[str], datetime | None] | None,
     automatic: bool,
     now: datetime,
+    listed: Awaitable[list[str]] | None = None,
 ) -> Planned:
     started = time.monotonic()
     repository = matcher_for(config).canonical(state.app)
     ref = ImageRef.parse(repository)
     with counting() as requests:
         try:
-            planned = await _decide(config, state, client, source, last_automatic, automatic, now, ref)
+            planned = await _decide(
+                config, state, client, source, last_automatic, automatic, now, ref, listed
+            )
         except RegistryError as exc:
             hold = Decision(state.app, "hold", "registry-error", str(exc), state.running)
             planned = Planned(hold, repository, error=str(exc))
@@ -154,10 +168,11 @@ async def _decide(
     automatic: bool,
     now: datetime,
     ref: ImageRef,
+    listed: Awaitable[list[str]] | None = None,
 ) -> Planned:
     scheme = config.tag_scheme
     policy = app_policy(config, state.app)
-    tags = await client.list_tags(ref)
+    tags = await (listed if listed is not None else client.list_tags(ref))
     facts = Facts(
         rank(scheme, tags, policy.branches),
         now,

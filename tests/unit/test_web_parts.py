@@ -148,14 +148,23 @@ def test_replay_guard_remembers_deliveries_for_a_while() -> None:
     assert guard.first_time("a")  # and when more than `keep` came after it
 
 
-def test_rate_limiter_is_a_token_bucket_per_source() -> None:
+def test_rate_limiter_is_charged_by_refused_requests_per_client() -> None:
     clock = Clock()
     limiter = hooks.RateLimiter(2, burst=4, clock=clock)
-    assert [limiter.allow("x") for _ in range(5)] == [True, True, True, True, False]
-    assert limiter.allow("y")  # another source has its own bucket
+    for _ in range(4):
+        assert not limiter.blocked("x")
+        limiter.charge("x")
+    assert limiter.blocked("x")
+    assert not limiter.blocked("y")  # another client has its own bucket
     clock.now += 0.5
-    assert limiter.allow("x")  # one token back after half a second at 2/s
-    assert not limiter.allow("x")
+    assert not limiter.blocked("x")  # one token back after half a second at 2/s
+    limiter.charge("x")
+    assert limiter.blocked("x")
+    clock.now += 10
+    assert not limiter.blocked("x")  # refilled (never above the burst)
+    for _ in range(4):
+        limiter.charge("x")
+    assert limiter.blocked("x")
 
 
 def test_sessions_need_the_token_and_expire() -> None:

@@ -295,9 +295,9 @@ class WebhooksConfig(_Section):
         1024 * 1024, ge=1024, le=64 * 1024 * 1024, description="Largest webhook body accepted, in bytes."
     )
     rate: float = Field(
-        50.0,
+        1.0,
         gt=0,
-        description="Webhook requests per second accepted per client (bursts of 10x); more get 429.",
+        description="Refused webhook requests tolerated per second per client (bursts of 10x); past that, 429.",
     )
 
 
@@ -315,6 +315,10 @@ class ServeConfig(_Section):
     coalesce_max: Duration = Field(
         timedelta(seconds=30),
         description="Longest wait for the other images of one commit, so a CI run deploys in one commit.",
+    )
+    pull: bool = Field(
+        True,
+        description="Before each periodic reconcile, fast-forward the checkout tagtrail.yaml is in from its remote.",
     )
     public: bool = Field(True, description="Reading the dashboard needs no login (actions always do).")
     token_env: EnvName = Field(

@@ -5,7 +5,8 @@ Where the commit is made:
   (it is tagtrail's own; a crash leaves nothing behind that the next run does not reset);
 - otherwise, when pushing: in a temporary git worktree of the repository tagtrail runs in, based on the
   remote branch, so neither the user's checkout nor their unpushed commits are touched or pushed; the
-  user's branch is fast-forwarded afterwards when that is safe;
+  user's branch is fast-forwarded afterwards when that is safe (tagtrail serve keeps its worktree and
+  resets it to the remote branch each time, instead of adding and removing one per deploy);
 - otherwise (push: false, or no remote): on the checked-out branch itself, committing only the deploy files.
 
 A rejected push is never forced: the remote branch is fetched, the change is worked out again on its new
@@ -34,6 +35,10 @@ Mode = Literal["clone", "worktree", "in-place"]
 DEFAULT_AUTHOR = ("tagtrail", "tagtrail@localhost")
 REMOTE = "origin"
 THEN_OUTPUT_CAP = 64 * 1024
+_GIT_DIRS: dict[Path, Path] = {}
+_FACTS: dict[
+    Path, tuple[str | None, bool]
+] = {}  # tagtrail serve's checkout: its branch, whether it has a remote  # work tree → its .git folder (asked on every deploy by the controller)
 
 
 @dataclass
@@ -70,7 +75,7 @@ MakeEdits = Callable[[WorkingCopy], tuple[dict[str, str], str]]
 
 
 class GitOpsTarget:
-    def __init__(self, config: Config, project_root: Path) -> None:
+    def __init__(self, config: Config, project_root: Path, *, keep_worktree: bool = False) -> None:
         git = config.deploy.git
         if git is None:
             raise TagtrailError(
@@ -80,6 +85,9 @@ class GitOpsTarget:
         self.settings = git
         self.files = list(git.files)
         self.project_root = project_root
+        self.keep_worktree = (
+            keep_worktree  # tagtrail serve reuses its worktree instead of adding one per deploy
+        )
 
     @contextmanager
     def working_copy(self, *, for_commit: bool) -> Iterator[WorkingCopy]:
@@ -88,12 +96,12 @@ class GitOpsTarget:
             yield self._clone()
             return
         source = GitRepo.discover(self.project_root)
-        branch = self.settings.branch or source.current_branch()
+        branch, has_remote = self._checkout_facts(source)
         if branch is None:
             raise GitError(
                 "HEAD is detached and deploy.git.branch is not set: say which branch deploys go to"
             )
-        pushing = self.settings.push and source.try_run("remote", "get-url", REMOTE)[0]
+        pushing = self.settings.push and has_remote
         if not for_commit or not pushing:
             if for_commit:
                 self._check_in_place(source, branch)
@@ -102,6 +110,36 @@ class GitOpsTarget:
         with self._worktree(source, branch) as copy:
             yield copy
         self._fast_forward(source, branch)
+
+    def _checkout_facts(self, source: GitRepo) -> tuple[str | None, bool]:
+        """The branch deploys go to and whether there is a remote to push to. tagtrail serve (keep_worktree)
+        remembers them between deploys and reads them again on each periodic sync."""
+        if self.keep_worktree and source.root in _FACTS:
+            return _FACTS[source.root]
+        facts = (
+            self.settings.branch or source.current_branch(),
+            source.try_run("remote", "get-url", REMOTE)[0],
+        )
+        if self.keep_worktree:
+            _FACTS[source.root] = facts
+        return facts
+
+    def sync_checkout(self) -> bool:
+        """Fetch the deploy branch and fast-forward the checkout tagtrail runs in, when that cannot lose
+        anything (tagtrail serve does this before a periodic reconcile, so pins, config and commits pushed
+        by others are seen). False when there is nothing to sync (deploy.git.url, or no remote)."""
+        if self.settings.url:
+            return False
+        source = GitRepo.discover(self.project_root)
+        _FACTS.pop(source.root, None)
+        branch, has_remote = self._checkout_facts(source)
+        if branch is None or not has_remote:
+            return False
+        fetched, detail = source.try_run("fetch", "--quiet", REMOTE, branch)
+        if not fetched:
+            raise GitError(f"cannot fetch {branch} from {REMOTE}: {detail}")
+        self._fast_forward(source, branch)
+        return True
 
     def refresh(self, copy: WorkingCopy) -> None:
         """Bring a clone or worktree to the remote branch's head (after a rejected push, or to start)."""
@@ -127,15 +165,15 @@ class GitOpsTarget:
                 return CommitOutcome(None, attempts=attempt), edits
             for path, text in edits.items():
                 _write(copy.repo.root / path, text)
-            outcome = CommitOutcome(
-                self._commit(copy, list(edits), message), attempts=attempt, files=list(edits)
+            self._commit(copy, list(edits), message)
+            pushed, detail = (
+                copy.repo.try_run("push", "--quiet", copy.remote, f"HEAD:refs/heads/{copy.branch}")
+                if copy.remote is not None
+                else (False, "")
             )
-            if copy.remote is None:
-                break
-            outcome.pushed, detail = copy.repo.try_run(
-                "push", "--quiet", copy.remote, f"HEAD:refs/heads/{copy.branch}"
-            )
-            if outcome.pushed:
+            # the sha is asked for after the push, so the push is not kept waiting for it
+            outcome = CommitOutcome(copy.repo.head_sha(), attempts=attempt, files=list(edits), pushed=pushed)
+            if copy.remote is None or pushed:
                 break
             if attempt > self.settings.retries:
                 raise GitError(
@@ -169,18 +207,28 @@ class GitOpsTarget:
     @contextmanager
     def _worktree(self, source: GitRepo, branch: str) -> Iterator[WorkingCopy]:
         source.run("fetch", "--quiet", REMOTE, branch)
-        git_dir = Path(source.run("rev-parse", "--absolute-git-dir"))
+        git_dir = _GIT_DIRS.get(source.root) or Path(source.run("rev-parse", "--absolute-git-dir"))
+        _GIT_DIRS[source.root] = git_dir
         folder = git_dir / "tagtrail-worktree"
-        if folder.exists():  # left by a run that crashed: nothing in it matters
-            source.try_run("worktree", "remove", "--force", str(folder))
-            shutil.rmtree(folder, ignore_errors=True)
-        source.try_run("worktree", "prune")
-        source.run("worktree", "add", "--quiet", "--detach", str(folder), f"{REMOTE}/{branch}")
+        reused = self.keep_worktree and folder.exists() and self._reset_worktree(GitRepo(folder), branch)
+        if not reused:
+            if folder.exists():  # left by a run that crashed: nothing in it matters
+                source.try_run("worktree", "remove", "--force", str(folder))
+                shutil.rmtree(folder, ignore_errors=True)
+            source.try_run("worktree", "prune")
+            source.run("worktree", "add", "--quiet", "--detach", str(folder), f"{REMOTE}/{branch}")
         try:
             yield WorkingCopy(GitRepo(folder), "worktree", branch, REMOTE)
         finally:
-            source.try_run("worktree", "remove", "--force", str(folder))
-            shutil.rmtree(folder, ignore_errors=True)
+            if not self.keep_worktree:
+                source.try_run("worktree", "remove", "--force", str(folder))
+                shutil.rmtree(folder, ignore_errors=True)
+
+    @staticmethod
+    def _reset_worktree(worktree: GitRepo, branch: str) -> bool:
+        """Bring a kept worktree to the remote branch, whatever a crash left in it; False if it is not usable."""
+        # --force puts back the tracked files a crash may have left half written; tagtrail writes no others
+        return worktree.try_run("checkout", "--quiet", "--detach", "--force", f"{REMOTE}/{branch}")[0]
 
     def _check_in_place(self, source: GitRepo, branch: str) -> None:
         current = source.current_branch()
@@ -203,7 +251,7 @@ class GitOpsTarget:
 
     # Commit, then -------------------------------------------------------------------------------------
 
-    def _commit(self, copy: WorkingCopy, paths: list[str], message: str) -> str:
+    def _commit(self, copy: WorkingCopy, paths: list[str], message: str) -> None:
         name, email = _author(self.settings.author, copy.repo)
         env = {
             "GIT_AUTHOR_NAME": name,
@@ -214,11 +262,15 @@ class GitOpsTarget:
         with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as handle:
             handle.write(message)
         try:
-            copy.repo.run("add", "--", *paths)
-            copy.repo.run("commit", "--quiet", "--no-verify", "-F", handle.name, "--", *paths, env=env)
+            # `commit -- PATHS` takes those files as they are; only a file git does not know yet needs `add`
+            committed, _ = copy.repo.try_run(
+                "commit", "--quiet", "--no-verify", "-F", handle.name, "--", *paths, env=env
+            )
+            if not committed:
+                copy.repo.run("add", "--", *paths)
+                copy.repo.run("commit", "--quiet", "--no-verify", "-F", handle.name, "--", *paths, env=env)
         finally:
             os.unlink(handle.name)
-        return copy.repo.head_sha()
 
     def _then(self, copy: WorkingCopy, outcome: CommitOutcome) -> None:
         command = self.settings.then

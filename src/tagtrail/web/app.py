@@ -125,6 +125,8 @@ class Web:
             outcome = {401: "unauthorized", 409: "replayed", 429: "rate_limited", 503: "disabled"}.get(
                 exc.status, "bad_request"
             )
+        if status >= 400 and status != 429:
+            self.limiter.charge(f"{source}:{client}")
         self.controller.metrics.webhooks.labels(source, outcome).inc()
         if status >= 400:
             log.warning("webhook %s from %s refused (%d): %s", source, client, status, detail)
@@ -135,8 +137,10 @@ class Web:
         rate = self.controller.config.serve.webhooks.rate
         if self.limiter.rate != rate:  # the config was reloaded with another rate
             self.limiter = hooks.RateLimiter(rate, burst=10 * rate)
-        if not self.limiter.allow(key):
-            raise hooks.HookError(429, "too many webhook requests; slow down")
+        if self.limiter.blocked(key):
+            raise hooks.HookError(
+                429, "too many refused webhook requests from this client; wait and fix them"
+            )
 
     def _secret(self, name: str, what: str) -> str:
         secret = self.env.get(name)

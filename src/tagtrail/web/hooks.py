@@ -169,7 +169,9 @@ class ReplayGuard:
 
 
 class RateLimiter:
-    """A token bucket per source: `rate` requests a second on average, bursts up to `burst`."""
+    """A token bucket per client, charged by refused requests only: a registry pushing a burst of valid
+    notifications is never slowed, while a client sending bad signatures or garbage runs out of tokens
+    (`rate` a second, bursts of `burst`) and then gets 429 for everything until the bucket refills."""
 
     def __init__(
         self, rate: float, burst: float | None = None, clock: Callable[[], float] = time.monotonic
@@ -179,12 +181,18 @@ class RateLimiter:
         self._clock = clock
         self._buckets: dict[str, tuple[float, float]] = {}
 
-    def allow(self, source: str) -> bool:
+    def _tokens(self, source: str) -> float:
         now = self._clock()
         tokens, then = self._buckets.get(source, (self.burst, now))
         tokens = min(self.burst, tokens + (now - then) * self.rate)
-        if tokens < 1:
-            self._buckets[source] = (tokens, now)
-            return False
-        self._buckets[source] = (tokens - 1, now)
-        return True
+        self._buckets[source] = (tokens, now)
+        return tokens
+
+    def blocked(self, source: str) -> bool:
+        return self._tokens(source) < 1
+
+    def charge(self, source: str) -> None:
+        tokens = self._tokens(source)
+        self._buckets[source] = (tokens - 1, self._clock())
+        if len(self._buckets) > 10_000:  # forget the clients that have refilled
+            self._buckets = {k: v for k, v in self._buckets.items() if v[0] < self.burst}
