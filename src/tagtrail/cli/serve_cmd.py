@@ -1,4 +1,7 @@
-"""`tagtrail serve`: the controller, its webhooks, dashboard, /metrics and probes, in one process."""
+"""`tagtrail serve`: the controller, its webhooks, dashboard, /metrics and probes, in one process.
+
+The server's modules (uvicorn, starlette, apprise, the controller) load when `serve` runs, so the other
+commands start as fast as before."""
 
 from __future__ import annotations
 
@@ -10,49 +13,55 @@ import signal
 import socket
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-import uvicorn
 
 from tagtrail.cli import output
 from tagtrail.cli.app import app, configure_logging, state
-from tagtrail.controller import Controller
 from tagtrail.errors import TagtrailError
-from tagtrail.web.app import create_app
+
+if TYPE_CHECKING:
+    from tagtrail.controller import Controller
 
 log = logging.getLogger("tagtrail.serve")
 
 
-class _Server(uvicorn.Server):
+def _server(config: Any, controller: Controller) -> Any:
     """uvicorn, with tagtrail's signals: TERM/INT stop after the write in progress (exit 0), HUP reloads."""
+    import uvicorn  # noqa: PLC0415 (see the module docstring)
 
-    def __init__(self, config: uvicorn.Config, controller: Controller) -> None:
-        super().__init__(config)
-        self.controller = controller
+    class Server(uvicorn.Server):
+        """uvicorn, with tagtrail's signals: TERM/INT stop after the write in progress (exit 0), HUP reloads."""
 
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self._stop, sig)
-        loop.add_signal_handler(signal.SIGHUP, self._reload)
-        try:
-            yield
-        finally:
-            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-                loop.remove_signal_handler(sig)
+        def __init__(self, config: uvicorn.Config, controller: Controller) -> None:
+            super().__init__(config)
+            self.controller = controller
 
-    def _stop(self, sig: int) -> None:
-        if self.should_exit and sig == signal.SIGINT:
-            self.force_exit = True
-        log.info("stopping (%s): the write in progress, if any, finishes first", signal.Signals(sig).name)
-        self.should_exit = True
-        self.controller.closing.set()
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self._stop, sig)
+            loop.add_signal_handler(signal.SIGHUP, self._reload)
+            try:
+                yield
+            finally:
+                for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                    loop.remove_signal_handler(sig)
 
-    def _reload(self) -> None:
-        log.info("SIGHUP: reloading %s", self.controller.config_path)
-        self.controller.reload()
+        def _stop(self, sig: int) -> None:
+            if self.should_exit and sig == signal.SIGINT:
+                self.force_exit = True
+            log.info("stopping (%s): the write in progress, if any, finishes first", signal.Signals(sig).name)
+            self.should_exit = True
+            self.controller.closing.set()
+
+        def _reload(self) -> None:
+            log.info("SIGHUP: reloading %s", self.controller.config_path)
+            self.controller.reload()
+
+    return Server(config, controller)
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -72,6 +81,10 @@ def _listen(host: str, port: int) -> socket.socket:
 
 
 async def _serve(controller: Controller, sock: socket.socket) -> None:
+    import uvicorn  # noqa: PLC0415 (see the module docstring)
+
+    from tagtrail.web.app import create_app  # noqa: PLC0415
+
     config = uvicorn.Config(
         create_app(controller),
         log_config=None,
@@ -80,7 +93,7 @@ async def _serve(controller: Controller, sock: socket.socket) -> None:
         timeout_graceful_shutdown=10,
         server_header=False,
     )
-    await _Server(config, controller).serve(sockets=[sock])
+    await _server(config, controller).serve(sockets=[sock])
 
 
 @app.command()
@@ -110,6 +123,8 @@ def serve(
     config = current.config()
     path = (current.config_path or current.project_root() / "tagtrail.yaml").resolve()
     configure_logging(max(1, current.verbose), plain=not output.stderr.is_terminal)
+    from tagtrail.controller import Controller  # noqa: PLC0415 (see the module docstring)
+
     controller = Controller(Path(path))
     host = host or config.serve.host
     port = port or config.serve.port
