@@ -67,10 +67,15 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-def source_commit(lab: Homelab, app: str, n: int, remote: Path) -> str:
-    """A developer's commit of one app, pushed (after tagtrail fast-forwarded the checkout to its deploy)."""
+def wait_synced(lab: Homelab, remote: Path) -> None:
+    """Until tagtrail has fast-forwarded the checkout to the remote's head (its last step after a deploy)."""
     head = ref_file(remote).read_text().strip()
     wait_for(lambda: git(lab.root, "rev-parse", "main") == head, 30, "the checkout to be fast-forwarded")
+
+
+def source_commit(lab: Homelab, app: str, n: int, remote: Path) -> str:
+    """A developer's commit of one app, pushed (after tagtrail fast-forwarded the checkout to its deploy)."""
+    wait_synced(lab, remote)
     sha = commit(lab.root, {f"apps/{app}/bench-{n}.txt": f"{n}\n"}, f"{app}: change {n}")
     git(lab.root, "push", "-q", "origin", "main")
     return sha
@@ -98,12 +103,7 @@ def measure_tagtrail(
             if after is not None:
                 # let tagtrail finish its work after the push (fast-forward, dashboard snapshot) first, so the
                 # floor does not share the machine with it
-                head = ref_file(remote).read_text().strip()
-                wait_for(
-                    lambda: git(lab.root, "rev-parse", "main") == head,
-                    30,
-                    "the checkout to be fast-forwarded",
-                )
+                wait_synced(lab, remote)
                 time.sleep(0.3)
                 after(n)
             print(
@@ -259,6 +259,7 @@ def main() -> int:
     )
     parser.add_argument("--pushes", type=int, default=20, help="images pushed, one after another")
     parser.add_argument("--real-polling", action="store_true", help="run polling at 60 s for real (slow)")
+    parser.add_argument("--tags", type=int, default=200, help="tags per app in the homelab")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="tagtrail-bench-push-") as folder:
         work = Path(folder)
@@ -284,7 +285,7 @@ def main() -> int:
                 registry,
                 pusher,
                 "bench",
-                tags_per_app=200,
+                tags_per_app=args.tags,
                 config_extra="serve:\n  interval: 1h\n",
             )
             remote = work / "remote.git"

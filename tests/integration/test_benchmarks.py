@@ -47,3 +47,17 @@ def test_deploy_benchmark_on_a_small_homelab(capsys: object, monkeypatch: object
     out = capsys.readouterr().out  # type: ignore[attr-defined]
     assert "tagtrail deploy (plan+commit+push)" in out
     assert "equals tagtrail's" in out
+
+
+def test_push_to_deploy_benchmark_measures_webhook_deploys(
+    capsys: object, monkeypatch: object, tmp_path: Path
+) -> None:
+    bench = load("push_to_deploy")
+    monkeypatch.setattr(sys, "argv", ["push_to_deploy", "--pushes", "3", "--tags", "20"])  # type: ignore[attr-defined]
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # type: ignore[attr-defined]
+    bench.main()  # its exit code is the speed goals: ./scripts/bench's business, not a test's
+    out = capsys.readouterr().out  # type: ignore[attr-defined]
+    lines = {line.split("  ")[0].strip(): line for line in out.splitlines() if line.strip()}
+    assert "floor (tag list, HEAD, commit, push)" in lines
+    assert "tagtrail serve + registry webhook" in lines  # every push was deployed through the webhook
+    assert "idle RSS of tagtrail serve with 50 apps" in out

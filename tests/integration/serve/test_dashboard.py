@@ -4,8 +4,10 @@ Refusals (no session, no CSRF token, another site's form) are asserted over plai
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +17,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from bench.git import Remote, git
 from bench.homelab import APPS, Homelab
-from bench.serve import DASHBOARD_TOKEN, ServeProcess, ci_run, remote_log, wait_for
+from bench.serve import DASHBOARD_TOKEN, Receiver, ServeProcess, ci_run, remote_log, wait_for
 from tagtrail.history import trailers
 from tagtrail.sandbox import RegistryServer
 
@@ -48,6 +50,7 @@ def test_the_dashboard_shows_deploys_and_acts_on_them(
     browser: Browser,
     notifying_registry: RegistryServer,
     file_remote: Remote,
+    receiver: Receiver,
 ) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.goto(served.url)
@@ -96,6 +99,13 @@ def test_the_dashboard_shows_deploys_and_acts_on_them(
         "sam (dashboard)",
     )
     assert group["Tagtrail-To"].split("@")[0].endswith(f":{previous}")
+    wait_for(
+        lambda: any("lights rolled back" in t for t in receiver.titles()),
+        what=f"a notification: {receiver.titles()}",
+    )
+    told = next(m for m in receiver.messages if "lights rolled back" in m["title"])
+    assert "sam (dashboard)" in told["message"]
+    assert DASHBOARD_TOKEN not in json.dumps(receiver.messages)
     expect(page.locator(".facts")).to_contain_text(previous)
     expect(page.locator("h1 .badge")).to_have_text("pinned")
     expect(page.locator("table.history tbody tr").first).to_contain_text(previous)
@@ -158,3 +168,18 @@ def test_actions_need_a_session_a_csrf_token_and_this_site(served: ServeProcess,
         client.post("/logout")
         assert client.post("/apps/lights/deploy", data={"csrf": csrf[1]}).status_code == 401
     assert remote_log(file_remote) == before
+
+
+def test_reading_can_be_behind_the_sign_in_too(served: ServeProcess, lab: Homelab) -> None:
+    config = lab.root / "tagtrail.yaml"
+    config.write_text(config.read_text().replace("serve:\n", "serve:\n  public: false\n"))
+    served.send(signal.SIGHUP)
+    wait_for(lambda: "config reloaded" in served.output(), what="the reload")
+    with httpx.Client(base_url=served.url, follow_redirects=False) as client:
+        first = client.get("/apps/lights")
+        assert (first.status_code, first.headers["location"]) == (303, "/login?next=/apps/lights")
+        assert client.get("/events").status_code == 401
+        assert client.get("/healthz").status_code == 200  # the probes and metrics stay open
+        assert client.get("/metrics").status_code == 200
+        client.post("/login", data={"name": "sam", "token": DASHBOARD_TOKEN, "next": "/"})
+        assert client.get("/apps/lights").status_code == 200
