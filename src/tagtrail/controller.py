@@ -61,7 +61,6 @@ class Status:
     last_error: str | None = None
     last_commit: str | None = None
     config_error: str | None = None
-    reconciles: int = 0
 
 
 @dataclass
@@ -74,7 +73,6 @@ class Snapshot:
     last_deploy: dict[str, HistoryEntry] = field(default_factory=dict)
     last_decision: dict[str, DecisionRecord] = field(default_factory=dict)
     last_result: dict[str, DecisionRecord] = field(default_factory=dict)  # the last decision that acted
-    taken: datetime | None = None
 
 
 class Controller:
@@ -395,30 +393,28 @@ class Controller:
             report: DeployReport | None = None
             try:
                 report = await deploy_async(self.session(actor), chosen, automatic=actor == ACTOR)
+            except GitError as exc:  # a rejected push after its retries, a remote that cannot be reached
+                await self._failed(str(exc), notify=True)
             except TagtrailError as exc:
-                self._failed(str(exc))
+                await self._failed(str(exc))
             except Exception as exc:  # a bug must not end the loop: report it, poll again later
                 log.exception("reconcile failed")
-                self._failed(f"internal error: {type(exc).__name__}: {exc}")
+                await self._failed(f"internal error: {type(exc).__name__}: {exc}")
             if report is not None:
                 await self._succeeded(report)
             self.metrics.reconcile_seconds.observe(time.monotonic() - started)
             self._schedule(list(self.status.planned) if chosen is None else chosen)
-            self.status.reconciles += 1
             await self._take_snapshot()
             self._publish("reconciled")
             return report
 
-    def _failed(self, error: str) -> None:
+    async def _failed(self, error: str, *, notify: bool = False) -> None:
         self.status.last_reconcile = datetime.now(UTC)
         self.status.last_error = error
         self.metrics.reconciles.labels("failed").inc()
         log.error("reconcile failed: %s", error)
-        kind_git = "push" in error or "git" in error
-        if kind_git:
-            asyncio.get_running_loop().create_task(
-                self.notifier.send_async(Message("tagtrail: a deploy failed", error, "failure"))
-            )
+        if notify:
+            await self.notifier.send_async(Message("tagtrail: a deploy failed", error, "failure"))
 
     async def _succeeded(self, report: DeployReport) -> None:
         now = datetime.now(UTC)
@@ -443,9 +439,9 @@ class Controller:
             log.info("deployed %s: commit %s %s", ", ".join(report.changed), outcome.commit[:12], result)
             for app in report.changed:
                 self.metrics.deploys.labels(app, result).inc()
+            targets = {p.app: p.target.tag for p in report.planned if p.target is not None}
             lines = [
-                f"{a}: {report.previous.get(a) or 'nothing'} → {p.target.tag if (p := self._planned(report, a)) and p.target else '?'}"
-                for a in report.changed
+                f"{a}: {report.previous.get(a) or 'nothing'} → {targets.get(a, '?')}" for a in report.changed
             ]
             await self.notifier.send_async(
                 Message(
@@ -463,10 +459,6 @@ class Controller:
                     )
                 )
         await self._registry_errors(report)
-
-    @staticmethod
-    def _planned(report: DeployReport, app: str) -> Planned | None:
-        return next((p for p in report.planned if p.app == app), None)
 
     async def _registry_errors(self, report: DeployReport) -> None:
         threshold = self.config.notify.registry_errors
@@ -521,20 +513,17 @@ class Controller:
         planned = [self.status.planned[a] for a in sorted(self.status.planned)]
 
         def take() -> Snapshot:
-            snapshot = Snapshot(planned, dict(self.config.deploy.pins), taken=datetime.now(UTC))
+            apps = [item.app for item in planned]
+            snapshot = Snapshot(planned, dict(self.config.deploy.pins))
             try:
                 with session.target.working_copy(for_commit=False) as copy:
-                    for entry in deploy_history(copy.repo, session.target.files, matcher_for(self.config)):
+                    files, matcher = session.target.files, matcher_for(self.config)
+                    for entry in deploy_history(copy.repo, files, matcher, until=apps):
                         snapshot.last_deploy.setdefault(entry.app, entry)
             except TagtrailError as exc:
                 log.warning("the deploy history could not be read: %s", exc)
-            for item in planned:
-                recent = session.log.recent(item.app, 50)
-                if recent:
-                    snapshot.last_decision[item.app] = recent[0]
-                result = next((d for d in recent if d.outcome), None)
-                if result is not None:
-                    snapshot.last_result[item.app] = result
+            snapshot.last_decision = session.log.last_each()
+            snapshot.last_result = session.log.last_each(acted=True)
             return snapshot
 
         self.snapshot = await asyncio.to_thread(take)

@@ -92,28 +92,20 @@ async def _evaluate(
     automatic: bool,
     listed: Mapping[str, Awaitable[list[str]]] | None = None,
 ) -> list[Planned]:
-    log = session.log
     source = await asyncio.to_thread(session.source)
-    if session.shared_client is not None:
-        return await plan(
-            session.config,
-            states,
-            session.shared_client,
-            source=source,
-            last_automatic=log.last_automatic_deploy,
-            automatic=automatic,
-            now=session.now(),
-            listed=listed,
-        )
-    async with session.client() as client:
+    async with contextlib.AsyncExitStack() as stack:  # a client of its own, unless the session shares one
+        client = session.shared_client
+        if client is None:
+            client = await stack.enter_async_context(session.client())
         return await plan(
             session.config,
             states,
             client,
             source=source,
-            last_automatic=log.last_automatic_deploy,
+            last_automatic=session.log.last_automatic_deploy,
             automatic=automatic,
             now=session.now(),
+            listed=listed,
         )
 
 

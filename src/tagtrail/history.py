@@ -13,7 +13,7 @@ import logging
 import os
 import re
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -67,8 +67,11 @@ def trailers(message: str) -> list[dict[str, str]]:
     return groups
 
 
-def _refs_at(repo: GitRepo, rev: str, files: list[str], matcher: Matcher) -> dict[str, list[Reference]]:
-    by_app: dict[str, list[Reference]] = {}
+_Refs = list[Reference]
+
+
+def _refs_at(repo: GitRepo, rev: str, files: list[str], matcher: Matcher) -> dict[str, _Refs]:
+    by_app: dict[str, _Refs] = {}
     if not rev:
         return by_app
     for path in files:
@@ -98,11 +101,20 @@ def deploy_history(
     app: str | None = None,
     rev: str = "HEAD",
     limit: int | None = None,
+    until: Collection[str] | None = None,
 ) -> list[HistoryEntry]:
-    """Every change of the reference of `app` (or of every app) in the deploy files, newest first."""
+    """Every change of the reference of `app` (or of every app) in the deploy files, newest first. With
+    `until`, reading stops once each of those apps has its newest change (what the dashboard shows)."""
     entries = []
-    for sha, parent, author, when, message in repo.log(files, rev):
-        before, after = _refs_at(repo, parent, files, matcher), _refs_at(repo, sha, files, matcher)
+    missing = set(until) if until is not None else None
+    commits = repo.log(files, rev)
+    after: dict[str, _Refs] | None = None
+    for index, (sha, parent, author, when, message) in enumerate(commits):
+        # the log follows first parents and only commits that touch the files, so what a commit's parent
+        # holds is what the next (older) logged commit left: each state is read once
+        after = after if after is not None else _refs_at(repo, sha, files, matcher)
+        older = commits[index + 1][0] if index + 1 < len(commits) else parent
+        before = _refs_at(repo, older, files, matcher)
         groups = {g.get("Tagtrail-App"): g for g in trailers(message)}
         for name in sorted(set(before) | set(after)):
             if app is not None and name != app:
@@ -129,6 +141,11 @@ def deploy_history(
             )
             if limit is not None and len(entries) >= limit:
                 return entries
+            if missing is not None:
+                missing.discard(name)
+        if missing is not None and not missing:
+            return entries
+        after = before
     return entries
 
 
@@ -233,13 +250,17 @@ class DecisionLog:
 
     def recent(self, app: str | None = None, limit: int = 20) -> list[DecisionRecord]:
         """The newest decisions, of one app or of all, newest first; empty if the log is unreadable."""
-        if not self.path.exists():
-            return []
         args: tuple[object, ...]
         if app:
             query, args = "SELECT * FROM decisions WHERE app = ? ORDER BY id DESC LIMIT ?", (app, limit)
         else:
             query, args = "SELECT * FROM decisions ORDER BY id DESC LIMIT ?", (limit,)
+        return self._select(query, args)
+
+    def _select(self, query: str, args: tuple[object, ...]) -> list[DecisionRecord]:
+        """Rows as records; empty when there is no log yet or it cannot be read."""
+        if not self.path.exists():
+            return []
         try:
             with self._connect() as db:
                 db.row_factory = sqlite3.Row
@@ -266,6 +287,16 @@ class DecisionLog:
             )
             for row in rows
         ]
+
+    def last_each(self, *, acted: bool = False) -> dict[str, DecisionRecord]:
+        """Each app's newest decision (with `acted`, its newest that did something), in one query."""
+        query = (
+            "SELECT * FROM decisions WHERE id IN"
+            " (SELECT MAX(id) FROM decisions WHERE outcome IS NOT NULL GROUP BY app)"
+            if acted
+            else "SELECT * FROM decisions WHERE id IN (SELECT MAX(id) FROM decisions GROUP BY app)"
+        )
+        return {record.app: record for record in self._select(query, ())}
 
     def last(self, app: str) -> DecisionRecord | None:
         found = self.recent(app, 1)

@@ -110,76 +110,58 @@ async def plan(
 ) -> list[Planned]:
     """The decision for every app in `states`, with its target's digest. `listed` holds tag lists already
     asked for (the controller lists while git fetches)."""
+    run = _Run(config, client, source, last_automatic, automatic, now)
     return list(
         await asyncio.gather(
-            *(
-                _plan_app(
-                    config,
-                    state,
-                    client,
-                    source,
-                    last_automatic,
-                    automatic,
-                    now,
-                    (listed or {}).get(state.app),
-                )
-                for state in states.values()
-            )
+            *(_plan_app(run, state, (listed or {}).get(state.app)) for state in states.values())
         )
     )
 
 
-async def _plan_app(
-    config: Config,
-    state: AppState,
-    client: RegistryClient,
-    source: GitRepo | None,
-    last_automatic: Callable[[str], datetime | None] | None,
-    automatic: bool,
-    now: datetime,
-    listed: Awaitable[list[str]] | None = None,
-) -> Planned:
+@dataclass(frozen=True)
+class _Run:
+    """What every app's planning in one `plan` shares."""
+
+    config: Config
+    client: RegistryClient
+    source: GitRepo | None
+    last_automatic: Callable[[str], datetime | None] | None
+    automatic: bool
+    now: datetime
+
+
+async def _plan_app(run: _Run, state: AppState, listed: Awaitable[list[str]] | None) -> Planned:
     started = time.monotonic()
-    repository = matcher_for(config).canonical(state.app)
+    repository = matcher_for(run.config).canonical(state.app)
     ref = ImageRef.parse(repository)
     with counting() as requests:
         try:
-            planned = await _decide(
-                config, state, client, source, last_automatic, automatic, now, ref, listed
-            )
+            planned = await _decide(run, state, ref, listed)
         except RegistryError as exc:
             hold = Decision(state.app, "hold", "registry-error", str(exc), state.running)
             planned = Planned(hold, repository, error=str(exc))
     planned.requests = requests[0]
     planned.duration_ms = int((time.monotonic() - started) * 1000)
-    if planned.decision.target is not None and source is not None and planned.decision.target.sha:
-        planned.built_from = source.resolve(planned.decision.target.sha) or planned.decision.target.sha
-    elif planned.decision.target is not None:
-        planned.built_from = planned.decision.target.sha or None
+    target, source = planned.decision.target, run.source
+    if target is not None and source is not None and target.sha:
+        planned.built_from = source.resolve(target.sha) or target.sha
+    elif target is not None:
+        planned.built_from = target.sha or None
     return planned
 
 
-async def _decide(
-    config: Config,
-    state: AppState,
-    client: RegistryClient,
-    source: GitRepo | None,
-    last_automatic: Callable[[str], datetime | None] | None,
-    automatic: bool,
-    now: datetime,
-    ref: ImageRef,
-    listed: Awaitable[list[str]] | None = None,
-) -> Planned:
+async def _decide(run: _Run, state: AppState, ref: ImageRef, listed: Awaitable[list[str]] | None) -> Planned:
+    config, client, source = run.config, run.client, run.source
     scheme = config.tag_scheme
     policy = app_policy(config, state.app)
     tags = await (listed if listed is not None else client.list_tags(ref))
     facts = Facts(
         rank(scheme, tags, policy.branches),
-        now,
+        run.now,
         {},
         source.is_strict_ancestor if source is not None else None,
-        last_automatic(state.app) if last_automatic else None,
-        automatic,
+        run.last_automatic(state.app) if run.last_automatic else None,
+        run.automatic,
         len(tags),
     )
     for _ in range(4):  # each round settles one tie; more would mean a registry changing under us

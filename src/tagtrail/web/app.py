@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from functools import partial
@@ -359,8 +359,10 @@ class Web:
         try:
             message = await self._act(verb, app, actor, form)
         except TagtrailError as exc:
-            return RedirectResponse(f"{back}?{_query(error=str(exc).splitlines()[0])}", status_code=303)
-        return RedirectResponse(f"{back}?{_query(flash=message)}", status_code=303)
+            return RedirectResponse(
+                f"{back}?{urlencode({'error': str(exc).splitlines()[0]})}", status_code=303
+            )
+        return RedirectResponse(f"{back}?{urlencode({'flash': message})}", status_code=303)
 
     async def _act(self, verb: str, app: str, actor: str, form: FormData) -> str:
         controller = self.controller
@@ -403,10 +405,6 @@ def _safe_next(target: str | None) -> str:
     return "/"
 
 
-def _query(**params: str) -> str:
-    return urlencode(params)
-
-
 def create_app(
     controller: Controller, env: Mapping[str, str] | None = None, *, run: bool = True
 ) -> Starlette:
@@ -424,23 +422,20 @@ def create_app(
             if run:
                 await controller.stop()
 
-    def route(path: str, endpoint: Callable[[Request], Awaitable[Response]], methods: list[str]) -> Route:
-        return Route(path, endpoint, methods=methods)
-
     routes = [
-        route("/healthz", web.healthz, ["GET"]),
-        route("/readyz", web.readyz, ["GET"]),
-        route("/metrics", web.metrics, ["GET"]),
-        route("/hooks/registry", web.registry_hook, ["POST"]),
-        route("/hooks/github", web.github_hook, ["POST"]),
-        route("/hooks/generic", web.generic_hook, ["POST"]),
-        route("/", web.index, ["GET"]),
-        route("/events", web.events, ["GET"]),
-        route("/login", web.login_form, ["GET"]),
-        route("/login", web.login, ["POST"]),
-        route("/logout", web.logout, ["POST"]),
-        route("/apps/{app}", web.app_page, ["GET"]),
-        route("/apps/{app}/{verb:str}", web.action, ["POST"]),
+        Route("/healthz", web.healthz, methods=["GET"]),
+        Route("/readyz", web.readyz, methods=["GET"]),
+        Route("/metrics", web.metrics, methods=["GET"]),
+        Route("/hooks/registry", web.registry_hook, methods=["POST"]),
+        Route("/hooks/github", web.github_hook, methods=["POST"]),
+        Route("/hooks/generic", web.generic_hook, methods=["POST"]),
+        Route("/", web.index, methods=["GET"]),
+        Route("/events", web.events, methods=["GET"]),
+        Route("/login", web.login_form, methods=["GET"]),
+        Route("/login", web.login, methods=["POST"]),
+        Route("/logout", web.logout, methods=["POST"]),
+        Route("/apps/{app}", web.app_page, methods=["GET"]),
+        Route("/apps/{app}/{verb:str}", web.action, methods=["POST"]),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
