@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import logging
 import random
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,7 +34,6 @@ from tagtrail.metrics import Metrics
 from tagtrail.notify import Message, Notifier
 from tagtrail.planner import Planned, matcher_for
 from tagtrail.registry import ImageRef, RegistryClient
-from tagtrail.registry.reference import ReferenceError
 from tagtrail.scheme import ParsedTag
 
 log = logging.getLogger("tagtrail.controller")
@@ -190,23 +188,7 @@ class Controller:
 
     def app_of(self, image: str) -> str | None:
         """The app an image repository belongs to, if it is managed."""
-        try:
-            ref = ImageRef.parse(image)
-        except ReferenceError:
-            return None
-        app = matcher_for(self.config).app_of(ref.name)
-        if app is None:
-            # the registry may know itself by another name than the config (127.0.0.1:5000 for registry.lan):
-            # match the repository path alone; the hint only schedules a read of the configured registry
-            for template in (self.config.image, *self.config.deploy.aliases):
-                configured = ImageRef.parse(template.replace("{app}", "appplaceholder0"))
-                pattern = re.escape(configured.repository).replace(
-                    "appplaceholder0", r"(?P<app>[a-z0-9][a-z0-9._-]*)"
-                )
-                match = re.fullmatch(pattern, ref.repository)
-                if match:
-                    return match["app"]
-        return app
+        return matcher_for(self.config).app_of_pushed(image)
 
     def hint_all(self, why: str) -> None:
         log.info("reconciling every app: %s", why)

@@ -3,6 +3,9 @@
     TagtrailError                 anything the user can act on; the CLI prints its message as one line
     ├── ConfigError               tagtrail.yaml is missing, unreadable or invalid (carries file:line:column)
     ├── SchemeError               a tag template cannot be compiled, or a tag cannot be formatted from it
+    ├── InvalidReference          text that is not an image reference (`host/path:tag@digest`)
+    ├── RefsError                 a deploy file cannot be read or rewritten safely; nothing was written
+    ├── PinEditError              deploy.pins in tagtrail.yaml cannot be edited safely
     ├── GitError                  a git command failed or the work tree is not in the state asked for
     ├── RegistryError             a registry could not be read, or answered something malformed
     │   ├── RegistryAuthError     credentials missing, refused, or not allowed this repository (401/403)
@@ -52,6 +55,18 @@ class ConfigError(TagtrailError):
 
 class SchemeError(TagtrailError):
     """A tag template cannot be compiled, or a tag cannot be formatted from the values given."""
+
+
+class InvalidReference(TagtrailError, ValueError):
+    """Not an image reference; the message says which part is wrong."""
+
+
+class RefsError(TagtrailError):
+    """A deploy file cannot be read or rewritten safely; nothing was written."""
+
+
+class PinEditError(TagtrailError):
+    """deploy.pins in tagtrail.yaml cannot be edited without risking the rest of the file."""
 
 
 class GitError(TagtrailError):

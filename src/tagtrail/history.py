@@ -19,8 +19,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from tagtrail.errors import RefsError
 from tagtrail.gitrepo import GitRepo
-from tagtrail.refs import Matcher, Reference, RefsError, find
+from tagtrail.refs import Matcher, Reference, find
 
 log = logging.getLogger("tagtrail.history")
 TRAILERS = (

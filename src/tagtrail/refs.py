@@ -23,16 +23,12 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from tagtrail.errors import TagtrailError
-from tagtrail.registry.reference import ImageRef, ReferenceError
+from tagtrail.errors import InvalidReference, RefsError
+from tagtrail.registry.reference import ImageRef
 
 _APP = r"(?P<app>[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)"
 _MARKER = re.compile(r'[ \t]*#[ \t]*\{"\$imagepolicy":[ \t]*"(?P<policy>[^"]+)"\}')
 Kind = Literal["image", "tag", "name", "helm", "kustomize"]
-
-
-class RefsError(TagtrailError):
-    """A deploy file cannot be read or rewritten safely; nothing was written."""
 
 
 @dataclass(frozen=True)
@@ -86,12 +82,32 @@ class Matcher:
     """Which app, if any, an image repository belongs to: by the `image` template or an alias."""
 
     def __init__(self, image: str, aliases: list[str] | tuple[str, ...] = ()) -> None:
-        self._patterns = [_template_regex(t) for t in (image, *aliases)]
+        templates = (image, *aliases)
+        self._patterns = [_template_regex(t) for t in templates]
+        self._paths = [_path_regex(t) for t in templates]
         self._canonical = image
 
     def app_of(self, name: str) -> str | None:
+        """The app of a normalised repository name (`registry/path`), if it is managed."""
         for pattern in self._patterns:
             match = pattern.fullmatch(name)
+            if match:
+                return match["app"]
+        return None
+
+    def app_of_pushed(self, image: str) -> str | None:
+        """The app of an image a webhook says was pushed. A registry may know itself by another name than
+        the config (127.0.0.1:5000 for registry.lan), so the repository path alone also matches: a hint only
+        schedules a read of the configured registry, it never names what is deployed."""
+        try:
+            ref = ImageRef.parse(image)
+        except InvalidReference:
+            return None
+        app = self.app_of(ref.name)
+        if app is not None:
+            return app
+        for pattern in self._paths:
+            match = pattern.fullmatch(ref.repository)
             if match:
                 return match["app"]
         return None
@@ -105,9 +121,17 @@ def _normalise(name: str) -> str:
     return ImageRef.parse(name).name
 
 
+_PLACEHOLDER = "appplaceholder0"
+
+
 def _template_regex(template: str) -> re.Pattern[str]:
-    normalised = _normalise(template.replace("{app}", "appplaceholder0"))
-    return re.compile(re.escape(normalised).replace("appplaceholder0", _APP))
+    normalised = _normalise(template.replace("{app}", _PLACEHOLDER))
+    return re.compile(re.escape(normalised).replace(_PLACEHOLDER, _APP))
+
+
+def _path_regex(template: str) -> re.Pattern[str]:
+    path = ImageRef.parse(template.replace("{app}", _PLACEHOLDER)).repository
+    return re.compile(re.escape(path).replace(_PLACEHOLDER, _APP))
 
 
 def _parse_ref(text: str) -> ImageRef | None:
@@ -115,7 +139,7 @@ def _parse_ref(text: str) -> ImageRef | None:
         return None
     try:
         return ImageRef.parse(text)
-    except ReferenceError:
+    except InvalidReference:
         return None
 
 

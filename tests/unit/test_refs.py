@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tagtrail.refs import Matcher, RefsError, Target, find, rewrite
+from tagtrail.errors import RefsError
+from tagtrail.refs import Matcher, Target, find, rewrite
 
 D1 = "sha256:" + "1" * 64
 D2 = "sha256:" + "2" * 64

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tagtrail.errors import RegistryAuthError
-from tagtrail.registry import CredentialResolver, ImageRef, Platform, ReferenceError, Secret
+from tagtrail.registry import CredentialResolver, ImageRef, InvalidReference, Platform, Secret
 from tagtrail.registry.auth import parse_challenge
 from tagtrail.registry.media import (
     DOCKER_LIST,
@@ -70,7 +70,7 @@ def test_docker_hub_is_reached_at_its_api_host() -> None:
     ],
 )
 def test_bad_references_say_which_part_is_wrong(text: str, message: str) -> None:
-    with pytest.raises(ReferenceError, match=message):
+    with pytest.raises(InvalidReference, match=message):
         ImageRef.parse(text)
 
 

@@ -16,7 +16,7 @@ from tagtrail.cli.app import State, app, state
 from tagtrail.cli.tag import tag_record
 from tagtrail.config import Config, RegistryConfig
 from tagtrail.errors import TagtrailError
-from tagtrail.registry import ImageRef, Platform, ReferenceError, RegistryClient
+from tagtrail.registry import ImageRef, InvalidReference, Platform, RegistryClient
 from tagtrail.registry.media import REVISION_LABEL, SOURCE_LABEL
 from tagtrail.scheme import ParsedTag
 
@@ -48,7 +48,7 @@ def _resolve(
         text = config.image_for(name) + (f":{tag}" if tag else "")
     try:
         ref = ImageRef.parse(text)
-    except ReferenceError as exc:
+    except InvalidReference as exc:
         raise TagtrailError(str(exc)) from None
     registries = dict(config.registries) if config else {}
     if insecure:

@@ -8,11 +8,7 @@ from ruamel.yaml.error import YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode
 
 from tagtrail.config.loader import parse_config
-from tagtrail.errors import ConfigError, TagtrailError
-
-
-class PinEditError(TagtrailError):
-    """tagtrail.yaml cannot be edited safely by tagtrail; the message says what to change by hand."""
+from tagtrail.errors import ConfigError, PinEditError
 
 
 def _root(text: str, path: str) -> MappingNode | None:

@@ -29,7 +29,7 @@ import httpx
 
 from tagtrail import __version__
 from tagtrail.config.model import RegistryConfig
-from tagtrail.errors import RegistryAuthError, RegistryError, RegistryNotFound
+from tagtrail.errors import RegistryAuthError, RegistryError, RegistryNotFound, TagtrailError
 from tagtrail.registry.auth import Authenticator
 from tagtrail.registry.credentials import CredentialResolver
 from tagtrail.registry.media import (
@@ -75,8 +75,8 @@ class Inspection:
     config: ImageConfig
 
 
-class _TooLarge(Exception):
-    pass
+class _TooLarge(TagtrailError):
+    """A response over the size cap (translated into a RegistryError where it is caught)."""
 
 
 class _Pace:

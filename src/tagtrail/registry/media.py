@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from tagtrail.errors import TagtrailError
+
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -25,7 +27,7 @@ SOURCE_LABEL = "org.opencontainers.image.source"
 CREATED_LABEL = "org.opencontainers.image.created"
 
 
-class MalformedError(ValueError):
+class MalformedError(TagtrailError, ValueError):
     """The document does not have the shape its media type promises."""
 
 

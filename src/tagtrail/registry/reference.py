@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
+from tagtrail.errors import InvalidReference
+
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"
 _HUB_ALIASES = {"docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"}
@@ -13,10 +15,6 @@ _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
 _PATH = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
 _TAG = re.compile(r"[\w][\w.-]{0,127}")
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128}")
-
-
-class ReferenceError(ValueError):
-    """Not an image reference; the message says which part is wrong."""
 
 
 @dataclass(frozen=True)
@@ -33,18 +31,20 @@ class ImageRef:
         """Read `text` as docker does: no host means Docker Hub, one path component there means `library/`."""
         rest = text.strip()
         if not rest:
-            raise ReferenceError("empty image reference")
+            raise InvalidReference("empty image reference")
         digest = None
         if "@" in rest:
             rest, digest = rest.split("@", 1)
             if not _DIGEST.fullmatch(digest):
-                raise ReferenceError(f"'{text}': '{digest}' is not a digest (sha256:<64 hex>)")
+                raise InvalidReference(f"'{text}': '{digest}' is not a digest (sha256:<64 hex>)")
         tag = None
         last = rest.rsplit("/", 1)[-1]
         if ":" in last:
             rest, tag = rest.rsplit(":", 1)
             if not _TAG.fullmatch(tag):
-                raise ReferenceError(f"'{text}': '{tag}' is not a tag (letters, digits, _ . -; at most 128)")
+                raise InvalidReference(
+                    f"'{text}': '{tag}' is not a tag (letters, digits, _ . -; at most 128)"
+                )
         first, _, remainder = rest.partition("/")
         if remainder and ("." in first or ":" in first or first == "localhost" or first != first.lower()):
             registry, path = first, remainder
@@ -55,7 +55,7 @@ class ImageRef:
             if "/" not in path:
                 path = f"library/{path}"
         if not _PATH.fullmatch(path):
-            raise ReferenceError(
+            raise InvalidReference(
                 f"'{text}': '{path}' is not a repository path (lowercase letters, digits, separators . _ - /)"
             )
         return cls(registry, path, tag, digest)
@@ -77,7 +77,7 @@ class ImageRef:
             return self.digest
         if self.tag:
             return self.tag
-        raise ReferenceError(f"'{self}' names no tag or digest")
+        raise InvalidReference(f"'{self}' names no tag or digest")
 
     def with_tag(self, tag: str) -> ImageRef:
         return replace(self, tag=tag, digest=None)

@@ -45,8 +45,8 @@ HERE = Path(__file__).parent
 KEEPALIVE_SECONDS = 15.0
 
 
-class TooLarge(Exception):
-    pass
+class TooLarge(TagtrailError):
+    """A webhook body over the size cap."""
 
 
 async def _body(request: Request, limit: int) -> bytes:

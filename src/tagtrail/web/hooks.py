@@ -20,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from tagtrail.errors import TagtrailError
+
 DISTRIBUTION_EVENTS = "application/vnd.docker.distribution.events.v1+json"
 MANIFEST_TYPES = {
     "application/vnd.docker.distribution.manifest.v2+json",
@@ -29,7 +31,7 @@ MANIFEST_TYPES = {
 }
 
 
-class HookError(Exception):
+class HookError(TagtrailError):
     """A request the hook refuses: `status` is the HTTP status, the message says why (never the payload)."""
 
     def __init__(self, status: int, message: str) -> None:
