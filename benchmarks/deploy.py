@@ -12,6 +12,7 @@ Run it with `./scripts/bench deploy` (`--tags N` for another size).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import shutil
@@ -26,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
 from bench.git import git
 from bench.homelab import APPS, Homelab, make_homelab
 from tagtrail.config import load_config
-from tagtrail.deployer import Session, deploy, plan_apps
+from tagtrail.reconcile import Planned, Reconciler, Report
 from tagtrail.sandbox import ImagePusher, RegistryServer
 
 
@@ -67,6 +68,16 @@ def baseline(lab: Homelab, clone: Path) -> None:
     git(clone, "push", "-q", "origin", "main")
 
 
+async def _plan(path: Path) -> list[Planned]:
+    async with Reconciler.open(load_config(path), path) as reconciler:
+        return await reconciler.plan(actor="bench")
+
+
+async def _deploy(path: Path) -> Report:
+    async with Reconciler.open(load_config(path), path) as reconciler:
+        return await reconciler.run(actor="bench")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -105,20 +116,17 @@ def main() -> int:
             git(work, "clone", "-q", script_remote.as_uri(), clone.name)
             offset = registry.log_path.stat().st_size
 
-            session = Session(
-                load_config(lab.root / "tagtrail.yaml"), (lab.root / "tagtrail.yaml").resolve(), "bench"
-            )
+            path = (lab.root / "tagtrail.yaml").resolve()
             started = time.perf_counter()
-            planned = plan_apps(session)
+            planned = asyncio.run(_plan(path))
             t_plan = time.perf_counter() - started
             plan_requests, offset = count(registry.log_path, "tagtrail", offset)
             assert all(p.decision.action == "deploy" for p in planned)
             started = time.perf_counter()
-            report = deploy(session)
+            report = asyncio.run(_deploy(path))
             t_deploy = time.perf_counter() - started
             deploy_requests, offset = count(registry.log_path, "tagtrail", offset)
-            assert report.outcome is not None
-            assert report.outcome.pushed
+            assert report.applied.pushed
             assert len(report.changed) == len(APPS)
 
             started = time.perf_counter()

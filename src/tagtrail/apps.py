@@ -98,6 +98,12 @@ def changed(repo: GitRepo, config: Config, base: str, head: str = "HEAD") -> tup
     return picked, f"{len(paths)} files changed between {base[:12]} and {head}"
 
 
+def of_commit(repo: GitRepo, config: Config, sha: str) -> list[App]:
+    """The apps CI builds for commit `sha`: those it changed against its first parent, by the same rule as
+    `changed` (every app for a root commit, or when the build settings changed)."""
+    return changed(repo, config, f"{sha}^", sha)[0]
+
+
 def _build_config(repo: GitRepo, rev: str) -> object:
     """The part of tagtrail.yaml that decides how images are built, at `rev` (None if it has none)."""
     text = repo.show(rev, CONFIG_NAME)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -35,11 +35,7 @@ def _git(cwd: Path, *args: str, strip: bool = True, env: dict[str, str] | None =
 
 
 _HEX = re.compile(r"[0-9a-f]{4,64}")
-_RESOLVED: dict[tuple[Path, str], str] = {}
-_TOPLEVEL: dict[Path, Path] = {}
-_IDENTITY: dict[
-    Path, tuple[str, str] | None
-] = {}  # folder → its work tree's top (asked for on every deploy by the controller)
+_RESOLVED_MAX = 4096
 
 
 def _redact(text: str) -> str:
@@ -49,21 +45,22 @@ def _redact(text: str) -> str:
 
 @dataclass(frozen=True)
 class GitRepo:
-    """A work tree, addressed by its top-level folder."""
+    """A work tree, addressed by its top-level folder. What it learns that cannot change (a short sha's
+    commit, the committer identity) it keeps for its own lifetime: a long-lived owner (the controller)
+    keeps one GitRepo and so its answers; a CLI run starts afresh."""
 
     root: Path
+    _resolved: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+    _identity: list[tuple[str, str] | None] = field(default_factory=list, compare=False, repr=False)
 
     @classmethod
     def discover(cls, start: Path) -> GitRepo:
         """The repository containing `start`, or GitError saying there is none."""
         folder = start if start.is_dir() else start.parent
-        if folder in _TOPLEVEL and (_TOPLEVEL[folder] / ".git").exists():
-            return cls(_TOPLEVEL[folder])
         try:
             top = Path(_git(folder, "rev-parse", "--show-toplevel"))
         except GitError:
             raise GitError(f"{start} is not inside a git repository") from None
-        _TOPLEVEL[folder] = top
         return cls(top)
 
     def head_sha(self) -> str:
@@ -130,15 +127,14 @@ class GitRepo:
     def resolve(self, rev: str) -> str | None:
         """The full sha `rev` names here (a short sha included), or None. A sha once found is remembered
         (commits do not change; the controller asks about the same few many times)."""
-        key = (self.root, rev)
-        if key in _RESOLVED:
-            return _RESOLVED[key]
+        if rev in self._resolved:
+            return self._resolved[rev]
         result = _run(self.root, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
         found = result.stdout.strip() or None if result.returncode == 0 else None
         if found is not None and _HEX.fullmatch(rev):
-            if len(_RESOLVED) > 4096:
-                _RESOLVED.clear()
-            _RESOLVED[key] = found
+            if len(self._resolved) >= _RESOLVED_MAX:
+                self._resolved.clear()
+            self._resolved[rev] = found
         return found
 
     def is_strict_ancestor(self, ancestor: str, descendant: str) -> bool | None:
@@ -168,13 +164,13 @@ class GitRepo:
         return entries
 
     def identity(self) -> tuple[str, str] | None:
-        """git's configured user.name and user.email here, if both are set (read once per process)."""
-        if self.root not in _IDENTITY:
+        """git's configured user.name and user.email here, if both are set (read once per GitRepo)."""
+        if not self._identity:
             name, email = _run(self.root, "config", "user.name"), _run(self.root, "config", "user.email")
             found = None
             if not (
                 name.returncode or email.returncode or not name.stdout.strip() or not email.stdout.strip()
             ):
                 found = name.stdout.strip(), email.stdout.strip()
-            _IDENTITY[self.root] = found
-        return _IDENTITY[self.root]
+            self._identity.append(found)
+        return self._identity[0]

@@ -171,6 +171,7 @@ class DecisionRecord:
     commit: str | None = None
     outcome: str | None = None  # what the deploy did: committed, pushed, failed: …
     time: datetime = field(default_factory=lambda: datetime.now(UTC))
+    automatic: bool = False  # made by the controller on its own (the cooldown counts these)
 
 
 def default_log_path() -> Path:
@@ -194,10 +195,16 @@ CREATE TABLE IF NOT EXISTS decisions (
     requests INTEGER NOT NULL,
     duration_ms INTEGER NOT NULL,
     "commit" TEXT,
-    outcome TEXT
+    outcome TEXT,
+    automatic INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS decisions_by_app ON decisions (app, id);
 """
+# Logs written before the `automatic` column: the controller's actor name said it then.
+_MIGRATE_AUTOMATIC = (
+    "ALTER TABLE decisions ADD COLUMN automatic INTEGER NOT NULL DEFAULT 0",
+    "UPDATE decisions SET automatic = 1 WHERE actor = 'tagtrail serve'",
+)
 
 
 class DecisionLog:
@@ -214,34 +221,20 @@ class DecisionLog:
         with closing(sqlite3.connect(self.path, timeout=10)) as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(_SCHEMA)
+            columns = {row[1] for row in db.execute("PRAGMA table_info(decisions)")}
+            if "automatic" not in columns:
+                with db:
+                    for statement in _MIGRATE_AUTOMATIC:
+                        db.execute(statement)
             with db:
                 yield db
 
-    def record(self, entry: DecisionRecord) -> None:
-        data = asdict(entry)
-        data["time"] = entry.time.astimezone(UTC).isoformat()
-        data["ignored"] = json.dumps(entry.ignored, sort_keys=True)
+    def record(self, *entries: DecisionRecord) -> None:
+        """Add decisions, in one transaction."""
         try:
             with self._connect() as db:
-                if entry.commit is None and entry.outcome is None:
-                    # the same decision as last time (a poll that changed nothing): say when it was last
-                    # made instead of adding a row, so a controller polling every few minutes keeps a short log
-                    same = db.execute(
-                        "UPDATE decisions SET time = :time, requests = :requests, duration_ms = :duration_ms,"
-                        " sentence = :sentence WHERE id = (SELECT MAX(id) FROM decisions WHERE app = :app)"
-                        " AND action = :action AND reason = :reason AND running IS :running AND target IS :target"
-                        ' AND actor = :actor AND "commit" IS NULL AND outcome IS NULL',
-                        data,
-                    )
-                    if same.rowcount:
-                        return
-                db.execute(
-                    "INSERT INTO decisions (time, app, action, reason, sentence, running, target, actor, candidates,"
-                    ' ignored, requests, duration_ms, "commit", outcome) VALUES (:time, :app, :action, :reason,'
-                    " :sentence, :running, :target, :actor, :candidates, :ignored, :requests, :duration_ms, :commit,"
-                    " :outcome)",
-                    data,
-                )
+                for entry in entries:
+                    _insert(db, entry)
         except (sqlite3.Error, OSError) as exc:
             log.warning(
                 "the decision log %s cannot be written (%s); the deploy history in git is unaffected",
@@ -285,6 +278,7 @@ class DecisionLog:
                 row["commit"],
                 row["outcome"],
                 datetime.fromisoformat(row["time"]),
+                bool(row["automatic"]),
             )
             for row in rows
         ]
@@ -303,9 +297,38 @@ class DecisionLog:
         found = self.recent(app, 1)
         return found[0] if found else None
 
-    def last_automatic_deploy(self, app: str) -> datetime | None:
-        """When the controller last deployed the app (for the cooldown)."""
-        for entry in self.recent(app, 50):
-            if entry.action == "deploy" and entry.actor == "tagtrail serve" and entry.commit:
-                return entry.time
-        return None
+    def last_automatic_deploys(self) -> dict[str, datetime]:
+        """When the controller last deployed each app on its own (the cooldown), in one query."""
+        found = self._select(
+            "SELECT * FROM decisions WHERE id IN (SELECT MAX(id) FROM decisions WHERE automatic = 1"
+            " AND action = 'deploy' AND \"commit\" IS NOT NULL GROUP BY app)",
+            (),
+        )
+        return {record.app: record.time for record in found}
+
+
+def _insert(db: sqlite3.Connection, entry: DecisionRecord) -> None:
+    data = asdict(entry)
+    data["time"] = entry.time.astimezone(UTC).isoformat()
+    data["ignored"] = json.dumps(entry.ignored, sort_keys=True)
+    data["automatic"] = int(entry.automatic)
+    data["reason"] = str(entry.reason)
+    if entry.commit is None and entry.outcome is None:
+        # the same decision as last time (a poll that changed nothing): say when it was last made instead
+        # of adding a row, so a controller polling every few minutes keeps a short log
+        same = db.execute(
+            "UPDATE decisions SET time = :time, requests = :requests, duration_ms = :duration_ms,"
+            " sentence = :sentence WHERE id = (SELECT MAX(id) FROM decisions WHERE app = :app)"
+            " AND action = :action AND reason = :reason AND running IS :running AND target IS :target"
+            ' AND actor = :actor AND "commit" IS NULL AND outcome IS NULL',
+            data,
+        )
+        if same.rowcount:
+            return
+    db.execute(
+        "INSERT INTO decisions (time, app, action, reason, sentence, running, target, actor, candidates,"
+        ' ignored, requests, duration_ms, "commit", outcome, automatic) VALUES (:time, :app, :action, :reason,'
+        " :sentence, :running, :target, :actor, :candidates, :ignored, :requests, :duration_ms, :commit,"
+        " :outcome, :automatic)",
+        data,
+    )

@@ -1,4 +1,4 @@
-"""The deploy policy: from what runs and the registry's tags, a Decision with its reason. Pure: no I/O.
+"""The deploy policy: from what runs and the registry's tags, a Decision with its Reason. Pure: no I/O.
 
 Guards, each a DESIGN invariant:
 - only tags of an eligible branch and of the scheme are ever chosen (never -dirty builds);
@@ -6,25 +6,51 @@ Guards, each a DESIGN invariant:
   be read (a cold cache, a hand-written reference) is "unknown", never "older";
 - a candidate whose commit is a strict ancestor of the running commit is not an upgrade, whatever its
   timestamp says (builds finish out of order); a newer build of the same commit is (a base-image rebuild);
-- equal times, or a local time inside a DST overlap, are ordered by the image's `created` time: the policy
-  asks for those (NeedCreated) and is called again with them, so configs are fetched only then;
+- every deploy pins the digest, and a tag already deployed with its digest is not deployed again;
 - a pinned app holds at its pin; at most one automatic deploy per app per cooldown window.
+
+The policy never fetches: where it needs a fact it does not have, it returns what it needs (NeedCreated,
+NeedAncestry, NeedDigest) and the reconciler asks it again with the answer. Deciding again on files that
+changed under a retry (a rejected push) is the same call with the new running state and config: a pin or a
+newer deploy that landed meanwhile wins.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Literal
 
 from tagtrail.scheme import ParsedTag, Ranking, Rejected, Scheme
 
 Action = Literal["deploy", "hold", "nothing"]
-# Whether commit `candidate` is a strict ancestor of commit `running` (None: cannot tell).
-Ancestry = Callable[[str, str], bool | None]
 _EARLIEST = datetime.min.replace(tzinfo=UTC)
+
+
+class Reason(StrEnum):
+    """Why a decision is what it is: a stable code, stored in the decision log and commit trailers."""
+
+    NEWER_BUILD = "newer-build"
+    REBUILD = "rebuild"
+    RUNNING_UNKNOWN = "running-unknown"
+    PIN_DIGEST = "pin-digest"
+    UP_TO_DATE = "up-to-date"
+    PINNED = "pinned"
+    ROLLBACK = "rollback"
+    PIN = "pin"
+    UNPIN = "unpin"
+    NO_ELIGIBLE_TAGS = "no-eligible-tags"
+    TOO_YOUNG = "too-young"
+    ANCESTOR_OF_RUNNING = "ancestor-of-running"
+    COOLDOWN = "cooldown"
+    REGISTRY_ERROR = "registry-error"
+
+
+# Reasons a person asked for: they skip the soak time and cooldown, and may move an app backwards.
+EXPLICIT = frozenset({Reason.ROLLBACK, Reason.PIN, Reason.PINNED})
 
 
 @dataclass(frozen=True)
@@ -44,6 +70,12 @@ class Running:
     tag: str | None
     digest: str | None
 
+    @property
+    def shown(self) -> str | None:
+        if self.tag is None:
+            return None
+        return self.tag + (f"@{self.digest}" if self.digest else "")
+
 
 @dataclass(frozen=True)
 class Decision:
@@ -51,18 +83,16 @@ class Decision:
 
     app: str
     action: Action
-    reason: str
+    reason: Reason
     sentence: str
     running: Running
     running_parsed: ParsedTag | None = None
-    target: ParsedTag | None = None
+    target: ParsedTag | None = None  # the build chosen, when it is a build of the scheme
+    target_tag: str | None = None  # the tag chosen (a pin may name a tag outside the scheme)
+    digest: str | None = None  # the chosen tag's digest: every deploy pins it
     ignored: dict[str, int] = field(default_factory=dict)
     candidates: int = 0
     behind: int | None = None  # eligible builds newer than the running one
-
-    @property
-    def target_tag(self) -> str | None:
-        return self.target.tag if self.target else None
 
 
 @dataclass(frozen=True)
@@ -73,16 +103,47 @@ class NeedCreated:
 
 
 @dataclass(frozen=True)
+class NeedAncestry:
+    """Whether each (candidate sha, running sha) pair's candidate is a strict ancestor of the running commit."""
+
+    pairs: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class NeedDigest:
+    """The digest the registry holds for this tag (every deploy pins it)."""
+
+    tag: str
+
+
+Need = NeedCreated | NeedAncestry | NeedDigest
+
+
+@dataclass(frozen=True)
 class Facts:
-    """Everything the policy looks at besides the config."""
+    """Everything the policy looks at besides the config. `ancestry` is None where no source repository is
+    at hand (the guard is then skipped); a pair mapped to None could not be told."""
 
     ranking: Ranking  # of the app's eligible branches
     now: datetime
     created: Mapping[str, datetime] = field(default_factory=dict)
-    ancestry: Ancestry | None = None
+    ancestry: Mapping[tuple[str, str], bool | None] | None = None
+    digests: Mapping[str, str] = field(default_factory=dict)
     last_automatic: datetime | None = None
     automatic: bool = False
     total_tags: int = 0
+
+
+def eligible_build(scheme: Scheme, branches: Sequence[str], tag: str | None) -> ParsedTag | None:
+    """The tag read as a build of one of `branches`, or None: the one eligibility check (rollbacks, pins,
+    hints and the dashboard ask it too)."""
+    if not tag:
+        return None
+    parsed = scheme.parse(tag)
+    if not isinstance(parsed, ParsedTag):
+        return None
+    tokens = {scheme.branch_token(b) for b in branches}
+    return parsed if parsed.branch in tokens else None
 
 
 @dataclass
@@ -96,12 +157,16 @@ class _Context:
     def decision(
         self,
         action: Action,
-        reason: str,
+        reason: Reason,
         sentence: str,
         target: ParsedTag | None = None,
         behind: int | None = None,
+        *,
+        tag: str | None = None,
     ) -> Decision:
         ignored = {k: v for k, v in self.ignored.items() if v}
+        target_tag = tag or (target.tag if target else None)
+        digest = self.facts.digests.get(target_tag) if target_tag else None
         return Decision(
             self.app,
             action,
@@ -110,6 +175,8 @@ class _Context:
             self.running,
             self.current,
             target,
+            target_tag,
+            digest,
             ignored,
             self.facts.total_tags,
             behind,
@@ -118,48 +185,27 @@ class _Context:
 
 def decide(
     app: str, scheme: Scheme, policy: AppPolicy, running: Running, facts: Facts
-) -> Decision | NeedCreated:
-    """The decision for one app, or the tags whose `created` times it needs first."""
+) -> Decision | NeedCreated | NeedAncestry | NeedDigest:
+    """The decision for one app, or the fact it needs first."""
     parsed = scheme.parse(running.tag) if running.tag else None
     ctx = _Context(
         app, running, parsed if isinstance(parsed, ParsedTag) else None, facts, Counter(facts.ranking.ignored)
     )
     if policy.pin is not None:
-        return _pinned(ctx, scheme, policy.pin)
+        return _with_digest(ctx, _pinned(ctx, scheme, policy.pin))
     ordered = _candidates(ctx)
     if isinstance(ordered, NeedCreated):
         return ordered
     if not ordered:
         return ctx.decision(
-            "hold", "no-eligible-tags", f"no tag of {', '.join(policy.branches)} in the scheme"
+            "hold", Reason.NO_ELIGIBLE_TAGS, f"no tag of {', '.join(policy.branches)} in the scheme"
         )
     behind = _behind(ordered, ctx.current)
     chosen = _first_acceptable(ctx, ordered, policy)
-    if isinstance(chosen, NeedCreated):
+    if isinstance(chosen, NeedCreated | NeedAncestry):
         return chosen
     if chosen is None or chosen.tag == running.tag:
-        # Newer builds that a guard held back are worth saying, even though what runs stays.
-        if ctx.ignored["too-young"]:
-            return ctx.decision(
-                "hold",
-                "too-young",
-                f"the newer builds are younger than the soak time {policy.min_age}",
-                chosen,
-                behind,
-            )
-        if ctx.ignored["ancestor-of-running"]:
-            return ctx.decision(
-                "hold",
-                "ancestor-of-running",
-                "the newer tags are of commits the running one already contains",
-                chosen,
-                behind,
-            )
-        if chosen is not None:
-            return ctx.decision(
-                "nothing", "up-to-date", f"{running.tag} is the newest eligible build", chosen, 0
-            )
-        return ctx.decision("nothing", "up-to-date", f"nothing newer than {running.tag}", None, behind)
+        return _with_digest(ctx, _staying(ctx, policy, chosen, behind))
     if (
         facts.automatic
         and facts.last_automatic is not None
@@ -168,44 +214,90 @@ def decide(
         wait = int((policy.cooldown - (facts.now - facts.last_automatic)).total_seconds())
         return ctx.decision(
             "hold",
-            "cooldown",
+            Reason.COOLDOWN,
             f"{chosen.tag} waits {wait} s: one automatic deploy per cooldown",
             chosen,
             behind,
         )
     if ctx.current is None:
         why = f"{running.tag or 'nothing'} is not a build of the scheme: deploying the newest eligible build"
-        return ctx.decision("deploy", "running-unknown", why, chosen, behind)
+        return _with_digest(ctx, ctx.decision("deploy", Reason.RUNNING_UNKNOWN, why, chosen, behind))
     if chosen.sha == ctx.current.sha:
+        why = f"{chosen.tag} rebuilds the running commit {chosen.sha} (a newer image of the same code, e.g. a base-image fix)"
+        return _with_digest(ctx, ctx.decision("deploy", Reason.REBUILD, why, chosen, behind))
+    why = f"{chosen.tag} is newer than {running.tag}"
+    return _with_digest(ctx, ctx.decision("deploy", Reason.NEWER_BUILD, why, chosen, behind))
+
+
+def explicit(
+    app: str, scheme: Scheme, reason: Reason, tag: str, running: Running, digest: str | None
+) -> Decision | NeedDigest:
+    """A person's rollback or pin to `tag` (its eligibility was checked where they asked): deploy it,
+    pinned by digest, unless the files already say exactly that."""
+    parsed = scheme.parse(tag)
+    current = scheme.parse(running.tag) if running.tag else None
+    ctx = _Context(
+        app,
+        running,
+        current if isinstance(current, ParsedTag) else None,
+        Facts(Ranking(scheme, (), ()), _EARLIEST, digests={tag: digest} if digest else {}),
+        Counter(),
+    )
+    target = parsed if isinstance(parsed, ParsedTag) else None
+    return _with_digest(ctx, ctx.decision("deploy", reason, f"{reason} to {tag}", target, tag=tag))
+
+
+def _with_digest(ctx: _Context, decision: Decision) -> Decision | NeedDigest:
+    """A deploy needs its target's digest; one whose tag and digest the files already hold is nothing."""
+    if decision.action != "deploy" or decision.target_tag is None:
+        return decision
+    if decision.digest is None:
+        return NeedDigest(decision.target_tag)
+    if decision.target_tag == ctx.running.tag and decision.digest == ctx.running.digest:
         return ctx.decision(
-            "deploy",
-            "rebuild",
-            f"{chosen.tag} rebuilds the running commit {chosen.sha} (a newer"
-            " image of the same code, e.g. a base-image fix)",
-            chosen,
-            behind,
+            "nothing",
+            Reason.UP_TO_DATE,
+            f"{decision.target_tag} is already deployed",
+            decision.target,
+            decision.behind,
+            tag=decision.target_tag,
         )
-    return ctx.decision("deploy", "newer-build", f"{chosen.tag} is newer than {running.tag}", chosen, behind)
+    return decision
+
+
+def _staying(ctx: _Context, policy: AppPolicy, chosen: ParsedTag | None, behind: int | None) -> Decision:
+    """What runs stays: say why (newer builds that a guard held back are worth saying), and pin its digest
+    where the files do not."""
+    running = ctx.running
+    if ctx.ignored["too-young"]:
+        why = f"the newer builds are younger than the soak time {policy.min_age}"
+        return ctx.decision("hold", Reason.TOO_YOUNG, why, chosen, behind)
+    if ctx.ignored["ancestor-of-running"]:
+        why = "the newer tags are of commits the running one already contains"
+        return ctx.decision("hold", Reason.ANCESTOR_OF_RUNNING, why, chosen, behind)
+    if chosen is None:
+        return ctx.decision("nothing", Reason.UP_TO_DATE, f"nothing newer than {running.tag}", None, behind)
+    if running.digest is None:
+        # up to date by tag, but the files do not pin the digest: pin it (what runs is what was chosen)
+        why = f"{chosen.tag} is current; pinning its digest"
+        return ctx.decision("deploy", Reason.PIN_DIGEST, why, chosen, 0)
+    return ctx.decision(
+        "nothing", Reason.UP_TO_DATE, f"{running.tag} is the newest eligible build", chosen, 0
+    )
 
 
 def _pinned(ctx: _Context, scheme: Scheme, pin: str) -> Decision:
     parsed = scheme.parse(pin)
-    target = parsed if isinstance(parsed, ParsedTag) else ParsedTag(pin, "", "", ())
+    target = parsed if isinstance(parsed, ParsedTag) else None
     readable = [
         p for t in ctx.facts.ranking.newest_first if isinstance(p := ctx.facts.ranking.parse(t), ParsedTag)
     ]
     behind = _behind(readable, ctx.current)
     if ctx.running.tag == pin:
-        return ctx.decision(
-            "hold", "pinned", f"pinned at {pin}; `tagtrail unpin {ctx.app}` resumes updates", target, behind
-        )
-    return ctx.decision(
-        "deploy",
-        "pinned",
-        f"pinned at {pin}, but the files say {ctx.running.tag or 'nothing'}",
-        target,
-        behind,
-    )
+        why = f"pinned at {pin}; `tagtrail unpin {ctx.app}` resumes updates"
+        return ctx.decision("hold", Reason.PINNED, why, target, behind, tag=pin)
+    why = f"pinned at {pin}, but the files say {ctx.running.tag or 'nothing'}"
+    return ctx.decision("deploy", Reason.PINNED, why, target, behind, tag=pin)
 
 
 def _candidates(ctx: _Context) -> list[ParsedTag] | NeedCreated:
@@ -234,7 +326,7 @@ def _candidates(ctx: _Context) -> list[ParsedTag] | NeedCreated:
 
 def _first_acceptable(
     ctx: _Context, ordered: list[ParsedTag], policy: AppPolicy
-) -> ParsedTag | NeedCreated | None:
+) -> ParsedTag | NeedCreated | NeedAncestry | None:
     """The newest candidate that passes every guard, the running tag itself, or None."""
     for candidate in ordered:
         if candidate.tag == ctx.running.tag:
@@ -250,18 +342,31 @@ def _first_acceptable(
         if candidate.instants and max(candidate.instants) > ctx.facts.now - policy.min_age:
             ctx.ignored["too-young"] += 1
             continue
-        current = ctx.current
-        ancestry = ctx.facts.ancestry
-        if (
-            current is not None
-            and ancestry is not None
-            and candidate.sha != current.sha
-            and ancestry(candidate.sha, current.sha)
-        ):
-            ctx.ignored["ancestor-of-running"] += 1
-            continue
+        current, ancestry = ctx.current, ctx.facts.ancestry
+        if current is not None and ancestry is not None and candidate.sha != current.sha:
+            pair = (candidate.sha, current.sha)
+            if pair not in ancestry:
+                return NeedAncestry(_pairs_to_ask(pair, ordered, current, ancestry))
+            if ancestry[pair]:
+                ctx.ignored["ancestor-of-running"] += 1
+                continue
         return candidate
     return None
+
+
+def _pairs_to_ask(
+    first: tuple[str, str],
+    ordered: list[ParsedTag],
+    current: ParsedTag,
+    known: Mapping[tuple[str, str], bool | None],
+) -> tuple[tuple[str, str], ...]:
+    """Every ancestry question the candidates newer than what runs may raise, asked at once (one round)."""
+    later = (
+        (c.sha, current.sha)
+        for c in ordered
+        if c.sha != current.sha and _older(c, current, {}) is False and (c.sha, current.sha) not in known
+    )
+    return tuple(dict.fromkeys((first, *later)))
 
 
 def _behind(ordered: list[ParsedTag], current: ParsedTag | None) -> int | None:

@@ -6,7 +6,23 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tagtrail.policy import AppPolicy, Decision, Facts, NeedCreated, Running, decide
+import hashlib
+from collections.abc import Callable
+from dataclasses import replace
+
+from tagtrail.policy import (
+    AppPolicy,
+    Decision,
+    Facts,
+    NeedAncestry,
+    NeedCreated,
+    NeedDigest,
+    Reason,
+    Running,
+    decide,
+    eligible_build,
+    explicit,
+)
 from tagtrail.scheme import Scheme, rank
 
 UTC_SCHEME = Scheme.compile("{{branch}}.{{date 'YYYYMMDD-HHmmss' tz='UTC'}}.{{sha}}")
@@ -29,22 +45,56 @@ DIRTY = tag("main", 0.5, "eeeeeee") + "-dirty"
 REBUILD = tag("main", 1, "bbbbbbb")  # the MID commit built again, later
 
 
+def digest_of(tag: str) -> str:
+    """The digest the (imagined) registry holds for a tag."""
+    return "sha256:" + hashlib.sha256(tag.encode()).hexdigest()
+
+
+Oracle = Callable[[str, str], bool | None]
+
+
+def settle(
+    scheme: Scheme, policy: AppPolicy, running: Running, facts: Facts, ancestry: Oracle | None = None
+) -> Decision:
+    """Ask the policy, answering each digest and ancestry question it asks as the reconciler would; a
+    question it should not need (NeedCreated) fails the test, so tests of ties call `decide` directly."""
+    for _ in range(8):
+        result = decide("web", scheme, policy, running, facts)
+        if isinstance(result, Decision):
+            return result
+        if isinstance(result, NeedDigest):
+            facts = replace(facts, digests={**facts.digests, result.tag: digest_of(result.tag)})
+        elif isinstance(result, NeedAncestry):
+            assert ancestry is not None, "asked about ancestry without a source repository"
+            answers = {pair: ancestry(*pair) for pair in result.pairs}
+            facts = replace(facts, ancestry={**(facts.ancestry or {}), **answers})
+        else:
+            raise AssertionError(f"unexpected question {result}")
+    raise AssertionError("the policy never decided")
+
+
 def run(
     tags: list[str],
     running: str | None,
     policy: AppPolicy = MAIN,
     scheme: Scheme = UTC_SCHEME,
+    ancestry: Oracle | None = None,
     **facts: object,
 ) -> Decision:
-    result = decide(
-        "web",
+    """Decide with the files pinning the running tag's digest (as tagtrail writes them)."""
+    return settle(
         scheme,
         policy,
-        Running(running, None),
-        Facts(rank(scheme, tags, policy.branches), NOW, total_tags=len(tags), **facts),
-    )  # type: ignore[arg-type]
-    assert isinstance(result, Decision), result
-    return result
+        Running(running, digest_of(running) if running else None),
+        Facts(
+            rank(scheme, tags, policy.branches),
+            NOW,
+            total_tags=len(tags),
+            ancestry={} if ancestry is not None else None,
+            **facts,  # type: ignore[arg-type]
+        ),
+        ancestry,
+    )
 
 
 @pytest.mark.parametrize(
@@ -64,6 +114,9 @@ def test_decisions(tags: list[str], running: str, action: str, reason: str, targ
     decision = run(tags, running)
     assert (decision.action, decision.reason, decision.target_tag) == (action, reason, target)
     assert decision.sentence
+    assert isinstance(decision.reason, Reason)
+    if action == "deploy":  # every deploy pins the digest of what it chose
+        assert decision.digest == digest_of(target or "")
 
 
 def test_ignored_candidates_are_counted_by_reason() -> None:
@@ -99,12 +152,97 @@ def test_the_ancestry_guard() -> None:
     assert unknown.action == "deploy"  # cannot tell: the time decides
 
 
+def test_ancestry_is_asked_once_for_every_newer_candidate() -> None:
+    asked: list[tuple[str, str]] = []
+
+    def oracle(candidate: str, running: str) -> bool | None:
+        asked.append((candidate, running))
+        return candidate.startswith("ccccccc")
+
+    newest = tag("main", 1, "9999999")
+    decision = run([OLD, MID, NEW, newest], MID, ancestry=oracle)
+    assert decision.target_tag == newest
+    first = decide(
+        "web",
+        UTC_SCHEME,
+        MAIN,
+        Running(MID, digest_of(MID)),
+        Facts(rank(UTC_SCHEME, [OLD, MID, NEW, newest], ("main",)), NOW, ancestry={}),
+    )
+    assert isinstance(first, NeedAncestry)
+    assert {c for c, _ in first.pairs} == {"9999999", "ccccccc"}  # one round for both
+
+
+def test_no_source_repository_means_no_ancestry_question() -> None:
+    decision = run([OLD, MID, NEW], MID)  # ancestry=None in Facts: the guard is skipped
+    assert decision.target_tag == NEW
+
+
 def test_pins_hold() -> None:
     pinned = AppPolicy(("main",), pin=MID)
     held = run([OLD, MID, NEW], MID, pinned)
     assert (held.action, held.reason, held.target_tag) == ("hold", "pinned", MID)
     moved = run([OLD, MID, NEW], NEW, pinned)
-    assert (moved.action, moved.reason, moved.target_tag) == ("deploy", "pinned", MID)
+    assert (moved.action, moved.reason, moved.target_tag, moved.digest) == (
+        "deploy",
+        "pinned",
+        MID,
+        digest_of(MID),
+    )
+
+
+def test_a_pin_outside_the_scheme_is_a_tag_not_a_fake_build() -> None:
+    held = run([OLD, MID], "latest", AppPolicy(("main",), pin="latest"))
+    assert (held.action, held.target_tag, held.target) == ("hold", "latest", None)
+
+
+def test_the_digest_is_pinned_where_the_files_do_not_say_it() -> None:
+    facts = Facts(rank(UTC_SCHEME, [OLD, NEW], ("main",)), NOW)
+    decision = settle(UTC_SCHEME, MAIN, Running(NEW, None), facts)
+    assert (decision.action, decision.reason, decision.digest) == ("deploy", "pin-digest", digest_of(NEW))
+    same = settle(UTC_SCHEME, MAIN, Running(NEW, digest_of(NEW)), facts)
+    assert (same.action, same.reason) == ("nothing", "up-to-date")
+
+
+def test_deciding_again_after_a_concurrent_deploy_never_moves_backwards() -> None:
+    """A rejected push means someone else wrote meanwhile: deciding again on their files keeps theirs."""
+    first = run([OLD, MID, NEW], OLD)
+    assert first.target_tag == NEW
+    newer = tag("main", 1, "9999999")  # someone deployed a newer build meanwhile
+    again = run([OLD, MID, NEW], newer)
+    assert again.action == "nothing"
+    assert again.ignored["older-than-running"] == 3
+
+
+def test_deciding_again_after_a_concurrent_rollback_keeps_the_rollback() -> None:
+    again = run([OLD, MID, NEW], OLD, AppPolicy(("main",), pin=OLD))  # a rollback + pin landed meanwhile
+    assert (again.action, again.reason, again.target_tag) == ("hold", "pinned", OLD)
+
+
+def test_an_explicit_rollback_needs_its_digest_and_is_nothing_when_already_there() -> None:
+    asked = explicit("web", UTC_SCHEME, Reason.ROLLBACK, OLD, Running(NEW, digest_of(NEW)), None)
+    assert asked == NeedDigest(OLD)
+    rolled = explicit("web", UTC_SCHEME, Reason.ROLLBACK, OLD, Running(NEW, digest_of(NEW)), digest_of(OLD))
+    assert isinstance(rolled, Decision)
+    assert (rolled.action, rolled.reason, rolled.target_tag) == ("deploy", "rollback", OLD)
+    there = explicit("web", UTC_SCHEME, Reason.ROLLBACK, OLD, Running(OLD, digest_of(OLD)), digest_of(OLD))
+    assert isinstance(there, Decision)
+    assert there.action == "nothing"
+
+
+@pytest.mark.parametrize(
+    ("tag_", "branches", "eligible"),
+    [
+        (NEW, ("main",), True),
+        (FEATURE, ("main",), False),
+        (FEATURE, ("main", "feature/x"), True),
+        (DIRTY, ("main",), False),
+        ("latest", ("main",), False),
+        (None, ("main",), False),
+    ],
+)
+def test_eligible_build(tag_: str | None, branches: tuple[str, ...], eligible: bool) -> None:
+    assert (eligible_build(UTC_SCHEME, branches, tag_) is not None) is eligible
 
 
 def test_cooldown_only_for_automatic_deploys() -> None:
@@ -134,16 +272,10 @@ def test_equal_times_are_ordered_by_created_fetched_only_then() -> None:
     asked = decide("web", UTC_SCHEME, policy, Running(OLD, None), facts)
     assert asked == NeedCreated((twin_b, twin_a))
     created = {twin_a: NOW - timedelta(minutes=50), twin_b: NOW - timedelta(minutes=90)}
-    decision = decide("web", UTC_SCHEME, policy, Running(OLD, None), Facts(facts.ranking, NOW, created))
-    assert isinstance(decision, Decision)
+    decision = settle(UTC_SCHEME, policy, Running(OLD, None), Facts(facts.ranking, NOW, created))
     assert decision.target_tag == twin_a  # created later
-    # Without a tie, no created time is ever asked for.
-    assert isinstance(
-        decide(
-            "web", UTC_SCHEME, policy, Running(OLD, None), Facts(rank(UTC_SCHEME, [OLD, NEW], ("main",)), NOW)
-        ),
-        Decision,
-    )
+    # Without a tie, no created time is ever asked for (settle fails on any NeedCreated).
+    settle(UTC_SCHEME, policy, Running(OLD, None), Facts(rank(UTC_SCHEME, [OLD, NEW], ("main",)), NOW))
 
 
 def test_a_dst_overlap_needs_created_and_never_goes_backwards() -> None:
@@ -152,13 +284,12 @@ def test_a_dst_overlap_needs_created_and_never_goes_backwards() -> None:
     second = LA.format(branch="main", sha="2" * 40, time=datetime(2024, 11, 3, 9, 30, tzinfo=UTC))
     later = datetime(2024, 11, 4, tzinfo=UTC)
     facts = Facts(rank(LA, [first, second], ("main",)), later)
-    running = Running(second, None)
+    running = Running(second, digest_of(second))
     asked = decide("web", LA, MAIN, running, facts)
     assert isinstance(asked, NeedCreated)
     created = {
         first: datetime(2024, 11, 3, 8, 31, tzinfo=UTC),
         second: datetime(2024, 11, 3, 9, 31, tzinfo=UTC),
     }
-    decision = decide("web", LA, MAIN, running, Facts(facts.ranking, later, created))
-    assert isinstance(decision, Decision)
+    decision = settle(LA, MAIN, running, Facts(facts.ranking, later, created))
     assert (decision.action, decision.target_tag) == ("nothing", second)  # first is older: not deployed

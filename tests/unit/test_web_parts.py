@@ -12,7 +12,7 @@ import pytest
 from tagtrail.web import hooks
 from tagtrail.web.app import _safe_next
 from tagtrail.web.auth import Sessions, csrf_ok, same_origin
-from tagtrail.web.views import age
+from tagtrail.humanize import age
 
 
 class Clock:

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import difflib
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from tagtrail import deployer
+from tagtrail import reconcile
 from tagtrail.cli import output
 from tagtrail.cli.app import State, app, state
-from tagtrail.planner import Planned
+from tagtrail.humanize import age
+from tagtrail.reconcile import Planned, Reconciler, Report
 from tagtrail.scheme import ParsedTag
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
@@ -24,21 +27,23 @@ AppsArgument = Annotated[
 EXIT_PENDING = 2
 
 
-def _session(current: State, actor: str) -> deployer.Session:
+T = TypeVar("T")
+
+
+def _run(current: State, work: Callable[[Reconciler], Awaitable[T]]) -> T:
+    """Run one async operation with a reconciler of this project (the one place the CLI enters asyncio)."""
     config = current.config()
-    return deployer.Session(
-        config, (current.config_path or current.project_root() / "tagtrail.yaml").resolve(), actor
-    )
+    path = (current.config_path or current.project_root() / "tagtrail.yaml").resolve()
+
+    async def main() -> T:
+        async with Reconciler.open(config, path) as reconciler:
+            return await work(reconciler)
+
+    return asyncio.run(main())
 
 
 def _age(moment: datetime | None) -> str:
-    if moment is None:
-        return "-"
-    seconds = int((datetime.now(UTC) - moment).total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{max(seconds, 0)}s"
+    return age(moment, empty="-")
 
 
 def _build(parsed: ParsedTag | None, tag: str | None, digest: str | None) -> dict[str, Any] | None:
@@ -99,7 +104,7 @@ def plan(
 ) -> None:
     """Show, per app, what runs (from the deploy files), the newest eligible build, and what deploy would
     do and why. Writes nothing (the decisions go to the decision log)."""
-    planned = deployer.plan_apps(_session(state(ctx), "tagtrail plan"), apps)
+    planned = _run(state(ctx), lambda r: r.plan(apps, actor="tagtrail plan"))
     if json:
         output.print_json([planned_record(p) for p in planned])
     else:
@@ -128,44 +133,43 @@ def deploy(
     """Apply every pending update in one commit of the deploy files (image references pinned by digest,
     trailers saying app, from, to, commit and reason), push it, and run deploy.git.then. A rejected push
     is retried on the new remote head, never forced."""
-    session = _session(state(ctx), "tagtrail deploy")
-    report = deployer.deploy(session, apps, dry_run=dry_run, skip_ci=skip_ci)
-    outcome = report.outcome
+    current = state(ctx)
+    report = _run(current, lambda r: r.run(apps, actor="tagtrail deploy", dry_run=dry_run, skip_ci=skip_ci))
+    outcome = report.applied
     if json:
         output.print_json(
             {
                 "apps": [planned_record(p) for p in report.planned],
                 "changed": report.changed,
-                "commit": outcome.commit if outcome else None,
-                "pushed": bool(outcome and outcome.pushed),
-                "attempts": outcome.attempts if outcome else 0,
+                "commit": outcome.commit,
+                "pushed": outcome.pushed,
+                "attempts": outcome.attempts,
                 "dry_run": dry_run,
                 "then": {"exit": outcome.then_exit, "output": outcome.then_output}
-                if outcome and outcome.then_exit is not None
+                if outcome.then_exit is not None
                 else None,
             }
         )
     else:
         _plan_table(report.planned)
-        _report_outcome(session, report, dry_run)
-    if outcome and outcome.then_exit not in (None, 0):
+        _report_outcome(current, report, dry_run)
+    if outcome.then_exit not in (None, 0):
         raise typer.Exit(1)
 
 
-def _report_outcome(session: deployer.Session, report: deployer.DeployReport, dry_run: bool) -> None:
-    outcome = report.outcome
+def _report_outcome(current: State, report: Report, dry_run: bool) -> None:
+    outcome = report.applied
     if dry_run:
-        if not report.files:
+        if not outcome.files:
             output.stderr.print("nothing to deploy")
-        with session.target.working_copy(for_commit=False) as copy:
-            for path, text in report.files.items():
-                before = copy.read(path) or ""
-                diff = difflib.unified_diff(
-                    before.splitlines(keepends=True), text.splitlines(keepends=True), f"a/{path}", f"b/{path}"
-                )
-                output.stdout.print("".join(diff), end="", highlight=False, markup=False)
+        for path, text in outcome.files.items():
+            before = outcome.before.get(path) or ""
+            diff = difflib.unified_diff(
+                before.splitlines(keepends=True), text.splitlines(keepends=True), f"a/{path}", f"b/{path}"
+            )
+            output.stdout.print("".join(diff), end="", highlight=False, markup=False)
         return
-    if outcome is None or outcome.commit is None:
+    if outcome.commit is None:
         output.stderr.print("nothing to deploy: every app is current, held or pinned", highlight=False)
         return
     where = "pushed" if outcome.pushed else "committed (not pushed)"
@@ -175,7 +179,8 @@ def _report_outcome(session: deployer.Session, report: deployer.DeployReport, dr
     )
     if outcome.then_exit is not None:
         status = "[green]ok[/]" if outcome.then_exit == 0 else f"[red]failed with exit {outcome.then_exit}[/]"
-        then = session.config.deploy.git.then if session.config.deploy.git else None
+        git = current.config().deploy.git
+        then = git.then if git else None
         output.stderr.print(f"then: {escape(then or '')} {status}", highlight=False)
         if outcome.then_output:
             output.stderr.print(outcome.then_output.rstrip(), markup=False, highlight=False)
@@ -185,7 +190,7 @@ def _report_outcome(session: deployer.Session, report: deployer.DeployReport, dr
 def status(ctx: typer.Context, apps: AppsArgument = None, json: JsonOption = False) -> None:
     """Per app: what git declares (tag, digest, commit, branch, age), the newest eligible build, how many
     eligible builds behind, whether it is pinned, and the last deploy (when, by whom, why)."""
-    rows = deployer.status(_session(state(ctx), "tagtrail status"), apps)
+    rows = _run(state(ctx), lambda r: reconcile.status(r, apps, actor="tagtrail status"))
     if json:
         output.print_json(
             [
@@ -255,7 +260,7 @@ def history(
 ) -> None:
     """Every change of the app's image reference in the git log of the deploy files: by tagtrail (with
     its reason) or by a person ("manual")."""
-    entries = deployer.history(_session(state(ctx), "tagtrail history"), app_name)
+    entries = _run(state(ctx), lambda r: reconcile.history(r, app_name))
     if json:
         output.print_json(
             [
@@ -287,9 +292,9 @@ def history(
     output.print_table(table)
 
 
-def _pin_result(report: deployer.DeployReport, what: str) -> None:
-    outcome = report.outcome
-    if outcome is None or outcome.commit is None:
+def _pin_result(report: Report, what: str) -> None:
+    outcome = report.applied
+    if outcome.commit is None:
         output.stderr.print(f"{what}: nothing to change", highlight=False)
         return
     where = "pushed" if outcome.pushed else "committed (not pushed)"
@@ -310,7 +315,7 @@ def rollback(
 ) -> None:
     """Deploy an earlier build of APP and pin it in tagtrail.yaml, in one commit, so automation does not
     undo it. `tagtrail unpin APP` resumes automatic deploys."""
-    report = deployer.rollback(_session(state(ctx), "tagtrail rollback"), app_name, to)
+    report = _run(state(ctx), lambda r: reconcile.rollback(r, app_name, to, actor="tagtrail rollback"))
     target = report.planned[0].target if report.planned else None
     _pin_result(report, f"{app_name} rolled back to {target.tag if target else to} and pinned")
 
@@ -322,12 +327,12 @@ def pin(
     tag: Annotated[str, typer.Argument(metavar="TAG")],
 ) -> None:
     """Deploy TAG for APP and hold it there (deploy.pins in tagtrail.yaml), in one commit."""
-    report = deployer.pin(_session(state(ctx), "tagtrail pin"), app_name, tag)
+    report = _run(state(ctx), lambda r: reconcile.pin(r, app_name, tag, actor="tagtrail pin"))
     _pin_result(report, f"{app_name} pinned at {tag}")
 
 
 @app.command("unpin")
 def unpin(ctx: typer.Context, app_name: Annotated[str, typer.Argument(metavar="APP")]) -> None:
     """Remove APP's pin (one commit): the next deploy moves it to the newest eligible build again."""
-    report = deployer.unpin(_session(state(ctx), "tagtrail unpin"), app_name)
+    report = _run(state(ctx), lambda r: reconcile.unpin(r, app_name, actor="tagtrail unpin"))
     _pin_result(report, f"{app_name} unpinned")

@@ -16,6 +16,7 @@ from tagtrail.cli.app import State, app, state
 from tagtrail.cli.tag import tag_record
 from tagtrail.config import Config, RegistryConfig
 from tagtrail.errors import TagtrailError
+from tagtrail.humanize import age
 from tagtrail.registry import ImageRef, InvalidReference, Platform, RegistryClient
 from tagtrail.registry.media import REVISION_LABEL, SOURCE_LABEL
 from tagtrail.scheme import ParsedTag
@@ -75,13 +76,7 @@ def _needs_tag(ref: ImageRef) -> None:
 
 
 def _age(moment: datetime | None) -> str:
-    if moment is None:
-        return "-"
-    seconds = int((datetime.now(UTC) - moment).total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if abs(seconds) >= size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
+    return age(moment, empty="-")
 
 
 @registry_app.command("tags")

@@ -37,6 +37,7 @@ def _server(config: Any, controller: Controller) -> Any:
         def __init__(self, config: uvicorn.Config, controller: Controller) -> None:
             super().__init__(config)
             self.controller = controller
+            self._reloads: set[asyncio.Task[bool]] = set()
 
         @contextlib.contextmanager
         def capture_signals(self) -> Iterator[None]:
@@ -59,7 +60,9 @@ def _server(config: Any, controller: Controller) -> Any:
 
         def _reload(self) -> None:
             log.info("SIGHUP: reloading %s", self.controller.config_path)
-            self.controller.reload()
+            task = asyncio.get_running_loop().create_task(self.controller.reload())
+            self._reloads.add(task)  # held until done, so the task is not collected midway
+            task.add_done_callback(self._reloads.discard)
 
     return Server(config, controller)
 

@@ -1,81 +1,44 @@
 """The GitOps target: deploy decisions written to files in git, one commit per deploy, pushed.
 
-Where the commit is made:
-- `deploy.git.url` set: in a clone tagtrail keeps in a cache folder, reset to the remote branch each time
-  (it is tagtrail's own; a crash leaves nothing behind that the next run does not reset);
-- otherwise, when pushing: in a temporary git worktree of the repository tagtrail runs in, based on the
-  remote branch, so neither the user's checkout nor their unpushed commits are touched or pushed; the
-  user's branch is fast-forwarded afterwards when that is safe (tagtrail serve keeps its worktree and
-  resets it to the remote branch each time, instead of adding and removing one per deploy);
-- otherwise (push: false, or no remote): on the checked-out branch itself, committing only the deploy files.
-
-A rejected push is never forced: the remote branch is fetched, the change is worked out again on its new
-head (the caller's `make_edits`), committed and pushed, a bounded number of times. A change that is already
-there produces no commit, so re-running after a crash at any point converges without duplicates.
+Where the commit is made is `targets.workcopy`'s job. A rejected push is never forced: the remote branch is
+fetched, the files and tagtrail.yaml are read again on its new head, the caller decides again on what they
+say now (a rollback or pin that landed meanwhile wins), and the result is committed and pushed, a bounded
+number of times. A change that is already there produces no commit, so re-running after a crash at any
+point converges without duplicates. git blocks, so every git step runs in a worker thread.
 """
 
 from __future__ import annotations
 
-import hashlib
+import asyncio
 import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 from tagtrail.config import Config
+from tagtrail.config.edit import remove_pin, set_pin
 from tagtrail.errors import GitError, TagtrailError
 from tagtrail.gitrepo import GitRepo
+from tagtrail.history import HistoryEntry, deploy_history
+from tagtrail.refs import Matcher
+from tagtrail.targets.base import Applied, Change, Decide, Declared
+from tagtrail.targets.files import read_state, rewrite_all
+from tagtrail.targets.message import commit_message
+from tagtrail.targets.workcopy import WorkingCopies, WorkingCopy
 
-Mode = Literal["clone", "worktree", "in-place"]
 DEFAULT_AUTHOR = ("tagtrail", "tagtrail@localhost")
-REMOTE = "origin"
 THEN_OUTPUT_CAP = 64 * 1024
-_GIT_DIRS: dict[Path, Path] = {}
-_FACTS: dict[
-    Path, tuple[str | None, bool]
-] = {}  # tagtrail serve's checkout: its branch, whether it has a remote  # work tree → its .git folder (asked on every deploy by the controller)
-
-
-@dataclass
-class WorkingCopy:
-    """Where deploy files are read and the deploy commit is made."""
-
-    repo: GitRepo
-    mode: Mode
-    branch: str
-    remote: str | None  # None: commit only, no push
-
-    def read(self, path: str) -> str | None:
-        try:
-            with (self.repo.root / path).open(encoding="utf-8", newline="") as handle:
-                return handle.read()
-        except FileNotFoundError:
-            return None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise TagtrailError(f"{path}: cannot read it ({exc})") from None
-
-
-@dataclass
-class CommitOutcome:
-    commit: str | None  # None: nothing to change
-    pushed: bool = False
-    attempts: int = 0
-    then_exit: int | None = None
-    then_output: str = ""
-    files: list[str] = field(default_factory=list)
-
-
-# Edits for a working copy: path → new text, or {} when the files already say what they should.
-MakeEdits = Callable[[WorkingCopy], tuple[dict[str, str], str]]
+THEN_TIMEOUT = 3600
 
 
 class GitOpsTarget:
-    def __init__(self, config: Config, project_root: Path, *, keep_worktree: bool = False) -> None:
+    """Deploy files in git. `keep` (tagtrail serve): keep the worktree and checkout facts between deploys."""
+
+    def __init__(self, config: Config, config_path: Path, matcher: Matcher, *, keep: bool = False) -> None:
         git = config.deploy.git
         if git is None:
             raise TagtrailError(
@@ -84,172 +47,115 @@ class GitOpsTarget:
         self.config = config
         self.settings = git
         self.files = list(git.files)
-        self.project_root = project_root
-        self.keep_worktree = (
-            keep_worktree  # tagtrail serve reuses its worktree instead of adding one per deploy
-        )
+        self.config_path = config_path
+        self.project_root = config_path.parent
+        self.matcher = matcher
+        self.copies = WorkingCopies(git, self.project_root, keep=keep)
 
-    @contextmanager
-    def working_copy(self, *, for_commit: bool) -> Iterator[WorkingCopy]:
-        """The working copy to read the deploy files from (and to commit in, when `for_commit`)."""
-        if self.settings.url:
-            yield self._clone()
-            return
-        source = GitRepo.discover(self.project_root)
-        branch, has_remote = self._checkout_facts(source)
-        if branch is None:
-            raise GitError(
-                "HEAD is detached and deploy.git.branch is not set: say which branch deploys go to"
+    # The Target protocol ------------------------------------------------------------------------------
+
+    async def declared(self) -> Declared:
+        async with self._copy(for_commit=False) as copy:
+            return await asyncio.to_thread(self._read, copy)
+
+    async def apply(self, decide: Decide, *, dry_run: bool = False) -> Applied:
+        async with self._copy(for_commit=not dry_run) as copy:
+            attempt = 0
+            while True:
+                attempt += 1
+                declared = await asyncio.to_thread(self._read, copy)
+                change = await decide(declared)
+                applied = await asyncio.to_thread(self._work_out, copy, declared, change)
+                applied.attempts = attempt
+                if not applied.files or dry_run:
+                    return applied
+                message = commit_message(change, applied.changed, applied.previous)
+                pushed, detail = await asyncio.to_thread(self._commit_and_push, copy, applied, message)
+                if copy.remote is None or pushed:
+                    break
+                if attempt > self.settings.retries:
+                    raise GitError(
+                        f"the push to {copy.branch} was rejected {attempt} times ({detail}); nothing was forced."
+                        " Someone else pushes to it constantly: try again later"
+                    )
+                await asyncio.to_thread(self.copies.refresh, copy)
+            await asyncio.to_thread(self._then, copy, applied)
+            return applied
+
+    async def history(self, app: str | None = None, *, until: list[str] | None = None) -> list[HistoryEntry]:
+        async with self._copy(for_commit=False) as copy:
+            return await asyncio.to_thread(
+                deploy_history, copy.repo, self.files, self.matcher, app, until=until
             )
-        pushing = self.settings.push and has_remote
-        if not for_commit or not pushing:
-            if for_commit:
-                self._check_in_place(source, branch)
-            yield WorkingCopy(source, "in-place", branch, None)
-            return
-        with self._worktree(source, branch) as copy:
-            yield copy
-        self._fast_forward(source, branch)
 
-    def _checkout_facts(self, source: GitRepo) -> tuple[str | None, bool]:
-        """The branch deploys go to and whether there is a remote to push to. tagtrail serve (keep_worktree)
-        remembers them between deploys and reads them again on each periodic sync."""
-        if self.keep_worktree and source.root in _FACTS:
-            return _FACTS[source.root]
-        facts = (
-            self.settings.branch or source.current_branch(),
-            source.try_run("remote", "get-url", REMOTE)[0],
-        )
-        if self.keep_worktree:
-            _FACTS[source.root] = facts
-        return facts
+    async def sync(self) -> bool:
+        return await asyncio.to_thread(self.copies.sync)
 
-    def sync_checkout(self) -> bool:
-        """Fetch the deploy branch and fast-forward the checkout tagtrail runs in, when that cannot lose
-        anything (tagtrail serve does this before a periodic reconcile, so pins, config and commits pushed
-        by others are seen). False when there is nothing to sync (deploy.git.url, or no remote)."""
-        if self.settings.url:
-            return False
-        source = GitRepo.discover(self.project_root)
-        _FACTS.pop(source.root, None)
-        branch, has_remote = self._checkout_facts(source)
-        if branch is None or not has_remote:
-            return False
-        fetched, detail = source.try_run("fetch", "--quiet", REMOTE, branch)
-        if not fetched:
-            raise GitError(f"cannot fetch {branch} from {REMOTE}: {detail}")
-        self._fast_forward(source, branch)
-        return True
+    # Steps (blocking, in a worker thread) -------------------------------------------------------------
 
-    def refresh(self, copy: WorkingCopy) -> None:
-        """Bring a clone or worktree to the remote branch's head (after a rejected push, or to start)."""
-        if copy.remote is None:
-            return
-        copy.repo.run("fetch", "--quiet", copy.remote, copy.branch)
-        copy.repo.run("reset", "--quiet", "--hard", f"{copy.remote}/{copy.branch}")
-
-    def apply(self, make_edits: MakeEdits, *, dry_run: bool = False) -> tuple[CommitOutcome, dict[str, str]]:
-        """Work out the edits, commit them and push, retrying a rejected push on the new remote head."""
-        with self.working_copy(for_commit=not dry_run) as copy:
-            return self.commit_loop(copy, make_edits, dry_run=dry_run)
-
-    def commit_loop(
-        self, copy: WorkingCopy, make_edits: MakeEdits, *, dry_run: bool = False
-    ) -> tuple[CommitOutcome, dict[str, str]]:
-        """In an open working copy: edit, commit, push; on a rejected push, refresh and go again (bounded)."""
-        attempt = 0
-        while True:
-            attempt += 1
-            edits, message = make_edits(copy)
-            if not edits or dry_run:
-                return CommitOutcome(None, attempts=attempt), edits
-            for path, text in edits.items():
-                _write(copy.repo.root / path, text)
-            self._commit(copy, list(edits), message)
-            pushed, detail = (
-                copy.repo.try_run("push", "--quiet", copy.remote, f"HEAD:refs/heads/{copy.branch}")
-                if copy.remote is not None
-                else (False, "")
-            )
-            # the sha is asked for after the push, so the push is not kept waiting for it
-            outcome = CommitOutcome(copy.repo.head_sha(), attempts=attempt, files=list(edits), pushed=pushed)
-            if copy.remote is None or pushed:
-                break
-            if attempt > self.settings.retries:
-                raise GitError(
-                    f"the push to {copy.branch} was rejected {attempt} times ({detail}); nothing was forced."
-                    " Someone else pushes to it constantly: try again later"
-                )
-            self.refresh(copy)
-        self._then(copy, outcome)
-        return outcome, edits
-
-    # Working copies -----------------------------------------------------------------------------------
-
-    def _clone(self) -> WorkingCopy:
-        url = self.settings.url or ""
-        cache = Path(self.settings.cache) if self.settings.cache else _cache_root()
-        folder = cache / hashlib.sha256(url.encode()).hexdigest()[:16]
-        if not (folder / ".git").exists():
-            shutil.rmtree(folder, ignore_errors=True)
-            folder.parent.mkdir(parents=True, exist_ok=True)
-            GitRepo(folder.parent).run("clone", "--quiet", "--no-checkout", url, folder.name)
-        repo = GitRepo(folder)
-        repo.run("remote", "set-url", REMOTE, url)  # the config may have moved the remote
-        branch = self.settings.branch or _remote_head(repo) or "main"
-        copy = WorkingCopy(repo, "clone", branch, REMOTE if self.settings.push else None)
-        repo.run("fetch", "--quiet", REMOTE, branch)
-        repo.run("checkout", "--quiet", "-B", branch, f"{REMOTE}/{branch}")
-        repo.run("reset", "--quiet", "--hard", f"{REMOTE}/{branch}")
-        repo.run("clean", "--quiet", "-fd")
-        return copy
-
-    @contextmanager
-    def _worktree(self, source: GitRepo, branch: str) -> Iterator[WorkingCopy]:
-        source.run("fetch", "--quiet", REMOTE, branch)
-        git_dir = _GIT_DIRS.get(source.root) or Path(source.run("rev-parse", "--absolute-git-dir"))
-        _GIT_DIRS[source.root] = git_dir
-        folder = git_dir / "tagtrail-worktree"
-        reused = self.keep_worktree and folder.exists() and self._reset_worktree(GitRepo(folder), branch)
-        if not reused:
-            if folder.exists():  # left by a run that crashed: nothing in it matters
-                source.try_run("worktree", "remove", "--force", str(folder))
-                shutil.rmtree(folder, ignore_errors=True)
-            source.try_run("worktree", "prune")
-            source.run("worktree", "add", "--quiet", "--detach", str(folder), f"{REMOTE}/{branch}")
+    @asynccontextmanager
+    async def _copy(self, *, for_commit: bool) -> AsyncIterator[WorkingCopy]:
+        copy = await asyncio.to_thread(self.copies.open, for_commit=for_commit)
         try:
-            yield WorkingCopy(GitRepo(folder), "worktree", branch, REMOTE)
+            yield copy
         finally:
-            if not self.keep_worktree:
-                source.try_run("worktree", "remove", "--force", str(folder))
-                shutil.rmtree(folder, ignore_errors=True)
+            await asyncio.to_thread(self.copies.close, copy)
 
-    @staticmethod
-    def _reset_worktree(worktree: GitRepo, branch: str) -> bool:
-        """Bring a kept worktree to the remote branch, whatever a crash left in it; False if it is not usable."""
-        # --force puts back the tracked files a crash may have left half written; tagtrail writes no others
-        return worktree.try_run("checkout", "--quiet", "--detach", "--force", f"{REMOTE}/{branch}")[0]
+    def _read(self, copy: WorkingCopy) -> Declared:
+        texts = {path: copy.read(path) for path in self.files}
+        config_rel = self._config_in(copy)
+        config_text = copy.read(config_rel) if config_rel else None
+        states = read_state(texts, self.matcher, self.config.tag_scheme)
+        return _Read(states, config_text, texts, config_rel)
 
-    def _check_in_place(self, source: GitRepo, branch: str) -> None:
-        current = source.current_branch()
-        if current != branch:
-            raise GitError(
-                f"deploys go to branch {branch}, but {current or 'a detached HEAD'} is checked out; check out {branch}"
-            )
-        dirty = source.dirty_paths(self.files)
-        if dirty:
-            raise GitError(
-                f"the deploy files have uncommitted changes ({', '.join(dirty)}); commit or restore them first"
-                " (git checkout -- FILE), so the deploy commit holds only tagtrail's change"
-            )
+    def _work_out(self, copy: WorkingCopy, declared: Declared, change: Change) -> Applied:
+        """The edits `change` makes to the files as read, and what they change."""
+        assert isinstance(declared, _Read)  # noqa: S101 (this target reads what it declares)
+        images = {c.app: c.image for c in change.images}
+        edits, changed = rewrite_all(declared.texts, images, self.matcher)
+        if change.pins:
+            config_rel = declared.config_rel
+            if config_rel is None or declared.config_text is None:
+                raise TagtrailError(self._no_config_here())
+            text = declared.config_text
+            for app, tag in sorted(change.pins.items()):
+                text = set_pin(text, app, tag, config_rel) if tag else remove_pin(text, app, config_rel)
+            if text != declared.config_text:
+                edits[config_rel] = text
+        apps = sorted(changed)
+        before = {path: declared.texts.get(path) for path in edits}
+        if declared.config_rel in edits:
+            before[declared.config_rel] = declared.config_text
+        previous = {app: declared.states[app].shown for app in apps if app in declared.states}
+        return Applied(change, changed=apps, previous=previous, files=edits, before=before)
 
-    def _fast_forward(self, source: GitRepo, branch: str) -> None:
-        """Bring the user's branch up to the pushed deploy commit when that cannot lose anything."""
-        if source.current_branch() != branch or source.dirty_paths(self.files):
-            return
-        source.try_run("merge", "--quiet", "--ff-only", f"{REMOTE}/{branch}")
+    def _commit_and_push(self, copy: WorkingCopy, applied: Applied, message: str) -> tuple[bool, str]:
+        for path, text in applied.files.items():
+            _write(copy.repo.root / path, text)
+        self._commit(copy, list(applied.files), message)
+        pushed, detail = (
+            copy.repo.try_run("push", "--quiet", copy.remote, f"HEAD:refs/heads/{copy.branch}")
+            if copy.remote is not None
+            else (False, "")
+        )
+        applied.commit = copy.repo.head_sha()  # asked after the push, so the push is not kept waiting
+        applied.pushed = pushed
+        return pushed, detail
 
-    # Commit, then -------------------------------------------------------------------------------------
+    def _config_in(self, copy: WorkingCopy) -> str | None:
+        """Where tagtrail.yaml is in the working copy (pins live in git, next to what they hold); None
+        when it is not there."""
+        try:
+            source_root = self.copies.source().root
+            relative = self.config_path.resolve().relative_to(source_root.resolve()).as_posix()
+        except (GitError, ValueError):
+            return None
+        return relative if (copy.repo.root / relative).is_file() else None
+
+    def _no_config_here(self) -> str:
+        if self.settings.url:
+            return "pins live in tagtrail.yaml, which must be in the deploy repository (deploy.git.url) at the same path"
+        return "tagtrail.yaml is not inside a git repository, so a pin cannot be committed"
 
     def _commit(self, copy: WorkingCopy, paths: list[str], message: str) -> None:
         name, email = _author(self.settings.author, copy.repo)
@@ -272,9 +178,9 @@ class GitOpsTarget:
         finally:
             os.unlink(handle.name)
 
-    def _then(self, copy: WorkingCopy, outcome: CommitOutcome) -> None:
+    def _then(self, copy: WorkingCopy, applied: Applied) -> None:
         command = self.settings.then
-        if not command or outcome.commit is None:
+        if not command or applied.commit is None:
             return
         try:
             # deploy.git.then is a shell command line the user wrote in their own config, on purpose.
@@ -284,14 +190,22 @@ class GitOpsTarget:
                 cwd=copy.repo.root if copy.mode != "worktree" else self.project_root,
                 capture_output=True,
                 text=True,
-                timeout=3600,
+                timeout=THEN_TIMEOUT,
                 check=False,
             )
-            outcome.then_exit = result.returncode
-            outcome.then_output = (result.stdout + result.stderr)[-THEN_OUTPUT_CAP:]
+            applied.then_exit = result.returncode
+            applied.then_output = (result.stdout + result.stderr)[-THEN_OUTPUT_CAP:]
         except subprocess.TimeoutExpired:
-            outcome.then_exit = -1
-            outcome.then_output = f"`{command}` did not finish within an hour"
+            applied.then_exit = -1
+            applied.then_output = f"`{command}` did not finish within an hour"
+
+
+@dataclass(frozen=True)
+class _Read(Declared):
+    """What this target read, with the texts it will edit."""
+
+    texts: Mapping[str, str | None] = field(default_factory=dict)
+    config_rel: str | None = None
 
 
 def _write(path: Path, text: str) -> None:
@@ -313,19 +227,3 @@ def _author(configured: str | None, repo: GitRepo) -> tuple[str, str]:
         name, _, email = configured.partition(" <")
         return name, email.rstrip(">")
     return repo.identity() or DEFAULT_AUTHOR
-
-
-def _cache_root() -> Path:
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return cache / "tagtrail" / "repos"
-
-
-def _remote_head(repo: GitRepo) -> str | None:
-    ok, _ = repo.try_run("ls-remote", "--symref", REMOTE, "HEAD")
-    if not ok:
-        return None
-    out = repo.run("ls-remote", "--symref", REMOTE, "HEAD")
-    for line in out.splitlines():
-        if line.startswith("ref: refs/heads/"):
-            return line.split()[1].removeprefix("refs/heads/")
-    return None

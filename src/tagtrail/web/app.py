@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from functools import partial
@@ -31,14 +31,15 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from tagtrail import __version__, deployer
+from tagtrail import __version__, reconcile
 from tagtrail.controller import Controller
-from tagtrail.deployer import DeployReport, Session
 from tagtrail.errors import TagtrailError
-from tagtrail.scheme import ParsedTag
+from tagtrail.humanize import age
+from tagtrail.policy import eligible_build
+from tagtrail.reconcile import Reconciler, Report
 from tagtrail.web import hooks
 from tagtrail.web.auth import COOKIE, SESSION_SECONDS, Login, Sessions, csrf_ok, same_origin
-from tagtrail.web.views import Row, age, commit_link, row
+from tagtrail.web.views import Row, commit_link, row
 
 log = logging.getLogger("tagtrail.web")
 HERE = Path(__file__).parent
@@ -243,12 +244,11 @@ class Web:
             log.warning("history of %s could not be read: %s", app, exc)
         commit_url = self.controller.commit_url
         config = self.controller.config
-        tokens = {config.tag_scheme.branch_token(b) for b in config.deploy.branches_of(app)}
+        branches = config.deploy.branches_of(app)
 
         def can_roll_back_to(tag: str | None) -> bool:
             """Only builds of a deploy branch are ever deployed (not `bootstrap`, not a feature branch)."""
-            parsed = config.tag_scheme.parse(tag) if tag else None
-            return isinstance(parsed, ParsedTag) and parsed.branch in tokens and tag != found.running
+            return eligible_build(config.tag_scheme, branches, tag) is not None and tag != found.running
 
         return self._page(
             request,
@@ -265,7 +265,7 @@ class Web:
         if not self._may_read(request):
             return PlainTextResponse("sign in first\n", status_code=401)
         controller = self.controller
-        queue = controller.subscribe()
+        queue = controller.live.subscribe()
 
         async def stream() -> AsyncIterator[str]:
             closing = asyncio.ensure_future(controller.closing.wait())
@@ -284,7 +284,7 @@ class Web:
                             yield ": keep-alive\n\n"
             finally:
                 closing.cancel()
-                controller.unsubscribe(queue)
+                controller.live.unsubscribe(queue)
 
         return StreamingResponse(
             stream(),
@@ -369,28 +369,28 @@ class Web:
         if verb == "deploy":
             report = await controller.deploy_now(app, actor)
             return _said(report, f"{app} is already running its newest eligible build")
-        action: Callable[[Session], DeployReport]
+        action: Callable[[Reconciler], Awaitable[Report]]
         if verb == "rollback":
             to = _field(form, "to")
-            action = partial(deployer.rollback, app=app, to=to or None)
+            action = partial(reconcile.rollback, app=app, to=to or None, actor=actor)
         elif verb == "pin":
             tag = (_field(form, "tag") or "").strip()
             if not tag:
                 raise TagtrailError("give the tag to pin")
-            action = partial(deployer.pin, app=app, tag=tag)
+            action = partial(reconcile.pin, app=app, tag=tag, actor=actor)
         elif verb == "unpin":
-            action = partial(deployer.unpin, app=app)
+            action = partial(reconcile.unpin, app=app, actor=actor)
         else:
             raise TagtrailError(f"no action '{verb}'")
         report = await controller.act(action, actor)
         return _said(report, f"nothing to change for {app}")
 
 
-def _said(report: DeployReport | None, nothing: str) -> str:
-    if report is None or report.outcome is None or not report.outcome.commit:
+def _said(report: Report | None, nothing: str) -> str:
+    if report is None or not report.applied.commit:
         return nothing
     what = ", ".join(report.changed) or "pins"
-    return f"{what}: commit {report.outcome.commit[:12]}" + (" pushed" if report.outcome.pushed else "")
+    return f"{what}: commit {report.applied.commit[:12]}" + (" pushed" if report.applied.pushed else "")
 
 
 def _field(form: FormData, name: str) -> str | None:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from tagtrail.history import DecisionRecord, HistoryEntry
-from tagtrail.planner import Planned
+from tagtrail.reconcile import Planned
 from tagtrail.scheme import ParsedTag, Scheme
 
 
@@ -98,14 +98,3 @@ def row(
         when,
         state,
     )
-
-
-def age(when: datetime | None, now: datetime | None = None) -> str:
-    """'3m', '5h', '2d': how long ago, for a table cell."""
-    if when is None:
-        return "—"
-    seconds = max(0, int(((now or datetime.now(UTC)) - when).total_seconds()))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"

@@ -1,0 +1,74 @@
+"""What people are told: a report or a failure, turned into notification messages. Pure: sending is the
+Notifier's job. A registry that stays unreadable is told once, when it has failed `threshold` polls in a row."""
+
+from __future__ import annotations
+
+from tagtrail.notify import Message
+from tagtrail.policy import Reason
+from tagtrail.reconcile import Report
+
+
+def deployed(report: Report) -> list[Message]:
+    applied = report.applied
+    if applied.commit is None:
+        return []
+    commit = applied.commit[:12]
+    targets = {p.app: p.target.tag for p in report.planned if p.target is not None}
+    lines = [f"{a}: {applied.previous.get(a) or 'nothing'} → {targets.get(a, '?')}" for a in report.changed]
+    messages = [
+        Message(
+            f"tagtrail deployed {', '.join(report.changed)}",
+            "\n".join(lines) + f"\ncommit {commit}",
+            "success",
+        )
+    ]
+    if applied.then_exit not in (None, 0):
+        messages.append(
+            Message(
+                "tagtrail: the command after a deploy failed",
+                f"deploy.git.then exited {applied.then_exit} after commit {commit}",
+                "failure",
+            )
+        )
+    return messages
+
+
+def failed(error: str) -> Message:
+    return Message("tagtrail: a deploy failed", error, "failure")
+
+
+def action_failed(error: str) -> Message:
+    return Message("tagtrail: an action failed", error, "failure")
+
+
+def acted(report: Report, actor: str) -> list[Message]:
+    """A person's rollback, pin or unpin."""
+    if report.applied.commit is None:
+        return []
+    verb = "rolled back" if any(p.decision.reason == Reason.ROLLBACK for p in report.planned) else "changed"
+    what = ", ".join(report.changed) or "pins"
+    return [Message(f"tagtrail: {what} {verb}", f"{actor}; commit {report.applied.commit[:12]}", "info")]
+
+
+class RegistryFailures:
+    """Counts each app's registry failures in a row."""
+
+    def __init__(self) -> None:
+        self._count: dict[str, int] = {}
+
+    def messages(self, report: Report, threshold: int) -> list[Message]:
+        out = []
+        for item in report.planned:
+            if item.decision.reason != Reason.REGISTRY_ERROR:
+                self._count.pop(item.app, None)
+                continue
+            count = self._count[item.app] = self._count.get(item.app, 0) + 1
+            if count == threshold:
+                out.append(
+                    Message(
+                        f"tagtrail: cannot read the registry for {item.app}",
+                        f"{count} polls in a row failed: {item.decision.sentence}",
+                        "warning",
+                    )
+                )
+        return out

@@ -1,0 +1,380 @@
+"""The reconcile loop of `tagtrail serve`: polls on an interval, acts at once on webhook hints.
+
+- Every app is polled on its interval (`Schedule`); a transient failure backs off, a permanent one waits.
+- A webhook is only a hint that an app may have a new image: the registry is read again and the policy
+  decides, so a forged or stale payload can never deploy an older or foreign tag. Hints of one commit
+  coalesce (`Coalescer`), so one CI run becomes one deploy commit.
+- One reconcile at a time (one deploy repository). Stopping waits for the write in progress, so a deploy is
+  never half made. The config is reloaded on request (SIGHUP) or when the file changed; a bad new config
+  keeps the old one running. Loading, git and SQLite run in worker threads: the event loop keeps serving
+  webhooks and the dashboard while a reconcile runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from tagtrail import apps as app_discovery
+from tagtrail.build import source_url
+from tagtrail.config import Config, load_config
+from tagtrail.controller import announce, snapshot
+from tagtrail.controller.schedule import Schedule
+from tagtrail.controller.triggers import Coalescer
+from tagtrail.errors import ConfigError, GitError, RegistryError, TagtrailError
+from tagtrail.gitrepo import GitRepo
+from tagtrail.history import DecisionRecord, HistoryEntry
+from tagtrail.metrics import Metrics
+from tagtrail.notify import Message, Notifier
+from tagtrail.policy import eligible_build
+from tagtrail.reconcile import Outcome, Reconciler, Report, history, matcher_for
+from tagtrail.registry import ImageRef, RegistryClient
+from tagtrail.targets.gitops import GitOpsTarget
+
+log = logging.getLogger("tagtrail.controller")
+ACTOR = "tagtrail serve"
+COMMITS_REMEMBERED = 256
+
+
+class Controller:
+    def __init__(
+        self,
+        config_path: Path,
+        *,
+        notifier: Notifier | None = None,
+        metrics: Metrics | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config_path = config_path.resolve()
+        self.config: Config = load_config(self.config_path)
+        self._config_text = self._read_config_text()
+        self.notifier = notifier or Notifier.from_config(self.config)
+        self.metrics = metrics or Metrics()
+        self.status = snapshot.Status()
+        self.snapshot = snapshot.Snapshot()
+        self.live = snapshot.Broadcast()
+        self.triggers = Coalescer(clock)
+        self.schedule = Schedule(clock)
+        self.registry_failures = announce.RegistryFailures()
+        self.lock = asyncio.Lock()  # one write at a time to the deploy repository
+        self.closing = asyncio.Event()  # set when the server starts to stop: live-update streams end
+        self._wake = asyncio.Event()
+        self._commits: OrderedDict[str, set[str] | None] = OrderedDict()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._pull_error: str | None = None
+        self.reconciler = self._new_reconciler()
+        self.commit_url = self._commit_url()
+
+    def _new_reconciler(self) -> Reconciler:
+        client = RegistryClient(self.config.registries)
+        client.stats.subscribe(
+            lambda registry, status: self.metrics.registry_requests.labels(registry, status).inc()
+        )
+        target = GitOpsTarget(self.config, self.config_path, matcher_for(self.config), keep=True)
+        return Reconciler(self.config, self.config_path, client, target=target)
+
+    # Lifecycle and config -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="tagtrail-reconcile")
+
+    async def stop(self) -> None:
+        """Finish the write in progress (never half a deploy), then stop."""
+        self._stopping = True
+        self._wake.set()
+        async with self.lock:
+            if self._task is not None:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
+        await self.reconciler.client.aclose()
+
+    async def reload(self, *, hint: bool = True) -> bool:
+        """Read the config again (in a worker thread); a bad one is reported and the running one kept."""
+        text = await asyncio.to_thread(self._read_config_text)
+        try:
+            config = await asyncio.to_thread(load_config, self.config_path)
+        except ConfigError as exc:
+            self._config_text = text  # reported once; the next change is read again
+            self.status.config_error = str(exc).splitlines()[0]
+            log.error(  # noqa: TRY400 (one line for a user's mistake, not a traceback)
+                "the new config is not valid, keeping the running one: %s", self.status.config_error
+            )
+            self.live.publish("config")
+            return False
+        old = self.reconciler.client
+        self.status.config_error = None
+        self.config, self._config_text = config, text
+        self.notifier = Notifier.from_config(config)
+        self.reconciler = self._new_reconciler()
+        self._commits.clear()
+        self.commit_url = self._commit_url()
+        await old.aclose()
+        log.info("config reloaded from %s", self.config_path)
+        self.live.publish("config")
+        if hint:
+            self.hint_all("config reloaded")
+        return True
+
+    def _read_config_text(self) -> bytes | None:
+        try:
+            return self.config_path.read_bytes()
+        except OSError:
+            return None
+
+    async def reload_if_changed(self) -> None:
+        """tagtrail.yaml changed on disk (a pin committed from the CLI, a git pull, an edit): read it again."""
+        if await asyncio.to_thread(self._read_config_text) != self._config_text:
+            await self.reload(hint=False)
+
+    def _commit_url(self) -> str | None:
+        """Where the dashboard links a commit: serve.commit_url, else the web page of the source repository."""
+        if self.config.serve.commit_url:
+            return self.config.serve.commit_url
+        try:
+            web = source_url(GitRepo.discover(self.config_path.parent).remote_url())
+        except GitError:
+            return None
+        return f"{web}/commit/{{sha}}" if web else None
+
+    @property
+    def ready(self) -> tuple[bool, str]:
+        return self.status.ready(self.config.serve.interval)
+
+    # Triggers -----------------------------------------------------------------------------------------
+
+    def hint_all(self, why: str) -> None:
+        log.info("reconciling every app: %s", why)
+        self.schedule.everything_now()
+        self.triggers.hint_all()
+        self._wake.set()
+
+    async def hint(self, image: str, tag: str | None, source: str) -> str | None:
+        """A webhook says `image:tag` was pushed: schedule its app (coalescing the images of one commit).
+        Returns the app, or None when the image is not managed or the tag is not a build it deploys."""
+        app = self.reconciler.matcher.app_of_pushed(image)
+        if app is None:
+            return None
+        sha = None
+        if tag:
+            build = eligible_build(self.config.tag_scheme, self.config.deploy.branches_of(app), tag)
+            if build is None:
+                log.debug("%s: %s:%s is not a build tagtrail deploys; ignored", source, app, tag)
+                return None
+            sha = build.sha
+        expected = await self._apps_of_commit(sha) if sha else None
+        wait = self.config.serve.coalesce_max.total_seconds()
+        awaited = self.triggers.hint(app, sha, expected, wait)
+        if awaited:
+            log.info(
+                "%s: %s:%s pushed (%s); waiting for %s", source, app, tag, sha, ", ".join(sorted(awaited))
+            )
+        else:
+            log.info("%s: %s:%s pushed", source, app, tag or "?")
+        self._wake.set()
+        return app
+
+    async def _apps_of_commit(self, sha: str) -> set[str] | None:
+        """The deployed apps commit `sha` changed, as CI's build of it sees them (None: cannot tell)."""
+        if sha in self._commits:
+            return self._commits[sha]
+        repo = await self.reconciler.source()
+        config = self.config
+
+        def compute() -> set[str] | None:
+            source = repo or _deploy_repo(self.reconciler)
+            if source is None:
+                return None
+            if not source.has_commit(sha):
+                source.try_run("fetch", "--quiet")  # pushed after our last look
+                if not source.has_commit(sha):
+                    return None
+            return {a.name for a in app_discovery.of_commit(source, config, sha)}
+
+        try:
+            found = await asyncio.to_thread(compute)
+        except TagtrailError:
+            found = None
+        deployed = set(self.status.planned)
+        if found is not None and deployed:
+            found &= deployed
+        self._commits[sha] = found
+        while len(self._commits) > COMMITS_REMEMBERED:
+            self._commits.popitem(last=False)
+        return found
+
+    # The loop -----------------------------------------------------------------------------------------
+
+    async def _loop(self) -> None:
+        while not self._stopping:
+            hinted, everything = self.triggers.take()
+            due = self.schedule.due()
+            if everything or not self.schedule.known or hinted or due:
+                if (everything or due or not self.schedule.known) and self.config.serve.pull:
+                    await self._pull()
+                whole = everything or not self.schedule.known
+                await self.reconcile(None if whole else hinted | due)
+                continue
+            deadlines = [
+                d for d in (self.triggers.next_deadline(), self.schedule.next_deadline()) if d is not None
+            ]
+            self._wake.clear()
+            if self.triggers.pending:
+                continue
+            sleep = max(0.0, min(deadlines) - self.triggers.clock()) if deadlines else None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=sleep)
+
+    async def _pull(self) -> None:
+        """Fast-forward the checkout from its remote (config, pins and commits pushed by others)."""
+        try:
+            await self.reconciler.target.sync()
+        except TagtrailError as exc:
+            if str(exc) != self._pull_error:
+                log.warning("the checkout could not be brought up to date: %s", exc)
+            self._pull_error = str(exc)
+        else:
+            self._pull_error = None
+
+    async def reconcile(self, apps: set[str] | None = None, actor: str = ACTOR) -> Report | None:
+        """Plan and deploy (one commit) the given apps, or every app. A person's deploy (another actor) skips
+        the soak time and cooldown that hold automatic deploys back."""
+        async with self.lock:
+            if self._stopping and self._task is not None and asyncio.current_task() is self._task:
+                return None
+            started = time.monotonic()
+            await self.reload_if_changed()
+            automatic = actor == ACTOR
+            known = set(self.status.planned)
+            held = self.triggers.held() if automatic else set()
+            chosen = (
+                None if not known or (apps is None and not held) else sorted((apps or known) & known - held)
+            )
+            if chosen is not None and not chosen:
+                self._schedule_ok(sorted((apps or known) & known))
+                return None
+            report = await self._run(chosen, actor, automatic)
+            self.metrics.reconcile_seconds.observe(time.monotonic() - started)
+            await self._refresh_snapshot()
+            self.live.publish("reconciled")
+            return report
+
+    async def _run(self, chosen: list[str] | None, actor: str, automatic: bool) -> Report | None:
+        """One reconcile, its outcome told to the schedule, the metrics and people."""
+        names = chosen or sorted(self.status.planned)
+        try:
+            report = await self.reconciler.run(chosen, actor=actor, automatic=automatic, prefetch=True)
+        except (GitError, RegistryError) as exc:  # a push rejected again and again, a remote unreachable
+            await self._failed(str(exc), notify=isinstance(exc, GitError))
+            self.schedule.retry(names, self._interval)
+            return None
+        except TagtrailError as exc:  # a bad config where the target keeps it, a file that does not parse
+            await self._failed(str(exc))
+            self.schedule.stalled(names, self._interval)
+            return None
+        except Exception as exc:  # a bug must not end the loop: report it, poll again later
+            log.exception("reconcile failed")
+            await self._failed(f"internal error: {type(exc).__name__}: {exc}")
+            self.schedule.stalled(names, self._interval)
+            return None
+        await self._succeeded(report)
+        outcomes = report.outcomes()
+        self.schedule.retry([a for a, o in outcomes.items() if o is Outcome.RETRY], self._interval)
+        self.schedule.stalled([a for a, o in outcomes.items() if o is Outcome.STALLED], self._interval)
+        self._schedule_ok([a for a, o in outcomes.items() if o not in (Outcome.RETRY, Outcome.STALLED)])
+        return report
+
+    def _interval(self, app: str) -> float:
+        registry = ImageRef.parse(self.config.image_for(app)).registry
+        return self.config.poll_interval(app, registry).total_seconds()
+
+    def _schedule_ok(self, apps: list[str]) -> None:
+        self.schedule.succeeded(apps, self._interval, self.config.serve.jitter)
+
+    async def _failed(self, error: str, *, notify: bool = False) -> None:
+        self.status.last_reconcile = datetime.now(UTC)
+        self.status.last_error = error
+        self.metrics.reconciles.labels("failed").inc()
+        log.error("reconcile failed: %s", error)
+        if notify:
+            await self._send([announce.failed(error)])
+
+    async def _succeeded(self, report: Report) -> None:
+        now = datetime.now(UTC)
+        self.status.last_reconcile = self.status.last_success = now
+        self.status.last_error = None
+        self.metrics.reconciles.labels("ok").inc()
+        self.metrics.last_success.set(now.timestamp())
+        for item in report.planned:
+            self.status.planned[item.app] = item
+        self.metrics.pending.set(
+            sum(
+                1
+                for p in self.status.planned.values()
+                if (p.decision.behind or 0) > 0 and p.app not in report.changed
+            )
+        )
+        applied = report.applied
+        if applied.commit:
+            self.status.last_commit = applied.commit
+            result = "pushed" if applied.pushed else "committed"
+            log.info("deployed %s: commit %s %s", ", ".join(report.changed), applied.commit[:12], result)
+            for app in report.changed:
+                self.metrics.deploys.labels(app, result).inc()
+        threshold = self.config.notify.registry_errors
+        await self._send(announce.deployed(report) + self.registry_failures.messages(report, threshold))
+
+    async def _send(self, messages: list[Message]) -> None:
+        for message in messages:
+            await self.notifier.send_async(message)
+
+    # Dashboard actions (recorded with their actor) ----------------------------------------------------
+
+    async def act(self, work: Callable[[Reconciler], Awaitable[Report]], actor: str) -> Report:
+        """Run a rollback, pin or unpin from the dashboard, between reconciles, and notify."""
+        async with self.lock:
+            try:
+                report = await work(self.reconciler)
+            except GitError as exc:
+                await self._send([announce.action_failed(str(exc))])
+                raise
+            finally:
+                await self.reload_if_changed()  # a pin or unpin changed tagtrail.yaml
+                await self._refresh_snapshot()
+        await self._send(announce.acted(report, actor))
+        self.hint_all(f"{actor} changed the deploy repository")
+        return report
+
+    async def deploy_now(self, app: str, actor: str) -> Report | None:
+        """Deploy the newest eligible build of one app now (a person asked: no soak time, no cooldown)."""
+        if app not in self.status.planned:
+            raise TagtrailError(f"{app} is not an app this controller deploys")
+        return await self.reconcile({app}, actor=actor)
+
+    async def _refresh_snapshot(self) -> None:
+        planned = [self.status.planned[a] for a in sorted(self.status.planned)]
+        self.snapshot = await snapshot.take(self.reconciler, planned)
+
+    async def app_detail(
+        self, app: str, decisions: int = 50
+    ) -> tuple[list[HistoryEntry], list[DecisionRecord]]:
+        """An app's deploy history (newest first) and its recent decisions."""
+        async with self.lock:
+            entries = await history(self.reconciler, app)
+        return entries, await asyncio.to_thread(self.reconciler.log.recent, app, decisions)
+
+
+def _deploy_repo(reconciler: Reconciler) -> GitRepo | None:
+    """In a cluster there is no checkout of the monorepo, but the deploy repository may be it."""
+    target = reconciler.target
+    if not isinstance(target, GitOpsTarget):
+        return None
+    copy = target.copies.open(for_commit=False)
+    return copy.repo

@@ -1,0 +1,23 @@
+"""How long ago, for a table cell: the one rule the CLI and the dashboard share."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+_UNITS = (("d", 86400), ("h", 3600), ("m", 60))
+SKEW = 300  # seconds a clock may run ahead of ours and still read as "now"
+
+
+def age(when: datetime | None, now: datetime | None = None, *, empty: str = "—") -> str:
+    """'3m', '5h', '2d'. A moment a little ahead (another clock's skew) is '0s'; one further in the future
+    is negative ('-2h': a tag dated ahead of the clock is worth seeing)."""
+    if when is None:
+        return empty
+    seconds = int(((now or datetime.now(UTC)) - when).total_seconds())
+    if -SKEW <= seconds < 0:
+        seconds = 0
+    sign, seconds = ("-", -seconds) if seconds < 0 else ("", seconds)
+    for unit, size in _UNITS:
+        if seconds >= size:
+            return f"{sign}{seconds // size}{unit}"
+    return f"{sign}{seconds}s"

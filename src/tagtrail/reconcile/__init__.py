@@ -1,0 +1,21 @@
+"""Observe → decide → act → record: the reconciler and the outcomes it returns."""
+
+from tagtrail.reconcile.inspect import AppStatus, history, status
+from tagtrail.reconcile.manual import pin, rollback, unpin
+from tagtrail.reconcile.outcome import Outcome, Planned, Report
+from tagtrail.reconcile.reconciler import Reconciler, decision_log, matcher_for
+
+__all__ = [
+    "AppStatus",
+    "Outcome",
+    "Planned",
+    "Reconciler",
+    "Report",
+    "decision_log",
+    "history",
+    "matcher_for",
+    "pin",
+    "rollback",
+    "status",
+    "unpin",
+]

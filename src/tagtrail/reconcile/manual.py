@@ -1,0 +1,109 @@
+"""A person's actions: roll back, pin, unpin. Each is one atomic change of the target (the image and the
+pin in tagtrail.yaml together), recorded with its actor, so automation never undoes it."""
+
+from __future__ import annotations
+
+from tagtrail.errors import TagtrailError
+from tagtrail.policy import Decision, NeedDigest, Reason, eligible_build, explicit
+from tagtrail.reconcile.observe import Observer
+from tagtrail.reconcile.outcome import Planned, Report
+from tagtrail.reconcile.reconciler import Reconciler
+from tagtrail.registry import ImageRef
+from tagtrail.scheme import ParsedTag, rank
+from tagtrail.targets.base import Change, Declared, ImageChange
+
+
+async def rollback(reconciler: Reconciler, app: str, to: str | None, *, actor: str) -> Report:
+    """Deploy an earlier build of `app` (a tag, a commit, or the previous entry of its history) and pin it."""
+    config = reconciler.config
+    branches = tuple(config.deploy.branches_of(app))
+    scheme = config.tag_scheme
+    if to is None:
+        entries = await reconciler.target.history(app)
+        current = entries[0].tag if entries else None
+        earlier = [e.tag for e in entries[1:] if e.tag and e.tag != current]
+        eligible = [t for t in earlier if eligible_build(scheme, branches, t)]
+        if not eligible:
+            raise TagtrailError(
+                f"{app} has no earlier deploy of a build of {', '.join(branches)} in the history of the deploy files;"
+                " pass --to TAG|SHA"
+            )
+        tag = eligible[0]
+    else:
+        tag = await _resolve_to(reconciler, app, to, branches)
+    if eligible_build(scheme, branches, tag) is None:
+        raise TagtrailError(
+            f"'{tag}' is not a build of {', '.join(branches)}: only eligible builds are ever deployed"
+        )
+    return await _pin_change(reconciler, app, tag, Reason.ROLLBACK, actor)
+
+
+async def pin(reconciler: Reconciler, app: str, tag: str, *, actor: str) -> Report:
+    """Deploy `tag` for `app` and hold it there."""
+    return await _pin_change(reconciler, app, tag, Reason.PIN, actor)
+
+
+async def unpin(reconciler: Reconciler, app: str, *, actor: str) -> Report:
+    """Remove `app`'s pin: the next deploy moves it to the newest eligible build again."""
+    if app not in reconciler.config.deploy.pins:
+        raise TagtrailError(f"{app} is not pinned")
+    return await _pin_change(reconciler, app, None, Reason.UNPIN, actor)
+
+
+async def _pin_change(
+    reconciler: Reconciler, app: str, tag: str | None, reason: Reason, actor: str
+) -> Report:
+    """One change that writes `tag` for `app` (unless unpinning) and sets or removes its pin."""
+    report = Report([])
+    repository = reconciler.matcher.canonical(app)
+    digests: dict[str, str] = {}
+
+    async def decide(declared: Declared) -> Change:
+        state = declared.states.get(app)
+        if state is None:
+            raise TagtrailError(f"no reference to app '{app}' in the deploy files")
+        if tag is None:
+            return Change(str(reason), actor, pins={app: None})
+        decision = explicit(app, reconciler.config.tag_scheme, reason, tag, state.running, digests.get(tag))
+        if isinstance(decision, NeedDigest):
+            ref = ImageRef.parse(repository).with_tag(tag)
+            digests[tag] = (await reconciler.client.head(ref)).digest
+            decision = explicit(app, reconciler.config.tag_scheme, reason, tag, state.running, digests[tag])
+        assert isinstance(decision, Decision)  # noqa: S101 (its digest was just given)
+        item = Planned(decision, repository, built_from=await _built(reconciler, decision.target))
+        report.planned = [item]
+        target = item.target
+        images = (ImageChange(app, target, reason, decision.sentence, item.built_from),) if target else ()
+        return Change(str(reason), actor, images, pins={app: tag})
+
+    report.applied = await reconciler.target.apply(decide)
+    if report.planned:
+        await reconciler.record(report, actor)
+    return report
+
+
+async def _built(reconciler: Reconciler, target: ParsedTag | None) -> str | None:
+    """The full sha of the commit the target was built from, where the source repository knows it."""
+    if target is None or not target.sha:
+        return None
+    observer = Observer(reconciler.client, await reconciler.source())
+    return (await observer.built_from([target.sha]))[target.sha]
+
+
+async def _resolve_to(reconciler: Reconciler, app: str, to: str, branches: tuple[str, ...]) -> str:
+    """A tag of the scheme as given, or the newest build of the commit a (short) sha names."""
+    scheme = reconciler.config.tag_scheme
+    if isinstance(scheme.parse(to), ParsedTag):
+        return to
+    if not (4 <= len(to) <= 64 and all(c in "0123456789abcdef" for c in to.lower())):
+        raise TagtrailError(f"'{to}' is neither a tag of the scheme ({scheme.example}) nor a commit sha")
+    sha = to.lower()
+    tags = await reconciler.client.list_tags(ImageRef.parse(reconciler.matcher.canonical(app)))
+    ranking = rank(scheme, tags, branches)
+    for tag in ranking.newest_first:
+        build = ranking.parse(tag)
+        if isinstance(build, ParsedTag) and (
+            sha.startswith(build.sha) if len(sha) >= len(build.sha) else build.sha.startswith(sha)
+        ):
+            return tag
+    raise TagtrailError(f"no build of commit {to} on {', '.join(branches)} in the registry for {app}")

@@ -1,0 +1,90 @@
+"""Observe: the facts the policy asks for, fetched once per run. Tag lists and digests from the registry,
+`created` times only where tags tie, ancestry and full shas from the source repository (git blocks: it
+runs in a worker thread, never on the event loop)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from tagtrail.gitrepo import GitRepo
+from tagtrail.registry import ImageRef, RegistryClient
+from tagtrail.scheme import ParsedTag, Scheme
+
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
+Pair = tuple[str, str]
+
+
+class Observer:
+    """Answers for one run. Tag lists may be asked for ahead (`prefetch`, while git fetches); `close`
+    lets go of those nobody used."""
+
+    def __init__(self, client: RegistryClient, source: GitRepo | None) -> None:
+        self.client = client
+        self.source = source
+        self._tags: dict[str, asyncio.Task[list[str]]] = {}
+        self._digests: dict[tuple[str, str], str] = {}
+
+    def prefetch(self, refs: Iterable[ImageRef]) -> None:
+        for ref in refs:
+            self._tag_task(ref)
+
+    async def tags(self, ref: ImageRef) -> list[str]:
+        return await self._tag_task(ref)
+
+    def _tag_task(self, ref: ImageRef) -> asyncio.Task[list[str]]:
+        task = self._tags.get(ref.name)
+        if task is None:
+            task = self._tags[ref.name] = asyncio.ensure_future(self._list(ref))
+        return task
+
+    async def _list(self, ref: ImageRef) -> list[str]:
+        return await self.client.list_tags(ref)
+
+    async def digest(self, ref: ImageRef, tag: str) -> str:
+        key = (ref.name, tag)
+        if key not in self._digests:
+            self._digests[key] = (await self.client.head(ref.with_tag(tag))).digest
+        return self._digests[key]
+
+    async def created(self, ref: ImageRef, tags: Iterable[str], scheme: Scheme) -> dict[str, datetime]:
+        """The `created` time of each image; the time in its tag when the image does not say."""
+
+        async def one(tag: str) -> tuple[str, datetime]:
+            config = await self.client.image_config(ref.with_tag(tag))
+            if config.created is not None:
+                return tag, config.created
+            parsed = scheme.parse(tag)
+            fallback = (
+                max(parsed.instants) if isinstance(parsed, ParsedTag) and parsed.instants else _EARLIEST
+            )
+            return tag, fallback
+
+        return dict(await asyncio.gather(*(one(t) for t in tags)))
+
+    async def ancestry(self, pairs: Iterable[Pair]) -> dict[Pair, bool | None]:
+        """For each (candidate, running) pair: whether the candidate is a strict ancestor of the running
+        commit (None: the source repository cannot tell)."""
+        source = self.source
+        asked = list(pairs)
+        if source is None:
+            return dict.fromkeys(asked)
+        return await asyncio.to_thread(lambda: {p: source.is_strict_ancestor(*p) for p in asked})
+
+    async def built_from(self, shas: Iterable[str]) -> dict[str, str]:
+        """The full sha each short sha names in the source repository (itself when it is not known there)."""
+        source = self.source
+        wanted = [s for s in dict.fromkeys(shas) if s]
+        if source is None:
+            return {s: s for s in wanted}
+        return await asyncio.to_thread(lambda: {s: source.resolve(s) or s for s in wanted})
+
+    async def close(self) -> None:
+        """Tag lists asked for ahead that nobody used (an app not in the files, an error): let them go."""
+        for task in self._tags.values():
+            if not task.done():
+                task.cancel()
+            with contextlib.suppress(BaseException):
+                await task

@@ -1,0 +1,80 @@
+"""What a reconcile returns: per app, the decision with what the registry said and what came of it; for
+the run, what the target did and whether (and when) to try again."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from tagtrail.policy import Decision
+from tagtrail.refs import Target as Image
+from tagtrail.targets.base import Applied
+
+
+class Outcome(StrEnum):
+    """What came of one app's reconcile."""
+
+    DEPLOYED = "deployed"  # the target now says what the policy chose
+    HELD = "held"  # a guard, a pin or the cooldown kept what runs
+    NOTHING = "nothing"  # already current
+    STALLED = "stalled"  # permanent until someone acts: bad config, refused credentials, no such image
+    RETRY = "retry"  # transient (timeout, 5xx, 429, unreachable remote): try again after a backoff
+
+
+@dataclass
+class Planned:
+    """A decision with what the registry said about its target, and what came of it."""
+
+    decision: Decision
+    repository: str
+    built_from: str | None = None
+    requests: int = 0
+    duration_ms: int = 0
+    error: str | None = None
+    transient: bool = False  # with `error`: trying again later may help
+    tags_seen: int = 0
+    created: dict[str, datetime] = field(default_factory=dict)
+
+    @property
+    def app(self) -> str:
+        return self.decision.app
+
+    @property
+    def digest(self) -> str | None:
+        return self.decision.digest
+
+    @property
+    def target(self) -> Image | None:
+        d = self.decision
+        if d.action != "deploy" or d.target_tag is None or d.digest is None:
+            return None
+        return Image(self.repository, d.target_tag, d.digest)
+
+    def outcome(self, changed: list[str]) -> Outcome:
+        if self.error is not None:
+            return Outcome.RETRY if self.transient else Outcome.STALLED
+        if self.app in changed:
+            return Outcome.DEPLOYED
+        if self.decision.action == "hold":
+            return Outcome.HELD
+        return Outcome.NOTHING
+
+
+@dataclass
+class Report:
+    """One reconcile (or one person's action): every app's plan and what the target did."""
+
+    planned: list[Planned]
+    applied: Applied = field(default_factory=Applied)
+
+    @property
+    def changed(self) -> list[str]:
+        return self.applied.changed
+
+    @property
+    def commit(self) -> str | None:
+        return self.applied.commit
+
+    def outcomes(self) -> dict[str, Outcome]:
+        return {p.app: p.outcome(self.changed) for p in self.planned}

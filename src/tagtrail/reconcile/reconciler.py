@@ -1,0 +1,195 @@
+"""The reconciler: observe → decide → act → record, for one project, async from the top.
+
+- observe: what the target declares, the registry's tags and the source repository's facts (Observer);
+- decide: the pure policy, asked again with each fact it needs (evaluate);
+- act: the target applies the change atomically; after a concurrent write it reads again, and the policy
+  decides again on what is there now, with the config as it is there now (a pin that landed wins);
+- record: every decision, with what came of it, in the decision log, in one transaction.
+
+It returns a Report whose outcomes say, per app, deployed / held / nothing / stalled / retry. The CLI
+wraps each call in `asyncio.run`; `tagtrail serve` keeps one Reconciler (and so its caches) per config.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from tagtrail.config import Config, parse_config
+from tagtrail.errors import GitError, TagtrailError
+from tagtrail.gitrepo import GitRepo
+from tagtrail.history import DecisionLog, DecisionRecord, default_log_path
+from tagtrail.reconcile.evaluate import Round, evaluate
+from tagtrail.reconcile.observe import Observer
+from tagtrail.reconcile.outcome import Planned, Report
+from tagtrail.refs import Matcher
+from tagtrail.registry import ImageRef, RegistryClient
+from tagtrail.targets.base import AppState, Change, Declared, ImageChange, Target
+from tagtrail.targets.gitops import GitOpsTarget
+
+Clock = Callable[[], datetime]
+
+
+def matcher_for(config: Config) -> Matcher:
+    return Matcher(config.image, config.deploy.aliases)
+
+
+def decision_log(config: Config) -> DecisionLog:
+    path = config.deploy.decision_log
+    return DecisionLog(Path(path).expanduser() if path else default_log_path())
+
+
+class Reconciler:
+    """One project's deploys. Built per command by the CLI (`open`), kept for its config's lifetime by
+    the controller, which passes its long-lived client and a target that keeps its worktree."""
+
+    def __init__(
+        self,
+        config: Config,
+        config_path: Path,
+        client: RegistryClient,
+        *,
+        target: Target | None = None,
+        log: DecisionLog | None = None,
+        clock: Clock = lambda: datetime.now(UTC),
+    ) -> None:
+        self.config = config
+        self.config_path = config_path
+        self.client = client
+        self.matcher = matcher_for(config)
+        self.target: Target = target or GitOpsTarget(config, config_path, self.matcher)
+        self.log = log or decision_log(config)
+        self.clock = clock
+        self._source: GitRepo | bool | None = False  # False: not looked for yet
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, config: Config, config_path: Path) -> AsyncIterator[Reconciler]:
+        """A reconciler with a registry client of its own, closed afterwards."""
+        async with RegistryClient(config.registries) as client:
+            yield cls(config, config_path, client)
+
+    async def source(self) -> GitRepo | None:
+        """The repository the images are built from, for the ancestry guard (None: not a git repository)."""
+        if self._source is False:
+            self._source = await asyncio.to_thread(_discover, self.config_path.parent)
+        return self._source if isinstance(self._source, GitRepo) else None
+
+    # Plan and deploy ----------------------------------------------------------------------------------
+
+    async def plan(
+        self, apps: list[str] | None = None, *, actor: str, record: bool = True, automatic: bool = False
+    ) -> list[Planned]:
+        """What a deploy would do, per app, writing nothing (but the decision log)."""
+        declared = await self.target.declared()
+        observer = Observer(self.client, await self.source())
+        try:
+            planned = await self._evaluate(self.config, observer, select(declared.states, apps), automatic)
+        finally:
+            await observer.close()
+        if record:
+            await self.record(Report(planned), actor, automatic=automatic)
+        return planned
+
+    async def run(
+        self,
+        apps: list[str] | None = None,
+        *,
+        actor: str,
+        automatic: bool = False,
+        dry_run: bool = False,
+        skip_ci: bool | None = None,
+        prefetch: bool = False,
+    ) -> Report:
+        """Apply every pending update in one atomic change. With `prefetch` (named apps), their tag lists
+        are asked for while the target gets ready (git fetches)."""
+        observer = Observer(self.client, await self.source())
+        if prefetch and apps:
+            observer.prefetch(ImageRef.parse(self.matcher.canonical(app)) for app in apps)
+        report = Report([])
+        first_config: list[str | None] = []
+
+        async def decide(declared: Declared) -> Change:
+            config = self._config_now(declared, first_config)
+            report.planned = await self._evaluate(config, observer, select(declared.states, apps), automatic)
+            git = config.deploy.git
+            skip = bool(skip_ci) if skip_ci is not None else bool(git and git.skip_ci)
+            images = tuple(
+                ImageChange(p.app, target, p.decision.reason, p.decision.sentence, p.built_from)
+                for p in report.planned
+                if (target := p.target) is not None
+            )
+            return Change("deploy", actor, images, skip_ci=skip)
+
+        try:
+            report.applied = await self.target.apply(decide, dry_run=dry_run)
+        finally:
+            await observer.close()
+        if not dry_run:
+            await self.record(report, actor, automatic=automatic)
+        return report
+
+    def _config_now(self, declared: Declared, seen: list[str | None]) -> Config:
+        """The config to decide with: the one loaded, unless tagtrail.yaml changed where the target keeps
+        it since the first attempt (a pin or rollback pushed while we retried): then that one."""
+        if not seen:
+            seen.append(declared.config_text)
+            return self.config
+        if declared.config_text is None or declared.config_text == seen[0]:
+            return self.config
+        return parse_config(declared.config_text, str(self.config_path))
+
+    async def _evaluate(
+        self, config: Config, observer: Observer, states: dict[str, AppState], automatic: bool
+    ) -> list[Planned]:
+        last = await asyncio.to_thread(self.log.last_automatic_deploys) if automatic else {}
+        return await evaluate(Round(config, self.matcher, observer, self.clock(), automatic, last), states)
+
+    # Record -------------------------------------------------------------------------------------------
+
+    async def record(self, report: Report, actor: str, *, automatic: bool = False) -> None:
+        applied = report.applied
+        records = []
+        for item in report.planned:
+            d = item.decision
+            acted = applied.commit is not None and d.app in applied.changed
+            records.append(
+                DecisionRecord(
+                    d.app,
+                    d.action,
+                    d.reason,
+                    d.sentence,
+                    d.running.shown,
+                    item.target.reference if item.target else d.target_tag,
+                    actor,
+                    item.tags_seen,
+                    d.ignored,
+                    item.requests,
+                    item.duration_ms,
+                    applied.commit if acted else None,
+                    ("pushed" if applied.pushed else "committed") if acted else None,
+                    automatic=automatic,
+                )
+            )
+        await asyncio.to_thread(self.log.record, *records)
+
+
+def select(states: Mapping[str, AppState], apps: list[str] | None) -> dict[str, AppState]:
+    """The states of the apps asked for (all when none are named); an unknown app is an error."""
+    if not apps:
+        return dict(states)
+    unknown = [a for a in apps if a not in states]
+    if unknown:
+        known = ", ".join(states) or "none"
+        raise TagtrailError(f"no reference to app '{unknown[0]}' in the deploy files (apps there: {known})")
+    return {a: states[a] for a in apps}
+
+
+def _discover(folder: Path) -> GitRepo | None:
+    try:
+        return GitRepo.discover(folder)
+    except GitError:
+        return None

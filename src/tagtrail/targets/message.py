@@ -1,0 +1,47 @@
+"""The deploy commit's message: a subject people read in `git log --oneline`, a body per app, and the
+`Tagtrail-*` trailers that make the git log the deploy history (read back by tagtrail.history)."""
+
+from __future__ import annotations
+
+from tagtrail.targets.base import Change
+
+SKIP_CI = "[skip ci]"
+SUBJECT_MAX = 60
+
+
+def commit_message(change: Change, changed: list[str], previous: dict[str, str | None]) -> str:
+    images = {c.app: c for c in change.images}
+    apps = [app for app in changed if app in images]
+    if not apps:  # only pins changed
+        names = ", ".join(sorted(change.pins))
+        said = "\n".join(
+            f"{app}: pinned at {tag}" if tag else f"Automatic deploys of {app} resume."
+            for app, tag in sorted(change.pins.items())
+        )
+        trailers = "\n".join(
+            f"Tagtrail-App: {app}\nTagtrail-Reason: {change.verb}\nTagtrail-Actor: {change.actor}"
+            for app in sorted(change.pins)
+        )
+        return f"{change.verb}: {names}\n\n{said}\n\n{trailers}\n"
+    names = ", ".join(f"{a} {images[a].image.tag}" for a in apps)
+    subject = f"{change.verb}: {names}" if len(names) <= SUBJECT_MAX else f"{change.verb}: {len(apps)} apps"
+    if change.skip_ci:
+        subject += f" {SKIP_CI}"
+    body: list[str] = []
+    lines: list[str] = []
+    for app in apps:
+        item = images[app]
+        before = previous.get(app)
+        built = item.built_from or "?"
+        body.append(
+            f"{app}: {before or 'nothing'}\n  → {item.image.reference}\n  built from commit {built}; {item.sentence}"
+        )
+        lines += [
+            f"Tagtrail-App: {app}",
+            f"Tagtrail-From: {before or 'none'}",
+            f"Tagtrail-To: {item.image.reference}",
+            f"Tagtrail-Commit: {built}",
+            f"Tagtrail-Reason: {item.reason}",
+            f"Tagtrail-Actor: {change.actor}",
+        ]
+    return subject + "\n\n" + "\n\n".join(body) + "\n\n" + "\n".join(lines) + "\n"

@@ -1,0 +1,203 @@
+"""Where the GitOps target reads the deploy files and makes its commit (blocking git; callers run it in a
+thread).
+
+- `deploy.git.url` set: in a clone tagtrail keeps in a cache folder, reset to the remote branch each time
+  (it is tagtrail's own; a crash leaves nothing behind that the next run does not reset);
+- otherwise, when pushing: in a git worktree of the repository tagtrail runs in, based on the remote
+  branch, so neither the user's checkout nor their unpushed commits are touched or pushed; the user's
+  branch is fast-forwarded afterwards when that is safe (a long-lived owner keeps its worktree and resets
+  it to the remote branch each time, instead of adding and removing one per deploy);
+- otherwise (push: false, or no remote): on the checked-out branch itself, committing only the deploy files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from tagtrail.config.model import GitTargetConfig
+from tagtrail.errors import GitError, TagtrailError
+from tagtrail.gitrepo import GitRepo
+
+Mode = Literal["clone", "worktree", "in-place"]
+REMOTE = "origin"
+
+
+@dataclass
+class WorkingCopy:
+    """Where deploy files are read and the deploy commit is made."""
+
+    repo: GitRepo
+    mode: Mode
+    branch: str
+    remote: str | None  # None: commit only, no push
+
+    def read(self, path: str) -> str | None:
+        try:
+            with (self.repo.root / path).open(encoding="utf-8", newline="") as handle:
+                return handle.read()
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise TagtrailError(f"{path}: cannot read it ({exc})") from None
+
+
+class WorkingCopies:
+    """Opens and closes working copies for one project. With `keep`, it remembers the checkout's branch,
+    remote and git folder, and keeps its worktree between deploys (tagtrail serve); `forget` drops what it
+    remembered (a periodic sync)."""
+
+    def __init__(self, settings: GitTargetConfig, project_root: Path, *, keep: bool = False) -> None:
+        self.settings = settings
+        self.project_root = project_root
+        self.files = list(settings.files)
+        self.keep = keep
+        self._source: GitRepo | None = None
+        self._facts: tuple[str | None, bool] | None = None
+        self._git_dir: Path | None = None
+
+    def source(self) -> GitRepo:
+        if self._source is None or not self.keep:
+            self._source = GitRepo.discover(self.project_root)
+        return self._source
+
+    def forget(self) -> None:
+        self._facts = None
+
+    def open(self, *, for_commit: bool) -> WorkingCopy:
+        """The working copy to read the deploy files from (and to commit in, when `for_commit`)."""
+        if self.settings.url:
+            return self._clone()
+        source = self.source()
+        branch, has_remote = self._checkout_facts(source)
+        if branch is None:
+            raise GitError(
+                "HEAD is detached and deploy.git.branch is not set: say which branch deploys go to"
+            )
+        if not for_commit or not (self.settings.push and has_remote):
+            if for_commit:
+                self._check_in_place(source, branch)
+            return WorkingCopy(source, "in-place", branch, None)
+        return self._worktree(source, branch)
+
+    def close(self, copy: WorkingCopy) -> None:
+        """Done with a copy: a temporary worktree goes, and the user's branch catches up when it can."""
+        if copy.mode != "worktree":
+            return
+        source = self.source()
+        if not self.keep:
+            source.try_run("worktree", "remove", "--force", str(copy.repo.root))
+            shutil.rmtree(copy.repo.root, ignore_errors=True)
+        self._fast_forward(source, copy.branch)
+
+    def refresh(self, copy: WorkingCopy) -> None:
+        """Bring a clone or worktree to the remote branch's head (after a rejected push)."""
+        if copy.remote is None:
+            return
+        copy.repo.run("fetch", "--quiet", copy.remote, copy.branch)
+        copy.repo.run("reset", "--quiet", "--hard", f"{copy.remote}/{copy.branch}")
+
+    def sync(self) -> bool:
+        """Fetch the deploy branch and fast-forward the checkout tagtrail runs in, when that cannot lose
+        anything (so pins, config and commits pushed by others are seen). False when there is nothing to
+        sync (deploy.git.url, or no remote)."""
+        if self.settings.url:
+            return False
+        self.forget()
+        source = self.source()
+        branch, has_remote = self._checkout_facts(source)
+        if branch is None or not has_remote:
+            return False
+        fetched, detail = source.try_run("fetch", "--quiet", REMOTE, branch)
+        if not fetched:
+            raise GitError(f"cannot fetch {branch} from {REMOTE}: {detail}")
+        self._fast_forward(source, branch)
+        return True
+
+    def _checkout_facts(self, source: GitRepo) -> tuple[str | None, bool]:
+        """The branch deploys go to and whether there is a remote to push to."""
+        if self.keep and self._facts is not None:
+            return self._facts
+        facts = (
+            self.settings.branch or source.current_branch(),
+            source.try_run("remote", "get-url", REMOTE)[0],
+        )
+        self._facts = facts
+        return facts
+
+    def _clone(self) -> WorkingCopy:
+        url = self.settings.url or ""
+        cache = Path(self.settings.cache) if self.settings.cache else _cache_root()
+        folder = cache / hashlib.sha256(url.encode()).hexdigest()[:16]
+        if not (folder / ".git").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            GitRepo(folder.parent).run("clone", "--quiet", "--no-checkout", url, folder.name)
+        repo = GitRepo(folder)
+        repo.run("remote", "set-url", REMOTE, url)  # the config may have moved the remote
+        branch = self.settings.branch or _remote_head(repo) or "main"
+        copy = WorkingCopy(repo, "clone", branch, REMOTE if self.settings.push else None)
+        repo.run("fetch", "--quiet", REMOTE, branch)
+        repo.run("checkout", "--quiet", "-B", branch, f"{REMOTE}/{branch}")
+        repo.run("reset", "--quiet", "--hard", f"{REMOTE}/{branch}")
+        repo.run("clean", "--quiet", "-fd")
+        return copy
+
+    def _worktree(self, source: GitRepo, branch: str) -> WorkingCopy:
+        source.run("fetch", "--quiet", REMOTE, branch)
+        if self._git_dir is None or not self.keep:
+            self._git_dir = Path(source.run("rev-parse", "--absolute-git-dir"))
+        folder = self._git_dir / "tagtrail-worktree"
+        reused = self.keep and folder.exists() and _reset_worktree(GitRepo(folder), branch)
+        if not reused:
+            if folder.exists():  # left by a run that crashed: nothing in it matters
+                source.try_run("worktree", "remove", "--force", str(folder))
+                shutil.rmtree(folder, ignore_errors=True)
+            source.try_run("worktree", "prune")
+            source.run("worktree", "add", "--quiet", "--detach", str(folder), f"{REMOTE}/{branch}")
+        return WorkingCopy(GitRepo(folder), "worktree", branch, REMOTE)
+
+    def _check_in_place(self, source: GitRepo, branch: str) -> None:
+        current = source.current_branch()
+        if current != branch:
+            raise GitError(
+                f"deploys go to branch {branch}, but {current or 'a detached HEAD'} is checked out; check out {branch}"
+            )
+        dirty = source.dirty_paths(self.files)
+        if dirty:
+            raise GitError(
+                f"the deploy files have uncommitted changes ({', '.join(dirty)}); commit or restore them first"
+                " (git checkout -- FILE), so the deploy commit holds only tagtrail's change"
+            )
+
+    def _fast_forward(self, source: GitRepo, branch: str) -> None:
+        """Bring the user's branch up to the pushed deploy commit when that cannot lose anything."""
+        if source.current_branch() != branch or source.dirty_paths(self.files):
+            return
+        source.try_run("merge", "--quiet", "--ff-only", f"{REMOTE}/{branch}")
+
+
+def _reset_worktree(worktree: GitRepo, branch: str) -> bool:
+    """Bring a kept worktree to the remote branch, whatever a crash left in it; False if it is not usable."""
+    # --force puts back the tracked files a crash may have left half written; tagtrail writes no others
+    return worktree.try_run("checkout", "--quiet", "--detach", "--force", f"{REMOTE}/{branch}")[0]
+
+
+def _cache_root() -> Path:
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "tagtrail" / "repos"
+
+
+def _remote_head(repo: GitRepo) -> str | None:
+    ok, out = repo.try_run("ls-remote", "--symref", REMOTE, "HEAD")
+    if not ok:
+        return None
+    out = repo.run("ls-remote", "--symref", REMOTE, "HEAD")
+    for line in out.splitlines():
+        if line.startswith("ref: refs/heads/"):
+            return line.split()[1].removeprefix("refs/heads/")
+    return None
