@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
-import pytest
-
 import hashlib
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from tagtrail.policy import (
     AppPolicy,
@@ -69,7 +68,7 @@ def settle(
             answers = {pair: ancestry(*pair) for pair in result.pairs}
             facts = replace(facts, ancestry={**(facts.ancestry or {}), **answers})
         else:
-            raise AssertionError(f"unexpected question {result}")
+            raise TypeError(f"unexpected question {result}")
     raise AssertionError("the policy never decided")
 
 
