@@ -50,6 +50,7 @@ class Controller:
         notifier: Notifier | None = None,
         metrics: Metrics | None = None,
         clock: Callable[[], float] = time.monotonic,
+        reconcilers: Callable[[Config, Path], Reconciler] | None = None,
     ) -> None:
         self.config_path = config_path.resolve()
         self.config: Config = load_config(self.config_path)
@@ -69,16 +70,19 @@ class Controller:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._pull_error: str | None = None
+        self._reconcilers = reconcilers  # how a config becomes a Reconciler (fast tests use fakes)
         self.reconciler = self._new_reconciler()
         self.commit_url = self._commit_url()
 
     def _new_reconciler(self) -> Reconciler:
-        client = RegistryClient(self.config.registries)
-        client.stats.subscribe(
+        self.client = RegistryClient(self.config.registries)
+        if self._reconcilers is not None:
+            return self._reconcilers(self.config, self.config_path)
+        self.client.stats.subscribe(
             lambda registry, status: self.metrics.registry_requests.labels(registry, status).inc()
         )
         target = GitOpsTarget(self.config, self.config_path, matcher_for(self.config), keep=True)
-        return Reconciler(self.config, self.config_path, client, target=target)
+        return Reconciler(self.config, self.config_path, self.client, target=target)
 
     # Lifecycle and config -----------------------------------------------------------------------------
 
@@ -94,7 +98,7 @@ class Controller:
                 self._task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._task
-        await self.reconciler.client.aclose()
+        await self.client.aclose()
 
     async def reload(self, *, hint: bool = True) -> bool:
         """Read the config again (in a worker thread); a bad one is reported and the running one kept."""
@@ -109,7 +113,7 @@ class Controller:
             )
             self.live.publish("config")
             return False
-        old = self.reconciler.client
+        old = self.client
         self.status.config_error = None
         self.config, self._config_text = config, text
         self.notifier = Notifier.from_config(config)

@@ -56,5 +56,9 @@ class Schedule:
             longest = max(longest, delay)
         return longest
 
+    def when(self, app: str) -> float | None:
+        """When the app is polled next (the clock's time), if it is scheduled."""
+        return self._due.get(app)
+
     def failures(self, app: str) -> int:
         return self._failures.get(app, 0)

@@ -8,20 +8,31 @@ import asyncio
 import contextlib
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Protocol
 
 from tagtrail.gitrepo import GitRepo
-from tagtrail.registry import ImageRef, RegistryClient
+from tagtrail.registry import ImageConfig, ImageRef, ManifestHead
 from tagtrail.scheme import ParsedTag, Scheme
 
 _EARLIEST = datetime.min.replace(tzinfo=UTC)
 Pair = tuple[str, str]
 
 
+class Registry(Protocol):
+    """The registry reads a reconcile makes (RegistryClient; an in-memory registry in fast tests)."""
+
+    async def list_tags(self, ref: ImageRef) -> list[str]: ...
+
+    async def head(self, ref: ImageRef) -> ManifestHead: ...
+
+    async def image_config(self, ref: ImageRef) -> ImageConfig: ...
+
+
 class Observer:
     """Answers for one run. Tag lists may be asked for ahead (`prefetch`, while git fetches); `close`
     lets go of those nobody used."""
 
-    def __init__(self, client: RegistryClient, source: GitRepo | None) -> None:
+    def __init__(self, client: Registry, source: GitRepo | None) -> None:
         self.client = client
         self.source = source
         self._tags: dict[str, asyncio.Task[list[str]]] = {}

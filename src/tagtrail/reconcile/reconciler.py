@@ -23,7 +23,7 @@ from tagtrail.errors import GitError, TagtrailError
 from tagtrail.gitrepo import GitRepo
 from tagtrail.history import DecisionLog, DecisionRecord, default_log_path
 from tagtrail.reconcile.evaluate import Round, evaluate
-from tagtrail.reconcile.observe import Observer
+from tagtrail.reconcile.observe import Observer, Registry
 from tagtrail.reconcile.outcome import Planned, Report
 from tagtrail.refs import Matcher
 from tagtrail.registry import ImageRef, RegistryClient
@@ -50,7 +50,7 @@ class Reconciler:
         self,
         config: Config,
         config_path: Path,
-        client: RegistryClient,
+        client: Registry,
         *,
         target: Target | None = None,
         log: DecisionLog | None = None,

@@ -1,0 +1,121 @@
+"""In-memory stand-ins for the fast tests of the reconciler: a registry and a target.
+
+The real registry and the GitOps target are tested end to end in tests/integration (the same reconciler
+against docker-registry and real git remotes); these fakes let the reconciler's own logic (outcomes,
+retries, re-decisions, cooldown, pins) be tested in milliseconds, with the failures a real component only
+shows on a bad day made on purpose.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from tagtrail.config import Config, parse_config
+from tagtrail.errors import RegistryError
+from tagtrail.history import HistoryEntry
+from tagtrail.policy import Running
+from tagtrail.registry import ImageConfig, ImageRef, ManifestHead
+from tagtrail.scheme import Scheme
+from tagtrail.targets.base import Applied, AppState, Change, Decide, Declared
+
+SCHEME = "{{branch}}.{{date 'YYYYMMDD-HHmmss' tz='UTC'}}.{{sha}}"
+NOW = datetime(2025, 10, 14, 12, 0, tzinfo=UTC)
+
+
+def config_text(extra: str = "") -> str:
+    """tagtrail.yaml for the fakes; `extra` goes inside `deploy:`."""
+    return f'scheme: "{SCHEME}"\nimage: registry.test/acme/{{app}}\ndeploy:\n  git:\n    files: [deploy.yaml]\n{extra}'
+
+
+def config(extra: str = "") -> Config:
+    return parse_config(config_text(extra))
+
+
+def build(branch: str, hours_ago: float, sha: str) -> str:
+    return Scheme.compile(SCHEME).format(
+        branch=branch, sha=sha + "0" * (40 - len(sha)), time=NOW - timedelta(hours=hours_ago)
+    )
+
+
+def digest_of(tag: str) -> str:
+    return "sha256:" + hashlib.sha256(tag.encode()).hexdigest()
+
+
+class FakeRegistry:
+    """Repositories → tags; `fail` makes one repository's reads raise."""
+
+    def __init__(self, tags: dict[str, list[str]]) -> None:
+        self.tags = tags
+        self.fail: dict[str, RegistryError] = {}
+        self.requests: list[tuple[str, str]] = []
+
+    def _check(self, ref: ImageRef, what: str) -> None:
+        self.requests.append((what, ref.repository))
+        if ref.repository in self.fail:
+            raise self.fail[ref.repository]
+
+    async def list_tags(self, ref: ImageRef) -> list[str]:
+        self._check(ref, "tags")
+        return list(self.tags.get(ref.repository, []))
+
+    async def head(self, ref: ImageRef) -> ManifestHead:
+        self._check(ref, "head")
+        return ManifestHead(digest_of(ref.tag or ""), "application/vnd.oci.image.manifest.v1+json", 100)
+
+    async def image_config(self, ref: ImageRef) -> ImageConfig:
+        self._check(ref, "config")
+        return ImageConfig(digest_of("config" + (ref.tag or "")), None, "linux", "amd64")
+
+
+@dataclass
+class FakeTarget:
+    """What is declared, per app, and the config text stored beside it. `before_write` runs once before
+    the first write: another writer's change that makes the first attempt lose (a rejected push)."""
+
+    running: dict[str, Running]
+    config_text: str | None = None
+    before_write: Callable[[FakeTarget], None] | None = None
+    writes: list[Change] = field(default_factory=list)
+    attempts: int = 0
+    entries: list[HistoryEntry] = field(default_factory=list)
+
+    def _declared(self) -> Declared:
+        states = {app: AppState(app, (), running, running.shown) for app, running in self.running.items()}
+        return Declared(states, self.config_text)
+
+    async def declared(self) -> Declared:
+        return self._declared()
+
+    async def apply(self, decide: Decide, *, dry_run: bool = False) -> Applied:
+        while True:
+            self.attempts += 1
+            declared = self._declared()
+            change = await decide(declared)
+            changed = [
+                c.app
+                for c in change.images
+                if self.running.get(c.app) != Running(c.image.tag, c.image.digest)
+            ]
+            if not changed and not change.pins:
+                return Applied(change, attempts=self.attempts)
+            if dry_run:
+                return Applied(change, attempts=self.attempts, changed=changed)
+            if self.before_write is not None:  # someone else wrote first: read again, decide again
+                hook, self.before_write = self.before_write, None
+                hook(self)
+                continue
+            previous = {app: self.running[app].shown for app in changed}
+            for c in change.images:
+                self.running[c.app] = Running(c.image.tag, c.image.digest)
+            self.writes.append(change)
+            commit = hashlib.sha1(repr(change).encode()).hexdigest()  # noqa: S324 (an id, not security)
+            return Applied(change, commit, True, self.attempts, changed, previous)
+
+    async def history(self, app: str | None = None, *, until: list[str] | None = None) -> list[HistoryEntry]:
+        return [e for e in self.entries if app is None or e.app == app]
+
+    async def sync(self) -> bool:
+        return False

@@ -1,0 +1,196 @@
+"""The controller's parts, fast and with a fake clock: coalescing hints per commit, the schedule's backoff,
+what people are told, and the loop's outcome → schedule mapping (with the in-memory registry and target of
+fakes.py; `tagtrail serve` runs against real components in tests/integration/serve)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from fakes import FakeRegistry, FakeTarget, build, config_text, digest_of
+
+from tagtrail.config import Config
+from tagtrail.controller import Controller
+from tagtrail.controller.announce import RegistryFailures, acted, deployed
+from tagtrail.controller.schedule import Schedule
+from tagtrail.controller.triggers import Coalescer
+from tagtrail.errors import RegistryAuthError, RegistryError
+from tagtrail.history import DecisionLog
+from tagtrail.notify import Message, Notifier
+from tagtrail.policy import Decision, Reason, Running
+from tagtrail.reconcile import Planned, Reconciler, Report
+from tagtrail.refs import Target as Image
+from tagtrail.targets.base import Applied
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_images_of_one_commit_are_deployed_together() -> None:
+    clock = Clock()
+    triggers = Coalescer(clock)
+    assert triggers.hint("web", "abc1234", {"web", "api", "worker"}, wait=30) == {"api", "worker"}
+    assert triggers.take() == (set(), False)
+    assert triggers.held() == {"web"}  # no other reconcile deploys web before its siblings are there
+    assert triggers.hint("api", "abc1234", {"web", "api", "worker"}, wait=30) == {"worker"}
+    assert triggers.hint("worker", "abc1234", {"web", "api", "worker"}, wait=30) == set()
+    assert triggers.take() == ({"web", "api", "worker"}, False)
+    assert triggers.held() == set()
+
+
+def test_a_commit_whose_images_do_not_all_come_is_deployed_at_its_deadline() -> None:
+    clock = Clock()
+    triggers = Coalescer(clock)
+    triggers.hint("web", "abc1234", {"web", "api"}, wait=30)
+    assert triggers.next_deadline() == 1030.0
+    clock.now += 29
+    assert triggers.take() == (set(), False)
+    clock.now += 1
+    assert triggers.take() == ({"web"}, False)
+    assert triggers.take() == (set(), False)  # taken once
+
+
+def test_hints_without_a_commit_or_of_one_app_go_at_once() -> None:
+    triggers = Coalescer(Clock())
+    triggers.hint("web")
+    triggers.hint("api", "abc1234", {"api"}, wait=30)
+    triggers.hint("db", "abc1234", None, wait=30)  # the commit's apps could not be told
+    assert triggers.take() == ({"web", "api", "db"}, False)
+    triggers.hint_all()
+    assert triggers.take() == (set(), True)
+
+
+def test_the_schedule_polls_on_the_interval_with_jitter() -> None:
+    clock = Clock()
+    schedule = Schedule(clock, spread=lambda width: width)  # the largest spread, to see it
+    schedule.succeeded(["web"], lambda app: 60.0, jitter=0.1)
+    assert schedule.next_deadline() == 1000 + 60 + 6
+    assert schedule.due() == set()
+    clock.now += 66
+    assert schedule.due() == {"web"}
+
+
+def test_transient_failures_back_off_and_a_success_resets() -> None:
+    clock = Clock()
+    schedule = Schedule(clock, spread=lambda width: 0.0)
+    delays = [schedule.retry(["web"], lambda app: 60.0) for _ in range(10)]
+    assert delays == [5, 10, 20, 40, 80, 160, 320, 600, 600, 600]  # capped at ten intervals
+    assert schedule.failures("web") == 10
+    schedule.succeeded(["web"], lambda app: 60.0, jitter=0)
+    assert schedule.failures("web") == 0
+    assert schedule.retry(["web"], lambda app: 60.0) == 5
+
+
+def test_a_stalled_app_waits_its_interval_and_everything_now_wakes_all() -> None:
+    clock = Clock()
+    schedule = Schedule(clock)
+    schedule.stalled(["web", "api"], lambda app: 300.0)
+    assert schedule.next_deadline() == 1300.0
+    schedule.everything_now()
+    assert schedule.due() == {"web", "api"}
+
+
+def _planned(app: str, reason: Reason = Reason.NEWER_BUILD, action: str = "deploy") -> Planned:
+    decision = Decision(
+        app,
+        action,
+        reason,
+        "s",
+        Running("old", None),
+        target_tag="new",
+        digest=digest_of("new"),  # type: ignore[arg-type]
+    )
+    return Planned(decision, f"registry.test/acme/{app}")
+
+
+def test_a_deploy_is_announced_with_from_and_to_and_a_failed_then_too() -> None:
+    report = Report(
+        [_planned("web")], Applied(commit="c" * 40, changed=["web"], previous={"web": "old"}, then_exit=2)
+    )
+    [done, then] = deployed(report)
+    assert done == Message("tagtrail deployed web", "web: old → new\ncommit cccccccccccc", "success")
+    assert (then.kind, "exited 2" in then.body) == ("failure", True)
+    assert deployed(Report([_planned("web")])) == []
+    assert acted(Report([_planned("web", Reason.ROLLBACK)], Applied(commit="d" * 40)), "alice")[0].title == (
+        "tagtrail: pins rolled back"
+    )
+
+
+def test_an_unreadable_registry_is_told_once_at_the_threshold() -> None:
+    failures = RegistryFailures()
+    failing = Report([_planned("web", Reason.REGISTRY_ERROR, "hold")])
+    told = [len(failures.messages(failing, threshold=3)) for _ in range(5)]
+    assert told == [0, 0, 1, 0, 0]
+    failures.messages(Report([_planned("web", Reason.UP_TO_DATE, "nothing")]), threshold=3)
+    assert [len(failures.messages(failing, threshold=3)) for _ in range(3)] == [0, 0, 1]  # counted anew
+
+
+class Sent(Notifier):
+    def __init__(self) -> None:
+        super().__init__([])
+        self.sent: list[Message] = []
+
+    async def send_async(self, message: Message) -> bool:
+        self.sent.append(message)
+        return True
+
+
+def _controller(tmp_path: Path, target: FakeTarget, registry: FakeRegistry, clock: Clock) -> Controller:
+    path = tmp_path / "tagtrail.yaml"
+    path.write_text(config_text() + f"  decision_log: {tmp_path / 'log.sqlite'}\n")
+
+    def reconcilers(config: Config, config_path: Path) -> Reconciler:
+        return Reconciler(
+            config, config_path, registry, target=target, log=DecisionLog(tmp_path / "l.sqlite")
+        )
+
+    return Controller(path, notifier=Sent(), clock=clock, reconcilers=reconcilers)
+
+
+def test_the_loop_backs_off_a_transient_registry_error_and_waits_on_a_refusal(tmp_path: Path) -> None:
+    old, new = build("main", 48, "aaaaaaa"), build("main", 2, "ccccccc")
+    target = FakeTarget({"web": Running(old, digest_of(old)), "api": Running(old, digest_of(old))})
+    registry = FakeRegistry({"acme/web": [old, new], "acme/api": [old, new]})
+    registry.fail["acme/web"] = RegistryError("registry.test", "acme/web", "503", transient=True)
+    registry.fail["acme/api"] = RegistryAuthError("registry.test", "acme/api", "401")
+    clock = Clock()
+
+    async def go() -> Controller:
+        controller = _controller(tmp_path, target, registry, clock)
+        await controller.reconcile()
+        await controller.client.aclose()
+        return controller
+
+    controller = asyncio.run(go())
+    assert controller.schedule.failures("web") == 1
+    assert controller.schedule.failures("api") == 0
+    interval = controller.config.serve.interval.total_seconds()
+    assert controller.schedule.when("web") == clock.now + 5  # the first retry of a transient failure
+    assert controller.schedule.when("api") == clock.now + interval  # a refusal waits (or a config reload)
+    assert controller.snapshot.planned[0].decision.reason == Reason.REGISTRY_ERROR
+
+
+def test_the_loop_deploys_and_tells(tmp_path: Path) -> None:
+    old, new = build("main", 48, "aaaaaaa"), build("main", 2, "ccccccc")
+    target = FakeTarget({"web": Running(old, digest_of(old))})
+    registry = FakeRegistry({"acme/web": [old, new]})
+
+    async def go() -> Controller:
+        controller = _controller(tmp_path, target, registry, Clock())
+        await controller.reconcile()
+        await controller.client.aclose()
+        return controller
+
+    controller = asyncio.run(go())
+    assert target.running["web"] == Running(new, digest_of(new))
+    notifier = controller.notifier
+    assert isinstance(notifier, Sent)
+    assert [m.title for m in notifier.sent] == ["tagtrail deployed web"]
+    assert controller.ready == (True, "ready")
+    image = Image("registry.test/acme/web", new, digest_of(new))
+    assert controller.status.planned["web"].target == image
