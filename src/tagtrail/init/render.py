@@ -105,8 +105,8 @@ def _deploy(p: Proposal) -> str:
         if files:
             out += f"      # {kind}\n"
         for file in files:
-            refs = ", ".join(f"{r.app} (line {r.line})" for r in file.refs)
-            out += comment(f"references: {refs}", "      ")
+            refs = ", ".join(f"{r.app}:{r.line}" for r in file.refs)
+            out += comment(f"references (app:line): {refs}", "      ")
             if file.third_party:
                 left = ", ".join(f"{m.text} (line {m.line})" for m in file.third_party)
                 out += comment(f"left alone (not an app's image): {left}", "      ")

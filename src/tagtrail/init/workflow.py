@@ -235,7 +235,7 @@ def _from_template(template: str, sha_length: int, where: str) -> SchemeChoice |
         named = f"you probably meant '{meant}'" if meant else "it names no zone"
         notes.append(
             f"tz='{zone}' in {where} is not a time zone ({named}): metadata-action silently renders those tags"
-            " in UTC, so the scheme says tz='UTC' and reads the tags already built right"
+            " in UTC, so the scheme says tz='UTC' and reads the tags already built right."
         )
         todo.append(
             f"write tz='UTC' in {where} too (the tags stay the same); to use "
