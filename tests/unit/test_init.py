@@ -3,6 +3,7 @@ the file it writes loads and finds every app's references the way plan will."""
 
 from __future__ import annotations
 
+import re
 import socket
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from tagtrail.init.workflow import MetadataStep, choose_scheme
 from tagtrail.refs import Matcher, find
 
 TAG = "main.20251014-051038.185c95c"
+README = (Path(__file__).parents[2] / "README.md").read_text()
 
 
 def closed_port() -> int:
@@ -274,3 +276,22 @@ def test_help_teaches(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0
     for words in ("--dry-run", "--yes", "metadata-action", "Makefile", "config check", "plan"):
         assert words in out
+
+
+def test_the_readme_quick_start_begins_with_init_and_shows_what_it_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    quick_start = README.split("\n## Quick start\n", 1)[1].split("\n## ", 1)[0]
+    first = re.search(r"^\$ (.*)$", quick_start, flags=re.MULTILINE)
+    assert first is not None
+    assert first[1] == "tagtrail init"
+    summary = re.search(r"<!-- init-example -->\n```console\n\$ tagtrail init\n(.*?)```", README, re.DOTALL)
+    written = re.search(r"<!-- init-example-file -->\n```yaml\n(.*?)```", README, re.DOTALL)
+    assert summary is not None
+    assert written is not None
+    sample = samples.seed(tmp_path / "homeslice", "ghcr.io", "mikepartelow", TAG)  # the seed post's shape
+    monkeypatch.chdir(sample.root)
+    code, out, err = run(capsys, "init", "--dry-run")
+    assert code == 0
+    assert [line for line in summary[1].splitlines() if not line.startswith("✓ wrote")] == err.splitlines()
+    assert written[1] == out
