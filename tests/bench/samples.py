@@ -5,8 +5,8 @@
 - seed: DESIGN.md's homelab: 8 apps, a shared Python folder copied by one Dockerfile and by one Makefile, a
   Pulumi stack file with nested keys whose names differ from the apps, third-party images, a local-registry
   alias, and the seed post's workflow with tz='Pacific/Los Angeles';
-- kustomize: a base with placeholder image names and a prod overlay whose kustomization sets them; no
-  workflow;
+- kustomize: a base with placeholder image names and a prod overlay whose kustomization sets them, a
+  Job manifest naming one app's image; no workflow;
 - helm: a chart's values and an environment's values (Helm's split repository/tag, with and without
   registry:), a Go template that is not YAML, and a workflow with several tag types and an 8-digit sha;
 - plain: two apps, no workflow, no deploy files.
@@ -124,12 +124,20 @@ def kustomize(root: Path, registry: str, owner: str, tag: str) -> Sample:
         f"  - name: api\n    newName: {image}/api\n    newTag: {tag}\n"
         "  - name: redis\n    newTag: 7.2-alpine\n"
     )
+    files["deploy/jobs/migrate.yaml"] = (
+        "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: migrate\nspec:\n  template:\n    spec:\n"
+        f"      containers:\n        - name: migrate\n          image: {image}/api:{tag}\n"
+        "          args: [migrate]\n      restartPolicy: Never\n"
+    )
     _make(root, files, f"git@github.com:{owner}/shop.git")
     return Sample(
         root,
         ("api", "web"),
         f"{image}/{{app}}",
-        {"deploy/overlays/prod/kustomization.yaml": "kustomization"},
+        {
+            "deploy/jobs/migrate.yaml": "Kubernetes manifests",
+            "deploy/overlays/prod/kustomization.yaml": "kustomization",
+        },
         tag,
     )
 

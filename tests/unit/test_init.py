@@ -76,12 +76,12 @@ def test_a_kustomize_overlay_repository(tmp_path: Path) -> None:
     assert config.registries == {}  # plain HTTP only for loopback
     assert config.scheme == DEFAULT_SCHEME
     assert config.deploy.git is not None
-    assert config.deploy.git.files == [
-        "deploy/overlays/prod/kustomization.yaml"
-    ]  # not the base's placeholders
-    assert proposal.files[0].kind == "kustomization"
+    # by kind, manifests first; not the base, whose names are placeholders the overlay sets
+    assert config.deploy.git.files == ["deploy/jobs/migrate.yaml", "deploy/overlays/prod/kustomization.yaml"]
+    assert {f.path: f.kind for f in proposal.files} == sample.files
+    assert proposal.text.index("# Kubernetes manifests") < proposal.text.index("# kustomization")
     assert references(sample.root, config) == {
-        "api": ["deploy/overlays/prod/kustomization.yaml"],
+        "api": ["deploy/jobs/migrate.yaml", "deploy/overlays/prod/kustomization.yaml"],
         "web": ["deploy/overlays/prod/kustomization.yaml"],
     }
 
@@ -104,6 +104,29 @@ def test_a_helm_values_repository(tmp_path: Path) -> None:
         "worker": ["charts/helmy/values.yaml"],  # registry: + repository: + tag:
     }
     assert [m.text for m in proposal.files[0].third_party] == ["bitnami/postgresql"]
+
+
+def test_a_release_workflow_of_version_tags_does_not_hide_the_build_workflow() -> None:
+    release = step("type=semver,pattern={{version}}")
+    build = step("type=raw,value={{branch}}.{{date 'YYYYMMDD-HHmmss'}}.{{sha}}")
+    assert choose_scheme([release, build]).scheme == "{{branch}}.{{date 'YYYYMMDD-HHmmss'}}.{{sha}}"
+    assert choose_scheme([release]).scheme == DEFAULT_SCHEME
+
+
+def test_an_image_the_workflow_takes_whole_from_the_matrix_is_not_guessed(tmp_path: Path) -> None:
+    """tagtrail's own workflow has `images: ${{ matrix.image }}`: no repository can be read from it."""
+    workflow = (
+        "jobs:\n  build:\n    steps:\n      - uses: docker/metadata-action@v6\n        with:\n"
+        "          images: ${{ matrix.image }}\n          tags: |\n            type=raw,value={{branch}}.{{sha}}\n"
+    )
+    root = init_repo(
+        tmp_path / "repo", {"apps/web/Dockerfile": "FROM scratch\n", ".github/workflows/build.yml": workflow}
+    )
+    proposal = survey(root)
+    assert proposal.image.value == "ghcr.io/owner/repo/{app}"
+    assert any("does not name one image per app" in t for t in proposal.todo)
+    assert any("set image:" in t for t in proposal.todo)
+    assert parse_config(proposal.text).scheme == "{{branch}}.{{sha}}"
 
 
 def test_a_repository_with_no_workflow_and_no_deploy_files(tmp_path: Path) -> None:

@@ -118,7 +118,9 @@ def _choose_image(
     """image: from the workflow that pushes the images, else the name the deploy files use most, else
     ghcr.io after the git remote. More images pushed by the same step become aliases."""
     for step in steps:
-        usable = [i for i in step.images if i.count("{app}") == 1 and _is_repository(i)]
+        # `/{app}`: a matrix entry that is the whole image (`${{ matrix.image }}`, as tagtrail's own
+        # workflow has it) names no repository init can know
+        usable = [i for i in step.images if i.count("{app}") == 1 and "/{app}" in i and _is_repository(i)]
         for name in step.unresolved:
             todo.append(f"images: {name} in {step.where} uses an expression init cannot know here; not used")
         if usable:

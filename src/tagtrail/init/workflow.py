@@ -61,6 +61,7 @@ class SchemeChoice:
     notes: tuple[str, ...] = ()  # said once, no action needed
     todo: tuple[str, ...] = ()  # the user should act
     ignored: tuple[str, ...] = field(default=())  # tag lines tagtrail leaves to the workflow, with why
+    scheme_from_workflow: bool = False
 
 
 def read_workflows(root: Path, owner_repo: str | None) -> list[MetadataStep]:
@@ -167,14 +168,20 @@ def _resolve(text: str, env: dict[str, str], owner_repo: str | None, depth: int 
 
 
 def choose_scheme(steps: list[MetadataStep]) -> SchemeChoice:
-    """The scheme the first metadata-action step's tags can become, or the default with the reason."""
-    step = next((s for s in steps if s.tags), None)
-    if step is None:
+    """The scheme of the first metadata-action step whose tags can become one; else the default, with why
+    the first step's tags cannot (a release workflow of version tags next to the build workflow is common)."""
+    tagged = [s for s in steps if s.tags]
+    if not tagged:
         return SchemeChoice(
             DEFAULT_SCHEME,
             "tagtrail's default, as no workflow here tags images with docker/metadata-action",
             todo=("no workflow tags images yet: `tagtrail ci github` writes one that uses this scheme",),
         )
+    choices = [_step_scheme(step) for step in tagged]
+    return next((c for c in choices if c.scheme_from_workflow), choices[0])
+
+
+def _step_scheme(step: MetadataStep) -> SchemeChoice:
     sha_length = step.sha_length or 7
     chosen: SchemeChoice | None = None
     ignored: list[str] = []
@@ -198,7 +205,13 @@ def choose_scheme(steps: list[MetadataStep]) -> SchemeChoice:
             rejected.append(f"`{template}` in {step.tags_where} cannot be read back: {found}")
     if chosen is not None:
         return SchemeChoice(
-            chosen.scheme, chosen.source, sha_length, chosen.notes, (*rejected, *chosen.todo), tuple(ignored)
+            chosen.scheme,
+            chosen.source,
+            sha_length,
+            chosen.notes,
+            (*rejected, *chosen.todo),
+            tuple(ignored),
+            scheme_from_workflow=True,
         )
     return SchemeChoice(
         DEFAULT_SCHEME,
