@@ -96,9 +96,9 @@ def _deploy(p: Proposal) -> str:
         out += comment("No file here names an app's image yet. When one does, list it:", "  ")
         out += "  # git:\n  #   files: [deploy/apps.yaml]\n"
         return out
-    out += "  git:\n" + comment(
-        "Every file that names an app's image, by kind, with the references in it.", "    "
-    )
+    out += "  git:\n" + comment("Deploy commits go to that branch too, whatever is checked out.", "    ")
+    out += f"    branch: {scalar(p.branch.value)}\n"
+    out += comment("Every file that names an app's image, by kind, with the references in it.", "    ")
     out += "    files:\n"
     for kind in KINDS:
         files = [f for f in p.files if f.kind == kind]
