@@ -123,7 +123,10 @@ def _check_and_plan(ctx: typer.Context, path: Path, proposal: initializer.Propos
         )
         return
     output.stdout.print("\n$ tagtrail plan", highlight=False)
-    deploy_cmd.plan(ctx, apps=None, json=False, exit_code=False)
+    try:
+        deploy_cmd.plan(ctx, apps=None, json=False, exit_code=False)
+    except TagtrailError as exc:  # the file is written and valid; what plan needs besides is for the user
+        output.warn(f"tagtrail plan: {exc}")
 
 
 def _unreachable(config: Config) -> str | None:
