@@ -11,7 +11,7 @@ import pytest
 
 from bench import samples
 from bench.cli import run
-from bench.git import init_repo
+from bench.git import git, init_repo
 from tagtrail.config import DEFAULT_SCHEME, Config, parse_config
 from tagtrail.init import github_repository, survey
 from tagtrail.init.deployfiles import image_of
@@ -127,6 +127,25 @@ def test_an_image_the_workflow_takes_whole_from_the_matrix_is_not_guessed(tmp_pa
     assert any("does not name one image per app" in t for t in proposal.todo)
     assert any("set image:" in t for t in proposal.todo)
     assert parse_config(proposal.text).scheme == "{{branch}}.{{sha}}"
+
+
+def test_images_pushed_to_two_registries_give_the_image_and_an_alias(tmp_path: Path) -> None:
+    workflow = (
+        "env:\n  OWNER: ${{ github.repository_owner }}\njobs:\n  build:\n    steps:\n"
+        "      - uses: docker/metadata-action@v6\n        with:\n          images: |\n"
+        "            ghcr.io/${{ env.OWNER }}/x/${{ matrix.app }}\n"
+        "            name=docker.io/${{ env.OWNER }}/${{ matrix.app }},enable=${{ github.ref == 'refs/heads/main' }}\n"
+        "            ${{ vars.MIRROR }}/${{ matrix.app }}\n"
+    )
+    root = init_repo(
+        tmp_path / "repo", {"apps/web/Dockerfile": "FROM scratch\n", ".github/workflows/b.yml": workflow}
+    )
+    git(root, "remote", "add", "origin", "https://github.com/Acme/x.git")
+    proposal = survey(root)
+    config = parse_config(proposal.text)
+    assert config.image == "ghcr.io/acme/x/{app}"  # lowercase, as metadata-action and registries want it
+    assert config.deploy.aliases == ["docker.io/acme/{app}"]
+    assert any("${{ vars.MIRROR }}/${{ matrix.app }}" in t and "cannot know" in t for t in proposal.todo)
 
 
 def test_a_repository_with_no_workflow_and_no_deploy_files(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tagtrail.apps import App, discover
 from tagtrail.config import Config, parse_config
-from tagtrail.errors import ConfigError, GitError, TagtrailError
+from tagtrail.errors import GitError, InvalidReference, TagtrailError
 from tagtrail.gitrepo import GitRepo
 from tagtrail.init.choice import Choice
 from tagtrail.init.deployfiles import (
@@ -76,17 +76,14 @@ def survey(root: Path) -> Proposal:
     known = {a.value for a in aliases}
     aliases += [Choice(t, f"{m.path}:{m.line} names {m.text}") for t, m in inferred.items() if t not in known]
     matcher = Matcher(image.value, [a.value for a in aliases])
+    host = ImageRef.parse(image.value.replace("{app}", "app")).registry
     proposal = Proposal(
         root,
         found,
         choose_scheme(steps),
         image,
         aliases,
-        [
-            host
-            for host in [ImageRef.parse(image.value.replace("{app}", "app")).registry]
-            if is_loopback(host)
-        ],
+        [host] if is_loopback(host) else [],  # plain HTTP is allowed only where it cannot leave the machine
         deploy_files(yaml_files, matcher),
         default_branch(repo),
         todo,
@@ -101,7 +98,7 @@ def survey(root: Path) -> Proposal:
     try:
         proposal.config = parse_config(proposal.text, "the tagtrail.yaml init proposes")
         proposal.apps = discover(root, proposal.config) if (root / found.root).is_dir() else []
-    except (ConfigError, TagtrailError) as exc:
+    except TagtrailError as exc:
         raise TagtrailError(f"{exc} — this is a bug in tagtrail init; please report it") from exc
     unnamed = [app for app, count in proposal.references().items() if count == 0]
     if proposal.files and unnamed:
@@ -122,7 +119,10 @@ def _choose_image(
         # workflow has it) names no repository init can know
         usable = [i for i in step.images if i.count("{app}") == 1 and "/{app}" in i and _is_repository(i)]
         for name in step.unresolved:
-            todo.append(f"images: {name} in {step.where} uses an expression init cannot know here; not used")
+            todo.append(
+                f"images: {name} in {step.where} uses an expression init cannot know here (vars, secrets,"
+                " or github.* without a GitHub remote); not used"
+            )
         if usable:
             via = ", with github.* from the git remote" if step.from_remote and owner_repo else ""
             why = f"the images: input of {step.where}{via}"
@@ -149,7 +149,7 @@ def _choose_image(
 def _is_repository(template: str) -> bool:
     try:
         ImageRef.parse(template.replace("{app}", "app"))
-    except TagtrailError:
+    except InvalidReference:
         return False
     return ":" not in template.rsplit("/", 1)[-1] and "@" not in template
 

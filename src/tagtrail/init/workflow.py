@@ -102,8 +102,7 @@ def _steps(path: str, workflow: CommentedMap, owner_repo: str | None) -> list[Me
             images: list[str] = []
             unresolved: list[str] = []
             raw = str(inputs.get("images", ""))
-            for line in _lines(raw):
-                name = _image_name(line)
+            for name in _image_names(raw):
                 resolved = _resolve(name, env, owner_repo)
                 (images if resolved is not None else unresolved).append(resolved or name)
             length = env.get("DOCKER_METADATA_SHORT_SHA_LENGTH", "")
@@ -124,7 +123,7 @@ def _steps(path: str, workflow: CommentedMap, owner_repo: str | None) -> list[Me
 
 
 def _lines(text: str) -> list[str]:
-    """metadata-action's list inputs: one item per line (or comma-separated on one line, for images)."""
+    """metadata-action's list inputs: one item per line, comments and blank lines left out."""
     return [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
 
 
@@ -133,11 +132,14 @@ def _attributes(text: str) -> tuple[str, str]:
     return key.strip(), value.strip()
 
 
-def _image_name(line: str) -> str:
-    """`name=ghcr.io/o/r,enable=true` or a bare name."""
-    first = next(csv.reader([line]))[0] if line else ""
-    key, _, value = first.partition("=")
-    return value.strip() if key.strip() == "name" else first.strip()
+def _image_names(text: str) -> list[str]:
+    """The images: input's names: a line is `name=…,enable=…` attributes, or names separated by commas."""
+    names = []
+    for line in _lines(text):
+        fields = next(csv.reader([line]))
+        attributes = dict(_attributes(f) for f in fields if "=" in f)
+        names += [attributes["name"]] if "name" in attributes else [f.strip() for f in fields if f.strip()]
+    return names
 
 
 def _resolve(text: str, env: dict[str, str], owner_repo: str | None, depth: int = 0) -> str | None:
