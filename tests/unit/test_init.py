@@ -148,6 +148,15 @@ def test_images_pushed_to_two_registries_give_the_image_and_an_alias(tmp_path: P
     assert any("${{ vars.MIRROR }}/${{ matrix.app }}" in t and "cannot know" in t for t in proposal.todo)
 
 
+def test_a_file_of_no_known_kind_is_listed_and_questioned(tmp_path: Path) -> None:
+    compose = "services:\n  web:\n    image: ghcr.io/acme/tiny/web:latest\n    build: apps/web\n"
+    root = init_repo(tmp_path / "tiny", {"apps/web/Dockerfile": "FROM scratch\n", "compose.yaml": compose})
+    git(root, "remote", "add", "origin", "https://github.com/acme/tiny.git")
+    proposal = survey(root)
+    assert [(f.path, f.kind) for f in proposal.files] == [("compose.yaml", "other YAML")]
+    assert any(t.startswith("compose.yaml names an app's image") for t in proposal.todo)
+
+
 def test_a_repository_with_no_workflow_and_no_deploy_files(tmp_path: Path) -> None:
     sample = samples.plain(tmp_path / "tiny", "acme")
     proposal = survey(sample.root)

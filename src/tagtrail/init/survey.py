@@ -13,6 +13,7 @@ from tagtrail.errors import GitError, InvalidReference, TagtrailError
 from tagtrail.gitrepo import GitRepo
 from tagtrail.init.choice import Choice
 from tagtrail.init.deployfiles import (
+    OTHER,
     DeployFile,
     YamlFile,
     deploy_files,
@@ -89,6 +90,12 @@ def survey(root: Path) -> Proposal:
         todo,
     )
     proposal.todo += proposal.scheme.todo
+    proposal.todo += [
+        f"{f.path} names an app's image but is no kind of deploy file init knows (a compose file?): deploys"
+        " will rewrite it; take it out of deploy.git.files if they should not"
+        for f in proposal.files
+        if f.kind == OTHER
+    ]
     if not proposal.files:
         proposal.todo.append(
             "no file here names an app's image: add the files that deploy them to deploy.git.files"
