@@ -46,8 +46,9 @@ def init(
     names the deploy files use. Deploy files: every YAML file naming an app's image, by kind, with its
     references; third-party images are listed and left alone. Branch: the default branch.
 
-    Then it runs `tagtrail config check`, and `tagtrail plan` when the registry answers. An existing
-    tagtrail.yaml is replaced only after asking (or with --yes); without a terminal to ask on, it is kept.
+    The file goes at the top of the git repository. Then init runs `tagtrail config check`, and `tagtrail
+    plan` when the registry answers. An existing tagtrail.yaml is replaced only after asking, or with --yes;
+    with no terminal to ask on and no --yes, init stops with an error and changes nothing.
     """
     proposal = initializer.survey(GitRepo.discover(Path.cwd()).root)
     path = initializer.config_path(proposal)
