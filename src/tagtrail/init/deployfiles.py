@@ -1,0 +1,229 @@
+"""The deploy files of a repository as init finds them: every YAML file that names an image, what kind of
+file it is (a Pulumi stack config, Kubernetes manifests, a kustomization, Helm values), which of the names
+belong to the apps (found with the same `refs.find` deploys use) and which are third-party images.
+
+An app's image can appear under another registry's name (a local registry the cluster pulls from); such a
+name is proposed as an alias only when it cannot be someone else's image: it names at least two apps, or
+its registry is a local one, or its path is the app image's own. Anything else is left for the reader.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from tagtrail.config import CONFIG_NAME
+from tagtrail.errors import InvalidReference, RefsError
+from tagtrail.refs import Matcher, Reference, find
+from tagtrail.registry import ImageRef
+
+PULUMI, MANIFESTS, KUSTOMIZATION, HELM, OTHER = (
+    "Pulumi stack config",
+    "Kubernetes manifests",
+    "kustomization",
+    "Helm values",
+    "other YAML",
+)
+KINDS = (PULUMI, MANIFESTS, KUSTOMIZATION, HELM, OTHER)
+MAX_SIZE = 2 * 1024 * 1024
+_IMAGE_KEYS = {"image", "newName", "repository"}
+_LOCAL_SUFFIXES = (".lan", ".local", ".home", ".internal", ".localdomain", ".home.arpa")
+
+
+@dataclass(frozen=True)
+class Mention:
+    """An image named in a file: where, and its repository as docker reads it (registry/path)."""
+
+    path: str
+    line: int
+    name: str
+    text: str
+
+
+@dataclass
+class YamlFile:
+    path: str
+    kind: str
+    text: str
+    mentions: list[Mention] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class DeployFile:
+    path: str
+    kind: str
+    refs: tuple[Reference, ...]
+    third_party: tuple[Mention, ...]
+
+
+def read_yaml_files(root: Path, files: list[str]) -> list[YamlFile]:
+    """Every YAML file of the repository that parses, outside .github/ and tagtrail.yaml itself."""
+    found = []
+    for path in files:
+        pure = PurePosixPath(path)
+        if pure.suffix not in (".yaml", ".yml") or pure.parts[0] == ".github" or path == CONFIG_NAME:
+            continue
+        try:
+            if (root / path).stat().st_size > MAX_SIZE:
+                continue
+            text = (root / path).read_text(encoding="utf-8")
+            documents = [d for d in YAML(typ="rt").compose_all(text) if d is not None]
+        except (OSError, UnicodeDecodeError, YAMLError):
+            continue  # a Helm template, or not YAML at all: nothing tagtrail could rewrite safely
+        file = YamlFile(path, _kind(root, pure, documents), text)
+        for document in documents:
+            _collect(document, file, None)
+        found.append(file)
+    return found
+
+
+def _kind(root: Path, path: PurePosixPath, documents: list[Node]) -> str:
+    if re.fullmatch(r"Pulumi\.[^/]+\.ya?ml", path.name):
+        return PULUMI
+    if path.name in ("kustomization.yaml", "kustomization.yml", "Kustomization"):
+        return KUSTOMIZATION
+    if path.name.startswith("values") or (root / path.parent / "Chart.yaml").is_file():
+        return HELM
+    if any(isinstance(d, MappingNode) and {"apiVersion", "kind"} <= set(_scalars(d)) for d in documents):
+        return MANIFESTS
+    return OTHER
+
+
+def _scalars(node: MappingNode) -> dict[str, ScalarNode]:
+    return {str(k.value): v for k, v in node.value if isinstance(k, ScalarNode) and isinstance(v, ScalarNode)}
+
+
+def _collect(node: Node, file: YamlFile, key: str | None) -> None:
+    if isinstance(node, MappingNode):
+        scalars = _scalars(node)
+        done = set()
+        if "repository" in scalars and "tag" in scalars:  # Helm: [registry +] repository + tag
+            registry = scalars.get("registry")
+            name = (f"{registry.value}/" if registry is not None else "") + str(scalars["repository"].value)
+            _mention(file, scalars["repository"], name, "image")
+            done.add(id(scalars["repository"]))
+        for k, v in node.value:
+            if id(v) not in done:
+                _collect(v, file, str(k.value) if isinstance(k, ScalarNode) else None)
+    elif isinstance(node, SequenceNode):
+        for item in node.value:
+            _collect(item, file, None)
+    elif isinstance(node, ScalarNode) and node.style not in ("|", ">"):
+        _mention(file, node, str(node.value), key)
+
+
+def _mention(file: YamlFile, node: ScalarNode, text: str, key: str | None) -> None:
+    ref = image_of(text, key)
+    if ref is not None:
+        file.mentions.append(Mention(file.path, node.start_mark.line + 1, ref.name, text))
+
+
+def image_of(text: str, key: str | None) -> ImageRef | None:
+    """The image a scalar names, if it reads as one: under an image-ish key, any reference; elsewhere only
+    one with a digest, a path, or a tag that reads like a version (`nginx:1.25`, never `redis:6379`)."""
+    if not text or len(text) > 255 or any(c.isspace() for c in text) or text[0] in "{$-.":
+        return None
+    try:
+        ref = ImageRef.parse(text)
+    except InvalidReference:
+        return None
+    if key in _IMAGE_KEYS or ref.digest:
+        return ref
+    if ref.tag is None:
+        return None
+    named = re.search(r"[a-z]", ref.repository.rsplit("/", 1)[-1]) is not None
+    return ref if "/" in text or (named and re.search(r"[a-z.]", ref.tag)) else None
+
+
+def _app_template(name: str, apps: list[str]) -> tuple[str, str] | None:
+    """`registry/path/{app}` and the app, when a name ends in an app's name (never Docker Hub's library/)."""
+    head, _, last = name.rpartition("/")
+    if last in apps and head and not name.startswith("docker.io/library/"):
+        return f"{head}/{{app}}", last
+    return None
+
+
+def _by_template(files: list[YamlFile], apps: list[str]) -> dict[str, tuple[set[str], list[Mention]]]:
+    found: dict[str, tuple[set[str], list[Mention]]] = {}
+    for file in files:
+        for mention in file.mentions:
+            hit = _app_template(mention.name, apps)
+            if hit is not None:
+                named, where = found.setdefault(hit[0], (set(), []))
+                named.add(hit[1])
+                where.append(mention)
+    return found
+
+
+def infer_image(files: list[YamlFile], apps: list[str]) -> tuple[str, Mention] | None:
+    """The image template most of the apps' names in the deploy files follow, and one place it is used."""
+    candidates = _by_template(files, apps)
+    if not candidates:
+        return None
+    best = max(candidates, key=lambda t: (len(candidates[t][0]), len(candidates[t][1]), t))
+    return best, candidates[best][1][0]
+
+
+def infer_aliases(files: list[YamlFile], apps: list[str], image: str) -> tuple[dict[str, Mention], list[str]]:
+    """Other names of the apps' images in the deploy files: those taken as aliases (with a place each uses
+    it), and sentences about those left out because they may be someone else's images."""
+    canonical = Matcher(image)
+    own_path = ImageRef.parse(image.replace("{app}", "app")).repository.rsplit("/", 1)[0]
+    aliases: dict[str, Mention] = {}
+    doubtful = []
+    for template, (named, where) in sorted(_by_template(files, apps).items()):
+        if canonical.app_of(where[0].name) is not None:
+            continue
+        ref = ImageRef.parse(template.replace("{app}", "app"))
+        if len(named) >= 2 or is_local(ref.registry) or ref.repository.rsplit("/", 1)[0] == own_path:
+            aliases[template] = where[0]
+        else:
+            app = sorted(named)[0]
+            doubtful.append(
+                f"{where[0].path}:{where[0].line} names {where[0].text}, which ends in the app name {app};"
+                f" if it is {app}'s image under another name, add '{template}' to deploy.aliases"
+            )
+    return aliases, doubtful
+
+
+def is_local(registry: str) -> bool:
+    """Whether a registry host is on this machine or a home network (a port, a .lan name, a private IP)."""
+    host, _, port = registry.rpartition(":") if registry.count(":") == 1 else (registry, "", "")
+    if host == "localhost" or port or host.endswith(_LOCAL_SUFFIXES):
+        return True
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return address.is_private or address.is_loopback
+
+
+def is_loopback(registry: str) -> bool:
+    host = registry.rsplit(":", 1)[0] if registry.count(":") == 1 else registry
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def deploy_files(files: list[YamlFile], matcher: Matcher) -> list[DeployFile]:
+    """The files with references to the apps' images, each with its third-party images, kinds in order."""
+    found = []
+    for file in files:
+        try:
+            refs = find(file.path, file.text, matcher)
+        except RefsError:
+            continue
+        if not refs:
+            continue
+        others = tuple(m for m in file.mentions if matcher.app_of(m.name) is None)
+        found.append(DeployFile(file.path, file.kind, tuple(refs), others))
+    return sorted(found, key=lambda f: (KINDS.index(f.kind), f.path))

@@ -1,0 +1,177 @@
+"""Reading a repository into a proposed tagtrail.yaml: apps, scheme, image, deploy files, branch."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tagtrail.apps import App, discover
+from tagtrail.config import Config, parse_config
+from tagtrail.errors import GitError, InvalidReference, TagtrailError
+from tagtrail.gitrepo import GitRepo
+from tagtrail.init.choice import Choice
+from tagtrail.init.deployfiles import (
+    OTHER,
+    DeployFile,
+    YamlFile,
+    deploy_files,
+    infer_aliases,
+    infer_image,
+    is_loopback,
+    read_yaml_files,
+)
+from tagtrail.init.folders import FoundApps, find_apps
+from tagtrail.init.render import render
+from tagtrail.init.workflow import MetadataStep, SchemeChoice, choose_scheme, read_workflows
+from tagtrail.refs import Matcher
+from tagtrail.registry import ImageRef
+
+_GITHUB = re.compile(r"github\.com[:/]+([^/\s]+)/([^/\s]+?)(?:\.git)?/*$")
+
+
+@dataclass
+class Proposal:
+    """What init read and what it proposes; `text` is the tagtrail.yaml to write (validated)."""
+
+    root: Path
+    found: FoundApps
+    scheme: SchemeChoice
+    image: Choice
+    aliases: list[Choice]
+    insecure: list[str]
+    files: list[DeployFile]
+    branch: Choice
+    todo: list[str] = field(default_factory=list)
+    text: str = ""
+    apps: list[App] = field(default_factory=list)
+    config: Config | None = None
+
+    def references(self) -> dict[str, int]:
+        """References per app in the deploy files (0 for an app named nowhere)."""
+        counts = Counter(ref.app for file in self.files for ref in file.refs)
+        return {app.name: counts.get(app.name, 0) for app in self.apps}
+
+
+def github_repository(url: str | None) -> str | None:
+    """owner/repo of a GitHub remote URL (https or ssh), lowercase as ghcr.io names images."""
+    match = _GITHUB.search(url or "")
+    return f"{match[1]}/{match[2]}".lower() if match else None
+
+
+def survey(root: Path) -> Proposal:
+    """Read the repository at `root` (its top folder) and propose a tagtrail.yaml for it."""
+    repo = GitRepo(root)
+    files = [
+        f for f in repo.run("ls-files", "-z", "--cached", "--others", "--exclude-standard").split("\0") if f
+    ]
+    owner_repo = github_repository(repo.remote_url())
+    found = find_apps(root, files)
+    steps = read_workflows(root, owner_repo)
+    yaml_files = read_yaml_files(root, files)
+    todo = list(found.todo)
+    image, aliases = _choose_image(steps, yaml_files, found.names, owner_repo, todo)
+    inferred, doubtful = infer_aliases(yaml_files, found.names, image.value)
+    todo += doubtful
+    known = {a.value for a in aliases}
+    aliases += [Choice(t, f"{m.path}:{m.line} names {m.text}") for t, m in inferred.items() if t not in known]
+    matcher = Matcher(image.value, [a.value for a in aliases])
+    host = ImageRef.parse(image.value.replace("{app}", "app")).registry
+    proposal = Proposal(
+        root,
+        found,
+        choose_scheme(steps),
+        image,
+        aliases,
+        [host] if is_loopback(host) else [],  # plain HTTP is allowed only where it cannot leave the machine
+        deploy_files(yaml_files, matcher),
+        default_branch(repo),
+        todo,
+    )
+    proposal.todo += proposal.scheme.todo
+    proposal.todo += [
+        f"{f.path} names an app's image but is no kind of deploy file init knows (a compose file?): deploys"
+        " will rewrite it; take it out of deploy.git.files if they should not"
+        for f in proposal.files
+        if f.kind == OTHER
+    ]
+    if not proposal.files:
+        proposal.todo.append(
+            "no file here names an app's image: add the files that deploy them to deploy.git.files"
+            " (a Pulumi stack config, manifests, a kustomization or Helm values)"
+        )
+    proposal.text = render(proposal)
+    try:
+        proposal.config = parse_config(proposal.text, "the tagtrail.yaml init proposes")
+        proposal.apps = discover(root, proposal.config) if (root / found.root).is_dir() else []
+    except TagtrailError as exc:
+        raise TagtrailError(f"{exc} — this is a bug in tagtrail init; please report it") from exc
+    unnamed = [app for app, count in proposal.references().items() if count == 0]
+    if proposal.files and unnamed:
+        proposal.todo.append(
+            f"no deploy file names {', '.join(unnamed)}: tagtrail builds them but deploys them nowhere"
+            " until a file in deploy.git.files names their image"
+        )
+    return proposal
+
+
+def _choose_image(
+    steps: list[MetadataStep], files: list[YamlFile], apps: list[str], owner_repo: str | None, todo: list[str]
+) -> tuple[Choice, list[Choice]]:
+    """image: from the workflow that pushes the images, else the name the deploy files use most, else
+    ghcr.io after the git remote. More images pushed by the same step become aliases."""
+    for step in steps:
+        # `/{app}`: a matrix entry that is the whole image (`${{ matrix.image }}`, as tagtrail's own
+        # workflow has it) names no repository init can know
+        usable = [i for i in step.images if i.count("{app}") == 1 and "/{app}" in i and _is_repository(i)]
+        for name in step.unresolved:
+            todo.append(
+                f"images: {name} in {step.where} uses an expression init cannot know here (vars, secrets,"
+                " or github.* without a GitHub remote); not used"
+            )
+        if usable:
+            via = ", with github.* from the git remote" if step.from_remote and owner_repo else ""
+            why = f"the images: input of {step.where}{via}"
+            return Choice(usable[0], why), [Choice(i, f"also pushed by {step.where}") for i in usable[1:]]
+        for name in step.images:
+            todo.append(f"images: {name} in {step.where} does not name one image per app ({{app}}); not used")
+    inferred = infer_image(files, apps)
+    if inferred is not None:
+        template, mention = inferred
+        why = (
+            f"the name the deploy files use ({mention.path}:{mention.line}); no workflow says where images go"
+        )
+        return Choice(template, why), []
+    if owner_repo is not None:
+        return Choice(
+            f"ghcr.io/{owner_repo}/{{app}}", "ghcr.io, named after the repository (its git remote)"
+        ), []
+    todo.append(
+        "no workflow, deploy file or GitHub remote says where images go: set image: to that repository"
+    )
+    return Choice("ghcr.io/owner/repo/{app}", "a placeholder: nothing here says where images are pushed"), []
+
+
+def _is_repository(template: str) -> bool:
+    try:
+        ImageRef.parse(template.replace("{app}", "app"))
+    except InvalidReference:
+        return False
+    return ":" not in template.rsplit("/", 1)[-1] and "@" not in template
+
+
+def default_branch(repo: GitRepo) -> Choice:
+    """The branch whose builds deploy: the remote's default, else main or master, else the one checked out."""
+    try:
+        remote_head = repo.run("symbolic-ref", "--quiet", "--short", "refs/remotes/origin/HEAD")
+        return Choice(remote_head.split("/", 1)[-1], "the remote's default branch (origin/HEAD)")
+    except GitError:
+        pass
+    for name in ("main", "master"):
+        if repo.resolve(f"refs/heads/{name}") is not None:
+            return Choice(name, "the repository's main branch")
+    current = repo.current_branch()
+    if current:
+        return Choice(current, "the branch checked out (the repository has no main or master)")
+    return Choice("main", "git's usual default (the repository has no branch yet)")

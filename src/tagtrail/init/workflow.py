@@ -1,0 +1,266 @@
+"""What an existing GitHub workflow already says about images: docker/metadata-action's `images:` (where they
+are pushed) and `tags:` (the tag template, which becomes the scheme).
+
+metadata-action's `tags:` input is one `type=…` line per tag. Only `type=raw` with a template of branch, sha
+and time can be a tagtrail scheme; `type=sha`, `type=ref`, `type=schedule`, `type=semver` and the like make
+tags tagtrail cannot order, so they are reported and left to the workflow. A zone metadata-action does not
+know is not an error there: it renders the tag in UTC. The scheme proposed is therefore the one that reads
+the tags already in the registry (UTC), and the zone that was meant is named next to it.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap
+from ruamel.yaml.error import YAMLError
+
+from tagtrail.config import DEFAULT_SCHEME
+from tagtrail.errors import SchemeError
+from tagtrail.scheme import Scheme, suggest_zone
+
+METADATA_ACTION = "docker/metadata-action"
+_EXPRESSION = re.compile(r"\$\{\{\s*([^}]*?)\s*\}\}")
+_ZONE = re.compile(r"""tz=(['"])(.*?)\1""")
+_UNEXPRESSIBLE = {
+    "sha": "sha-<commit> tags carry no branch and no time",
+    "ref": "a branch, tag or pull-request name carries no commit and no time",
+    "schedule": "nightly tags carry no branch and no commit",
+    "semver": "version tags carry no branch and no time",
+    "pep440": "version tags carry no branch and no time",
+    "match": "tags matched from a git tag carry no branch and no time",
+    "edge": "the edge tag carries no commit and no time",
+}
+
+
+@dataclass(frozen=True)
+class MetadataStep:
+    """One docker/metadata-action step: where it is, and its inputs with `${{ }}` resolved where possible."""
+
+    where: str  # path:line of the step
+    images: tuple[str, ...]  # image templates with {app}; unresolved ones are left out
+    unresolved: tuple[str, ...]  # images whose expressions could not be resolved, as written
+    tags: tuple[str, ...]  # the `type=…` lines
+    tags_where: str
+    flavor: dict[str, str]
+    sha_length: int | None  # DOCKER_METADATA_SHORT_SHA_LENGTH
+    from_remote: bool  # images: uses github.* values, which init takes from the git remote
+
+
+@dataclass(frozen=True)
+class SchemeChoice:
+    """The scheme init proposes, where it came from, and what the reader should know about it."""
+
+    scheme: str
+    source: str  # a sentence: "from …" or why the default
+    sha_length: int = 7
+    notes: tuple[str, ...] = ()  # said once, no action needed
+    todo: tuple[str, ...] = ()  # the user should act
+    ignored: tuple[str, ...] = field(default=())  # tag lines tagtrail leaves to the workflow, with why
+    scheme_from_workflow: bool = False
+
+
+def read_workflows(root: Path, owner_repo: str | None) -> list[MetadataStep]:
+    """Every metadata-action step of the repository's workflows, in file order."""
+    folder = root / ".github" / "workflows"
+    if not folder.is_dir():
+        return []
+    found = []
+    for path in sorted([*folder.glob("*.yml"), *folder.glob("*.yaml")]):
+        try:
+            document = YAML(typ="rt").load(path.read_text(encoding="utf-8"))
+        except (YAMLError, OSError, UnicodeDecodeError):
+            continue  # not ours to judge; actionlint is
+        if isinstance(document, CommentedMap):
+            found += _steps(path.relative_to(root).as_posix(), document, owner_repo)
+    return found
+
+
+def _env(node: object) -> dict[str, str]:
+    env = node.get("env") if isinstance(node, CommentedMap) else None
+    return {str(k): str(v) for k, v in env.items()} if isinstance(env, CommentedMap) else {}
+
+
+def _steps(path: str, workflow: CommentedMap, owner_repo: str | None) -> list[MetadataStep]:
+    found = []
+    jobs = workflow.get("jobs")
+    for job in jobs.values() if isinstance(jobs, CommentedMap) else ():
+        steps = job.get("steps") if isinstance(job, CommentedMap) else None
+        for step in steps if isinstance(steps, list) else ():
+            if not isinstance(step, CommentedMap) or not str(step.get("uses", "")).startswith(
+                METADATA_ACTION
+            ):
+                continue
+            inputs = step.get("with")
+            if not isinstance(inputs, CommentedMap):
+                continue
+            env = _env(workflow) | _env(job) | _env(step)
+            images: list[str] = []
+            unresolved: list[str] = []
+            raw = str(inputs.get("images", ""))
+            for name in _image_names(raw):
+                resolved = _resolve(name, env, owner_repo)
+                (images if resolved is not None else unresolved).append(resolved or name)
+            length = env.get("DOCKER_METADATA_SHORT_SHA_LENGTH", "")
+            tags_line = inputs.lc.value("tags")[0] + 1 if "tags" in inputs else step.lc.line + 1
+            found.append(
+                MetadataStep(
+                    f"{path}:{step.lc.line + 1}",
+                    tuple(images),
+                    tuple(unresolved),
+                    tuple(_lines(str(inputs.get("tags", "")))),
+                    f"{path}:{tags_line}",
+                    dict(_attributes(line) for line in _lines(str(inputs.get("flavor", ""))) if "=" in line),
+                    int(length) if length.isdigit() else None,
+                    "github." in raw or any("github." in v for v in env.values()),
+                )
+            )
+    return found
+
+
+def _lines(text: str) -> list[str]:
+    """metadata-action's list inputs: one item per line, comments and blank lines left out."""
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
+
+
+def _attributes(text: str) -> tuple[str, str]:
+    key, _, value = text.partition("=")
+    return key.strip(), value.strip()
+
+
+def _image_names(text: str) -> list[str]:
+    """The images: input's names: a line is `name=…,enable=…` attributes, or names separated by commas."""
+    names = []
+    for line in _lines(text):
+        fields = next(csv.reader([line]))
+        attributes = dict(_attributes(f) for f in fields if "=" in f)
+        names += [attributes["name"]] if "name" in attributes else [f.strip() for f in fields if f.strip()]
+    return names
+
+
+def _resolve(text: str, env: dict[str, str], owner_repo: str | None, depth: int = 0) -> str | None:
+    """The image with its `${{ }}` expressions filled in: env values, the repository from the git remote,
+    and the matrix entry as `{app}`. None when an expression cannot be known here (vars, secrets, inputs)."""
+    owner = owner_repo.split("/")[0] if owner_repo else None
+    known = {
+        "github.repository": owner_repo,
+        "github.repository_owner": owner,
+        "github.event.repository.name": owner_repo.split("/")[1] if owner_repo else None,
+    }
+    failed = False
+
+    def fill(match: re.Match[str]) -> str:
+        nonlocal failed
+        expression = match[1]
+        if expression.startswith("env.") and expression[4:] in env and depth < 5:
+            value = _resolve(env[expression[4:]], env, owner_repo, depth + 1)
+        elif expression.startswith("matrix."):
+            value = "{app}"
+        else:
+            value = known.get(expression)
+        failed = failed or value is None
+        return value or ""
+
+    resolved = _EXPRESSION.sub(fill, text).lower()  # metadata-action lowercases image names too
+    return None if failed else resolved
+
+
+def choose_scheme(steps: list[MetadataStep]) -> SchemeChoice:
+    """The scheme of the first metadata-action step whose tags can become one; else the default, with why
+    the first step's tags cannot (a release workflow of version tags next to the build workflow is common)."""
+    tagged = [s for s in steps if s.tags]
+    if not tagged:
+        return SchemeChoice(
+            DEFAULT_SCHEME,
+            "tagtrail's default, as no workflow here tags images with docker/metadata-action",
+            todo=("no workflow tags images yet: `tagtrail ci github` writes one that uses this scheme",),
+        )
+    choices = [_step_scheme(step) for step in tagged]
+    return next((c for c in choices if c.scheme_from_workflow), choices[0])
+
+
+def _step_scheme(step: MetadataStep) -> SchemeChoice:
+    sha_length = step.sha_length or 7
+    chosen: SchemeChoice | None = None
+    ignored: list[str] = []
+    rejected: list[str] = []
+    for line in step.tags:
+        kind, attributes = _tag_line(line)
+        if kind != "raw":
+            why = _UNEXPRESSIBLE.get(kind, "tagtrail cannot read this kind of tag back")
+            ignored.append(f"{line}: {why}; tagtrail ignores these tags")
+            continue
+        if chosen is not None:
+            ignored.append(f"{line}: another tag of the same build; tagtrail ignores it")
+            continue
+        prefix = attributes.get("prefix", step.flavor.get("prefix", ""))
+        suffix = attributes.get("suffix", step.flavor.get("suffix", ""))
+        template = prefix + attributes.get("value", "") + suffix
+        found = _from_template(template, sha_length, step.tags_where)
+        if isinstance(found, SchemeChoice):
+            chosen = found
+        else:
+            rejected.append(f"`{template}` in {step.tags_where} cannot be read back: {found}")
+    if chosen is not None:
+        return SchemeChoice(
+            chosen.scheme,
+            chosen.source,
+            sha_length,
+            chosen.notes,
+            (*rejected, *chosen.todo),
+            tuple(ignored),
+            scheme_from_workflow=True,
+        )
+    return SchemeChoice(
+        DEFAULT_SCHEME,
+        f"tagtrail's default, as no tag of {step.tags_where} can be read back",
+        sha_length,
+        todo=(
+            *rejected,
+            f"change the tags in {step.tags_where} to `type=raw,value={DEFAULT_SCHEME}` (`tagtrail ci github`"
+            " writes a workflow that does); builds tagged before that are never deployed",
+        ),
+        ignored=tuple(ignored),
+    )
+
+
+def _tag_line(line: str) -> tuple[str, dict[str, str]]:
+    """`type=raw,enable=true,value=…` as its type and attributes (csv, as metadata-action splits it)."""
+    fields = next(csv.reader([line]))
+    attributes = dict(_attributes(f) for f in fields if "=" in f)
+    if "type" not in attributes:  # a bare line is a raw value
+        return "raw", {"value": line}
+    return attributes.pop("type"), attributes
+
+
+def _from_template(template: str, sha_length: int, where: str) -> SchemeChoice | str:
+    """A SchemeChoice for a raw template, or why it cannot be one."""
+    notes, todo = [], []
+    fixed = template
+    for match in _ZONE.finditer(template):
+        zone = match[2]
+        meant = suggest_zone(zone)
+        if meant is not None and meant.lower() == zone.strip().lower():
+            continue
+        fixed = fixed.replace(match[0], "tz='UTC'")
+        named = f"you probably meant '{meant}'" if meant else "it names no zone"
+        notes.append(
+            f"tz='{zone}' in {where} is not a time zone ({named}): metadata-action silently renders those tags"
+            " in UTC, so the scheme says tz='UTC' and reads the tags already built right."
+        )
+        todo.append(
+            f"write tz='UTC' in {where} too (the tags stay the same); to use "
+            f"'{meant or 'your zone'}' instead, change the workflow and tagtrail.yaml together, knowing that"
+            " tags built before the change will read as that zone's time, off by its UTC offset"
+        )
+    try:
+        Scheme.compile(fixed, sha_length)
+    except SchemeError as exc:
+        return str(exc)
+    return SchemeChoice(
+        fixed, f"from docker/metadata-action's type=raw tag in {where}", sha_length, tuple(notes), tuple(todo)
+    )
