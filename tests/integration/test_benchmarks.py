@@ -61,3 +61,18 @@ def test_push_to_deploy_benchmark_measures_webhook_deploys(
     assert "floor (tag list, HEAD, commit, push)" in lines
     assert "tagtrail serve + registry webhook" in lines  # every push was deployed through the webhook
     assert "idle RSS of tagtrail serve with 50 apps" in out
+
+
+def test_loop_latency_probes_a_serve_that_reconciles(
+    capsys: object, monkeypatch: object, tmp_path: Path
+) -> None:
+    bench = load("loop_latency")
+    monkeypatch.setattr(sys, "argv", ["loop_latency", "--quick"])  # type: ignore[attr-defined]
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # type: ignore[attr-defined]
+    assert bench.main() == 0
+    out = capsys.readouterr().out  # type: ignore[attr-defined]
+    row = next(line for line in out.splitlines() if line.startswith("this tree"))
+    probes, reconciles, commits = (float(row.split()[i]) for i in (2, 6, 7))
+    assert probes > 50  # /healthz answered all along
+    assert reconciles >= 2  # while serve reconciled, and deployed
+    assert commits >= 2
