@@ -16,22 +16,19 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
-from tagtrail import apps as app_discovery
-from tagtrail.build import source_url
 from tagtrail.config import Config, load_config
 from tagtrail.controller import announce, snapshot
+from tagtrail.controller.commits import CommitApps
+from tagtrail.controller.results import Results
 from tagtrail.controller.schedule import Schedule
 from tagtrail.controller.triggers import Coalescer
 from tagtrail.errors import ConfigError, GitError, RegistryError, TagtrailError
-from tagtrail.gitrepo import GitRepo
 from tagtrail.history import DecisionRecord, HistoryEntry
 from tagtrail.metrics import Metrics
-from tagtrail.notify import Message, Notifier
+from tagtrail.notify import Notifier
 from tagtrail.policy import eligible_build
 from tagtrail.reconcile import Outcome, Reconciler, Report, history, matcher_for
 from tagtrail.registry import ImageRef, RegistryClient
@@ -54,25 +51,25 @@ class Controller:
     ) -> None:
         self.config_path = config_path.resolve()
         self.config: Config = load_config(self.config_path)
-        self._config_text = self._read_config_text()
+        self._config_text = _read_bytes(self.config_path)
         self.notifier = notifier or Notifier.from_config(self.config)
         self.metrics = metrics or Metrics()
         self.status = snapshot.Status()
+        self.results = Results(self.status, self.metrics, self.notifier)
         self.snapshot = snapshot.Snapshot()
         self.live = snapshot.Broadcast()
         self.triggers = Coalescer(clock)
         self.schedule = Schedule(clock)
-        self.registry_failures = announce.RegistryFailures()
         self.lock = asyncio.Lock()  # one write at a time to the deploy repository
         self.closing = asyncio.Event()  # set when the server starts to stop: live-update streams end
         self._wake = asyncio.Event()
-        self._commits: OrderedDict[str, set[str] | None] = OrderedDict()
+        self.commits = CommitApps()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._pull_error: str | None = None
         self._reconcilers = reconcilers  # how a config becomes a Reconciler (fast tests use fakes)
         self.reconciler = self._new_reconciler()
-        self.commit_url = self._commit_url()
+        self.commit_url = snapshot.commit_url(self.config, self.config_path)
 
     def _new_reconciler(self) -> Reconciler:
         self.client = RegistryClient(self.config.registries)
@@ -102,7 +99,7 @@ class Controller:
 
     async def reload(self, *, hint: bool = True) -> bool:
         """Read the config again (in a worker thread); a bad one is reported and the running one kept."""
-        text = await asyncio.to_thread(self._read_config_text)
+        text = await asyncio.to_thread(_read_bytes, self.config_path)
         try:
             config = await asyncio.to_thread(load_config, self.config_path)
         except ConfigError as exc:
@@ -116,10 +113,10 @@ class Controller:
         old = self.client
         self.status.config_error = None
         self.config, self._config_text = config, text
-        self.notifier = Notifier.from_config(config)
+        self.notifier = self.results.notifier = Notifier.from_config(config)
         self.reconciler = self._new_reconciler()
-        self._commits.clear()
-        self.commit_url = self._commit_url()
+        self.commits = CommitApps()
+        self.commit_url = snapshot.commit_url(self.config, self.config_path)
         await old.aclose()
         log.info("config reloaded from %s", self.config_path)
         self.live.publish("config")
@@ -127,26 +124,10 @@ class Controller:
             self.hint_all("config reloaded")
         return True
 
-    def _read_config_text(self) -> bytes | None:
-        try:
-            return self.config_path.read_bytes()
-        except OSError:
-            return None
-
     async def reload_if_changed(self) -> None:
         """tagtrail.yaml changed on disk (a pin committed from the CLI, a git pull, an edit): read it again."""
-        if await asyncio.to_thread(self._read_config_text) != self._config_text:
+        if await asyncio.to_thread(_read_bytes, self.config_path) != self._config_text:
             await self.reload(hint=False)
-
-    def _commit_url(self) -> str | None:
-        """Where the dashboard links a commit: serve.commit_url, else the web page of the source repository."""
-        if self.config.serve.commit_url:
-            return self.config.serve.commit_url
-        try:
-            web = source_url(GitRepo.discover(self.config_path.parent).remote_url())
-        except GitError:
-            return None
-        return f"{web}/commit/{{sha}}" if web else None
 
     @property
     def ready(self) -> tuple[bool, str]:
@@ -173,7 +154,7 @@ class Controller:
                 log.debug("%s: %s:%s is not a build tagtrail deploys; ignored", source, app, tag)
                 return None
             sha = build.sha
-        expected = await self._apps_of_commit(sha) if sha else None
+        expected = await self.commits.apps(sha, self.reconciler, set(self.status.planned)) if sha else None
         wait = self.config.serve.coalesce_max.total_seconds()
         awaited = self.triggers.hint(app, sha, expected, wait)
         if awaited:
@@ -184,35 +165,6 @@ class Controller:
             log.info("%s: %s:%s pushed", source, app, tag or "?")
         self._wake.set()
         return app
-
-    async def _apps_of_commit(self, sha: str) -> set[str] | None:
-        """The deployed apps commit `sha` changed, as CI's build of it sees them (None: cannot tell)."""
-        if sha in self._commits:
-            return self._commits[sha]
-        repo = await self.reconciler.source()
-        config = self.config
-
-        def compute() -> set[str] | None:
-            source = repo or _deploy_repo(self.reconciler)
-            if source is None:
-                return None
-            if not source.has_commit(sha):
-                source.try_run("fetch", "--quiet")  # pushed after our last look
-                if not source.has_commit(sha):
-                    return None
-            return {a.name for a in app_discovery.of_commit(source, config, sha)}
-
-        try:
-            found = await asyncio.to_thread(compute)
-        except TagtrailError:
-            found = None
-        deployed = set(self.status.planned)
-        if found is not None and deployed:
-            found &= deployed
-        self._commits[sha] = found
-        while len(self._commits) > COMMITS_REMEMBERED:
-            self._commits.popitem(last=False)
-        return found
 
     # The loop -----------------------------------------------------------------------------------------
 
@@ -276,19 +228,19 @@ class Controller:
         try:
             report = await self.reconciler.run(chosen, actor=actor, automatic=automatic, prefetch=True)
         except (GitError, RegistryError) as exc:  # a push rejected again and again, a remote unreachable
-            await self._failed(str(exc), notify=isinstance(exc, GitError))
+            await self.results.failed(str(exc), notify=isinstance(exc, GitError))
             self.schedule.retry(names, self._interval)
             return None
         except TagtrailError as exc:  # a bad config where the target keeps it, a file that does not parse
-            await self._failed(str(exc))
+            await self.results.failed(str(exc))
             self.schedule.stalled(names, self._interval)
             return None
         except Exception as exc:  # a bug must not end the loop: report it, poll again later
             log.exception("reconcile failed")
-            await self._failed(f"internal error: {type(exc).__name__}: {exc}")
+            await self.results.failed(f"internal error: {type(exc).__name__}: {exc}")
             self.schedule.stalled(names, self._interval)
             return None
-        await self._succeeded(report)
+        await self.results.succeeded(report, self.config.notify.registry_errors)
         outcomes = report.outcomes()
         self.schedule.retry([a for a, o in outcomes.items() if o is Outcome.RETRY], self._interval)
         self.schedule.stalled([a for a, o in outcomes.items() if o is Outcome.STALLED], self._interval)
@@ -302,43 +254,6 @@ class Controller:
     def _schedule_ok(self, apps: list[str]) -> None:
         self.schedule.succeeded(apps, self._interval, self.config.serve.jitter)
 
-    async def _failed(self, error: str, *, notify: bool = False) -> None:
-        self.status.last_reconcile = datetime.now(UTC)
-        self.status.last_error = error
-        self.metrics.reconciles.labels("failed").inc()
-        log.error("reconcile failed: %s", error)
-        if notify:
-            await self._send([announce.failed(error)])
-
-    async def _succeeded(self, report: Report) -> None:
-        now = datetime.now(UTC)
-        self.status.last_reconcile = self.status.last_success = now
-        self.status.last_error = None
-        self.metrics.reconciles.labels("ok").inc()
-        self.metrics.last_success.set(now.timestamp())
-        for item in report.planned:
-            self.status.planned[item.app] = item
-        self.metrics.pending.set(
-            sum(
-                1
-                for p in self.status.planned.values()
-                if (p.decision.behind or 0) > 0 and p.app not in report.changed
-            )
-        )
-        applied = report.applied
-        if applied.commit:
-            self.status.last_commit = applied.commit
-            result = "pushed" if applied.pushed else "committed"
-            log.info("deployed %s: commit %s %s", ", ".join(report.changed), applied.commit[:12], result)
-            for app in report.changed:
-                self.metrics.deploys.labels(app, result).inc()
-        threshold = self.config.notify.registry_errors
-        await self._send(announce.deployed(report) + self.registry_failures.messages(report, threshold))
-
-    async def _send(self, messages: list[Message]) -> None:
-        for message in messages:
-            await self.notifier.send_async(message)
-
     # Dashboard actions (recorded with their actor) ----------------------------------------------------
 
     async def act(self, work: Callable[[Reconciler], Awaitable[Report]], actor: str) -> Report:
@@ -347,12 +262,12 @@ class Controller:
             try:
                 report = await work(self.reconciler)
             except GitError as exc:
-                await self._send([announce.action_failed(str(exc))])
+                await self.results.send([announce.action_failed(str(exc))])
                 raise
             finally:
                 await self.reload_if_changed()  # a pin or unpin changed tagtrail.yaml
                 await self._refresh_snapshot()
-        await self._send(announce.acted(report, actor))
+        await self.results.send(announce.acted(report, actor))
         self.hint_all(f"{actor} changed the deploy repository")
         return report
 
@@ -375,10 +290,8 @@ class Controller:
         return entries, await asyncio.to_thread(self.reconciler.log.recent, app, decisions)
 
 
-def _deploy_repo(reconciler: Reconciler) -> GitRepo | None:
-    """In a cluster there is no checkout of the monorepo, but the deploy repository may be it."""
-    target = reconciler.target
-    if not isinstance(target, GitOpsTarget):
+def _read_bytes(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
         return None
-    copy = target.copies.open(for_commit=False)
-    return copy.repo

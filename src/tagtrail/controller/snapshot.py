@@ -9,8 +9,12 @@ import contextlib
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
-from tagtrail.errors import TagtrailError
+from tagtrail.build import source_url
+from tagtrail.config import Config
+from tagtrail.errors import GitError, TagtrailError
+from tagtrail.gitrepo import GitRepo
 from tagtrail.history import DecisionRecord, HistoryEntry
 from tagtrail.reconcile import Planned, Reconciler
 
@@ -61,6 +65,17 @@ async def take(reconciler: Reconciler, planned: list[Planned]) -> Snapshot:
     snapshot.last_decision = await asyncio.to_thread(decisions.last_each)
     snapshot.last_result = await asyncio.to_thread(decisions.last_each, acted=True)
     return snapshot
+
+
+def commit_url(config: Config, config_path: Path) -> str | None:
+    """Where the dashboard links a commit: serve.commit_url, else the web page of the source repository."""
+    if config.serve.commit_url:
+        return config.serve.commit_url
+    try:
+        web = source_url(GitRepo.discover(config_path.parent).remote_url())
+    except GitError:
+        return None
+    return f"{web}/commit/{{sha}}" if web else None
 
 
 class Broadcast:

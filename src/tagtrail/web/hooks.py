@@ -21,14 +21,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from tagtrail.errors import TagtrailError
+from tagtrail.registry.media import INDEX_TYPES, MANIFEST_TYPES
 
 DISTRIBUTION_EVENTS = "application/vnd.docker.distribution.events.v1+json"
-MANIFEST_TYPES = {
-    "application/vnd.docker.distribution.manifest.v2+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.oci.image.index.v1+json",
-}
+# a push of any image (a manifest or a multi-arch index) is worth a look; blobs and the like are not
+PUSHED_TYPES = MANIFEST_TYPES | INDEX_TYPES
 
 
 class HookError(TagtrailError):
@@ -70,7 +67,7 @@ def distribution_pushes(body: bytes) -> list[Push]:
         repository, tag = target.get("repository"), target.get("tag")
         if not isinstance(repository, str) or not isinstance(tag, str) or not tag:
             continue  # a blob, or a manifest pushed by digest (an index's children): no new tag
-        if target.get("mediaType") not in MANIFEST_TYPES:
+        if target.get("mediaType") not in PUSHED_TYPES:
             continue
         request = event.get("request")
         host = request.get("host") if isinstance(request, dict) else None

@@ -1,0 +1,56 @@
+"""Which apps a pushed commit changed, as CI's build of it sees them: the images a webhook hint should wait
+for. Answers are remembered (a bounded number of commits) for the life of one config."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+
+from tagtrail import apps as app_discovery
+from tagtrail.errors import TagtrailError
+from tagtrail.gitrepo import GitRepo
+from tagtrail.reconcile import Reconciler
+from tagtrail.targets.gitops import GitOpsTarget
+
+REMEMBERED = 256
+
+
+class CommitApps:
+    def __init__(self) -> None:
+        self._known: OrderedDict[str, set[str] | None] = OrderedDict()
+
+    async def apps(self, sha: str, reconciler: Reconciler, deployed: set[str]) -> set[str] | None:
+        """The deployed apps commit `sha` changed (None: cannot tell, e.g. no history of the monorepo here)."""
+        if sha in self._known:
+            return self._known[sha]
+        source = await reconciler.source()
+        config = reconciler.config
+
+        def compute() -> set[str] | None:
+            repo = source or _deploy_repo(reconciler)
+            if repo is None:
+                return None
+            if not repo.has_commit(sha):
+                repo.try_run("fetch", "--quiet")  # pushed after our last look
+                if not repo.has_commit(sha):
+                    return None
+            return {a.name for a in app_discovery.of_commit(repo, config, sha)}
+
+        try:
+            found = await asyncio.to_thread(compute)
+        except TagtrailError:
+            found = None
+        if found is not None and deployed:
+            found &= deployed
+        self._known[sha] = found
+        while len(self._known) > REMEMBERED:
+            self._known.popitem(last=False)
+        return found
+
+
+def _deploy_repo(reconciler: Reconciler) -> GitRepo | None:
+    """In a cluster there is no checkout of the monorepo, but the deploy repository may be it."""
+    target = reconciler.target
+    if not isinstance(target, GitOpsTarget):
+        return None
+    return target.copies.open(for_commit=False).repo

@@ -1,0 +1,60 @@
+"""What a reconcile's result changes outside the schedule: the controller's status, the metrics, and what
+people are told."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from tagtrail.controller import announce
+from tagtrail.controller.snapshot import Status
+from tagtrail.metrics import Metrics
+from tagtrail.notify import Message, Notifier
+from tagtrail.reconcile import Report
+
+log = logging.getLogger("tagtrail.controller")
+
+
+class Results:
+    def __init__(self, status: Status, metrics: Metrics, notifier: Notifier) -> None:
+        self.status = status
+        self.metrics = metrics
+        self.notifier = notifier
+        self.registry_failures = announce.RegistryFailures()
+
+    async def failed(self, error: str, *, notify: bool = False) -> None:
+        self.status.last_reconcile = datetime.now(UTC)
+        self.status.last_error = error
+        self.metrics.reconciles.labels("failed").inc()
+        log.error("reconcile failed: %s", error)
+        if notify:
+            await self.send([announce.failed(error)])
+
+    async def succeeded(self, report: Report, registry_errors: int) -> None:
+        status = self.status
+        now = datetime.now(UTC)
+        status.last_reconcile = status.last_success = now
+        status.last_error = None
+        self.metrics.reconciles.labels("ok").inc()
+        self.metrics.last_success.set(now.timestamp())
+        for item in report.planned:
+            status.planned[item.app] = item
+        self.metrics.pending.set(
+            sum(
+                1
+                for p in status.planned.values()
+                if (p.decision.behind or 0) > 0 and p.app not in report.changed
+            )
+        )
+        applied = report.applied
+        if applied.commit:
+            status.last_commit = applied.commit
+            result = "pushed" if applied.pushed else "committed"
+            log.info("deployed %s: commit %s %s", ", ".join(report.changed), applied.commit[:12], result)
+            for app in report.changed:
+                self.metrics.deploys.labels(app, result).inc()
+        await self.send(announce.deployed(report) + self.registry_failures.messages(report, registry_errors))
+
+    async def send(self, messages: list[Message]) -> None:
+        for message in messages:
+            await self.notifier.send_async(message)
