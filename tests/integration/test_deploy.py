@@ -8,6 +8,7 @@ import os
 import sqlite3
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -171,6 +172,46 @@ def test_a_rejected_push_is_retried_on_the_new_head(
     log = remote_log(file_remote)
     assert log[:2] == ["deploy: lights " + lab.newest["lights"].tag, "someone else"]  # on top, nothing forced
     assert len(log) == 8
+
+
+def test_a_rollback_pushed_while_tagtrail_retries_is_never_overwritten(
+    capsys: pytest.CaptureFixture[str],
+    lab: Homelab,
+    file_remote: Remote,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A person rolls lights back (and pins it) from another clone at the moment tagtrail pushes a newer
+    build: tagtrail's push is rejected, and deciding again on the new head (files and tagtrail.yaml) keeps
+    the rollback instead of pushing the newer build over it."""
+    other = tmp_path / "other-clone"
+    git(tmp_path, "clone", "-q", file_remote.url, other.name)
+    old_tag = SCHEME.format(branch="main", sha=lab.commits[1], time=lab_time(1))
+    wrapper = tmp_path / "bin" / "git"
+    wrapper.parent.mkdir()
+    marker = tmp_path / "pushed-once"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        f'if [ "$1" = push ] && [ ! -e "{marker}" ]; then\n'
+        f'  touch "{marker}"\n'
+        f'  ( cd "{other}" && PATH="{os.environ["PATH"]}" "{sys.executable}" -m tagtrail rollback lights'
+        f' --to {old_tag} >"{tmp_path}/rollback.log" 2>&1 )\n'
+        "fi\n"
+        'exec /usr/bin/git "$@"\n'
+    )
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{wrapper.parent}:{os.environ['PATH']}")
+    code, out, err = run(capsys, "deploy", "lights", "--json")
+    assert code == 0, out + err
+    assert (tmp_path / "rollback.log").read_text().count("rolled back") == 1
+    result = json.loads(out)
+    assert (result["attempts"], result["commit"], result["changed"]) == (2, None, [])
+    assert remote_log(file_remote)[0] == f"rollback: lights {old_tag}"  # the person's commit is the head
+    stack = git(file_remote.path, "show", "main:pulumi/Pulumi.prod.yaml")
+    assert f"lights:{old_tag}@" in stack
+    assert lab.newest["lights"].tag not in stack
+    [lights] = result["apps"]
+    assert (lights["action"], lights["reason"]) == ("hold", "pinned")
 
 
 def test_a_crash_before_the_push_leaves_one_commit_after_the_rerun(
