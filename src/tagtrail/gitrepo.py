@@ -44,6 +44,15 @@ def _redact(text: str) -> str:
 
 
 @dataclass(frozen=True)
+class Push:
+    """What a push did: `ok`; otherwise `rejected` (lost a race: fetch and try again) or another failure."""
+
+    ok: bool
+    rejected: bool
+    detail: str
+
+
+@dataclass(frozen=True)
 class GitRepo:
     """A work tree, addressed by its top-level folder. What it learns that cannot change (a short sha's
     commit, the committer identity) it keeps for its own lifetime: a long-lived owner (the controller)
@@ -123,6 +132,24 @@ class GitRepo:
         result = _run(self.root, *args, env=env)
         detail = (result.stderr.strip().splitlines() or [""])[-1]
         return result.returncode == 0, _redact(detail)
+
+    def push(self, remote: str, refspec: str) -> Push:
+        """Push one refspec. A push that lost a race (someone pushed first) is `rejected`; any other failure
+        (unreachable, refused by a hook, no rights) is not, and retrying at once will not help."""
+        result = _run(self.root, "push", "--porcelain", remote, refspec)
+        if result.returncode == 0:
+            return Push(True, False, "")
+        statuses = [line for line in result.stdout.splitlines() if line.startswith("!")]
+        lost = any("[rejected]" in line for line in statuses)
+        detail = (statuses or result.stderr.strip().splitlines() or ["no message"])[-1]
+        return Push(False, lost, _redact(detail.replace("\t", " ").lstrip("! ").strip()))
+
+    def remote_head(self, remote: str, branch: str) -> str | None:
+        """The sha the remote's branch points at now (None: cannot tell: unreachable, or no such branch)."""
+        result = _run(self.root, "ls-remote", remote, f"refs/heads/{branch}")
+        if result.returncode != 0 or not result.stdout.strip():
+            return None
+        return result.stdout.split()[0]
 
     def resolve(self, rev: str) -> str | None:
         """The full sha `rev` names here (a short sha included), or None. A sha once found is remembered

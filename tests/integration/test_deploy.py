@@ -379,3 +379,119 @@ def test_deploy_through_a_cache_clone_of_a_smart_http_remote(
     assert json.loads(out)["pushed"]
     assert newest_ref(lab, "gosonos") in git(http_remote.path, "show", "main:pulumi/Pulumi.prod.yaml")
     assert "push-secret" not in err
+
+
+def test_a_push_the_remote_refuses_fails_at_once_with_what_it_said(
+    capsys: pytest.CaptureFixture[str], lab: Homelab, file_remote: Remote
+) -> None:
+    """A hook that declines is not someone else pushing: no six retries, no 'pushes constantly'."""
+    hook = file_remote.path / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'deploys are frozen' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    code, _, err = run(capsys, "deploy", "lights")
+    assert code == 1
+    assert "cannot push to origin (main)" in err
+    assert "pre-receive hook declined" in err
+    assert "constantly" not in err
+    assert len(remote_log(file_remote)) == 6
+
+
+def test_a_push_that_landed_although_git_said_it_failed_is_recorded_as_deployed(
+    capsys: pytest.CaptureFixture[str],
+    lab: Homelab,
+    file_remote: Remote,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    wrapper = tmp_path / "bin" / "git"
+    wrapper.parent.mkdir()
+    # the push happens, then the connection "drops": git reports a failure
+    wrapper.write_text(
+        '#!/bin/sh\nif [ "$1" = push ]; then /usr/bin/git "$@"; exit 128; fi\nexec /usr/bin/git "$@"\n'
+    )
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
+    with monkeypatch.context() as patch:
+        patch.setenv("PATH", f"{wrapper.parent}:{os.environ['PATH']}")
+        code, out, err = run(capsys, "deploy", "chime", "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["pushed"]
+    assert remote_log(file_remote)[0].startswith("deploy: chime ")
+    code, out, _ = run(capsys, "deploy", "chime", "--json")
+    assert json.loads(out)["commit"] is None  # nothing left to do, no duplicate
+    assert len(remote_log(file_remote)) == 7
+
+
+def _hold_lock(path: Path, seconds: float) -> subprocess.Popen[str]:
+    """Another process holding the checkout's deploy lock, as a running tagtrail would."""
+    script = (
+        "import fcntl, os, sys, time\n"
+        f"fd = os.open({str(path)!r}, os.O_RDWR | os.O_CREAT)\n"
+        "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+        "os.write(fd, f'{os.getpid()}\\n'.encode())\n"
+        "print('held', flush=True)\n"
+        f"time.sleep({seconds})\n"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None
+    assert holder.stdout.readline().strip() == "held"
+    holder.stdout.close()  # it prints nothing more
+    return holder
+
+
+def test_a_deploy_waits_for_another_tagtrail_in_the_same_checkout(
+    capsys: pytest.CaptureFixture[str], lab: Homelab, file_remote: Remote
+) -> None:
+    git_dir = Path(git(lab.root, "rev-parse", "--absolute-git-dir"))
+    holder = _hold_lock(git_dir / "tagtrail.lock", 2)
+    try:
+        code, _, err = run(capsys, "deploy", "chime")
+    finally:
+        holder.wait()
+    assert code == 0, err
+    assert f"another tagtrail is deploying from this checkout (pid {holder.pid}); waiting" in err
+    assert remote_log(file_remote)[0].startswith("deploy: chime ")
+    assert not (git_dir / "tagtrail-worktree").exists()  # no stray worktree
+
+
+def test_a_deploy_gives_up_waiting_with_one_clear_line(
+    capsys: pytest.CaptureFixture[str], lab: Homelab, file_remote: Remote
+) -> None:
+    config = lab.root / "tagtrail.yaml"
+    config.write_text(config.read_text() + "    lock_timeout: 1s\n")
+    git_dir = Path(git(lab.root, "rev-parse", "--absolute-git-dir"))
+    holder = _hold_lock(git_dir / "tagtrail.lock", 30)
+    try:
+        code, _, err = run(capsys, "deploy", "chime")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert code == 1
+    assert f"another tagtrail (pid {holder.pid}) has been deploying from {git_dir} for over 1 s" in err
+    assert "Traceback" not in err
+    assert len(remote_log(file_remote)) == 6
+
+
+def test_then_never_sees_tagtrails_secrets(
+    capsys: pytest.CaptureFixture[str], lab: Homelab, file_remote: Remote, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """tagtrail.yaml on the deploy branch is code: `then: env > file` must not hand out the dashboard
+    token, webhook secrets or registry credentials, only the basics and what then_env names."""
+    secrets = {
+        "TAGTRAIL_TOKEN": "dashboard-secret-4f1c",
+        "TAGTRAIL_GITHUB_WEBHOOK_SECRET": "hook-secret-77aa",
+        "REGISTRY_PASSWORD": "registry-secret-0c3e",
+    }
+    for name, value in secrets.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("KUBECONFIG", "/tmp/kubeconfig-for-then")
+    config = lab.root / "tagtrail.yaml"
+    seen = lab.root.parent / "then-env.txt"
+    config.write_text(config.read_text() + f'    then: "env > {seen}"\n    then_env: [KUBECONFIG]\n')
+    code, _, err = run(capsys, "deploy", "chime")
+    assert code == 0, err
+    env = seen.read_text()
+    for value in secrets.values():
+        assert value not in env
+    assert "KUBECONFIG=/tmp/kubeconfig-for-then" in env
+    assert "PATH=" in env

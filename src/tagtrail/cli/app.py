@@ -120,6 +120,17 @@ _PLAIN = _Stderr()
 _PLAIN.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
 
 
+class _Warnings(logging.Handler):
+    """Without -v, tagtrail's warnings still reach the user, as `warning: …` lines (a lock being waited for,
+    a decision log that cannot be written)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        output.warn(record.getMessage())
+
+
+_WARNINGS = _Warnings(logging.WARNING)
+
+
 def configure_logging(verbose: int, *, plain: bool = False) -> None:
     """tagtrail's own log lines at -v, and the HTTP client's at -vv, to stderr (one plain line each with
     `plain`, for a server's log collector). Only these loggers are touched, never the root logger, so
@@ -144,6 +155,12 @@ def configure_logging(verbose: int, *, plain: bool = False) -> None:
         elif handler in logger.handlers:
             logger.removeHandler(handler)
             logger.setLevel(logging.NOTSET)
+    tagtrail = logging.getLogger("tagtrail")
+    if verbose == 0 and not plain:
+        if _WARNINGS not in tagtrail.handlers:
+            tagtrail.addHandler(_WARNINGS)
+    elif _WARNINGS in tagtrail.handlers:
+        tagtrail.removeHandler(_WARNINGS)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -115,6 +115,10 @@ def _credentials_spec(value: str) -> str:
 CredentialsSpec = Annotated[str, AfterValidator(_credentials_spec)]
 
 
+_ENV_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
+EnvName = Annotated[str, Field(pattern=f"^{_ENV_NAME}$")]
+
+
 class RegistryConfig(_Section):
     """How to reach one registry."""
 
@@ -170,7 +174,15 @@ class GitTargetConfig(_Section):
     then: str | None = Field(
         None, description="Shell command run after a deploy commit (e.g. 'make -C pulumi up')."
     )
+    then_env: list[EnvName] = Field(
+        default_factory=list,
+        description="Environment variables `then` may see besides PATH, HOME, USER, LANG, LC_*, TZ, TMPDIR (it never sees tagtrail's secrets).",
+    )
     skip_ci: bool = Field(False, description="Add [skip ci] to deploy commits, so CI does not run for them.")
+    lock_timeout: Duration = Field(
+        timedelta(minutes=10),
+        description="How long a deploy waits for another tagtrail deploying from the same checkout or clone.",
+    )
     retries: int = Field(
         5, ge=0, le=50, description="Times a rejected push is retried on the new remote head."
     )
@@ -250,10 +262,6 @@ class DeployConfig(_Section):
     def min_age_of(self, app: str) -> timedelta:
         own = self.apps[app].min_age if app in self.apps else None
         return self.min_age if own is None else own
-
-
-_ENV_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
-EnvName = Annotated[str, Field(pattern=f"^{_ENV_NAME}$")]
 
 
 class RegistryHookConfig(_Section):

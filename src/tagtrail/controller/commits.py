@@ -26,15 +26,25 @@ class CommitApps:
         source = await reconciler.source()
         config = reconciler.config
 
-        def compute() -> set[str] | None:
-            repo = source or _deploy_repo(reconciler)
-            if repo is None:
-                return None
+        def changed_in(repo: GitRepo) -> set[str] | None:
             if not repo.has_commit(sha):
                 repo.try_run("fetch", "--quiet")  # pushed after our last look
                 if not repo.has_commit(sha):
                     return None
             return {a.name for a in app_discovery.of_commit(repo, config, sha)}
+
+        def compute() -> set[str] | None:
+            if source is not None:
+                return changed_in(source)
+            # in a cluster there is no checkout of the monorepo, but the deploy repository may be it
+            target = reconciler.target
+            if not isinstance(target, GitOpsTarget):
+                return None
+            copy = target.copies.open(for_commit=False)
+            try:
+                return changed_in(copy.repo)
+            finally:
+                target.copies.close(copy)
 
         try:
             found = await asyncio.to_thread(compute)
@@ -46,11 +56,3 @@ class CommitApps:
         while len(self._known) > REMEMBERED:
             self._known.popitem(last=False)
         return found
-
-
-def _deploy_repo(reconciler: Reconciler) -> GitRepo | None:
-    """In a cluster there is no checkout of the monorepo, but the deploy repository may be it."""
-    target = reconciler.target
-    if not isinstance(target, GitOpsTarget):
-        return None
-    return target.copies.open(for_commit=False).repo

@@ -22,7 +22,7 @@ from pathlib import Path
 from tagtrail.config import Config
 from tagtrail.config.edit import remove_pin, set_pin
 from tagtrail.errors import GitError, TagtrailError
-from tagtrail.gitrepo import GitRepo
+from tagtrail.gitrepo import GitRepo, Push
 from tagtrail.history import HistoryEntry, deploy_history
 from tagtrail.refs import Matcher
 from tagtrail.targets.base import Applied, Change, Decide, Declared
@@ -70,12 +70,17 @@ class GitOpsTarget:
                 if not applied.files or dry_run:
                     return applied
                 message = commit_message(change, applied.changed, applied.previous)
-                pushed, detail = await asyncio.to_thread(self._commit_and_push, copy, applied, message)
-                if copy.remote is None or pushed:
+                push = await asyncio.to_thread(self._commit_and_push, copy, applied, message)
+                if copy.remote is None or push.ok:
                     break
+                if not push.rejected:
+                    raise GitError(
+                        f"cannot push to {copy.remote} ({copy.branch}): {push.detail}; nothing was forced,"
+                        " and the deploy commit was not made there. Check the remote and its access, then run again"
+                    )
                 if attempt > self.settings.retries:
                     raise GitError(
-                        f"the push to {copy.branch} was rejected {attempt} times ({detail}); nothing was forced."
+                        f"the push to {copy.branch} was rejected {attempt} times ({push.detail}); nothing was forced."
                         " Someone else pushes to it constantly: try again later"
                     )
                 await asyncio.to_thread(self.copies.refresh, copy)
@@ -129,18 +134,25 @@ class GitOpsTarget:
         previous = {app: declared.states[app].shown for app in apps if app in declared.states}
         return Applied(change, changed=apps, previous=previous, files=edits, before=before)
 
-    def _commit_and_push(self, copy: WorkingCopy, applied: Applied, message: str) -> tuple[bool, str]:
+    def _commit_and_push(self, copy: WorkingCopy, applied: Applied, message: str) -> Push:
         for path, text in applied.files.items():
             _write(copy.repo.root / path, text)
         self._commit(copy, list(applied.files), message)
-        pushed, detail = (
-            copy.repo.try_run("push", "--quiet", copy.remote, f"HEAD:refs/heads/{copy.branch}")
-            if copy.remote is not None
-            else (False, "")
-        )
+        if copy.remote is None:
+            applied.commit = copy.repo.head_sha()
+            return Push(False, False, "")
+        push = copy.repo.push(copy.remote, f"HEAD:refs/heads/{copy.branch}")
         applied.commit = copy.repo.head_sha()  # asked after the push, so the push is not kept waiting
-        applied.pushed = pushed
-        return pushed, detail
+        if (
+            not push.ok
+            and not push.rejected
+            and copy.repo.remote_head(copy.remote, copy.branch) == applied.commit
+        ):
+            # git said it failed, but the commit reached the remote (a connection lost after the update):
+            # it is deployed, and recorded as such
+            push = Push(True, False, "")
+        applied.pushed = push.ok
+        return push
 
     def _config_in(self, copy: WorkingCopy) -> str | None:
         """Where tagtrail.yaml is in the working copy (pins live in git, next to what they hold); None
@@ -188,6 +200,7 @@ class GitOpsTarget:
                 command,
                 shell=True,
                 cwd=copy.repo.root if copy.mode != "worktree" else self.project_root,
+                env=then_environment(os.environ, self.settings.then_env),
                 capture_output=True,
                 text=True,
                 timeout=THEN_TIMEOUT,
@@ -206,6 +219,18 @@ class _Read(Declared):
 
     texts: Mapping[str, str | None] = field(default_factory=dict)
     config_rel: str | None = None
+
+
+# What every command needs to run at all; nothing here is a secret.
+THEN_BASE_ENV = ("PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TERM")
+
+
+def then_environment(environ: Mapping[str, str], allowed: list[str]) -> dict[str, str]:
+    """The environment `deploy.git.then` runs with: the basics and what `then_env` names, nothing else.
+    tagtrail.yaml on the deploy branch is code anyone with push rights writes; the dashboard token,
+    webhook secrets and registry credentials in tagtrail's own environment must not be theirs to read."""
+    keep = set(THEN_BASE_ENV) | set(allowed)
+    return {k: v for k, v in environ.items() if k in keep or k.startswith("LC_")}
 
 
 def _write(path: Path, text: str) -> None:

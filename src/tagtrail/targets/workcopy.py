@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -22,6 +23,7 @@ from typing import Literal
 from tagtrail.config.model import GitTargetConfig
 from tagtrail.errors import GitError, TagtrailError
 from tagtrail.gitrepo import GitRepo
+from tagtrail.targets.lock import CheckoutLock
 
 Mode = Literal["clone", "worktree", "in-place"]
 REMOTE = "origin"
@@ -35,6 +37,7 @@ class WorkingCopy:
     mode: Mode
     branch: str
     remote: str | None  # None: commit only, no push
+    lock: CheckoutLock | None = None  # held while tagtrail works in a shared worktree or clone
 
     def read(self, path: str) -> str | None:
         try:
@@ -69,30 +72,50 @@ class WorkingCopies:
         self._facts = None
 
     def open(self, *, for_commit: bool) -> WorkingCopy:
-        """The working copy to read the deploy files from (and to commit in, when `for_commit`)."""
+        """The working copy to read the deploy files from (and to commit in, when `for_commit`). A clone,
+        or a copy to commit in, is held under a lock until `close`: one tagtrail at a time works in it."""
         if self.settings.url:
-            return self._clone()
+            lock = self._lock(self._clone_folder().parent / f"{self._clone_folder().name}.lock")
+            return _locked(lock, self._clone)
         source = self.source()
         branch, has_remote = self._checkout_facts(source)
         if branch is None:
             raise GitError(
                 "HEAD is detached and deploy.git.branch is not set: say which branch deploys go to"
             )
-        if not for_commit or not (self.settings.push and has_remote):
-            if for_commit:
-                self._check_in_place(source, branch)
+        if not for_commit:
             return WorkingCopy(source, "in-place", branch, None)
-        return self._worktree(source, branch)
+        lock = self._lock(self._git_folder(source) / "tagtrail.lock")
+        if not (self.settings.push and has_remote):
+            return _locked(lock, lambda: self._in_place(source, branch))
+        return _locked(lock, lambda: self._worktree(source, branch))
 
     def close(self, copy: WorkingCopy) -> None:
-        """Done with a copy: a temporary worktree goes, and the user's branch catches up when it can."""
-        if copy.mode != "worktree":
-            return
-        source = self.source()
-        if not self.keep:
-            source.try_run("worktree", "remove", "--force", str(copy.repo.root))
-            shutil.rmtree(copy.repo.root, ignore_errors=True)
-        self._fast_forward(source, copy.branch)
+        """Done with a copy: a temporary worktree goes, the user's branch catches up when it can, and the
+        lock is released."""
+        try:
+            if copy.mode == "worktree":
+                source = self.source()
+                if not self.keep:
+                    source.try_run("worktree", "remove", "--force", str(copy.repo.root))
+                    shutil.rmtree(copy.repo.root, ignore_errors=True)
+                self._fast_forward(source, copy.branch)
+        finally:
+            if copy.lock is not None:
+                copy.lock.release()
+
+    def _lock(self, path: Path) -> CheckoutLock:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return CheckoutLock(path, self.settings.lock_timeout.total_seconds())
+
+    def _git_folder(self, source: GitRepo) -> Path:
+        if self._git_dir is None or not self.keep:
+            self._git_dir = Path(source.run("rev-parse", "--absolute-git-dir"))
+        return self._git_dir
+
+    def _in_place(self, source: GitRepo, branch: str) -> WorkingCopy:
+        self._check_in_place(source, branch)
+        return WorkingCopy(source, "in-place", branch, None)
 
     def refresh(self, copy: WorkingCopy) -> None:
         """Bring a clone or worktree to the remote branch's head (after a rejected push)."""
@@ -129,10 +152,14 @@ class WorkingCopies:
         self._facts = facts
         return facts
 
-    def _clone(self) -> WorkingCopy:
+    def _clone_folder(self) -> Path:
         url = self.settings.url or ""
         cache = Path(self.settings.cache) if self.settings.cache else _cache_root()
-        folder = cache / hashlib.sha256(url.encode()).hexdigest()[:16]
+        return cache / hashlib.sha256(url.encode()).hexdigest()[:16]
+
+    def _clone(self) -> WorkingCopy:
+        url = self.settings.url or ""
+        folder = self._clone_folder()
         if not (folder / ".git").exists():
             shutil.rmtree(folder, ignore_errors=True)
             folder.parent.mkdir(parents=True, exist_ok=True)
@@ -149,9 +176,7 @@ class WorkingCopies:
 
     def _worktree(self, source: GitRepo, branch: str) -> WorkingCopy:
         source.run("fetch", "--quiet", REMOTE, branch)
-        if self._git_dir is None or not self.keep:
-            self._git_dir = Path(source.run("rev-parse", "--absolute-git-dir"))
-        folder = self._git_dir / "tagtrail-worktree"
+        folder = self._git_folder(source) / "tagtrail-worktree"
         reused = self.keep and folder.exists() and _reset_worktree(GitRepo(folder), branch)
         if not reused:
             if folder.exists():  # left by a run that crashed: nothing in it matters
@@ -179,6 +204,18 @@ class WorkingCopies:
         if source.current_branch() != branch or source.dirty_paths(self.files):
             return
         source.try_run("merge", "--quiet", "--ff-only", f"{REMOTE}/{branch}")
+
+
+def _locked(lock: CheckoutLock, make: Callable[[], WorkingCopy]) -> WorkingCopy:
+    """`make` under `lock`; the lock goes with the copy (released by close), or at once if making it fails."""
+    lock.acquire()
+    try:
+        copy = make()
+    except BaseException:
+        lock.release()
+        raise
+    copy.lock = lock
+    return copy
 
 
 def _reset_worktree(worktree: GitRepo, branch: str) -> bool:
