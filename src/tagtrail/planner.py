@@ -63,7 +63,7 @@ class Planned:
 
 
 def matcher_for(config: Config) -> Matcher:
-    return Matcher(config.image, config.deploy.aliases)
+    return Matcher.from_config(config)
 
 
 def read_state(files: dict[str, str | None], matcher: Matcher, scheme: Scheme) -> dict[str, AppState]:
