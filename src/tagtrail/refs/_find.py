@@ -6,7 +6,7 @@ from ruamel.yaml.nodes import ScalarNode
 
 from tagtrail.errors import InvalidReference
 from tagtrail.refs._model import Matcher, Reference, normalise, split_written
-from tagtrail.refs._scan import Scan, is_text, nodes, values
+from tagtrail.refs._scan import Scan, is_text, nodes
 from tagtrail.refs._split import configured, split
 from tagtrail.registry.reference import ImageRef
 from tagtrail.scheme import is_valid_tag
@@ -25,7 +25,7 @@ def find(path: str, text: str, matcher: Matcher) -> list[Reference]:
         marked = {key: policy for key, (node, _) in scalars.items() if (policy := scan.marker(node))}
         for mapping in mappings:
             # A marker, or a key path from tagtrail.yaml, says what its scalar is: the mapping's shape does not.
-            if not any(id(v) in marked or id(v) in scan.used for v in values(mapping)):
+            if not any(id(v) in marked or id(v) in scan.used for _, v in mapping.value):
                 ref = split(scan, mapping)
                 if ref is not None:
                     found.append(ref)

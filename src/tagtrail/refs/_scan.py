@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import NoReturn
 
@@ -129,7 +128,3 @@ def nodes(root: Node) -> tuple[list[MappingNode], dict[int, tuple[ScalarNode, se
         elif isinstance(node, SequenceNode):
             stack.extend((item, None) for item in reversed(node.value))
     return mappings, scalars
-
-
-def values(node: MappingNode) -> Iterator[Node]:
-    yield from pairs(node).values()
