@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from tagtrail.config.model import Config
 from tagtrail.errors import RefsError
-from tagtrail.refs import Matcher, Target, find, rewrite
+from tagtrail.refs import HelmKeys, Matcher, Target, find, rewrite
+from tagtrail.refs._verify import verify
 
 D1 = "sha256:" + "1" * 64
 D2 = "sha256:" + "2" * 64
@@ -157,3 +159,179 @@ def test_a_flow_kustomize_entry_without_a_digest_key_is_refused() -> None:
     text = "images: [{name: ghcr.io/acme/homelab/web, newTag: old}]\n"
     with pytest.raises(RefsError, match="flow-style images entry of web has no digest: key"):
         rewrite("k.yaml", text, M, {"web": target("web")})
+
+
+# Issue 10, by cause. HUB manages Docker Hub official images by their bare names.
+HUB = Matcher("docker.io/library/{app}")
+
+
+def hub(app: str, tag: str = "v2", digest: str = D2) -> Target:
+    return Target(f"docker.io/library/{app}", tag, digest)
+
+
+def test_bare_docker_hub_names_under_image_keys_and_split_forms_are_references_and_stay_bare() -> None:
+    text = (
+        "containers:\n  - name: nginx\n    image: nginx\n  - name: redis\n    image: 'redis:7'\n"
+        "helm:\n  repository: nginx\n  tag: '1.25'\n"
+        "images:\n  - name: nginx\n    newTag: '1.25'\n"
+        "other: nginx\n"  # a bare word under any other key is a word
+    )
+    assert [(r.app, r.kind, r.line) for r in find("x.yaml", text, HUB)] == [
+        ("nginx", "image", 3),
+        ("redis", "image", 5),
+        ("nginx", "helm", 7),
+        ("nginx", "kustomize", 10),
+    ]
+    new, _ = rewrite("x.yaml", text, HUB, {"nginx": hub("nginx"), "redis": hub("redis")})
+    assert new == (
+        f"containers:\n  - name: nginx\n    image: nginx:v2@{D2}\n  - name: redis\n    image: 'redis:v2@{D2}'\n"
+        f"helm:\n  repository: nginx\n  tag: 'v2@{D2}'\n"
+        f"images:\n  - name: nginx\n    newTag: 'v2'\n    digest: {D2}\n"
+        "other: nginx\n"
+    )
+
+
+def test_helm_name_and_version_keys_change_the_tag_never_the_name() -> None:
+    text = "image:\n  name: docker.io/bitnami/nginx\n  version: v0.0.0\n"
+    bitnami = Matcher("docker.io/bitnami/{app}")
+    new, _ = rewrite("values.yaml", text, bitnami, {"nginx": Target("docker.io/bitnami/nginx", "v1.0.0", D2)})
+    assert new == f"image:\n  name: docker.io/bitnami/nginx\n  version: v1.0.0@{D2}\n"
+
+
+def test_an_ambiguous_helm_shape_is_refused_not_guessed() -> None:
+    two_names = (
+        "image:\n  repository: ghcr.io/acme/homelab/web\n  name: ghcr.io/acme/homelab/web\n  tag: old\n"
+    )
+    with pytest.raises(
+        RefsError,
+        match=r"^v.yaml:2: `repository:` and `name:` both name a managed image.*deploy.apps.web.helm",
+    ):
+        find("v.yaml", two_names, M)
+    two_tags = "image:\n  repository: ghcr.io/acme/homelab/web\n  tag: old\n  version: '3'\n"
+    with pytest.raises(
+        RefsError, match=r"^v.yaml:2: `tag:` and `version:` both sit beside .*; nothing was written$"
+    ):
+        find("v.yaml", two_tags, M)
+
+
+def test_a_chart_dependency_is_not_an_image() -> None:
+    chart = "dependencies:\n  - name: redis\n    version: 17.0.0\n    repository: https://charts.bitnami.com/bitnami\n"
+    assert find("Chart.yaml", chart, HUB) == []
+
+
+def test_flux_markers_write_only_their_part_and_only_in_their_namespace() -> None:
+    text = (
+        'newName: other # {"$imagepolicy": "flux-system:web:name"}\n'
+        'newTag: "1.0" # {"$imagepolicy": "flux-system:web:tag"}\n'
+        'digest: sha256:0 # {"$imagepolicy": "flux-system:web:digest"}\n'
+        'image: ghcr.io/acme/homelab/web:1 # {"$imagepolicy": "elsewhere:web"}\n'
+    )
+    new, _ = rewrite("k.yaml", text, M, {"web": target("web")})
+    assert new == (
+        'newName: ghcr.io/acme/homelab/web # {"$imagepolicy": "flux-system:web:name"}\n'
+        'newTag: "main.20251014-051038.185c95c" # {"$imagepolicy": "flux-system:web:tag"}\n'
+        f'digest: {D2} # {{"$imagepolicy": "flux-system:web:digest"}}\n'
+        'image: ghcr.io/acme/homelab/web:1 # {"$imagepolicy": "elsewhere:web"}\n'  # another automation's
+    )
+
+
+def test_a_malformed_marker_is_refused() -> None:
+    with pytest.raises(RefsError, match=r"^f.yaml:1: the \$imagepolicy marker 'web' is not namespace:policy"):
+        find("f.yaml", 'image: x:1 # {"$imagepolicy": "web"}\n', M)
+
+
+def test_an_anchored_value_is_one_reference_edited_once_and_keeps_its_anchor_and_tag() -> None:
+    text = (
+        "base: &img !!str ghcr.io/acme/homelab/web:old\n"
+        "again: *img\n"
+        "helm: &h\n  repository: ghcr.io/acme/homelab/api\n  tag: &t old\n"
+        "copy:\n  <<: *h\n  pullPolicy: Always\n"
+        "pinned: *t\n"
+    )
+    refs = find("a.yaml", text, M)
+    assert [(r.app, r.kind, r.line) for r in refs] == [
+        ("web", "image", 1),
+        ("api", "helm", 3),
+        ("api", "helm", 7),
+    ]
+    new, _ = rewrite("a.yaml", text, M, {"web": target("web"), "api": target("api")})
+    assert new == text.replace(
+        "!!str ghcr.io/acme/homelab/web:old", f"!!str {target('web').reference}"
+    ).replace("&t old", f"&t main.20251014-051038.185c95c@{D2}")
+
+
+def test_one_aliased_value_cannot_be_two_images() -> None:
+    text = (
+        "base: &b\n  tag: old\n"
+        "web:\n  <<: *b\n  repository: ghcr.io/acme/homelab/web\n"
+        "api:\n  <<: *b\n  repository: ghcr.io/acme/homelab/api\n"
+    )
+    with pytest.raises(
+        RefsError, match=r"^a.yaml:7: .*line 4 are one value in the file \(an alias\).*nothing was written$"
+    ):
+        rewrite("a.yaml", text, M, {"web": target("web"), "api": target("api", tag="other")})
+    same, _ = rewrite("a.yaml", text, M, {"web": target("web"), "api": target("api")})
+    assert same == text.replace("tag: old", f"tag: main.20251014-051038.185c95c@{D2}")
+
+
+def test_a_kustomize_entry_pinned_by_digest_alone_gains_its_tag() -> None:
+    text = f"images:\n- name: ghcr.io/acme/homelab/web\n  digest: {D1}\n"
+    new, _ = rewrite("k.yaml", text, M, {"web": target("web")})
+    assert (
+        new
+        == f"images:\n- name: ghcr.io/acme/homelab/web\n  digest: {D2}\n  newTag: main.20251014-051038.185c95c\n"
+    )
+
+
+def test_a_byte_order_mark_does_not_shift_the_edit() -> None:
+    text = "\ufeffconfig:\n  app:image: ghcr.io/acme/homelab/web:old  # c\n"
+    new, _ = rewrite("Pulumi.yaml", text, M, {"web": target("web")})
+    assert new == text.replace("ghcr.io/acme/homelab/web:old", target("web").reference)
+
+
+def test_helm_keys_declared_in_tagtrail_yaml() -> None:
+    flat = Matcher(
+        "docker.io/library/{app}", helm={"nginx": [HelmKeys("image.name", "image.tag", "image.digest")]}
+    )
+    text = "image.name: nginx\nimage:\n  tag: v0\n  digest: ''\n"
+    new, _ = rewrite("values.yaml", text, flat, {"nginx": hub("nginx")})
+    assert new == f"image.name: nginx\nimage:\n  tag: v2\n  digest: '{D2}'\n"
+    with pytest.raises(
+        RefsError, match=r"^values.yaml:1: deploy.apps.nginx.helm puts the tag at `image.tag`"
+    ):
+        find("values.yaml", "image.name: nginx\n", flat)
+    assert find("values.yaml", "image.name: redis\nimage.tag: v0\n", flat) == []  # another chart's keys
+
+
+def test_a_placeholder_tag_is_refused_with_file_and_line() -> None:
+    with pytest.raises(
+        RefsError, match=r"^v.yaml:3: the tag of web reads '\{GENERATED_TAG\}'.*write the tag"
+    ):
+        find("v.yaml", "image:\n  repository: ghcr.io/acme/homelab/web\n  tag: '{GENERATED_TAG}'\n", M)
+    with pytest.raises(
+        RefsError, match=r"^v.yaml:1: the image of web reads 'ghcr.io/acme/homelab/web:\$\{TAG\}'"
+    ):
+        find("v.yaml", "image: ghcr.io/acme/homelab/web:${TAG}\n", M)
+
+
+def test_the_read_back_counts_each_apps_references() -> None:
+    text = "a: ghcr.io/acme/homelab/web:old\nb: ghcr.io/acme/homelab/web:old\n"
+    before = find("c.yaml", text, M)
+    lost_one = f"a: {target('web').reference}\nb: gone\n"
+    with pytest.raises(RefsError, match=r"^c.yaml:1: web has 2 references before the edit and 1 after"):
+        verify("c.yaml", lost_one, M, {"web": target("web")}, before)
+
+
+def test_the_matcher_from_config_carries_helm_keys_and_marker_namespaces() -> None:
+    config = Config.model_validate(
+        {
+            "image": "ghcr.io/acme/homelab/{app}",
+            "deploy": {
+                "marker_namespaces": ["apps"],
+                "apps": {"web": {"helm": [{"repository": "image.name", "tag": "image.tag"}]}},
+            },
+        }
+    )
+    matcher = Matcher.from_config(config)
+    assert matcher.namespaces == {"apps"}
+    assert matcher.helm == {"web": (HelmKeys("image.name", "image.tag"),)}
