@@ -335,3 +335,14 @@ def test_the_matcher_from_config_carries_helm_keys_and_marker_namespaces() -> No
     matcher = Matcher.from_config(config)
     assert matcher.namespaces == {"apps"}
     assert matcher.helm == {"web": (HelmKeys("image.name", "image.tag"),)}
+
+
+def test_a_tag_yaml_would_read_as_a_number_is_quoted() -> None:
+    text = (
+        f"image:\n  repository: nginx\n  tag: 1.0\n  digest: {D1}\nimages:\n- name: nginx\n  digest: {D1}\n"
+    )
+    new, _ = rewrite("v.yaml", text, HUB, {"nginx": hub("nginx", tag="1.10")})
+    assert (
+        new
+        == f'image:\n  repository: nginx\n  tag: "1.10"\n  digest: {D2}\nimages:\n- name: nginx\n  digest: {D2}\n  newTag: "1.10"\n'
+    )

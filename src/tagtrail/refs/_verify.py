@@ -19,7 +19,8 @@ def verify(
         after = find(path, text, matcher)
     except RefsError as exc:
         raise RefsError(
-            f"{path}: the rewritten file does not read back ({exc}); nothing was written; this is a tagtrail"
+            f"{path}: the rewritten file does not read back ({str(exc).removesuffix('; nothing was written')});"
+            " nothing was written; this is a tagtrail"
             " bug, please report it with the file"
         ) from None
     counted_before, counted_after = Counter(r.app for r in before), Counter(r.app for r in after)
