@@ -76,7 +76,10 @@ def test_deploy_writes_one_commit_that_changes_only_the_references(
     expected = before
     for app in APPS:
         image = lab.newest[app]
-        for name in (f"{lab.image}/{app}", f"registry.lan:32000/{app}"):  # an alias stays as the user wrote it
+        for name in (
+            f"{lab.image}/{app}",
+            f"registry.lan:32000/{app}",
+        ):  # an alias stays as the user wrote it
             expected = expected.replace(f"{name}:bootstrap", f"{name}:{image.tag}@{image.digest}")
     assert after == expected  # comments, quotes, the salt, nginx, traefik, the text block: byte for byte
     assert "nginx: nginx:1.25" in after

@@ -346,3 +346,17 @@ def test_a_tag_yaml_would_read_as_a_number_is_quoted() -> None:
         new
         == f'image:\n  repository: nginx\n  tag: "1.10"\n  digest: {D2}\nimages:\n- name: nginx\n  digest: {D2}\n  newTag: "1.10"\n'
     )
+
+
+@pytest.mark.parametrize(
+    "libyaml_refuses", ["", "other: {a: b:c}\n"]
+)  # the second is read by ruamel.yaml's parser
+def test_an_empty_tag_gets_its_value_after_the_colon(libyaml_refuses: str) -> None:
+    text = (
+        libyaml_refuses
+        + "image:\n  repository: ghcr.io/acme/homelab/web\n  tag:   # set by CI\n\n  digest:\n  x: 1\n"
+    )
+    new, _ = rewrite("v.yaml", text, M, {"web": target("web")})
+    assert new == text.replace("tag:", "tag: main.20251014-051038.185c95c").replace(
+        "digest:", f"digest: {D2}"
+    )

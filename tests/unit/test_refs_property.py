@@ -116,7 +116,8 @@ def helm(draw: st.DrawFn, n: int, chosen: frozenset[str]) -> Piece:
         repository = [("registry", "ghcr.io"), (repository_key, f"acme/homelab/{app}")]
     else:
         repository = [(repository_key, draw(st.sampled_from([*strict_names(app), app])))]
-    style, old = draw(styles), draw(old_tags)
+    flow = draw(st.booleans())
+    style, old = draw(styles), draw(old_tags if flow else st.one_of(old_tags, st.just("")))
     digest = draw(st.sampled_from([None, "''", D1]))
     new_tag = NEW[app] if digest is not None else f"{NEW[app]}@{D2}"
     before = [*repository, (tag_key, q(style, old)), ("pullPolicy", "IfNotPresent")]
@@ -130,10 +131,14 @@ def helm(draw: st.DrawFn, n: int, chosen: frozenset[str]) -> Piece:
         after.append(("digest", (f"'{D2}'" if digest == "''" else D2) if app in chosen else digest))
     order = draw(st.permutations(range(len(before))))
     checks = [equals(new_tag, f"k{n}", tag_key)] if app in chosen else []
-    if draw(st.booleans()):  # flow style, all on the key's line
-        render = lambda pairs: [f"k{n}: {{{', '.join(f'{pairs[i][0]}: {pairs[i][1]}' for i in order)}}}"]  # noqa: E731
-    else:
-        render = lambda pairs: [f"k{n}:", *(f"  {pairs[i][0]}: {pairs[i][1]}" for i in order)]  # noqa: E731
+
+    def render(pairs: list[tuple[str, str]]) -> list[str]:
+        ordered = [pairs[i] for i in order]
+        if flow:  # all on the key's line
+            return [f"k{n}: {{{', '.join(f'{key}: {value}' for key, value in ordered)}}}"]
+        # an empty plain tag is `tag:`, and gains its space with its value
+        return [f"k{n}:", *(f"  {key}:{' ' if value else ''}{value}" for key, value in ordered)]
+
     return Piece(render(before), render(after), checks, Counter([app]))
 
 
@@ -144,18 +149,23 @@ def merged(draw: st.DrawFn, n: int, chosen: frozenset[str]) -> Piece:
     app = draw(apps)
     name, style = draw(st.sampled_from(strict_names(app))), draw(styles)
     own = draw(st.booleans())
-    tag = lambda value: q(style, f"{NEW[app]}@{D2}" if app in chosen else value)  # noqa: E731
-    lines = lambda t: [  # noqa: E731
-        f"b{n}: &h{n}",
-        f"  repository: {name}",
-        f"  tag: {t('old')}",
-        f"k{n}:",
-        f"  <<: *h{n}",
-        "  pullPolicy: Always",
-        *([f"  tag: {t('other')}"] if own else []),
-    ]
+
+    def lines(rewritten: bool) -> list[str]:
+        def tag(value: str) -> str:
+            return q(style, f"{NEW[app]}@{D2}" if rewritten and app in chosen else value)
+
+        return [
+            f"b{n}: &h{n}",
+            f"  repository: {name}",
+            f"  tag: {tag('old')}",
+            f"k{n}:",
+            f"  <<: *h{n}",
+            "  pullPolicy: Always",
+            *([f"  tag: {tag('other')}"] if own else []),
+        ]
+
     checks = [equals(f"{NEW[app]}@{D2}", key, "tag") for key in (f"b{n}", f"k{n}")] if app in chosen else []
-    return Piece(lines(lambda v: q(style, v)), lines(tag), checks, Counter([app, app]))
+    return Piece(lines(False), lines(True), checks, Counter([app, app]))
 
 
 @st.composite
@@ -170,9 +180,10 @@ def kustomize(draw: st.DrawFn, n: int, chosen: frozenset[str]) -> Piece:
     )
     order = draw(st.permutations(range(len(entry))))
     new = {"name": name, "newTag": q(style, NEW[app]), "digest": D2}
-    lines = lambda pairs: [  # noqa: E731
-        ("- " if i == 0 else "  ") + f"{pairs[k][0]}: {pairs[k][1]}" for i, k in enumerate(order)
-    ]
+
+    def lines(pairs: list[tuple[str, str]]) -> list[str]:
+        return [("- " if i == 0 else "  ") + f"{pairs[k][0]}: {pairs[k][1]}" for i, k in enumerate(order)]
+
     before = [f"k{n}:", *lines(entry)]
     before[-1] += comment
     if app not in chosen:

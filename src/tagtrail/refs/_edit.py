@@ -45,7 +45,7 @@ def quote(style: str | None, value: str) -> str:
 
 def _replace(ref: Reference, role: str, value: str) -> Edit:
     span: Span = ref.spans[role]
-    return Edit(span.start, span.end, quote(span.style, value), ref.line)
+    return Edit(span.start, span.end, span.lead + quote(span.style, value), ref.line)
 
 
 def _edits(
@@ -83,7 +83,7 @@ def _kustomize_edits(ref: Reference, target: Target, text: str) -> list[Edit]:
     if at is None:
         raise RefsError(
             f"{ref.path}:{ref.line}: the flow-style images entry of {ref.app} has no {missing[0].split(':')[0]}:"
-            " key for tagtrail to set; write the entry in block style, or add the key by hand"
+            " key for tagtrail to set; write the entry in block style, or add the key by hand; nothing was written"
         )
     newline = "\r\n" if "\r\n" in text else "\n"
     prefix = "" if at == 0 or text[at - 1] == "\n" else newline

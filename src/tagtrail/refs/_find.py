@@ -42,8 +42,7 @@ def find(path: str, text: str, matcher: Matcher) -> list[Reference]:
 def _scalar(scan: Scan, node: ScalarNode, under_image_key: bool) -> Reference | None:
     """A scalar holding a whole reference. Anywhere, a value with a registry or path (`/`) or a tag (`:`);
     under an `image:` key, a bare Docker Hub name too (`nginx`, `redis`)."""
-    span = scan.span(node)
-    value = span.value
+    value = str(node.value)
     if not value or any(c.isspace() for c in value):
         return None
     if not under_image_key and "/" not in value and ":" not in value:
@@ -56,7 +55,9 @@ def _scalar(scan: Scan, node: ScalarNode, under_image_key: bool) -> Reference | 
     app = scan.matcher.app_of(ref.name)
     if app is None:
         return None
-    return Reference(scan.path, app, "image", scan.line(node), ref.name, ref.tag, ref.digest, {"image": span})
+    return Reference(
+        scan.path, app, "image", scan.line(node), ref.name, ref.tag, ref.digest, {"image": scan.span(node)}
+    )
 
 
 def _refuse_if_managed(

@@ -44,6 +44,7 @@ class Span:
     end: int
     style: str | None
     value: str
+    lead: str = ""  # written before a new value where the file has none (`tag:` → `tag: v1`)
 
 
 @dataclass(frozen=True)

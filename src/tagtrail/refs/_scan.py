@@ -16,6 +16,8 @@ from tagtrail.refs._model import Matcher, Span
 BOM = "\ufeff"
 _MARKER = re.compile(r'[ \t]*#[ \t]*\{"\$imagepolicy":[ \t]*"(?P<policy>[^"]*)"\}')
 _PROPERTY_END = re.compile(r"[^ \t\r\n]*(?:[ \t\r\n]+|#[^\n]*\n)*")
+# An empty value (`tag:`): libyaml marks it right after the colon, ruamel.yaml's parser at the next token.
+_EMPTY_VALUE = re.compile(r":(?:(?:[ \t]*(?:#[^\n]*)?\r?\n)+[ \t]*|[ \t]*)\Z")
 MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
@@ -36,10 +38,14 @@ def compose(path: str, text: str) -> list[Node]:
         mark = exc.problem_mark or exc.context_mark
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else path
         raise RefsError(
-            f"{where}: not valid YAML ({(exc.problem or exc.context or '').strip()}); nothing was written"
+            f"{where}: not valid YAML ({(exc.problem or exc.context or '').strip()}); correct the file there;"
+            " nothing was written"
         ) from None
     except YAMLError as exc:
-        raise RefsError(f"{path}: not valid YAML ({exc}); nothing was written") from None
+        problem = " ".join(str(exc).split())
+        raise RefsError(
+            f"{path}: not valid YAML ({problem}); correct the file; nothing was written"
+        ) from None
 
 
 @dataclass
@@ -66,7 +72,14 @@ class Scan:
         while start < end and self.text[start] in "&!":
             match = _PROPERTY_END.match(self.text, start, end)
             start = match.end() if match and match.end() > start else end
-        return Span(start, end, node.style or None, str(node.value))
+        if start == end and not node.style:
+            window = start
+            for _ in range(20):  # the key's line, and comment or blank lines up to the next token
+                window = self.text.rfind("\n", 0, window - 1) if window > 0 else 0
+            empty = _EMPTY_VALUE.search(self.text, max(window, 0), start)
+            start = end = empty.start() + 1 if empty else start
+        lead = " " if start == end and self.text[start - 1 : start] == ":" else ""
+        return Span(start, end, node.style or None, str(node.value), lead)
 
     def line(self, node: Node) -> int:
         return int(node.start_mark.line) + 1
