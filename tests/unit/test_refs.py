@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+import tagtrail.refs
 from tagtrail.config.model import Config
 from tagtrail.errors import RefsError
 from tagtrail.refs import HelmKeys, Matcher, Target, find, rewrite
@@ -360,3 +361,24 @@ def test_an_empty_tag_gets_its_value_after_the_colon(libyaml_refuses: str) -> No
     assert new == text.replace("tag:", "tag: main.20251014-051038.185c95c").replace(
         "digest:", f"digest: {D2}"
     )
+
+
+def test_a_marker_inside_a_kustomize_entry_leaves_the_entrys_name_alone() -> None:
+    text = (
+        'images:\n- name: ghcr.io/acme/homelab/web\n  newTag: old # {"$imagepolicy": "flux-system:web:tag"}\n'
+    )
+    new, _ = rewrite("k.yaml", text, M, {"web": target("web")})
+    assert new == text.replace("newTag: old", f"newTag: main.20251014-051038.185c95c@{D2}")
+
+
+def test_the_package_keeps_the_names_its_callers_import() -> None:
+    assert sorted(tagtrail.refs.__all__) == [
+        "HelmKeys",
+        "Kind",
+        "Matcher",
+        "Reference",
+        "Span",
+        "Target",
+        "find",
+        "rewrite",
+    ]

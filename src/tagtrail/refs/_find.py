@@ -24,16 +24,22 @@ def find(path: str, text: str, matcher: Matcher) -> list[Reference]:
         found += configured(scan, document)
         marked = {key: policy for key, (node, _) in scalars.items() if (policy := scan.marker(node))}
         for mapping in mappings:
-            # A marker, or a key path from tagtrail.yaml, says what its scalar is: the mapping's shape does not.
-            if not any(id(v) in marked or id(v) in scan.used for _, v in mapping.value):
-                ref = split(scan, mapping)
-                if ref is not None:
-                    found.append(ref)
+            values = [value for _, value in mapping.value]
+            if any(id(v) in scan.used for v in values):
+                continue  # tagtrail.yaml's key paths said what its scalars are
+            ref = split(scan, mapping)
+            # A marker says what its scalar is, whatever the mapping's shape. The shape still claims the
+            # unmarked ones, so a kustomize `name:` beside a marked `newTag:` is not an image of its own.
+            if ref is not None and not any(id(v) in marked for v in values):
+                found.append(ref)
         for key, (node, keys) in scalars.items():
-            if key in scan.used or not is_text(node):
-                continue
             policy = marked.get(key)
-            ref = _marked(scan, node, policy) if policy is not None else _scalar(scan, node, "image" in keys)
+            if policy is not None:
+                ref = _marked(scan, node, policy)
+            elif key in scan.used or not is_text(node):
+                continue
+            else:
+                ref = _scalar(scan, node, "image" in keys)
             if ref is not None:
                 found.append(ref)
     return sorted(found, key=lambda r: r.line)
