@@ -228,6 +228,8 @@ def test_flux_markers_write_only_their_part_and_only_in_their_namespace() -> Non
         'image: ghcr.io/acme/homelab/web:1 # {"$imagepolicy": "elsewhere:web"}\n'
     )
     new, _ = rewrite("k.yaml", text, M, {"web": target("web")})
+    [_, tag, _] = find("k.yaml", new, M)
+    assert (tag.kind, tag.tag, tag.digest) == ("tag", "main.20251014-051038.185c95c", D2)  # with its digest
     assert new == (
         'newName: ghcr.io/acme/homelab/web # {"$imagepolicy": "flux-system:web:name"}\n'
         'newTag: "main.20251014-051038.185c95c" # {"$imagepolicy": "flux-system:web:tag"}\n'

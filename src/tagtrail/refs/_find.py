@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ruamel.yaml.nodes import ScalarNode
 
 from tagtrail.errors import InvalidReference
@@ -42,7 +44,22 @@ def find(path: str, text: str, matcher: Matcher) -> list[Reference]:
                 ref = _scalar(scan, node, "image" in keys)
             if ref is not None:
                 found.append(ref)
-    return sorted(found, key=lambda r: r.line)
+    return sorted(_with_marked_digests(found), key=lambda r: r.line)
+
+
+def _with_marked_digests(found: list[Reference]) -> list[Reference]:
+    """A Flux `:tag` field and its `:digest` field are one image: the tag's reference carries the digest the
+    file pins beside it, so what runs reads as tag@digest (when the file names one digest for the app)."""
+    digests: dict[str, set[str | None]] = {}
+    for ref in found:
+        if ref.kind == "digest":
+            digests.setdefault(ref.app, set()).add(ref.digest)
+    return [
+        replace(ref, digest=next(iter(digests[ref.app])))
+        if ref.kind == "tag" and ref.digest is None and len(digests.get(ref.app, ())) == 1
+        else ref
+        for ref in found
+    ]
 
 
 def _scalar(scan: Scan, node: ScalarNode, under_image_key: bool) -> Reference | None:
