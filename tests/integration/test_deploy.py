@@ -76,8 +76,12 @@ def test_deploy_writes_one_commit_that_changes_only_the_references(
     after = git(lab.root, "show", "origin/main:pulumi/Pulumi.prod.yaml") + "\n"
     expected = before
     for app in APPS:
-        for old in (f"{lab.image}/{app}:bootstrap", f"registry.lan:32000/{app}:bootstrap"):
-            expected = expected.replace(old, newest_ref(lab, app))
+        image = lab.newest[app]
+        for name in (
+            f"{lab.image}/{app}",
+            f"registry.lan:32000/{app}",
+        ):  # an alias stays as the user wrote it
+            expected = expected.replace(f"{name}:bootstrap", f"{name}:{image.tag}@{image.digest}")
     assert after == expected  # comments, quotes, the salt, nginx, traefik, the text block: byte for byte
     assert "nginx: nginx:1.25" in after
     assert "docker.io/traefik:v3.1" in after
@@ -88,7 +92,7 @@ def test_deploy_writes_one_commit_that_changes_only_the_references(
     assert [g["Tagtrail-App"] for g in groups] == sorted(APPS)
     buttons = next(g for g in groups if g["Tagtrail-App"] == "buttons")
     assert buttons["Tagtrail-From"] == "registry.lan:32000/buttons:bootstrap"
-    assert buttons["Tagtrail-To"] == newest_ref(lab, "buttons")  # the alias now names the canonical image
+    assert buttons["Tagtrail-To"] == newest_ref(lab, "buttons")  # the image deployed, by its canonical name
     assert buttons["Tagtrail-Commit"] == lab.commits[-1]
     assert buttons["Tagtrail-Reason"] == "running-unknown"
     assert (

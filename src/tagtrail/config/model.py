@@ -201,12 +201,34 @@ class GitTargetConfig(_Section):
         return value
 
 
+_KEY_PATH = r"^[^.\s]+(?:\.[^.\s]+)*$"
+
+
+class HelmKeysConfig(_Section):
+    """Where a Helm values file keeps an app's image, as dotted key paths from the document's root."""
+
+    repository: str = Field(
+        pattern=_KEY_PATH,
+        description="Key path of the repository, e.g. image.name; it must name the app's image.",
+    )
+    tag: str = Field(pattern=_KEY_PATH, description="Key path of the tag, e.g. image.tag.")
+    digest: str | None = Field(
+        None,
+        pattern=_KEY_PATH,
+        description="Key path of the digest, if the chart has one; else the digest is written as tag@digest.",
+    )
+
+
 class AppDeployConfig(_Section):
     """Settings of one app that differ from deploy's."""
 
     branch: str | list[str] | None = Field(None, description="Branches whose tags this app deploys.")
     min_age: Duration | None = Field(None, description="This app's soak time.")
     interval: Duration | None = Field(None, description="How often tagtrail serve polls this app.")
+    helm: list[HelmKeysConfig] = Field(
+        default_factory=list,
+        description="Helm values keys holding this app's image, where tagtrail cannot recognise them itself.",
+    )
 
 
 class DeployConfig(_Section):
@@ -220,6 +242,10 @@ class DeployConfig(_Section):
         description="Other names under which the same images appear in files, each with '{app}'.",
     )
     git: GitTargetConfig | None = Field(None, description="Write deploys back to files in git.")
+    marker_namespaces: list[str] = Field(
+        default_factory=lambda: ["flux-system"],
+        description="Namespaces whose Flux $imagepolicy markers are tagtrail's; other markers are left alone.",
+    )
     pins: dict[str, PinTag] = Field(
         default_factory=dict,
         description="Apps held at a tag: automation leaves them alone until unpinned.",

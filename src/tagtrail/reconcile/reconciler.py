@@ -34,7 +34,7 @@ Clock = Callable[[], datetime]
 
 
 def matcher_for(config: Config) -> Matcher:
-    return Matcher(config.image, config.deploy.aliases)
+    return Matcher.from_config(config)
 
 
 def decision_log(config: Config) -> DecisionLog:
