@@ -41,6 +41,7 @@ class Reason(StrEnum):
     PINNED = "pinned"
     ROLLBACK = "rollback"
     PIN = "pin"
+    PIN_FORCED = "pin-forced"  # a person pinned a tag that is not an eligible build, on purpose
     UNPIN = "unpin"
     NO_ELIGIBLE_TAGS = "no-eligible-tags"
     TOO_YOUNG = "too-young"
@@ -50,7 +51,7 @@ class Reason(StrEnum):
 
 
 # Reasons a person asked for: they skip the soak time and cooldown, and may move an app backwards.
-EXPLICIT = frozenset({Reason.ROLLBACK, Reason.PIN, Reason.PINNED})
+EXPLICIT = frozenset({Reason.ROLLBACK, Reason.PIN, Reason.PIN_FORCED, Reason.PINNED})
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,9 @@ import httpx
 
 from bench.httpserver import serve, stop
 
-Kind = Literal["status", "retry_after", "stall", "truncate", "malformed", "content_type", "paginate", "huge"]
+Kind = Literal[
+    "status", "retry_after", "stall", "truncate", "malformed", "content_type", "paginate", "huge", "digest"
+]
 
 
 @dataclass
@@ -36,6 +38,7 @@ class Fault:
     seconds: float = 0.0
     page: int = 2
     mode: Literal["honest", "loop", "repeat", "shift"] = "honest"
+    value: str = ""  # "digest": the Docker-Content-Digest to claim instead of the registry's
     hits: int = 0
 
     def matches(self, method: str, path: str) -> bool:
@@ -188,6 +191,9 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                 headers = {k: v for k, v in headers.items() if k.lower() != "content-type"}
                 headers["Content-Type"] = "text/html"
                 body = b"<html>captive portal</html>"
+            elif fault is not None and fault.kind == "digest":
+                headers = {k: v for k, v in headers.items() if k.lower() != "docker-content-digest"}
+                headers["Docker-Content-Digest"] = fault.value
             elif fault is not None and fault.kind == "huge":
                 body = b'{"tags": [' + b'"x",' * 200_000 + b'"y"]}'
             elif fault is not None and fault.kind == "truncate":

@@ -170,3 +170,25 @@ async def test_requests_per_second_are_paced(fault_proxy: FaultProxy, repo: str)
         await asyncio.gather(*(client.head(base.with_tag(tag)) for tag in TAGS[:11]))
         # 11 starts at 20 per second take at least 10 intervals of 50 ms (a lower bound: noise only adds)
         assert time.monotonic() - started >= 0.5
+
+
+@pytest.mark.parametrize("lie", ["another build", "no such digest"])
+async def test_a_head_that_answers_another_digest_is_never_pinned(
+    fault_proxy: FaultProxy, pusher: ImagePusher, repo_name: str, lie: str
+) -> None:
+    """A proxy or a broken registry claims another Docker-Content-Digest for the tag: the digest tagtrail
+    would pin is read back by digest from the same repository and its bytes hashed, so the lie is caught."""
+    from tagtrail.errors import RegistryNotFound
+    from tagtrail.reconcile.observe import Observer
+
+    wanted = pusher.push_image(repo_name, TAGS[0])
+    other = pusher.push_image(f"{repo_name}-elsewhere", TAGS[1])  # a real digest, of another repository
+    claimed = other.digest if lie == "another build" else "sha256:" + "e" * 64
+    fault_proxy.add(Fault("digest", r"/manifests/main\.", value=claimed))
+    async with via(fault_proxy, retries=0) as client:
+        observer = Observer(client, None)
+        with pytest.raises(RegistryNotFound, match=claimed[:19]):
+            await observer.digest(ref(fault_proxy, repo_name), TAGS[0])
+    fault_proxy.faults.clear()
+    async with via(fault_proxy, retries=0) as client:
+        assert await Observer(client, None).digest(ref(fault_proxy, repo_name), TAGS[0]) == wanted.digest

@@ -17,7 +17,7 @@ from tagtrail.config import Config, parse_config
 from tagtrail.errors import RegistryError
 from tagtrail.history import HistoryEntry
 from tagtrail.policy import Running
-from tagtrail.registry import ImageConfig, ImageRef, ManifestHead
+from tagtrail.registry import ImageConfig, ImageRef, Manifest, ManifestHead
 from tagtrail.scheme import Scheme
 from tagtrail.targets.base import Applied, AppState, Change, Decide, Declared
 
@@ -64,6 +64,12 @@ class FakeRegistry:
     async def head(self, ref: ImageRef) -> ManifestHead:
         self._check(ref, "head")
         return ManifestHead(digest_of(ref.tag or ""), "application/vnd.oci.image.manifest.v1+json", 100)
+
+    async def manifest(self, ref: ImageRef) -> Manifest:
+        self._check(ref, "manifest")
+        return Manifest(
+            "application/vnd.oci.image.manifest.v1+json", ref.digest or digest_of(ref.tag or ""), b"{}"
+        )
 
     async def image_config(self, ref: ImageRef) -> ImageConfig:
         self._check(ref, "config")

@@ -214,3 +214,80 @@ def test_config_is_immutable() -> None:
     with pytest.raises(ValueError, match="frozen"):
         config.image = "x"  # type: ignore[misc]
     assert isinstance(config, Config)
+
+
+# Hostile or unlucky files: one clear line each, never a hang, a memory blow-up or a traceback.
+
+BOMB = "image: a/{app}\nl0: &l0 [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"l{n}: &l{n} [{', '.join([f'*l{n - 1}'] * 10)}]\n" for n in range(1, 9)
+)
+
+
+def _only_problem(text: str) -> str:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text)
+    assert len(caught.value.problems) == 1, caught.value.problems
+    message = str(caught.value)
+    assert "\n" not in message
+    return message
+
+
+def test_an_alias_bomb_is_refused_before_it_expands() -> None:
+    # 10^9 nodes once expanded: ran to 1.85 GB before this guard
+    assert _only_problem(BOMB) == (
+        "tagtrail.yaml:7: its aliases expand to more than 1,000,000 nodes (an alias bomb?);"
+        " tagtrail.yaml needs none of that"
+    )
+
+
+def test_ordinary_anchors_and_aliases_still_load() -> None:
+    config = parse_config("image: a/{app}\ndeploy:\n  branch: &b main\n  apps:\n    web: {branch: *b}\n")
+    assert config.deploy.branches_of("web") == ["main"]
+
+
+def test_deep_nesting_is_refused_with_its_line() -> None:
+    deep = "image: a/{app}\nx: " + "[" * 20000 + "]" * 20000 + "\n"
+    assert (
+        _only_problem(deep)
+        == "tagtrail.yaml:2: nesting deeper than 100 levels; tagtrail.yaml needs none of that"
+    )
+
+
+def test_a_huge_file_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "tagtrail.yaml"
+    path.write_text("image: a/{app}\n" + "# filler\n" * 200_000)
+    with pytest.raises(ConfigError, match=r"tagtrail.yaml: the file is \d+ KiB, over the limit of 1024 KiB"):
+        load_config(path)
+
+
+def test_a_file_that_is_not_utf8_says_where(tmp_path: Path) -> None:
+    path = tmp_path / "not-utf8.yaml"
+    path.write_bytes(b"image: a/{app}\nscheme: caf\xe9\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(caught.value).endswith("not-utf8.yaml:2:12: not UTF-8 (byte 0xe9); save the file as UTF-8")
+
+
+def test_a_nul_byte_is_one_line() -> None:
+    assert _only_problem("image: a/{app}\nscheme: a\x00b\n") == (
+        "tagtrail.yaml:2:10: a character YAML does not allow (U+0000); remove it"
+    )
+
+
+def test_a_value_wrong_for_every_arm_of_a_union_is_reported_once() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config("image: a/{app}\ndeploy:\n  branch: {a: 1}\n")
+    lines = str(caught.value).splitlines()
+    assert len(lines) == len(set(lines))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "image: a/{app}\nserve:\n  interval: 0s\n",
+        "image: a/{app}\ndeploy:\n  apps:\n    web: {interval: 0}\n",
+        'image: a/{app}\nregistries:\n  "r.lan": {interval: 0s}\n',
+    ],
+)
+def test_a_poll_interval_of_zero_is_refused(text: str) -> None:
+    assert "a poll interval must be at least 1s" in _only_problem(text)

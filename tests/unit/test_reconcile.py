@@ -199,3 +199,25 @@ def test_a_rollback_refuses_builds_that_are_not_eligible(tmp_path: Path) -> None
         asyncio.run(rollback(rec, "web", feature, actor="alice"))
     with pytest.raises(TagtrailError, match="no earlier deploy"):
         asyncio.run(rollback(rec, "web", None, actor="alice"))
+
+
+def test_pin_takes_only_eligible_builds_unless_forced(tmp_path: Path) -> None:
+    feature = build("feature/x", 1, "ddddddd")
+    target = FakeTarget({"web": running(NEW)})
+    rec = reconciler(tmp_path, target, FakeRegistry({"acme/web": [OLD, NEW, feature, "latest"]}))
+    for tag in ("latest", feature):
+        with pytest.raises(TagtrailError, match=r"only eligible builds are pinned\. Pass --force"):
+            asyncio.run(pin(rec, "web", tag, actor="alice"))
+    assert target.writes == []
+    forced = asyncio.run(pin(rec, "web", "latest", actor="alice", force=True))
+    assert forced.planned[0].decision.reason == Reason.PIN_FORCED
+    assert (target.running["web"], dict(target.writes[-1].pins)) == (running("latest"), {"web": "latest"})
+
+
+@pytest.mark.parametrize("tag", ["main\nInjected: header", "../../web/manifests/x", "a b", "-x", "é"])
+def test_a_pin_that_is_not_a_tag_never_reaches_a_url(tmp_path: Path, tag: str) -> None:
+    registry = FakeRegistry({"acme/web": [OLD, NEW]})
+    rec = reconciler(tmp_path, FakeTarget({"web": running(NEW)}), registry)
+    with pytest.raises(TagtrailError, match="is not a tag"):
+        asyncio.run(pin(rec, "web", tag, actor="alice", force=True))
+    assert registry.requests == []

@@ -384,3 +384,14 @@ def test_the_package_keeps_the_names_its_callers_import() -> None:
         "find",
         "rewrite",
     ]
+
+
+def test_deploy_files_obey_the_same_limits_as_tagtrail_yaml() -> None:
+    bomb = "l0: &l0 [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"l{n}: &l{n} [{', '.join([f'*l{n - 1}'] * 10)}]\n" for n in range(1, 9)
+    )
+    with pytest.raises(RefsError, match=r"^bomb.yaml:6: its aliases expand to more than 1,000,000 nodes"):
+        find("bomb.yaml", bomb, M)
+    deep = "image: " + "[" * 5000 + "]" * 5000 + "\n"
+    with pytest.raises(RefsError, match=r"^deep.yaml:1: nesting deeper than 100 levels; tagtrail does not read it"):
+        find("deep.yaml", deep, M)

@@ -325,9 +325,17 @@ def pin(
     ctx: typer.Context,
     app_name: Annotated[str, typer.Argument(metavar="APP")],
     tag: Annotated[str, typer.Argument(metavar="TAG")],
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Pin a tag that is not an eligible build (latest, a feature branch); the commit says so.",
+        ),
+    ] = False,
 ) -> None:
-    """Deploy TAG for APP and hold it there (deploy.pins in tagtrail.yaml), in one commit."""
-    report = _run(state(ctx), lambda r: reconcile.pin(r, app_name, tag, actor="tagtrail pin"))
+    """Deploy TAG for APP and hold it there (deploy.pins in tagtrail.yaml), in one commit. TAG must be a
+    build of the scheme on a deploy branch, unless --force."""
+    report = _run(state(ctx), lambda r: reconcile.pin(r, app_name, tag, actor="tagtrail pin", force=force))
     _pin_result(report, f"{app_name} pinned at {tag}")
 
 

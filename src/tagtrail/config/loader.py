@@ -13,7 +13,10 @@ from pydantic_core import ErrorDetails
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.reader import ReaderError
 
+from tagtrail.config import guard
+from tagtrail.config.guard import CONFIG_MAX_BYTES
 from tagtrail.config.model import Config
 from tagtrail.errors import ConfigError, Problem
 
@@ -50,26 +53,66 @@ def load_config(path: Path) -> Config:
     """Read and validate one config file. Raises ConfigError listing every problem with its position."""
     shown = _display(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        size = path.stat().st_size
+        if size > CONFIG_MAX_BYTES:  # refused before it is read
+            raise ConfigError(
+                [
+                    Problem(
+                        shown,
+                        None,
+                        None,
+                        "",
+                        f"the file is {size // 1024} KiB, over the limit of {CONFIG_MAX_BYTES // 1024} KiB",
+                    )
+                ]
+            )
+        data = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError([Problem(shown, None, None, "", "file not found; pass --config PATH")]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError([Problem(shown, None, None, "", f"cannot read it: {exc}")]) from exc
+    except OSError as exc:
+        raise ConfigError([Problem(shown, None, None, "", f"cannot read it: {exc.strerror}")]) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ConfigError(
+            [
+                Problem(
+                    shown,
+                    line,
+                    column,
+                    "",
+                    f"not UTF-8 (byte 0x{data[exc.start]:02x}); save the file as UTF-8",
+                )
+            ]
+        ) from None
     return parse_config(text, shown)
 
 
 def parse_config(text: str, path: str = CONFIG_NAME) -> Config:
     """Validate config text; `path` is only used in messages."""
+    too_much = guard.check(text, CONFIG_MAX_BYTES)
+    if too_much is not None:
+        raise ConfigError(
+            [Problem(path, too_much.line, None, "", f"{too_much.message}; tagtrail.yaml needs none of that")]
+        )
     try:
         document = YAML(typ="rt").load(text)
+    except ReaderError as exc:  # a character YAML does not allow: say where, not at which offset
+        raise ConfigError([_bad_character(path, text, exc)]) from None
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         column = mark.column + 1 if mark else None
-        what = (exc.problem or exc.context or "invalid YAML").strip()
-        raise ConfigError([Problem(path, line, column, "", f"not valid YAML: {what}")]) from exc
+        what = " ".join((exc.problem or exc.context or "invalid YAML").split())  # one line
+        raise ConfigError([Problem(path, line, column, "", f"not valid YAML: {what}")]) from None
     except YAMLError as exc:
-        raise ConfigError([Problem(path, None, None, "", f"not valid YAML: {exc}")]) from exc
+        raise ConfigError(
+            [Problem(path, None, None, "", f"not valid YAML: {' '.join(str(exc).split())}")]
+        ) from None
+    except RecursionError:
+        raise ConfigError([Problem(path, None, None, "", "nested too deeply to read")]) from None
     if document is None:
         raise ConfigError([Problem(path, 1, 1, "", "the file is empty; it needs at least 'image:'")])
     if not isinstance(document, CommentedMap):
@@ -79,8 +122,18 @@ def parse_config(text: str, path: str = CONFIG_NAME) -> Config:
     try:
         return Config.model_validate(_plain(document))
     except ValidationError as exc:
-        found = [_problem(path, document, error) for error in _relevant(document, exc.errors())]
-        raise ConfigError(sorted(found, key=lambda p: (p.line or 0, p.column or 0))) from None
+        problems = {_problem(path, document, error) for error in _relevant(document, exc.errors())}
+        raise ConfigError(
+            sorted(problems, key=lambda p: (p.line or 0, p.column or 0, p.field, p.message))
+        ) from None
+
+
+def _bad_character(path: str, text: str, exc: ReaderError) -> Problem:
+    position = int(exc.position)
+    line = text.count("\n", 0, position) + 1
+    column = position - (text.rfind("\n", 0, position) + 1) + 1
+    code = ord(exc.character) if isinstance(exc.character, str) else int(exc.character)
+    return Problem(path, line, column, "", f"a character YAML does not allow (U+{code:04X}); remove it")
 
 
 def _display(path: Path) -> str:

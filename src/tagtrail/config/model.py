@@ -95,6 +95,16 @@ Duration = Annotated[
     PlainSerializer(lambda d: f"{int(d.total_seconds())}s", return_type=str),
     WithJsonSchema({"type": "string", "pattern": r"^\d+\s*(ms|s|m|h|d|w)?$"}),
 ]
+
+
+def _at_least_a_second(value: timedelta) -> timedelta:
+    if value < timedelta(seconds=1):
+        raise ValueError("a poll interval must be at least 1s (0s would poll without pause)")
+    return value
+
+
+# How often something is polled: a busy loop is never what anyone meant.
+Interval = Annotated[Duration, AfterValidator(_at_least_a_second)]
 ImageTemplate = Annotated[str, AfterValidator(_check_image_template)]
 RelativePath = Annotated[str, AfterValidator(_relative_path)]
 RegistryHost = Annotated[str, AfterValidator(_registry_host)]
@@ -140,7 +150,7 @@ class RegistryConfig(_Section):
         30.0, gt=0, le=600, description="Seconds one request may take, its authentication included."
     )
     page_size: int = Field(1000, ge=1, le=10000, description="Tags asked for per page when listing tags.")
-    interval: Duration | None = Field(
+    interval: Interval | None = Field(
         None, description="How often tagtrail serve polls this registry's apps."
     )
 
@@ -224,7 +234,7 @@ class AppDeployConfig(_Section):
 
     branch: str | list[str] | None = Field(None, description="Branches whose tags this app deploys.")
     min_age: Duration | None = Field(None, description="This app's soak time.")
-    interval: Duration | None = Field(None, description="How often tagtrail serve polls this app.")
+    interval: Interval | None = Field(None, description="How often tagtrail serve polls this app.")
     helm: list[HelmKeysConfig] = Field(
         default_factory=list,
         description="Helm values keys holding this app's image, where tagtrail cannot recognise them itself.",
@@ -340,7 +350,7 @@ class ServeConfig(_Section):
 
     host: str = Field("127.0.0.1", description="Address to listen on (0.0.0.0 in a container).")
     port: int = Field(8080, ge=1, le=65535, description="Port to listen on.")
-    interval: Duration = Field(
+    interval: Interval = Field(
         timedelta(minutes=5), description="How often every app is polled (webhooks act at once)."
     )
     jitter: float = Field(

@@ -38,9 +38,20 @@ async def rollback(reconciler: Reconciler, app: str, to: str | None, *, actor: s
     return await _pin_change(reconciler, app, tag, Reason.ROLLBACK, actor)
 
 
-async def pin(reconciler: Reconciler, app: str, tag: str, *, actor: str) -> Report:
-    """Deploy `tag` for `app` and hold it there."""
-    return await _pin_change(reconciler, app, tag, Reason.PIN, actor)
+async def pin(reconciler: Reconciler, app: str, tag: str, *, actor: str, force: bool = False) -> Report:
+    """Deploy `tag` for `app` and hold it there. Only an eligible build (of the scheme, on a deploy branch)
+    unless `force`, which the commit then records (reason pin-forced)."""
+    config = reconciler.config
+    branches = config.deploy.branches_of(app)
+    if eligible_build(config.tag_scheme, branches, tag) is not None:
+        return await _pin_change(reconciler, app, tag, Reason.PIN, actor)
+    if not force:
+        raise TagtrailError(
+            f"'{tag[:80]}' is not a build of {', '.join(branches)} in the scheme ({config.tag_scheme.example});"
+            " only eligible builds are pinned. Pass --force to pin it anyway (the commit says so)"
+        )
+    ImageRef.parse(reconciler.matcher.canonical(app)).with_tag(tag)  # a tag at all, before any request
+    return await _pin_change(reconciler, app, tag, Reason.PIN_FORCED, actor)
 
 
 async def unpin(reconciler: Reconciler, app: str, *, actor: str) -> Report:

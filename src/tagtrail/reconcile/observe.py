@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from tagtrail.gitrepo import GitRepo
-from tagtrail.registry import ImageConfig, ImageRef, ManifestHead
+from tagtrail.registry import ImageConfig, ImageRef, Manifest, ManifestHead
 from tagtrail.scheme import ParsedTag, Scheme
 
 _EARLIEST = datetime.min.replace(tzinfo=UTC)
@@ -24,6 +24,8 @@ class Registry(Protocol):
     async def list_tags(self, ref: ImageRef) -> list[str]: ...
 
     async def head(self, ref: ImageRef) -> ManifestHead: ...
+
+    async def manifest(self, ref: ImageRef) -> Manifest: ...
 
     async def image_config(self, ref: ImageRef) -> ImageConfig: ...
 
@@ -55,9 +57,14 @@ class Observer:
         return await self.client.list_tags(ref)
 
     async def digest(self, ref: ImageRef, tag: str) -> str:
+        """The digest to pin for `tag`: what a HEAD of the tag answers, proven by reading the manifest by
+        that digest from the same repository, its bytes hashed. A proxy or a broken registry answering
+        another build's digest, or one this repository does not hold, is refused, not written."""
         key = (ref.name, tag)
         if key not in self._digests:
-            self._digests[key] = (await self.client.head(ref.with_tag(tag))).digest
+            claimed = (await self.client.head(ref.with_tag(tag))).digest
+            proven = await self.client.manifest(ref.with_digest(claimed))  # checks the bytes' hash
+            self._digests[key] = proven.digest
         return self._digests[key]
 
     async def created(self, ref: ImageRef, tags: Iterable[str], scheme: Scheme) -> dict[str, datetime]:

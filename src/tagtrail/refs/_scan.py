@@ -10,6 +10,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from tagtrail.config import guard
+from tagtrail.config.guard import DEPLOY_FILE_MAX_BYTES
 from tagtrail.errors import RefsError
 from tagtrail.refs._model import Matcher, Span
 
@@ -27,7 +29,12 @@ def compose(path: str, text: str) -> list[Node]:
     which refuses a few things 1.2 allows (`{image: repo:tag}` in a flow mapping), so anything it refuses
     is read again by ruamel.yaml's own parser, which decides (its safe flavour: a quarter faster than the
     round-trip one, and comments are not needed here). `text` has no byte order mark: the two parsers
-    disagree on whether it counts as a character."""
+    disagree on whether it counts as a character. The limits every YAML tagtrail reads obeys (size, depth,
+    alias expansion) are checked first."""
+    too_much = guard.check(text, DEPLOY_FILE_MAX_BYTES)
+    if too_much is not None:
+        where = f"{path}:{too_much.line}" if too_much.line else path
+        raise RefsError(f"{where}: {too_much.message}; tagtrail does not read it; nothing was written")
     try:
         return [doc for doc in YAML(typ="safe", pure=False).compose_all(text) if doc is not None]
     except YAMLError:

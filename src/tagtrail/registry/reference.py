@@ -13,7 +13,7 @@ _HUB_ALIASES = {"docker.io", "index.docker.io", "registry-1.docker.io", "registr
 
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
 _PATH = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
-_TAG = re.compile(r"[\w][\w.-]{0,127}")
+_TAG = re.compile(r"[\w][\w.-]{0,127}", re.ASCII)
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128}")
 
 
@@ -80,9 +80,17 @@ class ImageRef:
         raise InvalidReference(f"'{self}' names no tag or digest")
 
     def with_tag(self, tag: str) -> ImageRef:
+        """This repository at `tag`; a tag outside the distribution grammar (a newline, `../`, a space)
+        never reaches a URL."""
+        if not _TAG.fullmatch(tag):
+            raise InvalidReference(
+                f"{tag[:80]!r} is not a tag (letters, digits, _ . -; at most 128, not starting with . or -)"
+            )
         return replace(self, tag=tag, digest=None)
 
     def with_digest(self, digest: str) -> ImageRef:
+        if not _DIGEST.fullmatch(digest):
+            raise InvalidReference(f"{digest[:80]!r} is not a digest (sha256:<64 hex>)")
         return replace(self, digest=digest)
 
     def __str__(self) -> str:

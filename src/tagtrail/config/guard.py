@@ -1,0 +1,84 @@
+"""Limits on every YAML file tagtrail reads (tagtrail.yaml and the deploy files): a size cap, a nesting
+depth, and a budget on what aliases expand to, checked in one linear pass over libyaml's events before any
+tree is built. A "billion laughs" file (aliases of aliases) or a 20,000-deep nesting is refused with one line
+instead of eating memory, time or the stack."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+from ruamel.yaml.events import AliasEvent, CollectionEndEvent, CollectionStartEvent, Event, ScalarEvent
+
+CONFIG_MAX_BYTES = 1024 * 1024
+DEPLOY_FILE_MAX_BYTES = 16 * 1024 * 1024
+MAX_DEPTH = 100
+MAX_EXPANDED_NODES = 1_000_000  # nodes the document would hold with every alias expanded
+
+
+@dataclass(frozen=True)
+class TooMuch:
+    """What a limit refused, and where (1-based line, when known)."""
+
+    message: str
+    line: int | None = None
+
+
+def check(text: str, max_bytes: int) -> TooMuch | None:
+    """The first limit `text` breaks, or None. YAML errors are left to the parser that reads it next."""
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > max_bytes:
+        return TooMuch(f"the file is {size // 1024} KiB, over the limit of {max_bytes // 1024} KiB")
+    walk = _Walk()
+    try:
+        for event in YAML(typ="safe", pure=False).parse(text):
+            problem = walk.see(event)
+            if problem is not None:
+                return TooMuch(problem, event.start_mark.line + 1 if event.start_mark else None)
+    except (YAMLError, RecursionError):
+        return None
+    return None
+
+
+@dataclass
+class _Open:
+    anchor: str | None
+    nodes: int = 1
+
+
+@dataclass
+class _Walk:
+    """Counts the nodes the document would hold with its aliases expanded, and how deep it nests."""
+
+    sizes: dict[str, int] = field(default_factory=dict)  # anchor → nodes its value expands to
+    stack: list[_Open] = field(default_factory=list)
+    total: int = 0
+
+    def see(self, event: Event) -> str | None:
+        if isinstance(event, CollectionStartEvent):
+            if len(self.stack) >= MAX_DEPTH:
+                return f"nesting deeper than {MAX_DEPTH} levels"
+            self.stack.append(_Open(event.anchor))
+            return None
+        if isinstance(event, CollectionEndEvent):
+            done = self.stack.pop()
+            if done.anchor:
+                self.sizes[done.anchor] = done.nodes
+            return self._add(done.nodes)
+        if isinstance(event, AliasEvent):
+            return self._add(self.sizes.get(event.anchor, 1))
+        if isinstance(event, ScalarEvent):
+            if event.anchor:
+                self.sizes[event.anchor] = 1
+            return self._add(1)
+        return None
+
+    def _add(self, nodes: int) -> str | None:
+        if self.stack:
+            self.stack[-1].nodes += nodes
+        else:
+            self.total += nodes
+        if self.total + (self.stack[0].nodes if self.stack else 0) > MAX_EXPANDED_NODES:
+            return f"its aliases expand to more than {MAX_EXPANDED_NODES:,} nodes (an alias bomb?)"
+        return None
