@@ -108,6 +108,8 @@ def test_deploy_writes_one_commit_that_changes_only_the_references(
     assert code == 0
     assert "nothing to deploy" in err
     assert len(remote_log(file_remote)) == 7
+    code, _, _ = run(capsys, "deploy", "--detailed-exitcode")
+    assert code == 2  # nothing to do, told apart from a deploy
 
 
 def test_plan_after_deploy_and_the_decision_log(
@@ -348,7 +350,8 @@ def test_a_registry_error_holds_that_app_and_writes_nothing_for_it(
         check=True,
     )
     code, out, err = run(capsys, "deploy", "--json")
-    assert code == 0, err
+    assert code == 4, err  # some apps could not be read: not a success, though the others were deployed
+    assert "not deployed, their registry could not be read: chime" in err
     result = json.loads(out)
     chime = next(a for a in result["apps"] if a["app"] == "chime")
     assert (chime["action"], chime["reason"]) == ("hold", "registry-error")

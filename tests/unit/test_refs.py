@@ -393,5 +393,7 @@ def test_deploy_files_obey_the_same_limits_as_tagtrail_yaml() -> None:
     with pytest.raises(RefsError, match=r"^bomb.yaml:6: its aliases expand to more than 1,000,000 nodes"):
         find("bomb.yaml", bomb, M)
     deep = "image: " + "[" * 5000 + "]" * 5000 + "\n"
-    with pytest.raises(RefsError, match=r"^deep.yaml:1: nesting deeper than 100 levels; tagtrail does not read it"):
+    with pytest.raises(
+        RefsError, match=r"^deep.yaml:1: nesting deeper than 100 levels; tagtrail does not read it"
+    ):
         find("deep.yaml", deep, M)

@@ -25,6 +25,10 @@ AppsArgument = Annotated[
     typer.Argument(metavar="[APP]...", help="Apps to consider. Default: every app in the deploy files."),
 ]
 EXIT_PENDING = 2
+# `deploy`'s exit codes, like terraform's detailed ones (README: "Exit codes")
+EXIT_FAILED = 1
+EXIT_NOTHING = 2  # with --detailed-exitcode only: there was nothing to deploy
+EXIT_UNREAD = 4  # some apps could not be read from the registry: they were not deployed
 
 
 T = TypeVar("T")
@@ -129,10 +133,18 @@ def deploy(
         ),
     ] = None,
     json: JsonOption = False,
+    detailed_exitcode: Annotated[
+        bool,
+        typer.Option("--detailed-exitcode", help="Exit 2 when there was nothing to deploy (0: deployed)."),
+    ] = False,
 ) -> None:
     """Apply every pending update in one commit of the deploy files (image references pinned by digest,
     trailers saying app, from, to, commit and reason), push it, and run deploy.git.then. A rejected push
-    is retried on the new remote head, never forced."""
+    is retried on the new remote head, never forced.
+
+    Exit codes: 0 done; 1 failed (nothing, or not everything, was written; or `then` failed); 2 nothing to
+    deploy (with --detailed-exitcode); 4 some apps could not be read from the registry (the others were
+    deployed)."""
     current = state(ctx)
     report = _run(current, lambda r: r.run(apps, actor="tagtrail deploy", dry_run=dry_run, skip_ci=skip_ci))
     outcome = report.applied
@@ -154,7 +166,13 @@ def deploy(
         _plan_table(report.planned)
         _report_outcome(current, report, dry_run)
     if outcome.then_exit not in (None, 0):
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_FAILED)
+    unread = [p.app for p in report.planned if p.error is not None]
+    if unread and not dry_run:
+        output.warn(f"not deployed, their registry could not be read: {', '.join(unread)}")
+        raise typer.Exit(EXIT_UNREAD)
+    if detailed_exitcode and outcome.commit is None:
+        raise typer.Exit(EXIT_NOTHING)
 
 
 def _report_outcome(current: State, report: Report, dry_run: bool) -> None:
