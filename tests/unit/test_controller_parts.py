@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from fakes import FakeRegistry, FakeTarget, build, config_text, digest_of
+from fakes import FakeRegistry, FakeTarget, build, config, config_text, digest_of
 
 from tagtrail.config import Config
 from tagtrail.controller import Controller
@@ -194,3 +194,43 @@ def test_the_loop_deploys_and_tells(tmp_path: Path) -> None:
     assert controller.ready == (True, "ready")
     image = Image("registry.test/acme/web", new, digest_of(new))
     assert controller.status.planned["web"].target == image
+
+
+def test_a_flood_of_unknown_commits_costs_one_fetch(tmp_path: Path) -> None:
+    """A registry notification naming thousands of commits nobody has: one `git fetch`, not one each."""
+    import subprocess
+
+    from tagtrail.controller.commits import CommitApps
+
+    repo = tmp_path / "repo"
+    (repo / "apps" / "web").mkdir(parents=True)
+    (repo / "apps" / "web" / "Dockerfile").write_text("FROM scratch\n")
+    (repo / "tagtrail.yaml").write_text(config_text())
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    subprocess.run(["git", "-C", str(repo), "add", "."], check=True)
+    subprocess.run(["git", "-C", str(repo), "commit", "-qm", "one"], check=True)
+    fetches = tmp_path / "fetches"
+    wrapper = tmp_path / "bin" / "git"
+    wrapper.parent.mkdir()
+    wrapper.write_text(f'#!/bin/sh\n[ "$1" = fetch ] && echo x >> "{fetches}"\nexec /usr/bin/git "$@"\n')
+    wrapper.chmod(0o755)
+    clock = Clock()
+    commits = CommitApps(clock)
+    rec = Reconciler(config(), repo / "tagtrail.yaml", FakeRegistry({}), target=FakeTarget({}))
+
+    async def flood() -> list[set[str] | None]:
+        import os
+
+        path = os.environ["PATH"]
+        os.environ["PATH"] = f"{wrapper.parent}:{path}"
+        try:
+            return [await commits.apps(f"{n:07x}", rec, {"web"}) for n in range(50)]
+        finally:
+            os.environ["PATH"] = path
+
+    assert asyncio.run(flood()) == [None] * 50
+    assert fetches.read_text().count("x") == 1
+    head = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    )
+    assert asyncio.run(commits.apps(head.stdout.strip(), rec, {"web"})) == {"web"}  # a root commit: every app

@@ -4,7 +4,9 @@ for. Answers are remembered (a bounded number of commits) for the life of one co
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import OrderedDict
+from collections.abc import Callable
 
 from tagtrail import apps as app_discovery
 from tagtrail.errors import TagtrailError
@@ -13,11 +15,14 @@ from tagtrail.reconcile import Reconciler
 from tagtrail.targets.gitops import GitOpsTarget
 
 REMEMBERED = 256
+FETCH_EVERY = 10.0  # seconds: a flood of hints naming unknown commits costs one fetch, not one each
 
 
 class CommitApps:
-    def __init__(self) -> None:
-        self._known: OrderedDict[str, set[str] | None] = OrderedDict()
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._known: OrderedDict[str, set[str]] = OrderedDict()
+        self._clock = clock
+        self._fetched_at: float | None = None
 
     async def apps(self, sha: str, reconciler: Reconciler, deployed: set[str]) -> set[str] | None:
         """The deployed apps commit `sha` changed (None: cannot tell, e.g. no history of the monorepo here)."""
@@ -28,6 +33,8 @@ class CommitApps:
 
         def changed_in(repo: GitRepo) -> set[str] | None:
             if not repo.has_commit(sha):
+                if not self._may_fetch():
+                    return None  # fetched a moment ago: this commit is not one we can know yet
                 repo.try_run("fetch", "--quiet")  # pushed after our last look
                 if not repo.has_commit(sha):
                     return None
@@ -50,9 +57,18 @@ class CommitApps:
             found = await asyncio.to_thread(compute)
         except TagtrailError:
             found = None
-        if found is not None and deployed:
+        if found is None:
+            return None  # not remembered: the commit may be fetched a little later
+        if deployed:
             found &= deployed
         self._known[sha] = found
         while len(self._known) > REMEMBERED:
             self._known.popitem(last=False)
         return found
+
+    def _may_fetch(self) -> bool:
+        now = self._clock()
+        if self._fetched_at is not None and now - self._fetched_at < FETCH_EVERY:
+            return False
+        self._fetched_at = now
+        return True
