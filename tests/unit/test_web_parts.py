@@ -204,3 +204,39 @@ def test_age_cells() -> None:
     assert age(now - timedelta(minutes=3, seconds=59), now) == "3m"
     assert age(now - timedelta(days=2, hours=5), now) == "2d"
     assert age(now + timedelta(minutes=1), now) == "0s"  # a clock a little ahead is not negative
+
+
+@pytest.mark.parametrize(
+    ("parse", "body"),
+    [
+        (hooks.distribution_pushes, b'{"events": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"),
+        (lambda body: hooks.github_pushes("package", body), b"[" * 100_000 + b"]" * 100_000),
+        (hooks.generic_push, b'{"image": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"),
+    ],
+)
+def test_deeply_nested_json_is_a_bad_request_not_an_internal_error(parse: object, body: bytes) -> None:
+    with pytest.raises(hooks.HookError, match="nested too deeply") as caught:
+        parse(body)  # type: ignore[operator]
+    assert caught.value.status == 400
+
+
+def test_a_github_event_whose_owner_is_a_string_is_a_bad_request() -> None:
+    body = json.dumps(
+        {"action": "published", "package": {"package_type": "container", "name": "web", "owner": "acme"}}
+    ).encode()
+    with pytest.raises(hooks.HookError, match="names no package") as caught:
+        hooks.github_pushes("package", body)
+    assert caught.value.status == 400
+
+
+def test_a_notification_of_thousands_of_events_costs_a_bounded_amount_of_work() -> None:
+    event = {
+        "action": "push",
+        "target": {"mediaType": "application/vnd.oci.image.manifest.v1+json", "repository": "acme/web"},
+        "request": {"host": "registry.lan"},
+    }
+    events = [{**event, "target": {**event["target"], "tag": f"main.{n}"}} for n in range(5000)]
+    events += [{**event, "target": {**event["target"], "tag": "main.0"}}] * 5000  # repeats
+    pushes = hooks.distribution_pushes(json.dumps({"events": events}).encode())
+    assert len(pushes) == hooks.MAX_PUSHES
+    assert len(set(pushes)) == len(pushes)

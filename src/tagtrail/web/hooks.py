@@ -44,11 +44,18 @@ class Push:
     tag: str | None
 
 
+# Pushes looked at per request: a notification is a hint (the periodic poll catches up on anything left
+# out), so a body of thousands of events costs a bounded amount of work.
+MAX_PUSHES = 100
+
+
 def _json(body: bytes) -> Any:
     try:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise HookError(400, "the body is not JSON") from None
+    except RecursionError:
+        raise HookError(400, "the body's JSON is nested too deeply") from None
 
 
 def distribution_pushes(body: bytes) -> list[Push]:
@@ -72,7 +79,11 @@ def distribution_pushes(body: bytes) -> list[Push]:
         request = event.get("request")
         host = request.get("host") if isinstance(request, dict) else None
         image = f"{host}/{repository}" if isinstance(host, str) and host else repository
-        pushes.append(Push(image, tag))
+        push = Push(image, tag)
+        if push not in pushes:
+            pushes.append(push)
+        if len(pushes) >= MAX_PUSHES:
+            break
     return pushes
 
 
@@ -99,7 +110,8 @@ def github_pushes(event: str, body: bytes) -> list[Push]:
         ref = url.split("@", 1)[0]  # ghcr.io/owner/name:tag, or …:  or …@sha256:… when untagged
         image, _, tag = ref.rpartition(":") if ":" in ref.rsplit("/", 1)[-1] else (ref, "", "")
         return [Push(image.lower(), tag or _github_tag(version))]
-    owner = package.get("namespace") or (package.get("owner") or {}).get("login")
+    account = package.get("owner")
+    owner = package.get("namespace") or (account.get("login") if isinstance(account, dict) else None)
     name = package.get("name")
     if not isinstance(owner, str) or not isinstance(name, str):
         raise HookError(400, f"a {event} event that names no package")
