@@ -61,8 +61,8 @@ def baseline(lab: Homelab, clone: Path) -> None:
             .stdout.decode()
             .strip()
         )
-        for host in (lab.image, "registry.lan:32000"):
-            text = text.replace(f"{host}/{app}:bootstrap", f"{lab.image}/{app}:{newest}@{manifest_digest}")
+        for host in (lab.image, "registry.lan:32000"):  # the tag and digest change; the name stays as written
+            text = text.replace(f"{host}/{app}:bootstrap", f"{host}/{app}:{newest}@{manifest_digest}")
     stack.write_text(text)
     git(clone, "commit", "-qam", "deploy by script")
     git(clone, "push", "-q", "origin", "main")
