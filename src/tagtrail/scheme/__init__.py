@@ -1,13 +1,11 @@
 """The tag scheme: a docker/metadata-action template that formats tags and parses them back. Pure; no I/O."""
 
+from tagtrail.scheme.parsed import ParsedTag, RejectCode, Rejected
 from tagtrail.scheme.ranking import Ranking, rank
-from tagtrail.scheme.tags import (
+from tagtrail.scheme.tags import Scheme
+from tagtrail.scheme.validity import (
     MAX_TAG_LENGTH,
     CheckedTags,
-    ParsedTag,
-    RejectCode,
-    Rejected,
-    Scheme,
     first_invalid_tag,
     is_valid_tag,
     sanitize_tag,

@@ -15,15 +15,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import cached_property
 
-from tagtrail.scheme.tags import (
-    DIRTY_SUFFIX,
-    CheckedTags,
-    ParsedTag,
-    RejectCode,
-    Rejected,
-    Scheme,
-    first_invalid_tag,
-)
+from tagtrail.scheme.parsed import ParsedTag, RejectCode, Rejected
+from tagtrail.scheme.tags import DIRTY_SUFFIX, Scheme
+from tagtrail.scheme.validity import CheckedTags, first_invalid_tag
 
 _EARLIEST = datetime.min.replace(tzinfo=UTC)
 _BY_KEY = operator.itemgetter(1, 0)  # (tag, time text) pairs: by time, then by tag
