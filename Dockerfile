@@ -29,4 +29,4 @@ WORKDIR /var/lib/tagtrail
 EXPOSE 8080
 # tini forwards SIGTERM to tagtrail, which finishes the push in progress and exits 0
 ENTRYPOINT ["tini", "--", "tagtrail-entrypoint"]
-CMD ["serve", "--host", "0.0.0.0", "--port", "8080"]
+CMD ["serve", "--host", "0.0.0.0", "--port", "8080", "--secure-cookies"]

@@ -34,7 +34,7 @@ from tagtrail.sandbox.registry import free_port
 REGISTRY_SECRET = "registry-hook-secret-7f3a"
 GITHUB_SECRET = "github-hook-secret-91c2"
 WEBHOOK_TOKEN = "generic-hook-token-55de"
-DASHBOARD_TOKEN = "dashboard-token-0b6e"
+DASHBOARD_TOKEN = "dashboard-token-0b6e-5d21a9c4e7f3b81a"  # 36 characters: serve refuses fewer than 32
 
 
 def serve_env(extra: dict[str, str] | None = None) -> dict[str, str]:

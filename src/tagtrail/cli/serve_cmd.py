@@ -85,13 +85,13 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def _serve(controller: Controller, sock: socket.socket) -> None:
+async def _serve(controller: Controller, sock: socket.socket, secure_cookies: bool | None) -> None:
     import uvicorn  # noqa: PLC0415 (see the module docstring)
 
     from tagtrail.web.app import create_app  # noqa: PLC0415
 
     config = uvicorn.Config(
-        create_app(controller),
+        create_app(controller, secure_cookies=secure_cookies),
         log_config=None,
         access_log=False,
         lifespan="on",
@@ -108,6 +108,14 @@ def serve(
         str | None, typer.Option(help="Address to listen on. Default: serve.host (127.0.0.1).")
     ] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on. Default: serve.port (8080).")] = None,
+    secure_cookies: Annotated[
+        bool | None,
+        typer.Option(
+            "--secure-cookies/--no-secure-cookies",
+            help="Send the sign-in cookie over HTTPS only (behind TLS). Default: serve.secure_cookies.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Deploy continuously: reconcile every app on an interval and within a second of a webhook, and serve
     the dashboard, /metrics, /healthz and /readyz.
@@ -129,6 +137,13 @@ def serve(
     path = (current.config_path or current.project_root() / "tagtrail.yaml").resolve()
     configure_logging(max(1, current.verbose), plain=not output.stderr.is_terminal)
     from tagtrail.controller import Controller  # noqa: PLC0415 (see the module docstring)
+    from tagtrail.web.auth import weak_token  # noqa: PLC0415
+
+    weak = weak_token(os.environ.get(config.serve.token_env))
+    if weak:
+        raise TagtrailError(
+            f"{config.serve.token_env} {weak}, or unset it to turn the dashboard's actions off"
+        )
 
     controller = Controller(Path(path))
     host = host or config.serve.host
@@ -153,7 +168,7 @@ def serve(
         markup=False,
     )
     try:
-        asyncio.run(_serve(controller, sock))
+        asyncio.run(_serve(controller, sock, secure_cookies))
     finally:
         sock.close()
     output.stderr.print("tagtrail serve: stopped", highlight=False, markup=False)

@@ -24,7 +24,7 @@ from tagtrail.controller import announce, snapshot
 from tagtrail.controller.commits import CommitApps
 from tagtrail.controller.results import Results
 from tagtrail.controller.schedule import Schedule
-from tagtrail.controller.triggers import Coalescer
+from tagtrail.controller.triggers import Coalescer, stale
 from tagtrail.errors import ConfigError, GitError, RegistryError, TagtrailError
 from tagtrail.history import DecisionRecord, HistoryEntry
 from tagtrail.metrics import Metrics
@@ -153,6 +153,10 @@ class Controller:
             if build is None:
                 log.debug("%s: %s:%s is not a build tagtrail deploys; ignored", source, app, tag)
                 return None
+            planned = self.status.planned.get(app)
+            if stale(build, planned.decision.running_parsed if planned else None):
+                log.debug("%s: %s:%s is not newer than what runs; nothing to look at", source, app, tag)
+                return app
             sha = build.sha
         expected = await self.commits.apps(sha, self.reconciler, set(self.status.planned)) if sha else None
         wait = self.config.serve.coalesce_max.total_seconds()
@@ -229,30 +233,28 @@ class Controller:
             report = await self.reconciler.run(chosen, actor=actor, automatic=automatic, prefetch=True)
         except (GitError, RegistryError) as exc:  # a push rejected again and again, a remote unreachable
             await self.results.failed(str(exc), notify=isinstance(exc, GitError))
-            self.schedule.retry(names, self._interval)
+            self.schedule.retry(names, interval_of(self.config))
             return None
         except TagtrailError as exc:  # a bad config where the target keeps it, a file that does not parse
             await self.results.failed(str(exc))
-            self.schedule.stalled(names, self._interval)
+            self.schedule.stalled(names, interval_of(self.config))
             return None
         except Exception as exc:  # a bug must not end the loop: report it, poll again later
             log.exception("reconcile failed")
             await self.results.failed(f"internal error: {type(exc).__name__}: {exc}")
-            self.schedule.stalled(names, self._interval)
+            self.schedule.stalled(names, interval_of(self.config))
             return None
         await self.results.succeeded(report, self.config.notify.registry_errors)
         outcomes = report.outcomes()
-        self.schedule.retry([a for a, o in outcomes.items() if o is Outcome.RETRY], self._interval)
-        self.schedule.stalled([a for a, o in outcomes.items() if o is Outcome.STALLED], self._interval)
+        self.schedule.retry([a for a, o in outcomes.items() if o is Outcome.RETRY], interval_of(self.config))
+        self.schedule.stalled(
+            [a for a, o in outcomes.items() if o is Outcome.STALLED], interval_of(self.config)
+        )
         self._schedule_ok([a for a, o in outcomes.items() if o not in (Outcome.RETRY, Outcome.STALLED)])
         return report
 
-    def _interval(self, app: str) -> float:
-        registry = ImageRef.parse(self.config.image_for(app)).registry
-        return self.config.poll_interval(app, registry).total_seconds()
-
     def _schedule_ok(self, apps: list[str]) -> None:
-        self.schedule.succeeded(apps, self._interval, self.config.serve.jitter)
+        self.schedule.succeeded(apps, interval_of(self.config), self.config.serve.jitter)
 
     # Dashboard actions (recorded with their actor) ----------------------------------------------------
 
@@ -295,3 +297,12 @@ def _read_bytes(path: Path) -> bytes | None:
         return path.read_bytes()
     except OSError:
         return None
+
+
+def interval_of(config: Config) -> Callable[[str], float]:
+    """Seconds between polls of each app, as the config says (the app's, its registry's, or serve's)."""
+
+    def seconds(app: str) -> float:
+        return config.poll_interval(app, ImageRef.parse(config.image_for(app)).registry).total_seconds()
+
+    return seconds

@@ -10,7 +10,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from tagtrail.scheme import ParsedTag
+
 EVERY_APP = "*"
+
+
+def stale(build: ParsedTag, running: ParsedTag | None) -> bool:
+    """Whether a hinted build is no newer than what runs: a late notification of an older push (registries
+    queue and retry them). Acting on it would deploy the app's newest build alone, ahead of the other
+    images of that newest build's commit, so it is ignored; the poll still comes."""
+    if running is None or not running.instants or not build.instants:
+        return False
+    return max(build.instants) <= min(running.instants)
 
 
 @dataclass

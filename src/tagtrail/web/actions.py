@@ -52,10 +52,10 @@ class Actions:
         try:
             message = await self._act(verb, app, actor, form)
         except TagtrailError as exc:
-            return RedirectResponse(
-                f"{back}?{urlencode({'error': str(exc).splitlines()[0]})}", status_code=303
-            )
-        return RedirectResponse(f"{back}?{urlencode({'flash': message})}", status_code=303)
+            key = self.dashboard.flashes.keep(str(exc).splitlines()[0])
+            return RedirectResponse(f"{back}?{urlencode({'error': key})}", status_code=303)
+        key = self.dashboard.flashes.keep(message)
+        return RedirectResponse(f"{back}?{urlencode({'flash': key})}", status_code=303)
 
     async def _act(self, verb: str, app: str, actor: str, form: FormData) -> str:
         controller = self.controller

@@ -19,8 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tagtrail.controller import Controller
 from tagtrail.web.actions import Actions
@@ -33,6 +35,35 @@ from tagtrail.web.receivers import Receivers
 __all__ = ["_safe_next", "create_app"]  # _safe_next stays importable here, where its tests take it from
 
 STATIC = Path(__file__).parent / "static"
+# Pages load only this site's script and stylesheet (no inline code anywhere), may not be framed, and
+# forms post only here: an injected tag can neither run nor exfiltrate, and clickjacking has no frame.
+SECURITY_HEADERS = [
+    (
+        b"content-security-policy",
+        b"default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'",
+    ),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+]
+
+
+class SecurityHeaders:
+    """Adds SECURITY_HEADERS to every response (pure ASGI, so the event stream stays a stream)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
 
 
 @dataclass(frozen=True)
@@ -45,18 +76,25 @@ class Web:
     actions: Actions
 
     @classmethod
-    def bind(cls, controller: Controller, env: Mapping[str, str] | None = None) -> Web:
+    def bind(
+        cls, controller: Controller, env: Mapping[str, str] | None = None, secure_cookies: bool | None = None
+    ) -> Web:
         env = os.environ if env is None else env
-        dashboard = Dashboard(controller, Sessions(env.get(controller.config.serve.token_env)))
+        sessions = Sessions(env.get(controller.config.serve.token_env))
+        dashboard = Dashboard(controller, sessions, secure_cookies=secure_cookies)
         return cls(Probes(controller), Receivers(controller, env), dashboard, Actions(dashboard))
 
 
 def create_app(
-    controller: Controller, env: Mapping[str, str] | None = None, *, run: bool = True
+    controller: Controller,
+    env: Mapping[str, str] | None = None,
+    *,
+    run: bool = True,
+    secure_cookies: bool | None = None,
 ) -> Starlette:
     """The ASGI app. With `run`, its lifespan starts the controller's loop and stops it (after the write in
     progress) on shutdown."""
-    web = Web.bind(controller, env)
+    web = Web.bind(controller, env, secure_cookies)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -84,6 +122,6 @@ def create_app(
         Route("/apps/{app}/{verb:str}", web.actions.action, methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(SecurityHeaders)])
     app.state.web = web
     return app

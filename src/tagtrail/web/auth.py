@@ -10,15 +10,32 @@ from __future__ import annotations
 import re
 import secrets
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from tagtrail.web.hooks import secret_ok
+from tagtrail.web.hooks import RateLimiter, secret_ok
 
 COOKIE = "tagtrail_session"
 SESSION_SECONDS = 12 * 3600
+MIN_TOKEN_LENGTH = 32
 _NAME = re.compile(r"[\w .@+-]{1,40}")
+# Failed sign-ins: per client, a burst of 5 then one every 10 s; for everyone together, 20 then one a
+# second. Guessing a 32-character token at that pace is hopeless; a person who mistyped waits seconds.
+CLIENT_RATE, CLIENT_BURST = 0.1, 5.0
+GLOBAL_RATE, GLOBAL_BURST = 1.0, 20.0
+FLASHES_KEPT = 256
+
+
+def weak_token(token: str | None) -> str | None:
+    """Why a dashboard token is too weak to start with, or None."""
+    if token is not None and len(token) < MIN_TOKEN_LENGTH:
+        return (
+            f"is {len(token)} characters; use at least {MIN_TOKEN_LENGTH} (for example the output of"
+            " `openssl rand -hex 32`)"
+        )
+    return None
 
 
 @dataclass
@@ -66,6 +83,39 @@ class Sessions:
     def sign_out(self, session_id: str | None) -> None:
         if session_id:
             self._sessions.pop(session_id, None)
+
+
+class SignInGuard:
+    """Failed sign-ins slow down, per client and for everyone: a token is never guessed at line speed."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clients = RateLimiter(CLIENT_RATE, CLIENT_BURST, clock)
+        self.everyone = RateLimiter(GLOBAL_RATE, GLOBAL_BURST, clock)
+
+    def blocked(self, client: str) -> bool:
+        return self.clients.blocked(client) or self.everyone.blocked("*")
+
+    def failed(self, client: str) -> None:
+        self.clients.charge(client)
+        self.everyone.charge("*")
+
+
+class Flashes:
+    """Messages the server made for the next page, by a random id: the page shows only what is found here,
+    so a link with `?error=…` cannot put words on the dashboard."""
+
+    def __init__(self) -> None:
+        self._kept: OrderedDict[str, str] = OrderedDict()
+
+    def keep(self, message: str) -> str:
+        key = secrets.token_urlsafe(12)
+        self._kept[key] = message
+        while len(self._kept) > FLASHES_KEPT:
+            self._kept.popitem(last=False)
+        return key
+
+    def take(self, key: str | None) -> str | None:
+        return self._kept.pop(key, None) if key else None
 
 
 def csrf_ok(login: Login, given: str | None) -> bool:

@@ -21,7 +21,7 @@ from tagtrail.controller import Controller
 from tagtrail.errors import TagtrailError
 from tagtrail.humanize import age
 from tagtrail.policy import eligible_build
-from tagtrail.web.auth import COOKIE, SESSION_SECONDS, Login, Sessions, same_origin
+from tagtrail.web.auth import COOKIE, SESSION_SECONDS, Flashes, Login, Sessions, SignInGuard, same_origin
 from tagtrail.web.views import Row, commit_link, row
 
 log = logging.getLogger("tagtrail.web")
@@ -32,9 +32,14 @@ KEEPALIVE_SECONDS = 15.0
 class Dashboard:
     """The pages, bound to one controller and the sessions signed in to it."""
 
-    def __init__(self, controller: Controller, sessions: Sessions) -> None:
+    def __init__(
+        self, controller: Controller, sessions: Sessions, *, secure_cookies: bool | None = None
+    ) -> None:
         self.controller = controller
         self.sessions = sessions
+        self.secure_cookies = secure_cookies  # `serve --secure-cookies`; None: serve.secure_cookies decides
+        self.guard = SignInGuard()
+        self.flashes = Flashes()
         self.templates = Jinja2Templates(directory=TEMPLATES)
         self.templates.env.filters["age"] = age
         self.templates.env.globals["version"] = __version__
@@ -50,8 +55,8 @@ class Dashboard:
             token_env=controller.config.serve.token_env,
             status=controller.status,
             now=datetime.now(UTC),
-            flash=request.query_params.get("flash"),
-            flash_error=request.query_params.get("error"),
+            flash=self.flashes.take(request.query_params.get("flash")),
+            flash_error=self.flashes.take(request.query_params.get("error")),
         )
         return self.templates.TemplateResponse(request, template, context, status_code=status)
 
@@ -159,12 +164,20 @@ class Dashboard:
                 next=target,
                 error=f"Sign-in is off: set {self.controller.config.serve.token_env} for tagtrail serve.",
             )
+        client = request.client.host if request.client else "?"
+        if self.guard.blocked(client):
+            log.warning("dashboard sign-in from %s refused: too many failed attempts", client)
+            return self._page(
+                request,
+                "login.html",
+                status=429,
+                next=target,
+                error="Too many failed sign-ins; wait a little and try again.",
+            )
         login = self.sessions.sign_in(form_field(form, "token") or "", form_field(form, "name") or "")
         if login is None:
-            log.warning(
-                "a dashboard sign-in with a wrong token from %s",
-                request.client.host if request.client else "?",
-            )
+            self.guard.failed(client)
+            log.warning("a dashboard sign-in with a wrong token from %s", client)
             return self._page(
                 request, "login.html", status=401, next=target, error="That token is not right."
             )
@@ -176,12 +189,16 @@ class Dashboard:
             max_age=SESSION_SECONDS,
             httponly=True,
             samesite="strict",
-            secure=self.controller.config.serve.secure_cookies,
+            secure=self.controller.config.serve.secure_cookies
+            if self.secure_cookies is None
+            else self.secure_cookies,
             path="/",
         )
         return response
 
     async def logout(self, request: Request) -> Response:
+        if not same_origin(request.headers.get("origin"), request.headers.get("host")):
+            return PlainTextResponse("cross-site sign-out refused\n", status_code=403)
         self.sessions.sign_out(request.cookies.get(COOKIE))
         response = RedirectResponse("/", status_code=303)
         response.delete_cookie(COOKIE, path="/")

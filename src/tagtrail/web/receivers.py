@@ -1,12 +1,15 @@
 """The webhook receivers: POST /hooks/registry, /hooks/github and /hooks/generic.
 
-Every request goes the same way: rate limited per sender, read with a size cap, authenticated, parsed,
-and passed to the controller as a hint (a webhook only says "look again"; the policy decides). Each outcome
+Every request goes the same way: read with a size cap, authenticated, parsed, and passed to the
+controller as a hint. Only refused requests are counted against their sender (a sender over its budget of
+refusals gets 429 instead of 401); a request that authenticates is never throttled, so a burst of valid
+deliveries behind an ingress (one IP for all of GitHub) always gets through. Hints are hints (a webhook only says "look again"; the policy decides). Each outcome
 is counted in the metrics and refusals are logged with the reason, never with the payload.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Mapping
 from functools import partial
@@ -62,10 +65,15 @@ class Receivers:
         outcome, status, detail = "accepted", 202, ""
         apps: list[str] = []
         ignored = 0
+        key = f"{source}:{client}"
         try:
-            self._limit(f"{source}:{client}")
-            body = await _body(request, settings.max_body)
-            check(body)
+            try:
+                body = await _body(request, settings.max_body)
+                check(body)
+            except (TooLarge, hooks.HookError) as exc:
+                if not isinstance(exc, hooks.HookError) or exc.status == 401:
+                    self._limit(key)  # over its budget of refusals: 429, whatever this one was
+                raise
             for push in parse(body):
                 app = await self.controller.hint(push.image, push.tag, source)
                 if app is None:
@@ -81,8 +89,8 @@ class Receivers:
             outcome = {401: "unauthorized", 409: "replayed", 429: "rate_limited", 503: "disabled"}.get(
                 exc.status, "bad_request"
             )
-        if status >= 400 and status != 429:
-            self.limiter.charge(f"{source}:{client}")
+        if status in (401, 413):  # a refusal before authentication counts against the sender
+            self.limiter.charge(key)
         self.controller.metrics.webhooks.labels(source, outcome).inc()
         if status >= 400:
             log.warning("webhook %s from %s refused (%d): %s", source, client, status, detail)
@@ -126,8 +134,12 @@ class Receivers:
             delivery = request.headers.get("x-github-delivery")
             if not delivery:
                 raise hooks.HookError(400, "no X-GitHub-Delivery header")
-            if not self.replays.first_time(delivery):
-                raise hooks.HookError(409, f"delivery {delivery[:64]} was already received")
+            # the delivery id is not signed: the same signed body sent again under a new id is a replay too
+            signed = "body:" + hashlib.sha256(body).hexdigest()
+            if not self.replays.first_time(delivery) or not self.replays.first_time(signed):
+                raise hooks.HookError(
+                    409, f"delivery {delivery[:64]} (or its signed body) was already received"
+                )
 
         return await self._hook(request, "github", check, partial(hooks.github_pushes, event))
 

@@ -17,7 +17,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from bench.git import Remote, git
 from bench.homelab import APPS, Homelab
-from bench.serve import DASHBOARD_TOKEN, Receiver, ServeProcess, ci_run, remote_log, wait_for
+from bench.serve import DASHBOARD_TOKEN, Receiver, ServeProcess, ci_run, remote_log, serve_env, wait_for
 from tagtrail.history import trailers
 from tagtrail.sandbox import RegistryServer
 
@@ -164,7 +164,7 @@ def test_actions_need_a_session_a_csrf_token_and_this_site(served: ServeProcess,
         )
         fine = client.post("/apps/lights/deploy", data={"csrf": csrf[1]}, headers={"Origin": served.url})
         assert fine.status_code == 303
-        assert "already running" in httpx.URL(fine.headers["location"]).params["flash"]
+        assert "already running" in client.get(fine.headers["location"]).text  # the server's own message
         client.post("/logout")
         assert client.post("/apps/lights/deploy", data={"csrf": csrf[1]}).status_code == 401
     assert remote_log(file_remote) == before
@@ -183,3 +183,52 @@ def test_reading_can_be_behind_the_sign_in_too(served: ServeProcess, lab: Homela
         assert client.get("/metrics").status_code == 200
         client.post("/login", data={"name": "sam", "token": DASHBOARD_TOKEN, "next": "/"})
         assert client.get("/apps/lights").status_code == 200
+
+
+def test_pages_forbid_framing_and_foreign_code(served: ServeProcess) -> None:
+    for path in ("/", "/apps/lights", "/login", "/healthz"):
+        headers = served.get(path).headers
+        policy = headers["content-security-policy"]
+        assert "default-src 'self'" in policy
+        assert "frame-ancestors 'none'" in policy
+        assert headers["x-content-type-options"] == "nosniff"
+
+
+def test_a_link_cannot_put_words_on_the_dashboard(served: ServeProcess) -> None:
+    """The banner shows only messages the server made: `?error=…` in a link someone sends is not one."""
+    page = served.get("/apps/lights", params={"error": "Your token expired: sign in at evil.example"}).text
+    assert "evil.example" not in page
+    page = served.get("/", params={"flash": "All good, paste your token at evil.example"}).text
+    assert "evil.example" not in page
+
+
+def test_sign_out_refuses_other_sites(served: ServeProcess) -> None:
+    with httpx.Client(base_url=served.url, follow_redirects=False) as client:
+        client.post("/login", data={"name": "sam", "token": DASHBOARD_TOKEN, "next": "/"})
+        cross = client.post("/logout", headers={"Origin": "https://evil.example"})
+        assert cross.status_code == 403
+        page = client.get("/apps/lights").text
+        assert re.search(r'name="csrf" value="[^"]+"', page)  # still signed in
+
+
+def test_sign_in_slows_down_a_guesser(served: ServeProcess) -> None:
+    """300 wrong tokens used to get 300 quick 401s; after a small burst a guesser waits, and then even the
+    right token waits (per client and for everyone), so guessing a 32-character token is hopeless."""
+    with httpx.Client(base_url=served.url, follow_redirects=False) as client:
+        answers = [
+            client.post("/login", data={"name": "x", "token": f"guess-{n}", "next": "/"}).status_code
+            for n in range(12)
+        ]
+        assert answers[:5] == [401] * 5
+        assert answers[-1] == 429
+        assert client.post("/login", data={"token": DASHBOARD_TOKEN, "next": "/"}).status_code == 429
+
+
+def test_serve_refuses_a_short_dashboard_token(lab: Homelab) -> None:
+    process = ServeProcess(lab.root, env=serve_env({"TAGTRAIL_TOKEN": "short-token"})).start(ready=False)
+    assert process.process is not None
+    assert process.process.wait(timeout=60) == 1
+    output = process.output()
+    assert "TAGTRAIL_TOKEN is 11 characters; use at least 32" in output
+    assert "Traceback" not in output
+    assert "short-token" not in output
