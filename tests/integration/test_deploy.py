@@ -145,6 +145,16 @@ def test_deploy_dry_run_shows_a_diff_and_writes_nothing(
     assert "bootstrap" in lab.stack.read_text()
 
 
+def git_wrapper(tmp_path: Path, on_push: str) -> Path:
+    """A `git` for PATH that runs `on_push` (shell) when tagtrail pushes, then the real git: the timing of
+    another writer or a fault is arranged; the clones, the remote and git itself are real. Returns its folder."""
+    wrapper = tmp_path / "bin" / "git"
+    wrapper.parent.mkdir()
+    wrapper.write_text(f'#!/bin/sh\nif [ "$1" = push ]; then\n{on_push}\nfi\nexec /usr/bin/git "$@"\n')
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
+    return wrapper.parent
+
+
 def test_a_rejected_push_is_retried_on_the_new_head(
     capsys: pytest.CaptureFixture[str],
     lab: Homelab,
@@ -156,20 +166,14 @@ def test_a_rejected_push_is_retried_on_the_new_head(
     # once, then runs the real git. Both clones and the remote are real; only the timing is arranged.
     other = tmp_path / "other-clone"
     git(tmp_path, "clone", "-q", file_remote.url, other.name)
-    wrapper = tmp_path / "bin" / "git"
-    wrapper.parent.mkdir()
     marker = tmp_path / "pushed-once"
-    wrapper.write_text(
-        "#!/bin/sh\n"
-        f'if [ "$1" = push ] && [ ! -e "{marker}" ]; then\n'
-        f'  touch "{marker}"\n'
-        f'  ( cd "{other}" && echo readme > README.other && /usr/bin/git add README.other &&'
-        f' /usr/bin/git commit -qm "someone else" && /usr/bin/git push -q origin main )\n'
-        "fi\n"
-        'exec /usr/bin/git "$@"\n'
+    folder = git_wrapper(
+        tmp_path,
+        f'  if [ ! -e "{marker}" ]; then touch "{marker}";'
+        f' ( cd "{other}" && echo readme > README.other && /usr/bin/git add README.other &&'
+        f' /usr/bin/git commit -qm "someone else" && /usr/bin/git push -q origin main ); fi',
     )
-    wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
-    monkeypatch.setenv("PATH", f"{wrapper.parent}:{os.environ['PATH']}")
+    monkeypatch.setenv("PATH", f"{folder}:{os.environ['PATH']}")
     code, out, err = run(capsys, "deploy", "lights", "--json")
     assert code == 0, out + err
     result = json.loads(out)
@@ -193,20 +197,14 @@ def test_a_rollback_pushed_while_tagtrail_retries_is_never_overwritten(
     other = tmp_path / "other-clone"
     git(tmp_path, "clone", "-q", file_remote.url, other.name)
     old_tag = SCHEME.format(branch="main", sha=lab.commits[1], time=lab_time(1))
-    wrapper = tmp_path / "bin" / "git"
-    wrapper.parent.mkdir()
     marker = tmp_path / "pushed-once"
-    wrapper.write_text(
-        "#!/bin/sh\n"
-        f'if [ "$1" = push ] && [ ! -e "{marker}" ]; then\n'
-        f'  touch "{marker}"\n'
-        f'  ( cd "{other}" && PATH="{os.environ["PATH"]}" "{sys.executable}" -m tagtrail rollback lights'
-        f' --to {old_tag} >"{tmp_path}/rollback.log" 2>&1 )\n'
-        "fi\n"
-        'exec /usr/bin/git "$@"\n'
+    folder = git_wrapper(
+        tmp_path,
+        f'  if [ ! -e "{marker}" ]; then touch "{marker}";'
+        f' ( cd "{other}" && PATH="{os.environ["PATH"]}" "{sys.executable}" -m tagtrail rollback lights'
+        f' --to {old_tag} >"{tmp_path}/rollback.log" 2>&1 ); fi',
     )
-    wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
-    monkeypatch.setenv("PATH", f"{wrapper.parent}:{os.environ['PATH']}")
+    monkeypatch.setenv("PATH", f"{folder}:{os.environ['PATH']}")
     code, out, err = run(capsys, "deploy", "lights", "--json")
     assert code == 0, out + err
     assert (tmp_path / "rollback.log").read_text().count("rolled back") == 1
@@ -227,12 +225,9 @@ def test_a_crash_before_the_push_leaves_one_commit_after_the_rerun(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    wrapper = tmp_path / "bin" / "git"
-    wrapper.parent.mkdir()
-    wrapper.write_text('#!/bin/sh\nif [ "$1" = push ]; then kill -9 $$; fi\nexec /usr/bin/git "$@"\n')
-    wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
+    folder = git_wrapper(tmp_path, "  kill -9 $$")
     with monkeypatch.context() as patch:
-        patch.setenv("PATH", f"{wrapper.parent}:{os.environ['PATH']}")
+        patch.setenv("PATH", f"{folder}:{os.environ['PATH']}")
         code, _, _ = run(capsys, "deploy", "chime")
     assert code != 0  # the push died: committed in the worktree, never pushed
     assert len(remote_log(file_remote)) == 6
@@ -410,15 +405,9 @@ def test_a_push_that_landed_although_git_said_it_failed_is_recorded_as_deployed(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    wrapper = tmp_path / "bin" / "git"
-    wrapper.parent.mkdir()
-    # the push happens, then the connection "drops": git reports a failure
-    wrapper.write_text(
-        '#!/bin/sh\nif [ "$1" = push ]; then /usr/bin/git "$@"; exit 128; fi\nexec /usr/bin/git "$@"\n'
-    )
-    wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
+    folder = git_wrapper(tmp_path, '  /usr/bin/git "$@"; exit 128')  # pushed, then the connection "drops"
     with monkeypatch.context() as patch:
-        patch.setenv("PATH", f"{wrapper.parent}:{os.environ['PATH']}")
+        patch.setenv("PATH", f"{folder}:{os.environ['PATH']}")
         code, out, err = run(capsys, "deploy", "chime", "--json")
     assert code == 0, err
     result = json.loads(out)
