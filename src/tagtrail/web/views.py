@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from tagtrail.history import DecisionRecord, HistoryEntry
+from tagtrail.policy import Reason
 from tagtrail.reconcile import Planned
 from tagtrail.scheme import ParsedTag, Scheme
 
@@ -67,14 +68,14 @@ def row(
     if decision.action == "deploy":
         newest = decision.target_tag
     else:  # held: the newest eligible is what runs, except under a pin (then the plan does not look further)
-        newest = None if decision.reason == "pinned" else running_tag
-    if decision.reason == "registry-error" or planned.error:
+        newest = None if decision.reason is Reason.PINNED else running_tag
+    if decision.reason is Reason.REGISTRY_ERROR or planned.error:
         state = "error"
     elif pinned:
         state = "pinned"
     elif (decision.action == "deploy" and not deployed) or (behind or 0) > 0:
         state = "behind"
-    elif decision.reason in ("too-young", "cooldown"):
+    elif decision.reason in (Reason.TOO_YOUNG, Reason.COOLDOWN):
         state = "held"
     else:
         state = "current"
