@@ -187,8 +187,13 @@ async def test_a_head_that_answers_another_digest_is_never_pinned(
     fault_proxy.add(Fault("digest", r"/manifests/main\.", value=claimed))
     async with via(fault_proxy, retries=0) as client:
         observer = Observer(client, None)
+        told = await observer.digest(ref(fault_proxy, repo_name), TAGS[0])
+        assert told == claimed  # what the HEAD said: enough to decide, never to write
         with pytest.raises(RegistryNotFound, match=claimed[:19]):
-            await observer.digest(ref(fault_proxy, repo_name), TAGS[0])
+            await observer.prove(ref(fault_proxy, repo_name), told)  # as a deploy does before writing
     fault_proxy.faults.clear()
     async with via(fault_proxy, retries=0) as client:
-        assert await Observer(client, None).digest(ref(fault_proxy, repo_name), TAGS[0]) == wanted.digest
+        observer = Observer(client, None)
+        digest = await observer.digest(ref(fault_proxy, repo_name), TAGS[0])
+        await observer.prove(ref(fault_proxy, repo_name), digest)
+        assert digest == wanted.digest

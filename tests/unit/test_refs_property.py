@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
@@ -312,6 +313,7 @@ def load(text: str) -> list[Any]:
         return list(YAML(typ="safe", pure=True).load_all(text))
 
 
+@pytest.mark.timeout(900)  # 10,000 examples take about a minute alone; a shared machine may triple that
 @settings(max_examples=EXAMPLES)
 @given(files())
 def test_a_rewrite_changes_exactly_the_intended_value_tokens(file: File) -> None:

@@ -56,6 +56,7 @@ class Round:
     now: datetime
     automatic: bool
     last_automatic: Mapping[str, datetime]
+    prove: bool = False  # a deploy (not a plan): read each digest to write back by digest first
 
 
 async def evaluate(run: Round, states: Mapping[str, AppState]) -> list[Planned]:
@@ -100,6 +101,8 @@ async def _decide(run: Round, state: AppState, repository: str) -> Planned:
     for _ in range(MAX_ROUNDS):
         result = decide(state.app, scheme, policy, state.running, facts)
         if isinstance(result, Decision):
+            if run.prove and result.action == "deploy" and result.digest is not None:
+                await observer.prove(ref, result.digest)
             return Planned(result, repository, tags_seen=len(tags), created=dict(facts.created))
         facts = await answer(observer, ref, facts, result)
     raise RegistryError(ref.registry, ref.repository, "the order of its newest tags could not be settled")

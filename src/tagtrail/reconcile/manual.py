@@ -4,7 +4,7 @@ pin in tagtrail.yaml together), recorded with its actor, so automation never und
 from __future__ import annotations
 
 from tagtrail.errors import TagtrailError
-from tagtrail.policy import Decision, NeedDigest, Reason, eligible_build, explicit
+from tagtrail.policy import Decision, Reason, eligible_build, explicit
 from tagtrail.reconcile.observe import Observer
 from tagtrail.reconcile.outcome import Planned, Report
 from tagtrail.reconcile.reconciler import Reconciler
@@ -67,7 +67,9 @@ async def _pin_change(
     """One change that writes `tag` for `app` (unless unpinning) and sets or removes its pin."""
     report = Report([])
     repository = reconciler.matcher.canonical(app)
-    digests: dict[str, str] = {}
+    ref = ImageRef.parse(repository)
+    observer = Observer(reconciler.client, await reconciler.source())
+    scheme = reconciler.config.tag_scheme
 
     async def decide(declared: Declared) -> Change:
         state = declared.states.get(app)
@@ -75,13 +77,14 @@ async def _pin_change(
             raise TagtrailError(f"no reference to app '{app}' in the deploy files")
         if tag is None:
             return Change(str(reason), actor, pins={app: None})
-        decision = explicit(app, reconciler.config.tag_scheme, reason, tag, state.running, digests.get(tag))
-        if isinstance(decision, NeedDigest):
-            ref = ImageRef.parse(repository).with_tag(tag)
-            digests[tag] = (await reconciler.client.head(ref)).digest
-            decision = explicit(app, reconciler.config.tag_scheme, reason, tag, state.running, digests[tag])
-        assert isinstance(decision, Decision)  # noqa: S101 (its digest was just given)
-        item = Planned(decision, repository, built_from=await _built(reconciler, decision.target))
+        digest = await observer.digest(ref, tag)
+        decision = explicit(app, scheme, reason, tag, state.running, digest)
+        assert isinstance(decision, Decision)  # noqa: S101 (its digest was given)
+        if decision.action == "deploy":
+            await observer.prove(ref, digest)  # read back by digest before it is written
+        full = await observer.built_from([decision.target.sha] if decision.target else [])
+        built = full.get(decision.target.sha) if decision.target else None
+        item = Planned(decision, repository, built_from=built)
         report.planned = [item]
         target = item.target
         images = (ImageChange(app, target, reason, decision.sentence, item.built_from),) if target else ()
@@ -91,14 +94,6 @@ async def _pin_change(
     if report.planned:
         await reconciler.record(report, actor)
     return report
-
-
-async def _built(reconciler: Reconciler, target: ParsedTag | None) -> str | None:
-    """The full sha of the commit the target was built from, where the source repository knows it."""
-    if target is None or not target.sha:
-        return None
-    observer = Observer(reconciler.client, await reconciler.source())
-    return (await observer.built_from([target.sha]))[target.sha]
 
 
 async def _resolve_to(reconciler: Reconciler, app: str, to: str, branches: tuple[str, ...]) -> str:

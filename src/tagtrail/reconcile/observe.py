@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Protocol
 
+from tagtrail.errors import RegistryError
 from tagtrail.gitrepo import GitRepo
 from tagtrail.registry import ImageConfig, ImageRef, Manifest, ManifestHead
 from tagtrail.scheme import ParsedTag, Scheme
@@ -39,6 +40,7 @@ class Observer:
         self.source = source
         self._tags: dict[str, asyncio.Task[list[str]]] = {}
         self._digests: dict[tuple[str, str], str] = {}
+        self._proven: set[tuple[str, str]] = set()
 
     def prefetch(self, refs: Iterable[ImageRef]) -> None:
         for ref in refs:
@@ -57,15 +59,22 @@ class Observer:
         return await self.client.list_tags(ref)
 
     async def digest(self, ref: ImageRef, tag: str) -> str:
-        """The digest to pin for `tag`: what a HEAD of the tag answers, proven by reading the manifest by
-        that digest from the same repository, its bytes hashed. A proxy or a broken registry answering
-        another build's digest, or one this repository does not hold, is refused, not written."""
+        """The digest a HEAD of the tag answers (enough to decide; `prove` it before writing it)."""
         key = (ref.name, tag)
         if key not in self._digests:
-            claimed = (await self.client.head(ref.with_tag(tag))).digest
-            proven = await self.client.manifest(ref.with_digest(claimed))  # checks the bytes' hash
-            self._digests[key] = proven.digest
+            self._digests[key] = (await self.client.head(ref.with_tag(tag))).digest
         return self._digests[key]
+
+    async def prove(self, ref: ImageRef, digest: str) -> None:
+        """Read the manifest by `digest` from this repository, its bytes hashed, before the digest is
+        written: a proxy or a broken registry that answered another build's digest, or one this
+        repository does not hold, makes this raise (a RegistryError), and nothing is written."""
+        if (ref.name, digest) in self._proven:
+            return
+        proven = await self.client.manifest(ref.with_digest(digest))  # checks the bytes' hash
+        if proven.digest != digest:
+            raise RegistryError(ref.registry, ref.repository, f"{digest[:19]}… does not read back as itself")
+        self._proven.add((ref.name, digest))
 
     async def created(self, ref: ImageRef, tags: Iterable[str], scheme: Scheme) -> dict[str, datetime]:
         """The `created` time of each image; the time in its tag when the image does not say."""

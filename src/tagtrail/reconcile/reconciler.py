@@ -114,7 +114,8 @@ class Reconciler:
 
         async def decide(declared: Declared) -> Change:
             config = self._config_now(declared, first_config)
-            report.planned = await self._evaluate(config, observer, select(declared.states, apps), automatic)
+            states = select(declared.states, apps)
+            report.planned = await self._evaluate(config, observer, states, automatic, prove=not dry_run)
             git = config.deploy.git
             skip = bool(skip_ci) if skip_ci is not None else bool(git and git.skip_ci)
             images = tuple(
@@ -143,10 +144,17 @@ class Reconciler:
         return parse_config(declared.config_text, str(self.config_path))
 
     async def _evaluate(
-        self, config: Config, observer: Observer, states: dict[str, AppState], automatic: bool
+        self,
+        config: Config,
+        observer: Observer,
+        states: dict[str, AppState],
+        automatic: bool,
+        *,
+        prove: bool = False,
     ) -> list[Planned]:
         last = await asyncio.to_thread(self.log.last_automatic_deploys) if automatic else {}
-        return await evaluate(Round(config, self.matcher, observer, self.clock(), automatic, last), states)
+        run = Round(config, self.matcher, observer, self.clock(), automatic, last, prove)
+        return await evaluate(run, states)
 
     # Record -------------------------------------------------------------------------------------------
 
