@@ -20,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 
+from tagtrail.config.verify import VerifyConfig
 from tagtrail.errors import SchemeError
 from tagtrail.scheme import Scheme, is_valid_tag
 
@@ -195,6 +196,7 @@ class AppDeployConfig(_Section):
     branch: str | list[str] | None = Field(None, description="Branches whose tags this app deploys.")
     min_age: Duration | None = Field(None, description="This app's soak time.")
     interval: Duration | None = Field(None, description="How often tagtrail serve polls this app.")
+    verify: VerifyConfig | None = Field(None, description="This app's signature keys (instead of deploy's).")
 
 
 class DeployConfig(_Section):
@@ -225,6 +227,10 @@ class DeployConfig(_Section):
     decision_log: str | None = Field(
         None, description="SQLite file of decisions; default: $XDG_STATE_HOME/tagtrail/decisions.sqlite."
     )
+    max_skew: Duration = Field(
+        timedelta(minutes=5), description="A tag dated more than this ahead of now is refused (clock skew)."
+    )
+    verify: VerifyConfig | None = Field(None, description="Deploy only images signed by one of these keys.")
 
     @field_validator("branch")
     @classmethod
@@ -246,6 +252,10 @@ class DeployConfig(_Section):
 
     def interval_of(self, app: str) -> timedelta | None:
         return self.apps[app].interval if app in self.apps else None
+
+    def verify_of(self, app: str) -> VerifyConfig | None:
+        own = self.apps[app].verify if app in self.apps else None
+        return own or self.verify
 
     def min_age_of(self, app: str) -> timedelta:
         own = self.apps[app].min_age if app in self.apps else None

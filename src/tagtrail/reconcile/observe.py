@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
 from tagtrail.gitrepo import GitRepo
+from tagtrail.reconcile.claims import ClaimsRegistry, Memory, Provenance
 from tagtrail.registry import ImageConfig, ImageRef, ManifestHead
 from tagtrail.scheme import ParsedTag, Scheme
 
@@ -18,7 +19,7 @@ _EARLIEST = datetime.min.replace(tzinfo=UTC)
 Pair = tuple[str, str]
 
 
-class Registry(Protocol):
+class Registry(ClaimsRegistry, Protocol):
     """The registry reads a reconcile makes (RegistryClient; an in-memory registry in fast tests)."""
 
     async def list_tags(self, ref: ImageRef) -> list[str]: ...
@@ -32,9 +33,16 @@ class Observer:
     """Answers for one run. Tag lists may be asked for ahead (`prefetch`, while git fetches); `close`
     lets go of those nobody used."""
 
-    def __init__(self, client: Registry, source: GitRepo | None) -> None:
+    def __init__(
+        self,
+        client: Registry,
+        source: GitRepo | None,
+        memory: Memory | None = None,
+        branches: Sequence[str] = (),
+    ) -> None:
         self.client = client
         self.source = source
+        self.provenance = Provenance(client, source, memory or Memory(), branches)
         self._tags: dict[str, asyncio.Task[list[str]]] = {}
         self._digests: dict[tuple[str, str], str] = {}
 

@@ -22,6 +22,7 @@ from tagtrail.config import Config, parse_config
 from tagtrail.errors import GitError, TagtrailError
 from tagtrail.gitrepo import GitRepo
 from tagtrail.history import DecisionLog, DecisionRecord, default_log_path
+from tagtrail.reconcile.claims import Memory
 from tagtrail.reconcile.evaluate import Round, evaluate
 from tagtrail.reconcile.observe import Observer, Registry
 from tagtrail.reconcile.outcome import Planned, Report
@@ -64,6 +65,7 @@ class Reconciler:
         self.log = log or decision_log(config)
         self.clock = clock
         self._source: GitRepo | bool | None = False  # False: not looked for yet
+        self.memory = Memory()  # what the claims checks learned that cannot change (kept by serve)
 
     @classmethod
     @asynccontextmanager
@@ -78,6 +80,12 @@ class Reconciler:
             self._source = await asyncio.to_thread(_discover, self.config_path.parent)
         return self._source if isinstance(self._source, GitRepo) else None
 
+    async def observer(self) -> Observer:
+        """An observer for one run, with this reconciler's memory and every deploy branch (one fetch)."""
+        deploy = self.config.deploy
+        branches = [*deploy.branches, *(b for app in deploy.apps for b in deploy.branches_of(app))]
+        return Observer(self.client, await self.source(), self.memory, branches)
+
     # Plan and deploy ----------------------------------------------------------------------------------
 
     async def plan(
@@ -85,7 +93,7 @@ class Reconciler:
     ) -> list[Planned]:
         """What a deploy would do, per app, writing nothing (but the decision log)."""
         declared = await self.target.declared()
-        observer = Observer(self.client, await self.source())
+        observer = await self.observer()
         try:
             planned = await self._evaluate(self.config, observer, select(declared.states, apps), automatic)
         finally:
@@ -106,7 +114,7 @@ class Reconciler:
     ) -> Report:
         """Apply every pending update in one atomic change. With `prefetch` (named apps), their tag lists
         are asked for while the target gets ready (git fetches)."""
-        observer = Observer(self.client, await self.source())
+        observer = await self.observer()
         if prefetch and apps:
             observer.prefetch(ImageRef.parse(self.matcher.canonical(app)) for app in apps)
         report = Report([])
@@ -146,7 +154,8 @@ class Reconciler:
         self, config: Config, observer: Observer, states: dict[str, AppState], automatic: bool
     ) -> list[Planned]:
         last = await asyncio.to_thread(self.log.last_automatic_deploys) if automatic else {}
-        return await evaluate(Round(config, self.matcher, observer, self.clock(), automatic, last), states)
+        run = Round(config, self.matcher, observer, self.clock(), automatic, last, self.config_path.parent)
+        return await evaluate(run, states)
 
     # Record -------------------------------------------------------------------------------------------
 

@@ -544,6 +544,48 @@ class RegistryClient:
             return RegistryNotFound(ep.host, repository, f"cannot {what}: not found ({detail})")
         return RegistryError(ep.host, repository, f"cannot {what}: HTTP {response.status_code} ({detail})")
 
+    # Reads for provenance (signatures): kept together, at the end, self-contained.
+
+    async def blob(self, ref: ImageRef, digest: str, cap: int = CONFIG_CAP) -> bytes:
+        """A blob's bytes (a signature's payload), checked against its digest."""
+        ep = self._endpoint(ref.registry)
+        _check_digest_form(ep, ref, digest)
+        url = f"{ep.base}/v2/{ref.repository}/blobs/{digest}"
+        response, body = await self._call(
+            ep, "GET", url, ref.repository, scope=_pull(ref), cap=cap, follow=True
+        )
+        if response.status_code != 200:
+            raise self._status_error(ep, ref.repository, response, body, f"read the blob {digest[:19]}…")
+        if "sha256:" + hashlib.sha256(body).hexdigest() != digest:
+            raise RegistryError(ep.host, ref.repository, f"the blob {digest[:19]}… does not match its digest")
+        return body
+
+    async def referrers(self, ref: ImageRef) -> list[dict[str, Any]] | None:
+        """The OCI 1.1 referrers of a digest (descriptors of the manifests whose `subject` it is); None
+        where the registry does not offer the API (404, as registries before it answer)."""
+        ep = self._endpoint(ref.registry)
+        if not ref.digest:
+            raise RegistryError(ep.host, ref.repository, "referrers are asked for by digest, not by tag")
+        url = f"{ep.base}/v2/{ref.repository}/referrers/{ref.digest}"
+        headers = {"Accept": "application/vnd.oci.image.index.v1+json"}
+        response, body = await self._call(
+            ep, "GET", url, ref.repository, scope=_pull(ref), cap=MANIFEST_CAP, headers=headers
+        )
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise self._status_error(
+                ep, ref.repository, response, body, f"list the referrers of {ref.digest}"
+            )
+        try:
+            data = json.loads(body)
+        except ValueError:
+            data = None
+        entries = data.get("manifests") if isinstance(data, dict) else None
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            raise RegistryError(ep.host, ref.repository, f"the referrers of {ref.digest} are not an index")
+        return entries
+
 
 @functools.cache
 def _default_tls() -> ssl.SSLContext:
