@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -247,3 +248,23 @@ def test_a_deployed_tag_re_pushed_with_another_digest_is_said_and_not_followed(
     assert run(capsys, "deploy")[0] == 0
     assert site.deploys() == before
     assert f"web:{good.tag}@{good.digest}" in site.deployed()
+
+
+def test_commits_are_checked_in_a_blobless_clone_of_a_configured_source(
+    capsys: pytest.CaptureFixture[str], site: Site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    git(site.remote.path, "config", "uploadpack.allowFilter", "true")
+    elsewhere = tmp_path / "controller"  # a controller's folder: no checkout of the monorepo here
+    elsewhere.mkdir()
+    config = (site.root / "tagtrail.yaml").read_text()
+    config += f"    url: {site.remote.url}\n  source:\n    url: {site.remote.url}\n"
+    (elsewhere / "tagtrail.yaml").write_text(config)
+    monkeypatch.chdir(elsewhere)
+    good = site.push(site.main[-1], 3)
+    forged = site.push(site.feature, 1)
+    web = plan(capsys)
+    assert (web["action"], web["target"]["tag"]) == ("deploy", good.tag)  # type: ignore[index]
+    assert [(r["tag"], r["reason"]) for r in web["refused"]] == [(forged.tag, "commit-not-on-branch")]  # type: ignore[attr-defined]
+    assert web["built_from"] == site.main[-1]
+    [clone] = (Path(os.environ["XDG_CACHE_HOME"]) / "tagtrail" / "sources").iterdir()
+    assert git(clone, "config", "remote.origin.partialclonefilter") == "blob:none"

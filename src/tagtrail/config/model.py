@@ -20,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from tagtrail.config.verify import VerifyConfig
+from tagtrail.config.provenance import SourceConfig, VerifyConfig
 from tagtrail.errors import SchemeError
 from tagtrail.scheme import Scheme, is_valid_tag
 
@@ -231,6 +231,10 @@ class DeployConfig(_Section):
         timedelta(minutes=5), description="A tag dated more than this ahead of now is refused (clock skew)."
     )
     verify: VerifyConfig | None = Field(None, description="Deploy only images signed by one of these keys.")
+    source: SourceConfig | None = Field(
+        None,
+        description="Check tags' commits in a clone of this remote (default: the checkout tagtrail runs in).",
+    )
 
     @field_validator("branch")
     @classmethod

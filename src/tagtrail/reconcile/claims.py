@@ -10,10 +10,15 @@ time and commit, so it never legitimately moves). Steady state (nothing new) cos
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import os
+import shutil
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
+from tagtrail.config.provenance import SourceConfig
 from tagtrail.errors import GitError
 from tagtrail.gitrepo import GitRepo
 from tagtrail.provenance import CommitAnswer, CommitState, SignatureAnswer
@@ -171,3 +176,20 @@ def _resolve(source: GitRepo, sha: str, branches: tuple[str, ...], remote: bool)
         if source.reaches(ref, found[0]):
             return CommitAnswer(CommitState.ON_BRANCH, found[0], ref.removeprefix("refs/remotes/"))
     return CommitAnswer(CommitState.OTHER_BRANCH, found[0], shown)
+
+
+def source_clone(settings: SourceConfig) -> GitRepo:
+    """A blobless clone of the configured source repository (commits and trees, no file contents), kept in
+    a cache folder; the deploy branches are fetched into it when a commit is not known there yet."""
+    default = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tagtrail" / "sources"
+    cache = Path(settings.cache).expanduser() if settings.cache else default
+    folder = cache / hashlib.sha256(settings.url.encode()).hexdigest()[:16]
+    if not (folder / ".git").exists():
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        GitRepo(folder.parent).run(
+            "clone", "--quiet", "--filter=blob:none", "--no-checkout", settings.url, folder.name
+        )
+    repo = GitRepo(folder)
+    repo.run("remote", "set-url", REMOTE, settings.url)  # the config may have moved the remote
+    return repo

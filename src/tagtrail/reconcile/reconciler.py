@@ -22,7 +22,7 @@ from tagtrail.config import Config, parse_config
 from tagtrail.errors import GitError, TagtrailError
 from tagtrail.gitrepo import GitRepo
 from tagtrail.history import DecisionLog, DecisionRecord, default_log_path
-from tagtrail.reconcile.claims import Memory
+from tagtrail.reconcile.claims import Memory, source_clone
 from tagtrail.reconcile.evaluate import Round, evaluate
 from tagtrail.reconcile.observe import Observer, Registry
 from tagtrail.reconcile.outcome import Planned, Report
@@ -75,9 +75,14 @@ class Reconciler:
             yield cls(config, config_path, client)
 
     async def source(self) -> GitRepo | None:
-        """The repository the images are built from, for the ancestry guard (None: not a git repository)."""
+        """The repository the images are built from, for the ancestry guard and the commit checks: a clone
+        of `deploy.source.url`, else the checkout tagtrail.yaml is in (None: not a git repository)."""
         if self._source is False:
-            self._source = await asyncio.to_thread(_discover, self.config_path.parent)
+            settings = self.config.deploy.source
+            if settings is not None:  # a clone that cannot be made is an error, never "unchecked"
+                self._source = await asyncio.to_thread(source_clone, settings)
+            else:
+                self._source = await asyncio.to_thread(_discover, self.config_path.parent)
         return self._source if isinstance(self._source, GitRepo) else None
 
     async def observer(self) -> Observer:

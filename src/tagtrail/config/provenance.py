@@ -1,4 +1,5 @@
-"""deploy.verify: the public keys a candidate's signature must come from (DESIGN invariant 9)."""
+"""deploy.verify and deploy.source: what a tag's claims are checked against (DESIGN invariant 9): the keys
+a candidate's signature must come from, and the repository its commit must be on."""
 
 from __future__ import annotations
 
@@ -36,4 +37,17 @@ class VerifyConfig(BaseModel):
     keys: list[PublicKey] = Field(
         min_length=1,
         description="Public keys (PEM, or file:PATH relative to tagtrail.yaml) whose signatures are trusted.",
+    )
+
+
+class SourceConfig(BaseModel):
+    """Where the commits named by tags are checked, when not in the checkout tagtrail runs in."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str = Field(
+        min_length=1, description="Remote of the source repository; tagtrail keeps a blobless clone."
+    )
+    cache: str | None = Field(
+        None, description="Folder for that clone; default: $XDG_CACHE_HOME/tagtrail/sources."
     )
