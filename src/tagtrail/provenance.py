@@ -22,6 +22,8 @@ from enum import StrEnum
 
 from tagtrail.scheme import ParsedTag
 
+COMMIT_BATCH = 16  # commit questions asked in one round (each costs a few local git commands)
+
 
 class Refused(StrEnum):
     """Why a candidate's claims were not believed: stable codes (decision log, plan, dashboard)."""
@@ -185,10 +187,11 @@ def moved(tag: str, recorded: str, now: str) -> Refusal:
 def commit_needs(
     candidates: list[ParsedTag], branches_of: Mapping[str, tuple[str, ...]], claims: Claims
 ) -> NeedCommit:
-    """Every commit question the candidates may raise, asked at once (one fetch answers them all)."""
+    """The commit questions the next candidates may raise, asked at once (one fetch answers them all); at
+    most COMMIT_BATCH, so that a first deploy over a thousand builds does not resolve them all."""
     known = claims.commits or {}
     asked = {c.sha: branches_of.get(c.branch, ()) for c in candidates if c.sha and c.sha not in known}
-    return NeedCommit(tuple(asked.items()))
+    return NeedCommit(tuple(asked.items())[:COMMIT_BATCH])
 
 
 def winner(

@@ -242,3 +242,12 @@ def test_every_refusal_code_is_a_reason() -> None:
     from tagtrail.provenance import Refused
 
     assert {r.value for r in Refused} <= {r.value for r in Reason}
+
+
+def test_a_first_deploy_over_many_builds_asks_about_a_few_commits_at_a_time() -> None:
+    many = [tag(100 - n, f"{n:07x}") for n in range(40)]
+    world = World()
+    decision = settle(world, Running("bootstrap", None), many, claims(world))
+    assert (decision.action, decision.target_tag) == ("deploy", many[-1])
+    [need] = [a for a in world.asked if isinstance(a, NeedCommit)]
+    assert len(need.shas) == 16
