@@ -29,14 +29,15 @@ from tagtrail.verify.signatures import PublicKey
 class Report:
     image: str
     digest: str | None = None
-    lines: list[tuple[bool, str, str]] = field(default_factory=list)  # (passed, check, why)
+    lines: list[tuple[str, str, str]] = field(default_factory=list)  # (ok | FAIL | --, check, why)
 
-    def add(self, passed: bool, check: str, why: str) -> None:
-        self.lines.append((passed, check, why))
+    def add(self, passed: bool | None, check: str, why: str) -> None:
+        """One check; None: looked at and set aside (a bad signature beside a valid one)."""
+        self.lines.append(("--" if passed is None else "ok" if passed else "FAIL", check, why))
 
     @property
     def passed(self) -> bool:
-        return all(ok for ok, _, _ in self.lines)
+        return all(status != "FAIL" for status, _, _ in self.lines)
 
 
 @app.command("verify")
@@ -66,14 +67,14 @@ def verify(
                 "image": report.image,
                 "digest": report.digest,
                 "passed": report.passed,
-                "checks": [{"passed": ok, "check": c, "why": why} for ok, c, why in report.lines],
+                "checks": [{"status": status, "check": c, "why": why} for status, c, why in report.lines],
             }
         )
     else:
         typer.echo(f"image   {report.image}")
         typer.echo(f"digest  {report.digest or '-'}")
-        for ok, check, why in report.lines:
-            typer.echo(f"{'ok  ' if ok else 'FAIL'}    {check}: {why}")
+        for status, check, why in report.lines:
+            typer.echo(f"{status:<4}    {check}: {why}")
     if not report.passed:
         raise typer.Exit(1)
 
@@ -127,13 +128,15 @@ async def _check(
         found = await verify_image(client, ref, digest, keys)
         for looked in found.looked:
             report.add(True, "looked", looked)
-        for checked in found.checked:
-            report.add(checked.problem is None, "signature", f"{checked.where}: {checked.problem or 'valid'}")
-        if not found.checked or not found.answer.valid:
-            report.lines = [line for line in report.lines if line[1] != "signature"]
+        if not found.answer.valid:  # one line: why none is valid
             report.add(False, "signature", found.answer.detail)
-        else:  # one valid signature is enough: the others are shown, not failed
-            report.lines = [(True, c, w) if c == "signature" else (ok, c, w) for ok, c, w in report.lines]
+            return report
+        for checked in found.checked:  # one valid signature is enough: the others are set aside
+            report.add(
+                True if checked.problem is None else None,
+                "signature",
+                f"{checked.where}: {checked.problem or 'valid'}",
+            )
     return report
 
 

@@ -562,7 +562,7 @@ class RegistryClient:
 
     async def referrers(self, ref: ImageRef) -> list[dict[str, Any]] | None:
         """The OCI 1.1 referrers of a digest (descriptors of the manifests whose `subject` it is); None
-        where the registry does not offer the API (404, as registries before it answer)."""
+        where the registry does not offer the API (404 as the spec says, or 400/405/406/501 as some do)."""
         ep = self._endpoint(ref.registry)
         if not ref.digest:
             raise RegistryError(ep.host, ref.repository, "referrers are asked for by digest, not by tag")
@@ -571,7 +571,7 @@ class RegistryClient:
         response, body = await self._call(
             ep, "GET", url, ref.repository, scope=_pull(ref), cap=MANIFEST_CAP, headers=headers
         )
-        if response.status_code == 404:
+        if response.status_code in (400, 404, 405, 406, 501):  # registries without the API answer these
             return None
         if response.status_code != 200:
             raise self._status_error(
