@@ -268,3 +268,22 @@ def test_commits_are_checked_in_a_blobless_clone_of_a_configured_source(
     assert web["built_from"] == site.main[-1]
     [clone] = (Path(os.environ["XDG_CACHE_HOME"]) / "tagtrail" / "sources").iterdir()
     assert git(clone, "config", "remote.origin.partialclonefilter") == "blob:none"
+
+
+def test_a_candidate_re_pushed_between_plan_and_deploy_is_not_followed(
+    capsys: pytest.CaptureFixture[str], site: Site
+) -> None:
+    build = site.push(site.main[-1], 2)
+    web = plan(capsys)  # a person reviews the plan: this digest is what they saw (the decision log keeps it)
+    assert web["target"]["digest"] == build.digest  # type: ignore[index]
+    again = site.pusher.push_image(
+        site.repository, build.tag, labels={REVISION: site.main[-1]}, content=b"swap"
+    )
+    code, out, err = run(capsys, "deploy", "--json")  # another process
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["changed"] == []
+    [app] = result["apps"]
+    assert (app["action"], app["reason"]) == ("hold", "tag-moved")
+    assert again.digest[:19] in app["sentence"]
+    assert "bootstrap" in site.deployed()

@@ -61,6 +61,13 @@ class Memory:
     def recorded(self, repository: str) -> dict[str, str]:
         return dict(self.seen.get(repository, {}))
 
+    def remember(self, references: dict[str, str]) -> None:
+        """Digests recorded elsewhere (the decision log), as "registry/repo:tag" → digest."""
+        for reference, digest in references.items():
+            repository, _, tag = reference.rpartition(":")
+            if repository and tag:
+                self.saw(repository, tag, digest)
+
 
 class Provenance:
     """The claims facts for one reconcile."""

@@ -66,6 +66,7 @@ class Reconciler:
         self.clock = clock
         self._source: GitRepo | bool | None = False  # False: not looked for yet
         self.memory = Memory()  # what the claims checks learned that cannot change (kept by serve)
+        self._remembered = False  # the decision log's digests read into memory
 
     @classmethod
     @asynccontextmanager
@@ -89,6 +90,9 @@ class Reconciler:
         """An observer for one run, with this reconciler's memory and every deploy branch (one fetch)."""
         deploy = self.config.deploy
         branches = [*deploy.branches, *(b for app in deploy.apps for b in deploy.branches_of(app))]
+        if not self._remembered:  # the digests chosen before, by any process: a tag moved since shows
+            self._remembered = True
+            self.memory.remember(await asyncio.to_thread(self.log.digests_seen))
         return Observer(self.client, await self.source(), self.memory, branches)
 
     # Plan and deploy ----------------------------------------------------------------------------------
