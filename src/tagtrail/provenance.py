@@ -141,7 +141,9 @@ def _commit_refusal(candidate: ParsedTag, answer: CommitAnswer) -> Refusal | Non
         why = f"{candidate.tag}: the short sha {candidate.sha} names more than one commit"
         return Refusal(candidate.tag, Refused.COMMIT_AMBIGUOUS, why)
     if answer.state is CommitState.MISSING:
-        why = f"{candidate.tag}: no commit {candidate.sha} exists in the source repository"
+        why = (
+            f"{candidate.tag}: no commit {candidate.sha} exists in the source repository (looked on {where})"
+        )
         return Refusal(candidate.tag, Refused.COMMIT_UNKNOWN, why)
     why = f"{candidate.tag}: commit {candidate.sha} is not on {where}"
     return Refusal(candidate.tag, Refused.COMMIT_NOT_ON_BRANCH, why)
