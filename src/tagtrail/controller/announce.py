@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from tagtrail.notify import Message
 from tagtrail.policy import Reason
+from tagtrail.provenance import Refusal
 from tagtrail.reconcile import Report
 
 
@@ -83,7 +84,8 @@ class Refusals:
         self._told: dict[tuple[str, str, str], None] = {}
         self._limit = limit
 
-    def messages(self, report: Report) -> list[Message]:
+    def first(self, report: Report) -> list[tuple[str, Refusal]]:
+        """The refusals in `report` not told before, as (app, refusal); from now on they are told."""
         out = []
         for item in report.planned:
             for refusal in item.decision.refusals:
@@ -93,11 +95,13 @@ class Refusals:
                 self._told[key] = None
                 if len(self._told) > self._limit:
                     del self._told[next(iter(self._told))]
-                out.append(
-                    Message(
-                        f"tagtrail refused {refusal.tag} for {item.app} ({refusal.code})",
-                        f"{refusal.sentence}\nNot deployed: a tag's claims are checked, not believed.",
-                        "warning",
-                    )
-                )
+                out.append((item.app, refusal))
         return out
+
+
+def refused(app: str, refusal: Refusal) -> Message:
+    return Message(
+        f"tagtrail refused {refusal.tag} for {app} ({refusal.code})",
+        f"{refusal.sentence}\nNot deployed: a tag's claims are checked, not believed.",
+        "warning",
+    )

@@ -54,10 +54,14 @@ class Results:
             log.info("deployed %s: commit %s %s", ", ".join(report.changed), applied.commit[:12], result)
             for app in report.changed:
                 self.metrics.deploys.labels(app, result).inc()
+        fresh = self.refusals.first(report)
+        for app, refusal in fresh:
+            log.warning("refused %s for %s: %s", refusal.tag, app, refusal.sentence)
+            self.metrics.refusals.labels(app, str(refusal.code)).inc()
         await self.send(
             announce.deployed(report)
             + self.registry_failures.messages(report, registry_errors)
-            + self.refusals.messages(report)
+            + [announce.refused(app, refusal) for app, refusal in fresh]
         )
 
     async def send(self, messages: list[Message]) -> None:

@@ -39,6 +39,7 @@ def test_a_forged_tag_is_refused_told_once_and_shown(
         lambda: served.metric("tagtrail_reconciles_total", result="ok") >= reconciles + 1, what="a reconcile"
     )
     assert receiver.titles().count(title) == 1
+    assert served.metric("tagtrail_refusals_total", app="gosonos", reason="commit-unknown") == 1
     assert remote_log(file_remote) == before  # never written
     index = served.get("/").text
     assert f"{forged}: commit-unknown" in index
