@@ -15,6 +15,7 @@ import os
 import shutil
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
@@ -28,6 +29,7 @@ from tagtrail.verify.cosign import SignatureRegistry
 from tagtrail.verify.signatures import PublicKey
 
 REMOTE = "origin"
+RECHECK = timedelta(hours=1)  # at least this often, a long-lived reconciler HEADs each running tag
 _BOUND = 20_000  # entries per memory; past it, the oldest half goes
 
 
@@ -51,7 +53,7 @@ class Memory:
     revisions: dict[str, str | None] = field(default_factory=dict)  # digest → revision label
     signed: dict[tuple[str, int], SignatureAnswer] = field(default_factory=dict)  # (digest, keys) → valid
     seen: dict[str, dict[str, str]] = field(default_factory=dict)  # repository → tag → first digest
-    lists: dict[str, int] = field(default_factory=dict)  # repository → hash of its tag list
+    lists: dict[str, tuple[int, datetime]] = field(default_factory=dict)  # repository → (tag list hash, when)
 
     def saw(self, repository: str, tag: str, digest: str) -> None:
         tags = self.seen.setdefault(repository, {})
@@ -88,13 +90,17 @@ class Provenance:
         self._lock = asyncio.Lock()
         self._recheck: dict[str, bool] = {}
 
-    def recheck(self, repository: str, tags: Sequence[str]) -> bool:
-        """Whether the running tag's digest is worth a HEAD: the first look at this repository, or its tag
-        list changed since the last reconcile (decided once per reconcile, so a retry decides alike)."""
+    def recheck(self, repository: str, tags: Sequence[str], now: datetime) -> bool:
+        """Whether the running tag's digest is worth a HEAD: the first look at this repository, its tag
+        list changed since the last reconcile, or the last look is RECHECK old (a re-push of the running tag
+        alone changes no tag list). Decided once per reconcile, so a retry decides alike."""
         if repository not in self._recheck:
             fingerprint = hash(tuple(tags))
-            self._recheck[repository] = self.memory.lists.get(repository) != fingerprint
-            self.memory.lists[repository] = fingerprint
+            last = self.memory.lists.get(repository)
+            due = last is None or last[0] != fingerprint or now - last[1] >= RECHECK
+            self._recheck[repository] = due
+            if due:
+                self.memory.lists[repository] = (fingerprint, now)
         return self._recheck[repository]
 
     async def commits(self, asked: Iterable[tuple[str, tuple[str, ...]]]) -> dict[str, CommitAnswer]:

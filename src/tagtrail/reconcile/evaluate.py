@@ -105,7 +105,7 @@ async def _decide(run: Round, state: AppState, repository: str) -> Planned:
         revisions={},
         signatures={} if keys else None,
         recorded=provenance.memory.recorded(ref.name),
-        recheck_running=provenance.recheck(ref.name, tags),
+        recheck_running=provenance.recheck(ref.name, tags, run.now),
     )
     facts = Facts(
         rank(scheme, tags, policy.branches),
