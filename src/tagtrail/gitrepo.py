@@ -164,6 +164,24 @@ class GitRepo:
             self._resolved[rev] = found
         return found
 
+    def commits_named(self, prefix: str) -> list[str]:
+        """Every commit here whose sha starts with `prefix` (4 to 40 hex digits): none, one, or several."""
+        prefix = prefix.lower()
+        if not _HEX.fullmatch(prefix) or len(prefix) > 40:
+            return []
+        result = _run(self.root, "rev-parse", f"--disambiguate={prefix}")
+        names = result.stdout.split() if result.returncode == 0 else []
+        return [n for n in names if _run(self.root, "cat-file", "-t", n).stdout.strip() == "commit"]
+
+    def reaches(self, ref: str, commit: str) -> bool:
+        """Whether `commit` is reachable from `ref` (False when `ref` does not exist here)."""
+        return _run(self.root, "merge-base", "--is-ancestor", commit, ref).returncode == 0
+
+    def fetch_branches(self, remote: str, branches: list[str]) -> None:
+        """Update the remote-tracking refs of `branches` from `remote` (GitError when it cannot)."""
+        specs = [f"+refs/heads/{b}:refs/remotes/{remote}/{b}" for b in branches]
+        _git(self.root, "fetch", "--quiet", "--no-tags", remote, *specs)
+
     def is_strict_ancestor(self, ancestor: str, descendant: str) -> bool | None:
         """Whether commit `ancestor` is a strict ancestor of `descendant`; None when either is unknown here."""
         a, d = self.resolve(ancestor), self.resolve(descendant)

@@ -306,6 +306,26 @@ class DecisionLog:
         )
         return {record.app: record.time for record in found}
 
+    def digests_seen(self, limit: int = 20_000) -> dict[str, str]:
+        """The first digest recorded for each chosen image ("registry/repo:tag" → digest) among the newest
+        `limit` decisions: a tag never legitimately moves, so one that did shows against these."""
+        if not self.path.exists():
+            return {}
+        try:
+            with self._connect() as db:
+                rows = db.execute(
+                    "SELECT target FROM decisions WHERE target LIKE '%@sha256:%' ORDER BY id DESC LIMIT ?",
+                    (limit,),
+                ).fetchall()
+        except (sqlite3.Error, OSError) as exc:
+            log.warning("the decision log %s cannot be read (%s)", self.path, exc)
+            return {}
+        seen: dict[str, str] = {}
+        for (target,) in reversed(rows):  # oldest first: the first digest recorded is the one kept
+            name, _, digest = str(target).partition("@")
+            seen.setdefault(name, digest)
+        return seen
+
 
 def _insert(db: sqlite3.Connection, entry: DecisionRecord) -> None:
     data = asdict(entry)

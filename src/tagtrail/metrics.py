@@ -36,6 +36,12 @@ class Metrics:
             "When the last reconcile succeeded (Unix time).",
             registry=self.registry,
         )
+        self.refusals = Counter(
+            "tagtrail_refusals",
+            "Candidates refused because a claim of their tag did not hold, by app and reason (once each).",
+            ["app", "reason"],
+            registry=self.registry,
+        )
         self.webhooks = Counter(
             "tagtrail_webhook_requests",
             "Webhook requests, by source and outcome.",

@@ -7,12 +7,12 @@ Guards, each a DESIGN invariant:
 - a candidate whose commit is a strict ancestor of the running commit is not an upgrade, whatever its
   timestamp says (builds finish out of order); a newer build of the same commit is (a base-image rebuild);
 - every deploy pins the digest, and a tag already deployed with its digest is not deployed again;
-- a pinned app holds at its pin; at most one automatic deploy per app per cooldown window.
+- a pinned app holds at its pin; at most one automatic deploy per app per cooldown window;
+- a tag's claims are checked (`provenance`): a refused candidate is skipped, the next one considered.
 
 The policy never fetches: where it needs a fact it does not have, it returns what it needs (NeedCreated,
-NeedAncestry, NeedDigest) and the reconciler asks it again with the answer. Deciding again on files that
-changed under a retry (a rejected push) is the same call with the new running state and config: a pin or a
-newer deploy that landed meanwhile wins.
+NeedAncestry, NeedDigest, NeedCommit, …) and the reconciler asks it again with the answer. Deciding again
+on files changed under a retry (a rejected push) is the same call with the new state: a pin that landed wins.
 """
 
 from __future__ import annotations
@@ -24,7 +24,11 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Literal
 
+from tagtrail import provenance
+from tagtrail.provenance import Claims, NeedCommit, NeedRevision, NeedSignature, Refusal
+from tagtrail.provenance import NeedDigest as NeedDigest  # noqa: PLC0414 (re-exported)
 from tagtrail.scheme import ParsedTag, Ranking, Rejected, Scheme
+from tagtrail.scheme import ranking as order
 
 Action = Literal["deploy", "hold", "nothing"]
 _EARLIEST = datetime.min.replace(tzinfo=UTC)
@@ -48,6 +52,14 @@ class Reason(StrEnum):
     ANCESTOR_OF_RUNNING = "ancestor-of-running"
     COOLDOWN = "cooldown"
     REGISTRY_ERROR = "registry-error"
+    COMMIT_UNKNOWN = "commit-unknown"  # from here: a tag's claims refused (provenance.Refused)
+    COMMIT_AMBIGUOUS = "commit-ambiguous"
+    COMMIT_NOT_ON_BRANCH = "commit-not-on-branch"
+    REVISION_MISMATCH = "revision-mismatch"
+    DATED_IN_THE_FUTURE = "dated-in-the-future"
+    TAG_MOVED = "tag-moved"
+    UNSIGNED = "unsigned"
+    SIGNATURE_INVALID = "signature-invalid"
 
 
 # Reasons a person asked for: they skip the soak time and cooldown, and may move an app backwards.
@@ -94,6 +106,7 @@ class Decision:
     ignored: dict[str, int] = field(default_factory=dict)
     candidates: int = 0
     behind: int | None = None  # eligible builds newer than the running one
+    refusals: tuple[Refusal, ...] = ()  # candidates whose claims were not believed, newest first
 
 
 @dataclass(frozen=True)
@@ -110,14 +123,7 @@ class NeedAncestry:
     pairs: tuple[tuple[str, str], ...]
 
 
-@dataclass(frozen=True)
-class NeedDigest:
-    """The digest the registry holds for this tag (every deploy pins it)."""
-
-    tag: str
-
-
-Need = NeedCreated | NeedAncestry | NeedDigest
+Need = NeedCreated | NeedAncestry | NeedDigest | NeedCommit | NeedRevision | NeedSignature
 
 
 @dataclass(frozen=True)
@@ -133,6 +139,7 @@ class Facts:
     last_automatic: datetime | None = None
     automatic: bool = False
     total_tags: int = 0
+    claims: Claims = field(default_factory=Claims)
 
 
 def eligible_build(scheme: Scheme, branches: Sequence[str], tag: str | None) -> ParsedTag | None:
@@ -154,6 +161,12 @@ class _Context:
     current: ParsedTag | None
     facts: Facts
     ignored: Counter[str]
+    branch_names: dict[str, tuple[str, ...]] = field(default_factory=dict)  # tag token → branches
+    refusals: list[Refusal] = field(default_factory=list)
+
+    def refuse(self, refusal: Refusal, *, first: bool = False) -> None:
+        self.ignored[refusal.code] += 1
+        self.refusals.insert(0 if first else len(self.refusals), refusal)
 
     def decision(
         self,
@@ -181,17 +194,16 @@ class _Context:
             ignored,
             self.facts.total_tags,
             behind,
+            tuple(self.refusals),
         )
 
 
-def decide(
-    app: str, scheme: Scheme, policy: AppPolicy, running: Running, facts: Facts
-) -> Decision | NeedCreated | NeedAncestry | NeedDigest:
+def decide(app: str, scheme: Scheme, policy: AppPolicy, running: Running, facts: Facts) -> Decision | Need:
     """The decision for one app, or the fact it needs first."""
     parsed = scheme.parse(running.tag) if running.tag else None
-    ctx = _Context(
-        app, running, parsed if isinstance(parsed, ParsedTag) else None, facts, Counter(facts.ranking.ignored)
-    )
+    current = parsed if isinstance(parsed, ParsedTag) else None
+    names = provenance.branch_names(scheme.branch_token, policy.branches)
+    ctx = _Context(app, running, current, facts, Counter(facts.ranking.ignored), names)
     if policy.pin is not None:
         return _with_digest(ctx, _pinned(ctx, scheme, policy.pin))
     ordered = _candidates(ctx)
@@ -201,11 +213,16 @@ def decide(
         return ctx.decision(
             "hold", Reason.NO_ELIGIBLE_TAGS, f"no tag of {', '.join(policy.branches)} in the scheme"
         )
-    behind = _behind(ordered, ctx.current)
+    behind = order.behind_count(ordered, ctx.current)
     chosen = _first_acceptable(ctx, ordered, policy)
-    if isinstance(chosen, NeedCreated | NeedAncestry):
+    if chosen is not None and not isinstance(chosen, ParsedTag):
         return chosen
     if chosen is None or chosen.tag == running.tag:
+        moved = provenance.running_moved(ctx.current, running.digest, facts.digests, facts.claims)
+        if isinstance(moved, NeedDigest):
+            return moved
+        if moved is not None:
+            ctx.refuse(moved, first=True)  # what runs moved: the first thing to say
         return _with_digest(ctx, _staying(ctx, policy, chosen, behind))
     if (
         facts.automatic
@@ -270,6 +287,9 @@ def _staying(ctx: _Context, policy: AppPolicy, chosen: ParsedTag | None, behind:
     """What runs stays: say why (newer builds that a guard held back are worth saying), and pin its digest
     where the files do not."""
     running = ctx.running
+    if ctx.refusals:  # the newest refused candidate's reason; the others are counted in `ignored`
+        first = ctx.refusals[0]
+        return ctx.decision("hold", Reason(first.code), first.sentence, chosen, behind)
     if ctx.ignored["too-young"]:
         why = f"the newer builds are younger than the soak time {policy.min_age}"
         return ctx.decision("hold", Reason.TOO_YOUNG, why, chosen, behind)
@@ -293,7 +313,7 @@ def _pinned(ctx: _Context, scheme: Scheme, pin: str) -> Decision:
     readable = [
         p for t in ctx.facts.ranking.newest_first if isinstance(p := ctx.facts.ranking.parse(t), ParsedTag)
     ]
-    behind = _behind(readable, ctx.current)
+    behind = order.behind_count(readable, ctx.current)
     if ctx.running.tag == pin:
         why = f"pinned at {pin}; `tagtrail unpin {ctx.app}` resumes updates"
         return ctx.decision("hold", Reason.PINNED, why, target, behind, tag=pin)
@@ -315,7 +335,7 @@ def _candidates(ctx: _Context) -> list[ParsedTag] | NeedCreated:
     if not parsed:
         return parsed
     top = parsed[0]
-    tied = [p for p in parsed if _overlaps(p, top)]
+    tied = [p for p in parsed if order.overlaps(p, top)]
     if len(tied) > 1 or top.ambiguous:
         unknown = tuple(p.tag for p in tied if p.tag not in ctx.facts.created)
         if unknown:
@@ -325,14 +345,12 @@ def _candidates(ctx: _Context) -> list[ParsedTag] | NeedCreated:
     return parsed
 
 
-def _first_acceptable(
-    ctx: _Context, ordered: list[ParsedTag], policy: AppPolicy
-) -> ParsedTag | NeedCreated | NeedAncestry | None:
+def _first_acceptable(ctx: _Context, ordered: list[ParsedTag], policy: AppPolicy) -> ParsedTag | Need | None:
     """The newest candidate that passes every guard, the running tag itself, or None."""
     for candidate in ordered:
         if candidate.tag == ctx.running.tag:
             return candidate
-        older = _older(candidate, ctx.current, ctx.facts.created)
+        older = order.older(candidate, ctx.current, ctx.facts.created)
         if older is None and ctx.current is not None:  # equal times: only `created` can tell
             return NeedCreated(
                 tuple(t for t in (candidate.tag, ctx.current.tag) if t not in ctx.facts.created)
@@ -340,8 +358,17 @@ def _first_acceptable(
         if older:
             ctx.ignored["older-than-running"] += 1
             continue
-        if candidate.instants and max(candidate.instants) > ctx.facts.now - policy.min_age:
+        claims = ctx.facts.claims
+        screened = provenance.screen(candidate, ctx.branch_names, claims, ctx.facts.now)
+        future = isinstance(screened, Refusal) and screened.code is provenance.Refused.DATED_IN_THE_FUTURE
+        if not future and candidate.instants and max(candidate.instants) > ctx.facts.now - policy.min_age:
             ctx.ignored["too-young"] += 1
+            continue
+        if isinstance(screened, NeedCommit):  # every newer candidate's commit at once: one fetch
+            newer = [c for c in ordered if order.older(c, ctx.current, {}) is False]
+            return provenance.commit_needs([candidate, *newer], ctx.branch_names, claims)
+        if screened is not None:
+            ctx.refuse(screened)
             continue
         current, ancestry = ctx.current, ctx.facts.ancestry
         if current is not None and ancestry is not None and candidate.sha != current.sha:
@@ -351,7 +378,11 @@ def _first_acceptable(
             if ancestry[pair]:
                 ctx.ignored["ancestor-of-running"] += 1
                 continue
-        return candidate
+        examined = provenance.winner(candidate, ctx.facts.digests, claims)
+        if isinstance(examined, Refusal):
+            ctx.refuse(examined)
+            continue
+        return examined or candidate
     return None
 
 
@@ -365,32 +396,6 @@ def _pairs_to_ask(
     later = (
         (c.sha, current.sha)
         for c in ordered
-        if c.sha != current.sha and _older(c, current, {}) is False and (c.sha, current.sha) not in known
+        if c.sha != current.sha and order.older(c, current, {}) is False and (c.sha, current.sha) not in known
     )
     return tuple(dict.fromkeys((first, *later)))
-
-
-def _behind(ordered: list[ParsedTag], current: ParsedTag | None) -> int | None:
-    if current is None or not current.instants:
-        return None
-    running = max(current.instants)
-    return sum(1 for c in ordered if c.instants and min(c.instants) > running)
-
-
-def _overlaps(a: ParsedTag, b: ParsedTag) -> bool:
-    """Whether two tags could name the same moment (equal instants, or a DST overlap spanning both)."""
-    if not a.instants or not b.instants:
-        return False
-    return min(a.instants) <= max(b.instants) and min(b.instants) <= max(a.instants)
-
-
-def _older(candidate: ParsedTag, running: ParsedTag | None, created: Mapping[str, datetime]) -> bool | None:
-    """Whether the candidate is an older build than the running one; None when only `created` can tell.
-    An unknown running build is never newer than anything."""
-    if running is None or not running.instants or not candidate.instants:
-        return False
-    if not _overlaps(candidate, running):
-        return max(candidate.instants) < min(running.instants)
-    if candidate.tag not in created or running.tag not in created:
-        return None
-    return (created[candidate.tag], candidate.tag) < (created[running.tag], running.tag)

@@ -179,3 +179,5 @@ def plain(root: Path, owner: str) -> Sample:
 def _make(root: Path, files: dict[str, str], remote: str) -> None:
     init_repo(root, files, "the repository as the user has it")
     git(root, "remote", "add", "origin", remote)
+    # as a clone has it: main is pushed, origin/main is known (the remote itself is never contacted)
+    git(root, "update-ref", "refs/remotes/origin/main", "HEAD")

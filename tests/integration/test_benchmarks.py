@@ -76,3 +76,23 @@ def test_loop_latency_probes_a_serve_that_reconciles(
     assert probes > 50  # /healthz answered all along
     assert reconciles >= 2  # while serve reconciled, and deployed
     assert commits >= 2
+
+
+def test_provenance_benchmark_costs_nothing_in_the_steady_state(
+    capsys: object, monkeypatch: object, tmp_path: Path
+) -> None:
+    bench = load("provenance")
+    monkeypatch.setattr(sys, "argv", ["provenance", "--quick"])  # type: ignore[attr-defined]
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # type: ignore[attr-defined]
+    assert bench.main() == 0
+    out = capsys.readouterr().out  # type: ignore[attr-defined]
+    # scenario (40 columns), then checks, requests, fetches, seconds, outcome
+    rows = [
+        (line[:40].strip(), *line[40:].split()[:3]) for line in out.splitlines() if line[:1] in ("s", "o")
+    ]
+    steady = [r for r in rows if r[0].startswith("steady state")]
+    assert len(steady) == 5
+    assert all(r[2:] == ("5", "0") for r in steady)  # five tag lists, no fetch: checks on or off
+    assert ("one new build: plan", "on", "7", "1") in rows  # the new build: its config read, one fetch
+    assert ("one new build: plan", "off", "6", "0") in rows
+    assert "0 request(s) beyond the 5 tag lists, 0 git fetch(es)" in out

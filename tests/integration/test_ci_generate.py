@@ -59,7 +59,12 @@ def load(path: Path) -> dict:  # type: ignore[type-arg]
 
 @pytest.mark.parametrize(
     "args",
-    [[], ["--platforms", "linux/amd64,linux/arm64", "--schedule", "17 4 * * 1"], ["--version-tags"]],
+    [
+        [],
+        ["--platforms", "linux/amd64,linux/arm64", "--schedule", "17 4 * * 1"],
+        ["--version-tags"],
+        ["--sign"],
+    ],
 )
 def test_the_workflow_passes_actionlint(
     capsys: pytest.CaptureFixture[str], repo: Path, args: list[str]
@@ -88,13 +93,29 @@ def test_actions_are_pinned_by_full_sha_unless_asked(capsys: pytest.CaptureFixtu
     run(capsys, "ci", "github")
     text = (repo / ".github/workflows/build.yml").read_text()
     for action, (sha, version) in ACTIONS.items():
-        if action == "docker/setup-qemu-action":
-            assert action not in text  # amd64 only: no emulation needed
+        if action in ("docker/setup-qemu-action", "sigstore/cosign-installer"):
+            assert action not in text  # amd64 only: no emulation needed; signing is opt-in
             continue
         assert f"uses: {action}@{sha} # {version}" in text
     run(capsys, "ci", "github", "--version-tags", "--force")
     major = ACTIONS["actions/checkout"][1].split(".")[0]
     assert f"uses: actions/checkout@{major}\n" in (repo / ".github/workflows/build.yml").read_text()
+
+
+def test_signing_is_opt_in_with_a_pinned_installer_and_the_key_from_a_secret(
+    capsys: pytest.CaptureFixture[str], repo: Path
+) -> None:
+    assert run(capsys, "ci", "github", "--sign")[0] == 0
+    steps = load(repo / ".github/workflows/build.yml")["jobs"]["build"]["steps"]
+    sha, version = ACTIONS["sigstore/cosign-installer"]
+    installer, signing = steps[-2:]
+    assert installer["uses"] == f"sigstore/cosign-installer@{sha}"
+    assert signing["env"]["COSIGN_KEY"] == "${{ secrets.COSIGN_PRIVATE_KEY }}"
+    assert signing["env"]["DIGEST"] == "${{ steps.build.outputs.digest }}"
+    assert signing["run"] == 'cosign sign --yes --tlog-upload=false --key env://COSIGN_KEY "$IMAGE@$DIGEST"'
+    assert (
+        f"sigstore/cosign-installer@{sha} # {version}" in (repo / ".github/workflows/build.yml").read_text()
+    )
 
 
 def test_multi_arch_and_schedule(capsys: pytest.CaptureFixture[str], repo: Path) -> None:

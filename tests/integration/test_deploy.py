@@ -56,10 +56,12 @@ def test_plan_shows_each_app_and_exits_2_when_deploys_are_pending(
         p = plans[app]
         assert (p["action"], p["reason"]) == ("deploy", "running-unknown")
         assert p["target"]["tag"] == lab.newest[app].tag
-        assert p["target"]["digest"] == lab.newest[app].digest  # the multi-arch index, by one HEAD
+        assert p["target"]["digest"] == lab.newest[app].digest  # the multi-arch index's
         assert p["target"]["commit"] == lab.commits[-1][:7]
         assert p["built_from"] == lab.commits[-1]  # the source repo resolves the short sha
-        assert p["requests"] == 2  # one tag list, one HEAD: the physical minimum
+        # one tag list, then the winner read once: the index (its digest), the linux/amd64 manifest and its
+        # config (the revision label checked against the commit); no HEAD: the minimum with that check
+        assert p["requests"] == 4
         assert p["ignored"]["other-branch"] > 0
         assert p["ignored"]["other-scheme"] == 4
     code, out, _ = run(capsys, "plan")
@@ -130,7 +132,9 @@ def test_plan_after_deploy_and_the_decision_log(
         assert app in APPS
         assert (action, reason, actor, outcome) == ("deploy", "running-unknown", "tagtrail deploy", "pushed")
         assert candidates == len(json.loads(out)[0]["ignored"]) or candidates > 50
-        assert requests == 3  # the tag list, the winner's HEAD, and its manifest read back by digest before writing
+        # the tag list, then the winner read by tag (index, child, config: its revision label, and its digest
+        # from the bytes, so nothing is left to prove before writing it)
+        assert requests == 4
         assert len(sha) == 40
 
 

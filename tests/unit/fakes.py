@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from tagtrail.config import Config, parse_config
-from tagtrail.errors import RegistryError
+from tagtrail.errors import RegistryError, RegistryNotFound
 from tagtrail.history import HistoryEntry
 from tagtrail.policy import Running
-from tagtrail.registry import ImageConfig, ImageRef, Manifest, ManifestHead
+from tagtrail.registry import ImageConfig, ImageRef, Inspection, Manifest, ManifestHead
 from tagtrail.scheme import Scheme
 from tagtrail.targets.base import Applied, AppState, Change, Decide, Declared
 
@@ -45,12 +45,18 @@ def digest_of(tag: str) -> str:
 
 
 class FakeRegistry:
-    """Repositories → tags; `fail` makes one repository's reads raise."""
+    """Repositories → tags; `fail` makes one repository's reads raise; `labels` are an image's labels by
+    tag, `repointed` a tag's digest after a re-push. It holds no signatures."""
 
     def __init__(self, tags: dict[str, list[str]]) -> None:
         self.tags = tags
         self.fail: dict[str, RegistryError] = {}
         self.requests: list[tuple[str, str]] = []
+        self.labels: dict[str, dict[str, str]] = {}
+        self.repointed: dict[str, str] = {}
+
+    def digest(self, tag: str) -> str:
+        return self.repointed.get(tag, digest_of(tag))
 
     def _check(self, ref: ImageRef, what: str) -> None:
         self.requests.append((what, ref.repository))
@@ -63,17 +69,34 @@ class FakeRegistry:
 
     async def head(self, ref: ImageRef) -> ManifestHead:
         self._check(ref, "head")
-        return ManifestHead(digest_of(ref.tag or ""), "application/vnd.oci.image.manifest.v1+json", 100)
-
-    async def manifest(self, ref: ImageRef) -> Manifest:
-        self._check(ref, "manifest")
-        return Manifest(
-            "application/vnd.oci.image.manifest.v1+json", ref.digest or digest_of(ref.tag or ""), b"{}"
-        )
+        return ManifestHead(self.digest(ref.tag or ""), "application/vnd.oci.image.manifest.v1+json", 100)
 
     async def image_config(self, ref: ImageRef) -> ImageConfig:
         self._check(ref, "config")
         return ImageConfig(digest_of("config" + (ref.tag or "")), None, "linux", "amd64")
+
+    async def inspect(self, ref: ImageRef) -> Inspection:
+        self._check(ref, "config")
+        tags = self.tags.get(ref.repository, [])
+        tag = ref.tag or next(t for t in tags if self.digest(t) == ref.digest)
+        config = ImageConfig(digest_of("config" + tag), None, "linux", "amd64", self.labels.get(tag, {}))
+        return Inspection(ref, self.digest(tag), "application/vnd.oci.image.manifest.v1+json", [], config)
+
+    async def manifest(self, ref: ImageRef) -> Manifest:
+        """A tag's manifest, or one by the digest of a tag this repository holds; anything else is absent
+        (a signature tag nobody pushed, a digest of another repository)."""
+        self._check(ref, "manifest")
+        for tag in self.tags.get(ref.repository, []):
+            if ref.tag == tag or ref.digest == self.digest(tag):
+                return Manifest("application/vnd.oci.image.manifest.v1+json", self.digest(tag), b"{}")
+        raise RegistryNotFound(ref.registry, ref.repository, f"no {ref.reference}")
+
+    async def blob(self, ref: ImageRef, digest: str, cap: int = 0) -> bytes:
+        raise RegistryNotFound(ref.registry, ref.repository, f"no {digest}")
+
+    async def referrers(self, ref: ImageRef) -> list[dict[str, object]] | None:
+        self._check(ref, "referrers")
+        return None
 
 
 @dataclass

@@ -115,6 +115,13 @@ def github(
         str,
         typer.Option(help="What `pip install` gets tagtrail from in CI (a version, a path or a git URL)."),
     ] = ci.WorkflowOptions().install,
+    sign: Annotated[
+        bool,
+        typer.Option(
+            "--sign",
+            help="Sign each image with cosign, the key from the COSIGN_PRIVATE_KEY (and COSIGN_PASSWORD) secret.",
+        ),
+    ] = False,
     force: Annotated[bool, typer.Option(help="Replace the file even if it was edited by hand.")] = False,
 ) -> None:
     """Write the GitHub Actions workflow that builds and pushes every changed app: a discover job runs
@@ -130,6 +137,7 @@ def github(
         schedule=schedule,
         pin=not version_tags,
         install=install,
+        sign=sign,
     )
     content = generated.render(ci.WORKFLOW_HEADER, ci.workflow(config, options))
     target = output_path if output_path.is_absolute() else current.project_root() / output_path

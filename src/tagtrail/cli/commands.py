@@ -1,6 +1,16 @@
 """Importing this module registers every command on the root app."""
 
-from tagtrail.cli import build_cmd, config_cmd, demo_cmd, deploy_cmd, init_cmd, registry_cmd, serve_cmd, tag
+from tagtrail.cli import (
+    build_cmd,
+    config_cmd,
+    demo_cmd,
+    deploy_cmd,
+    init_cmd,
+    registry_cmd,
+    serve_cmd,
+    tag,
+    verify_cmd,
+)
 
 __all__ = [
     "build_cmd",
@@ -11,4 +21,5 @@ __all__ = [
     "registry_cmd",
     "serve_cmd",
     "tag",
+    "verify_cmd",
 ]

@@ -77,6 +77,7 @@ def planned_record(item: Planned) -> dict[str, Any]:
         "behind": d.behind,
         "candidates": item.tags_seen,
         "ignored": d.ignored,
+        "refused": [{"tag": r.tag, "reason": str(r.code), "sentence": r.sentence} for r in d.refusals],
         "requests": item.requests,
         "duration_ms": item.duration_ms,
     }
@@ -95,6 +96,16 @@ def _plan_table(planned: list[Planned]) -> None:
         )
         table.add_row(d.app, escape(running), escape(target), style[d.action], escape(d.sentence))
     output.print_table(table)
+    _say_refusals(planned)
+
+
+def _say_refusals(planned: list[Planned]) -> None:
+    """Each candidate whose claims were not believed, with its reason (DESIGN invariant 9)."""
+    for item in planned:
+        for refusal in item.decision.refusals:
+            output.stderr.print(
+                f"{item.app}: refused {refusal.code}: {refusal.sentence}", markup=False, highlight=False
+            )
 
 
 @app.command("plan")
@@ -270,6 +281,7 @@ def status(ctx: typer.Context, apps: AppsArgument = None, json: JsonOption = Fal
             escape(last_text),
         )
     output.print_table(table)
+    _say_refusals([r.planned for r in rows])
 
 
 @app.command("history")

@@ -20,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 
+from tagtrail.config.provenance import SourceConfig, VerifyConfig
 from tagtrail.errors import SchemeError
 from tagtrail.scheme import Scheme, is_valid_tag
 
@@ -239,6 +240,7 @@ class AppDeployConfig(_Section):
         default_factory=list,
         description="Helm values keys holding this app's image, where tagtrail cannot recognise them itself.",
     )
+    verify: VerifyConfig | None = Field(None, description="This app's signature keys (instead of deploy's).")
 
 
 class DeployConfig(_Section):
@@ -273,6 +275,14 @@ class DeployConfig(_Section):
     decision_log: str | None = Field(
         None, description="SQLite file of decisions; default: $XDG_STATE_HOME/tagtrail/decisions.sqlite."
     )
+    max_skew: Duration = Field(
+        timedelta(minutes=5), description="A tag dated more than this ahead of now is refused (clock skew)."
+    )
+    verify: VerifyConfig | None = Field(None, description="Deploy only images signed by one of these keys.")
+    source: SourceConfig | None = Field(
+        None,
+        description="Check tags' commits in a clone of this remote (default: the checkout tagtrail runs in).",
+    )
 
     @field_validator("branch")
     @classmethod
@@ -294,6 +304,10 @@ class DeployConfig(_Section):
 
     def interval_of(self, app: str) -> timedelta | None:
         return self.apps[app].interval if app in self.apps else None
+
+    def verify_of(self, app: str) -> VerifyConfig | None:
+        own = self.apps[app].verify if app in self.apps else None
+        return own or self.verify
 
     def min_age_of(self, app: str) -> timedelta:
         own = self.apps[app].min_age if app in self.apps else None

@@ -1,10 +1,12 @@
 """What people are told: a report or a failure, turned into notification messages. Pure: sending is the
-Notifier's job. A registry that stays unreadable is told once, when it has failed `threshold` polls in a row."""
+Notifier's job. A registry that stays unreadable is told once, when it has failed `threshold` polls in a row;
+a candidate whose claims were refused is told once, at its first refusal."""
 
 from __future__ import annotations
 
 from tagtrail.notify import Message
 from tagtrail.policy import Reason
+from tagtrail.provenance import Refusal
 from tagtrail.reconcile import Report
 
 
@@ -72,3 +74,34 @@ class RegistryFailures:
                     )
                 )
         return out
+
+
+class Refusals:
+    """Tells the first refusal of each candidate (app, tag, reason), never again; remembers a bounded
+    number of them (the oldest forgotten first: a candidate refused that long ago is long gone)."""
+
+    def __init__(self, limit: int = 4096) -> None:
+        self._told: dict[tuple[str, str, str], None] = {}
+        self._limit = limit
+
+    def first(self, report: Report) -> list[tuple[str, Refusal]]:
+        """The refusals in `report` not told before, as (app, refusal); from now on they are told."""
+        out = []
+        for item in report.planned:
+            for refusal in item.decision.refusals:
+                key = (item.app, refusal.tag, str(refusal.code))
+                if key in self._told:
+                    continue
+                self._told[key] = None
+                if len(self._told) > self._limit:
+                    del self._told[next(iter(self._told))]
+                out.append((item.app, refusal))
+        return out
+
+
+def refused(app: str, refusal: Refusal) -> Message:
+    return Message(
+        f"tagtrail refused {refusal.tag} for {app} ({refusal.code})",
+        f"{refusal.sentence}\nNot deployed: a tag's claims are checked, not believed.",
+        "warning",
+    )

@@ -21,6 +21,7 @@ class Results:
         self.metrics = metrics
         self.notifier = notifier
         self.registry_failures = announce.RegistryFailures()
+        self.refusals = announce.Refusals()
 
     async def failed(self, error: str, *, notify: bool = False) -> None:
         self.status.last_reconcile = datetime.now(UTC)
@@ -53,7 +54,15 @@ class Results:
             log.info("deployed %s: commit %s %s", ", ".join(report.changed), applied.commit[:12], result)
             for app in report.changed:
                 self.metrics.deploys.labels(app, result).inc()
-        await self.send(announce.deployed(report) + self.registry_failures.messages(report, registry_errors))
+        fresh = self.refusals.first(report)
+        for app, refusal in fresh:
+            log.warning("refused %s for %s: %s", refusal.tag, app, refusal.sentence)
+            self.metrics.refusals.labels(app, str(refusal.code)).inc()
+        await self.send(
+            announce.deployed(report)
+            + self.registry_failures.messages(report, registry_errors)
+            + [announce.refused(app, refusal) for app, refusal in fresh]
+        )
 
     async def send(self, messages: list[Message]) -> None:
         for message in messages:

@@ -9,21 +9,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from pathlib import Path
 
 from tagtrail.config import Config
 from tagtrail.errors import RegistryError
-from tagtrail.policy import (
-    AppPolicy,
-    Decision,
-    Facts,
-    NeedAncestry,
-    NeedCreated,
-    NeedDigest,
-    Reason,
-    decide,
-)
+from tagtrail.policy import AppPolicy, Decision, Facts, Need, NeedAncestry, NeedCreated, Reason, decide
+from tagtrail.provenance import Claims, NeedCommit, NeedRevision, NeedSignature
 from tagtrail.reconcile.observe import Observer
 from tagtrail.reconcile.outcome import Planned
 from tagtrail.refs import Matcher
@@ -31,10 +24,12 @@ from tagtrail.registry import ImageRef
 from tagtrail.registry.stats import counting
 from tagtrail.scheme import rank
 from tagtrail.targets.base import AppState
+from tagtrail.verify import load_keys
+from tagtrail.verify.signatures import PublicKey
 
-# Each round answers one need; a tie, an ancestry question and a digest take three. More means a
-# registry changing under us.
-MAX_ROUNDS = 8
+# Each round answers one need; a tie, an ancestry question and a digest take three, the claims (commit,
+# label, signature, the running tag's digest) four more. More means a registry changing under us.
+MAX_ROUNDS = 12
 
 
 def app_policy(config: Config, app: str) -> AppPolicy:
@@ -57,6 +52,18 @@ class Round:
     automatic: bool
     last_automatic: Mapping[str, datetime]
     prove: bool = False  # a deploy (not a plan): read each digest to write back by digest first
+    base: Path = Path()  # tagtrail.yaml's folder: where file: keys are found
+    keys: dict[tuple[str, ...], list[PublicKey]] = field(default_factory=dict)
+
+    def keys_of(self, app: str) -> tuple[list[PublicKey], int] | None:
+        """The keys an app's images must be signed with (read once per evaluation), or None."""
+        verify = self.config.deploy.verify_of(app)
+        if verify is None:
+            return None
+        specs = tuple(verify.keys)
+        if specs not in self.keys:
+            self.keys[specs] = load_keys(list(specs), self.base)
+        return self.keys[specs], hash(specs)
 
 
 async def evaluate(run: Round, states: Mapping[str, AppState]) -> list[Planned]:
@@ -90,6 +97,17 @@ async def _decide(run: Round, state: AppState, repository: str) -> Planned:
     policy = app_policy(config, state.app)
     ref = ImageRef.parse(repository)
     tags = await observer.tags(ref)
+    provenance, keys = observer.provenance, run.keys_of(state.app)
+    if state.running.tag and state.running.digest:  # what the files pin is what was recorded for it
+        provenance.memory.saw(ref.name, state.running.tag, state.running.digest)
+    claims = Claims(
+        config.deploy.max_skew,
+        commits={} if observer.source is not None else None,
+        revisions={},
+        signatures={} if keys else None,
+        recorded=provenance.memory.recorded(ref.name),
+        recheck_running=provenance.recheck(ref.name, tags, run.now),
+    )
     facts = Facts(
         rank(scheme, tags, policy.branches),
         run.now,
@@ -97,6 +115,7 @@ async def _decide(run: Round, state: AppState, repository: str) -> Planned:
         last_automatic=run.last_automatic.get(state.app),
         automatic=run.automatic,
         total_tags=len(tags),
+        claims=claims,
     )
     for _ in range(MAX_ROUNDS):
         result = decide(state.app, scheme, policy, state.running, facts)
@@ -104,7 +123,7 @@ async def _decide(run: Round, state: AppState, repository: str) -> Planned:
             if run.prove and result.action == "deploy" and result.digest is not None:
                 await observer.prove(ref, result.digest)
             return Planned(result, repository, tags_seen=len(tags), created=dict(facts.created))
-        facts = await answer(observer, ref, facts, result)
+        facts = await answer(observer, ref, facts, result, keys)
     raise RegistryError(ref.registry, ref.repository, "the order of its newest tags could not be settled")
 
 
@@ -112,7 +131,8 @@ async def answer(
     observer: Observer,
     ref: ImageRef,
     facts: Facts,
-    need: NeedCreated | NeedAncestry | NeedDigest,
+    need: Need,
+    keys: tuple[list[PublicKey], int] | None = None,
 ) -> Facts:
     """Facts with the answer to what the policy asked."""
     if isinstance(need, NeedCreated):
@@ -121,5 +141,37 @@ async def answer(
     if isinstance(need, NeedAncestry):
         found = await observer.ancestry(need.pairs)
         return replace(facts, ancestry={**(facts.ancestry or {}), **found})
+    if isinstance(need, NeedCommit | NeedRevision | NeedSignature):
+        return await _claims(observer, ref, facts, need, keys)
     digest = await observer.digest(ref, need.tag)
+    observer.provenance.memory.saw(ref.name, need.tag, digest)
     return replace(facts, digests={**facts.digests, need.tag: digest})
+
+
+async def _claims(
+    observer: Observer,
+    ref: ImageRef,
+    facts: Facts,
+    need: NeedCommit | NeedRevision | NeedSignature,
+    keys: tuple[list[PublicKey], int] | None,
+) -> Facts:
+    provenance, claims = observer.provenance, facts.claims
+    if isinstance(need, NeedCommit):
+        found = await provenance.commits(need.shas)
+        return replace(facts, claims=replace(claims, commits={**(claims.commits or {}), **found}))
+    if isinstance(need, NeedRevision):
+        known = set(provenance.memory.revisions)
+        digest, label = await provenance.revision(ref, need.tag, need.digest)
+        if digest not in known:  # read now, by tag or digest, its bytes hashed: nothing left to prove
+            observer.proven(ref, digest)
+        provenance.memory.saw(ref.name, need.tag, digest)
+        revisions = {**(claims.revisions or {}), digest: label}
+        return replace(
+            facts, digests={**facts.digests, need.tag: digest}, claims=replace(claims, revisions=revisions)
+        )
+    if keys is None:  # asked only where keys are configured
+        raise AssertionError("a signature was asked for without keys")  # pragma: no cover
+    verdict = await provenance.signature(ref, need.digest, *keys)
+    return replace(
+        facts, claims=replace(claims, signatures={**(claims.signatures or {}), need.digest: verdict})
+    )

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
 from tagtrail.errors import RegistryError
 from tagtrail.gitrepo import GitRepo
+from tagtrail.reconcile.claims import ClaimsRegistry, Memory, Provenance
 from tagtrail.registry import ImageConfig, ImageRef, Manifest, ManifestHead
 from tagtrail.scheme import ParsedTag, Scheme
 
@@ -19,7 +20,7 @@ _EARLIEST = datetime.min.replace(tzinfo=UTC)
 Pair = tuple[str, str]
 
 
-class Registry(Protocol):
+class Registry(ClaimsRegistry, Protocol):
     """The registry reads a reconcile makes (RegistryClient; an in-memory registry in fast tests)."""
 
     async def list_tags(self, ref: ImageRef) -> list[str]: ...
@@ -35,9 +36,16 @@ class Observer:
     """Answers for one run. Tag lists may be asked for ahead (`prefetch`, while git fetches); `close`
     lets go of those nobody used."""
 
-    def __init__(self, client: Registry, source: GitRepo | None) -> None:
+    def __init__(
+        self,
+        client: Registry,
+        source: GitRepo | None,
+        memory: Memory | None = None,
+        branches: Sequence[str] = (),
+    ) -> None:
         self.client = client
         self.source = source
+        self.provenance = Provenance(client, source, memory or Memory(), branches)
         self._tags: dict[str, asyncio.Task[list[str]]] = {}
         self._digests: dict[tuple[str, str], str] = {}
         self._proven: set[tuple[str, str]] = set()
@@ -74,6 +82,10 @@ class Observer:
         proven = await self.client.manifest(ref.with_digest(digest))  # checks the bytes' hash
         if proven.digest != digest:
             raise RegistryError(ref.registry, ref.repository, f"{digest[:19]}… does not read back as itself")
+        self._proven.add((ref.name, digest))
+
+    def proven(self, ref: ImageRef, digest: str) -> None:
+        """`digest` was read from this repository and its bytes hashed already (an image read by tag)."""
         self._proven.add((ref.name, digest))
 
     async def created(self, ref: ImageRef, tags: Iterable[str], scheme: Scheme) -> dict[str, datetime]:

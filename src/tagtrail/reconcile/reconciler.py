@@ -22,6 +22,7 @@ from tagtrail.config import Config, parse_config
 from tagtrail.errors import GitError, TagtrailError
 from tagtrail.gitrepo import GitRepo
 from tagtrail.history import DecisionLog, DecisionRecord, default_log_path
+from tagtrail.reconcile.claims import Memory, source_clone
 from tagtrail.reconcile.evaluate import Round, evaluate
 from tagtrail.reconcile.observe import Observer, Registry
 from tagtrail.reconcile.outcome import Planned, Report
@@ -64,6 +65,8 @@ class Reconciler:
         self.log = log or decision_log(config)
         self.clock = clock
         self._source: GitRepo | bool | None = False  # False: not looked for yet
+        self.memory = Memory()  # what the claims checks learned that cannot change (kept by serve)
+        self._remembered = False  # the decision log's digests read into memory
 
     @classmethod
     @asynccontextmanager
@@ -73,10 +76,24 @@ class Reconciler:
             yield cls(config, config_path, client)
 
     async def source(self) -> GitRepo | None:
-        """The repository the images are built from, for the ancestry guard (None: not a git repository)."""
+        """The repository the images are built from, for the ancestry guard and the commit checks: a clone
+        of `deploy.source.url`, else the checkout tagtrail.yaml is in (None: not a git repository)."""
         if self._source is False:
-            self._source = await asyncio.to_thread(_discover, self.config_path.parent)
+            settings = self.config.deploy.source
+            if settings is not None:  # a clone that cannot be made is an error, never "unchecked"
+                self._source = await asyncio.to_thread(source_clone, settings)
+            else:
+                self._source = await asyncio.to_thread(_discover, self.config_path.parent)
         return self._source if isinstance(self._source, GitRepo) else None
+
+    async def observer(self) -> Observer:
+        """An observer for one run, with this reconciler's memory and every deploy branch (one fetch)."""
+        deploy = self.config.deploy
+        branches = [*deploy.branches, *(b for app in deploy.apps for b in deploy.branches_of(app))]
+        if not self._remembered:  # the digests chosen before, by any process: a tag moved since shows
+            self._remembered = True
+            self.memory.remember(await asyncio.to_thread(self.log.digests_seen))
+        return Observer(self.client, await self.source(), self.memory, branches)
 
     # Plan and deploy ----------------------------------------------------------------------------------
 
@@ -85,7 +102,7 @@ class Reconciler:
     ) -> list[Planned]:
         """What a deploy would do, per app, writing nothing (but the decision log)."""
         declared = await self.target.declared()
-        observer = Observer(self.client, await self.source())
+        observer = await self.observer()
         try:
             planned = await self._evaluate(self.config, observer, select(declared.states, apps), automatic)
         finally:
@@ -106,7 +123,7 @@ class Reconciler:
     ) -> Report:
         """Apply every pending update in one atomic change. With `prefetch` (named apps), their tag lists
         are asked for while the target gets ready (git fetches)."""
-        observer = Observer(self.client, await self.source())
+        observer = await self.observer()
         if prefetch and apps:
             observer.prefetch(ImageRef.parse(self.matcher.canonical(app)) for app in apps)
         report = Report([])
@@ -153,7 +170,9 @@ class Reconciler:
         prove: bool = False,
     ) -> list[Planned]:
         last = await asyncio.to_thread(self.log.last_automatic_deploys) if automatic else {}
-        run = Round(config, self.matcher, observer, self.clock(), automatic, last, prove)
+        run = Round(
+            config, self.matcher, observer, self.clock(), automatic, last, prove, self.config_path.parent
+        )
         return await evaluate(run, states)
 
     # Record -------------------------------------------------------------------------------------------

@@ -13,8 +13,10 @@ retries, error translation) is `registry.transport`, and how a tag list's pages 
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
@@ -244,6 +246,46 @@ class RegistryClient:
             return parse_config(body, digest)
         except MalformedError as exc:
             raise RegistryError(ep.host, ref.repository, f"the image config is malformed: {exc}") from None
+
+    # Reads for provenance (signatures): kept together, at the end, self-contained.
+
+    async def blob(self, ref: ImageRef, digest: str, cap: int = CONFIG_CAP) -> bytes:
+        """A blob's bytes (a signature's payload), checked against its digest."""
+        ep = self._transport.endpoint(ref.registry)
+        _check_digest_form(ep, ref, digest)
+        url = f"{ep.base}/v2/{ref.repository}/blobs/{digest}"
+        response, body = await self._transport.call(
+            ep, "GET", url, ref.repository, scope=_pull(ref), cap=cap, follow=True
+        )
+        if response.status_code != 200:
+            raise status_error(ep, ref.repository, response, body, f"read the blob {digest[:19]}…")
+        if "sha256:" + hashlib.sha256(body).hexdigest() != digest:
+            raise RegistryError(ep.host, ref.repository, f"the blob {digest[:19]}… does not match its digest")
+        return body
+
+    async def referrers(self, ref: ImageRef) -> list[dict[str, Any]] | None:
+        """The OCI 1.1 referrers of a digest (descriptors of the manifests whose `subject` it is); None
+        where the registry does not offer the API (404 as the spec says, or 400/405/406/501 as some do)."""
+        ep = self._transport.endpoint(ref.registry)
+        if not ref.digest:
+            raise RegistryError(ep.host, ref.repository, "referrers are asked for by digest, not by tag")
+        url = f"{ep.base}/v2/{ref.repository}/referrers/{ref.digest}"
+        headers = {"Accept": "application/vnd.oci.image.index.v1+json"}
+        response, body = await self._transport.call(
+            ep, "GET", url, ref.repository, scope=_pull(ref), cap=MANIFEST_CAP, headers=headers
+        )
+        if response.status_code in (400, 404, 405, 406, 501):  # registries without the API answer these
+            return None
+        if response.status_code != 200:
+            raise status_error(ep, ref.repository, response, body, f"list the referrers of {ref.digest}")
+        try:
+            data = json.loads(body)
+        except ValueError:
+            data = None
+        entries = data.get("manifests") if isinstance(data, dict) else None
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            raise RegistryError(ep.host, ref.repository, f"the referrers of {ref.digest} are not an index")
+        return entries
 
 
 def _pull(ref: ImageRef) -> str:

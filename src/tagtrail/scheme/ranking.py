@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import operator
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from functools import cached_property
 
@@ -96,3 +96,33 @@ class Ranking:
 def rank(scheme: Scheme, tags: Sequence[str], branch: str | Sequence[str]) -> Ranking:
     """The tags of `branch` (or of any of several branches) in `tags`, ranked by the time in the tag."""
     return Ranking(scheme, tags, (branch,) if isinstance(branch, str) else tuple(branch))
+
+
+# How builds compare in time (the policy's ordering guards).
+
+
+def behind_count(ordered: list[ParsedTag], current: ParsedTag | None) -> int | None:
+    """How many of `ordered` are newer than the running build (None: its time is unknown)."""
+    if current is None or not current.instants:
+        return None
+    running = max(current.instants)
+    return sum(1 for c in ordered if c.instants and min(c.instants) > running)
+
+
+def overlaps(a: ParsedTag, b: ParsedTag) -> bool:
+    """Whether two tags could name the same moment (equal instants, or a DST overlap spanning both)."""
+    if not a.instants or not b.instants:
+        return False
+    return min(a.instants) <= max(b.instants) and min(b.instants) <= max(a.instants)
+
+
+def older(candidate: ParsedTag, running: ParsedTag | None, created: Mapping[str, datetime]) -> bool | None:
+    """Whether the candidate is an older build than the running one; None when only `created` can tell.
+    An unknown running build is never newer than anything."""
+    if running is None or not running.instants or not candidate.instants:
+        return False
+    if not overlaps(candidate, running):
+        return max(candidate.instants) < min(running.instants)
+    if candidate.tag not in created or running.tag not in created:
+        return None
+    return (created[candidate.tag], candidate.tag) < (created[running.tag], running.tag)

@@ -27,6 +27,7 @@ class Row:
     last_result: str | None  # what tagtrail's last deploy of it did: pushed, committed, failed: …
     last_time: datetime | None
     state: str  # current, behind, pinned, held, error — the badge's colour
+    refused: tuple[str, ...] = ()  # candidates whose claims were not believed: "tag: reason"
 
     @property
     def short_sha(self) -> str | None:
@@ -69,8 +70,12 @@ def row(
         newest = decision.target_tag
     else:  # held: the newest eligible is what runs, except under a pin (then the plan does not look further)
         newest = None if decision.reason is Reason.PINNED else running_tag
-    if decision.reason is Reason.REGISTRY_ERROR or planned.error:
-        state = "error"
+    if (
+        decision.reason is Reason.REGISTRY_ERROR
+        or planned.error
+        or (decision.action == "hold" and decision.refusals)
+    ):
+        state = "error"  # a refused candidate is a forged or broken build: worth a red badge
     elif pinned:
         state = "pinned"
     elif (decision.action == "deploy" and not deployed) or (behind or 0) > 0:
@@ -98,4 +103,5 @@ def row(
         last_result.outcome if last_result else None,
         when,
         state,
+        tuple(f"{r.tag}: {r.code}" for r in decision.refusals),
     )

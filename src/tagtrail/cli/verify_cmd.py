@@ -1,0 +1,174 @@
+"""`tagtrail verify IMAGE[:TAG|@DIGEST]`: an image's claims and signature checked as a deploy checks them,
+one line per check, saying why it passed or failed; exit 1 when one failed."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tagtrail.cli import output
+from tagtrail.cli.app import app, state
+from tagtrail.cli.registry_cmd import InsecureOption, JsonOption, _resolve
+from tagtrail.config import Config, RegistryConfig
+from tagtrail.errors import GitError, TagtrailError
+from tagtrail.gitrepo import GitRepo
+from tagtrail.provenance import CommitState
+from tagtrail.reconcile.claims import Memory, Provenance
+from tagtrail.registry import ImageRef, RegistryClient
+from tagtrail.scheme import ParsedTag
+from tagtrail.verify import load_keys, verify_image
+from tagtrail.verify.signatures import PublicKey
+
+
+@dataclass
+class Report:
+    image: str
+    digest: str | None = None
+    lines: list[tuple[str, str, str]] = field(default_factory=list)  # (ok | FAIL | --, check, why)
+
+    def add(self, passed: bool | None, check: str, why: str) -> None:
+        """One check; None: looked at and set aside (a bad signature beside a valid one)."""
+        self.lines.append(("--" if passed is None else "ok" if passed else "FAIL", check, why))
+
+    @property
+    def passed(self) -> bool:
+        return all(status != "FAIL" for status, _, _ in self.lines)
+
+
+@app.command("verify")
+def verify(
+    ctx: typer.Context,
+    image: Annotated[str, typer.Argument(help="IMAGE:TAG or IMAGE@sha256:… (or an app name with :TAG).")],
+    key: Annotated[
+        list[Path] | None,
+        typer.Option("--key", help="A public key (PEM) to verify with, instead of deploy.verify.keys."),
+    ] = None,
+    insecure: InsecureOption = False,
+    json: JsonOption = False,
+) -> None:
+    """Check what a deploy checks before it trusts a build: its date, its commit on the deploy branch, its
+    revision label, and (with keys) its cosign signature. Prints each check and why it passed or failed."""
+    current = state(ctx)
+    ref, registries, config = _resolve(current, image, insecure)
+    if not ref.tag and not ref.digest:
+        raise TagtrailError(f"'{ref}' names no tag or digest; write IMAGE:TAG or IMAGE@sha256:…")
+    base = current.project_root() if config is not None else Path.cwd()
+    keys = _keys(config, ref, [str(k) for k in key or []], base)
+    source = _source(base) if config is not None else None
+    report = asyncio.run(_check(ref, registries, config, keys, source))
+    if json:
+        output.print_json(
+            {
+                "image": report.image,
+                "digest": report.digest,
+                "passed": report.passed,
+                "checks": [{"status": status, "check": c, "why": why} for status, c, why in report.lines],
+            }
+        )
+    else:
+        typer.echo(f"image   {report.image}")
+        typer.echo(f"digest  {report.digest or '-'}")
+        for status, check, why in report.lines:
+            typer.echo(f"{status:<4}    {check}: {why}")
+    if not report.passed:
+        raise typer.Exit(1)
+
+
+def _keys(config: Config | None, ref: ImageRef, files: list[str], base: Path) -> list[PublicKey]:
+    if files:
+        return load_keys([f"file:{Path(f).resolve()}" for f in files], base)
+    if config is None:
+        return []
+    app_name = ref.repository.rsplit("/", 1)[-1]
+    settings = config.deploy.verify_of(app_name) if config.image_for(app_name) == ref.name else None
+    settings = settings or config.deploy.verify
+    return load_keys(list(settings.keys), base) if settings else []
+
+
+def _source(base: Path) -> GitRepo | None:
+    try:
+        return GitRepo.discover(base)
+    except GitError:
+        return None
+
+
+async def _check(
+    ref: ImageRef,
+    registries: dict[str, RegistryConfig],
+    config: Config | None,
+    keys: list[PublicKey],
+    source: GitRepo | None,
+) -> Report:
+    report = Report(str(ref))
+    async with RegistryClient(registries) as client:
+        digest = ref.digest or (await client.head(ref)).digest
+        report.digest = digest
+        label = (await client.inspect(ref.with_digest(digest))).config.revision
+        parsed = config.tag_scheme.parse(ref.tag) if config is not None and ref.tag else None
+        full: str | None = None
+        if isinstance(parsed, ParsedTag) and config is not None:
+            full = await _claims(report, parsed, config, client, source)
+        if label is None:
+            report.add(True, "revision label", "the image has none (nothing to disagree with)")
+        elif isinstance(parsed, ParsedTag):
+            agrees = label == full if full else label.startswith(parsed.sha)
+            report.add(
+                agrees, "revision label", f"{label} {'is' if agrees else 'is not'} {full or parsed.sha}"
+            )
+        else:
+            report.add(True, "revision label", f"{label} (no tag of the scheme to compare with)")
+        if not keys:
+            report.add(True, "signature", "not checked: no keys (deploy.verify.keys or --key)")
+            return report
+        found = await verify_image(client, ref, digest, keys)
+        for looked in found.looked:
+            report.add(True, "looked", looked)
+        if not found.answer.valid:  # one line: why none is valid
+            report.add(False, "signature", found.answer.detail)
+            return report
+        for checked in found.checked:  # one valid signature is enough: the others are set aside
+            report.add(
+                True if checked.problem is None else None,
+                "signature",
+                f"{checked.where}: {checked.problem or 'valid'}",
+            )
+    return report
+
+
+async def _claims(
+    report: Report, parsed: ParsedTag, config: Config, client: RegistryClient, source: GitRepo | None
+) -> str | None:
+    """The date and the commit a tag of the scheme claims; the commit's full sha where it is known."""
+    skew = config.deploy.max_skew
+    when = min(parsed.instants) if parsed.instants else None
+    future = when is not None and when > datetime.now(UTC) + skew
+    report.add(
+        not future,
+        "date",
+        f"{when:%Y-%m-%d %H:%M:%S} UTC" + (" is in the future" if future else "")
+        if when
+        else "none in the tag",
+    )
+    if source is None or not parsed.sha:
+        report.add(True, "commit", "not checked: no source repository here")
+        return None
+    branches = tuple(b for b in config.deploy.branches if config.tag_scheme.branch_token(b) == parsed.branch)
+    if not branches:
+        report.add(False, "commit", f"the tag's branch '{parsed.branch}' is not a deploy branch")
+        return None
+    answers = await Provenance(client, source, Memory(), branches).commits([(parsed.sha, branches)])
+    answer = answers[parsed.sha]
+    ok = answer.state is CommitState.ON_BRANCH
+    what = {
+        CommitState.ON_BRANCH: f"{answer.full} is on {answer.branch}",
+        CommitState.AMBIGUOUS: f"{parsed.sha} names more than one commit",
+        CommitState.MISSING: f"no commit {parsed.sha} exists (after fetching {answer.branch})",
+        CommitState.OTHER_BRANCH: f"{answer.full} is not on {answer.branch}",
+    }[answer.state]
+    report.add(ok, "commit", what)
+    return answer.full

@@ -1,0 +1,208 @@
+"""Observe a tag's claims (DESIGN invariant 9): its commit on the remote deploy branch, its image's revision
+label, its signature, and whether the tag moved. Git runs in worker threads; the deploy branches are
+fetched at most once per reconcile, and only when a candidate's commit is not already known there.
+
+What cannot change is remembered by a long-lived reconciler (`Memory`): a commit found on a branch, an
+image's label and a valid signature by digest, and the first digest seen for each tag (a tag carries its
+time and commit, so it never legitimately moves). Steady state (nothing new) costs no request and no fetch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import shutil
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Protocol
+
+from tagtrail.config.provenance import SourceConfig
+from tagtrail.errors import GitError
+from tagtrail.gitrepo import GitRepo
+from tagtrail.provenance import CommitAnswer, CommitState, SignatureAnswer
+from tagtrail.registry import ImageRef, Inspection, ManifestHead
+from tagtrail.verify import verify_image
+from tagtrail.verify.cosign import SignatureRegistry
+from tagtrail.verify.signatures import PublicKey
+
+REMOTE = "origin"
+RECHECK = timedelta(hours=1)  # at least this often, a long-lived reconciler HEADs each running tag
+_BOUND = 20_000  # entries per memory; past it, the oldest half goes
+
+
+class ClaimsRegistry(SignatureRegistry, Protocol):
+    async def head(self, ref: ImageRef) -> ManifestHead: ...
+
+    async def inspect(self, ref: ImageRef) -> Inspection: ...
+
+
+def _bounded(table: dict[object, object]) -> None:
+    if len(table) > _BOUND:
+        for key in list(table)[: _BOUND // 2]:
+            del table[key]
+
+
+@dataclass
+class Memory:
+    """What a long-lived reconciler learned that cannot change, across reconciles."""
+
+    on_branch: dict[str, CommitAnswer] = field(default_factory=dict)  # short sha → found on a branch
+    revisions: dict[str, str | None] = field(default_factory=dict)  # digest → revision label
+    signed: dict[tuple[str, int], SignatureAnswer] = field(default_factory=dict)  # (digest, keys) → valid
+    seen: dict[str, dict[str, str]] = field(default_factory=dict)  # repository → tag → first digest
+    lists: dict[str, tuple[int, datetime]] = field(default_factory=dict)  # repository → (tag list hash, when)
+
+    def saw(self, repository: str, tag: str, digest: str) -> None:
+        tags = self.seen.setdefault(repository, {})
+        tags.setdefault(tag, digest)
+        _bounded(tags)  # type: ignore[arg-type]
+
+    def recorded(self, repository: str) -> dict[str, str]:
+        return dict(self.seen.get(repository, {}))
+
+    def remember(self, references: dict[str, str]) -> None:
+        """Digests recorded elsewhere (the decision log), as "registry/repo:tag" → digest."""
+        for reference, digest in references.items():
+            repository, _, tag = reference.rpartition(":")
+            if repository and tag:
+                self.saw(repository, tag, digest)
+
+
+class Provenance:
+    """The claims facts for one reconcile."""
+
+    def __init__(
+        self,
+        client: ClaimsRegistry,
+        source: GitRepo | None,
+        memory: Memory,
+        branches: Sequence[str] = (),
+    ) -> None:
+        self.client = client
+        self.source = source
+        self.memory = memory
+        self.branches = list(dict.fromkeys(branches))  # every deploy branch: one fetch serves them all
+        self.fetches = 0
+        self._fetched: str | None = None  # None: not yet; "" fetched; else why the fetch failed
+        self._lock = asyncio.Lock()
+        self._recheck: dict[str, bool] = {}
+
+    def recheck(self, repository: str, tags: Sequence[str], now: datetime) -> bool:
+        """Whether the running tag's digest is worth a HEAD: the first look at this repository, its tag
+        list changed since the last reconcile, or the last look is RECHECK old (a re-push of the running tag
+        alone changes no tag list). Decided once per reconcile, so a retry decides alike."""
+        if repository not in self._recheck:
+            fingerprint = hash(tuple(tags))
+            last = self.memory.lists.get(repository)
+            due = last is None or last[0] != fingerprint or now - last[1] >= RECHECK
+            self._recheck[repository] = due
+            if due:
+                self.memory.lists[repository] = (fingerprint, now)
+        return self._recheck[repository]
+
+    async def commits(self, asked: Iterable[tuple[str, tuple[str, ...]]]) -> dict[str, CommitAnswer]:
+        """Each short sha resolved on its deploy branches; the branches fetched once if one is not found."""
+        source = self.source
+        wanted = dict(asked)
+        if source is None:
+            return {}
+        async with self._lock:
+            remote = await asyncio.to_thread(source.remote_url, REMOTE)
+            answers = await asyncio.to_thread(self._look, source, wanted, remote is not None)
+            pending = {s: b for s, b in wanted.items() if answers[s].state is not CommitState.ON_BRANCH}
+            if pending and remote is not None and self._fetched is None:
+                self._fetched = await asyncio.to_thread(self._fetch, source, wanted)
+                answers.update(await asyncio.to_thread(self._look, source, pending, True))
+        if self._fetched:
+            note = f" (fetching {REMOTE} failed: {self._fetched})"
+            for sha, answer in answers.items():
+                if answer.state is not CommitState.ON_BRANCH:
+                    answers[sha] = CommitAnswer(answer.state, answer.full, answer.branch + note)
+        return answers
+
+    def _fetch(self, source: GitRepo, wanted: dict[str, tuple[str, ...]]) -> str:
+        branches = list(dict.fromkeys([*self.branches, *(b for bs in wanted.values() for b in bs)]))
+        self.fetches += 1
+        try:
+            source.fetch_branches(REMOTE, branches)
+        except GitError as exc:
+            return str(exc)
+        return ""
+
+    def _look(
+        self, source: GitRepo, wanted: dict[str, tuple[str, ...]], remote: bool
+    ) -> dict[str, CommitAnswer]:
+        answers = {}
+        for sha, branches in wanted.items():
+            known = self.memory.on_branch.get(sha)
+            if known is not None:
+                answers[sha] = known
+                continue
+            answers[sha] = answer = _resolve(source, sha, branches, remote)
+            if answer.state is CommitState.ON_BRANCH:
+                self.memory.on_branch[sha] = answer
+                _bounded(self.memory.on_branch)  # type: ignore[arg-type]
+        return answers
+
+    async def revision(self, ref: ImageRef, tag: str, digest: str | None) -> tuple[str, str | None]:
+        """(digest, revision label) of the image `tag` names: one HEAD when this tag's digest was seen
+        before and its label is remembered, else the image read once (at the tag, which gives the digest)."""
+        repository = ref.name
+        if digest is None and tag in self.memory.seen.get(repository, {}):
+            digest = (await self.client.head(ref.with_tag(tag))).digest
+        if digest is not None and digest in self.memory.revisions:
+            return digest, self.memory.revisions[digest]
+        inspection = await self.client.inspect(ref.with_digest(digest) if digest else ref.with_tag(tag))
+        digest = inspection.digest
+        self.memory.revisions[digest] = inspection.config.revision
+        _bounded(self.memory.revisions)  # type: ignore[arg-type]
+        return digest, inspection.config.revision
+
+    async def signature(
+        self, ref: ImageRef, digest: str, keys: list[PublicKey], keys_id: int
+    ) -> SignatureAnswer:
+        """Whether `digest` is signed by one of `keys`; a valid answer is remembered for the digest."""
+        known = self.memory.signed.get((digest, keys_id))
+        if known is not None:
+            return known
+        answer = (await verify_image(self.client, ref, digest, keys)).answer
+        if answer.valid:
+            self.memory.signed[(digest, keys_id)] = answer
+            _bounded(self.memory.signed)  # type: ignore[arg-type]
+        return answer
+
+
+def _resolve(source: GitRepo, sha: str, branches: tuple[str, ...], remote: bool) -> CommitAnswer:
+    """Where the short sha stands: the remote-tracking branches (the local ones only where the repository
+    has no remote at all)."""
+    found = source.commits_named(sha)
+    refs = [f"refs/remotes/{REMOTE}/{b}" if remote else f"refs/heads/{b}" for b in branches]
+    shown = ", ".join(r.removeprefix("refs/remotes/").removeprefix("refs/heads/") for r in refs)
+    if len(found) > 1:
+        return CommitAnswer(CommitState.AMBIGUOUS, None, shown)
+    if not found:
+        return CommitAnswer(CommitState.MISSING, None, shown)
+    for ref in refs:
+        if source.reaches(ref, found[0]):
+            return CommitAnswer(CommitState.ON_BRANCH, found[0], ref.removeprefix("refs/remotes/"))
+    return CommitAnswer(CommitState.OTHER_BRANCH, found[0], shown)
+
+
+def source_clone(settings: SourceConfig) -> GitRepo:
+    """A blobless clone of the configured source repository (commits and trees, no file contents), kept in
+    a cache folder; the deploy branches are fetched into it when a commit is not known there yet."""
+    default = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tagtrail" / "sources"
+    cache = Path(settings.cache).expanduser() if settings.cache else default
+    folder = cache / hashlib.sha256(settings.url.encode()).hexdigest()[:16]
+    if not (folder / ".git").exists():
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        GitRepo(folder.parent).run(
+            "clone", "--quiet", "--filter=blob:none", "--no-checkout", settings.url, folder.name
+        )
+    repo = GitRepo(folder)
+    repo.run("remote", "set-url", REMOTE, settings.url)  # the config may have moved the remote
+    return repo

@@ -1,0 +1,20 @@
+"""Signed images (DESIGN invariant 9): cosign's key-based signatures, found beside an image in its registry
+and checked offline against the configured public keys."""
+
+from tagtrail.verify.cosign import Found, find, signature_tag
+from tagtrail.verify.keys import load_keys, verify_image
+from tagtrail.verify.signatures import SIGNATURE_ANNOTATION, SIMPLE_SIGNING, Checked, Signed, check, judge
+
+__all__ = [
+    "SIGNATURE_ANNOTATION",
+    "SIMPLE_SIGNING",
+    "Checked",
+    "Found",
+    "Signed",
+    "check",
+    "find",
+    "judge",
+    "load_keys",
+    "signature_tag",
+    "verify_image",
+]

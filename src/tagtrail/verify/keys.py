@@ -1,0 +1,51 @@
+"""The trusted keys as the config names them (inline PEM or file:PATH), and one image verified with them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from tagtrail.errors import ConfigError, Problem
+from tagtrail.provenance import SignatureAnswer
+from tagtrail.registry import ImageRef
+from tagtrail.verify.cosign import SignatureRegistry, find
+from tagtrail.verify.signatures import Checked, PublicKey, judge, load_key
+
+
+def load_keys(specs: list[str], base: Path) -> list[PublicKey]:
+    """Each key as configured: PEM text, or file:PATH (relative to `base`, tagtrail.yaml's folder)."""
+    keys = []
+    for spec in specs:
+        text, where = spec, str(base / "tagtrail.yaml")
+        if spec.startswith("file:"):
+            path = (base / spec[5:]).expanduser()
+            where = str(path)
+            try:
+                text = path.read_text()
+            except OSError as exc:
+                raise _problem(where, f"cannot read the public key ({exc.strerror})") from None
+        try:
+            keys.append(load_key(text))
+        except ValueError as exc:
+            raise _problem(where, f"not a usable public key ({exc})") from None
+    return keys
+
+
+def _problem(where: str, message: str) -> ConfigError:
+    return ConfigError([Problem(where, None, None, "deploy.verify.keys", message)])
+
+
+@dataclass(frozen=True)
+class Verification:
+    answer: SignatureAnswer
+    looked: list[str]
+    checked: list[Checked]
+
+
+async def verify_image(
+    client: SignatureRegistry, image: ImageRef, digest: str, keys: list[PublicKey]
+) -> Verification:
+    """Whether `digest` in `image`'s repository carries a valid signature by one of `keys`."""
+    found = await find(client, image, digest)
+    answer, checked = judge(found.signatures, keys, digest, image)
+    return Verification(answer, found.looked, checked)

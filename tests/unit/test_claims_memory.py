@@ -1,0 +1,50 @@
+"""What a long-lived reconciler (tagtrail serve's) remembers about claims, and what that costs: the running
+tag is HEADed at the first look, when its tag list changes, and at least hourly (a re-push of the running
+tag alone changes no tag list); labels are read once per digest."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from pathlib import Path
+
+from fakes import NOW, FakeRegistry, FakeTarget, build, config, digest_of
+
+from tagtrail.history import DecisionLog
+from tagtrail.policy import Reason, Running
+from tagtrail.reconcile import Reconciler
+from tagtrail.reconcile.claims import RECHECK
+
+
+def test_the_running_tag_is_looked_at_when_its_list_changes_and_hourly(tmp_path: Path) -> None:
+    old, new = build("main", 48, "aaaaaaa"), build("main", 2, "ccccccc")
+    target = FakeTarget({"web": Running(new, digest_of(new))})
+    registry = FakeRegistry({"acme/web": [old, new]})
+    now = [NOW]
+    rec = Reconciler(
+        config(),
+        tmp_path / "tagtrail.yaml",
+        registry,
+        target=target,
+        log=DecisionLog(tmp_path / "log.sqlite"),
+        clock=lambda: now[0],
+    )
+
+    def heads() -> int:
+        count = registry.requests.count(("head", "acme/web"))
+        registry.requests.clear()
+        return count
+
+    def reason() -> str:
+        [planned] = asyncio.run(rec.plan(actor="test"))
+        return planned.decision.reason
+
+    assert (reason(), heads()) == (Reason.UP_TO_DATE, 1)  # the first look
+    assert (reason(), heads()) == (Reason.UP_TO_DATE, 0)  # the steady state
+    registry.repointed[new] = digest_of("re-pushed")  # the running tag alone moves: no tag list changes
+    now[0] += RECHECK - timedelta(minutes=1)
+    assert (reason(), heads()) == (Reason.UP_TO_DATE, 0)  # not yet looked at again
+    now[0] += timedelta(minutes=1)
+    assert (reason(), heads()) == (Reason.TAG_MOVED, 1)  # the hourly look sees it
+    registry.tags["acme/web"].append("latest")  # a tag list that changes is looked at at once
+    assert (reason(), heads()) == (Reason.TAG_MOVED, 1)
