@@ -71,7 +71,8 @@ def trailers(message: str) -> list[dict[str, str]]:
 _Refs = list[Reference]
 
 
-def _refs_at(repo: GitRepo, rev: str, files: list[str], matcher: Matcher) -> dict[str, _Refs]:
+def refs_at(repo: GitRepo, rev: str, files: list[str], matcher: Matcher) -> dict[str, _Refs]:
+    """The references in `files` at `rev`, by app (a file that is missing or does not parse says nothing)."""
     by_app: dict[str, _Refs] = {}
     if not rev:
         return by_app
@@ -113,9 +114,9 @@ def deploy_history(
     for index, (sha, parent, author, when, message) in enumerate(commits):
         # the log follows first parents and only commits that touch the files, so what a commit's parent
         # holds is what the next (older) logged commit left: each state is read once
-        after = after if after is not None else _refs_at(repo, sha, files, matcher)
+        after = after if after is not None else refs_at(repo, sha, files, matcher)
         older = commits[index + 1][0] if index + 1 < len(commits) else parent
-        before = _refs_at(repo, older, files, matcher)
+        before = refs_at(repo, older, files, matcher)
         groups = {g.get("Tagtrail-App"): g for g in trailers(message)}
         for name in sorted(set(before) | set(after)):
             if app is not None and name != app:
@@ -305,6 +306,15 @@ class DecisionLog:
             (),
         )
         return {record.app: record.time for record in found}
+
+    def automatic_rollback_commits(self) -> set[str]:
+        """The deploy commits of rollbacks the controller made on its own (delivery insights count them
+        apart from a person's), in one query; empty when there is no log."""
+        found = self._select(
+            "SELECT * FROM decisions WHERE automatic = 1 AND reason = 'rollback' AND \"commit\" IS NOT NULL",
+            (),
+        )
+        return {record.commit for record in found if record.commit}
 
 
 def _insert(db: sqlite3.Connection, entry: DecisionRecord) -> None:
