@@ -1,161 +1,27 @@
 """Delivery insights on a hand-built history: a real git repository (the monorepo is both the source of the
 builds and the deploy repository) with deploys by tagtrail and by hand, a merged branch, a squash of two
 deploys, a rebased deploy commit, rollbacks (one automatic) and a pin. Every expected figure is worked out
-by hand below, from the timeline in hours after T0."""
+by hand below, from the timeline in hours after T0 (`bench.deployhistory.timeline`)."""
 
 from __future__ import annotations
 
-import hashlib
-import os
-import subprocess
-from datetime import UTC, datetime, timedelta
+import json
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from tagtrail.config import parse_config
+from bench.cli import run
+from bench.deployhistory import CONFIG, CONFIG_TEXT, NOW, SCHEME, T0, Monorepo, h, timeline
 from tagtrail.gitrepo import GitRepo
-from tagtrail.history import HistoryEntry, deploy_history
+from tagtrail.history import DecisionLog, DecisionRecord, HistoryEntry, default_log_path, deploy_history
 from tagtrail.insights import Built, built_commits, classify, compute, median, percentile, read_history
 from tagtrail.refs import Matcher
-from tagtrail.scheme import Scheme
-
-SCHEME = Scheme.compile("{{branch}}.{{date 'YYYYMMDD-HHmmss' tz='UTC'}}.{{sha}}")
-T0 = datetime(2025, 10, 1, tzinfo=UTC)
-NOW = T0 + timedelta(hours=240)
-CONFIG = parse_config(
-    "scheme: \"{{branch}}.{{date 'YYYYMMDD-HHmmss' tz='UTC'}}.{{sha}}\"\n"
-    "image: registry.test/acme/{app}\ndeploy:\n  git:\n    files: [deploy.yaml]\n"
-)
-BOT = "dependabot[bot] <49699333+dependabot[bot]@users.noreply.github.com>"
-
-
-def h(hours: float) -> timedelta:
-    return timedelta(hours=hours)
-
-
-class Monorepo:
-    """Commits at chosen times: source commits under apps/, deploy commits of deploy.yaml."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        root.mkdir(parents=True)
-        self.images: dict[str, str] = {}
-        self.builds: dict[str, str] = {}  # source commit name → tag
-        self.run("init", "-q", "-b", "main")
-
-    def run(
-        self, *args: str, at: float | None = None, author_at: float | None = None, author: str = ""
-    ) -> str:
-        env = {**os.environ}
-        if at is not None:
-            env["GIT_COMMITTER_DATE"] = (T0 + h(at)).isoformat()
-            env["GIT_AUTHOR_DATE"] = (T0 + h(at if author_at is None else author_at)).isoformat()
-        if author:
-            name, email = author.rsplit(" <", 1)
-            env |= {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email.rstrip(">")}
-        result = subprocess.run(
-            ["git", *args], cwd=self.root, env=env, capture_output=True, text=True, check=True
-        )
-        return result.stdout.strip()
-
-    def source(self, name: str, app: str, at: float, author: str = "") -> str:
-        """A source commit of `app` at `at`, and its build (tagged 10 minutes later)."""
-        path = self.root / "apps" / app / "main.py"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(f"# {name}\n")
-        self.run("add", "-A")
-        self.run("commit", "-q", "-m", f"{app}: {name}", at=at, author=author)
-        sha = self.run("rev-parse", "HEAD")
-        self.builds[name] = SCHEME.format(branch="main", sha=sha, time=T0 + h(at) + timedelta(minutes=10))
-        return sha
-
-    def image(self, app: str, build: str) -> str:
-        tag = self.builds[build]
-        return f"registry.test/acme/{app}:{tag}@sha256:{hashlib.sha256(tag.encode()).hexdigest()}"
-
-    def write(self, **moves: str) -> dict[str, tuple[str | None, str]]:
-        changed = {}
-        for app, build in moves.items():
-            changed[app] = (self.images.get(app), self.image(app, build))
-            self.images[app] = changed[app][1]
-        text = "".join(f"{app}:\n  image: {ref}\n" for app, ref in sorted(self.images.items()))
-        (self.root / "deploy.yaml").write_text(text)
-        self.run("add", "deploy.yaml")
-        return changed
-
-    def manual(self, at: float, **moves: str) -> str:
-        self.write(**moves)
-        self.run("commit", "-q", "-m", "hand edit", at=at)
-        return self.run("rev-parse", "HEAD")
-
-    def tagtrail(self, at: float, reason: str, author_at: float | None = None, **moves: str) -> str:
-        changed = self.write(**moves)
-        trailers = "\n".join(
-            f"Tagtrail-App: {app}\nTagtrail-From: {before or 'none'}\nTagtrail-To: {after}\n"
-            f"Tagtrail-Commit: {self.sha_of(moves[app])}\nTagtrail-Reason: {reason}\nTagtrail-Actor: tagtrail"
-            for app, (before, after) in changed.items()
-        )
-        self.run("commit", "-q", "-m", f"{reason}\n\n{trailers}\n", at=at, author_at=author_at)
-        return self.run("rev-parse", "HEAD")
-
-    def sha_of(self, build: str) -> str:
-        return self.run("log", "--format=%H", f"--grep=: {build}$", "--all")
 
 
 @pytest.fixture
 def history(tmp_path: Path) -> tuple[Monorepo, dict[str, str]]:
-    """The timeline (hours after T0). Source commits: s1 0, a1 5, s2 20, s3 44 (dependabot), s4 70, a2 100.
-
-    E1   2  hand edit        web → s1   deploy, lead 2 (first change: the window starts here)
-    E2   8  newer-build      api → a1   deploy, lead 3
-    E3  24  newer-build      web → s2   deploy, lead 4      failed (E4 6 h later)
-    E4  30  rollback         web → s1   restore
-    E5  50  newer-build      web → s3   deploy, lead 6      failed (E6 10 h later); security-only
-    E6  60  hand edit        web → s2   restore (a hand edit to an older build)
-    E7  80  merge of a branch whose hand edit moved web → s4   deploy, lead 10
-    E8 110  squash of two deploys of api (trailers name api twice) → a2   deploy (read from the files), lead 10
-    E9 115  rollback, automatic (the decision log says so)    api → a1   restore; E8 failed, 5 h
-    E10 120 pin              web → s2   restore (older than s4); E7 40 h before: not a failure (> 24 h)
-    E11 150 newer-build, rebased (authored 140, committed 150)  web → s4   deploy, lead 80
-    """
-    repo = Monorepo(tmp_path / "mono")
-    commits = {}
-    repo.source("s1", "web", 0)
-    repo.source("a1", "api", 5)
-    repo.source("s2", "web", 20)
-    repo.source("s3", "web", 44, author=BOT)
-    repo.source("s4", "web", 70)
-    commits["E1"] = repo.manual(2, web="s1")
-    commits["E2"] = repo.tagtrail(8, "newer-build", api="a1")
-    commits["E3"] = repo.tagtrail(24, "newer-build", web="s2")
-    commits["E4"] = repo.tagtrail(30, "rollback", web="s1")
-    commits["E5"] = repo.tagtrail(50, "newer-build", web="s3")
-    commits["E6"] = repo.manual(60, web="s2")
-    repo.run("checkout", "-q", "-b", "side")
-    repo.manual(78, web="s4")
-    repo.run("checkout", "-q", "main")
-    repo.images["web"] = repo.image("web", "s2")
-    (repo.root / "NOTES.md").write_text("unrelated\n")
-    repo.run("add", "NOTES.md")
-    repo.run("commit", "-q", "-m", "notes", at=79)
-    repo.run("merge", "-q", "--no-ff", "-m", "Merge branch 'side'", "side", at=80)
-    commits["E7"] = repo.run("rev-parse", "HEAD")
-    repo.images["web"] = repo.image("web", "s4")
-    repo.source("a2", "api", 100)
-    repo.write(api="a2")
-    a1, a2 = repo.image("api", "a1"), repo.image("api", "a2")
-    squash = (
-        "Deploys (squashed)\n\n"
-        f"Tagtrail-App: api\nTagtrail-From: {a1}\nTagtrail-To: {a1}x\nTagtrail-Reason: newer-build\n"
-        f"Tagtrail-App: api\nTagtrail-From: {a1}x\nTagtrail-To: {a2}\nTagtrail-Reason: newer-build\n"
-    )
-    repo.run("commit", "-q", "-m", squash, at=110)
-    commits["E8"] = repo.run("rev-parse", "HEAD")
-    commits["E9"] = repo.tagtrail(115, "rollback", api="a1")
-    commits["E10"] = repo.tagtrail(120, "pin", web="s2")
-    commits["E11"] = repo.tagtrail(150, "newer-build", author_at=140, web="s4")
-    return repo, commits
+    return timeline(tmp_path / "mono")
 
 
 def _insights(repo: Monorepo, automatic: set[str], app: str | None = None):  # type: ignore[no-untyped-def]
@@ -296,3 +162,81 @@ def test_a_pin_to_a_newer_build_is_a_deploy_and_a_removed_app_is_neither() -> No
     gone = HistoryEntry("g", T0 + h(4), "a", "web", f"r/web:{new}", None, None, None, False)
     events = classify([gone, pin, _entry("d", 2, old)], SCHEME, {})
     assert [(e.commit, e.kind) for e in events] == [("d", "deploy"), ("p", "deploy")]
+
+
+def test_the_report_command(
+    history: tuple[Monorepo, dict[str, str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo, commits = history
+    config = repo.root / "tagtrail.yaml"
+    config.write_text(CONFIG_TEXT)
+    # the decision log says E9 was the controller's own rollback
+    DecisionLog(default_log_path()).record(
+        DecisionRecord(
+            "api",
+            "deploy",
+            "rollback",
+            "rolled back",
+            None,
+            None,
+            "tagtrail serve",
+            commit=commits["E9"],
+            automatic=True,
+        )
+    )
+    # the timeline ended long ago: a window of ten years holds all of it, whatever today is
+    code, out, err = run(capsys, "-c", str(config), "report", "--since", "3650d", "--json")
+    assert (code, err) == (0, "")
+    data = json.loads(out)
+    overall = data["overall"]
+    assert (overall["deploys"], overall["failures"], overall["restores"], overall["automatic_restores"]) == (
+        7,
+        3,
+        4,
+        1,
+    )
+    assert overall["lead_time_seconds"] == {"median": 6 * 3600, "p90": 80 * 3600}
+    assert overall["time_to_restore_seconds"] == {"median": 6 * 3600, "p90": 10 * 3600}
+    assert overall["change_failure_rate"] == pytest.approx(3 / 7)
+    assert [a["app"] for a in data["apps"]] == ["api", "web"]
+    assert data["read"] == {"commits": 11, "from_trailers": 7, "diffed": 4}
+    assert set(data["definitions"]) >= {"frequency", "lead_time", "failure_rate", "restore"}
+
+    code, out, _ = run(capsys, "-c", str(config), "report", "--since", "3650d", "--app", "web")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[1].split() == [
+        "APP",
+        "DEPLOYS",
+        "PER",
+        "DAY",
+        "PER",
+        "WEEK",
+        "LEAD",
+        "MEDIAN",
+        "LEAD",
+        "P90",
+        "FAILURE",
+        "RATE",
+        "RESTORES",
+        "RESTORE",
+        "MEDIAN",
+        "AGE",
+        "SECURITY-ONLY",
+    ]
+    assert lines[2].split()[:7] == [
+        "web",
+        "5",
+        lines[2].split()[2],
+        lines[2].split()[3],
+        "6.0h",
+        "3.3d",
+        "40%",
+    ]
+    assert "Change failure rate:" in out
+
+    code, _, err = run(capsys, "-c", str(config), "report", "--app", "nope", "--since", "3650d")
+    assert code == 1
+    assert "no change of app 'nope'" in err
+    code, _, err = run(capsys, "-c", str(config), "report", "--since", "soon")
+    assert code == 2
