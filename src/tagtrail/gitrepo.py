@@ -101,15 +101,33 @@ class GitRepo:
 
     def commits(self, revs: Iterable[str]) -> dict[str, CommitInfo]:
         """Many commits at once (full or short shas), in one git process: the revs this repository knows,
-        each with what its commit object says. Unknown and ambiguous revs are left out."""
+        each with what its commit object says. Unknown revs are left out."""
         wanted = [rev for rev in dict.fromkeys(revs) if rev and "\n" not in rev]
-        if not wanted:
-            return {}
+        found = self._batch([f"{rev}^{{commit}}" for rev in wanted])  # a short sha: the commit, not a tree
+        return {
+            rev: _commit_info(sha, body.decode(errors="replace"))
+            for rev, (sha, body) in zip(wanted, found, strict=True)
+            if sha
+        }
+
+    def texts(self, specs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
+        """The text of many (rev, path) at once, in one git process; None where the file is not there."""
+        wanted = [spec for spec in dict.fromkeys(specs) if spec[0] and "\n" not in spec[0] + spec[1]]
+        found = self._batch([f"{rev}:{path}" for rev, path in wanted])
+        return {
+            spec: body.decode("utf-8", errors="replace") if sha else None
+            for spec, (sha, body) in zip(wanted, found, strict=True)
+        }
+
+    def _batch(self, names: list[str]) -> list[tuple[str, bytes]]:
+        """`git cat-file --batch`: per name, (full sha, content), or ("", b"") when there is no such object."""
+        if not names:
+            return []
         try:  # bytes: the batch gives each object's size in bytes
             result = subprocess.run(
                 ["git", "cat-file", "--batch"],
                 cwd=self.root,
-                input="".join(f"{rev}\n" for rev in wanted).encode(),
+                input="".join(f"{name}\n" for name in names).encode(),
                 capture_output=True,
                 check=False,
                 env={**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"},
@@ -119,8 +137,7 @@ class GitRepo:
         if result.returncode != 0:
             detail = result.stderr.decode(errors="replace").strip()
             raise GitError(f"git cat-file failed in {self.root}: {_redact(detail)}")
-        pairs = zip(wanted, _batch_commits(result.stdout, len(wanted)), strict=True)
-        return {rev: info for rev, info in pairs if info is not None}
+        return _read_batch(result.stdout, len(names))
 
     def has_commit(self, rev: str) -> bool:
         """Whether `rev` names a commit this repository has (a force-push can leave the old one unknown)."""
@@ -237,23 +254,20 @@ class GitRepo:
         return self._identity[0]
 
 
-def _batch_commits(out: bytes, count: int) -> list[CommitInfo | None]:
-    """`git cat-file --batch` output read back: one object (or a `missing` line) per rev asked for."""
-    found: list[CommitInfo | None] = []
+def _read_batch(out: bytes, count: int) -> list[tuple[str, bytes]]:
+    """`git cat-file --batch` output read back: one object, or a `missing` line, per name asked for."""
+    found: list[tuple[str, bytes]] = []
     at = 0
     for _ in range(count):
         end = out.index(b"\n", at)
         header = out[at:end].decode(errors="replace").split(" ")
         at = end + 1
-        if len(header) != 3:  # "<rev> missing" / "<rev> ambiguous"
-            found.append(None)
+        if len(header) != 3:  # "<name> missing" / "<name> ambiguous"
+            found.append(("", b""))
             continue
         size = int(header[2])
-        body = out[at : at + size]
+        found.append((header[0], out[at : at + size]))
         at += size + 1
-        found.append(
-            _commit_info(header[0], body.decode(errors="replace")) if header[1] == "commit" else None
-        )
     return found
 
 

@@ -13,7 +13,7 @@ import logging
 import os
 import re
 import sqlite3
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -71,13 +71,17 @@ def trailers(message: str) -> list[dict[str, str]]:
 _Refs = list[Reference]
 
 
-def refs_at(repo: GitRepo, rev: str, files: list[str], matcher: Matcher) -> dict[str, _Refs]:
-    """The references in `files` at `rev`, by app (a file that is missing or does not parse says nothing)."""
-    by_app: dict[str, _Refs] = {}
+def _refs_at(repo: GitRepo, rev: str, files: list[str], matcher: Matcher) -> dict[str, _Refs]:
     if not rev:
-        return by_app
-    for path in files:
-        text = repo.show(rev, path)
+        return {}
+    return refs_in({path: repo.show(rev, path) for path in files}, matcher)
+
+
+def refs_in(texts: Mapping[str, str | None], matcher: Matcher) -> dict[str, _Refs]:
+    """The references in the deploy files' texts, by app (a file that is missing or does not parse says
+    nothing)."""
+    by_app: dict[str, _Refs] = {}
+    for path, text in texts.items():
         if text is None:
             continue
         try:
@@ -114,9 +118,9 @@ def deploy_history(
     for index, (sha, parent, author, when, message) in enumerate(commits):
         # the log follows first parents and only commits that touch the files, so what a commit's parent
         # holds is what the next (older) logged commit left: each state is read once
-        after = after if after is not None else refs_at(repo, sha, files, matcher)
+        after = after if after is not None else _refs_at(repo, sha, files, matcher)
         older = commits[index + 1][0] if index + 1 < len(commits) else parent
-        before = refs_at(repo, older, files, matcher)
+        before = _refs_at(repo, older, files, matcher)
         groups = {g.get("Tagtrail-App"): g for g in trailers(message)}
         for name in sorted(set(before) | set(after)):
             if app is not None and name != app:

@@ -247,7 +247,9 @@ def classify(
             event = Event(entry.app, entry.time, entry.commit, entry.tag, "restore", reason, is_auto)
             if previous is not None and events[previous].kind == "deploy":
                 failed = events[previous]
-                elapsed = entry.time - failed.time
+                elapsed = max(
+                    entry.time - failed.time, timedelta(0)
+                )  # a rebased commit's date may be earlier
                 if elapsed <= window:
                     events[previous] = replace(failed, failed=True, restored_after=elapsed)
         else:
@@ -288,10 +290,11 @@ def measure(
     chosen = tuple(e for e in events if start <= e.time <= end)
     ages = ages or {}
     behind = behind or {}
-    names = sorted({e.app for e in events} | set(ages) | set(behind))
+    by_app: dict[str, list[Event]] = {name: [] for name in sorted({e.app for e in events} | set(ages))}
+    for event in chosen:
+        by_app[event.app].append(event)
     per_app = tuple(
-        _measures(name, [e for e in chosen if e.app == name], days, ages.get(name), behind.get(name))
-        for name in names
+        _measures(name, found, days, ages.get(name), behind.get(name)) for name, found in by_app.items()
     )
     known_ages = [a for a in ages.values() if a is not None]
     known_behind = [b for b in behind.values() if b is not None]
@@ -333,12 +336,13 @@ def _measures(
     )
 
 
-def ages(
-    entries: Sequence[HistoryEntry], scheme: Scheme, built: Mapping[str, Built], now: datetime
-) -> dict[str, timedelta | None]:
-    """Per app, how old the commit of what runs is (the app's newest change; None: unknown or removed)."""
+def running_since(
+    entries: Sequence[HistoryEntry], scheme: Scheme, built: Mapping[str, Built]
+) -> dict[str, datetime | None]:
+    """Per app, the commit time of what runs (its newest change; None: unknown, or the app was removed);
+    the build time in the tag where the commit is not known."""
     facts = _Facts(scheme, built)
-    found: dict[str, timedelta | None] = {}
+    found: dict[str, datetime | None] = {}
     for entry in entries:  # newest first: the first of each app is what runs
         if entry.app in found:
             continue
@@ -347,6 +351,10 @@ def ages(
             continue
         commit = facts.commit(entry.tag, entry.built_from)
         parsed = facts.parsed(entry.tag)
-        start = commit.time if commit else (parsed.time if parsed else None)
-        found[entry.app] = max(now - start, timedelta(0)) if start else None
+        found[entry.app] = commit.time if commit else (parsed.time if parsed else None)
     return found
+
+
+def ages(since: Mapping[str, datetime | None], now: datetime) -> dict[str, timedelta | None]:
+    """How old each app's running commit is at `now`."""
+    return {app: None if when is None else max(now - when, timedelta(0)) for app, when in since.items()}

@@ -11,21 +11,20 @@ from pathlib import Path
 from tagtrail.config import Config
 from tagtrail.gitrepo import GitRepo
 from tagtrail.history import DecisionLog, default_log_path
-from tagtrail.insights.measures import Built, Insights
-from tagtrail.insights.read import Reading, built_commits, compute, read_history
+from tagtrail.insights.measures import Event, Insights, ages, classify, measure, running_since
+from tagtrail.insights.read import Reading, built_commits, read_history
 from tagtrail.refs import Matcher
-from tagtrail.scheme import Scheme
 
 
 @dataclass(frozen=True)
 class DeployFacts:
-    """Everything the measures need, read at one head of the deploy branch."""
+    """Everything the measures need, read at one head of the deploy branch, with every change classified
+    once (the dashboard keeps this between deploys and works out any window from it)."""
 
     head: str
     reading: Reading
-    built: Mapping[str, Built]
-    automatic: frozenset[str]  # automatic rollbacks, as the decision log has them
-    scheme: Scheme
+    events: tuple[Event, ...]
+    running_since: Mapping[str, datetime | None]
 
     def insights(
         self,
@@ -35,15 +34,15 @@ class DeployFacts:
         app: str | None = None,
         behind: Mapping[str, int | None] | None = None,
     ) -> Insights:
-        return compute(
-            self.reading,
-            self.scheme,
-            self.built,
-            since=since,
-            now=now,
-            automatic=self.automatic,
-            behind=behind,
-            app=app,
+        """The measures of the last `since` up to `now`, of every app or of `app`."""
+        events = self.events if app is None else tuple(e for e in self.events if e.app == app)
+        started = {k: v for k, v in self.running_since.items() if app is None or k == app}
+        return measure(
+            events,
+            start=now - since,
+            end=now,
+            ages=ages(started, now),
+            behind={k: v for k, v in (behind or {}).items() if app is None or k == app},
         )
 
 
@@ -60,5 +59,6 @@ def read_facts(config: Config, deploy: GitRepo, source: GitRepo, log: DecisionLo
     reading = read_history(deploy, files, Matcher.from_config(config), head)
     scheme = config.tag_scheme
     built = built_commits(source, reading.entries, scheme)
-    automatic = frozenset(log.automatic_rollback_commits()) if log is not None else frozenset()
-    return DeployFacts(head, reading, built, automatic, scheme)
+    automatic = log.automatic_rollback_commits() if log is not None else set()
+    events = classify(reading.entries, scheme, built, automatic=automatic)
+    return DeployFacts(head, reading, tuple(events), running_since(reading.entries, scheme, built))

@@ -14,13 +14,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from tagtrail.gitrepo import CommitInfo, GitRepo
-from tagtrail.history import HistoryEntry, refs_at, trailers
-from tagtrail.insights.measures import Built, Insights, ages, classify, measure
+from tagtrail.history import HistoryEntry, refs_in, trailers
+from tagtrail.insights.measures import Built, Insights, ages, classify, measure, running_since
 from tagtrail.refs import Matcher, Reference
 from tagtrail.scheme import ParsedTag, Scheme
 
 _LOG_FORMAT = "--format=%H%x1f%P%x1f%an <%ae>%x1f%cI%x1f%B%x1e"
 _DEPENDABOT = re.compile(r"dependabot[/\[-]", re.IGNORECASE)
+_ByApp = dict[str, list[Reference]]
 
 
 @dataclass(frozen=True)
@@ -45,19 +46,32 @@ def read_history(repo: GitRepo, files: list[str], matcher: Matcher, rev: str = "
         if record:
             sha, parents, author, when, message = record.split("\x1f", 4)
             commits.append((sha, parents.split(" ")[0] if parents else "", author, when, message))
-    entries: list[HistoryEntry] = []
-    states: dict[str, dict[str, list[Reference]]] = {}
-    diffed = 0
+    read: list[list[HistoryEntry] | None] = []
+    diff: dict[int, tuple[str, str]] = {}  # index → (commit, the state before it)
     for index, (sha, parent, author, when, message) in enumerate(commits):
-        time = datetime.fromisoformat(when)
-        groups = trailers(message)
-        found = _from_trailers(sha, time, author, groups)
-        if found is None:
-            diffed += 1
-            older = commits[index + 1][0] if index + 1 < len(commits) else parent
-            found = _from_files(repo, files, matcher, states, (sha, older), time, author)
-        entries.extend(found)
-    return Reading(entries, len(commits), len(commits) - diffed, diffed)
+        read.append(_from_trailers(sha, datetime.fromisoformat(when), author, trailers(message)))
+        if read[-1] is None:
+            # the log lists only commits that touch the files, so the state before a commit is what the
+            # next (older) logged commit left
+            diff[index] = (sha, commits[index + 1][0] if index + 1 < len(commits) else parent)
+    states = _states(repo, files, matcher, {rev for pair in diff.values() for rev in pair if rev})
+    entries: list[HistoryEntry] = []
+    for index, found in enumerate(read):
+        if found is not None:
+            entries.extend(found)
+            continue
+        sha, older = diff[index]
+        _, _, author, when, _ = commits[index]
+        entries.extend(
+            _changes(sha, datetime.fromisoformat(when), author, states[sha], states.get(older, {}))
+        )
+    return Reading(entries, len(commits), len(commits) - len(diff), len(diff))
+
+
+def _states(repo: GitRepo, files: list[str], matcher: Matcher, revs: set[str]) -> dict[str, _ByApp]:
+    """The references at each of `revs`, every file read in one git process."""
+    texts = repo.texts((rev, path) for rev in sorted(revs) for path in files)
+    return {rev: refs_in({path: texts.get((rev, path)) for path in files}, matcher) for rev in revs}
 
 
 def _from_trailers(
@@ -76,6 +90,7 @@ def _from_trailers(
         before = group.get("Tagtrail-From")
         name, _, digest = after.partition("@")
         tail = name.rsplit("/", 1)[-1]
+        built = group.get("Tagtrail-Commit")
         entries.append(
             HistoryEntry(
                 sha,
@@ -89,26 +104,14 @@ def _from_trailers(
                 True,
                 group.get("Tagtrail-Reason"),
                 group.get("Tagtrail-Actor"),
-                group.get("Tagtrail-Commit") if group.get("Tagtrail-Commit") not in (None, "?") else None,
+                None if built in (None, "?") else built,
             )
         )
     return entries
 
 
-def _from_files(
-    repo: GitRepo,
-    files: list[str],
-    matcher: Matcher,
-    states: dict[str, dict[str, list[Reference]]],
-    revs: tuple[str, str],
-    time: datetime,
-    author: str,
-) -> list[HistoryEntry]:
-    sha, older = revs
-    for rev in revs:
-        if rev not in states:
-            states[rev] = refs_at(repo, rev, files, matcher)
-    after, before = states[sha], states[older]
+def _changes(sha: str, time: datetime, author: str, after: _ByApp, before: _ByApp) -> list[HistoryEntry]:
+    """What a commit without usable trailers changed, from the references before and after it."""
     entries = []
     for name in sorted(set(before) | set(after)):
         old, new = before.get(name), after.get(name)
@@ -136,11 +139,10 @@ def built_commits(source: GitRepo, entries: Sequence[HistoryEntry], scheme: Sche
     sha in the tag), in one git process; commits it does not have are left out."""
     keys: set[str] = set()
     for entry in entries:
-        if entry.built_from:
-            keys.add(entry.built_from)
-        parsed = scheme.parse(entry.tag) if entry.tag else None
-        if isinstance(parsed, ParsedTag) and parsed.sha:
-            keys.add(parsed.sha)
+        parsed = scheme.parse(entry.tag) if entry.tag and not entry.built_from else None
+        key = entry.built_from or (parsed.sha if isinstance(parsed, ParsedTag) else None)
+        if key:
+            keys.add(key)
     return {key: _built(info) for key, info in source.commits(sorted(keys)).items()}
 
 
@@ -166,6 +168,6 @@ def compute(
         events,
         start=now - since,
         end=now,
-        ages=ages(entries, scheme, built, now),
+        ages=ages(running_since(entries, scheme, built), now),
         behind={k: v for k, v in (behind or {}).items() if app is None or k == app},
     )
