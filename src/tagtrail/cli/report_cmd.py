@@ -15,25 +15,10 @@ from tagtrail.cli import output
 from tagtrail.cli.app import app, state
 from tagtrail.config.model import parse_duration
 from tagtrail.errors import TagtrailError
+from tagtrail.humanize import share, span
 
 if TYPE_CHECKING:
     from tagtrail.insights import Insights, Measures
-
-
-def span(value: timedelta | None) -> str:
-    """A duration for a table cell: 45m, 5.5h, 3.2d."""
-    if value is None:
-        return "-"
-    seconds = value.total_seconds()
-    if seconds < 3600:
-        return f"{round(seconds / 60)}m"
-    if seconds < 2 * 86400:
-        return f"{seconds / 3600:.1f}h"
-    return f"{seconds / 86400:.1f}d"
-
-
-def share(value: float | None) -> str:
-    return "-" if value is None else f"{value:.0%}"
 
 
 def _seconds(value: timedelta | None) -> float | None:
@@ -87,13 +72,13 @@ def _table(insights: Insights) -> None:
             str(m.deploys),
             f"{m.per_day:.2f}",
             f"{m.per_week:.1f}",
-            span(m.lead_median),
-            span(m.lead_p90),
-            share(m.failure_rate),
+            span(m.lead_median, empty="-"),
+            span(m.lead_p90, empty="-"),
+            share(m.failure_rate, empty="-"),
             restores,
-            span(m.restore_median),
-            span(m.age),
-            share(m.security_share),
+            span(m.restore_median, empty="-"),
+            span(m.age, empty="-"),
+            share(m.security_share, empty="-"),
         )
     output.print_table(table)
 
