@@ -76,3 +76,16 @@ def test_loop_latency_probes_a_serve_that_reconciles(
     assert probes > 50  # /healthz answered all along
     assert reconciles >= 2  # while serve reconciled, and deployed
     assert commits >= 2
+
+
+def test_report_benchmark_counts_every_generated_change(
+    capsys: object, monkeypatch: object, tmp_path: Path
+) -> None:
+    bench = load("report")
+    monkeypatch.setattr(sys, "argv", ["report", "--quick"])  # type: ignore[attr-defined]
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # type: ignore[attr-defined]
+    assert bench.main() == 0  # the report counted every deploy and restore the generator made
+    out = capsys.readouterr().out  # type: ignore[attr-defined]
+    assert "tagtrail report (whole process)" in out
+    assert "GET /insights, cached" in out
+    assert "300 deploy commits" in out

@@ -197,11 +197,10 @@ class _Facts:
         return self._parsed[tag]
 
     def commit(self, tag: str | None, built_from: str | None) -> Built | None:
+        if built_from and built_from in self.built:
+            return self.built[built_from]
         parsed = self.parsed(tag)
-        for key in (built_from, parsed.sha if parsed else None):
-            if key and key in self.built:
-                return self.built[key]
-        return None
+        return self.built.get(parsed.sha) if parsed else None
 
     def instant(self, tag: str | None, built_from: str | None) -> datetime | None:
         """Where a build stands in the order of builds: the time in its tag, else its commit's time."""
@@ -233,27 +232,24 @@ def classify(
             continue
         reason = entry.reason or ("manual" if not entry.by_tagtrail else "deploy")
         commit = facts.commit(entry.tag, entry.built_from)
-        before_tag = tag_of(entry.before)
-        now_at, before_at = facts.instant(entry.tag, entry.built_from), facts.instant(before_tag, None)
-        older = now_at is not None and before_at is not None and now_at < before_at
         is_auto = reason in AUTOMATIC_REASONS or entry.commit in automatic
-        restore = (
-            reason in RESTORE_REASONS
-            or is_auto
-            or ((reason in PIN_REASONS or not entry.by_tagtrail) and older)
-        )
+        restore = reason in RESTORE_REASONS or is_auto
+        if not restore and (reason in PIN_REASONS or not entry.by_tagtrail):
+            # only a person's move can go backwards (tagtrail's own never does): order the two builds
+            now_at = facts.instant(entry.tag, entry.built_from)
+            before_at = facts.instant(tag_of(entry.before), None)
+            restore = now_at is not None and before_at is not None and now_at < before_at
         previous = last.get(entry.app)
         if restore:
             event = Event(entry.app, entry.time, entry.commit, entry.tag, "restore", reason, is_auto)
             if previous is not None and events[previous].kind == "deploy":
                 failed = events[previous]
-                elapsed = max(
-                    entry.time - failed.time, timedelta(0)
-                )  # a rebased commit's date may be earlier
+                # a rebased commit's date may be earlier than the deploy's: restored at once
+                elapsed = max(entry.time - failed.time, timedelta(0))
                 if elapsed <= window:
                     events[previous] = replace(failed, failed=True, restored_after=elapsed)
         else:
-            parsed = facts.parsed(entry.tag)
+            parsed = facts.parsed(entry.tag) if commit is None or "dependabot" in (entry.tag or "") else None
             start = commit.time if commit else (parsed.time if parsed else None)
             seen = running.get((entry.app, entry.tag or "")) if running else None
             event = Event(
