@@ -6,7 +6,8 @@ by hand below, from the timeline in hours after T0 (`bench.deployhistory.timelin
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from bench.deployhistory import CONFIG, CONFIG_TEXT, NOW, SCHEME, T0, Monorepo, 
 from tagtrail.gitrepo import GitRepo
 from tagtrail.history import DecisionLog, DecisionRecord, HistoryEntry, default_log_path, deploy_history
 from tagtrail.insights import Built, built_commits, classify, compute, median, percentile, read_history
+from tagtrail.metrics import Metrics
 from tagtrail.refs import Matcher
 
 
@@ -240,3 +242,50 @@ def test_the_report_command(
     assert "no change of app 'nope'" in err
     code, _, err = run(capsys, "-c", str(config), "report", "--since", "soon")
     assert code == 2
+
+
+@dataclass
+class _Parsed:
+    time: datetime | None
+
+
+@dataclass
+class _Decision:
+    reason: str
+    target: _Parsed | None
+
+
+@dataclass
+class _Planned:
+    app: str
+    decision: _Decision
+
+
+@dataclass
+class _Report:
+    changed: list[str]
+    planned: list[_Planned]
+
+
+def test_metrics_count_rollbacks_and_observe_lead_times() -> None:
+    metrics = Metrics()
+    now = T0 + h(10)
+    report = _Report(
+        ["web", "api", "db"],
+        [
+            _Planned("web", _Decision("newer-build", _Parsed(T0 + h(8)))),  # lead 2 h
+            _Planned("api", _Decision("rollback", _Parsed(T0))),
+            _Planned("db", _Decision("auto-rollback", None)),
+            _Planned("idle", _Decision("newer-build", _Parsed(T0))),  # planned, not deployed
+        ],
+    )
+    metrics.observe_deploys(report, now=now)
+    text = metrics.render().decode()
+    assert "tagtrail_lead_time_seconds_count 1.0" in text
+    assert "tagtrail_lead_time_seconds_sum 7200.0" in text
+    assert 'tagtrail_lead_time_seconds_bucket{le="14400.0"} 1.0' in text
+    assert 'tagtrail_lead_time_seconds_bucket{le="3600.0"} 0.0' in text
+    assert 'tagtrail_rollbacks_total{app="api"} 1.0' in text
+    assert 'tagtrail_rollbacks_total{app="db"} 1.0' in text
+    assert 'tagtrail_automatic_rollbacks_total{app="db"} 1.0' in text
+    assert 'tagtrail_automatic_rollbacks_total{app="api"}' not in text

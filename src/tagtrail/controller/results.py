@@ -53,6 +53,7 @@ class Results:
             log.info("deployed %s: commit %s %s", ", ".join(report.changed), applied.commit[:12], result)
             for app in report.changed:
                 self.metrics.deploys.labels(app, result).inc()
+            self.metrics.observe_deploys(report)
         await self.send(announce.deployed(report) + self.registry_failures.messages(report, registry_errors))
 
     async def send(self, messages: list[Message]) -> None:
