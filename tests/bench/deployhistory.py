@@ -32,8 +32,9 @@ def h(hours: float) -> timedelta:
 class Monorepo:
     """Commits at chosen times: source commits under apps/, deploy commits of deploy.yaml."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, t0: datetime = T0) -> None:
         self.root = root
+        self.t0 = t0
         root.mkdir(parents=True)
         self.images: dict[str, str] = {}
         self.builds: dict[str, str] = {}  # source commit name → tag
@@ -44,8 +45,8 @@ class Monorepo:
     ) -> str:
         env = {**os.environ}
         if at is not None:
-            env["GIT_COMMITTER_DATE"] = (T0 + h(at)).isoformat()
-            env["GIT_AUTHOR_DATE"] = (T0 + h(at if author_at is None else author_at)).isoformat()
+            env["GIT_COMMITTER_DATE"] = (self.t0 + h(at)).isoformat()
+            env["GIT_AUTHOR_DATE"] = (self.t0 + h(at if author_at is None else author_at)).isoformat()
         if author:
             name, email = author.rsplit(" <", 1)
             env |= {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email.rstrip(">")}
@@ -62,7 +63,9 @@ class Monorepo:
         self.run("add", "-A")
         self.run("commit", "-q", "-m", f"{app}: {name}", at=at, author=author)
         sha = self.run("rev-parse", "HEAD")
-        self.builds[name] = SCHEME.format(branch="main", sha=sha, time=T0 + h(at) + timedelta(minutes=10))
+        self.builds[name] = SCHEME.format(
+            branch="main", sha=sha, time=self.t0 + h(at) + timedelta(minutes=10)
+        )
         return sha
 
     def image(self, app: str, build: str) -> str:
@@ -98,7 +101,7 @@ class Monorepo:
         return self.run("log", "--format=%H", f"--grep=: {build}$", "--all")
 
 
-def timeline(root: Path) -> tuple[Monorepo, dict[str, str]]:
+def timeline(root: Path, t0: datetime = T0) -> tuple[Monorepo, dict[str, str]]:
     """The timeline (hours after T0). Source commits: s1 0, a1 5, s2 20, s3 44 (dependabot), s4 70, a2 100.
 
     E1   2  hand edit        web → s1   deploy, lead 2 (first change: the window starts here)
@@ -113,7 +116,7 @@ def timeline(root: Path) -> tuple[Monorepo, dict[str, str]]:
     E10 120 pin              web → s2   restore (older than s4); E7 40 h before: not a failure (> 24 h)
     E11 150 newer-build, rebased (authored 140, committed 150)  web → s4   deploy, lead 80
     """
-    repo = Monorepo(root)
+    repo = Monorepo(root, t0)
     commits = {}
     repo.source("s1", "web", 0)
     repo.source("a1", "api", 5)

@@ -39,6 +39,7 @@ class Chart:
     svg: Markup
     header: tuple[str, ...]
     rows: tuple[tuple[str, ...], ...]
+    stacked: bool = False  # deploys and restores: the page shows the key
 
 
 def _bucket_size(days: float) -> tuple[timedelta, str]:
@@ -52,8 +53,8 @@ def _bucket_size(days: float) -> tuple[timedelta, str]:
 def deploys_over_time(
     chart_id: str, events: Sequence[Event], start: datetime, end: datetime, title: str
 ) -> Chart:
-    """Deploys per day (or week) as bars; restores (rollbacks, pins to an older build) as red marks on
-    the same timeline."""
+    """Deploys per day (or week) as bars; restores (rollbacks, pins to an older build) stacked on them in
+    red, so the timeline shows when something was rolled back."""
     size, unit = _bucket_size((end - start).total_seconds() / 86400)
     count = max(1, int((end - start) / size) + 1)
     deploys = [0] * count
@@ -70,7 +71,7 @@ def deploys_over_time(
     rows = tuple(
         (label, str(d), str(r)) for label, d, r in zip(labels, deploys, restores, strict=True) if d or r
     )
-    return Chart(chart_id, full, svg, (f"{unit.capitalize()} from", "Deploys", "Restores"), rows)
+    return Chart(chart_id, full, svg, (f"{unit.capitalize()} from", "Deploys", "Restores"), rows, True)
 
 
 def lead_time_distribution(chart_id: str, events: Sequence[Event], title: str) -> Chart:
@@ -96,7 +97,7 @@ def _bars(
     *,
     every_label: bool = False,
 ) -> Markup:
-    top = max([*values, *(marks or []), 1])
+    top = max([v + (marks[i] if marks else 0) for i, v in enumerate(values)] + [1])
     plot_w, plot_h = WIDTH - PAD_LEFT - 6, HEIGHT - PAD_BOTTOM - PAD_TOP
     step = plot_w / len(values)
     bar_w = max(step * 0.75, 1.0)
@@ -114,16 +115,17 @@ def _bars(
     parts.append(f'<line class="baseline" x1="{PAD_LEFT}" x2="{WIDTH - 6}" y1="{base}" y2="{base}"/>')
     for i, value in enumerate(values):
         x = PAD_LEFT + i * step + (step - bar_w) / 2
+        h = plot_h * value / top
         if value:
-            h = plot_h * value / top
             parts.append(
                 f'<rect class="bar" x="{x:.1f}" y="{base - h:.1f}" width="{bar_w:.1f}" height="{h:.1f}">'
                 f"<title>{escape(labels[i])}: {value}</title></rect>"
             )
         if marks and marks[i]:
+            above = plot_h * marks[i] / top
             parts.append(
-                f'<rect class="mark" x="{x:.1f}" y="{PAD_TOP:.1f}" width="{max(bar_w, 2.5):.1f}"'
-                f' height="{plot_h:.1f}"><title>{escape(labels[i])}: {marks[i]} restored</title></rect>'
+                f'<rect class="mark" x="{x:.1f}" y="{base - h - above:.1f}" width="{max(bar_w, 2.5):.1f}"'
+                f' height="{above:.1f}"><title>{escape(labels[i])}: {marks[i]} restored</title></rect>'
             )
     shown = range(len(labels)) if every_label else _label_positions(len(labels))
     for i in shown:
