@@ -164,6 +164,14 @@ def test_a_pin_to_a_newer_build_is_a_deploy_and_a_removed_app_is_neither() -> No
     gone = HistoryEntry("g", T0 + h(4), "a", "web", f"r/web:{new}", None, None, None, False)
     events = classify([gone, pin, _entry("d", 2, old)], SCHEME, {})
     assert [(e.commit, e.kind) for e in events] == [("d", "deploy"), ("p", "deploy")]
+    # the controller deploying a pin to an older build that someone wrote into tagtrail.yaml: a restore
+    back = HistoryEntry("b", T0 + h(5), "a", "web", f"r/web:{new}", f"r/web:{old}", old, None, True, "pinned")
+    events = classify([back, pin, _entry("d", 2, old)], SCHEME, {})
+    assert [(e.commit, e.kind, e.failed) for e in events] == [
+        ("d", "deploy", False),
+        ("p", "deploy", True),
+        ("b", "restore", False),
+    ]
 
 
 def test_the_report_command(

@@ -26,7 +26,8 @@ from tagtrail.scheme import ParsedTag, Scheme
 
 RESTORE_REASONS = frozenset({"rollback", "auto-rollback"})
 AUTOMATIC_REASONS = frozenset({"auto-rollback"})
-PIN_REASONS = frozenset({"pin", "pin-forced"})  # restores only when they move to an older build
+# restores only when they move to an older build (`pinned`: the controller deploying a pin set by hand)
+PIN_REASONS = frozenset({"pin", "pin-forced", "pinned"})
 SECURITY_REASONS = frozenset({"rebuild", "base-image"})
 FAILURE_WINDOW = timedelta(days=1)
 DAY = 86400.0
