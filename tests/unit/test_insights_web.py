@@ -135,3 +135,17 @@ def test_charts_escape_data_and_carry_their_table() -> None:
     assert weekly.title == "Deploys per week"
     assert weekly.rows == (("2025-01-01", "2", "1"),)
     assert T0  # the shared timeline's origin is importable for the browser test
+
+
+def test_reading_the_page_needs_a_session_when_the_dashboard_is_not_public(tmp_path: Path) -> None:
+    repo, _ = timeline(tmp_path / "mono")
+    config = repo.root / "tagtrail.yaml"
+    config.write_text(CONFIG_TEXT + "serve:\n  public: false\n")
+    app = create_app(Controller(config), {}, run=False)
+
+    async def body(get: Get) -> None:
+        page = await get("/insights")
+        assert page.status_code == 303
+        assert page.headers["location"] == "/login?next=/insights"
+
+    run(app, body)
