@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from tagtrail.errors import GitError
@@ -53,6 +54,16 @@ class Push:
 
 
 @dataclass(frozen=True)
+class CommitInfo:
+    """What one commit object says: its full sha, committer time, author and message."""
+
+    sha: str
+    time: datetime
+    author: str
+    message: str
+
+
+@dataclass(frozen=True)
 class GitRepo:
     """A work tree, addressed by its top-level folder. What it learns that cannot change (a short sha's
     commit, the committer identity) it keeps for its own lifetime: a long-lived owner (the controller)
@@ -87,6 +98,46 @@ class GitRepo:
     def commit_time(self, rev: str = "HEAD") -> datetime:
         """When `rev` was committed (the committer date, as metadata-action's commit_date uses)."""
         return datetime.fromisoformat(_git(self.root, "show", "-s", "--format=%cI", rev))
+
+    def commits(self, revs: Iterable[str]) -> dict[str, CommitInfo]:
+        """Many commits at once (full or short shas), in one git process: the revs this repository knows,
+        each with what its commit object says. Unknown revs are left out."""
+        wanted = [rev for rev in dict.fromkeys(revs) if rev and "\n" not in rev]
+        found = self._batch([f"{rev}^{{commit}}" for rev in wanted])  # a short sha: the commit, not a tree
+        return {
+            rev: _commit_info(sha, body.decode(errors="replace"))
+            for rev, (sha, body) in zip(wanted, found, strict=True)
+            if sha
+        }
+
+    def texts(self, specs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
+        """The text of many (rev, path) at once, in one git process; None where the file is not there."""
+        wanted = [spec for spec in dict.fromkeys(specs) if spec[0] and "\n" not in spec[0] + spec[1]]
+        found = self._batch([f"{rev}:{path}" for rev, path in wanted])
+        return {
+            spec: body.decode("utf-8", errors="replace") if sha else None
+            for spec, (sha, body) in zip(wanted, found, strict=True)
+        }
+
+    def _batch(self, names: list[str]) -> list[tuple[str, bytes]]:
+        """`git cat-file --batch`: per name, (full sha, content), or ("", b"") when there is no such object."""
+        if not names:
+            return []
+        try:  # bytes: the batch gives each object's size in bytes
+            result = subprocess.run(
+                ["git", "cat-file", "--batch"],
+                cwd=self.root,
+                input="".join(f"{name}\n" for name in names).encode(),
+                capture_output=True,
+                check=False,
+                env={**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"},
+            )
+        except FileNotFoundError:
+            raise GitError("git is not installed or not on PATH") from None
+        if result.returncode != 0:
+            detail = result.stderr.decode(errors="replace").strip()
+            raise GitError(f"git cat-file failed in {self.root}: {_redact(detail)}")
+        return _read_batch(result.stdout, len(names))
 
     def has_commit(self, rev: str) -> bool:
         """Whether `rev` names a commit this repository has (a force-push can leave the old one unknown)."""
@@ -219,3 +270,32 @@ class GitRepo:
                 found = name.stdout.strip(), email.stdout.strip()
             self._identity.append(found)
         return self._identity[0]
+
+
+def _read_batch(out: bytes, count: int) -> list[tuple[str, bytes]]:
+    """`git cat-file --batch` output read back: one object, or a `missing` line, per name asked for."""
+    found: list[tuple[str, bytes]] = []
+    at = 0
+    for _ in range(count):
+        end = out.index(b"\n", at)
+        header = out[at:end].decode(errors="replace").split(" ")
+        at = end + 1
+        if len(header) != 3:  # "<name> missing" / "<name> ambiguous"
+            found.append(("", b""))
+            continue
+        size = int(header[2])
+        found.append((header[0], out[at : at + size]))
+        at += size + 1
+    return found
+
+
+def _commit_info(sha: str, body: str) -> CommitInfo:
+    head, _, message = body.partition("\n\n")
+    author, when = "", datetime.fromtimestamp(0, UTC)
+    for line in head.splitlines():
+        key, _, value = line.partition(" ")
+        if key == "author":
+            author = value.rsplit(" ", 2)[0]
+        elif key == "committer":
+            when = datetime.fromtimestamp(int(value.rsplit(" ", 2)[1]), UTC)
+    return CommitInfo(sha, when, author, message)

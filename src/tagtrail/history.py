@@ -13,7 +13,7 @@ import logging
 import os
 import re
 import sqlite3
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -72,11 +72,16 @@ _Refs = list[Reference]
 
 
 def _refs_at(repo: GitRepo, rev: str, files: list[str], matcher: Matcher) -> dict[str, _Refs]:
-    by_app: dict[str, _Refs] = {}
     if not rev:
-        return by_app
-    for path in files:
-        text = repo.show(rev, path)
+        return {}
+    return refs_in({path: repo.show(rev, path) for path in files}, matcher)
+
+
+def refs_in(texts: Mapping[str, str | None], matcher: Matcher) -> dict[str, _Refs]:
+    """The references in the deploy files' texts, by app (a file that is missing or does not parse says
+    nothing)."""
+    by_app: dict[str, _Refs] = {}
+    for path, text in texts.items():
         if text is None:
             continue
         try:
@@ -325,6 +330,15 @@ class DecisionLog:
             name, _, digest = str(target).partition("@")
             seen.setdefault(name, digest)
         return seen
+
+    def automatic_rollback_commits(self) -> set[str]:
+        """The deploy commits of rollbacks the controller made on its own (delivery insights count them
+        apart from a person's), in one query; empty when there is no log."""
+        found = self._select(
+            "SELECT * FROM decisions WHERE automatic = 1 AND reason = 'rollback' AND \"commit\" IS NOT NULL",
+            (),
+        )
+        return {record.commit for record in found if record.commit}
 
 
 def _insert(db: sqlite3.Connection, entry: DecisionRecord) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 _UNITS = (("d", 86400), ("h", 3600), ("m", 60))
 SKEW = 300  # seconds a clock may run ahead of ours and still read as "now"
@@ -21,3 +21,20 @@ def age(when: datetime | None, now: datetime | None = None, *, empty: str = "—
         if seconds >= size:
             return f"{sign}{seconds // size}{unit}"
     return f"{sign}{seconds}s"
+
+
+def span(value: timedelta | None, *, empty: str = "—") -> str:
+    """A duration for a table cell: '45m', '5.5h', '3.2d'."""
+    if value is None:
+        return empty
+    seconds = value.total_seconds()
+    if seconds < 3600:
+        return f"{round(seconds / 60)}m"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds / 86400:.1f}d"
+
+
+def share(value: float | None, *, empty: str = "—") -> str:
+    """A share as a whole percentage: '43%'."""
+    return empty if value is None else f"{value:.0%}"

@@ -2,7 +2,47 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Protocol
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+# lead time buckets: 10 minutes to 2 weeks
+LEAD_BUCKETS = (600, 1800, 3600, 4 * 3600, 12 * 3600, 86400, 3 * 86400, 7 * 86400, 14 * 86400)
+ROLLBACK = "rollback"
+AUTOMATIC_ROLLBACK = "auto-rollback"
+
+
+class _Build(Protocol):
+    @property
+    def time(self) -> datetime | None: ...
+
+
+class _Decision(Protocol):
+    @property
+    def reason(self) -> str: ...
+
+    @property
+    def target(self) -> _Build | None: ...
+
+
+class _Planned(Protocol):
+    @property
+    def app(self) -> str: ...
+
+    @property
+    def decision(self) -> _Decision: ...
+
+
+class _Report(Protocol):
+    """What `observe_deploys` reads of a reconcile's Report (metrics sit below the reconciler)."""
+
+    @property
+    def changed(self) -> list[str]: ...
+
+    @property
+    def planned(self) -> Sequence[_Planned]: ...
 
 
 class Metrics:
@@ -48,6 +88,37 @@ class Metrics:
             ["source", "outcome"],
             registry=self.registry,
         )
+
+        self.lead_time = Histogram(
+            "tagtrail_lead_time_seconds",
+            "From a deployed build's time (the time in its tag: the commit's or the build's, as the scheme"
+            " says) to its deploy commit.",
+            registry=self.registry,
+            buckets=LEAD_BUCKETS,
+        )
+        self.rollbacks = Counter(
+            "tagtrail_rollbacks", "Rollbacks this controller made, by app.", ["app"], registry=self.registry
+        )
+        self.automatic_rollbacks = Counter(
+            "tagtrail_automatic_rollbacks",
+            "Rollbacks this controller made on its own, by app.",
+            ["app"],
+            registry=self.registry,
+        )
+
+    def observe_deploys(self, report: _Report, now: datetime | None = None) -> None:
+        """A deploy commit was made: its builds' lead times, and its rollbacks, counted."""
+        moment = now or datetime.now(UTC)
+        for item in report.planned:
+            if item.app not in report.changed:
+                continue
+            decision = item.decision
+            if decision.reason in (ROLLBACK, AUTOMATIC_ROLLBACK):
+                self.rollbacks.labels(item.app).inc()
+                if decision.reason == AUTOMATIC_ROLLBACK:
+                    self.automatic_rollbacks.labels(item.app).inc()
+            elif decision.target is not None and decision.target.time is not None:
+                self.lead_time.observe(max((moment - decision.target.time).total_seconds(), 0.0))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -96,3 +96,16 @@ def test_provenance_benchmark_costs_nothing_in_the_steady_state(
     assert ("one new build: plan", "on", "7", "1") in rows  # the new build: its config read, one fetch
     assert ("one new build: plan", "off", "6", "0") in rows
     assert "0 request(s) beyond the 5 tag lists, 0 git fetch(es)" in out
+
+
+def test_report_benchmark_counts_every_generated_change(
+    capsys: object, monkeypatch: object, tmp_path: Path
+) -> None:
+    bench = load("report")
+    monkeypatch.setattr(sys, "argv", ["report", "--quick"])  # type: ignore[attr-defined]
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # type: ignore[attr-defined]
+    assert bench.main() == 0  # the report counted every deploy and restore the generator made
+    out = capsys.readouterr().out  # type: ignore[attr-defined]
+    assert "tagtrail report (whole process)" in out
+    assert "GET /insights, cached" in out
+    assert "300 deploy commits" in out

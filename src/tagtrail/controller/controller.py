@@ -269,7 +269,7 @@ class Controller:
             finally:
                 await self.reload_if_changed()  # a pin or unpin changed tagtrail.yaml
                 await self._refresh_snapshot()
-        await self.results.send(announce.acted(report, actor))
+        await self.results.acted(report, actor)
         self.hint_all(f"{actor} changed the deploy repository")
         return report
 

@@ -54,6 +54,7 @@ class Results:
             log.info("deployed %s: commit %s %s", ", ".join(report.changed), applied.commit[:12], result)
             for app in report.changed:
                 self.metrics.deploys.labels(app, result).inc()
+            self.metrics.observe_deploys(report)
         fresh = self.refusals.first(report)
         for app, refusal in fresh:
             log.warning("refused %s for %s: %s", refusal.tag, app, refusal.sentence)
@@ -63,6 +64,11 @@ class Results:
             + self.registry_failures.messages(report, registry_errors)
             + [announce.refused(app, refusal) for app, refusal in fresh]
         )
+
+    async def acted(self, report: Report, actor: str) -> None:
+        """A person's rollback, pin or unpin from the dashboard: counted and told."""
+        self.metrics.observe_deploys(report)
+        await self.send(announce.acted(report, actor))
 
     async def send(self, messages: list[Message]) -> None:
         for message in messages:

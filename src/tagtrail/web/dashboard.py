@@ -19,9 +19,10 @@ from starlette.templating import Jinja2Templates
 from tagtrail import __version__
 from tagtrail.controller import Controller
 from tagtrail.errors import TagtrailError
-from tagtrail.humanize import age
+from tagtrail.humanize import age, share, span
 from tagtrail.policy import eligible_build
 from tagtrail.web.auth import COOKIE, SESSION_SECONDS, Flashes, Login, Sessions, SignInGuard, same_origin
+from tagtrail.web.insights import InsightsPages
 from tagtrail.web.views import Row, commit_link, row
 
 log = logging.getLogger("tagtrail.web")
@@ -42,12 +43,15 @@ class Dashboard:
         self.flashes = Flashes()
         self.templates = Jinja2Templates(directory=TEMPLATES)
         self.templates.env.filters["age"] = age
+        self.templates.env.filters["span"] = span
+        self.templates.env.filters["share"] = share
         self.templates.env.globals["version"] = __version__
+        self.insights = InsightsPages(self)
 
     def signed_in(self, request: Request) -> Login | None:
         return self.sessions.get(request.cookies.get(COOKIE))
 
-    def _page(self, request: Request, template: str, status: int = 200, **context: Any) -> Response:
+    def page(self, request: Request, template: str, status: int = 200, **context: Any) -> Response:
         controller = self.controller
         context.update(
             login=self.signed_in(request),
@@ -60,7 +64,7 @@ class Dashboard:
         )
         return self.templates.TemplateResponse(request, template, context, status_code=status)
 
-    def _may_read(self, request: Request) -> bool:
+    def may_read(self, request: Request) -> bool:
         return self.controller.config.serve.public or self.signed_in(request) is not None
 
     def _rows(self) -> list[Row]:
@@ -80,19 +84,19 @@ class Dashboard:
         ]
 
     async def index(self, request: Request) -> Response:
-        if not self._may_read(request):
+        if not self.may_read(request):
             return RedirectResponse("/login?next=/", status_code=303)
         rows = self._rows()
         counts = {state: sum(1 for r in rows if r.state == state) for state in ("behind", "pinned", "error")}
-        return self._page(request, "index.html", rows=rows, counts=counts, snapshot=self.controller.snapshot)
+        return self.page(request, "index.html", rows=rows, counts=counts, snapshot=self.controller.snapshot)
 
     async def app_page(self, request: Request) -> Response:
         app = request.path_params["app"]
-        if not self._may_read(request):
+        if not self.may_read(request):
             return RedirectResponse(f"/login?next=/apps/{app}", status_code=303)
         found = next((r for r in self._rows() if r.app == app), None)
         if found is None:
-            return self._page(request, "missing.html", status=404, app=app)
+            return self.page(request, "missing.html", status=404, app=app)
         try:
             entries, decisions = await self.controller.app_detail(app)
         except TagtrailError as exc:
@@ -106,9 +110,10 @@ class Dashboard:
             """Only builds of a deploy branch are ever deployed (not `bootstrap`, not a feature branch)."""
             return eligible_build(config.tag_scheme, branches, tag) is not None and tag != found.running
 
-        return self._page(
+        return self.page(
             request,
             "app.html",
+            insights=await self.insights.app_charts(app),
             row=found,
             entries=entries,
             decisions=decisions,
@@ -118,7 +123,7 @@ class Dashboard:
 
     async def events(self, request: Request) -> Response:
         """Server-sent events: one line whenever the table changed, so open pages refresh themselves."""
-        if not self._may_read(request):
+        if not self.may_read(request):
             return PlainTextResponse("sign in first\n", status_code=401)
         controller = self.controller
         queue = controller.live.subscribe()
@@ -149,7 +154,7 @@ class Dashboard:
         )
 
     async def login_form(self, request: Request) -> Response:
-        return self._page(request, "login.html", next=safe_next(request.query_params.get("next")), error=None)
+        return self.page(request, "login.html", next=safe_next(request.query_params.get("next")), error=None)
 
     async def login(self, request: Request) -> Response:
         if not same_origin(request.headers.get("origin"), request.headers.get("host")):
@@ -157,7 +162,7 @@ class Dashboard:
         form = await request.form()
         target = safe_next(form_field(form, "next"))
         if not self.sessions.enabled:
-            return self._page(
+            return self.page(
                 request,
                 "login.html",
                 status=403,
@@ -167,7 +172,7 @@ class Dashboard:
         client = request.client.host if request.client else "?"
         if self.guard.blocked(client):
             log.warning("dashboard sign-in from %s refused: too many failed attempts", client)
-            return self._page(
+            return self.page(
                 request,
                 "login.html",
                 status=429,
@@ -178,9 +183,7 @@ class Dashboard:
         if login is None:
             self.guard.failed(client)
             log.warning("a dashboard sign-in with a wrong token from %s", client)
-            return self._page(
-                request, "login.html", status=401, next=target, error="That token is not right."
-            )
+            return self.page(request, "login.html", status=401, next=target, error="That token is not right.")
         log.info("%s signed in to the dashboard", login.actor)
         response = RedirectResponse(target, status_code=303)
         response.set_cookie(
