@@ -21,15 +21,14 @@ from pathlib import Path
 
 from tagtrail.config import Config, load_config
 from tagtrail.controller import announce, snapshot
-from tagtrail.controller.commits import CommitApps
+from tagtrail.controller.hints import Hints
 from tagtrail.controller.results import Results
 from tagtrail.controller.schedule import Schedule
-from tagtrail.controller.triggers import Coalescer, stale
+from tagtrail.controller.triggers import Coalescer
 from tagtrail.errors import ConfigError, GitError, RegistryError, TagtrailError
 from tagtrail.history import DecisionRecord, HistoryEntry
 from tagtrail.metrics import Metrics
 from tagtrail.notify import Notifier
-from tagtrail.policy import eligible_build
 from tagtrail.reconcile import Outcome, Reconciler, Report, history, matcher_for
 from tagtrail.registry import ImageRef, RegistryClient
 from tagtrail.targets.gitops import GitOpsTarget
@@ -63,7 +62,7 @@ class Controller:
         self.lock = asyncio.Lock()  # one write at a time to the deploy repository
         self.closing = asyncio.Event()  # set when the server starts to stop: live-update streams end
         self._wake = asyncio.Event()
-        self.commits = CommitApps()
+        self.hints = Hints(self)
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._pull_error: str | None = None
@@ -90,6 +89,7 @@ class Controller:
         """Finish the write in progress (never half a deploy), then stop."""
         self._stopping = True
         self._wake.set()
+        await self.hints.settle()
         async with self.lock:
             if self._task is not None:
                 self._task.cancel()
@@ -115,7 +115,7 @@ class Controller:
         self.config, self._config_text = config, text
         self.notifier = self.results.notifier = Notifier.from_config(config)
         self.reconciler = self._new_reconciler()
-        self.commits = CommitApps()
+        self.hints.forget_commits()
         self.commit_url = snapshot.commit_url(self.config, self.config_path)
         await old.aclose()
         log.info("config reloaded from %s", self.config_path)
@@ -144,31 +144,10 @@ class Controller:
     async def hint(self, image: str, tag: str | None, source: str) -> str | None:
         """A webhook says `image:tag` was pushed: schedule its app (coalescing the images of one commit).
         Returns the app, or None when the image is not managed or the tag is not a build it deploys."""
-        app = self.reconciler.matcher.app_of_pushed(image)
-        if app is None:
-            return None
-        sha = None
-        if tag:
-            build = eligible_build(self.config.tag_scheme, self.config.deploy.branches_of(app), tag)
-            if build is None:
-                log.debug("%s: %s:%s is not a build tagtrail deploys; ignored", source, app, tag)
-                return None
-            planned = self.status.planned.get(app)
-            if stale(build, planned.decision.running_parsed if planned else None):
-                log.debug("%s: %s:%s is not newer than what runs; nothing to look at", source, app, tag)
-                return app
-            sha = build.sha
-        expected = await self.commits.apps(sha, self.reconciler, set(self.status.planned)) if sha else None
-        wait = self.config.serve.coalesce_max.total_seconds()
-        awaited = self.triggers.hint(app, sha, expected, wait)
-        if awaited:
-            log.info(
-                "%s: %s:%s pushed (%s); waiting for %s", source, app, tag, sha, ", ".join(sorted(awaited))
-            )
-        else:
-            log.info("%s: %s:%s pushed", source, app, tag or "?")
+        return self.hints.hint(image, tag, source)
+
+    def wake(self) -> None:
         self._wake.set()
-        return app
 
     # The loop -----------------------------------------------------------------------------------------
 

@@ -53,7 +53,7 @@ def lab(
             repo_name.replace("/", "-"),
             tags_per_app=12,
             config_extra=(
-                f"serve:\n  interval: 1h\n  coalesce_max: 20s\nnotify:\n  urls: ['{receiver.url}']\n"
+                f"serve:\n  interval: 1h\n  coalesce_max: 60s\nnotify:\n  urls: ['{receiver.url}']\n"
             ),
         )
     git(homelab.root, "remote", "add", "origin", file_remote.url)
