@@ -13,7 +13,7 @@ from rich.table import Table
 
 from tagtrail.cli import output
 from tagtrail.cli.app import app, state
-from tagtrail.config.model import parse_duration
+from tagtrail.config.types import parse_duration
 from tagtrail.errors import TagtrailError
 from tagtrail.humanize import share, span
 

@@ -5,129 +5,31 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from functools import cached_property
-from pathlib import PurePosixPath
-from typing import Annotated
 
 from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
-    PlainSerializer,
-    WithJsonSchema,
     field_validator,
     model_validator,
 )
 
 from tagtrail.config.provenance import SourceConfig, VerifyConfig
+from tagtrail.config.serve import NotifyConfig, ServeConfig
+from tagtrail.config.types import (
+    CredentialsSpec,
+    Duration,
+    EnvName,
+    ImageTemplate,
+    Interval,
+    PinTag,
+    RegistryHost,
+    RelativePath,
+    _Section,
+)
 from tagtrail.errors import SchemeError
-from tagtrail.scheme import Scheme, is_valid_tag
+from tagtrail.scheme import Scheme
 
 DEFAULT_SCHEME = "{{branch}}.{{date 'YYYYMMDD-HHmmss' tz='UTC'}}.{{sha}}"
-
-# host[:port]/path with lowercase path components, and one `{app}` placeholder somewhere in the path.
-# The distribution spec's path grammar: lowercase alphanumerics joined by '.', '_', '__' or runs of '-'.
-_COMPONENT = r"[a-z0-9{}]+(?:(?:[._]|__|-+)[a-z0-9{}]+)*"
-_IMAGE_TEMPLATE = re.compile(rf"(?:[A-Za-z0-9.-]+(?::\d+)?/)?(?:{_COMPONENT}/)*{_COMPONENT}")
-_REGISTRY_HOST = re.compile(r"(?:[A-Za-z0-9-]+\.)*[A-Za-z0-9-]+(?::\d{1,5})?|\[[0-9a-fA-F:]+\](?::\d{1,5})?")
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _check_image_template(value: str) -> str:
-    if value.count("{app}") != 1:
-        raise ValueError(f"'{value}' must contain '{{app}}' exactly once, where the app's name goes")
-    if re.search(r"\{(?!app\})", value.replace("{app}", "")):
-        raise ValueError(f"'{value}' has a placeholder other than '{{app}}'")
-    if ":" in value.rsplit("/", 1)[-1] or "@" in value:
-        raise ValueError(f"'{value}' names a tag or digest; give the repository only, tagtrail picks the tag")
-    if not _IMAGE_TEMPLATE.fullmatch(value):
-        raise ValueError(
-            f"'{value}' is not an image repository: each part of the path is lowercase letters and digits joined"
-            " by '.', '_', '__' or '-' (registries refuse uppercase repository names)"
-        )
-    return value
-
-
-def _relative_path(value: str) -> str:
-    path = PurePosixPath(value)
-    if path.is_absolute() or ".." in path.parts or not value.strip():
-        raise ValueError(f"'{value}' must be a path inside the repository, relative to tagtrail.yaml")
-    return value
-
-
-def _registry_host(value: str) -> str:
-    if not _REGISTRY_HOST.fullmatch(value):
-        raise ValueError(
-            f"'{value}' is not a registry host; write host or host:port, without a scheme or path"
-        )
-    return value
-
-
-def _pin_tag(value: str) -> str:
-    if not is_valid_tag(value):
-        raise ValueError(f"'{value}' is not a valid image tag")
-    return value
-
-
-_DURATION = re.compile(r"(\d+)\s*(ms|s|m|h|d|w)?")
-_UNITS = {"ms": 0.001, "s": 1, None: 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_duration(value: object) -> timedelta:
-    """'90s', '10m', '2h', '1d' (or a number of seconds) as a timedelta; refuses anything else."""
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
-        return timedelta(seconds=value)
-    if isinstance(value, str):
-        match = _DURATION.fullmatch(value.strip())
-        if match:
-            return timedelta(seconds=int(match[1]) * _UNITS[match[2]])
-    raise ValueError(f"'{value}' is not a duration such as 30s, 10m, 2h or 1d")
-
-
-Duration = Annotated[
-    timedelta,
-    BeforeValidator(parse_duration),
-    PlainSerializer(lambda d: f"{int(d.total_seconds())}s", return_type=str),
-    WithJsonSchema({"type": "string", "pattern": r"^\d+\s*(ms|s|m|h|d|w)?$"}),
-]
-
-
-def _at_least_a_second(value: timedelta) -> timedelta:
-    if value < timedelta(seconds=1):
-        raise ValueError("a poll interval must be at least 1s (0s would poll without pause)")
-    return value
-
-
-# How often something is polled: a busy loop is never what anyone meant.
-Interval = Annotated[Duration, AfterValidator(_at_least_a_second)]
-ImageTemplate = Annotated[str, AfterValidator(_check_image_template)]
-RelativePath = Annotated[str, AfterValidator(_relative_path)]
-RegistryHost = Annotated[str, AfterValidator(_registry_host)]
-PinTag = Annotated[str, AfterValidator(_pin_tag)]
-
-
-def _credentials_spec(value: str) -> str:
-    if value in ("docker", "anonymous") or re.fullmatch(r"env:[A-Za-z_][A-Za-z0-9_]*", value):
-        return value
-    if value.startswith("file:") and len(value) > 5:
-        return value
-    raise ValueError(
-        f"'{value}' is not a credentials source: use docker, anonymous, env:PREFIX (reads PREFIX_USERNAME and"
-        " PREFIX_PASSWORD) or file:PATH (a docker config.json or a mounted .dockerconfigjson)"
-    )
-
-
-CredentialsSpec = Annotated[str, AfterValidator(_credentials_spec)]
-
-
-_ENV_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
-EnvName = Annotated[str, Field(pattern=f"^{_ENV_NAME}$")]
 
 
 class RegistryConfig(_Section):
@@ -312,95 +214,6 @@ class DeployConfig(_Section):
     def min_age_of(self, app: str) -> timedelta:
         own = self.apps[app].min_age if app in self.apps else None
         return self.min_age if own is None else own
-
-
-class RegistryHookConfig(_Section):
-    """The CNCF distribution registry's notifications (endpoints in its config.yml)."""
-
-    header: str = Field("Authorization", description="Header the registry sends the shared secret in.")
-    secret_env: EnvName = Field(
-        "TAGTRAIL_REGISTRY_WEBHOOK_SECRET", description="Environment variable holding that header's value."
-    )
-
-
-class GitHubHookConfig(_Section):
-    """GitHub package / registry_package events."""
-
-    secret_env: EnvName = Field(
-        "TAGTRAIL_GITHUB_WEBHOOK_SECRET", description="Environment variable holding the webhook's secret."
-    )
-
-
-class GenericHookConfig(_Section):
-    """A JSON hook: {"image": …, "tag": …} with a bearer token."""
-
-    token_env: EnvName = Field(
-        "TAGTRAIL_WEBHOOK_TOKEN", description="Environment variable holding the token."
-    )
-
-
-class WebhooksConfig(_Section):
-    """Webhook receivers; each needs its secret in the environment, else it refuses every request."""
-
-    registry: RegistryHookConfig = Field(
-        default_factory=RegistryHookConfig, description="Distribution notifications."
-    )
-    github: GitHubHookConfig = Field(default_factory=GitHubHookConfig, description="GitHub package events.")
-    generic: GenericHookConfig = Field(
-        default_factory=GenericHookConfig, description="The generic JSON hook."
-    )
-    max_body: int = Field(
-        1024 * 1024, ge=1024, le=64 * 1024 * 1024, description="Largest webhook body accepted, in bytes."
-    )
-    rate: float = Field(
-        1.0,
-        gt=0,
-        description="Refused webhook requests tolerated per second per client (bursts of 10x); past that, 429.",
-    )
-
-
-class ServeConfig(_Section):
-    """tagtrail serve: the controller, its dashboard and webhooks."""
-
-    host: str = Field("127.0.0.1", description="Address to listen on (0.0.0.0 in a container).")
-    port: int = Field(8080, ge=1, le=65535, description="Port to listen on.")
-    interval: Interval = Field(
-        timedelta(minutes=5), description="How often every app is polled (webhooks act at once)."
-    )
-    jitter: float = Field(
-        0.1, ge=0, le=1, description="Polls are spread by up to this fraction of the interval."
-    )
-    coalesce_max: Duration = Field(
-        timedelta(seconds=30),
-        description="Longest wait for the other images of one commit, so a CI run deploys in one commit.",
-    )
-    pull: bool = Field(
-        True,
-        description="Before each periodic reconcile, fast-forward the checkout tagtrail.yaml is in from its remote.",
-    )
-    public: bool = Field(True, description="Reading the dashboard needs no login (actions always do).")
-    token_env: EnvName = Field(
-        "TAGTRAIL_TOKEN", description="Environment variable holding the dashboard token."
-    )
-    secure_cookies: bool = Field(
-        False, description="Mark the session cookie Secure (set when served over TLS)."
-    )
-    webhooks: WebhooksConfig = Field(default_factory=WebhooksConfig, description="Webhook receivers.")
-    commit_url: str | None = Field(
-        None, description="Link for a commit in the dashboard, with {sha}; default: from the git remote."
-    )
-
-
-class NotifyConfig(_Section):
-    """Notifications through apprise (ntfy, Slack, Discord, email, …)."""
-
-    urls: list[str] = Field(default_factory=list, description="apprise URLs that hold no secret.")
-    urls_env: EnvName = Field(
-        "TAGTRAIL_NOTIFY_URLS", description="Environment variable with more apprise URLs (space-separated)."
-    )
-    registry_errors: int = Field(
-        3, ge=1, description="Notify when an app's registry reads have failed this many polls in a row."
-    )
 
 
 class Config(_Section):

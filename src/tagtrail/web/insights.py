@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from tagtrail.config.model import parse_duration
+from tagtrail.config.types import parse_duration
 from tagtrail.errors import TagtrailError
 from tagtrail.insights import DEFINITIONS, Insights
 from tagtrail.insights.project import DeployFacts, decision_log_of, read_facts
