@@ -6,7 +6,7 @@
 - `kubeconfig`: the path of a kubeconfig for `admin` (system:masters), checking the server's certificate.
 - `namespace`: a namespace of the test's own, whose `default` ServiceAccount has its token (Pods can be
   created at once); deleted after the test.
-- `kubelet`: the stand-in kubelet of a Node of the test's own, tending the Pods of `namespace`.
+- `kubelet`: the stand-in kubelet (tests/bench/kubelet.py) of a Node of the test's own, tending the Pods of `namespace`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from lightkube import ApiError
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Namespace, ServiceAccount
 
-from bench.kube import BenchMissing, ControlPlane, Kubelet
+from bench.kube import BenchMissing, ControlPlane
+from bench.kubelet import Kubelet
 
 _counter = itertools.count()
 

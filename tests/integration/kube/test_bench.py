@@ -26,7 +26,8 @@ from lightkube.resources.core_v1 import Pod, Secret, ServiceAccount
 from lightkube.resources.rbac_authorization_v1 import Role, RoleBinding
 from lightkube.types import PatchType
 
-from bench.kube import BenchMissing, ControlPlane, Kubelet, binaries, image_id
+from bench.kube import BenchMissing, ControlPlane, binaries
+from bench.kubelet import Kubelet, image_id
 
 pytestmark = pytest.mark.anyio
 
