@@ -1,0 +1,74 @@
+"""Fixtures of the Kubernetes test bench (tests/bench/kube.py): a real control plane, once per session.
+
+- `control_plane`: etcd, kube-apiserver (RBAC, token auth) and kube-controller-manager on loopback.
+  If `scripts/kube` has not built them, every test here fails with one line saying so: a skip would hide a
+  missing install step.
+- `kubeconfig`: the path of a kubeconfig for `admin` (system:masters), checking the server's certificate.
+- `namespace`: a namespace of the test's own, whose `default` ServiceAccount has its token (Pods can be
+  created at once); deleted after the test.
+- `kubelet`: the stand-in kubelet (tests/bench/kubelet.py) of a Node of the test's own, tending the Pods of `namespace`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from lightkube import ApiError
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.core_v1 import Namespace, ServiceAccount
+
+from bench.kube import BenchMissing, ControlPlane
+from bench.kubelet import Kubelet
+
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def control_plane() -> Iterator[ControlPlane]:
+    try:
+        plane = ControlPlane().start()
+    except BenchMissing as missing:
+        pytest.fail(str(missing), pytrace=False)
+    yield plane
+    plane.stop()
+
+
+@pytest.fixture(scope="session")
+def kubeconfig(control_plane: ControlPlane) -> Path:
+    return control_plane.kubeconfig
+
+
+@pytest.fixture
+def namespace(control_plane: ControlPlane, request: pytest.FixtureRequest) -> Iterator[str]:
+    slug = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:50].strip("-")
+    name = f"{slug}-{next(_counter)}"
+    with control_plane.client() as client:
+        client.create(Namespace(metadata=ObjectMeta(name=name)))
+        deadline = time.monotonic() + 30
+        while True:
+            # The ServiceAccount admission plugin refuses Pods until the token controller has done its part.
+            try:
+                account = client.get(ServiceAccount, "default", namespace=name)
+                if account.secrets:
+                    break
+            except ApiError as error:
+                if error.status.code != 404:
+                    raise
+            if time.monotonic() > deadline:
+                pytest.fail(f"namespace {name}: no default ServiceAccount token after 30 s", pytrace=False)
+            time.sleep(0.05)
+    yield name
+    with control_plane.client() as client:
+        client.delete(Namespace, name)
+
+
+@pytest.fixture
+def kubelet(control_plane: ControlPlane, namespace: str) -> Iterator[Kubelet]:
+    with Kubelet(control_plane, namespace, node=f"node-{namespace}"[:63]) as node:
+        yield node
+    assert not node.errors, f"the stand-in kubelet failed: {node.errors[:3]}"
