@@ -11,15 +11,14 @@ from typing import Annotated
 from pydantic import (
     AfterValidator,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
-    PlainSerializer,
-    WithJsonSchema,
     field_validator,
     model_validator,
 )
 
+from tagtrail.config.durations import Duration, Interval
+from tagtrail.config.retention import RetentionConfig
 from tagtrail.errors import SchemeError
 from tagtrail.scheme import Scheme, is_valid_tag
 
@@ -72,39 +71,6 @@ def _pin_tag(value: str) -> str:
     return value
 
 
-_DURATION = re.compile(r"(\d+)\s*(ms|s|m|h|d|w)?")
-_UNITS = {"ms": 0.001, "s": 1, None: 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_duration(value: object) -> timedelta:
-    """'90s', '10m', '2h', '1d' (or a number of seconds) as a timedelta; refuses anything else."""
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
-        return timedelta(seconds=value)
-    if isinstance(value, str):
-        match = _DURATION.fullmatch(value.strip())
-        if match:
-            return timedelta(seconds=int(match[1]) * _UNITS[match[2]])
-    raise ValueError(f"'{value}' is not a duration such as 30s, 10m, 2h or 1d")
-
-
-Duration = Annotated[
-    timedelta,
-    BeforeValidator(parse_duration),
-    PlainSerializer(lambda d: f"{int(d.total_seconds())}s", return_type=str),
-    WithJsonSchema({"type": "string", "pattern": r"^\d+\s*(ms|s|m|h|d|w)?$"}),
-]
-
-
-def _at_least_a_second(value: timedelta) -> timedelta:
-    if value < timedelta(seconds=1):
-        raise ValueError("a poll interval must be at least 1s (0s would poll without pause)")
-    return value
-
-
-# How often something is polled: a busy loop is never what anyone meant.
-Interval = Annotated[Duration, AfterValidator(_at_least_a_second)]
 ImageTemplate = Annotated[str, AfterValidator(_check_image_template)]
 RelativePath = Annotated[str, AfterValidator(_relative_path)]
 RegistryHost = Annotated[str, AfterValidator(_registry_host)]
@@ -416,6 +382,9 @@ class Config(_Section):
     )
     serve: ServeConfig = Field(default_factory=ServeConfig, description="The controller (tagtrail serve).")
     notify: NotifyConfig = Field(default_factory=NotifyConfig, description="Where notifications go.")
+    retention: RetentionConfig = Field(
+        default_factory=RetentionConfig, description="What tagtrail prune may delete from the registry."
+    )
 
     @field_validator("scheme")
     @classmethod
