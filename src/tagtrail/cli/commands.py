@@ -1,6 +1,16 @@
 """Importing this module registers every command on the root app."""
 
-from tagtrail.cli import build_cmd, config_cmd, demo_cmd, deploy_cmd, init_cmd, registry_cmd, serve_cmd, tag
+from tagtrail.cli import (
+    build_cmd,
+    config_cmd,
+    demo_cmd,
+    deploy_cmd,
+    init_cmd,
+    prune_cmd,
+    registry_cmd,
+    serve_cmd,
+    tag,
+)
 
 __all__ = [
     "build_cmd",
@@ -8,6 +18,7 @@ __all__ = [
     "demo_cmd",
     "deploy_cmd",
     "init_cmd",
+    "prune_cmd",
     "registry_cmd",
     "serve_cmd",
     "tag",

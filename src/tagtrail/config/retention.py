@@ -50,6 +50,10 @@ class GitHubPackagesConfig(_Section):
         description="Environment variable holding a token with delete:packages (and read:packages).",
     )
     api_url: str = Field("https://api.github.com", description="The GitHub REST API's base URL.")
+    registries: list[str] = Field(
+        default_factory=lambda: ["ghcr.io"],
+        description="Registry hosts whose images are deleted through the GitHub Packages API.",
+    )
 
 
 class RetentionConfig(_Section):

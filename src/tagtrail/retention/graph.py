@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from tagtrail.retention.rules import Verdict, Why, referrer_subject
 
@@ -39,6 +40,7 @@ class Inventory:
     tags: Mapping[str, str]
     nodes: Mapping[str, Node]
     untagged: tuple[str, ...] = ()  # manifests known without a tag (GitHub's untagged versions)
+    created: Mapping[str, datetime] = field(default_factory=dict)  # when those were pushed
 
 
 @dataclass(frozen=True)
@@ -69,8 +71,11 @@ class Graph:
     exact: bool = True  # False when a manifest could not be read: freed is then a lower bound
 
 
-def resolve(verdicts: list[Verdict], inventory: Inventory, protected: Iterable[str] = ()) -> Graph:
-    """The deletions that honour every rule above; tags whose digest is kept say why."""
+def resolve(
+    verdicts: list[Verdict], inventory: Inventory, protected: Iterable[str] = (), orphans: Iterable[str] = ()
+) -> Graph:
+    """The deletions that honour every rule above; tags whose digest is kept say why. `orphans` are
+    untagged manifests old enough to go if nothing kept reaches them (an interrupted run's children)."""
     tags, nodes = inventory.tags, inventory.nodes
     on_digest: dict[str, list[str]] = defaultdict(list)
     for tag, digest in tags.items():
@@ -127,7 +132,11 @@ def resolve(verdicts: list[Verdict], inventory: Inventory, protected: Iterable[s
             graph.deletions.insert(
                 0, Deletion(orphan, tuple(sorted(on_digest[orphan])), verdict.why, verdict.sentence)
             )
-    graph.freed, graph.exact = _freed(taken, kept, nodes)
+    for orphan in orphans:
+        if orphan not in kept and orphan not in taken:
+            taken.add(orphan)
+            graph.deletions.append(Deletion(orphan, (), Why.ORPHAN, "untagged, and nothing kept lists it"))
+    graph.freed, graph.exact = freed_bytes(taken, kept, nodes)
     return graph
 
 
@@ -202,7 +211,10 @@ def _kept_anyway(
     return Verdict(verdict.tag, Why.REFERENCED, f"a kept image lists or refers to it ({verdict.sentence})")
 
 
-def _freed(deleted: set[str], kept: set[str], nodes: Mapping[str, Node]) -> tuple[int, bool]:
+def freed_bytes(deleted: set[str], kept: Iterable[str], nodes: Mapping[str, Node]) -> tuple[int, bool]:
+    """Bytes deleting `deleted` frees: those manifests, and their blobs no kept manifest uses; and whether
+    every manifest involved was read (else it is a lower bound)."""
+    kept = set(kept)
     exact = all(d in nodes for d in deleted | kept)
     kept_blobs = {b for d in kept if d in nodes for b, _ in nodes[d].blobs}
     gone: dict[str, int] = {}

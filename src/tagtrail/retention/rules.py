@@ -1,7 +1,8 @@
 """Which tags retention keeps and which it may delete, each with its reason. Pure: no I/O.
 
 The rules, in the order they are tried (the first that speaks decides):
-1. always kept: what runs now, every pin, the builds of the last deploys (rollback targets);
+1. always kept, over any rule below: what runs now, every pin, the builds of the last deploys (rollback
+   targets); where a rule would have deleted one of them, the verdict says so;
 2. cosign-style referrer tags (`sha256-<hex>.sig`, `.att`, the OCI fallback `sha256-<hex>`) are neither
    kept nor deleted here: they follow their subject, which only the digest graph knows (`graph.py`);
 3. tags outside the scheme are kept, unless `delete_unscheme` lists them;
@@ -52,6 +53,7 @@ class Why(StrEnum):
     OLD_DIRTY = "old-dirty"
     LISTED = "listed"  # outside the scheme, listed in delete_unscheme
     WITH_SUBJECT = "with-subject"  # a referrer (signature, attestation) of a deleted image
+    ORPHAN = "orphan"  # untagged, listed by nothing kept (GitHub Packages: an interrupted run's child)
     # undecided here: follows its subject in the digest graph
     REFERRER = "referrer"
 
@@ -127,10 +129,6 @@ def judge(scheme: Scheme, tags: Sequence[str], rules: Rules, facts: Facts) -> li
     builds: dict[str, list[tuple[datetime, str]]] = defaultdict(list)  # branch → (time, tag)
     need: list[str] = []
     for tag in tags:
-        always = _always(tag, facts)
-        if always is not None:
-            verdicts[tag] = always
-            continue
         if referrer_subject(tag):
             verdicts[tag] = Verdict(tag, Why.REFERRER, "follows the image it signs or describes")
             continue
@@ -157,17 +155,24 @@ def judge(scheme: Scheme, tags: Sequence[str], rules: Rules, facts: Facts) -> li
         deploy = branch in tokens
         for rank, (built, tag) in enumerate(found):
             verdicts[tag] = _by_rank(tag, branch, deploy, rank, facts.now - built, rules)
-    return [verdicts[tag] for tag in tags]
+    return [_always(verdicts[tag], facts) for tag in tags]
 
 
-def _always(tag: str, facts: Facts) -> Verdict | None:
+def _always(verdict: Verdict, facts: Facts) -> Verdict:
+    """What runs, pins and rollback targets are kept whatever the rules say; the plan says when the rules
+    alone would have deleted them."""
+    tag = verdict.tag
     if tag in facts.running:
-        return Verdict(tag, Why.DEPLOYED, "runs now")
-    if tag in facts.pins:
-        return Verdict(tag, Why.PINNED, "pinned")
-    if tag in facts.rollback:
-        return Verdict(tag, Why.ROLLBACK, "deployed before: a rollback target")
-    return None
+        why, sentence = Why.DEPLOYED, "runs now"
+    elif tag in facts.pins:
+        why, sentence = Why.PINNED, "pinned"
+    elif tag in facts.rollback:
+        why, sentence = Why.ROLLBACK, "deployed before: a rollback target"
+    else:
+        return verdict
+    if not verdict.kept and verdict.why is not Why.REFERRER:
+        sentence += f" (the rules alone would delete it: {verdict.sentence})"
+    return Verdict(tag, why, sentence)
 
 
 def _read(scheme: Scheme, tag: str) -> tuple[ParsedTag | None, bool]:
