@@ -115,7 +115,7 @@ async def apply(
     for item in report.plans:
         if item.graph is None or item.inventory is None or report.stopped:
             continue
-        doomed_tags = {t for d in item.graph.deletions for t in d.tags}
+        doomed_tags = {v.tag for v in item.graph.verdicts if not v.kept}
         known = dict(item.inventory.tags)
         for deletion in item.graph.deletions:
             try:
