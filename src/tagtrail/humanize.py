@@ -21,3 +21,11 @@ def age(when: datetime | None, now: datetime | None = None, *, empty: str = "—
         if seconds >= size:
             return f"{sign}{seconds // size}{unit}"
     return f"{sign}{seconds}s"
+
+
+def size(n: int) -> str:
+    """Bytes for people: '1.2 MB', '340 kB' (decimal units, as registries and GitHub show them)."""
+    for unit, scale in (("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} B"

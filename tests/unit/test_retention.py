@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 
+from tagtrail.config import parse_config
+from tagtrail.controller.prune import Pruner
+from tagtrail.metrics import Metrics
+from tagtrail.notify import Message
+from tagtrail.registry import ImageRef
 from tagtrail.retention.graph import Inventory, Node, resolve
+from tagtrail.retention.prune import AppPlan, PruneReport
 from tagtrail.retention.rules import Facts, NeedCreated, Rules, Verdict, Why, judge, referrer_subject
 from tagtrail.scheme import Scheme
 
@@ -170,3 +178,49 @@ def test_a_referrer_whose_subject_is_already_gone_goes() -> None:
 def test_what_runs_by_digest_is_kept_whatever_its_tags_say() -> None:
     graph = plan({}, {"old": "running"}, [node("running")], protected=("running",))
     assert graph.deletions == []
+
+
+# The schedule of tagtrail serve --------------------------------------------------------------------------
+
+
+class _Store:
+    ref = ImageRef.parse("registry.lan/o/web")
+    kind = "distribution"
+
+    def reclaim_hint(self) -> str:
+        return "collect garbage"
+
+
+def test_the_scheduled_prune_is_off_by_default_counts_bytes_and_notifies() -> None:
+    config = parse_config("image: registry.lan/o/{app}\n", "tagtrail.yaml")
+    scheduled = parse_config("image: registry.lan/o/{app}\nretention: {schedule: 1d}\n", "tagtrail.yaml")
+    reconciler = SimpleNamespace(config=config)
+    sent: list[Message] = []
+    graph = resolve(
+        [Verdict("old", Why.OLD_BUILD, "old")], Inventory({"old": d("a")}, {d("a"): node("a", blobs=("l",))})
+    )
+    item = AppPlan("web", _Store(), graph)  # type: ignore[arg-type]
+    item.deleted = list(graph.deletions)
+
+    async def work(_: object) -> PruneReport:
+        return PruneReport([item], applied=True)
+
+    class Notify:
+        async def send_async(self, message: Message) -> bool:
+            sent.append(message)
+            return True
+
+    now = [1000.0]
+    metrics = Metrics()
+    pruner = Pruner(metrics, Notify(), work=work, clock=lambda: now[0])  # type: ignore[arg-type]
+    assert pruner.wait(reconciler) is None  # type: ignore[arg-type]
+    reconciler.config = scheduled
+    assert pruner.wait(reconciler) == 0.0  # type: ignore[arg-type]
+    asyncio.run(pruner.run_once(reconciler, asyncio.Lock()))  # type: ignore[arg-type]
+    assert pruner.wait(reconciler) == 86400  # type: ignore[arg-type]
+    text = metrics.render().decode()
+    assert 'tagtrail_prune_bytes_freed_total{app="web"} 1100.0' in text
+    assert 'tagtrail_prune_deletions_total{app="web",reason="old-build"} 1.0' in text
+    [message] = sent
+    assert "deleted 1 manifests, 1.1 kB" in message.body
+    assert "collect garbage" in message.body

@@ -11,18 +11,11 @@ from rich.table import Table
 
 from tagtrail.cli import output
 from tagtrail.cli.app import EXIT_ERROR, app, state
+from tagtrail.humanize import size
 from tagtrail.retention.prune import AppPlan, PruneReport
 from tagtrail.retention.run import prune_project
 
 EXIT_PARTIAL = 4  # some repository could not be read, or deleting stopped early
-
-
-def size(n: int) -> str:
-    """Bytes for people: 1.2 MB, 340 kB (decimal units, as registries and GitHub show them)."""
-    for unit, scale in (("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
-        if n >= scale:
-            return f"{n / scale:.1f} {unit}"
-    return f"{n} B"
 
 
 def app_record(item: AppPlan) -> dict[str, Any]:
