@@ -76,7 +76,7 @@ def _print(report: PruneReport, requests: int) -> None:
         )
         output.stdout.print(head, highlight=False)
         table = Table("", "TAG", "WHY", "", box=None, pad_edge=False, show_header=False)
-        for v in graph.verdicts:
+        for v in sorted(graph.verdicts, key=lambda v: (v.kept or v.why == "referrer", v.tag)):
             keep = v.kept or v.why == "referrer"
             table.add_row("  keep" if keep else "  delete", escape(v.tag), str(v.why), escape(v.sentence))
         for d in graph.deletions:

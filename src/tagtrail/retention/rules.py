@@ -209,14 +209,14 @@ def _dirty(tag: str, old: timedelta | None, rules: Rules) -> Verdict:
 def _by_rank(tag: str, branch: str, deploy: bool, rank: int, old: timedelta, rules: Rules) -> Verdict:
     if deploy:
         if rank < rules.keep_deploy:
-            return Verdict(tag, Why.NEWEST, f"newest {rank + 1} of {rules.keep_deploy} kept of {branch}")
+            return Verdict(tag, Why.NEWEST, f"among the newest {rules.keep_deploy} of {branch}")
         return Verdict(tag, Why.OLD_BUILD, f"{branch} build beyond the newest {rules.keep_deploy}")
     if old > rules.max_age_other:
         return Verdict(
             tag, Why.OLD_OTHER, f"{branch} build {_span(old)} old, past {_span(rules.max_age_other)}"
         )
     if rank < rules.keep_other:
-        return Verdict(tag, Why.NEWEST, f"newest {rank + 1} of {rules.keep_other} kept of {branch}")
+        return Verdict(tag, Why.NEWEST, f"among the newest {rules.keep_other} of {branch}")
     return Verdict(tag, Why.OLD_OTHER, f"{branch} build beyond the newest {rules.keep_other}")
 
 
