@@ -211,12 +211,15 @@ def _kept_anyway(
     return Verdict(verdict.tag, Why.REFERENCED, f"a kept image lists or refers to it ({verdict.sentence})")
 
 
-def freed_bytes(deleted: set[str], kept: Iterable[str], nodes: Mapping[str, Node]) -> tuple[int, bool]:
-    """Bytes deleting `deleted` frees: those manifests, and their blobs no kept manifest uses; and whether
-    every manifest involved was read (else it is a lower bound)."""
+def freed_bytes(
+    deleted: set[str], kept: Iterable[str], nodes: Mapping[str, Node], elsewhere: Iterable[str] = ()
+) -> tuple[int, bool]:
+    """Bytes deleting `deleted` frees: those manifests, and their blobs no kept manifest uses (here, or
+    `elsewhere`: blobs other repositories of the registry keep); and whether every manifest involved was
+    read (else it is a lower bound)."""
     kept = set(kept)
     exact = all(d in nodes for d in deleted | kept)
-    kept_blobs = {b for d in kept if d in nodes for b, _ in nodes[d].blobs}
+    kept_blobs = {b for d in kept if d in nodes for b, _ in nodes[d].blobs} | set(elsewhere)
     gone: dict[str, int] = {}
     for digest in deleted:
         node = nodes.get(digest)
@@ -227,3 +230,8 @@ def freed_bytes(deleted: set[str], kept: Iterable[str], nodes: Mapping[str, Node
             if blob not in kept_blobs:
                 gone[blob] = size
     return sum(gone.values()), exact
+
+
+def kept_blobs(graph: Graph, nodes: Mapping[str, Node]) -> set[str]:
+    """The blobs the kept manifests of one repository use."""
+    return {b for d in graph.kept_digests if d in nodes for b, _ in nodes[d].blobs}

@@ -15,6 +15,7 @@ Every deletion is recorded in the decision log with the rule that allowed it.
 from __future__ import annotations
 
 import asyncio
+from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,7 +24,7 @@ from tagtrail.config import Config
 from tagtrail.errors import RegistryError
 from tagtrail.history import DecisionLog, DecisionRecord
 from tagtrail.retention.facts import Protected, rules_for
-from tagtrail.retention.graph import Deletion, Graph, Inventory, Node, freed_bytes, resolve
+from tagtrail.retention.graph import Deletion, Graph, Inventory, Node, freed_bytes, kept_blobs, resolve
 from tagtrail.retention.rules import Facts, NeedCreated, Why, judge
 from tagtrail.retention.stores import Store
 
@@ -41,6 +42,7 @@ class AppPlan:
     problem: str | None = None  # the repository could not be read: nothing is deleted there
     deleted: list[Deletion] = field(default_factory=list)
     blocked: list[tuple[Deletion, str]] = field(default_factory=list)  # not deleted, and why
+    elsewhere: set[str] = field(default_factory=set)  # blobs other repositories of the registry keep
 
     @property
     def image(self) -> str:
@@ -103,6 +105,15 @@ async def plan(
     plans = await asyncio.gather(
         *(plan_app(config, app, store, protected[app], now) for app, store in stores.items())
     )
+    # a blob is freed only when no repository of the registry keeps it (a shared base layer stays)
+    kept: dict[str, set[str]] = defaultdict(set)
+    for item in plans:
+        if item.graph is not None and item.inventory is not None:
+            kept[item.store.ref.registry] |= kept_blobs(item.graph, item.inventory.nodes)
+    for item in plans:
+        if item.graph is not None and item.inventory is not None and item.graph.deletions:
+            item.elsewhere = kept[item.store.ref.registry]
+            item.graph.freed = _freed_by(item, {d for x in item.graph.deletions for d in x.digests})
     return PruneReport(list(plans))
 
 
@@ -116,10 +127,10 @@ async def apply(
         if item.graph is None or item.inventory is None or report.stopped:
             continue
         doomed_tags = {v.tag for v in item.graph.verdicts if not v.kept}
-        known = dict(item.inventory.tags)
+        seen = _Seen(dict(item.inventory.tags))
         for deletion in item.graph.deletions:
             try:
-                blocker = await _pushed_since(item, deletion, known, doomed_tags)
+                blocker = await _pushed_since(item, deletion, seen, doomed_tags)
                 if blocker:
                     item.blocked.append((deletion, blocker))
                     continue
@@ -131,44 +142,55 @@ async def apply(
             item.deleted.append(deletion)
             await asyncio.to_thread(log.record, _record(item, deletion, actor, now()))
         if item.graph.deletions:
-            item.graph.freed = _freed_by(item)
+            item.graph.freed = _freed_by(item, {d for x in item.deleted for d in x.digests})
     return report
 
 
-async def _pushed_since(
-    item: AppPlan, deletion: Deletion, known: dict[str, str], doomed: set[str]
-) -> str | None:
-    """A tag that names, or whose index lists, a digest of this deletion and was not planned to go."""
+@dataclass
+class _Seen:
+    """The repository as apply last read it: every tag's digest, and what the manifests of tags pushed
+    since the plan reach (an index pushed meanwhile may list a platform image about to go)."""
+
+    tags: dict[str, str]
+    reach: dict[str, set[str]] = field(default_factory=dict)
+
+
+async def _pushed_since(item: AppPlan, deletion: Deletion, seen: _Seen, doomed: set[str]) -> str | None:
+    """A tag the plan did not delete that names, or whose index lists, a digest of this deletion."""
     current = await item.store.tags()
-    for gone in set(known) - set(current):
-        del known[gone]
-    new = [t for t in current if t not in known]
+    for gone in set(seen.tags) - set(current):
+        del seen.tags[gone]
+    new = [t for t in current if t not in seen.tags]
     if new:
         found = await item.store.digests(new)
-        known.update(found)
-        fresh = await item.store.nodes(set(found.values()))
-        reach = {c for n in fresh.values() for c in n.children} | set(found.values())
-        hit = set(deletion.digests) & reach
-        if hit:
-            tag = next(t for t, d in found.items() if d in hit or any(c in hit for c in _children(fresh, d)))
+        seen.tags.update(found)
+        fresh = await item.store.nodes(set(found.values()) - set(seen.reach))
+        for digest in set(found.values()) - set(seen.reach):
+            seen.reach[digest] = _reached(digest, fresh)
+    wanted = set(deletion.digests)
+    for tag, digest in seen.tags.items():
+        hit = seen.reach.get(digest, {digest}) & wanted
+        if hit and tag not in doomed:
             return f"{tag} was pushed since the plan and uses {sorted(hit)[0][:19]}…"
-    for tag, digest in known.items():
-        if digest in deletion.digests and tag not in doomed:
-            return f"{tag} now names {digest[:19]}…"
     return None
 
 
-def _children(nodes: Mapping[str, Node], digest: str) -> tuple[str, ...]:
-    node = nodes.get(digest)
-    return node.children if node else ()
+def _reached(digest: str, nodes: Mapping[str, Node]) -> set[str]:
+    found, stack = set(), [digest]
+    while stack:
+        current = stack.pop()
+        if current not in found:
+            found.add(current)
+            node = nodes.get(current)
+            stack.extend(node.children if node else ())
+    return found
 
 
-def _freed_by(item: AppPlan) -> int:
-    """The bytes of what was deleted (a deletion blocked or not reached frees nothing)."""
+def _freed_by(item: AppPlan, digests: set[str]) -> int:
+    """The bytes deleting these digests frees (after apply: what was deleted; blocked frees nothing)."""
     if item.graph is None or item.inventory is None:
         return 0
-    done = {d for x in item.deleted for d in x.digests}
-    return freed_bytes(done, item.graph.kept_digests, item.inventory.nodes)[0]
+    return freed_bytes(digests, item.graph.kept_digests, item.inventory.nodes, item.elsewhere)[0]
 
 
 def _record(item: AppPlan, deletion: Deletion, actor: str, when: datetime) -> DecisionRecord:
