@@ -119,27 +119,32 @@ async def run_plan(host: str, running: dict[str, Protected], config_text: str) -
         return await plan(config, stores, running, NOW)
 
 
-def run_case(repos: int, tags: int, workdir: Path, *, keep_all: bool = False) -> Row:
-    case = f"R={repos} T={tags}" + (" all kept" if keep_all else "")
+DELETING = "retention: {keep_deploy: 20, keep_other: 3, max_age_other: 30d, max_age_dirty: 2d}\n"
+KEEP_ALL = (
+    "retention: {keep_deploy: 100000, keep_other: 100000, max_age_other: 1000d, max_age_dirty: 1000d}\n"
+)
+
+
+def run_case(repos: int, tags: int, workdir: Path) -> list[Row]:
+    """One seeding, two plans: with rules that delete, and with rules that keep every tag."""
+    case = f"R={repos} T={tags}"
     server = RegistryServer(workdir / case.replace(" ", "_").replace("=", ""), access_log=True)
+    rows = []
     with server:
         print(f"[{case}] seeding {repos * tags:,} tags …", file=sys.stderr, flush=True)
-        running = seed(server, repos, tags, random.Random(f"{repos}-{tags}"))
-        retention = (
-            "retention: {keep_deploy: 100000, keep_other: 100000, max_age_other: 1000d, max_age_dirty: 1000d}\n"
-            if keep_all
-            else "retention: {keep_deploy: 20, keep_other: 3, max_age_other: 30d, max_age_dirty: 2d}\n"
-        )
-        config = f"image: {server.host}/bench/{{app}}\n{retention}"
-        offset = server.log_path.stat().st_size
-        started = time.perf_counter()
-        report = asyncio.run(run_plan(server.host, running, config))
-        seconds = time.perf_counter() - started
-        kinds, _ = count(server.log_path, offset)
-    problems = [p.problem for p in report.plans if p.problem]
-    assert not problems, problems
-    deletions = sum(len(p.graph.deletions) for p in report.plans if p.graph)
-    return Row(case, seconds, sum(kinds.values()), kinds, repos, tags, deletions)
+        running = seed(server, repos, tags, random.Random(case))
+        for name, retention in (("", DELETING), (" all kept", KEEP_ALL)):
+            config = f"image: {server.host}/bench/{{app}}\n{retention}"
+            offset = server.log_path.stat().st_size
+            started = time.perf_counter()
+            report = asyncio.run(run_plan(server.host, running, config))
+            seconds = time.perf_counter() - started
+            kinds, _ = count(server.log_path, offset)
+            problems = [p.problem for p in report.plans if p.problem]
+            assert not problems, problems
+            deletions = sum(len(p.graph.deletions) for p in report.plans if p.graph)
+            rows.append(Row(case + name, seconds, sum(kinds.values()), kinds, repos, tags, deletions))
+    return rows
 
 
 def main() -> int:
@@ -148,9 +153,9 @@ def main() -> int:
     )
     parser.add_argument("--quick", action="store_true", help="R=2, T=50 only")
     args = parser.parse_args()
-    cases = [(2, 50, False), (2, 50, True)] if args.quick else [(50, 1000, False), (50, 1000, True)]
+    repos, tags = (2, 50) if args.quick else (50, 1000)
     with tempfile.TemporaryDirectory(prefix="tagtrail-bench-", dir=os.environ.get("TMPDIR")) as folder:
-        rows = [run_case(r, t, Path(folder), keep_all=k) for r, t, k in cases]
+        rows = run_case(repos, tags, Path(folder))
     print(
         f"\n{'case':<22} {'wall s':>7} {'requests':>9} {'req/repo':>9} {'tag lists':>10} {'HEADs':>7}"
         f" {'manifest GETs':>14} {'deletions':>10}"
