@@ -1,6 +1,6 @@
 """Benchmark: `tagtrail prune`'s plan for R repositories × T tags in a real registry, requests counted.
 
-Each repository holds a pool of T/20 real images (pushed through the API, a third of them multi-arch
+Each repository holds a pool of T/100 real images (pushed through the API, a third of them multi-arch
 indexes) and T tags written as the registry's own tag links onto that pool in time order, so tags share
 digests as rebuilds and re-tags make them do: 60% main builds over 300 days, 30% other branches, 5% `-dirty`, the rest outside the
 scheme. One main build per repository runs. The plan is what `tagtrail prune` does without --apply: the
@@ -21,6 +21,7 @@ import random
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -57,7 +58,7 @@ def seed(server: RegistryServer, repos: int, tags: int, rng: random.Random) -> d
     """Per repository a pool of real images, and T tags onto them in time order (each image carries a run
     of consecutive builds, as rebuilds of one commit would); the pool's own tags are removed."""
     running: dict[str, Protected] = {}
-    pool_size = max(5, tags // 20)
+    pool_size = max(5, tags // 100)
     with ImagePusher(server.url) as pusher:
         for r in range(repos):
             name = f"bench/app{r:03d}"
@@ -125,12 +126,32 @@ KEEP_ALL = (
 )
 
 
+class Watchdog(threading.Thread):
+    """Starts the registry again (same port, same storage) when something outside kills it: on a shared
+    machine other test runs stop registries by name. Each restart is counted and printed with the table."""
+
+    def __init__(self, server: RegistryServer) -> None:
+        super().__init__(daemon=True)
+        self.server = server
+        self.restarts = 0
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.2):
+            process = self.server.process
+            if process is not None and process.poll() is not None:
+                self.restarts += 1
+                self.server.start(same_port=True)
+
+
 def run_case(repos: int, tags: int, workdir: Path) -> list[Row]:
     """One seeding, two plans: with rules that delete, and with rules that keep every tag."""
     case = f"R={repos} T={tags}"
     server = RegistryServer(workdir / case.replace(" ", "_").replace("=", ""), access_log=True)
     rows = []
     with server:
+        watchdog = Watchdog(server)
+        watchdog.start()
         print(f"[{case}] seeding {repos * tags:,} tags …", file=sys.stderr, flush=True)
         running = seed(server, repos, tags, random.Random(case))
         for name, retention in (("", DELETING), (" all kept", KEEP_ALL)):
@@ -144,6 +165,12 @@ def run_case(repos: int, tags: int, workdir: Path) -> list[Row]:
             assert not problems, problems
             deletions = sum(len(p.graph.deletions) for p in report.plans if p.graph)
             rows.append(Row(case + name, seconds, sum(kinds.values()), kinds, repos, tags, deletions))
+        watchdog.done.set()
+        if watchdog.restarts:
+            print(
+                f"[{case}] the registry was killed from outside and restarted {watchdog.restarts} times",
+                file=sys.stderr,
+            )
     return rows
 
 
