@@ -179,8 +179,10 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="R=2, T=50 only")
+    parser.add_argument("--repos", type=int, default=50, help="repositories (default 50)")
+    parser.add_argument("--tags", type=int, default=1000, help="tags per repository (default 1000)")
     args = parser.parse_args()
-    repos, tags = (2, 50) if args.quick else (50, 1000)
+    repos, tags = (2, 50) if args.quick else (args.repos, args.tags)
     with tempfile.TemporaryDirectory(prefix="tagtrail-bench-", dir=os.environ.get("TMPDIR")) as folder:
         rows = run_case(repos, tags, Path(folder))
     print(
