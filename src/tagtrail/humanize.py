@@ -38,3 +38,11 @@ def span(value: timedelta | None, *, empty: str = "—") -> str:
 def share(value: float | None, *, empty: str = "—") -> str:
     """A share as a whole percentage: '43%'."""
     return empty if value is None else f"{value:.0%}"
+
+
+def size(n: int) -> str:
+    """Bytes for people: '1.2 MB', '340 kB' (decimal units, as registries and GitHub show them)."""
+    for unit, scale in (("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} B"

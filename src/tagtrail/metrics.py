@@ -105,6 +105,18 @@ class Metrics:
             ["app"],
             registry=self.registry,
         )
+        self.prune_bytes_freed = Counter(
+            "tagtrail_prune_bytes_freed",
+            "Bytes scheduled prunes deleted from registries (reclaimed at the registry's garbage collection).",
+            ["app"],
+            registry=self.registry,
+        )
+        self.prune_deletions = Counter(
+            "tagtrail_prune_deletions",
+            "Manifests scheduled prunes deleted, by app and the rule that allowed it.",
+            ["app", "reason"],
+            registry=self.registry,
+        )
 
     def observe_deploys(self, report: _Report, now: datetime | None = None) -> None:
         """A deploy commit was made: its builds' lead times, and its rollbacks, counted."""

@@ -109,3 +109,18 @@ def test_report_benchmark_counts_every_generated_change(
     assert "tagtrail report (whole process)" in out
     assert "GET /insights, cached" in out
     assert "300 deploy commits" in out
+
+
+def test_prune_benchmark_counts_the_requests_of_a_plan(
+    capsys: object, monkeypatch: object, tmp_path: Path
+) -> None:
+    bench = load("prune")
+    monkeypatch.setattr(sys, "argv", ["prune", "--quick"])  # type: ignore[attr-defined]
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # type: ignore[attr-defined]
+    assert bench.main() == 0
+    out = capsys.readouterr().out  # type: ignore[attr-defined]
+    rows = {line[:22].strip(): line.split() for line in out.splitlines() if line.startswith("R=")}
+    deleting, kept = rows["R=2 T=50"], rows["R=2 T=50 all kept"]
+    assert int(deleting[-3]) == 2 * 50  # one HEAD per tag: a digest shared with a kept tag must be seen
+    assert int(deleting[-2]) < 50  # one GET per distinct manifest, not per tag
+    assert (int(kept[-6]), int(kept[-4])) == (2, 2)  # all kept: the tags alone decide, one tag list each

@@ -14,6 +14,7 @@ from pydantic import (
 )
 
 from tagtrail.config.provenance import SourceConfig, VerifyConfig
+from tagtrail.config.retention import RetentionConfig
 from tagtrail.config.serve import NotifyConfig, ServeConfig
 from tagtrail.config.types import (
     CredentialsSpec,
@@ -243,6 +244,9 @@ class Config(_Section):
     )
     serve: ServeConfig = Field(default_factory=ServeConfig, description="The controller (tagtrail serve).")
     notify: NotifyConfig = Field(default_factory=NotifyConfig, description="Where notifications go.")
+    retention: RetentionConfig = Field(
+        default_factory=RetentionConfig, description="What tagtrail prune may delete from the registry."
+    )
 
     @field_validator("scheme")
     @classmethod

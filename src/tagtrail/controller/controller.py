@@ -22,6 +22,7 @@ from pathlib import Path
 from tagtrail.config import Config, load_config
 from tagtrail.controller import announce, snapshot
 from tagtrail.controller.hints import Hints
+from tagtrail.controller.prune import Pruner
 from tagtrail.controller.results import Results
 from tagtrail.controller.schedule import Schedule
 from tagtrail.controller.triggers import Coalescer
@@ -55,6 +56,7 @@ class Controller:
         self.metrics = metrics or Metrics()
         self.status = snapshot.Status()
         self.results = Results(self.status, self.metrics, self.notifier)
+        self.pruner = Pruner(self.metrics, self.notifier)  # retention.schedule: off unless set
         self.snapshot = snapshot.Snapshot()
         self.live = snapshot.Broadcast()
         self.triggers = Coalescer(clock)
@@ -64,6 +66,7 @@ class Controller:
         self._wake = asyncio.Event()
         self.hints = Hints(self)
         self._task: asyncio.Task[None] | None = None
+        self._prunes: asyncio.Task[None] | None = None
         self._stopping = False
         self._pull_error: str | None = None
         self._reconcilers = reconcilers  # how a config becomes a Reconciler (fast tests use fakes)
@@ -84,6 +87,8 @@ class Controller:
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="tagtrail-reconcile")
+        prunes = self.pruner.loop(lambda: self.reconciler, self.lock)
+        self._prunes = asyncio.create_task(prunes, name="tagtrail-prune")
 
     async def stop(self) -> None:
         """Finish the write in progress (never half a deploy), then stop."""
@@ -91,10 +96,11 @@ class Controller:
         self._wake.set()
         await self.hints.settle()
         async with self.lock:
-            if self._task is not None:
-                self._task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._task
+            for task in (self._task, self._prunes):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
         await self.client.aclose()
 
     async def reload(self, *, hint: bool = True) -> bool:
@@ -113,7 +119,7 @@ class Controller:
         old = self.client
         self.status.config_error = None
         self.config, self._config_text = config, text
-        self.notifier = self.results.notifier = Notifier.from_config(config)
+        self.notifier = self.results.notifier = self.pruner.notifier = Notifier.from_config(config)
         self.reconciler = self._new_reconciler()
         self.hints.forget_commits()
         self.commit_url = snapshot.commit_url(self.config, self.config_path)

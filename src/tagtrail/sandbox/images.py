@@ -31,6 +31,9 @@ DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
 DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+OCI_EMPTY = "application/vnd.oci.empty.v1+json"
+EMPTY_JSON = b"{}"
+COSIGN_SIGNATURE = "application/vnd.dev.cosign.simplesigning.v1+json"
 
 MediaFamily = Literal["oci", "docker"]
 
@@ -185,6 +188,57 @@ class ImagePusher:
         ).encode()
         digest = self.put_manifest(repository, tag, index, index_type)
         return PushedImage(repository, tag, digest, index_type, created, dict(labels or {}), tuple(platforms))
+
+    def push_referrer(
+        self,
+        subject: PushedImage,
+        tag: str | None,
+        *,
+        artifact_type: str = COSIGN_SIGNATURE,
+        with_subject: bool = True,
+    ) -> PushedImage:
+        """An artifact about `subject` (a signature, an attestation, an SBOM): an OCI manifest with one
+        payload layer and the empty config. cosign's tag scheme names its subject in the tag
+        (`sha256-<hex>.sig`, `with_subject=False`); OCI 1.1 referrers carry a `subject` descriptor."""
+        payload = json.dumps(
+            {"critical": {"image": {"docker-manifest-digest": subject.digest}}, "tag": tag}
+        ).encode()
+        self.upload_blob(subject.repository, payload)
+        self.upload_blob(subject.repository, EMPTY_JSON)
+        body: dict[str, object] = {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "artifactType": artifact_type,
+            "config": {"mediaType": OCI_EMPTY, "digest": sha256_digest(EMPTY_JSON), "size": len(EMPTY_JSON)},
+            "layers": [{"mediaType": artifact_type, "digest": sha256_digest(payload), "size": len(payload)}],
+        }
+        if with_subject:
+            body["subject"] = {
+                "mediaType": subject.media_type,
+                "digest": subject.digest,
+                "size": self._sizes[subject.digest],
+            }
+        manifest = json.dumps(body, sort_keys=True).encode()
+        digest = self.put_manifest(subject.repository, tag or sha256_digest(manifest), manifest, OCI_MANIFEST)
+        return PushedImage(subject.repository, tag or "", digest, OCI_MANIFEST, subject.created)
+
+    def push_referrers_index(self, subject: PushedImage, referrers: Sequence[PushedImage]) -> PushedImage:
+        """The OCI 1.1 fallback for registries without the referrers API: an index of `subject`'s
+        referrers under the tag `sha256-<hex>`."""
+        index = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": OCI_INDEX,
+                "manifests": [
+                    {"mediaType": r.media_type, "digest": r.digest, "size": self._sizes[r.digest]}
+                    for r in referrers
+                ],
+            },
+            sort_keys=True,
+        ).encode()
+        tag = subject.digest.replace(":", "-")
+        digest = self.put_manifest(subject.repository, tag, index, OCI_INDEX)
+        return PushedImage(subject.repository, tag, digest, OCI_INDEX, subject.created)
 
     def tag(self, image: PushedImage, tag: str) -> PushedImage:
         """Put an already pushed manifest under one more tag (one request when this pusher pushed it)."""

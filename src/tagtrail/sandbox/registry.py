@@ -82,13 +82,14 @@ class RegistryServer:
     def storage(self) -> Path:
         return self.shared_storage or self.root / "storage"
 
-    def start(self, timeout: float = 20.0) -> RegistryServer:
+    def start(self, timeout: float = 20.0, *, same_port: bool = False) -> RegistryServer:
+        """Start serving; with `same_port`, on the port of the last start (image names stay valid)."""
         if shutil.which(REGISTRY_BINARY) is None:
             raise SandboxError(f"{REGISTRY_BINARY} not found: {_INSTALL_HINT}")
         self.root.mkdir(parents=True, exist_ok=True)
         self.storage.mkdir(exist_ok=True)
         for _ in range(5):
-            self.port = free_port()
+            self.port = self.port if same_port and self.port else free_port()
             config = self.root / "config.yml"
             config.write_text(self._config())
             with self.log_path.open("ab") as log:
@@ -112,6 +113,22 @@ class RegistryServer:
                 self.process.kill()
                 self.process.wait()
         self.process = None
+
+    def garbage_collect(self, *flags: str) -> str:
+        """distribution's garbage collection, with the registry stopped as its documentation asks (no write
+        may race the mark phase), then started again on the same port. Returns what it printed."""
+        self.stop()
+        done = subprocess.run(
+            [REGISTRY_BINARY, "garbage-collect", *flags, str(self.root / "config.yml")],
+            capture_output=True,
+            text=True,
+            check=False,
+            env=_clean_env(),
+        )
+        self.start(same_port=True)
+        if done.returncode != 0:
+            raise SandboxError(f"garbage-collect failed: {(done.stderr or done.stdout).strip()[-500:]}")
+        return done.stdout
 
     def __enter__(self) -> RegistryServer:
         return self.start()

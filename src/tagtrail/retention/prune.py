@@ -1,0 +1,212 @@
+"""`tagtrail prune`: plan per app (the default, a dry run), then apply one manifest at a time.
+
+Safety, in the order it acts:
+- a tag list that could not be read completely plans nothing for that repository (it is reported unread);
+- what runs, pins and rollback targets are kept whatever the rules say (`rules.py`), and so is every digest
+  they reach (`graph.py`);
+- before each deletion the tag list is read again: a tag pushed since the plan that names, or whose index
+  lists, a digest about to go blocks that deletion (a build pushed meanwhile is never deleted);
+- referrers go before their subject and children after their index, so an interrupted run leaves only
+  what a re-run plans again (or what the registry's garbage collection reclaims);
+- a registry that refuses a DELETE stops every deletion after it, with one line saying why.
+Every deletion is recorded in the decision log with the rule that allowed it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from tagtrail.config import Config
+from tagtrail.errors import RegistryError
+from tagtrail.history import DecisionLog, DecisionRecord
+from tagtrail.retention.facts import Protected, rules_for
+from tagtrail.retention.graph import Deletion, Graph, Inventory, Node, freed_bytes, kept_blobs, resolve
+from tagtrail.retention.rules import Facts, NeedCreated, Why, judge
+from tagtrail.retention.stores import Store
+
+Clock = Callable[[], datetime]
+
+
+@dataclass
+class AppPlan:
+    """One app's plan, and after `apply` what came of it."""
+
+    app: str
+    store: Store
+    graph: Graph | None = None
+    inventory: Inventory | None = None
+    problem: str | None = None  # the repository could not be read: nothing is deleted there
+    deleted: list[Deletion] = field(default_factory=list)
+    blocked: list[tuple[Deletion, str]] = field(default_factory=list)  # not deleted, and why
+    elsewhere: set[str] = field(default_factory=set)  # blobs other repositories of the registry keep
+
+    @property
+    def image(self) -> str:
+        return self.store.ref.name
+
+    @property
+    def freed(self) -> int:
+        return self.graph.freed if self.graph else 0
+
+
+@dataclass
+class PruneReport:
+    plans: list[AppPlan]
+    applied: bool = False
+    stopped: str | None = None  # why deleting stopped early (one line)
+
+    @property
+    def freed(self) -> int:
+        """Bytes the plan frees (after apply: the deletions done)."""
+        return sum(p.freed for p in self.plans)
+
+    def hints(self) -> list[str]:
+        return sorted({p.store.reclaim_hint() for p in self.plans})
+
+
+async def plan_app(config: Config, app: str, store: Store, keep: Protected, now: datetime) -> AppPlan:
+    """Read the tags, judge them, and read further only when something may be deleted."""
+    result = AppPlan(app, store)
+    rules = rules_for(config.retention, app).rules
+    try:
+        tags = await store.tags()
+        facts = Facts(
+            now,
+            tuple(config.deploy.branches_of(app)),
+            frozenset(keep.running),
+            frozenset(keep.pins),
+            frozenset(keep.rollback),
+        )
+        verdicts = judge(config.tag_scheme, tags, rules, facts)
+        if isinstance(verdicts, NeedCreated):
+            created = {t: (await store.created(t)) or now for t in verdicts.tags}
+            verdicts = judge(config.tag_scheme, tags, rules, Facts(**{**vars(facts), "created": created}))
+            assert not isinstance(verdicts, NeedCreated)  # noqa: S101 (every time asked for was given)
+        if all(v.kept for v in verdicts):
+            result.graph = Graph(verdicts)  # the tags alone decided: nothing more to read
+            return result
+        result.inventory = await store.inventory(tags)
+        pushed = result.inventory.created
+        orphans = [d for d in result.inventory.untagged if d in pushed and now - pushed[d] >= rules.min_age]
+        result.graph = resolve(verdicts, result.inventory, keep.digests, orphans)
+    except RegistryError as exc:
+        result.problem = f"{exc} (nothing is deleted in this repository)"
+    return result
+
+
+async def plan(
+    config: Config, stores: Mapping[str, Store], protected: Mapping[str, Protected], now: datetime
+) -> PruneReport:
+    """Every app's plan; apps are read concurrently (the client bounds requests per registry)."""
+    plans = await asyncio.gather(
+        *(plan_app(config, app, store, protected[app], now) for app, store in stores.items())
+    )
+    # a blob is freed only when no repository of the registry keeps it (a shared base layer stays)
+    kept: dict[str, set[str]] = defaultdict(set)
+    for item in plans:
+        if item.graph is not None and item.inventory is not None:
+            kept[item.store.ref.registry] |= kept_blobs(item.graph, item.inventory.nodes)
+    for item in plans:
+        if item.graph is not None and item.inventory is not None and item.graph.deletions:
+            item.elsewhere = kept[item.store.ref.registry]
+            item.graph.freed = _freed_by(item, {d for x in item.graph.deletions for d in x.digests})
+    return PruneReport(list(plans))
+
+
+async def apply(
+    report: PruneReport, log: DecisionLog, *, actor: str, clock: Clock | None = None
+) -> PruneReport:
+    """Delete what the plan says, one manifest at a time, each after reading the tag list again."""
+    now = clock or (lambda: datetime.now(UTC))
+    report.applied = True
+    for item in report.plans:
+        if item.graph is None or item.inventory is None or report.stopped:
+            continue
+        doomed_tags = {v.tag for v in item.graph.verdicts if not v.kept}
+        seen = _Seen(dict(item.inventory.tags))
+        for deletion in item.graph.deletions:
+            try:
+                blocker = await _pushed_since(item, deletion, seen, doomed_tags)
+                if blocker:
+                    item.blocked.append((deletion, blocker))
+                    continue
+                for digest in deletion.digests:
+                    await item.store.delete(digest)
+            except RegistryError as exc:
+                report.stopped = f"{exc}; nothing more was deleted"
+                break
+            item.deleted.append(deletion)
+            await asyncio.to_thread(log.record, _record(item, deletion, actor, now()))
+        if item.graph.deletions:
+            item.graph.freed = _freed_by(item, {d for x in item.deleted for d in x.digests})
+    return report
+
+
+@dataclass
+class _Seen:
+    """The repository as apply last read it: every tag's digest, and what the manifests of tags pushed
+    since the plan reach (an index pushed meanwhile may list a platform image about to go)."""
+
+    tags: dict[str, str]
+    reach: dict[str, set[str]] = field(default_factory=dict)
+
+
+async def _pushed_since(item: AppPlan, deletion: Deletion, seen: _Seen, doomed: set[str]) -> str | None:
+    """A tag the plan did not delete that names, or whose index lists, a digest of this deletion."""
+    current = await item.store.tags()
+    for gone in set(seen.tags) - set(current):
+        del seen.tags[gone]
+    new = [t for t in current if t not in seen.tags]
+    if new:
+        found = await item.store.digests(new)
+        seen.tags.update(found)
+        fresh = await item.store.nodes(set(found.values()) - set(seen.reach))
+        for digest in set(found.values()) - set(seen.reach):
+            seen.reach[digest] = _reached(digest, fresh)
+    wanted = set(deletion.digests)
+    for tag, digest in seen.tags.items():
+        hit = seen.reach.get(digest, {digest}) & wanted
+        if hit and tag not in doomed:
+            return f"{tag} was pushed since the plan and uses {sorted(hit)[0][:19]}…"
+    return None
+
+
+def _reached(digest: str, nodes: Mapping[str, Node]) -> set[str]:
+    found, stack = set(), [digest]
+    while stack:
+        current = stack.pop()
+        if current not in found:
+            found.add(current)
+            node = nodes.get(current)
+            stack.extend(node.children if node else ())
+    return found
+
+
+def _freed_by(item: AppPlan, digests: set[str]) -> int:
+    """The bytes deleting these digests frees (after apply: what was deleted; blocked frees nothing)."""
+    if item.graph is None or item.inventory is None:
+        return 0
+    return freed_bytes(digests, item.graph.kept_digests, item.inventory.nodes, item.elsewhere)[0]
+
+
+def _record(item: AppPlan, deletion: Deletion, actor: str, when: datetime) -> DecisionRecord:
+    tags = ", ".join(deletion.tags) or "untagged"
+    extra = len(deletion.digests) - 1
+    return DecisionRecord(
+        item.app,
+        "delete",
+        str(deletion.why),
+        f"deleted {tags} ({deletion.sentence})" + (f" with {extra} referrers/children" if extra else ""),
+        None,
+        f"{item.image}@{deletion.digest}",
+        actor,
+        outcome="deleted",
+        time=when,
+    )
+
+
+__all__ = ["AppPlan", "PruneReport", "Why", "apply", "plan", "plan_app"]

@@ -1,0 +1,181 @@
+"""`tagtrail prune` against the real registry: what is kept still pulls completely after the registry's
+garbage collection, what is deleted is gone, and the bytes freed are the bytes the storage lost."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bench.cli import run
+from bench.faultproxy import Fault, FaultProxy
+from bench.retention import Scenario, blob_bytes, make_scenario, pulls_completely
+from tagtrail.config import RegistryConfig, load_config
+from tagtrail.reconcile import Reconciler
+from tagtrail.registry import ImageRef, RegistryClient
+from tagtrail.retention.facts import protected
+from tagtrail.retention.prune import PruneReport, apply, plan
+from tagtrail.retention.run import store_for
+from tagtrail.retention.stores import DistributionStore
+from tagtrail.sandbox import ImagePusher, RegistryServer
+
+
+@pytest.fixture
+def own_registry(tmp_path: Path) -> Iterator[RegistryServer]:
+    """A registry of this test alone: its garbage collection must not touch another test's images."""
+    with RegistryServer(tmp_path / "registry") as server:
+        yield server
+
+
+@pytest.fixture
+def scenario(tmp_path: Path, own_registry: RegistryServer, monkeypatch: pytest.MonkeyPatch) -> Scenario:
+    with ImagePusher(own_registry.url) as pusher:
+        found = make_scenario(tmp_path / "project", own_registry, pusher, "homelab/web")
+    monkeypatch.chdir(found.root)
+    return found
+
+
+def tags_of(scenario: Scenario) -> set[str]:
+    with ImagePusher(scenario.registry.url) as pusher:
+        return set(pusher.list_tags(scenario.repo))
+
+
+def verdicts(out: str) -> dict[str, str]:
+    [item] = json.loads(out)["apps"]
+    return {t["tag"]: t["why"] for t in item["tags"]}
+
+
+def test_the_plan_keeps_and_deletes_each_tag_for_its_reason_and_deletes_nothing(
+    capsys: pytest.CaptureFixture[str], scenario: Scenario
+) -> None:
+    before = tags_of(scenario)
+    code, out, err = run(capsys, "prune", "--json")
+    assert code == 0, err
+    found = verdicts(out)
+    assert {t: found[t] for t in scenario.kept} == scenario.kept
+    assert {t: found[t] for t in scenario.deleted} == scenario.deleted
+    assert set(found) == before
+    assert json.loads(out)["freed_bytes"] > 0
+    assert tags_of(scenario) == before  # a dry run
+    code, out, _ = run(capsys, "prune")
+    assert "would free" in out
+    assert "dry run: nothing was deleted" in out
+
+
+def test_apply_then_garbage_collection_keeps_every_kept_image_whole_and_frees_what_it_said(
+    capsys: pytest.CaptureFixture[str], scenario: Scenario, tmp_path: Path
+) -> None:
+    stored = blob_bytes(scenario.registry)
+    code, out, err = run(capsys, "prune", "--apply", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["applied"]
+    assert "garbage-collect" in report["reclaim"][0]
+    assert "not --delete-untagged" in report["reclaim"][0]
+    scenario.registry.garbage_collect()
+    left = tags_of(scenario)
+    assert left == set(scenario.kept)  # every deleted tag is gone, every kept one is there
+    for n, tag in enumerate(sorted(scenario.kept)):
+        pulled = pulls_completely(scenario.registry, scenario.repo, tag, tmp_path / f"pull{n}")
+        assert pulled.returncode == 0, f"{tag}: {pulled.stderr}"
+    assert stored - blob_bytes(scenario.registry) == report["freed_bytes"]
+    # every deletion is in the decision log with the rule that allowed it
+    log = Path.home() / ".local/state/tagtrail/decisions.sqlite"
+    with sqlite3.connect(log) as db:
+        rows = db.execute("SELECT action, reason, target FROM decisions WHERE action = 'delete'").fetchall()
+    [item] = report["apps"]
+    assert len(rows) == len(item["deletions"])
+    assert {r[1] for r in rows} <= {"old-build", "old-other-branch", "old-dirty", "with-subject"}
+    # a second run finds nothing more to delete
+    code, out, _ = run(capsys, "prune", "--apply", "--json")
+    assert code == 0
+    assert json.loads(out)["apps"][0]["deletions"] == []
+
+
+def test_builds_pushed_while_prune_runs_are_never_deleted(scenario: Scenario, tmp_path: Path) -> None:
+    """Between the plan and each deletion: a new tag on a digest about to go, and a new index that reuses
+    a platform image about to go (buildx does, for an unchanged platform); both block those deletions."""
+    config_path = scenario.root / "tagtrail.yaml"
+    config = load_config(config_path)
+    old_index = next(i for t, i in scenario.images.items() if t.endswith("9999999"))
+    old_dirty = next(i for t, i in scenario.images.items() if t.endswith("d3d3d3d-dirty"))
+
+    async def main() -> tuple[list[str], list[str]]:
+        async with RegistryClient(config.registries) as client:
+            reconciler = Reconciler(config, config_path, client)
+            keep = await protected(config, reconciler.target, ["web"])
+            ref = ImageRef.parse(scenario.image)
+            report = await plan(config, {"web": store_for(config, client, ref)}, keep, reconciler.clock())
+            with ImagePusher(scenario.registry.url) as pusher:
+                pusher.tag(old_dirty, "hotfix-retagged")
+                children = json.loads(
+                    pusher.get_manifest(scenario.repo, old_index.digest, old_index.media_type)
+                )
+                reuse = json.dumps({**children, "manifests": children["manifests"][:1]}).encode()
+                pusher.put_manifest(scenario.repo, "new-index", reuse, old_index.media_type)
+                # a stream of ordinary new builds, pushed while the deletions run
+                pushing = asyncio.to_thread(
+                    lambda: [pusher.push_image(scenario.repo, f"main-new-{n}") for n in range(5)]
+                )
+                await asyncio.gather(apply(report, reconciler.log, actor="test"), pushing)
+            [item] = report.plans
+            return [d.digest for d in item.deleted], [d.digest for d, _ in item.blocked]
+
+    deleted, blocked = asyncio.run(main())
+    assert old_dirty.digest in blocked
+    assert old_index.digest in blocked
+    assert deleted  # the rest went
+    left = tags_of(scenario)
+    assert {"hotfix-retagged", "new-index", *(f"main-new-{n}" for n in range(5))} <= left
+    for n, tag in enumerate(("hotfix-retagged", "new-index", "main-new-4")):
+        pulled = pulls_completely(scenario.registry, scenario.repo, tag, tmp_path / f"p{n}")
+        assert pulled.returncode == 0, pulled.stderr
+
+
+class NoDeleteRegistry(RegistryServer):
+    def _config(self) -> str:
+        return super()._config().replace("  delete:\n    enabled: true\n", "  delete:\n    enabled: false\n")
+
+
+def test_a_registry_that_refuses_delete_gets_one_line_and_nothing_more_is_tried(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with NoDeleteRegistry(tmp_path / "registry") as server, ImagePusher(server.url) as pusher:
+        s = make_scenario(tmp_path / "project", server, pusher, "homelab/web")
+        monkeypatch.chdir(s.root)
+        before = set(pusher.list_tags(s.repo))
+        code, _out, err = run(capsys, "prune", "--apply")
+        assert code == 1
+        [line] = [x for x in err.splitlines() if x.startswith("error:")]
+        assert "deleting is disabled" in line
+        assert "nothing more was deleted" in line
+        assert set(pusher.list_tags(s.repo)) == before
+
+
+def test_a_tag_list_that_cannot_be_read_deletes_nothing_there(scenario: Scenario) -> None:
+    config_path = scenario.root / "tagtrail.yaml"
+    config = load_config(config_path)
+    proxy = FaultProxy(scenario.registry.url).start()
+    proxy.faults.append(Fault("truncate", path="/tags/list"))
+
+    async def main() -> PruneReport:
+        async with RegistryClient({proxy.host: RegistryConfig(insecure=True)}, retries=0) as client:
+            reconciler = Reconciler(config, config_path, client)
+            keep = await protected(config, reconciler.target, ["web"])
+            store = DistributionStore(client, ImageRef.parse(f"{proxy.host}/{scenario.repo}"))
+            report = await plan(config, {"web": store}, keep, reconciler.clock())
+            return await apply(report, reconciler.log, actor="test")
+
+    try:
+        report = asyncio.run(main())
+    finally:
+        proxy.stop()
+    [item] = report.plans
+    assert item.problem is not None
+    assert "nothing is deleted in this repository" in item.problem
+    assert item.deleted == []
+    assert not [r for r in proxy.requests if r[0] == "DELETE"]
