@@ -166,9 +166,10 @@ def configure_logging(verbose: int, *, plain: bool = False) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return (and, as a console script, exit with) its exit code. Never shows a traceback
     for a TagtrailError; an unexpected exception is reported as a bug."""
-    from tagtrail.cli import commands  # noqa: F401, PLC0415  (registers the commands; imported late to avoid a cycle)
+    from tagtrail.cli import dispatch  # noqa: PLC0415  (the commands register themselves; imported late: a cycle)
 
     args = sys.argv[1:] if argv is None else argv
+    dispatch.load(args)
     try:
         result = app(args=args, prog_name="tagtrail", standalone_mode=False)
     except typer.Exit as exc:
