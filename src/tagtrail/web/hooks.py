@@ -47,7 +47,7 @@ class Push:
 def _json(body: bytes) -> Any:
     try:
         return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested deeper than json reads
         raise HookError(400, "the body is not JSON") from None
 
 
@@ -67,7 +67,7 @@ def distribution_pushes(body: bytes) -> list[Push]:
         repository, tag = target.get("repository"), target.get("tag")
         if not isinstance(repository, str) or not isinstance(tag, str) or not tag:
             continue  # a blob, or a manifest pushed by digest (an index's children): no new tag
-        if target.get("mediaType") not in PUSHED_TYPES:
+        if not isinstance(target.get("mediaType"), str) or target["mediaType"] not in PUSHED_TYPES:
             continue
         request = event.get("request")
         host = request.get("host") if isinstance(request, dict) else None
@@ -99,7 +99,8 @@ def github_pushes(event: str, body: bytes) -> list[Push]:
         ref = url.split("@", 1)[0]  # ghcr.io/owner/name:tag, or …:  or …@sha256:… when untagged
         image, _, tag = ref.rpartition(":") if ":" in ref.rsplit("/", 1)[-1] else (ref, "", "")
         return [Push(image.lower(), tag or _github_tag(version))]
-    owner = package.get("namespace") or (package.get("owner") or {}).get("login")
+    account = package.get("owner")
+    owner = package.get("namespace") or (account.get("login") if isinstance(account, dict) else None)
     name = package.get("name")
     if not isinstance(owner, str) or not isinstance(name, str):
         raise HookError(400, f"a {event} event that names no package")
