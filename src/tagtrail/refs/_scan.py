@@ -37,7 +37,7 @@ def compose(path: str, text: str) -> list[Node]:
         raise RefsError(f"{where}: {too_much.message}; tagtrail does not read it; nothing was written")
     try:
         return [doc for doc in YAML(typ="safe", pure=False).compose_all(text) if doc is not None]
-    except YAMLError:
+    except (YAMLError, UnicodeEncodeError):  # libyaml refuses a lone surrogate; the pure parser says where
         pass
     try:
         return [doc for doc in YAML(typ="safe", pure=True).compose_all(text) if doc is not None]
