@@ -102,6 +102,10 @@ def check(text: str) -> None:
 @example(WIDE)
 @example("\ud800: x")
 @example("image: x/{app}\n\x00")
+@example("!!int scheme\n")  # found by the nightly run: ValueError, IndexError, KeyError, AttributeError
+@example("!!int \n")
+@example("image: !!bool x\n")
+@example("!!set x\n")
 def test_the_loader_accepts_or_refuses_yamlish_text(text: str) -> None:
     check(text)
 

@@ -113,6 +113,10 @@ def parse_config(text: str, path: str = CONFIG_NAME) -> Config:
         ) from None
     except RecursionError:
         raise ConfigError([Problem(path, None, None, "", "nested too deeply to read")]) from None
+    except (ValueError, IndexError, KeyError, AttributeError, TypeError):
+        # how ruamel.yaml's constructors fail on a value its tag cannot hold (`!!int x`, `!!bool x`, `!!set x`)
+        tagged = "not valid YAML: a value that its tag (such as !!int) cannot hold"
+        raise ConfigError([Problem(path, None, None, "", tagged)]) from None
     if document is None:
         raise ConfigError([Problem(path, 1, 1, "", "the file is empty; it needs at least 'image:'")])
     if not isinstance(document, CommentedMap):
