@@ -225,7 +225,10 @@ def _position(document: Any, loc: tuple[int | str, ...], *, key: bool) -> tuple[
     for index, part in enumerate(loc):
         last = index == len(loc) - 1
         if isinstance(node, CommentedMap) and part in node:
-            line, column = node.lc.key(part) if key and last else node.lc.value(part)
+            place = (node.lc.data or {}).get(part)
+            if place is None:  # a key merged in with `<<:` has no place of its own: say the mapping's
+                break
+            line, column = place[:2] if key and last else place[2:4]
             node = node[part]
         elif isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node):
             line, column = node.lc.item(part)
