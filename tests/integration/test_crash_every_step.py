@@ -51,6 +51,7 @@ class Copy:
 
     root: Path
     remote: Path
+    commits: tuple[str, ...] = ()  # the source commits of the lab, oldest first
 
     def log(self) -> list[str]:
         return git(self.remote, "log", "--format=%H %s", "main").splitlines()
@@ -87,7 +88,7 @@ class Copy:
 
 
 def copy_of(state: Copy, where: Path) -> Copy:
-    copy = Copy(where / "checkout", where / "remote.git")
+    copy = Copy(where / "checkout", where / "remote.git", state.commits)
     shutil.copytree(state.remote, copy.remote, symlinks=True)
     shutil.copytree(state.root, copy.root, symlinks=True)
     git(copy.root, "remote", "set-url", "origin", f"file://{copy.remote}")
@@ -150,7 +151,7 @@ def start(tmp_path: Path, registry: RegistryServer, proxied: FaultProxy, repo_na
     git(tmp_path, "init", "-q", "--bare", "-b", "main", str(remote))
     git(lab.root, "remote", "add", "origin", f"file://{remote}")
     git(lab.root, "push", "-q", "-u", "origin", "main")
-    return Copy(lab.root, remote)
+    return Copy(lab.root, remote, tuple(lab.commits))
 
 
 def converged(copy: Copy, clean: Copy, base: int) -> None:
@@ -226,5 +227,6 @@ def test_rollback_killed_at_any_step_converges_on_the_rerun(
     code, _ = Runner(tmp_path / "first", shutil.which("git") or "/usr/bin/git").run(deployed, ["deploy"])
     assert code == 0
     git(deployed.root, "pull", "-q", "--ff-only", "origin", "main")
-    calls, requests = crash_everywhere(tmp_path, proxied, deployed, ["rollback", "chime"])
+    older = deployed.commits[2][:9]  # rollback to a commit: its newest eligible build, pinned in one commit
+    calls, requests = crash_everywhere(tmp_path, proxied, deployed, ["rollback", "chime", "--to", older])
     print(f"rollback: killed before and after each of {calls} git calls, and at each of {requests} requests")
