@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -81,15 +82,30 @@ def base_image() -> str:
     return BASE
 
 
-def build(context: Path, tag: str) -> None:
-    buildah(
-        "bud",
-        "--isolation=chroot",
-        "--layers",
-        f"--build-arg=BASE={base_image()}",
-        f"--tag={tag}",
-        str(context),
-    )
+INPUTS = ("Dockerfile", "pyproject.toml", "README.md", "src", "deploy/entrypoint.sh")
+
+
+def build(context: Path, repository: str) -> str:
+    """The image of `context`, tagged with a digest of what the Dockerfile copies from it: built only when
+    that changed, so a warm run with the same code builds nothing. Older test builds are removed (vfs keeps
+    every layer as a full copy of the root filesystem)."""
+    digest = hashlib.sha256()
+    for name in INPUTS:
+        for path in sorted([context / name] if (context / name).is_file() else (context / name).rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                digest.update(str(path.relative_to(context)).encode() + b"\0" + path.read_bytes())
+    image = f"{repository}:test-{digest.hexdigest()[:16]}"
+    if buildah("images", "--quiet", "--filter", f"reference={image}"):
+        return image
+    base = base_image()
+    buildah("bud", "--isolation=chroot", f"--build-arg=BASE={base}", f"--tag={image}", str(context))
+    for line in buildah(
+        "images", "--format", "{{.Name}}:{{.Tag}}", "--filter", f"reference={repository}"
+    ).split():
+        if line != image:
+            buildah("rmi", line)
+    buildah("rmi", "--prune")
+    return image
 
 
 def inspect(image: str) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -18,13 +19,12 @@ import pytest
 import tagtrail
 from bench.git import Remote, git
 from bench.homelab import make_homelab
-from bench.image import build, inspect, mounted
+from bench.image import Rootfs, build, inspect, mounted
 from bench.serve import wait_for
 from tagtrail.sandbox import ImagePusher, RegistryServer
 from tagtrail.sandbox.registry import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-IMAGE = "localhost/tagtrail:test"
 USER = 10001
 
 pytestmark = pytest.mark.timeout(1800)  # a cold cache runs debootstrap and pip; a warm one takes a minute
@@ -32,37 +32,41 @@ pytestmark = pytest.mark.timeout(1800)  # a cold cache runs debootstrap and pip;
 
 @pytest.fixture(scope="module")
 def image() -> str:
-    build(ROOT, IMAGE)
-    return IMAGE
+    return build(ROOT, "localhost/tagtrail")
 
 
-def test_the_image_says_it_runs_tagtrail_serve_as_a_user_not_root(image: str) -> None:
+@pytest.fixture(scope="module")
+def rootfs(image: str) -> Iterator[Rootfs]:
+    """The image's files, once for the module: each run mounts them read-only in its own namespace."""
+    with mounted(image) as files:
+        yield files
+
+
+def test_the_image_says_it_runs_tagtrail_serve_as_a_user_not_root(image: str, rootfs: Rootfs) -> None:
     config = inspect(image)
     assert config["User"] == f"{USER}:{USER}"
     assert config["Entrypoint"] == ["tini", "--", "tagtrail-entrypoint"]
     assert config["Cmd"] == ["serve", "--host", "0.0.0.0", "--port", "8080"]  # noqa: S104  # in a pod
     assert "TAGTRAIL_HOME=/var/lib/tagtrail" in config["Env"]
-    with mounted(image) as rootfs:
-        passwd = (rootfs.path / "etc/passwd").read_text()
-        assert f"tagtrail:x:{USER}:{USER}:" in passwd
-        data = (rootfs.path / "var/lib/tagtrail").stat()
-        assert (data.st_uid, data.st_gid) == (USER, USER)
+    passwd = (rootfs.path / "etc/passwd").read_text()
+    assert f"tagtrail:x:{USER}:{USER}:" in passwd
+    data = (rootfs.path / "var/lib/tagtrail").stat()
+    assert (data.st_uid, data.st_gid) == (USER, USER)
 
 
-def test_tagtrail_runs_in_it_as_uid_10001_on_a_read_only_root(image: str, tmp_path: Path) -> None:
+def test_tagtrail_runs_in_it_as_uid_10001_on_a_read_only_root(rootfs: Rootfs, tmp_path: Path) -> None:
     data, home = tmp_path / "data", tmp_path / "home"
     for folder in (data, home):
         folder.mkdir()
         subprocess.run(["chown", f"{USER}:{USER}", str(folder)], check=True)
     writable = {"/var/lib/tagtrail": data, "/home/tagtrail": home}
     probe = "tagtrail --version; id -u; touch /etc/tagtrail-was-here 2>/dev/null && echo root-writable || echo root-read-only; touch /var/lib/tagtrail/ok /home/tagtrail/ok /tmp/ok && echo writable"
-    with mounted(image) as rootfs:
-        result = subprocess.run(
-            rootfs.command([probe], writable, {}, entrypoint=["sh", "-c"]),
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+    result = subprocess.run(
+        rootfs.command([probe], writable, {}, entrypoint=["sh", "-c"]),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     *version, uid, root, rest = result.stdout.split()
     assert tagtrail.__version__ in version, result.stdout
@@ -70,7 +74,7 @@ def test_tagtrail_runs_in_it_as_uid_10001_on_a_read_only_root(image: str, tmp_pa
 
 
 def test_serve_in_it_clones_the_monorepo_and_deploys(
-    image: str, tmp_path: Path, registry: RegistryServer, repo_name: str, file_remote: Remote
+    rootfs: Rootfs, tmp_path: Path, registry: RegistryServer, repo_name: str, file_remote: Remote
 ) -> None:
     with ImagePusher(registry.url) as pusher:
         lab = make_homelab(
@@ -85,40 +89,39 @@ def test_serve_in_it_clones_the_monorepo_and_deploys(
     home.mkdir()
     subprocess.run(["chown", "-R", f"{USER}:{USER}", str(data), str(home), str(file_remote.path)], check=True)
     port = free_port()
-    with mounted(image) as rootfs:
-        writable = {"/var/lib/tagtrail": data, "/home/tagtrail": home, "/srv/remote": file_remote.path}
-        env = {"TAGTRAIL_REPO_URL": "file:///srv/remote", "TAGTRAIL_TOKEN": "image-test-token"}
-        log = (tmp_path / "serve.log").open("w")
-        process = subprocess.Popen(
-            rootfs.command(["serve", "--host", "127.0.0.1", "--port", str(port)], writable, env),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    writable = {"/var/lib/tagtrail": data, "/home/tagtrail": home, "/srv/remote": file_remote.path}
+    env = {"TAGTRAIL_REPO_URL": "file:///srv/remote", "TAGTRAIL_TOKEN": "image-test-token"}
+    log = (tmp_path / "serve.log").open("w")
+    process = subprocess.Popen(
+        rootfs.command(["serve", "--host", "127.0.0.1", "--port", str(port)], writable, env),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
 
-        def output() -> str:
-            return (tmp_path / "serve.log").read_text()
+    def output() -> str:
+        return (tmp_path / "serve.log").read_text()
 
-        try:
-            wait_for(lambda: _ready(port, process, output), 120, "tagtrail serve in the image to be ready")
-            wait_for(lambda: len(remote_log(file_remote)) > before, 120, f"a deploy commit\n{output()}")
-            serving = [
-                pid
-                for pid in _descendants(process.pid)
-                if b"tagtrail" in Path(f"/proc/{pid}/cmdline").read_bytes()
-            ]
-            assert serving, output()
-            for pid in serving:
-                uids = next(
-                    line
-                    for line in Path(f"/proc/{pid}/status").read_text().splitlines()
-                    if line.startswith("Uid:")
-                )
-                assert uids.split()[1:] == [str(USER)] * 4, uids
-        finally:
-            process.send_signal(signal.SIGTERM)
-            code = process.wait(60)
-            log.close()
-        assert code == 0, output()
+    try:
+        wait_for(lambda: _ready(port, process, output), 120, "tagtrail serve in the image to be ready")
+        wait_for(lambda: len(remote_log(file_remote)) > before, 120, f"a deploy commit\n{output()}")
+        serving = [
+            pid
+            for pid in _descendants(process.pid)
+            if b"tagtrail" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        ]
+        assert serving, output()
+        for pid in serving:
+            uids = next(
+                line
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                if line.startswith("Uid:")
+            )
+            assert uids.split()[1:] == [str(USER)] * 4, uids
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(60)
+        log.close()
+    assert code == 0, output()
     subject = remote_log(file_remote)[0].split(" ", 1)[1]
     assert "deploy" in subject.lower() or "tagtrail" in subject.lower(), subject
     assert list(data.glob("repo/.git")), "the entrypoint cloned into the volume"
