@@ -90,6 +90,7 @@ def check(text: str) -> None:
 @example("a: &a [" + "*a, " * 1000 + "]")
 @example("image: " + "[" * 50_000)
 @example("- " * 5000 + "ghcr.io/acme/homelab/web:v1")
+@example("%YAML 1.20\n---\nimage: ghcr.io/acme/homelab/web:v1\n")  # AssertionError in ruamel.yaml
 @example("\ud800: ghcr.io/acme/homelab/web:v1")
 def test_find_and_rewrite_take_any_yamlish_text(text: str) -> None:
     check(text)

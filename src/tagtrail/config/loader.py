@@ -117,6 +117,9 @@ def parse_config(text: str, path: str = CONFIG_NAME) -> Config:
         # how ruamel.yaml's constructors fail on a value its tag cannot hold (`!!int x`, `!!bool x`, `!!set x`)
         tagged = "not valid YAML: a value that its tag (such as !!int) cannot hold"
         raise ConfigError([Problem(path, None, None, "", tagged)]) from None
+    except AssertionError:  # how ruamel.yaml refuses `%YAML 1.20`
+        version = "not valid YAML: a %YAML directive of a version other than 1.1 or 1.2"
+        raise ConfigError([Problem(path, None, None, "", version)]) from None
     if document is None:
         raise ConfigError([Problem(path, 1, 1, "", "the file is empty; it needs at least 'image:'")])
     if not isinstance(document, CommentedMap):

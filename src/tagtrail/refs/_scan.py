@@ -53,6 +53,11 @@ def compose(path: str, text: str) -> list[Node]:
         raise RefsError(
             f"{path}: not valid YAML ({problem}); correct the file; nothing was written"
         ) from None
+    except AssertionError:  # how ruamel.yaml refuses `%YAML 1.20`
+        raise RefsError(
+            f"{path}: not valid YAML (a %YAML directive of a version other than 1.1 or 1.2); correct the"
+            " file; nothing was written"
+        ) from None
 
 
 @dataclass
