@@ -103,7 +103,7 @@ class Runner:
     real_git: str
 
     def run(self, copy: Copy, args: list[str], *, at: int = 0, when: str = "before") -> tuple[int, list[str]]:
-        """tagtrail ARGS in `copy`; killed at git call `at` (0: never). Returns its exit code and git calls."""
+        """tagtrail ARGS in `copy`, killed at git call `at` (0: never): its exit code and its git calls."""
         counter = Path(self.tmp / f"git-{time.monotonic_ns()}")
         (counter / "bin").mkdir(parents=True)
         wrapper = counter / "bin/git"

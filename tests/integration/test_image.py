@@ -60,7 +60,11 @@ def test_tagtrail_runs_in_it_as_uid_10001_on_a_read_only_root(rootfs: Rootfs, tm
         folder.mkdir()
         subprocess.run(["chown", f"{USER}:{USER}", str(folder)], check=True)
     writable = {"/var/lib/tagtrail": data, "/home/tagtrail": home}
-    probe = "tagtrail --version; id -u; touch /etc/tagtrail-was-here 2>/dev/null && echo root-writable || echo root-read-only; touch /var/lib/tagtrail/ok /home/tagtrail/ok /tmp/ok && echo writable"
+    probe = (
+        "tagtrail --version; id -u;"
+        " touch /etc/tagtrail-was-here 2>/dev/null && echo root-writable || echo root-read-only;"
+        " touch /var/lib/tagtrail/ok /home/tagtrail/ok /tmp/ok && echo writable"
+    )
     result = subprocess.run(
         rootfs.command([probe], writable, {}, entrypoint=["sh", "-c"]),
         capture_output=True,
@@ -78,9 +82,13 @@ def test_serve_in_it_clones_the_monorepo_and_deploys(
 ) -> None:
     with ImagePusher(registry.url) as pusher:
         lab = make_homelab(
-            tmp_path / "homelab", registry, pusher, repo_name.replace("/", "-"), tags_per_app=4,
+            tmp_path / "homelab",
+            registry,
+            pusher,
+            repo_name.replace("/", "-"),
+            tags_per_app=4,
             config_extra="serve:\n  interval: 1h\n",
-        )  # fmt: skip
+        )
     git(lab.root, "remote", "add", "origin", file_remote.url)
     git(lab.root, "push", "-q", "-u", "origin", "main")
     before = len(remote_log(file_remote))

@@ -141,9 +141,28 @@ def test_no_secret_reaches_logs_pages_metrics_notifications_or_the_decision_log(
         # Webhooks, right and wrong. The registry's own notification of the push carries its secret.
         tag = _new_build(lab, secret_registry, "lights")
         wait_for(lambda: tag in " ".join(remote_log(http_remote)[:1]), 60, f"the deploy of {tag}")
-        envelope = {"events": [{"action": "push", "target": {"repository": f"{lab.prefix}/doorbell", "tag": "x", "mediaType": "application/vnd.oci.image.manifest.v1+json"}}]}  # fmt: skip
-        keep("registry hook, wrong secret", served.post("/hooks/registry", json=envelope, headers={"Authorization": "Bearer wrong-one"}))  # fmt: skip
-        keep("registry hook", served.post("/hooks/registry", json=envelope, headers={"Authorization": f"Bearer {REGISTRY_SECRET}"}))  # fmt: skip
+        envelope = {
+            "events": [
+                {
+                    "action": "push",
+                    "target": {
+                        "repository": f"{lab.prefix}/doorbell",
+                        "tag": "x",
+                        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                    },
+                }
+            ]
+        }
+        keep(
+            "registry hook, wrong secret",
+            served.post("/hooks/registry", json=envelope, headers={"Authorization": "Bearer wrong-one"}),
+        )
+        keep(
+            "registry hook",
+            served.post(
+                "/hooks/registry", json=envelope, headers={"Authorization": f"Bearer {REGISTRY_SECRET}"}
+            ),
+        )
         event = {
             "action": "published",
             "registry_package": {
@@ -155,24 +174,63 @@ def test_no_secret_reaches_logs_pages_metrics_notifications_or_the_decision_log(
         }
         body = json.dumps(event).encode()
         signature = "sha256=" + hmac.new(GITHUB_SECRET.encode(), body, hashlib.sha256).hexdigest()
-        github = {"X-GitHub-Event": "registry_package", "X-GitHub-Delivery": "d-1", "Content-Type": "application/json"}  # fmt: skip
-        keep("github hook", served.post("/hooks/github", content=body, headers={**github, "X-Hub-Signature-256": signature}))  # fmt: skip
-        keep("github hook, bad signature", served.post("/hooks/github", content=body, headers={**github, "X-GitHub-Delivery": "d-2", "X-Hub-Signature-256": "sha256=00"}))  # fmt: skip
-        keep("generic hook", served.post("/hooks/generic", json={"image": f"{lab.image}/chime"}, headers={"Authorization": f"Bearer {WEBHOOK_TOKEN}"}))  # fmt: skip
-        keep("generic hook, wrong token", served.post("/hooks/generic", json={"image": "x"}, headers={"Authorization": "Bearer nope"}))  # fmt: skip
+        github = {
+            "X-GitHub-Event": "registry_package",
+            "X-GitHub-Delivery": "d-1",
+            "Content-Type": "application/json",
+        }
+        keep(
+            "github hook",
+            served.post("/hooks/github", content=body, headers={**github, "X-Hub-Signature-256": signature}),
+        )
+        keep(
+            "github hook, bad signature",
+            served.post(
+                "/hooks/github",
+                content=body,
+                headers={**github, "X-GitHub-Delivery": "d-2", "X-Hub-Signature-256": "sha256=00"},
+            ),
+        )
+        keep(
+            "generic hook",
+            served.post(
+                "/hooks/generic",
+                json={"image": f"{lab.image}/chime"},
+                headers={"Authorization": f"Bearer {WEBHOOK_TOKEN}"},
+            ),
+        )
+        keep(
+            "generic hook, wrong token",
+            served.post("/hooks/generic", json={"image": "x"}, headers={"Authorization": "Bearer nope"}),
+        )
 
         # The dashboard: a wrong token, the right one, every page, a rollback.
         origin = {"Origin": served.url}
         with httpx.Client(base_url=served.url, timeout=30, follow_redirects=True) as browser:
             keep("login form", browser.get("/login"))
-            keep("wrong sign-in", browser.post("/login", data={"name": "sam", "token": "not-it"}, headers=origin))  # fmt: skip
-            keep("sign-in", browser.post("/login", data={"name": "sam", "token": DASHBOARD_TOKEN, "next": "/apps/lights"}, headers=origin))  # fmt: skip
+            keep(
+                "wrong sign-in",
+                browser.post("/login", data={"name": "sam", "token": "not-it"}, headers=origin),
+            )
+            keep(
+                "sign-in",
+                browser.post(
+                    "/login",
+                    data={"name": "sam", "token": DASHBOARD_TOKEN, "next": "/apps/lights"},
+                    headers=origin,
+                ),
+            )
             page = keep("app page", browser.get("/apps/lights")).text
             csrf = re.search(r'name="csrf" value="([^"]+)"', page)
             assert csrf is not None, page
             history = re.findall(r'name="to" value="([^"]+)"', page)
             assert history, page  # the builds it can go back to (the running one has no button)
-            keep("rollback", browser.post("/apps/lights/rollback", data={"csrf": csrf[1], "to": history[0]}, headers=origin))  # fmt: skip
+            keep(
+                "rollback",
+                browser.post(
+                    "/apps/lights/rollback", data={"csrf": csrf[1], "to": history[0]}, headers=origin
+                ),
+            )
             for path in ("/", "/apps/doorbell", "/apps/nope", "/metrics", "/healthz", "/readyz"):
                 keep(path, browser.get(path))
         wait_for(lambda: "rollback" in remote_log(http_remote)[0], 60, "the dashboard's rollback")
@@ -182,7 +240,11 @@ def test_no_secret_reaches_logs_pages_metrics_notifications_or_the_decision_log(
         hook.write_text("#!/bin/sh\necho 'protected branch' >&2\nexit 1\n")
         hook.chmod(hook.stat().st_mode | stat.S_IEXEC)
         _new_build(lab, secret_registry, "chime", rebuild=True)  # lights is pinned by the rollback
-        wait_for(lambda: any("failed" in t for t in receiver.titles()), 60, f"a failure notice: {receiver.titles()}")  # fmt: skip
+        wait_for(
+            lambda: any("failed" in t for t in receiver.titles()),
+            60,
+            f"a failure notice: {receiver.titles()}",
+        )
         keep("/ after the failure", httpx.get(served.url + "/", timeout=30))
         keep("/metrics after the failure", httpx.get(served.url + "/metrics", timeout=30))
     finally:
