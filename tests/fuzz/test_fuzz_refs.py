@@ -91,6 +91,7 @@ def check(text: str) -> None:
 @example("image: " + "[" * 50_000)
 @example("- " * 5000 + "ghcr.io/acme/homelab/web:v1")
 @example("%YAML 1.20\n---\nimage: ghcr.io/acme/homelab/web:v1\n")  # AssertionError in ruamel.yaml
+@example("a: &w\n  <<: *w\n  image: ghcr.io/acme/homelab/web:v1\n")  # nightly: RecursionError
 @example("\ud800: ghcr.io/acme/homelab/web:v1")
 def test_find_and_rewrite_take_any_yamlish_text(text: str) -> None:
     check(text)

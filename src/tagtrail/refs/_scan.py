@@ -112,18 +112,20 @@ def is_text(node: Node | None) -> bool:
     return isinstance(node, ScalarNode) and node.style not in ("|", ">")
 
 
-def pairs(node: MappingNode) -> dict[str, Node]:
-    """The mapping's keys as YAML reads them: merged mappings (`<<: *base`) first, its own keys over them."""
+def pairs(node: MappingNode, within: frozenset[int] = frozenset()) -> dict[str, Node]:
+    """The mapping's keys as YAML reads them: merged mappings (`<<: *base`) first, its own keys over them.
+    A mapping merged into itself (`a: &w {<<: *w}`) adds nothing the second time (`within`)."""
     merged: dict[str, Node] = {}
     own: dict[str, Node] = {}
+    within = within | {id(node)}
     for key, value in node.value:
         if not isinstance(key, ScalarNode):
             continue
         if key.tag == MERGE_TAG:
             sources = value.value if isinstance(value, SequenceNode) else [value]
             for source in reversed(sources):  # the first mapping listed wins
-                if isinstance(source, MappingNode):
-                    merged.update(pairs(source))
+                if isinstance(source, MappingNode) and id(source) not in within:
+                    merged.update(pairs(source, within))
         else:
             own[str(key.value)] = value
     return merged | own
