@@ -107,6 +107,7 @@ def check(text: str) -> None:
 @example("image: !!bool x\n")
 @example("!!set x\n")
 @example("%YAML 1.20\n---\nimage: x/{app}\n")  # found by the nightly run: AssertionError
+@example("a: &w\n  <<: *w\nimage: x/{app}\n")
 @example("<<: {GENERATED_TAG}\n")  # found by the nightly run: a merged key has no position (TypeError)
 @example("base: &b {image: 1}\n<<: *b\n")
 def test_the_loader_accepts_or_refuses_yamlish_text(text: str) -> None:

@@ -115,7 +115,10 @@ def parse_config(text: str, path: str = CONFIG_NAME) -> Config:
         raise ConfigError([Problem(path, None, None, "", "nested too deeply to read")]) from None
     except (ValueError, IndexError, KeyError, AttributeError, TypeError):
         # how ruamel.yaml's constructors fail on a value its tag cannot hold (`!!int x`, `!!bool x`, `!!set x`)
-        tagged = "not valid YAML: a value that its tag (such as !!int) cannot hold"
+        # or on a mapping merged into itself (`a: &w {<<: *w}`)
+        tagged = (
+            "not valid YAML: a value its tag cannot hold (such as !!int x), or a mapping merged into itself"
+        )
         raise ConfigError([Problem(path, None, None, "", tagged)]) from None
     except AssertionError:  # how ruamel.yaml refuses `%YAML 1.20`
         version = "not valid YAML: a %YAML directive of a version other than 1.1 or 1.2"
