@@ -3,13 +3,17 @@
 # The entrypoint clones the monorepo named by TAGTRAIL_REPO_URL into /var/lib/tagtrail/repo (a volume),
 # then runs tagtrail there; see deploy/kubernetes/ and the README's "Run it in your cluster".
 
-FROM python:3.11-slim-bookworm AS wheels
+# BASE: any Debian bookworm image with Python 3.11 and pip; the tests build on a debootstrapped one
+# (tests/integration/test_image.py), since Docker Hub is out of their reach.
+ARG BASE=python:3.11-slim-bookworm
+
+FROM ${BASE} AS wheels
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY src ./src
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 
-FROM python:3.11-slim-bookworm
+FROM ${BASE}
 RUN apt-get update \
  && apt-get install -y --no-install-recommends git openssh-client ca-certificates tini \
  && rm -rf /var/lib/apt/lists/* \

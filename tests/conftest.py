@@ -39,7 +39,14 @@ settings.register_profile("default", deadline=None, suppress_health_check=[Healt
 # CI (which sets CI=true) prints the blob that reproduces a failure; the write-back property test
 # (tests/unit/test_refs_property.py) reads the same variable to run 10,000 examples there, 500 locally.
 settings.register_profile("ci", parent=settings.get_profile("default"), print_blob=True)
-settings.load_profile("ci" if os.environ.get("CI") == "true" else "default")
+# The nightly fuzz run (./scripts/fuzz): 100,000 generated inputs per fuzz target in tests/fuzz/. Only that
+# script selects it (HYPOTHESIS_PROFILE=fuzz-nightly), and it runs tests/fuzz/ alone.
+settings.register_profile(
+    "fuzz-nightly", parent=settings.get_profile("ci"), max_examples=100_000, database=None
+)
+settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") == "true" else "default")
+)
 
 _counter = itertools.count()
 

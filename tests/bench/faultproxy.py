@@ -39,6 +39,7 @@ class Fault:
     page: int = 2
     mode: Literal["honest", "loop", "repeat", "shift"] = "honest"
     value: str = ""  # "digest": the Docker-Content-Digest to claim instead of the registry's
+    skip: int = 0  # matching requests passed through untouched before the fault applies
     hits: int = 0
 
     def matches(self, method: str, path: str) -> bool:
@@ -76,6 +77,9 @@ class FaultProxy:
         with self._lock:
             for fault in self.faults:
                 if fault.matches(method, path):
+                    if fault.skip > 0:
+                        fault.skip -= 1
+                        continue
                     if fault.times > 0:
                         fault.times -= 1
                     fault.hits += 1

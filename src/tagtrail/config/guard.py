@@ -36,7 +36,7 @@ def check(text: str, max_bytes: int) -> TooMuch | None:
             problem = walk.see(event)
             if problem is not None:
                 return TooMuch(problem, event.start_mark.line + 1 if event.start_mark else None)
-    except (YAMLError, RecursionError):
+    except (YAMLError, RecursionError, UnicodeEncodeError):  # a lone surrogate: the next parser says where
         return None
     return None
 

@@ -113,6 +113,16 @@ def parse_config(text: str, path: str = CONFIG_NAME) -> Config:
         ) from None
     except RecursionError:
         raise ConfigError([Problem(path, None, None, "", "nested too deeply to read")]) from None
+    except (ValueError, IndexError, KeyError, AttributeError, TypeError):
+        # how ruamel.yaml's constructors fail on a value its tag cannot hold (`!!int x`, `!!bool x`, `!!set x`)
+        # or on a mapping merged into itself (`a: &w {<<: *w}`)
+        tagged = (
+            "not valid YAML: a value its tag cannot hold (such as !!int x), or a mapping merged into itself"
+        )
+        raise ConfigError([Problem(path, None, None, "", tagged)]) from None
+    except AssertionError:  # how ruamel.yaml refuses `%YAML 1.20`
+        version = "not valid YAML: a %YAML directive of a version other than 1.1 or 1.2"
+        raise ConfigError([Problem(path, None, None, "", version)]) from None
     if document is None:
         raise ConfigError([Problem(path, 1, 1, "", "the file is empty; it needs at least 'image:'")])
     if not isinstance(document, CommentedMap):
@@ -221,7 +231,10 @@ def _position(document: Any, loc: tuple[int | str, ...], *, key: bool) -> tuple[
     for index, part in enumerate(loc):
         last = index == len(loc) - 1
         if isinstance(node, CommentedMap) and part in node:
-            line, column = node.lc.key(part) if key and last else node.lc.value(part)
+            place = (node.lc.data or {}).get(part)
+            if place is None:  # a key merged in with `<<:` has no place of its own: say the mapping's
+                break
+            line, column = place[:2] if key and last else place[2:4]
             node = node[part]
         elif isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node):
             line, column = node.lc.item(part)

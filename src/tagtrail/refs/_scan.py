@@ -37,7 +37,7 @@ def compose(path: str, text: str) -> list[Node]:
         raise RefsError(f"{where}: {too_much.message}; tagtrail does not read it; nothing was written")
     try:
         return [doc for doc in YAML(typ="safe", pure=False).compose_all(text) if doc is not None]
-    except YAMLError:
+    except (YAMLError, UnicodeEncodeError):  # libyaml refuses a lone surrogate; the pure parser says where
         pass
     try:
         return [doc for doc in YAML(typ="safe", pure=True).compose_all(text) if doc is not None]
@@ -52,6 +52,11 @@ def compose(path: str, text: str) -> list[Node]:
         problem = " ".join(str(exc).split())
         raise RefsError(
             f"{path}: not valid YAML ({problem}); correct the file; nothing was written"
+        ) from None
+    except AssertionError:  # how ruamel.yaml refuses `%YAML 1.20`
+        raise RefsError(
+            f"{path}: not valid YAML (a %YAML directive of a version other than 1.1 or 1.2); correct the"
+            " file; nothing was written"
         ) from None
 
 
@@ -107,18 +112,20 @@ def is_text(node: Node | None) -> bool:
     return isinstance(node, ScalarNode) and node.style not in ("|", ">")
 
 
-def pairs(node: MappingNode) -> dict[str, Node]:
-    """The mapping's keys as YAML reads them: merged mappings (`<<: *base`) first, its own keys over them."""
+def pairs(node: MappingNode, within: frozenset[int] = frozenset()) -> dict[str, Node]:
+    """The mapping's keys as YAML reads them: merged mappings (`<<: *base`) first, its own keys over them.
+    A mapping merged into itself (`a: &w {<<: *w}`) adds nothing the second time (`within`)."""
     merged: dict[str, Node] = {}
     own: dict[str, Node] = {}
+    within = within | {id(node)}
     for key, value in node.value:
         if not isinstance(key, ScalarNode):
             continue
         if key.tag == MERGE_TAG:
             sources = value.value if isinstance(value, SequenceNode) else [value]
             for source in reversed(sources):  # the first mapping listed wins
-                if isinstance(source, MappingNode):
-                    merged.update(pairs(source))
+                if isinstance(source, MappingNode) and id(source) not in within:
+                    merged.update(pairs(source, within))
         else:
             own[str(key.value)] = value
     return merged | own

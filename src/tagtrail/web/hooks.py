@@ -74,7 +74,7 @@ def distribution_pushes(body: bytes) -> list[Push]:
         repository, tag = target.get("repository"), target.get("tag")
         if not isinstance(repository, str) or not isinstance(tag, str) or not tag:
             continue  # a blob, or a manifest pushed by digest (an index's children): no new tag
-        if target.get("mediaType") not in PUSHED_TYPES:
+        if not isinstance(target.get("mediaType"), str) or target["mediaType"] not in PUSHED_TYPES:
             continue
         request = event.get("request")
         host = request.get("host") if isinstance(request, dict) else None
