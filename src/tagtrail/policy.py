@@ -62,10 +62,6 @@ class Reason(StrEnum):
     SIGNATURE_INVALID = "signature-invalid"
 
 
-# Reasons a person asked for: they skip the soak time and cooldown, and may move an app backwards.
-EXPLICIT = frozenset({Reason.ROLLBACK, Reason.PIN, Reason.PIN_FORCED, Reason.PINNED})
-
-
 @dataclass(frozen=True)
 class AppPolicy:
     """What the config says about one app."""
