@@ -46,7 +46,8 @@ def test_the_image_says_it_runs_tagtrail_serve_as_a_user_not_root(image: str, ro
     config = inspect(image)
     assert config["User"] == f"{USER}:{USER}"
     assert config["Entrypoint"] == ["tini", "--", "tagtrail-entrypoint"]
-    assert config["Cmd"] == ["serve", "--host", "0.0.0.0", "--port", "8080"]  # noqa: S104  # in a pod
+    # in a pod, behind TLS: the sign-in cookie is Secure
+    assert config["Cmd"] == ["serve", "--host", "0.0.0.0", "--port", "8080", "--secure-cookies"]  # noqa: S104
     assert "TAGTRAIL_HOME=/var/lib/tagtrail" in config["Env"]
     passwd = (rootfs.path / "etc/passwd").read_text()
     assert f"tagtrail:x:{USER}:{USER}:" in passwd
@@ -98,7 +99,7 @@ def test_serve_in_it_clones_the_monorepo_and_deploys(
     subprocess.run(["chown", "-R", f"{USER}:{USER}", str(data), str(home), str(file_remote.path)], check=True)
     port = free_port()
     writable = {"/var/lib/tagtrail": data, "/home/tagtrail": home, "/srv/remote": file_remote.path}
-    env = {"TAGTRAIL_REPO_URL": "file:///srv/remote", "TAGTRAIL_TOKEN": "image-test-token"}
+    env = {"TAGTRAIL_REPO_URL": "file:///srv/remote", "TAGTRAIL_TOKEN": "image-test-token-5b0c91e7d4a2f836"}
     log = (tmp_path / "serve.log").open("w")
     process = subprocess.Popen(
         rootfs.command(["serve", "--host", "127.0.0.1", "--port", str(port)], writable, env),
