@@ -36,7 +36,6 @@ from tagtrail.targets.gitops import GitOpsTarget
 
 log = logging.getLogger("tagtrail.controller")
 ACTOR = "tagtrail serve"
-COMMITS_REMEMBERED = 256
 
 
 class Controller:

@@ -85,7 +85,6 @@ class Provenance:
         self.source = source
         self.memory = memory
         self.branches = list(dict.fromkeys(branches))  # every deploy branch: one fetch serves them all
-        self.fetches = 0
         self._fetched: str | None = None  # None: not yet; "" fetched; else why the fetch failed
         self._lock = asyncio.Lock()
         self._recheck: dict[str, bool] = {}
@@ -125,7 +124,6 @@ class Provenance:
 
     def _fetch(self, source: GitRepo, wanted: dict[str, tuple[str, ...]]) -> str:
         branches = list(dict.fromkeys([*self.branches, *(b for bs in wanted.values() for b in bs)]))
-        self.fetches += 1
         try:
             source.fetch_branches(REMOTE, branches)
         except GitError as exc:
