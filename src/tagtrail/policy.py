@@ -47,6 +47,7 @@ class Reason(StrEnum):
     PIN = "pin"
     PIN_FORCED = "pin-forced"  # a person pinned a tag that is not an eligible build, on purpose
     UNPIN = "unpin"
+    ROLLOUT_FAILED = "rollout-failed"  # the cluster did not run the deployed build: rolled back and pinned
     NO_ELIGIBLE_TAGS = "no-eligible-tags"
     TOO_YOUNG = "too-young"
     ANCESTOR_OF_RUNNING = "ancestor-of-running"

@@ -148,3 +148,6 @@ class FakeTarget:
 
     async def sync(self) -> bool:
         return False
+
+    async def aclose(self) -> None:
+        return None

@@ -15,6 +15,7 @@ from rich.table import Table
 from tagtrail import reconcile
 from tagtrail.cli import output
 from tagtrail.cli.app import State, app, state
+from tagtrail.cli.cluster import cluster_record, cluster_text
 from tagtrail.humanize import age
 from tagtrail.reconcile import Planned, Reconciler, Report
 from tagtrail.scheme import ParsedTag
@@ -151,9 +152,11 @@ def deploy(
 ) -> None:
     """Apply every pending update in one commit of the deploy files (image references pinned by digest,
     trailers saying app, from, to, commit and reason), push it, and run deploy.git.then. A rejected push
-    is retried on the new remote head, never forced.
+    is retried on the new remote head, never forced. In direct mode (deploy.kubernetes), patch the
+    workloads instead, watch the rollout, and roll a failed one back (and pin it).
 
-    Exit codes: 0 done; 1 failed (nothing, or not everything, was written; or `then` failed); 2 nothing to
+    Exit codes: 0 done; 1 failed (nothing, or not everything, was written; `then` failed; a rollout
+    failed); 2 nothing to
     deploy (with --detailed-exitcode); 4 some apps could not be read from the registry (the others were
     deployed)."""
     current = state(ctx)
@@ -171,12 +174,15 @@ def deploy(
                 "then": {"exit": outcome.then_exit, "output": outcome.then_output}
                 if outcome.then_exit is not None
                 else None,
+                "rollouts": outcome.rollouts,
+                "rolled_back": outcome.rolled_back,
+                "failed": outcome.failed,
             }
         )
     else:
         _plan_table(report.planned)
         _report_outcome(current, report, dry_run)
-    if outcome.then_exit not in (None, 0):
+    if outcome.then_exit not in (None, 0) or outcome.rolled_back or outcome.failed:
         raise typer.Exit(EXIT_FAILED)
     unread = [p.app for p in report.planned if p.error is not None]
     if unread and not dry_run:
@@ -206,6 +212,12 @@ def _report_outcome(current: State, report: Report, dry_run: bool) -> None:
     output.stderr.print(
         f"[green]✓[/] {', '.join(report.changed)}: {outcome.commit[:12]} {where}{retried}", highlight=False
     )
+    for name, how in outcome.rollouts.items():
+        if name not in outcome.rolled_back and name not in outcome.failed:
+            output.stderr.print(f"rollout of {name}: {escape(how)}", highlight=False)
+    for name, why in {**outcome.failed, **outcome.rolled_back}.items():
+        verb = "rolled back" if name in outcome.rolled_back else "left as it is"
+        output.stderr.print(f"[red]✗[/] {name}: {escape(why)} ({verb})", highlight=False)
     if outcome.then_exit is not None:
         status = "[green]ok[/]" if outcome.then_exit == 0 else f"[red]failed with exit {outcome.then_exit}[/]"
         git = current.config().deploy.git
@@ -243,22 +255,14 @@ def status(ctx: typer.Context, apps: AppsArgument = None, json: JsonOption = Fal
                         "sentence": r.last_decision.sentence,
                     },
                 }
+                | ({} if r.cluster is None else {"cluster": cluster_record(r)})
                 for r in rows
             ]
         )
         return
-    table = Table(
-        "APP",
-        "DECLARED",
-        "COMMIT",
-        "AGE",
-        "NEWEST ELIGIBLE",
-        "BEHIND",
-        "PINNED",
-        "LAST DEPLOY",
-        box=None,
-        pad_edge=False,
-    )
+    observed = any(r.cluster is not None for r in rows)
+    columns = ["APP", "DECLARED", "COMMIT", "AGE", "NEWEST ELIGIBLE", "BEHIND", "PINNED", "LAST DEPLOY"]
+    table = Table(*columns, *(["CLUSTER"] if observed else []), box=None, pad_edge=False)
     for r in rows:
         d = r.planned.decision
         running = d.running_parsed
@@ -279,6 +283,7 @@ def status(ctx: typer.Context, apps: AppsArgument = None, json: JsonOption = Fal
             "-" if d.behind is None else str(d.behind),
             r.pinned or "-",
             escape(last_text),
+            *([escape(cluster_text(r))] if observed else []),
         )
     output.print_table(table)
     _say_refusals([r.planned for r in rows])

@@ -30,9 +30,8 @@ from tagtrail.errors import ConfigError, GitError, RegistryError, TagtrailError
 from tagtrail.history import DecisionRecord, HistoryEntry
 from tagtrail.metrics import Metrics
 from tagtrail.notify import Notifier
-from tagtrail.reconcile import Outcome, Reconciler, Report, history, matcher_for
+from tagtrail.reconcile import Outcome, Reconciler, Report, history, matcher_for, target_for
 from tagtrail.registry import ImageRef, RegistryClient
-from tagtrail.targets.gitops import GitOpsTarget
 
 log = logging.getLogger("tagtrail.controller")
 ACTOR = "tagtrail serve"
@@ -79,7 +78,7 @@ class Controller:
         self.client.stats.subscribe(
             lambda registry, status: self.metrics.registry_requests.labels(registry, status).inc()
         )
-        target = GitOpsTarget(self.config, self.config_path, matcher_for(self.config), keep=True)
+        target = target_for(self.config, self.config_path, matcher_for(self.config), keep=True)
         return Reconciler(self.config, self.config_path, self.client, target=target)
 
     # Lifecycle and config -----------------------------------------------------------------------------
@@ -100,6 +99,7 @@ class Controller:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
+        await self.reconciler.target.aclose()
         await self.client.aclose()
 
     async def reload(self, *, hint: bool = True) -> bool:
@@ -115,7 +115,7 @@ class Controller:
             )
             self.live.publish("config")
             return False
-        old = self.client
+        old, old_target = self.client, self.reconciler.target
         self.status.config_error = None
         self.config, self._config_text = config, text
         self.notifier = self.results.notifier = self.pruner.notifier = Notifier.from_config(config)
@@ -123,6 +123,7 @@ class Controller:
         self.hints.forget_commits()
         self.commit_url = snapshot.commit_url(self.config, self.config_path)
         await old.aclose()
+        await old_target.aclose()
         log.info("config reloaded from %s", self.config_path)
         self.live.publish("config")
         if hint:

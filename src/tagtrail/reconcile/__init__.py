@@ -3,7 +3,7 @@
 from tagtrail.reconcile.inspect import AppStatus, history, status
 from tagtrail.reconcile.manual import pin, rollback, unpin
 from tagtrail.reconcile.outcome import Outcome, Planned, Report
-from tagtrail.reconcile.reconciler import Reconciler, decision_log, matcher_for
+from tagtrail.reconcile.reconciler import Reconciler, decision_log, matcher_for, target_for
 
 __all__ = [
     "AppStatus",
@@ -17,5 +17,6 @@ __all__ = [
     "pin",
     "rollback",
     "status",
+    "target_for",
     "unpin",
 ]

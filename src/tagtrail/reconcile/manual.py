@@ -57,7 +57,9 @@ async def pin(reconciler: Reconciler, app: str, tag: str, *, actor: str, force: 
 async def unpin(reconciler: Reconciler, app: str, *, actor: str) -> Report:
     """Remove `app`'s pin: the next deploy moves it to the newest eligible build again."""
     if app not in reconciler.config.deploy.pins:
-        raise TagtrailError(f"{app} is not pinned")
+        declared = await reconciler.target.declared()
+        if app not in (declared.pins or {}):
+            raise TagtrailError(f"{app} is not pinned")
     return await _pin_change(reconciler, app, None, Reason.UNPIN, actor)
 
 

@@ -34,6 +34,7 @@ class Declared:
 
     states: Mapping[str, AppState]
     config_text: str | None = None
+    pins: Mapping[str, str] | None = None  # pins the target itself keeps (cluster annotations), by app
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,9 @@ class Applied:
     before: dict[str, str | None] = field(default_factory=dict)  # path → text before
     then_exit: int | None = None
     then_output: str = ""
+    rollouts: dict[str, str] = field(default_factory=dict)  # app → how its rollout ended (cluster targets)
+    rolled_back: dict[str, str] = field(default_factory=dict)  # app → why its failed rollout was undone
+    failed: dict[str, str] = field(default_factory=dict)  # app → why its rollout failed, not undone
 
 
 # Works out the change on what the target declares now; called again after a rejected write.
@@ -95,4 +99,8 @@ class Target(Protocol):
 
     async def sync(self) -> bool:
         """Bring the target's view up to date with changes made elsewhere; False when there is nothing to do."""
+        ...
+
+    async def aclose(self) -> None:
+        """Let go of what the target holds open (connections)."""
         ...

@@ -1,0 +1,47 @@
+"""What runs in the cluster, as `status` shows it (table column and --json)."""
+
+from __future__ import annotations
+
+from tagtrail import reconcile
+from tagtrail.cli import output
+from tagtrail.humanize import span
+
+
+def cluster_record(r: reconcile.AppStatus) -> dict[str, object]:
+    """What runs in the cluster, for status --json."""
+    view = r.cluster
+    assert view is not None  # noqa: S101 (only asked where the cluster is observed)
+    return {
+        "images": view.images,
+        "running": view.running,
+        "ready": view.ready,
+        "total": view.total,
+        "rollout": view.rollout,
+        "drift": r.drift,
+        "rollout_finished": output.iso(view.finished) if view.finished else None,
+        "lead_time_seconds": r.lead_time.total_seconds() if r.lead_time is not None else None,
+        "workloads": [
+            {
+                "ref": w.workload.ref,
+                "rollout": w.progress.state,
+                "ready": w.progress.ready,
+                "total": w.progress.total,
+            }
+            for w in view.workloads
+        ],
+    }
+
+
+def cluster_text(r: reconcile.AppStatus) -> str:
+    """ready/total, the rollout where it is not complete, and drift, for the status table."""
+    view = r.cluster
+    if view is None or not view.workloads:
+        return r.drift or "-"
+    text = f"{view.ready}/{view.total} ready"
+    if view.rollout != "complete":
+        text += f", {view.rollout}"
+    if r.drift:
+        text += f"; DRIFT: {r.drift}"
+    elif r.lead_time is not None:
+        text += f", running {span(r.lead_time)} after its commit"
+    return text
