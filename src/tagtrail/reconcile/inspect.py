@@ -70,5 +70,5 @@ async def history(reconciler: Reconciler, app: str) -> list[HistoryEntry]:
     if not entries:
         declared = await reconciler.target.declared()
         if app not in declared.states:
-            raise TagtrailError(f"no reference to app '{app}' in the deploy files")
+            raise TagtrailError(f"no reference to app '{app}' in {reconciler.target.where}")
     return entries

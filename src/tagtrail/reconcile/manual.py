@@ -76,7 +76,7 @@ async def _pin_change(
     async def decide(declared: Declared) -> Change:
         state = declared.states.get(app)
         if state is None:
-            raise TagtrailError(f"no reference to app '{app}' in the deploy files")
+            raise TagtrailError(f"no reference to app '{app}' in {reconciler.target.where}")
         if tag is None:
             return Change(str(reason), actor, pins={app: None})
         digest = await observer.digest(ref, tag)

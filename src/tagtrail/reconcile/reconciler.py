@@ -141,7 +141,7 @@ class Reconciler:
         observer = await self.observer()
         try:
             config = with_pins(self.config, declared)
-            planned = await self._evaluate(config, observer, select(declared.states, apps), automatic)
+            planned = await self._evaluate(config, observer, select(declared.states, apps, self.target.where), automatic)
         finally:
             await observer.close()
         if record:
@@ -168,7 +168,7 @@ class Reconciler:
 
         async def decide(declared: Declared) -> Change:
             config = with_pins(self._config_now(declared, first_config), declared)
-            states = select(declared.states, apps)
+            states = select(declared.states, apps, self.target.where)
             report.planned = await self._evaluate(config, observer, states, automatic, prove=not dry_run)
             git = config.deploy.git
             skip = bool(skip_ci) if skip_ci is not None else bool(git and git.skip_ci)
@@ -259,14 +259,16 @@ class Reconciler:
         await asyncio.to_thread(self.log.record, *records)
 
 
-def select(states: Mapping[str, AppState], apps: list[str] | None) -> dict[str, AppState]:
+def select(
+    states: Mapping[str, AppState], apps: list[str] | None, where: str = "the deploy files"
+) -> dict[str, AppState]:
     """The states of the apps asked for (all when none are named); an unknown app is an error."""
     if not apps:
         return dict(states)
     unknown = [a for a in apps if a not in states]
     if unknown:
         known = ", ".join(states) or "none"
-        raise TagtrailError(f"no reference to app '{unknown[0]}' in the deploy files (apps there: {known})")
+        raise TagtrailError(f"no reference to app '{unknown[0]}' in {where} (apps there: {known})")
     return {a: states[a] for a in apps}
 
 

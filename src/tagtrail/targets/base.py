@@ -85,6 +85,8 @@ Decide = Callable[[Declared], Awaitable[Change]]
 class Target(Protocol):
     """Where deploys land."""
 
+    where: str  # what it reads, for messages: "the deploy files", "the workloads of namespace shop"
+
     async def declared(self) -> Declared:
         """What is declared for every app now."""
         ...

@@ -51,6 +51,7 @@ class GitOpsTarget:
         self.project_root = config_path.parent
         self.matcher = matcher
         self.copies = WorkingCopies(git, self.project_root, keep=keep)
+        self.where = "the deploy files"
 
     # The Target protocol ------------------------------------------------------------------------------
 

@@ -58,6 +58,8 @@ class KubernetesTarget:
         self.settings: KubeTargetConfig = settings
         self.scheme = config.tag_scheme
         self.cluster = cluster or Cluster(config.kubernetes, matcher)
+        spaces = config.kubernetes.namespaces
+        self.where = f"the workloads of namespace{'s' if len(spaces) > 1 else ''} {', '.join(spaces)}"
 
     async def aclose(self) -> None:
         await self.cluster.aclose()
@@ -150,10 +152,11 @@ class KubernetesTarget:
             annotation("reason", app): "rollout-failed",
             CHANGE_CAUSE: f"tagtrail rolled {app} back: {reason}",
         }
+        undone = 0
         for plan in plans:
             now = await self.cluster.get(plan.workload)
             if now is None:
-                continue
+                continue  # deleted: nothing of it runs the bad build
             ops = []
             for container in now.of(app):
                 old = plan.before.get((app, container.pointer))
@@ -166,6 +169,10 @@ class KubernetesTarget:
                 applied.failed[app] = f"{reason}; not rolled back: {now.ref} changed meanwhile"
                 return
             await self.cluster.event(now, "TagtrailRollback", f"rolled {app} back: {reason}", warning=True)
+            undone += 1
+        if not undone:
+            applied.failed[app] = f"{reason}; nothing to roll back"
+            return
         applied.rolled_back[app] = reason + (f"; pinned to {pin}" if pin else "")
 
 
