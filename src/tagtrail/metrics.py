@@ -105,6 +105,24 @@ class Metrics:
             ["app"],
             registry=self.registry,
         )
+        self.ready_replicas = Gauge(
+            "tagtrail_cluster_ready_replicas",
+            "Ready replicas of the workloads running the app's image (kubernetes:).",
+            ["app"],
+            registry=self.registry,
+        )
+        self.desired_replicas = Gauge(
+            "tagtrail_cluster_desired_replicas",
+            "Replicas the workloads running the app's image want (kubernetes:).",
+            ["app"],
+            registry=self.registry,
+        )
+        self.drift = Gauge(
+            "tagtrail_cluster_drift",
+            "1 where what the cluster runs is not what is declared, by app (kubernetes:).",
+            ["app"],
+            registry=self.registry,
+        )
         self.prune_bytes_freed = Counter(
             "tagtrail_prune_bytes_freed",
             "Bytes scheduled prunes deleted from registries (reclaimed at the registry's garbage collection).",
@@ -117,6 +135,13 @@ class Metrics:
             ["app", "reason"],
             registry=self.registry,
         )
+
+    def observe_cluster(self, running: dict[str, tuple[int, int, bool]]) -> None:
+        """What the cluster runs, per app: (ready, total, drift)."""
+        for app, (ready, total, drift) in running.items():
+            self.ready_replicas.labels(app).set(ready)
+            self.desired_replicas.labels(app).set(total)
+            self.drift.labels(app).set(1 if drift else 0)
 
     def observe_deploys(self, report: _Report, now: datetime | None = None) -> None:
         """A deploy commit was made: its builds' lead times, and its rollbacks, counted."""

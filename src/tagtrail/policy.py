@@ -47,7 +47,8 @@ class Reason(StrEnum):
     PIN = "pin"
     PIN_FORCED = "pin-forced"  # a person pinned a tag that is not an eligible build, on purpose
     UNPIN = "unpin"
-    ROLLOUT_FAILED = "rollout-failed"  # the cluster did not run the deployed build: rolled back and pinned
+    ROLLOUT_FAILED = "rollout-failed"  # the cluster did not run the deployed build (or rolled it back)
+    ROLLED_OUT = "rolled-out"  # the cluster runs the deployed build (a GitOps deploy, followed)
     NO_ELIGIBLE_TAGS = "no-eligible-tags"
     TOO_YOUNG = "too-young"
     ANCESTOR_OF_RUNNING = "ancestor-of-running"

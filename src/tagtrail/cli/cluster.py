@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
+
 from tagtrail import reconcile
 from tagtrail.cli import output
 from tagtrail.humanize import span
+from tagtrail.reconcile.follow import Followed
 
 
 def cluster_record(r: reconcile.AppStatus) -> dict[str, object]:
@@ -45,3 +48,10 @@ def cluster_text(r: reconcile.AppStatus) -> str:
     elif r.lead_time is not None:
         text += f", running {span(r.lead_time)} after its commit"
     return text
+
+
+def print_followed(followed: list[Followed]) -> None:
+    """deploy --wait: whether the cluster runs what was deployed, per app."""
+    for f in followed:
+        mark = "[green]✓[/]" if f.ok else "[red]✗[/]"
+        output.stderr.print(f"{mark} cluster: {f.app}: {escape(f.sentence)}", highlight=False)

@@ -15,9 +15,10 @@ from rich.table import Table
 from tagtrail import reconcile
 from tagtrail.cli import output
 from tagtrail.cli.app import State, app, state
-from tagtrail.cli.cluster import cluster_record, cluster_text
+from tagtrail.cli.cluster import cluster_record, cluster_text, print_followed
 from tagtrail.humanize import age
 from tagtrail.reconcile import Planned, Reconciler, Report
+from tagtrail.reconcile.follow import Followed, follow
 from tagtrail.scheme import ParsedTag
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
@@ -149,6 +150,14 @@ def deploy(
         bool,
         typer.Option("--detailed-exitcode", help="Exit 2 when there was nothing to deploy (0: deployed)."),
     ] = False,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait",
+            help="GitOps with kubernetes: set: after the commit, wait (up to kubernetes.follow) until the"
+            " cluster runs what was deployed, and exit 1 if it does not.",
+        ),
+    ] = False,
 ) -> None:
     """Apply every pending update in one commit of the deploy files (image references pinned by digest,
     trailers saying app, from, to, commit and reason), push it, and run deploy.git.then. A rejected push
@@ -156,11 +165,16 @@ def deploy(
     workloads instead, watch the rollout, and roll a failed one back (and pin it).
 
     Exit codes: 0 done; 1 failed (nothing, or not everything, was written; `then` failed; a rollout
-    failed); 2 nothing to
-    deploy (with --detailed-exitcode); 4 some apps could not be read from the registry (the others were
-    deployed)."""
+    failed); 2 nothing to deploy (with --detailed-exitcode); 4 some apps could not be read from the
+    registry (the others were deployed)."""
     current = state(ctx)
-    report = _run(current, lambda r: r.run(apps, actor="tagtrail deploy", dry_run=dry_run, skip_ci=skip_ci))
+
+    async def deploy_and_follow(r: Reconciler) -> tuple[Report, list[Followed]]:
+        report = await r.run(apps, actor="tagtrail deploy", dry_run=dry_run, skip_ci=skip_ci)
+        followed = await follow(r, report, actor="tagtrail deploy") if wait and not dry_run else []
+        return report, followed
+
+    report, followed = _run(current, deploy_and_follow)
     outcome = report.applied
     if json:
         output.print_json(
@@ -177,12 +191,16 @@ def deploy(
                 "rollouts": outcome.rollouts,
                 "rolled_back": outcome.rolled_back,
                 "failed": outcome.failed,
+                "followed": [{"app": f.app, "ok": f.ok, "sentence": f.sentence} for f in followed],
             }
         )
     else:
         _plan_table(report.planned)
         _report_outcome(current, report, dry_run)
+        print_followed(followed)
     if outcome.then_exit not in (None, 0) or outcome.rolled_back or outcome.failed:
+        raise typer.Exit(EXIT_FAILED)
+    if any(not f.ok for f in followed):
         raise typer.Exit(EXIT_FAILED)
     unread = [p.app for p in report.planned if p.error is not None]
     if unread and not dry_run:

@@ -35,6 +35,11 @@ class KubernetesConfig(_Section):
     selector: str | None = Field(
         None, description="A label selector the workloads must match, e.g. app.kubernetes.io/part-of=shop."
     )
+    follow: Duration = Field(
+        timedelta(minutes=10),
+        description="GitOps + observe: how long tagtrail serve (and deploy --wait) follows a deploy commit until"
+        " the cluster runs it (applied by Flux, Argo CD or deploy.git.then); 0s: never.",
+    )
     timeout: Duration = Field(
         timedelta(seconds=10), description="How long one request to the API server may take."
     )

@@ -24,9 +24,10 @@ from tagtrail.controller import announce, snapshot
 from tagtrail.controller.hints import Hints
 from tagtrail.controller.prune import Pruner
 from tagtrail.controller.results import Results
+from tagtrail.controller.rollouts import Rollouts
 from tagtrail.controller.schedule import Schedule
 from tagtrail.controller.triggers import Coalescer
-from tagtrail.errors import ConfigError, GitError, RegistryError, TagtrailError
+from tagtrail.errors import ConfigError, GitError, KubeError, RegistryError, TagtrailError
 from tagtrail.history import DecisionRecord, HistoryEntry
 from tagtrail.metrics import Metrics
 from tagtrail.notify import Notifier
@@ -55,6 +56,7 @@ class Controller:
         self.status = snapshot.Status()
         self.results = Results(self.status, self.metrics, self.notifier)
         self.pruner = Pruner(self.metrics, self.notifier)  # retention.schedule: off unless set
+        self.rollouts = Rollouts(self.results)  # GitOps + observe: deploy commits followed into the cluster
         self.snapshot = snapshot.Snapshot()
         self.live = snapshot.Broadcast()
         self.triggers = Coalescer(clock)
@@ -93,6 +95,7 @@ class Controller:
         self._stopping = True
         self._wake.set()
         await self.hints.settle()
+        await self.rollouts.stop()
         async with self.lock:
             for task in (self._task, self._prunes):
                 if task is not None:
@@ -216,7 +219,7 @@ class Controller:
         names = chosen or sorted(self.status.planned)
         try:
             report = await self.reconciler.run(chosen, actor=actor, automatic=automatic, prefetch=True)
-        except (GitError, RegistryError) as exc:  # a push rejected again and again, a remote unreachable
+        except (GitError, RegistryError, KubeError) as exc:  # a push rejected again and again, unreachable
             await self.results.failed(str(exc), notify=isinstance(exc, GitError))
             self.schedule.retry(names, interval_of(self.config))
             return None
@@ -230,6 +233,7 @@ class Controller:
             self.schedule.stalled(names, interval_of(self.config))
             return None
         await self.results.succeeded(report, self.config.notify.registry_errors)
+        self.rollouts.follow(self.reconciler, report, self._rolled_out)
         outcomes = report.outcomes()
         self.schedule.retry([a for a, o in outcomes.items() if o is Outcome.RETRY], interval_of(self.config))
         self.schedule.stalled(
@@ -267,6 +271,12 @@ class Controller:
     async def _refresh_snapshot(self) -> None:
         planned = [self.status.planned[a] for a in sorted(self.status.planned)]
         self.snapshot = await snapshot.take(self.reconciler, planned)
+        self.metrics.observe_cluster(snapshot.replicas(self.snapshot))
+
+    async def _rolled_out(self) -> None:
+        async with self.lock:
+            await self._refresh_snapshot()
+        self.live.publish("rollout")
 
     async def app_detail(
         self, app: str, decisions: int = 50

@@ -141,7 +141,9 @@ class Reconciler:
         observer = await self.observer()
         try:
             config = with_pins(self.config, declared)
-            planned = await self._evaluate(config, observer, select(declared.states, apps, self.target.where), automatic)
+            planned = await self._evaluate(
+                config, observer, select(declared.states, apps, self.target.where), automatic
+            )
         finally:
             await observer.close()
         if record:

@@ -23,6 +23,27 @@ SCHEME = Scheme.compile("{{branch}}.{{date 'YYYYMMDD-HHmmss' tz='UTC'}}.{{sha}}"
 DEPLOYMENT = create_namespaced_resource("apps", "v1", "Deployment", "deployments")
 
 
+MANIFEST = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: {namespace}
+spec:
+  replicas: 2
+  progressDeadlineSeconds: 3
+  selector:
+    matchLabels: {{app: web}}
+  template:
+    metadata:
+      labels: {{app: web}}
+    spec:
+      containers:
+        - name: web
+          image: {image}
+"""
+
+
 @dataclass
 class Lab:
     root: Path
@@ -52,7 +73,7 @@ def make_lab(
     target = (
         "  kubernetes:\n    rollout_timeout: 60s\n"
         if mode == "direct"
-        else "  git:\n    files: [deploy/web.yaml]\n"
+        else f"  git:\n    files: [deploy/web.yaml]\n    then: kubectl --kubeconfig={kubeconfig} apply -f deploy/web.yaml\n"
     )
     config = (
         f"scheme: \"{{{{branch}}}}.{{{{date 'YYYYMMDD-HHmmss' tz='UTC'}}}}.{{{{sha}}}}\"\n"
@@ -79,8 +100,9 @@ def make_lab(
             labels = {"org.opencontainers.image.revision": sha}
             lab.builds[app].append(pusher.push_image(f"{prefix}/{app}", tag, created=when, labels=labels))
     if mode != "direct":
-        deploy = "".join(f"{a}:\n  image: {lab.ref(a, 0)}\n" for a in apps)
-        commit(root, {"deploy/web.yaml": deploy}, "deploy the first builds")
+        commit(
+            root, {"deploy/web.yaml": MANIFEST.format(namespace=namespace, image=lab.ref("web", 0))}, "deploy"
+        )
     return lab
 
 
