@@ -38,6 +38,7 @@ def resource(group: str, version: str, kind: str, plural: str) -> Resource:
 
 POD = resource("", "v1", "Pod", "pods")
 REPLICA_SET = resource("apps", "v1", "ReplicaSet", "replicasets")
+_CRONJOB_V1 = resource("batch", "v1", "CronJob", "cronjobs")
 
 
 Conflict = KubeConflict  # the workload changed since it was read: read again and decide again
@@ -67,7 +68,7 @@ class Cluster:
     def _resource(self, kind: str) -> Resource:
         group, plural, _ = KINDS[kind]
         if kind == "CronJob":
-            return self._cronjob or resource("batch", "v1", "CronJob", "cronjobs")
+            return self._cronjob or _CRONJOB_V1
         return resource(group, "v1", kind, plural)
 
     # Reading ------------------------------------------------------------------------------------------
@@ -84,14 +85,12 @@ class Cluster:
         client = self._client()
         labels = _selector(self.settings.selector)
         self.requests += 1
+        used = self._resource(kind)
         try:
             async with refusals(self.server, f"list {KINDS[kind][1]} in {namespace}"):
-                items = [
-                    _body(o)
-                    async for o in client.list(self._resource(kind), namespace=namespace, labels=labels)
-                ]
+                items = [_body(o) async for o in client.list(used, namespace=namespace, labels=labels)]
         except ApiError as error:
-            if kind == "CronJob" and error.status.code == 404 and self._cronjob is None:
+            if kind == "CronJob" and error.status.code == 404 and used is _CRONJOB_V1:
                 # batch/v1 CronJob is served from Kubernetes 1.21; before that, batch/v1beta1
                 self._cronjob = resource("batch", "v1beta1", "CronJob", "cronjobs")
                 return await self._list(kind, namespace)
