@@ -8,6 +8,7 @@ Every request goes through `refusals`, so a failure is one line; `requests` coun
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +26,7 @@ from tagtrail.kube.rollout import Progress, progress
 from tagtrail.kube.workloads import KINDS, Workload, read
 from tagtrail.refs import Matcher
 
+log = logging.getLogger("tagtrail.kube")
 Resource = type[GenericNamespacedResource]
 _RESOURCES: dict[tuple[str, str, str], Resource] = {}
 
@@ -187,8 +189,8 @@ class Cluster:
         try:
             async with refusals(self.server, f"create events in {workload.namespace}"):
                 await self._client().create(event)
-        except ApiError:
-            pass
+        except (ApiError, KubeError) as error:
+            log.warning("no Event recorded on %s: %s", workload.ref, error)
 
     async def follow(self, workload: Workload, timeout: float) -> Progress:
         """Watch a workload until its rollout completes or fails, or `timeout` seconds pass (then failed)."""
