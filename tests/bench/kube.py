@@ -27,10 +27,10 @@ from typing import Any
 import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from lightkube import Client, KubeConfig
+from lightkube import ApiError, Client, KubeConfig
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.models.rbac_v1 import PolicyRule, RoleRef, Subject
-from lightkube.resources.core_v1 import Secret, ServiceAccount
+from lightkube.resources.core_v1 import Namespace, Secret, ServiceAccount
 from lightkube.resources.rbac_authorization_v1 import Role, RoleBinding
 
 from bench.pki import KeyPair, certificate_authority, server_certificate
@@ -134,6 +134,26 @@ class ControlPlane:
             "contexts": [{"name": "bench", "context": {"cluster": "bench", "user": user}}],
             "current-context": "bench",
         }
+
+    def create_namespace(self, name: str, timeout: float = 30.0) -> None:
+        """A namespace whose `default` ServiceAccount has its token, so Pods can be created at once (the
+        ServiceAccount admission plugin refuses them until the token controller has done its part)."""
+        with self.client() as client:
+            client.create(Namespace(metadata=ObjectMeta(name=name)))
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    account = client.get(ServiceAccount, "default", namespace=name)
+                    if account.secrets:
+                        return
+                except ApiError as error:
+                    if error.status.code != 404:
+                        raise
+                if time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"namespace {name}: no default ServiceAccount token after {timeout:.0f} s"
+                    )
+                time.sleep(0.05)
 
     def service_account_token(self, namespace: str, name: str, rules: list[PolicyRule]) -> str:
         """The token of a new ServiceAccount bound to a Role of exactly `rules` in `namespace`, as a Pod

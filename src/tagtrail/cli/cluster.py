@@ -8,6 +8,7 @@ from tagtrail import reconcile
 from tagtrail.cli import output
 from tagtrail.humanize import span
 from tagtrail.reconcile.follow import Followed
+from tagtrail.targets.base import Applied
 
 
 def cluster_record(r: reconcile.AppStatus) -> dict[str, object]:
@@ -55,3 +56,11 @@ def print_followed(followed: list[Followed]) -> None:
     for f in followed:
         mark = "[green]✓[/]" if f.ok else "[red]✗[/]"
         output.stderr.print(f"{mark} cluster: {f.app}: {escape(f.sentence)}", highlight=False)
+
+
+def written(applied: Applied) -> str:
+    """What a deploy wrote: a commit (pushed or not), or a workload patched (direct mode)."""
+    assert applied.commit is not None  # noqa: S101 (asked only when something was written)
+    if applied.kind == "patch":
+        return f"patched {applied.commit}"
+    return f"{applied.commit[:12]} {'pushed' if applied.pushed else 'committed (not pushed)'}"

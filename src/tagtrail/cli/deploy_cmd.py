@@ -15,7 +15,7 @@ from rich.table import Table
 from tagtrail import reconcile
 from tagtrail.cli import output
 from tagtrail.cli.app import State, app, state
-from tagtrail.cli.cluster import cluster_record, cluster_text, print_followed
+from tagtrail.cli.cluster import cluster_record, cluster_text, print_followed, written
 from tagtrail.humanize import age
 from tagtrail.reconcile import Planned, Reconciler, Report
 from tagtrail.reconcile.follow import Followed, follow
@@ -225,10 +225,9 @@ def _report_outcome(current: State, report: Report, dry_run: bool) -> None:
     if outcome.commit is None:
         output.stderr.print("nothing to deploy: every app is current, held or pinned", highlight=False)
         return
-    where = "pushed" if outcome.pushed else "committed (not pushed)"
     retried = f" after {outcome.attempts} attempts" if outcome.attempts > 1 else ""
     output.stderr.print(
-        f"[green]✓[/] {', '.join(report.changed)}: {outcome.commit[:12]} {where}{retried}", highlight=False
+        f"[green]✓[/] {', '.join(report.changed)}: {written(outcome)}{retried}", highlight=False
     )
     for name, how in outcome.rollouts.items():
         if name not in outcome.rolled_back and name not in outcome.failed:
@@ -350,8 +349,9 @@ def _pin_result(report: Report, what: str) -> None:
     if outcome.commit is None:
         output.stderr.print(f"{what}: nothing to change", highlight=False)
         return
-    where = "pushed" if outcome.pushed else "committed (not pushed)"
-    output.stderr.print(f"[green]✓[/] {what}: {outcome.commit[:12]} {where}", highlight=False)
+    output.stderr.print(f"[green]✓[/] {what}: {written(outcome)}", highlight=False)
+    for name, why in {**outcome.failed, **outcome.rolled_back}.items():
+        output.stderr.print(f"[red]✗[/] {name}: {escape(why)}", highlight=False)
 
 
 @app.command("rollback")

@@ -73,6 +73,9 @@ class Applied:
     before: dict[str, str | None] = field(default_factory=dict)  # path → text before
     then_exit: int | None = None
     then_output: str = ""
+    kind: str = (
+        "commit"  # what `commit` names: a git commit, or a workload patch (namespace/kind/name@version)
+    )
     rollouts: dict[str, str] = field(default_factory=dict)  # app → how its rollout ended (cluster targets)
     rolled_back: dict[str, str] = field(default_factory=dict)  # app → why its failed rollout was undone
     failed: dict[str, str] = field(default_factory=dict)  # app → why its rollout failed, not undone

@@ -102,6 +102,8 @@ class KubernetesTarget:
                 entries += _revisions(name, await self.cluster.revisions(deployment), self.cluster.matcher)
             elif workloads:
                 entries.append(_current(name, workloads[0]))
+        if app is not None:
+            return entries  # a Deployment's revisions, newest first (a rollback reuses an older ReplicaSet)
         return sorted(entries, key=lambda e: e.time, reverse=True)
 
     async def sync(self) -> bool:
@@ -118,6 +120,7 @@ class KubernetesTarget:
             done.append(plan)
             if applied.commit is None:
                 applied.commit = f"{plan.workload.ref}@{plan.after.resource_version}"
+                applied.kind = "patch"
         applied.pushed = True
         return done
 
@@ -149,6 +152,9 @@ class KubernetesTarget:
         pin = next(iter(tags)) if len(tags) == 1 else None
         notes = {
             annotation("pin", app): pin,
+            annotation("tag", app): pin,
+            annotation("by", app): "tagtrail",
+            annotation("at", app): _now(),
             annotation("reason", app): "rollout-failed",
             CHANGE_CAUSE: f"tagtrail rolled {app} back: {reason}",
         }
@@ -226,6 +232,7 @@ def _plan(declared: Declared, change: Change) -> list[_Plan]:
             notes[annotation("tag", app)] = image.tag
             notes[annotation("reason", app)] = item.reason
             notes[annotation("by", app)] = change.actor
+            notes[annotation("at", app)] = _now()
             if item.built_from:
                 notes[annotation("commit", app)] = item.built_from
             causes.append(f"{app} {image.tag} ({item.reason})")
@@ -262,6 +269,10 @@ def _describe(workload: Workload, images: Mapping[str, Image]) -> str:
     return "".join(lines)
 
 
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
 def _notes(workload: Workload, notes: Mapping[str, str | None]) -> list[dict[str, object]]:
     return list(annotate(workload.annotations, notes))
 
@@ -277,7 +288,9 @@ def _revisions(app: str, sets: list[dict[str, Any]], matcher: Matcher) -> list[H
         found = read("Deployment", template, matcher)
         images = [c.image for c in found.of(app)] if found else []
         if images:
-            created = datetime.fromisoformat(str(meta.get("creationTimestamp")).replace("Z", "+00:00"))
+            # when tagtrail made it current (a rollback makes an older ReplicaSet current again), else made
+            stamp = notes.get(annotation("at", app)) or meta.get("creationTimestamp")
+            created = datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
             rows.append((revision, created, images[0], notes))
     rows.sort(key=lambda r: r[0])
     entries = []
@@ -303,7 +316,7 @@ def _entry(
     return HistoryEntry(
         commit,
         when,
-        notes.get(annotation("by", app), "") if by_tagtrail else "",
+        notes.get(annotation("by", app), "") if by_tagtrail else "kubectl or another tool",
         app,
         before,
         after,

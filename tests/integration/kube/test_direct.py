@@ -16,10 +16,9 @@ from lightkube.resources.core_v1 import Event
 from bench.cli import run
 from bench.git import git
 from bench.kube import ControlPlane
+from bench.kubelab import Lab, annotations, deployment, make_lab, spec_images
 from bench.kubelet import Kubelet
 from tagtrail.sandbox import ImagePusher, RegistryServer
-
-from .lab import Lab, annotations, deployment, make_lab, spec_images
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from lightkube.types import PatchType
 
 from bench.cli import run
 from bench.kube import ControlPlane
+from bench.kubelab import DEPLOYMENT, Lab, deployment, make_lab, spec_images
 from bench.kubelet import Kubelet
 from tagtrail.cli import main
 from tagtrail.config import load_config
@@ -28,8 +29,6 @@ from tagtrail.refs import Target as Image
 from tagtrail.sandbox import ImagePusher, RegistryServer, free_port
 from tagtrail.targets.base import Change, Declared, ImageChange
 from tagtrail.targets.kubernetes import KubernetesTarget
-
-from .lab import DEPLOYMENT, Lab, deployment, make_lab, spec_images
 
 
 @pytest.fixture

@@ -13,10 +13,9 @@ from lightkube.generic_resource import create_namespaced_resource
 
 from bench.cli import run
 from bench.kube import ControlPlane
+from bench.kubelab import make_lab
 from bench.kubelet import Kubelet
 from tagtrail.sandbox import ImagePusher, RegistryServer
-
-from .lab import make_lab
 
 STATEFUL_SET = create_namespaced_resource("apps", "v1", "StatefulSet", "statefulsets")
 DAEMON_SET = create_namespaced_resource("apps", "v1", "DaemonSet", "daemonsets")

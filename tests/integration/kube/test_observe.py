@@ -12,10 +12,9 @@ from pathlib import Path
 import pytest
 
 from bench.cli import run
+from bench.kubelab import Lab, make_lab
 from bench.kubelet import Kubelet
 from tagtrail.sandbox import ImagePusher, RegistryServer
-
-from .lab import Lab, make_lab
 
 
 @pytest.fixture

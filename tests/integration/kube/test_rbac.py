@@ -14,10 +14,10 @@ from ruamel.yaml import YAML
 
 from bench.cli import run
 from bench.kube import ControlPlane
+from bench.kubelab import DEPLOYMENT, deployment, make_lab, spec_images
 from bench.kubelet import Kubelet
 from tagtrail.sandbox import ImagePusher, RegistryServer
 
-from .lab import DEPLOYMENT, deployment, make_lab, spec_images
 from .test_faults import use_kubeconfig
 
 RBAC = Path(__file__).parents[3] / "deploy" / "kubernetes" / "rbac"

@@ -14,11 +14,10 @@ import pytest
 from lightkube import Client
 
 from bench.kube import ControlPlane
+from bench.kubelab import Lab, deployment, make_lab, spec_images
 from bench.kubelet import Kubelet
 from bench.serve import DASHBOARD_TOKEN, Receiver, ServeProcess, wait_for
 from tagtrail.sandbox import ImagePusher, RegistryServer
-
-from .lab import Lab, deployment, make_lab, spec_images
 
 SERVE = "serve:\n  interval: 1s\n  public: true\nnotify:\n  urls: ['{url}']\n"
 
