@@ -125,20 +125,12 @@ class Cluster:
             raise _unexpected(self.server, error, f"get {workload.ref}") from None
         return read(workload.kind, {**body, "kind": workload.kind}, self.matcher)
 
-    async def revisions(self, workload: Workload) -> list[dict[str, Any]]:
-        """A Deployment's ReplicaSets (its rollout history, as `kubectl rollout history` reads it)."""
-        if workload.kind != "Deployment":
-            return []
+    async def replica_sets(self, namespace: str) -> list[dict[str, Any]]:
+        """The ReplicaSets of a namespace: each Deployment's rollout revisions, as `kubectl rollout history`
+        reads them (one request, however many Deployments)."""
         self.requests += 1
-        async with refusals(self.server, f"list replicasets in {workload.namespace}"):
-            sets = [_body(rs) async for rs in self._client().list(REPLICA_SET, namespace=workload.namespace)]
-        return [
-            rs
-            for rs in sets
-            if any(
-                o.get("uid") == workload.uid for o in (rs.get("metadata") or {}).get("ownerReferences") or []
-            )
-        ]
+        async with refusals(self.server, f"list replicasets in {namespace}"):
+            return [_body(rs) async for rs in self._client().list(REPLICA_SET, namespace=namespace)]
 
     # Writing ------------------------------------------------------------------------------------------
 

@@ -95,11 +95,15 @@ class KubernetesTarget:
         declared = await self.declared()
         apps = [app] if app is not None else sorted(declared.states)
         entries: list[HistoryEntry] = []
+        sets: dict[str, list[dict[str, Any]]] = {}  # namespace → its ReplicaSets, read once
         for name in apps:
             workloads = [w for w in declared.workloads if w.of(name)]
             deployment = next((w for w in workloads if w.kind == "Deployment"), None)
             if deployment is not None:
-                entries += _revisions(name, await self.cluster.revisions(deployment), self.cluster.matcher)
+                if deployment.namespace not in sets:
+                    sets[deployment.namespace] = await self.cluster.replica_sets(deployment.namespace)
+                owned = [rs for rs in sets[deployment.namespace] if _owned_by(rs, deployment)]
+                entries += _revisions(name, owned, self.cluster.matcher)
             elif workloads:
                 entries.append(_current(name, workloads[0]))
         if app is not None:
@@ -267,6 +271,11 @@ def _describe(workload: Workload, images: Mapping[str, Image]) -> str:
         image = c.retarget(images[c.app]) if c.app in images else c.image
         lines.append(f"{'initContainer' if c.init else 'container'} {c.name}: {image}\n")
     return "".join(lines)
+
+
+def _owned_by(body: dict[str, Any], workload: Workload) -> bool:
+    owners = (body.get("metadata") or {}).get("ownerReferences") or []
+    return any(o.get("uid") == workload.uid for o in owners)
 
 
 def _now() -> str:
