@@ -39,7 +39,7 @@ async def status(reconciler: Reconciler, apps: list[str] | None = None, *, actor
     pins = {**reconciler.config.deploy.pins, **(declared.pins or {})}
     cluster = reconciler.cluster()
     views = await observe(cluster) if cluster is not None else None
-    commits = await _commit_times(reconciler, planned) if views else {}
+    commits = await commit_times(reconciler, planned) if views else {}
     rows = []
     for p in planned:
         row = AppStatus(p.app, p, pins.get(p.app), last_deploy.get(p.app), decisions.get(p.app))
@@ -54,7 +54,7 @@ async def status(reconciler: Reconciler, apps: list[str] | None = None, *, actor
     return rows
 
 
-async def _commit_times(reconciler: Reconciler, planned: list[Planned]) -> dict[str, datetime]:
+async def commit_times(reconciler: Reconciler, planned: list[Planned]) -> dict[str, datetime]:
     """When each running build's commit was made, from the source repository (one git process)."""
     source = await reconciler.source()
     shas = [r.sha for p in planned if (r := p.decision.running_parsed) is not None]

@@ -231,4 +231,7 @@ def _with_cluster(found: Row, snapshot: Snapshot) -> Row:
     text = f"{view.ready}/{view.total} ready" if view.workloads else "no workload"
     if view.workloads and view.rollout != "complete":
         text += f", {view.rollout}"
+    lead = snapshot.lead_time.get(found.app)
+    if lead is not None and found.app not in snapshot.drift:
+        text += f", running {span(lead)} after its commit"
     return dataclasses.replace(found, cluster=text, drift=snapshot.drift.get(found.app))

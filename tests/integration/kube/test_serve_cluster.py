@@ -77,6 +77,9 @@ def test_serve_in_direct_mode_rolls_a_bad_build_back_and_tells(
         assert f"pinned to {lab.builds['web'][0].tag}" in told["message"]
         assert wait_for(lambda: metric(process, "tagtrail_cluster_ready_replicas") == 2.0, 30, "ready metric")
         assert metric(process, "tagtrail_cluster_desired_replicas") == 2.0
+        lead = metric(process, "tagtrail_cluster_lead_time_seconds")  # the commits were made seconds ago
+        assert lead is not None
+        assert 0 <= lead < 120
         assert metric(process, "tagtrail_automatic_rollbacks_total") == 1.0
         page = httpx.get(f"{process.url}/", timeout=5).text
         assert "2/2 ready" in page
