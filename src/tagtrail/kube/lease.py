@@ -99,22 +99,23 @@ class Elector:
         namespace, name = self.settings.namespace, self.settings.name
         now = datetime.now(UTC)
         seconds = int(self.settings.duration.total_seconds())
-        async with refusals(self._server, f"get lease {namespace}/{name}"):
-            try:
+        try:
+            async with refusals(self._server, f"get lease {namespace}/{name}"):
                 lease = await client.get(Lease, name, namespace=namespace)
-            except ApiError as error:
-                if error.status.code != 404:
-                    raise
-                spec = LeaseSpec(
-                    holderIdentity=self.name,
-                    leaseDurationSeconds=seconds,
-                    acquireTime=now,
-                    renewTime=now,
-                    leaseTransitions=0,
-                )
+        except ApiError as error:
+            if error.status.code != 404:
+                raise
+            spec = LeaseSpec(
+                holderIdentity=self.name,
+                leaseDurationSeconds=seconds,
+                acquireTime=now,
+                renewTime=now,
+                leaseTransitions=0,
+            )
+            async with refusals(self._server, f"create lease {namespace}/{name}"):
                 await client.create(Lease(metadata=ObjectMeta(name=name, namespace=namespace), spec=spec))
-                self.holder = self.name
-                return True
+            self.holder = self.name
+            return True
         spec = lease.spec or LeaseSpec()
         self.holder = spec.holderIdentity
         if spec.holderIdentity != self.name:
