@@ -159,6 +159,8 @@ class Controller:
     async def hint(self, image: str, tag: str | None, source: str) -> str | None:
         """A webhook says `image:tag` was pushed: schedule its app (coalescing the images of one commit).
         Returns the app, or None when the image is not managed or the tag is not a build it deploys."""
+        if self.elector is not None and not self.elector.leading:
+            return await leadership.forward(self, image, tag, source)  # a follower: the leader deploys
         return self.hints.hint(image, tag, source)
 
     def wake(self) -> None:

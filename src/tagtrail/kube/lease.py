@@ -31,6 +31,7 @@ from tagtrail.errors import KubeError, NotLeader
 from tagtrail.kube.connect import connect, refusals
 
 log = logging.getLogger("tagtrail.lease")
+ADDRESS = "tagtrail.dev/address"  # the leader's URL, on the Lease
 
 
 def identity() -> str:
@@ -56,6 +57,8 @@ class Elector:
         self.on_change = on_change
         self.clock = clock
         self.holder: str | None = None  # who holds the Lease, as last read
+        self.address: str | None = None  # where this replica serves (written on the Lease while it leads)
+        self.leader_address: str | None = None  # where the leader serves, as the Lease says
         self._valid_until = 0.0  # monotonic: writes allowed before this
         self._seen: tuple[str | None, str | None] | None = None  # (holder, renewTime) last seen changed
         self._seen_at = 0.0
@@ -105,6 +108,7 @@ class Elector:
         except ApiError as error:
             if error.status.code != 404:
                 raise
+            meta = ObjectMeta(name=name, namespace=namespace, annotations=self._annotations({}))
             spec = LeaseSpec(
                 holderIdentity=self.name,
                 leaseDurationSeconds=seconds,
@@ -113,11 +117,13 @@ class Elector:
                 leaseTransitions=0,
             )
             async with refusals(self._server, f"create lease {namespace}/{name}"):
-                await client.create(Lease(metadata=ObjectMeta(name=name, namespace=namespace), spec=spec))
+                await client.create(Lease(metadata=meta, spec=spec))
             self.holder = self.name
             return True
         spec = lease.spec or LeaseSpec()
         self.holder = spec.holderIdentity
+        notes = dict((lease.metadata.annotations if lease.metadata else None) or {})
+        self.leader_address = notes.get(ADDRESS) if spec.holderIdentity != self.name else self.address
         if spec.holderIdentity != self.name:
             seen = (spec.holderIdentity, str(spec.renewTime))
             if seen != self._seen:
@@ -127,6 +133,8 @@ class Elector:
             spec.holderIdentity, spec.acquireTime = self.name, now
             spec.leaseTransitions = (spec.leaseTransitions or 0) + 1
         spec.renewTime, spec.leaseDurationSeconds = now, seconds
+        if lease.metadata is not None:
+            lease.metadata.annotations = self._annotations(notes)
         async with refusals(self._server, f"update lease {namespace}/{name}"):
             await client.replace(lease)  # carries the resourceVersion read: a concurrent write gets 409
         self.holder = self.name
@@ -149,6 +157,12 @@ class Elector:
         if self._client is not None:
             await self._client.close()
             self._client = None
+
+    def _annotations(self, notes: dict[str, str]) -> dict[str, str]:
+        """The Lease's annotations with this replica's address, for followers to forward webhooks to."""
+        if self.address:
+            return {**notes, ADDRESS: self.address}
+        return {k: v for k, v in notes.items() if k != ADDRESS}
 
     def _connect(self) -> AsyncClient:
         if self._client is None:

@@ -24,9 +24,10 @@ from bench.git import commit
 from bench.kube import ControlPlane
 from bench.kubelab import SCHEME, Lab, deployment, make_lab, spec_images
 from bench.kubelet import Kubelet
-from bench.serve import ServeProcess, serve_env, wait_for
+from bench.serve import REGISTRY_SECRET, ServeProcess, serve_env, wait_for
 from bench.tcpproxy import TcpProxy
 from tagtrail.sandbox import ImagePusher, RegistryServer
+from tagtrail.sandbox.registry import free_port
 
 LEASE = "  leader_election: {{namespace: {namespace}, duration: 4s, renew_deadline: 2500ms, retry: 500ms}}\n"
 RULES = [
@@ -70,7 +71,7 @@ def lab(
     return made
 
 
-def replica(lab: Lab, name: str, kubeconfig: Path) -> ServeProcess:
+def replica(lab: Lab, name: str, kubeconfig: Path, port: int | None = None) -> ServeProcess:
     """A serve process with its own state (decision log, caches) and its own kubeconfig, in the project's
     checkout (its tagtrail-NAME.yaml is tagtrail.yaml pointing at `kubeconfig`)."""
     folder = lab.root.parent / name
@@ -82,6 +83,8 @@ def replica(lab: Lab, name: str, kubeconfig: Path) -> ServeProcess:
         {"POD_NAME": name, "XDG_STATE_HOME": str(folder / "state"), "XDG_CACHE_HOME": str(folder / "cache")}
     )
     process = ServeProcess(lab.root, env=env, args=("--config", f"tagtrail-{name}.yaml"))
+    if port is not None:
+        process.port = port
     return process.start(ready=False)
 
 
@@ -214,3 +217,52 @@ def stamp(output: str, what: str) -> datetime:
         if what in line:
             return datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")
     raise AssertionError(f"no line with {what!r} in:\n{output}")
+
+
+def test_a_webhook_that_reaches_a_follower_is_passed_to_the_leader(
+    tmp_path: Path,
+    repo_name: str,
+    namespace: str,
+    kubeconfig: Path,
+    control_plane: ControlPlane,
+    admin: Client,
+    kubelet: Kubelet,
+) -> None:
+    """The registry notifies the follower only (a Service may send a webhook to any replica): the follower
+    passes it to the leader's generic hook, and the leader deploys at once (its poll is an hour away)."""
+    follower_port = free_port()
+    notify = (f"http://127.0.0.1:{follower_port}/hooks/registry", f"Bearer {REGISTRY_SECRET}")
+    with (
+        RegistryServer(tmp_path / "notifying", notify=notify) as registry,
+        ImagePusher(registry.url) as pusher,
+    ):
+        lab = make_lab(
+            tmp_path / "project",
+            registry,
+            pusher,
+            repo_name.replace("/", "-"),
+            namespace,
+            kubeconfig,
+            extra="serve:\n  interval: 1h\n" + LEASE.format(namespace=namespace),
+        )
+        admin.create(deployment("web", namespace, [{"name": "web", "image": lab.ref("web", 0)}]))
+        token = token_kubeconfig(control_plane, lab.namespace, tmp_path)
+        first = replica(lab, "replica-a", token)
+        second = ServeProcess(lab.root)
+        try:
+            wait_for(lambda: holder(admin, namespace).startswith("replica-a"), 30, "replica-a to lead")
+            wait_for(
+                lambda: spec_images(admin, "web", namespace) == [lab.ref("web", 2)], 30, "the first deploy"
+            )
+            second = replica(lab, "replica-b", token, port=follower_port)
+            wait_for(second._ready, 30, "replica-b to be ready")
+            image = push_build(lab, pusher, 1)
+            wait_for(
+                lambda: spec_images(admin, "web", namespace) == [image], 20, "the leader to deploy the push"
+            )
+            assert "passed a registry webhook for web to the leader" in second.output()
+            assert "deployed" not in second.output()
+        finally:
+            for process in (first, second):
+                if process.process is not None and process.process.poll() is None:
+                    process.stop()
