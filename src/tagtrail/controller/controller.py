@@ -21,6 +21,7 @@ from pathlib import Path
 
 from tagtrail.config import Config, load_config
 from tagtrail.controller import announce, leadership, snapshot
+from tagtrail.controller.decisions import Decisions
 from tagtrail.controller.hints import Hints
 from tagtrail.controller.prune import Pruner
 from tagtrail.controller.results import Results
@@ -72,6 +73,7 @@ class Controller:
         self._reconcilers = reconcilers  # how a config becomes a Reconciler (fast tests use fakes)
         self.elector = leadership.elector_for(self)  # serve.leader_election: one of several replicas
         self._lease: asyncio.Task[None] | None = None
+        self.decisions = Decisions(self)  # the leader's decision log, read by a follower's dashboard
         self.reconciler = self._new_reconciler()
         self.commit_url = snapshot.commit_url(self.config, self.config_path)
 
@@ -278,7 +280,7 @@ class Controller:
 
     async def _refresh_snapshot(self) -> None:
         planned = [self.status.planned[a] for a in sorted(self.status.planned)]
-        self.snapshot = await snapshot.take(self.reconciler, planned)
+        self.snapshot = await snapshot.take(self.reconciler, planned, self.decisions)
         self.metrics.observe_cluster(snapshot.replicas(self.snapshot))
 
     async def _rolled_out(self) -> None:
@@ -292,7 +294,7 @@ class Controller:
         """An app's deploy history (newest first) and its recent decisions."""
         async with self.lock:
             entries = await history(self.reconciler, app)
-        return entries, await asyncio.to_thread(self.reconciler.log.recent, app, decisions)
+        return entries, await self.decisions.recent(app, decisions)
 
 
 def _read_bytes(path: Path) -> bytes | None:

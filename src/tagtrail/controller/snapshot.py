@@ -13,6 +13,7 @@ from pathlib import Path
 
 from tagtrail.build import source_url
 from tagtrail.config import Config
+from tagtrail.controller.decisions import Decisions
 from tagtrail.errors import GitError, TagtrailError
 from tagtrail.gitrepo import GitRepo
 from tagtrail.history import DecisionRecord, HistoryEntry
@@ -95,16 +96,21 @@ def replicas(snapshot: Snapshot) -> dict[str, tuple[int, int, bool, float | None
     }
 
 
-async def take(reconciler: Reconciler, planned: list[Planned]) -> Snapshot:
+async def take(
+    reconciler: Reconciler, planned: list[Planned], decisions: Decisions | None = None
+) -> Snapshot:
     snapshot = Snapshot(planned, dict(reconciler.config.deploy.pins))
     try:
         for entry in await reconciler.target.history(until=[p.app for p in planned]):
             snapshot.last_deploy.setdefault(entry.app, entry)
     except TagtrailError as exc:
         log.warning("the deploy history could not be read: %s", exc)
-    decisions = reconciler.log
-    snapshot.last_decision = await asyncio.to_thread(decisions.last_each)
-    snapshot.last_result = await asyncio.to_thread(decisions.last_each, acted=True)
+    if decisions is not None:  # the leader's, on a follower
+        snapshot.last_decision = await decisions.last_each()
+        snapshot.last_result = await decisions.last_each(acted=True)
+    else:
+        snapshot.last_decision = await asyncio.to_thread(reconciler.log.last_each)
+        snapshot.last_result = await asyncio.to_thread(reconciler.log.last_each, acted=True)
     await observe_cluster(reconciler, snapshot)
     return snapshot
 

@@ -29,6 +29,7 @@ from tagtrail.web.actions import Actions
 from tagtrail.web.auth import Sessions
 from tagtrail.web.dashboard import Dashboard
 from tagtrail.web.dashboard import safe_next as _safe_next
+from tagtrail.web.internal import Internal
 from tagtrail.web.probes import Probes
 from tagtrail.web.receivers import Receivers
 
@@ -74,6 +75,7 @@ class Web:
     receivers: Receivers
     dashboard: Dashboard
     actions: Actions
+    internal: Internal
 
     @classmethod
     def bind(
@@ -82,7 +84,13 @@ class Web:
         env = os.environ if env is None else env
         sessions = Sessions(env.get(controller.config.serve.token_env))
         dashboard = Dashboard(controller, sessions, secure_cookies=secure_cookies)
-        return cls(Probes(controller), Receivers(controller, env), dashboard, Actions(dashboard))
+        return cls(
+            Probes(controller),
+            Receivers(controller, env),
+            dashboard,
+            Actions(dashboard),
+            Internal(controller, env),
+        )
 
 
 def create_app(
@@ -113,6 +121,7 @@ def create_app(
         Route("/hooks/registry", web.receivers.registry_hook, methods=["POST"]),
         Route("/hooks/github", web.receivers.github_hook, methods=["POST"]),
         Route("/hooks/generic", web.receivers.generic_hook, methods=["POST"]),
+        Route("/internal/decisions", web.internal.decisions, methods=["GET"]),
         Route("/", web.dashboard.index, methods=["GET"]),
         Route("/insights", web.dashboard.insights.page, methods=["GET"]),
         Route("/events", web.dashboard.events, methods=["GET"]),

@@ -127,6 +127,10 @@ def test_a_follower_takes_over_from_a_killed_leader_and_deploys_the_push_once(
         time.sleep(1.0)
         assert holder(admin, lab.namespace).startswith("replica-a")
         assert "deployed" not in second.output()  # the follower wrote nothing
+        # … and its dashboard shows the leader's decision log (its own has nothing)
+        page = httpx.get(f"{second.url}/apps/web", timeout=10).text
+        assert "No decision recorded yet" not in page
+        assert "is newer than" in page
 
         assert first.process is not None
         first.process.send_signal(signal.SIGKILL)
