@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, get_args
@@ -15,11 +17,13 @@ from tagtrail import apps as app_discovery
 from tagtrail import build as builds
 from tagtrail import ci, generated
 from tagtrail.apps import App
+from tagtrail.baseimages import ResolvedBase, resolve_bases
 from tagtrail.cli import output
 from tagtrail.cli.app import State, app, state
+from tagtrail.config import Config
 from tagtrail.errors import TagtrailError
 from tagtrail.gitrepo import GitRepo
-from tagtrail.registry import CredentialResolver, ImageRef
+from tagtrail.registry import CredentialResolver, ImageRef, RegistryClient
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
@@ -195,6 +199,8 @@ def build(
         _repo(current), config, chosen, allow_dirty=allow_dirty, branch=None, now=datetime.now(UTC)
     )
     tool = builds.find_builder(builder)  # type: ignore[arg-type]
+    bases = asyncio.run(_bases(config, root, chosen))
+    plans = [replace(plan, base=bases[plan.app.name]) for plan in plans]
     credentials = CredentialResolver({h: c.credentials for h, c in config.registries.items()})
     logs = Path(tempfile.mkdtemp(prefix="tagtrail-build-logs-"))
     results: list[builds.BuildResult] = []
@@ -211,6 +217,12 @@ def build(
     _show_results(results, json)
     if not all(r.ok for r in results):
         raise typer.Exit(1)
+
+
+async def _bases(config: Config, root: Path, chosen: list[App]) -> dict[str, ResolvedBase | None]:
+    """Each app's base, resolved to the digest its tag points to now (one HEAD per distinct base)."""
+    async with RegistryClient(config.registries) as client:
+        return await resolve_bases(client, config, root, chosen)
 
 
 def _select(every: list[App], names: list[str]) -> list[App]:

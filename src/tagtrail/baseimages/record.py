@@ -1,0 +1,92 @@
+"""Recording a build's base: the final stage's `FROM` resolved to the digest its tag points to, as the OCI
+annotations `org.opencontainers.image.base.name` and `…base.digest` (also as labels, which every builder
+keeps in the image config), and a build context that makes the builder use exactly that digest.
+
+Resolving costs one HEAD per distinct base, whatever the number of apps built on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from tagtrail import dockerfiles
+from tagtrail.apps import App
+from tagtrail.config import Config
+from tagtrail.registry import ImageRef, RegistryClient
+
+BASE_NAME = "org.opencontainers.image.base.name"
+BASE_DIGEST = "org.opencontainers.image.base.digest"
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A base as an image records it: its reference (with tag) and the digest used."""
+
+    name: str
+    digest: str
+
+    @classmethod
+    def from_labels(cls, labels: Mapping[str, str]) -> Recorded | None:
+        name, digest = labels.get(BASE_NAME, ""), labels.get(BASE_DIGEST, "")
+        return cls(name, digest) if name and digest.startswith("sha256:") else None
+
+    def labels(self) -> dict[str, str]:
+        return {BASE_NAME: self.name, BASE_DIGEST: self.digest}
+
+
+@dataclass(frozen=True)
+class ResolvedBase:
+    """An app's base for a build: what the Dockerfile says and what its tag points to now."""
+
+    written: str  # the FROM's image as the Dockerfile names it (ARGs expanded): what a build context replaces
+    recorded: Recorded
+    pinned: bool  # the Dockerfile names a digest
+    insecure: bool  # its registry is reached over plain HTTP
+
+    @property
+    def build_context(self) -> str:
+        """`NAME=docker-image://REPO@DIGEST`: the builder uses this digest for that FROM, whatever the tag
+        points to by the time it pulls."""
+        ref = ImageRef.parse(self.recorded.name)
+        return f"{self.written}=docker-image://{ref.name}@{self.recorded.digest}"
+
+
+def base_name(image: str) -> str:
+    """A FROM's image as a full reference with its tag (docker's defaults: Docker Hub, library/, latest)."""
+    ref = ImageRef.parse(image)
+    return f"{ref.name}:{ref.tag or ('latest' if not ref.digest else '')}".rstrip(":")
+
+
+async def resolve_bases(
+    client: RegistryClient,
+    config: Config,
+    root: Path,
+    apps: Sequence[App],
+    build_args: Mapping[str, str] | None = None,
+) -> dict[str, ResolvedBase | None]:
+    """Per app, its base resolved (None: `FROM scratch`); a Dockerfile that cannot be read raises
+    DockerfileError (file:line), a base that cannot be found a RegistryError."""
+    bases = {
+        app.name: dockerfiles.read(root / app.dockerfile, build_args, shown=app.dockerfile) for app in apps
+    }
+    names = {b.image for b in bases.values() if b is not None and b.image is not None and not b.pinned}
+    heads = await asyncio.gather(*(client.head(ImageRef.parse(name)) for name in sorted(names)))
+    digests = dict(zip(sorted(names), (h.digest for h in heads), strict=True))
+    resolved: dict[str, ResolvedBase | None] = {}
+    for app, base in bases.items():
+        if base.image is None:
+            resolved[app] = None
+            continue
+        ref = ImageRef.parse(base.image)
+        digest = base.digest or digests[base.image]
+        settings = config.registries.get(ref.registry)
+        resolved[app] = ResolvedBase(
+            base.image,
+            Recorded(base_name(base.image), digest),
+            base.pinned,
+            bool(settings and settings.insecure),
+        )
+    return resolved

@@ -1,0 +1,90 @@
+"""`tagtrail base-images`: per app, the base of the build that runs, where its tag points now, and whether
+it moved; with --for-build, the base a build of the work tree would record (the generated workflow's step)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from tagtrail import apps as discovery
+from tagtrail.baseimages import AppBase, resolve_bases
+from tagtrail.cli import output
+from tagtrail.cli.app import app, state
+from tagtrail.cli.deploy_cmd import AppsArgument, JsonOption, _run
+from tagtrail.config import Config
+from tagtrail.errors import TagtrailError
+from tagtrail.humanize import age
+from tagtrail.reconcile.bases import base_images
+from tagtrail.registry import RegistryClient
+
+
+@app.command("base-images")
+def base_images_command(
+    ctx: typer.Context,
+    apps: AppsArgument = None,
+    json: JsonOption = False,
+    for_build: Annotated[
+        bool,
+        typer.Option(
+            "--for-build",
+            help="For one APP: the base its Dockerfile names now, resolved to a digest, as name=, digest="
+            " and context= lines ($GITHUB_OUTPUT's form; the generated workflow records them).",
+        ),
+    ] = False,
+) -> None:
+    """Per app: the base image of the build that runs (its org.opencontainers.image.base.* annotations,
+    or the Dockerfile at its commit), the digest that base's tag points to now, whether it moved and
+    since when. A base pinned by digest in the Dockerfile moves only by a change of the Dockerfile
+    (Dependabot's pull request). One HEAD request per distinct base."""
+    current = state(ctx)
+    if for_build:
+        _for_build(current.config(), current.project_root(), apps or [])
+        return
+    rows = _run(current, lambda reconciler: base_images(reconciler, apps))
+    if json:
+        output.print_json([row.as_json() for row in rows])
+        return
+    table = Table("APP", "BASE", "USED", "NOW", "MOVED", box=None, pad_edge=False)
+    for row in rows:
+        table.add_row(row.app, escape(row.base or "-"), _short(row.used), _short(row.current), _moved(row))
+    output.print_table(table)
+    for row in rows:
+        if row.problem:
+            output.warn(f"{row.app}: {row.problem}")
+
+
+def _short(digest: str | None) -> str:
+    return digest[:19] if digest else "-"
+
+
+def _moved(row: AppBase) -> str:
+    if row.pinned:
+        return "pinned by digest: Dependabot's pull request moves it"
+    if row.moved is None:
+        return "unknown"
+    if not row.moved:
+        return "no"
+    return f"yes (base made {age(row.since, empty='at an unknown time')})"
+
+
+def _for_build(config: Config, root: Path, names: list[str]) -> None:
+    if len(names) != 1:
+        raise TagtrailError("--for-build takes exactly one APP")
+    found = {a.name: a for a in discovery.discover(root, config)}
+    if names[0] not in found:
+        raise TagtrailError(f"no app named '{names[0]}'; apps: {', '.join(found) or 'none'}")
+
+    async def resolve() -> None:
+        async with RegistryClient(config.registries) as client:
+            [base] = (await resolve_bases(client, config, root, [found[names[0]]])).values()
+        name = base.recorded.name if base else ""
+        digest = base.recorded.digest if base else ""
+        context = base.build_context if base and not base.pinned else ""
+        typer.echo(f"name={name}\ndigest={digest}\ncontext={context}")
+
+    asyncio.run(resolve())
