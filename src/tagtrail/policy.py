@@ -39,6 +39,7 @@ class Reason(StrEnum):
 
     NEWER_BUILD = "newer-build"
     REBUILD = "rebuild"
+    BASE_IMAGE = "base-image"  # a rebuild of the running commit while the running build's base has moved
     RUNNING_UNKNOWN = "running-unknown"
     PIN_DIGEST = "pin-digest"
     UP_TO_DATE = "up-to-date"
@@ -136,6 +137,7 @@ class Facts:
     automatic: bool = False
     total_tags: int = 0
     claims: Claims = field(default_factory=Claims)
+    base_moved: bool = False  # the base image the running build used has moved since (baseimages.check)
 
 
 def eligible_build(scheme: Scheme, branches: Sequence[str], tag: str | None) -> ParsedTag | None:
@@ -236,9 +238,10 @@ def decide(app: str, scheme: Scheme, policy: AppPolicy, running: Running, facts:
     if ctx.current is None:
         why = f"{running.tag or 'nothing'} is not a build of the scheme: deploying the newest eligible build"
         return _with_digest(ctx, ctx.decision("deploy", Reason.RUNNING_UNKNOWN, why, chosen, behind))
-    if chosen.sha == ctx.current.sha:
-        why = f"{chosen.tag} rebuilds the running commit {chosen.sha} (a newer image of the same code, e.g. a base-image fix)"
-        return _with_digest(ctx, ctx.decision("deploy", Reason.REBUILD, why, chosen, behind))
+    if chosen.sha == ctx.current.sha:  # the same code rebuilt: on its moved base image, or for another cause
+        reason = Reason.BASE_IMAGE if facts.base_moved else Reason.REBUILD
+        why = f"{chosen.tag} rebuilds the running commit {chosen.sha}{' on its moved base image' if facts.base_moved else ''}"
+        return _with_digest(ctx, ctx.decision("deploy", reason, why, chosen, behind))
     why = f"{chosen.tag} is newer than {running.tag}"
     return _with_digest(ctx, ctx.decision("deploy", Reason.NEWER_BUILD, why, chosen, behind))
 

@@ -13,6 +13,7 @@ from pydantic import (
     model_validator,
 )
 
+from tagtrail.config.bases import BaseImagesConfig
 from tagtrail.config.provenance import SourceConfig, VerifyConfig
 from tagtrail.config.retention import RetentionConfig
 from tagtrail.config.serve import NotifyConfig, ServeConfig
@@ -246,6 +247,10 @@ class Config(_Section):
     notify: NotifyConfig = Field(default_factory=NotifyConfig, description="Where notifications go.")
     retention: RetentionConfig = Field(
         default_factory=RetentionConfig, description="What tagtrail prune may delete from the registry."
+    )
+    base_images: BaseImagesConfig = Field(
+        default_factory=BaseImagesConfig,
+        description="tagtrail serve's watch of base images, and what a move does.",
     )
 
     @field_validator("scheme")

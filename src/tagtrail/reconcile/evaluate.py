@@ -54,6 +54,7 @@ class Round:
     prove: bool = False  # a deploy (not a plan): read each digest to write back by digest first
     base: Path = Path()  # tagtrail.yaml's folder: where file: keys are found
     keys: dict[tuple[str, ...], list[PublicKey]] = field(default_factory=dict)
+    bases_moved: frozenset[str] = frozenset()  # apps whose running build's base image has moved
 
     def keys_of(self, app: str) -> tuple[list[PublicKey], int] | None:
         """The keys an app's images must be signed with (read once per evaluation), or None."""
@@ -116,6 +117,7 @@ async def _decide(run: Round, state: AppState, repository: str) -> Planned:
         automatic=run.automatic,
         total_tags=len(tags),
         claims=claims,
+        base_moved=state.app in run.bases_moved,
     )
     for _ in range(MAX_ROUNDS):
         result = decide(state.app, scheme, policy, state.running, facts)

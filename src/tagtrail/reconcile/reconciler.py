@@ -67,6 +67,7 @@ class Reconciler:
         self._source: GitRepo | bool | None = False  # False: not looked for yet
         self.memory = Memory()  # what the claims checks learned that cannot change (kept by serve)
         self._remembered = False  # the decision log's digests read into memory
+        self.bases_moved: frozenset[str] = frozenset()  # set by tagtrail serve's base-image watch
 
     @classmethod
     @asynccontextmanager
@@ -171,7 +172,15 @@ class Reconciler:
     ) -> list[Planned]:
         last = await asyncio.to_thread(self.log.last_automatic_deploys) if automatic else {}
         run = Round(
-            config, self.matcher, observer, self.clock(), automatic, last, prove, self.config_path.parent
+            config,
+            self.matcher,
+            observer,
+            self.clock(),
+            automatic,
+            last,
+            prove,
+            self.config_path.parent,
+            bases_moved=self.bases_moved,
         )
         return await evaluate(run, states)
 
