@@ -58,6 +58,7 @@ class AppBase:
     pinned: bool = False  # the Dockerfile names the base by digest: a Dependabot pull request moves it
     since: datetime | None = None  # when the current base was made (its image's created time)
     problem: str | None = None
+    commit: str | None = None  # the running build's commit (from its tag), where the scheme has one
 
     @property
     def moved(self) -> bool | None:
@@ -121,6 +122,7 @@ class Check:
     async def _recorded(self, app: Running) -> AppBase:
         running = f"{app.image}:{app.tag}" if app.tag else None
         row = AppBase(app.app, running + (f"@{app.digest}" if app.digest else "") if running else None)
+        row.commit = app.commit
         row.pinned = self._pinned(app)
         if running is None:
             row.problem = "nothing runs (no reference in the deploy files)"

@@ -182,6 +182,12 @@ def build(
     allow_dirty: Annotated[
         bool, typer.Option(help="Build despite uncommitted files; the tag gets -dirty and is never deployed.")
     ] = False,
+    branch: Annotated[
+        str | None,
+        typer.Option(
+            help="The branch to put in the tag. Default: the branch checked out (a detached HEAD needs it)."
+        ),
+    ] = None,
     json: JsonOption = False,
 ) -> None:
     """Build app images from this work tree, tagged by the scheme from git HEAD (as CI tags them) and
@@ -196,7 +202,7 @@ def build(
         raise TagtrailError(f"--builder '{builder}': use one of {', '.join(builds.BUILDERS)}")
     platforms = ci.check_platforms(tuple(p.strip() for p in (platform or "").split(",") if p.strip()))
     plans = builds.plan_builds(
-        _repo(current), config, chosen, allow_dirty=allow_dirty, branch=None, now=datetime.now(UTC)
+        _repo(current), config, chosen, allow_dirty=allow_dirty, branch=branch, now=datetime.now(UTC)
     )
     tool = builds.find_builder(builder)  # type: ignore[arg-type]
     bases = asyncio.run(_bases(config, root, chosen))

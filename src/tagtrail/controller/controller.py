@@ -21,6 +21,7 @@ from pathlib import Path
 
 from tagtrail.config import Config, load_config
 from tagtrail.controller import announce, snapshot
+from tagtrail.controller.bases import BaseWatch
 from tagtrail.controller.hints import Hints
 from tagtrail.controller.prune import Pruner
 from tagtrail.controller.results import Results
@@ -56,6 +57,7 @@ class Controller:
         self.status = snapshot.Status()
         self.results = Results(self.status, self.metrics, self.notifier)
         self.pruner = Pruner(self.metrics, self.notifier)  # retention.schedule: off unless set
+        self.bases = BaseWatch(self.metrics, self.notifier)  # base_images.interval
         self.snapshot = snapshot.Snapshot()
         self.live = snapshot.Broadcast()
         self.triggers = Coalescer(clock)
@@ -66,6 +68,7 @@ class Controller:
         self.hints = Hints(self)
         self._task: asyncio.Task[None] | None = None
         self._prunes: asyncio.Task[None] | None = None
+        self._bases: asyncio.Task[None] | None = None
         self._stopping = False
         self._pull_error: str | None = None
         self._reconcilers = reconcilers  # how a config becomes a Reconciler (fast tests use fakes)
@@ -80,7 +83,9 @@ class Controller:
             lambda registry, status: self.metrics.registry_requests.labels(registry, status).inc()
         )
         target = GitOpsTarget(self.config, self.config_path, matcher_for(self.config), keep=True)
-        return Reconciler(self.config, self.config_path, self.client, target=target)
+        reconciler = Reconciler(self.config, self.config_path, self.client, target=target)
+        reconciler.bases_moved = self.bases.moved  # what the base watch knows survives a reload
+        return reconciler
 
     # Lifecycle and config -----------------------------------------------------------------------------
 
@@ -88,6 +93,8 @@ class Controller:
         self._task = asyncio.create_task(self._loop(), name="tagtrail-reconcile")
         prunes = self.pruner.loop(lambda: self.reconciler, self.lock)
         self._prunes = asyncio.create_task(prunes, name="tagtrail-prune")
+        bases = self.bases.loop(lambda: self.reconciler, self.lock, self.reconcile)
+        self._bases = asyncio.create_task(bases, name="tagtrail-base-images")
 
     async def stop(self) -> None:
         """Finish the write in progress (never half a deploy), then stop."""
@@ -95,7 +102,7 @@ class Controller:
         self._wake.set()
         await self.hints.settle()
         async with self.lock:
-            for task in (self._task, self._prunes):
+            for task in (self._task, self._prunes, self._bases):
                 if task is not None:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
@@ -118,7 +125,9 @@ class Controller:
         old = self.client
         self.status.config_error = None
         self.config, self._config_text = config, text
-        self.notifier = self.results.notifier = self.pruner.notifier = Notifier.from_config(config)
+        self.notifier = self.results.notifier = self.pruner.notifier = self.bases.notifier = (
+            Notifier.from_config(config)
+        )
         self.reconciler = self._new_reconciler()
         self.hints.forget_commits()
         self.commit_url = snapshot.commit_url(self.config, self.config_path)

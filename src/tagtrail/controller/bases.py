@@ -1,0 +1,147 @@
+"""`tagtrail serve`'s base-image watch: every `base_images.interval`, whether the base of each running
+build has moved (one HEAD per distinct base), and what a move does.
+
+- Every move is told once per (app, new base digest) and counted in a gauge; the dashboard shows it.
+- Apps set to `rebuild` are rebuilt at most once per (app, base digest), recorded in a ledger that
+  survives restarts: through the GitHub workflow (workflow_dispatch, its `apps` input) or `tagtrail build
+  --push` here. A local build is deployed at once (a reconcile of those apps); a GitHub build arrives as
+  any build does (webhook or poll). Either way the policy decides, and says `base-image` in the history
+  because the reconciler knows which apps' bases moved.
+- A check that fails is a warning and a retry at the next turn, never the end of the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from tagtrail.baseimages import AppBase, Memory
+from tagtrail.baseimages.rebuild import Ledger, build_locally, dispatch
+from tagtrail.errors import TagtrailError
+from tagtrail.metrics import Metrics
+from tagtrail.notify import Message, Notifier
+from tagtrail.reconcile import Reconciler
+from tagtrail.reconcile.bases import base_images
+
+log = logging.getLogger("tagtrail.controller.bases")
+IDLE = 60.0  # how often an unset interval is looked at again
+
+Deploy = Callable[[set[str]], Awaitable[object]]  # reconcile these apps now
+
+
+class BaseWatch:
+    """Wire it into the controller with `asyncio.create_task(watch.loop(lambda: self.reconciler, self.lock,
+    deploy))` in `start`, and cancel that task in `stop`."""
+
+    def __init__(
+        self,
+        metrics: Metrics,
+        notifier: Notifier,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.metrics = metrics
+        self.notifier = notifier
+        self.memory = Memory()
+        self.rows: dict[str, AppBase] = {}
+        self.told: set[tuple[str, str]] = set()  # (app, base digest) moves already notified
+        self.last: float | None = None
+        self._clock = clock
+        self._sleep = sleep
+
+    @property
+    def moved(self) -> frozenset[str]:
+        return frozenset(app for app, row in self.rows.items() if row.moved)
+
+    def wait(self, reconciler: Reconciler) -> float | None:
+        """Seconds until the next check; None when checks are off."""
+        interval = reconciler.config.base_images.interval
+        if interval is None:
+            return None
+        if self.last is None:
+            return 0.0
+        return max(0.0, self.last + interval.total_seconds() - self._clock())
+
+    async def run_once(self, reconciler: Reconciler, lock: asyncio.Lock, deploy: Deploy) -> list[AppBase]:
+        """One check (under the write lock: what runs is read as it is), then what the moves call for."""
+        self.last = self._clock()
+        try:
+            async with lock:
+                rows = await base_images(reconciler, memory=self.memory)
+        except TagtrailError as exc:
+            log.warning("the base images could not be checked: %s", exc)
+            return []
+        self.rows = {row.app: row for row in rows}
+        reconciler.bases_moved = self.moved
+        self.metrics.base_moved.set(len(self.moved))
+        moved = [row for row in rows if row.moved and row.current]
+        await self._tell([row for row in moved if (row.app, row.current) not in self.told], reconciler)
+        await self._rebuild(reconciler, moved, deploy)
+        return rows
+
+    async def _tell(self, rows: list[AppBase], reconciler: Reconciler) -> None:
+        if not rows:
+            return
+        lines = [
+            f"{row.app}: {row.base} moved from {str(row.used)[:19]}… to {str(row.current)[:19]}…"
+            f" ({reconciler.config.base_images.on_change_of(row.app)})"
+            for row in rows
+        ]
+        for row in rows:
+            self.told.add((row.app, str(row.current)))
+        log.info("base images moved: %s", "; ".join(lines))
+        await self.notifier.send_async(Message("tagtrail: base images moved", "\n".join(lines), "warning"))
+
+    async def _rebuild(self, reconciler: Reconciler, moved: list[AppBase], deploy: Deploy) -> None:
+        settings = reconciler.config.base_images
+        ledger = Ledger(reconciler.log.path)
+        via = "github" if settings.github is not None else "local"
+        claimed = [
+            row
+            for row in moved
+            if settings.on_change_of(row.app) == "rebuild"
+            and await asyncio.to_thread(ledger.claim, row.app, str(row.current), via)
+        ]
+        if not claimed:
+            return
+        apps = sorted(row.app for row in claimed)
+        try:
+            if settings.github is not None:
+                await dispatch(settings.github, apps)
+            elif settings.local is not None:
+                for commit, names in _by_commit(claimed).items():
+                    branch = reconciler.config.deploy.branches_of(names[0])[0]
+                    await build_locally(settings.local, reconciler.config_path, names, commit, branch)
+        except TagtrailError as exc:
+            for row in claimed:
+                await asyncio.to_thread(ledger.release, row.app, str(row.current))
+            log.warning("a rebuild on a moved base could not be started: %s", exc)
+            await self.notifier.send_async(
+                Message("tagtrail: a base-image rebuild failed", str(exc), "failure")
+            )
+            return
+        for app in apps:
+            self.metrics.base_rebuilds.labels(app, via).inc()
+        log.info("rebuilding %s on their moved base images (%s)", ", ".join(apps), via)
+        if via == "local":
+            await deploy(set(apps))
+
+    async def loop(self, reconciler: Callable[[], Reconciler], lock: asyncio.Lock, deploy: Deploy) -> None:
+        """Until cancelled: wait for the interval, check, act, repeat."""
+        while True:
+            wait = self.wait(reconciler())
+            if wait is None or wait > 0:
+                await self._sleep(IDLE if wait is None else min(wait, IDLE))
+                continue
+            await self.run_once(reconciler(), lock, deploy)
+
+
+def _by_commit(rows: list[AppBase]) -> dict[str | None, list[str]]:
+    """The apps to rebuild, grouped by the commit that runs (one worktree and one build each)."""
+    found: dict[str | None, list[str]] = {}
+    for row in sorted(rows, key=lambda r: r.app):
+        found.setdefault(row.commit, []).append(row.app)
+    return found
