@@ -124,3 +124,12 @@ def test_prune_benchmark_counts_the_requests_of_a_plan(
     assert int(deleting[-3]) == 2 * 50  # one HEAD per tag: a digest shared with a kept tag must be seen
     assert int(deleting[-2]) < 50  # one GET per distinct manifest, not per tag
     assert (int(kept[-6]), int(kept[-4])) == (2, 2)  # all kept: the tags alone decide, one tag list each
+
+
+def test_a_base_image_check_costs_one_head_per_distinct_base(tmp_path: Path) -> None:
+    bench = load("base_images")
+    rows = {row.poll: row for row in bench.run_case(9, 2, 2, tmp_path)}
+    assert [(rows[p].heads, rows[p].gets) for p in ("steady 1", "steady 2", "steady after")] == [(2, 0)] * 3
+    assert (rows["first"].heads, rows["first"].gets) == (2, 18)  # each app's record, once
+    assert (rows["base0 moved"].heads, rows["base0 moved"].gets, rows["base0 moved"].moved) == (2, 2, 5)
+    assert rows["per-app HEADs"].heads == 9  # the baseline: one per app

@@ -113,7 +113,10 @@ class Check:
                 row.problem = str(found)
             elif found is not None:
                 row.current = found
-        await asyncio.gather(*(self._since(row) for row in rows if row.moved))
+        moved = {(r.base, r.current) for r in rows if r.moved and r.base and r.current}
+        await asyncio.gather(*(self._created(base, digest) for base, digest in sorted(moved)))
+        for row in rows:
+            row.since = self.memory.created.get(row.current or "") if row.moved else None
         return rows
 
     async def _head(self, name: str) -> str:
@@ -174,17 +177,15 @@ class Check:
         except TagtrailError:
             return False
 
-    async def _since(self, row: AppBase) -> None:
-        """When the base's current image was made: one config read per new base digest, remembered."""
-        if row.base is None or row.current is None:
+    async def _created(self, base: str, digest: str) -> None:
+        """When a base's current image was made: one config read per new base digest, remembered."""
+        if digest in self.memory.created:
             return
-        if row.current not in self.memory.created:
-            try:
-                config = await self.client.image_config(ImageRef.parse(row.base).with_digest(row.current))
-            except RegistryError:
-                return
-            self.memory.created[row.current] = config.created
-        row.since = self.memory.created[row.current]
+        try:
+            config = await self.client.image_config(ImageRef.parse(base).with_digest(digest))
+        except RegistryError:
+            return  # unknown for now; asked again at the next check
+        self.memory.created[digest] = config.created
 
 
 async def check(
