@@ -8,6 +8,7 @@ import asyncio
 import json
 import logging
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -26,7 +27,7 @@ from tagtrail.metrics import Metrics
 from tagtrail.notify import Message, Notifier
 from tagtrail.reconcile import Reconciler
 from tagtrail.registry import ImageRef, RegistryClient
-from tagtrail.sandbox import RegistryServer
+from tagtrail.sandbox import ImagePusher, RegistryServer
 
 __all__ = ["buildah_storage"]  # a fixture, shared with test_build
 BASE_NAME = "org.opencontainers.image.base.name"
@@ -300,3 +301,28 @@ def test_serve_shows_a_moved_base_on_the_dashboard_and_in_metrics(
         assert served.metric("tagtrail_base_image_rebuilds", app="web", via="local") == 0.0  # notify only
     finally:
         assert served.stop() == 0
+
+
+def test_an_image_without_a_record_is_read_from_its_dockerfile_at_its_commit(
+    capsys: pytest.CaptureFixture[str], lab: dict[str, object]
+) -> None:
+    """An image built before tagtrail recorded bases (here pushed without labels): base-images names the
+    base the Dockerfile had at the image's commit, and says the digest used is not known."""
+    root, registry, base = lab["root"], lab["registry"], str(lab["base"])
+    assert isinstance(root, Path)
+    assert isinstance(registry, RegistryServer)
+    old = commit(root, {"apps/api/Dockerfile": f"FROM {base}\nCOPY api.txt /srv/\n# v1\n"}, "api v1")
+    config = load_config(root / "tagtrail.yaml")
+    tag = config.tag_scheme.format(branch="main", sha=old, time=datetime.now(UTC))
+    with ImagePusher(registry.url) as pusher:
+        image = pusher.push_image(f"{config.image_for('api').split('/', 1)[1]}", tag)
+    commit(root, {"apps/api/Dockerfile": "FROM scratch\nCOPY api.txt /srv/\n"}, "api moves to scratch")
+    running = f"{config.image_for('api')}:{tag}@{image.digest}"
+    commit(root, {"deploy/prod.yaml": f"api:\n  image: {running}\n"}, "run the old build")
+    code, out, err = run(capsys, "base-images", "--json")
+    assert code == 0, err
+    [row] = json.loads(out)
+    assert (row["app"], row["base"], row["source"]) == ("api", base, "dockerfile")  # the old commit's FROM
+    assert (row["used"], row["moved"]) == (None, None)
+    assert row["current"] == lab["first"]
+    assert "records no base digest" in row["problem"]
