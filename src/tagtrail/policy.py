@@ -137,7 +137,7 @@ class Facts:
     automatic: bool = False
     total_tags: int = 0
     claims: Claims = field(default_factory=Claims)
-    base_moved: bool = False  # the base image the running build used has moved since (baseimages.check)
+    base_rebuilt: frozenset[str] = frozenset()  # shas of builds of the running code on its moved base image
 
 
 def eligible_build(scheme: Scheme, branches: Sequence[str], tag: str | None) -> ParsedTag | None:
@@ -238,9 +238,9 @@ def decide(app: str, scheme: Scheme, policy: AppPolicy, running: Running, facts:
     if ctx.current is None:
         why = f"{running.tag or 'nothing'} is not a build of the scheme: deploying the newest eligible build"
         return _with_digest(ctx, ctx.decision("deploy", Reason.RUNNING_UNKNOWN, why, chosen, behind))
-    if chosen.sha == ctx.current.sha:  # the same code rebuilt: on its moved base image, or for another cause
-        reason = Reason.BASE_IMAGE if facts.base_moved else Reason.REBUILD
-        why = f"{chosen.tag} rebuilds the running commit {chosen.sha}{' on its moved base image' if facts.base_moved else ''}"
+    if chosen.sha == ctx.current.sha or chosen.sha in facts.base_rebuilt:  # the running code, rebuilt
+        reason = Reason.BASE_IMAGE if (on := chosen.sha in facts.base_rebuilt) else Reason.REBUILD
+        why = f"{chosen.tag} rebuilds the code of {ctx.current.sha}{' on its moved base image' if on else ''}"
         return _with_digest(ctx, ctx.decision("deploy", reason, why, chosen, behind))
     why = f"{chosen.tag} is newer than {running.tag}"
     return _with_digest(ctx, ctx.decision("deploy", Reason.NEWER_BUILD, why, chosen, behind))

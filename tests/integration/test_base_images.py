@@ -25,7 +25,7 @@ from tagtrail.controller.bases import BaseWatch, Deploy
 from tagtrail.history import default_log_path
 from tagtrail.metrics import Metrics
 from tagtrail.notify import Message, Notifier
-from tagtrail.reconcile import Reconciler
+from tagtrail.reconcile import Reconciler, Report
 from tagtrail.registry import ImageRef, RegistryClient
 from tagtrail.sandbox import ImagePusher, RegistryServer
 
@@ -192,6 +192,15 @@ async def watch_once(path: Path, watch: BaseWatch, deploy: Deploy | None = None)
         return await watch.run_once(reconciler, asyncio.Lock(), deploy or deploy_now)
 
 
+async def deploy_as_serve(path: Path, watch: BaseWatch) -> Report:
+    """A reconcile of every app, as serve runs it: its reconciler knows the apps on a moved base."""
+    config = load_config(path)
+    async with RegistryClient(config.registries) as client:
+        reconciler = Reconciler(config, path, client)
+        reconciler.bases_moved = watch.moved
+        return await reconciler.run(actor="tagtrail serve", automatic=True)
+
+
 async def _never(apps: set[str]) -> object:
     raise AssertionError(f"nothing deploys at once through GitHub, asked for {apps}")
 
@@ -238,6 +247,17 @@ def test_serve_dispatches_the_github_workflow_once_per_app_and_base_digest(
         assert len(moves) == 1  # told once per (app, base digest)
         assert f"api: {base} moved" in moves[0].body
         assert second[:19] in moves[0].body
+
+        # what the dispatched workflow does: build web at the branch's head (config and deploy commits
+        # sit on top of the running one); the build deploys, and the history says why
+        time.sleep(1.1)  # a later second in the tag than the running build's
+        code, out, err = run(capsys, "build", "web", "--push", "--json")
+        assert code == 0, err
+        rebuilt = json.loads(out)[0]["reference"]
+        report = asyncio.run(deploy_as_serve(path, watch))
+        [web] = [p for p in report.planned if p.app == "web"]
+        assert (web.decision.reason, web.decision.target_tag) == ("base-image", rebuilt.rsplit(":", 1)[1])
+        assert "on its moved base image" in web.decision.sentence
 
         publish_base(base, "base 3\n", tmp)
         asyncio.run(watch_once(path, watch, _never))
