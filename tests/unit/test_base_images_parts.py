@@ -1,0 +1,117 @@
+"""The parts of the base-image feature that need no service: the base_images: settings, the flags a
+build gets, what a check row says, and which rebuilds are grouped together."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pytest
+
+from tagtrail.apps import App
+from tagtrail.baseimages import AppBase, Recorded, ResolvedBase
+from tagtrail.baseimages.record import base_name
+from tagtrail.build import Buildah, BuildOptions, BuildPlan, Docker
+from tagtrail.config import parse_config
+from tagtrail.controller.bases import _by_commit
+from tagtrail.errors import ConfigError
+
+DIGEST = "sha256:" + "ab" * 32
+IMAGE = "image: ghcr.io/o/r/{app}\n"
+
+
+def test_notify_is_the_default_and_rebuild_is_per_app() -> None:
+    config = parse_config(IMAGE + "base_images:\n  apps: {web: rebuild}\n  local: {}\n")
+    assert config.base_images.on_change_of("web") == "rebuild"
+    assert config.base_images.on_change_of("api") == "notify"
+    assert parse_config(IMAGE).base_images.interval is not None  # on by default: notify only
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ("base_images:\n  on_change: rebuild\n", "rebuild needs a way to build"),
+        ("base_images:\n  apps: {web: rebuild}\n", "rebuild needs a way to build"),
+        (
+            "base_images:\n  local: {}\n  github: {repository: o/r}\n",
+            "set one of base_images.github and base_images.local",
+        ),
+        ("base_images:\n  github: {repository: 'not a repo'}\n", "base_images.github.repository"),
+        ("base_images:\n  on_change: deploy\n", "base_images.on_change"),
+    ],
+)
+def test_settings_that_cannot_work_are_refused_when_loading(section: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(IMAGE + section, "tagtrail.yaml")
+    assert message in str(caught.value)
+    assert str(caught.value).startswith("tagtrail.yaml:")
+
+
+def plan(base: ResolvedBase | None) -> BuildPlan:
+    app = App("web", "apps/web", "apps/web/Dockerfile", "ghcr.io/o/r/web")
+    return BuildPlan(app, "main.1.abc", {"org.opencontainers.image.title": "web"}, base=base)
+
+
+def resolved(*, pinned: bool = False, insecure: bool = False) -> ResolvedBase:
+    return ResolvedBase("python:3.12-slim", Recorded(base_name("python:3.12-slim"), DIGEST), pinned, insecure)
+
+
+@pytest.mark.parametrize("builder", [Docker(), Buildah()])
+def test_a_build_records_its_base_and_uses_that_digest(builder: Docker | Buildah, tmp_path: Path) -> None:
+    command = builder.commands(plan(resolved()), tmp_path, BuildOptions(), tmp_path).build
+    pairs = list(itertools.pairwise(command))
+    name = "org.opencontainers.image.base.name=docker.io/library/python:3.12-slim"
+    digest = f"org.opencontainers.image.base.digest={DIGEST}"
+    for flag in ("--label", "--annotation"):
+        assert (flag, name) in pairs
+        assert (flag, digest) in pairs
+    context = f"python:3.12-slim=docker-image://docker.io/library/python@{DIGEST}"
+    assert ("--build-context", context) in pairs
+    assert "--tls-verify=false" not in command
+
+
+def test_a_pinned_base_needs_no_context_and_scratch_records_nothing(tmp_path: Path) -> None:
+    pinned = Buildah().commands(plan(resolved(pinned=True)), tmp_path, BuildOptions(), tmp_path).build
+    assert "--build-context" not in pinned
+    assert "--annotation" in pinned
+    scratch = Buildah().commands(plan(None), tmp_path, BuildOptions(), tmp_path).build
+    assert "--annotation" not in scratch
+    assert not any("image.base" in arg for arg in scratch)
+
+
+def test_a_base_on_a_plain_http_registry_is_pulled_so(tmp_path: Path) -> None:
+    command = Buildah().commands(plan(resolved(insecure=True)), tmp_path, BuildOptions(), tmp_path).build
+    assert "--tls-verify=false" in command
+
+
+@pytest.mark.parametrize(
+    ("image", "name"),
+    [
+        ("python:3.12-slim", "docker.io/library/python:3.12-slim"),
+        ("gcr.io/distroless/static", "gcr.io/distroless/static:latest"),
+        (f"python@{DIGEST}", "docker.io/library/python"),
+        (f"127.0.0.1:5000/base:1@{DIGEST}", "127.0.0.1:5000/base:1"),
+    ],
+)
+def test_the_recorded_name_is_a_full_reference_with_its_tag(image: str, name: str) -> None:
+    assert base_name(image) == name
+
+
+@pytest.mark.parametrize(
+    ("row", "moved"),
+    [
+        (AppBase("a", "r", "b", used=DIGEST, current=DIGEST), False),
+        (AppBase("a", "r", "b", used=DIGEST, current="sha256:" + "cd" * 32), True),
+        (AppBase("a", "r", "b", used=None, current=DIGEST), None),  # no record: cannot tell
+        (AppBase("a", "r", "b", used=DIGEST, current=None), None),  # the base could not be read
+        (AppBase("a", "r", "b", used=DIGEST, current="sha256:" + "cd" * 32, pinned=True), False),
+    ],
+)
+def test_moved(row: AppBase, moved: bool | None) -> None:
+    assert row.moved is moved
+    assert row.as_json()["moved"] is moved
+
+
+def test_rebuilds_are_grouped_by_the_commit_that_runs() -> None:
+    rows = [AppBase("web", None, commit="abc"), AppBase("api", None, commit="abc"), AppBase("db", None)]
+    assert _by_commit(rows) == {"abc": ["api", "web"], None: ["db"]}
