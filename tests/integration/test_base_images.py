@@ -111,8 +111,7 @@ def test_build_records_the_base_and_base_images_reports_its_move(
     assert rows["web"]["moved"] is False
     assert (rows["web"]["base"], rows["web"]["used"], rows["web"]["current"]) == (base, first, first)
     assert rows["web"]["source"] == "annotations"
-    assert rows["static"]["base"] is None
-    assert rows["static"]["moved"] is None
+    assert (rows["static"]["base"], rows["static"]["scratch"], rows["static"]["moved"]) == (None, True, False)
 
     tmp = lab["tmp"]
     assert isinstance(tmp, Path)
@@ -128,7 +127,9 @@ def test_build_records_the_base_and_base_images_reports_its_move(
         assert rows[app]["since"] is not None  # the new base's created time
     code, out, err = run(capsys, "base-images")
     assert code == 0, err
-    assert "yes (base made" in out
+    lines = {line.split()[0]: line for line in out.splitlines()[1:]}
+    assert "yes, since " in lines["web"]
+    assert lines["static"].endswith("no (FROM scratch)")
 
 
 def test_for_build_gives_the_workflow_the_base_and_its_build_context(
@@ -232,7 +233,7 @@ def test_serve_dispatches_the_github_workflow_once_per_app_and_base_digest(
         monkeypatch.setenv("GH_TOKEN", "ghp_wrong")
         caplog.set_level(logging.DEBUG, logger="tagtrail")
         rows = {r.app: r for r in asyncio.run(watch_once(path, watch, _never))}
-        assert (rows["web"].moved, rows["api"].moved, rows["static"].moved) == (True, True, None)
+        assert (rows["web"].moved, rows["api"].moved, rows["static"].moved) == (True, True, False)
         assert github.refused == [401]
         assert github.dispatches == []
         assert told.messages[-1].title == "tagtrail: a base-image rebuild failed"

@@ -105,6 +105,7 @@ def test_the_recorded_name_is_a_full_reference_with_its_tag(image: str, name: st
         (AppBase("a", "r", "b", used=None, current=DIGEST), None),  # no record: cannot tell
         (AppBase("a", "r", "b", used=DIGEST, current=None), None),  # the base could not be read
         (AppBase("a", "r", "b", used=DIGEST, current="sha256:" + "cd" * 32, pinned=True), False),
+        (AppBase("a", "r", None, scratch=True), False),  # FROM scratch: nothing to move
     ],
 )
 def test_moved(row: AppBase, moved: bool | None) -> None:

@@ -52,6 +52,7 @@ class AppBase:
     app: str
     running: str | None
     base: str | None = None  # full reference with tag; None: scratch, or not known
+    scratch: bool = False  # the Dockerfile at the running commit builds FROM scratch: no base to move
     used: str | None = None  # the digest the running build used (None: not recorded)
     current: str | None = None  # the digest the base's tag points to now
     source: Source = "none"
@@ -63,7 +64,7 @@ class AppBase:
     @property
     def moved(self) -> bool | None:
         """True: the tag points elsewhere than the build used; None: cannot be told."""
-        if self.pinned:
+        if self.pinned or self.scratch:
             return False
         if self.used is None or self.current is None:
             return None
@@ -79,6 +80,7 @@ class AppBase:
             "moved": self.moved,
             "since": self.since.isoformat() if self.since else None,
             "pinned": self.pinned,
+            "scratch": self.scratch,
             "source": self.source,
             "problem": self.problem,
         }
@@ -91,6 +93,7 @@ class Memory:
     recorded: dict[str, Recorded | None] = field(default_factory=dict)  # image digest → its base
     created: dict[str, datetime | None] = field(default_factory=dict)  # base digest → created
     written: dict[tuple[str, str], str | None] = field(default_factory=dict)  # (commit, file) → FROM
+    # ("" for scratch, None when the Dockerfile cannot be read there)
 
 
 @dataclass
@@ -139,7 +142,9 @@ class Check:
             row.base, row.used, row.source = recorded.name, recorded.digest, "annotations"
             return row
         written = await asyncio.to_thread(self._written, app)
-        if written is not None:
+        if written == "":
+            row.scratch, row.source = True, "dockerfile"
+        elif written is not None:
             row.base, row.source = base_name(written), "dockerfile"
             row.problem = (
                 "the image records no base digest: rebuild it with `tagtrail build` or the generated workflow"
@@ -166,7 +171,7 @@ class Check:
                 base = dockerfiles.final_base(text, f"{app.commit}:{app.dockerfile}") if text else None
             except TagtrailError:
                 base = None
-            self.memory.written[key] = base.image if base is not None else None
+            self.memory.written[key] = (base.image or "") if base is not None else None
         return self.memory.written[key]
 
     def _pinned(self, app: Running) -> bool:

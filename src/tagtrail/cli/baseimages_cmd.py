@@ -63,13 +63,15 @@ def _short(digest: str | None) -> str:
 
 
 def _moved(row: AppBase) -> str:
+    if row.scratch:
+        return "no (FROM scratch)"
     if row.pinned:
         return "pinned by digest: Dependabot's pull request moves it"
     if row.moved is None:
         return "unknown"
     if not row.moved:
         return "no"
-    return f"yes (base made {age(row.since, empty='at an unknown time')})"
+    return f"yes, since {age(row.since)} ago" if row.since else "yes"
 
 
 def _for_build(config: Config, root: Path, names: list[str]) -> None:

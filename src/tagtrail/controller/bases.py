@@ -23,7 +23,7 @@ from tagtrail.errors import TagtrailError
 from tagtrail.metrics import Metrics
 from tagtrail.notify import Message, Notifier
 from tagtrail.reconcile import Reconciler
-from tagtrail.reconcile.bases import base_images
+from tagtrail.reconcile.bases import check_running, running_apps
 
 log = logging.getLogger("tagtrail.controller.bases")
 IDLE = 60.0  # how often an unset interval is looked at again
@@ -66,11 +66,13 @@ class BaseWatch:
         return max(0.0, self.last + interval.total_seconds() - self._clock())
 
     async def run_once(self, reconciler: Reconciler, lock: asyncio.Lock, deploy: Deploy) -> list[AppBase]:
-        """One check (under the write lock: what runs is read as it is), then what the moves call for."""
+        """One check (what runs read under the write lock, as it is; the registry asked outside it, so a
+        slow registry never holds a deploy back), then what the moves call for."""
         self.last = self._clock()
         try:
             async with lock:
-                rows = await base_images(reconciler, memory=self.memory)
+                running = await running_apps(reconciler)
+            rows = await check_running(reconciler, running, memory=self.memory)
         except TagtrailError as exc:
             log.warning("the base images could not be checked: %s", exc)
             return []

@@ -13,6 +13,20 @@ async def base_images(
     reconciler: Reconciler, apps: list[str] | None = None, *, memory: Memory | None = None
 ) -> list[AppBase]:
     """Per app (every app the target declares, or those named), its base and whether it moved."""
+    return await check_running(reconciler, await running_apps(reconciler, apps), memory=memory)
+
+
+async def check_running(
+    reconciler: Reconciler, running: list[Running], *, memory: Memory | None = None
+) -> list[AppBase]:
+    """The check of what runs (registry reads, and git for images that record no base)."""
+    source = await reconciler.source()
+    root = reconciler.config_path.parent
+    return await check(reconciler.client, running, memory=memory, source=source, root=root)
+
+
+async def running_apps(reconciler: Reconciler, apps: list[str] | None = None) -> list[Running]:
+    """What runs, per app, as the target declares it (serve reads it under its write lock)."""
     config, root = reconciler.config, reconciler.config_path.parent
     declared = select((await reconciler.target.declared()).states, apps)
     found = {app.name: app for app in discovery.discover(root, config)}
@@ -30,5 +44,4 @@ async def base_images(
                 parsed.sha if isinstance(parsed, ParsedTag) else None,
             )
         )
-    source = await reconciler.source()
-    return await check(reconciler.client, running, memory=memory, source=source, root=root)
+    return running
