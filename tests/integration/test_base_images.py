@@ -26,7 +26,7 @@ from tagtrail.history import default_log_path
 from tagtrail.metrics import Metrics
 from tagtrail.notify import Message, Notifier
 from tagtrail.reconcile import Reconciler, Report
-from tagtrail.registry import ImageRef, RegistryClient
+from tagtrail.registry import ImageRef, Platform, RegistryClient
 from tagtrail.sandbox import ImagePusher, RegistryServer
 
 __all__ = ["buildah_storage"]  # a fixture, shared with test_build
@@ -347,3 +347,31 @@ def test_an_image_without_a_record_is_read_from_its_dockerfile_at_its_commit(
     assert (row["used"], row["moved"]) == (None, None)
     assert row["current"] == lab["first"]
     assert "records no base digest" in row["problem"]
+
+
+def test_a_multi_platform_build_on_a_multi_platform_base(
+    capsys: pytest.CaptureFixture[str], lab: dict[str, object]
+) -> None:
+    """The base is an index: its digest is what the tag points to, and each platform's image records it."""
+    root, registry = lab["root"], lab["registry"]
+    assert isinstance(root, Path)
+    assert isinstance(registry, RegistryServer)
+    config = load_config(root / "tagtrail.yaml")
+    repository = config.image_for("multi-base").split("/", 1)[1]
+    with ImagePusher(registry.url) as pusher:
+        index = pusher.push_index(repository, "2")
+    base = f"{registry.host}/{repository}:2"
+    commit(root, {"apps/web/Dockerfile": f"FROM {base}\nCOPY index.html /srv/\n"}, "web on a multi-arch base")
+    code, out, err = run(capsys, "build", "web", "--push", "--platform", "linux/amd64,linux/arm64", "--json")
+    assert code == 0, out + err
+    [web] = json.loads(out)
+    for platform in ("amd64", "arm64"):
+        labels = asyncio.run(_platform_labels(registry, web["reference"], platform))
+        assert (labels[BASE_NAME], labels[BASE_DIGEST]) == (base, index.digest)
+
+
+async def _platform_labels(registry: RegistryServer, reference: str, architecture: str) -> dict[str, str]:
+    async with RegistryClient({registry.host: RegistryConfig(insecure=True)}) as client:
+        config = await client.image_config(ImageRef.parse(reference), Platform("linux", architecture))
+    assert config.architecture == architecture
+    return config.labels
