@@ -83,6 +83,11 @@ class BuildOptions:
     platforms: tuple[str, ...] = ()
     insecure: bool = False  # plain HTTP / unverified TLS to the registry (registries.<host>.insecure)
     auth_file: Path | None = None
+    build_args: tuple[tuple[str, str], ...] = ()  # --build-arg KEY=VALUE, in order
+
+
+def _arg_flags(options: BuildOptions) -> list[str]:
+    return [arg for key, value in options.build_args for arg in ("--build-arg", f"{key}={value}")]
 
 
 def _works(*command: str) -> bool:
@@ -124,6 +129,7 @@ class Docker:
             "--tag",
             plan.reference,
             *_label_flags(plan),
+            *_arg_flags(options),
             "--metadata-file",
             str(metadata),
         ]
@@ -150,6 +156,7 @@ class _ContainersTool:
             *(["--manifest"] if multi else ["--tag"]),
             plan.reference,
             *_label_flags(plan),
+            *_arg_flags(options),
             *(["--tls-verify=false"] if plan.base is not None and plan.base.insecure else []),
         ]
         if options.platforms:

@@ -182,6 +182,14 @@ def build(
     allow_dirty: Annotated[
         bool, typer.Option(help="Build despite uncommitted files; the tag gets -dirty and is never deployed.")
     ] = False,
+    build_arg: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--build-arg",
+            metavar="KEY=VALUE",
+            help="A build argument, as docker build takes it (also read for the base: ARG before FROM).",
+        ),
+    ] = None,
     branch: Annotated[
         str | None,
         typer.Option(
@@ -204,8 +212,9 @@ def build(
     plans = builds.plan_builds(
         _repo(current), config, chosen, allow_dirty=allow_dirty, branch=branch, now=datetime.now(UTC)
     )
+    args = _build_args(build_arg or [])
     tool = builds.find_builder(builder)  # type: ignore[arg-type]
-    bases = asyncio.run(_bases(config, root, chosen))
+    bases = asyncio.run(_bases(config, root, chosen, dict(args)))
     plans = [replace(plan, base=bases[plan.app.name]) for plan in plans]
     credentials = CredentialResolver({h: c.credentials for h, c in config.registries.items()})
     logs = Path(tempfile.mkdtemp(prefix="tagtrail-build-logs-"))
@@ -214,7 +223,7 @@ def build(
         for number, plan in enumerate(plans, start=1):
             settings = config.registries.get(ImageRef.parse(plan.app.image).registry)
             auth = builds.registry_auth_file(credentials, plan.app.image, Path(private)) if push else None
-            options = builds.BuildOptions(push, platforms, bool(settings and settings.insecure), auth)
+            options = builds.BuildOptions(push, platforms, bool(settings and settings.insecure), auth, args)
             dirty = " [yellow](dirty)[/]" if plan.dirty else ""
             output.stderr.print(
                 f"building {plan.app.name} ({number}/{len(plans)}) as {escape(plan.reference)}{dirty} with {tool.name}…"
@@ -225,10 +234,22 @@ def build(
         raise typer.Exit(1)
 
 
-async def _bases(config: Config, root: Path, chosen: list[App]) -> dict[str, ResolvedBase | None]:
+def _build_args(given: list[str]) -> tuple[tuple[str, str], ...]:
+    pairs = []
+    for item in given:
+        key, eq, value = item.partition("=")
+        if not eq or not key.replace("_", "a").isalnum() or key[0].isdigit():
+            raise TagtrailError(f"--build-arg '{item}': write KEY=VALUE, KEY a variable name")
+        pairs.append((key, value))
+    return tuple(pairs)
+
+
+async def _bases(
+    config: Config, root: Path, chosen: list[App], args: dict[str, str]
+) -> dict[str, ResolvedBase | None]:
     """Each app's base, resolved to the digest its tag points to now (one HEAD per distinct base)."""
     async with RegistryClient(config.registries) as client:
-        return await resolve_bases(client, config, root, chosen)
+        return await resolve_bases(client, config, root, chosen, args)
 
 
 def _select(every: list[App], names: list[str]) -> list[App]:
