@@ -190,6 +190,46 @@ def test_serve_shows_a_moved_base_on_the_dashboard_and_in_metrics(
         page = served.get("/").text
         assert "1 on a moved base image" in page
         assert page.count('class="badge behind base-moved"') == 1
-        assert served.metric("tagtrail_base_image_rebuilds", app="web", via="local") == 0.0  # notify only
+        assert (
+            served.metric("tagtrail_base_image_rebuilds_total", app="web", via="local") == 0.0
+        )  # notify only
     finally:
         assert served.stop() == 0
+
+
+def test_serve_rebuilds_and_deploys_a_moved_base_on_its_own(
+    capsys: pytest.CaptureFixture[str], lab: dict[str, object]
+) -> None:
+    """The whole loop in a running `tagtrail serve`: the base moves, serve builds the running commit with
+    buildah, deploys it in a commit whose reason is base-image, and then sees nothing left to do."""
+    root, registry, base, tmp = lab["root"], lab["registry"], str(lab["base"]), lab["tmp"]
+    assert isinstance(root, Path)
+    assert isinstance(registry, RegistryServer)
+    assert isinstance(tmp, Path)
+    before = build_and_declare(capsys, root, "web")["web"]
+    configure(
+        root,
+        "base_images:\n  interval: 1s\n  on_change: rebuild\n  local: {builder: buildah}\nserve:\n  pull: false\n",
+    )
+    served = ServeProcess(root).start()
+    try:
+        time.sleep(1.1)  # the rebuild's tag must carry a later second than the running build's
+        second = publish_base(base, "base 1, patched in place\n", tmp)
+        rebuilds = ("tagtrail_base_image_rebuilds_total", {"app": "web", "via": "local"})
+        wait_for(
+            lambda: served.metric(rebuilds[0], **rebuilds[1]) == 1.0, 120, f"a rebuild\n{served.output()}"
+        )
+
+        def deployed() -> str | None:
+            text = (root / "deploy/prod.yaml").read_text()
+            return text.split("image: ")[1].strip() if before not in text else None
+
+        now = wait_for(deployed, 60, f"the deploy commit\n{served.output()}")
+        wait_for(lambda: served.metric("tagtrail_apps_on_moved_base_image") == 0.0, 30, "the watch to see it")
+        assert served.metric(rebuilds[0], **rebuilds[1]) == 1.0  # once, whatever the checks since
+    finally:
+        assert served.stop() == 0
+    assert asyncio.run(labels_of(registry, now))[BASE_DIGEST] == second
+    code, out, err = run(capsys, "history", "web", "--json")
+    assert code == 0, err
+    assert json.loads(out)[0]["reason"] == "base-image"
