@@ -3,18 +3,20 @@ build gets, what a check row says, and which rebuilds are grouped together."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from pathlib import Path
 
 import pytest
 
 from tagtrail.apps import App
-from tagtrail.baseimages import AppBase, Recorded, ResolvedBase
+from tagtrail.baseimages import AppBase, Recorded, ResolvedBase, Running, check
 from tagtrail.baseimages.record import base_name
 from tagtrail.build import Buildah, BuildOptions, BuildPlan, Docker
 from tagtrail.config import parse_config
 from tagtrail.controller.bases import _by_commit
-from tagtrail.errors import ConfigError
+from tagtrail.errors import ConfigError, RegistryNotFound
+from tagtrail.registry import ImageConfig, ImageRef, ManifestHead
 
 DIGEST = "sha256:" + "ab" * 32
 IMAGE = "image: ghcr.io/o/r/{app}\n"
@@ -116,3 +118,52 @@ def test_moved(row: AppBase, moved: bool | None) -> None:
 def test_rebuilds_are_grouped_by_the_commit_that_runs() -> None:
     rows = [AppBase("web", None, commit="abc"), AppBase("api", None, commit="abc"), AppBase("db", None)]
     assert _by_commit(rows) == {"abc": ["api", "web"], None: ["db"]}
+
+
+class FakeRegistry:
+    """Answers a check's reads from dicts, counting them (the real registry's counts: the benchmark)."""
+
+    def __init__(self, labels: dict[str, dict[str, str]], heads: dict[str, str | Exception]) -> None:
+        self.labels, self.heads = labels, heads
+        self.asked: list[str] = []
+
+    async def head(self, ref: ImageRef) -> ManifestHead:
+        self.asked.append(f"HEAD {ref}")
+        answer = self.heads[str(ref)]
+        if isinstance(answer, Exception):
+            raise answer
+        return ManifestHead(answer, "application/vnd.oci.image.index.v1+json", None)
+
+    async def image_config(self, ref: ImageRef) -> ImageConfig:
+        self.asked.append(f"GET {ref}")
+        return ImageConfig(ref.digest or "", None, "linux", "amd64", self.labels.get(ref.digest or "", {}))
+
+
+def _running(app: str, digest: str) -> Running:
+    return Running(app, f"r.example/{app}", "main.1", digest, f"apps/{app}/Dockerfile")
+
+
+def test_a_base_that_cannot_be_read_leaves_its_apps_unknown_and_the_others_checked() -> None:
+    one, two = "r.example/one:1", "r.example/two:1"
+    digests = {n: f"sha256:{n * 64}" for n in "abcd"}
+    registry = FakeRegistry(
+        {
+            digests["a"]: Recorded(one, DIGEST).labels(),
+            digests["b"]: Recorded(one, DIGEST).labels(),
+            digests["c"]: Recorded(two, DIGEST).labels(),
+        },
+        {one: DIGEST, two: RegistryNotFound("r.example", "two", "no such tag")},
+    )
+    apps = [_running("x", digests["a"]), _running("y", digests["b"]), _running("z", digests["c"])]
+    rows = {r.app: r for r in asyncio.run(check(registry, apps))}
+    assert [a for a in registry.asked if a.startswith("HEAD")] == [f"HEAD {one}", f"HEAD {two}"]
+    assert (rows["x"].moved, rows["y"].moved, rows["z"].moved) == (False, False, None)
+    assert "no such tag" in (rows["z"].problem or "")
+
+
+def test_a_bug_is_not_taken_for_a_registry_answer() -> None:
+    registry = FakeRegistry(
+        {DIGEST: Recorded("r.example/one:1", DIGEST).labels()}, {"r.example/one:1": KeyError("x")}
+    )
+    with pytest.raises(KeyError):
+        asyncio.run(check(registry, [_running("x", DIGEST)]))

@@ -112,8 +112,10 @@ class Check:
         now = dict(zip(names, heads, strict=True))
         for row in rows:
             found = now.get(row.base or "")
-            if isinstance(found, BaseException):
+            if isinstance(found, TagtrailError):  # this base cannot be read now: its apps are "unknown"
                 row.problem = str(found)
+            elif isinstance(found, BaseException):
+                raise found  # a bug is not a registry's answer
             elif found is not None:
                 row.current = found
         moved = {(r.base, r.current) for r in rows if r.moved and r.base and r.current}
