@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -173,3 +174,50 @@ def test_a_build_arg_chooses_the_base_and_the_record_follows(
     code, out, err = run(capsys, "build", "web", "--build-arg", "no equals sign")
     assert (code, out) == (1, "")
     assert err.strip() == "error: --build-arg 'no equals sign': write KEY=VALUE, KEY a variable name"
+
+
+def test_a_base_only_in_local_storage_builds_without_a_record_and_says_so(
+    capsys: pytest.CaptureFixture[str], lab: dict[str, object]
+) -> None:
+    """A base the builder has locally (imported, never pushed) cannot be resolved by a registry: the build
+    goes ahead on it, unrecorded, with a warning; a FROM that is no image reference is an error at its line."""
+    root, registry = lab["root"], lab["registry"]
+    assert isinstance(root, Path)
+    assert isinstance(registry, RegistryServer)
+    context = root.parent / "local-base"
+    context.mkdir()
+    (context / "f").write_text("local\n")
+    (context / "Dockerfile").write_text("FROM scratch\nCOPY f /f\n")
+    subprocess.run(
+        [
+            "buildah",
+            "bud",
+            "--isolation",
+            "chroot",
+            "--storage-driver",
+            "vfs",
+            "-q",
+            "-t",
+            "localhost/only-local:1",
+            ".",
+        ],
+        cwd=context,
+        check=True,
+        capture_output=True,
+    )
+    commit(
+        root,
+        {"apps/api/Dockerfile": "FROM localhost/only-local:1\nCOPY api.txt /srv/\n"},
+        "api on a local base",
+    )
+    code, out, err = run(capsys, "build", "api", "--push", "--json")
+    assert code == 0, out + err
+    assert "warning: api: its base cannot be resolved (localhost/only-local:1: registry localhost" in err
+    assert "built without a base record" in err
+    assert BASE_NAME not in asyncio.run(labels_of(registry, json.loads(out)[0]["reference"]))
+
+    commit(root, {"apps/api/Dockerfile": "# api\nFROM Not_An_Image:1\n"}, "api on nothing")
+    code, out, err = run(capsys, "build", "api")
+    assert (code, out) == (1, "")
+    assert err.startswith("error: apps/api/Dockerfile:2: 'Not_An_Image:1'")
+    assert len(err.strip().splitlines()) == 1

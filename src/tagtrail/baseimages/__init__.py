@@ -2,7 +2,14 @@
 since (`tagtrail base-images`, `tagtrail build`, and `tagtrail serve`'s base watch)."""
 
 from tagtrail.baseimages.check import AppBase, Check, Memory, Running, check
-from tagtrail.baseimages.record import BASE_DIGEST, BASE_NAME, Recorded, ResolvedBase, resolve_bases
+from tagtrail.baseimages.record import (
+    BASE_DIGEST,
+    BASE_NAME,
+    Recorded,
+    Resolution,
+    ResolvedBase,
+    resolve_bases,
+)
 
 __all__ = [
     "BASE_DIGEST",
@@ -11,6 +18,7 @@ __all__ = [
     "Check",
     "Memory",
     "Recorded",
+    "Resolution",
     "ResolvedBase",
     "Running",
     "check",

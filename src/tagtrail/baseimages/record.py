@@ -15,6 +15,8 @@ from pathlib import Path
 from tagtrail import dockerfiles
 from tagtrail.apps import App
 from tagtrail.config import Config
+from tagtrail.dockerfiles import DockerfileError
+from tagtrail.errors import TagtrailError
 from tagtrail.registry import ImageRef, RegistryClient
 
 BASE_NAME = "org.opencontainers.image.base.name"
@@ -60,33 +62,55 @@ def base_name(image: str) -> str:
     return f"{ref.name}:{ref.tag or ('latest' if not ref.digest else '')}".rstrip(":")
 
 
+@dataclass(frozen=True)
+class Resolution:
+    """Per app, its base resolved (None: `FROM scratch`, or a base that could not be resolved); and why,
+    for each app whose base could not be (the registry said no, or cannot be reached)."""
+
+    bases: dict[str, ResolvedBase | None]
+    unresolved: dict[str, str]
+
+
 async def resolve_bases(
     client: RegistryClient,
     config: Config,
     root: Path,
     apps: Sequence[App],
     build_args: Mapping[str, str] | None = None,
-) -> dict[str, ResolvedBase | None]:
-    """Per app, its base resolved (None: `FROM scratch`); a Dockerfile that cannot be read raises
-    DockerfileError (file:line), a base that cannot be found a RegistryError."""
+) -> Resolution:
+    """Each app's base, one HEAD per distinct base. A Dockerfile that cannot be read, or whose FROM is not
+    an image reference, raises DockerfileError (file:line); a base the registry does not give is reported
+    in `unresolved` (a base that lives only in the builder's local storage builds, unrecorded)."""
     bases = {
         app.name: dockerfiles.read(root / app.dockerfile, build_args, shown=app.dockerfile) for app in apps
     }
-    names = {b.image for b in bases.values() if b is not None and b.image is not None and not b.pinned}
-    heads = await asyncio.gather(*(client.head(ImageRef.parse(name)) for name in sorted(names)))
-    digests = dict(zip(sorted(names), (h.digest for h in heads), strict=True))
-    resolved: dict[str, ResolvedBase | None] = {}
-    for app, base in bases.items():
-        if base.image is None:
-            resolved[app] = None
+    refs: dict[str, ImageRef] = {}
+    for app in apps:
+        base = bases[app.name]
+        if base.image is not None:
+            try:
+                refs[base.image] = ImageRef.parse(base.image)
+            except TagtrailError as exc:
+                raise DockerfileError(app.dockerfile, base.line, str(exc)) from None
+    names = sorted({b.image for b in bases.values() if b.image is not None and not b.pinned})
+    heads = await asyncio.gather(*(client.head(refs[name]) for name in names), return_exceptions=True)
+    found = dict(zip(names, heads, strict=True))
+    resolution = Resolution({}, {})
+    for name, base in bases.items():
+        head = found.get(base.image or "")
+        if isinstance(head, TagtrailError):
+            resolution.unresolved[name] = f"{base.image}: {head}"
+        elif isinstance(head, BaseException):
+            raise head  # a bug, not a registry's answer
+        if base.image is None or isinstance(head, BaseException):
+            resolution.bases[name] = None
             continue
-        ref = ImageRef.parse(base.image)
-        digest = base.digest or digests[base.image]
-        settings = config.registries.get(ref.registry)
-        resolved[app] = ResolvedBase(
+        digest = base.digest or (head.digest if head is not None else "")
+        settings = config.registries.get(refs[base.image].registry)
+        resolution.bases[name] = ResolvedBase(
             base.image,
             Recorded(base_name(base.image), digest),
             base.pinned,
             bool(settings and settings.insecure),
         )
-    return resolved
+    return resolution

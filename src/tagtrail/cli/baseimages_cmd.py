@@ -83,7 +83,12 @@ def _for_build(config: Config, root: Path, names: list[str]) -> None:
 
     async def resolve() -> None:
         async with RegistryClient(config.registries) as client:
-            [base] = (await resolve_bases(client, config, root, [found[names[0]]])).values()
+            resolution = await resolve_bases(client, config, root, [found[names[0]]])
+        if resolution.unresolved:  # the build would fail to pull it too: say why, here
+            raise TagtrailError(
+                f"{names[0]}: its base cannot be resolved ({resolution.unresolved[names[0]]})"
+            )
+        [base] = resolution.bases.values()
         name = base.recorded.name if base else ""
         digest = base.recorded.digest if base else ""
         context = base.build_context if base and not base.pinned else ""

@@ -17,7 +17,7 @@ from tagtrail import apps as app_discovery
 from tagtrail import build as builds
 from tagtrail import ci, generated
 from tagtrail.apps import App
-from tagtrail.baseimages import ResolvedBase, resolve_bases
+from tagtrail.baseimages import Resolution, resolve_bases
 from tagtrail.cli import output
 from tagtrail.cli.app import State, app, state
 from tagtrail.config import Config
@@ -214,8 +214,10 @@ def build(
     )
     args = _build_args(build_arg or [])
     tool = builds.find_builder(builder)  # type: ignore[arg-type]
-    bases = asyncio.run(_bases(config, root, chosen, dict(args)))
-    plans = [replace(plan, base=bases[plan.app.name]) for plan in plans]
+    resolution = asyncio.run(_bases(config, root, chosen, dict(args)))
+    for app_name, why in resolution.unresolved.items():
+        output.warn(f"{app_name}: its base cannot be resolved ({why}): built without a base record")
+    plans = [replace(plan, base=resolution.bases[plan.app.name]) for plan in plans]
     credentials = CredentialResolver({h: c.credentials for h, c in config.registries.items()})
     logs = Path(tempfile.mkdtemp(prefix="tagtrail-build-logs-"))
     results: list[builds.BuildResult] = []
@@ -244,9 +246,7 @@ def _build_args(given: list[str]) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
-async def _bases(
-    config: Config, root: Path, chosen: list[App], args: dict[str, str]
-) -> dict[str, ResolvedBase | None]:
+async def _bases(config: Config, root: Path, chosen: list[App], args: dict[str, str]) -> Resolution:
     """Each app's base, resolved to the digest its tag points to now (one HEAD per distinct base)."""
     async with RegistryClient(config.registries) as client:
         return await resolve_bases(client, config, root, chosen, args)
