@@ -10,7 +10,9 @@
     ├── RegistryError             a registry could not be read, or answered something malformed
     │   ├── RegistryAuthError     credentials missing, refused, or not allowed this repository (401/403)
     │   └── RegistryNotFound      no such repository, tag or digest (404)
-    └── SandboxError              a local component (registry, git server) could not be started
+    ├── SandboxError              a local component (registry, git server) could not be started
+    └── KubeError                 the Kubernetes API could not be reached or refused a request
+        └── KubeConflict          a workload changed since it was read; read and decide again
 
 Library errors (subprocess, YAML, pydantic) are translated into these at the boundary where they occur and
 chained with ``from``; a raw library exception reaching the user is a bug. Messages never carry secrets.
@@ -97,3 +99,16 @@ class RegistryNotFound(RegistryError):
 
 class SandboxError(TagtrailError):
     """A local component for the demo or the tests (a registry, a git server) could not be started."""
+
+
+class KubeError(TagtrailError):
+    """The Kubernetes API could not be reached or refused a request. `transient`: trying again may help
+    (unreachable, timeouts, 5xx); a refused credential or a forbidden verb needs a person."""
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+class KubeConflict(KubeError):
+    """A workload changed since it was read (a patch's `test` failed, or it is gone): read and decide again."""

@@ -105,6 +105,30 @@ class Metrics:
             ["app"],
             registry=self.registry,
         )
+        self.ready_replicas = Gauge(
+            "tagtrail_cluster_ready_replicas",
+            "Ready replicas of the workloads running the app's image (kubernetes:).",
+            ["app"],
+            registry=self.registry,
+        )
+        self.desired_replicas = Gauge(
+            "tagtrail_cluster_desired_replicas",
+            "Replicas the workloads running the app's image want (kubernetes:).",
+            ["app"],
+            registry=self.registry,
+        )
+        self.drift = Gauge(
+            "tagtrail_cluster_drift",
+            "1 where what the cluster runs is not what is declared, by app (kubernetes:).",
+            ["app"],
+            registry=self.registry,
+        )
+        self.cluster_lead_time = Gauge(
+            "tagtrail_cluster_lead_time_seconds",
+            "From the commit of the build the cluster runs to its rollout finishing, by app (kubernetes:).",
+            ["app"],
+            registry=self.registry,
+        )
         self.prune_bytes_freed = Counter(
             "tagtrail_prune_bytes_freed",
             "Bytes scheduled prunes deleted from registries (reclaimed at the registry's garbage collection).",
@@ -128,6 +152,15 @@ class Metrics:
             ["app", "reason"],
             registry=self.registry,
         )
+
+    def observe_cluster(self, running: dict[str, tuple[int, int, bool, float | None]]) -> None:
+        """What the cluster runs, per app: (ready, total, drift, lead time in seconds or None)."""
+        for app, (ready, total, drift, lead) in running.items():
+            self.ready_replicas.labels(app).set(ready)
+            self.desired_replicas.labels(app).set(total)
+            self.drift.labels(app).set(1 if drift else 0)
+            if lead is not None:
+                self.cluster_lead_time.labels(app).set(lead)
 
     def observe_deploys(self, report: _Report, now: datetime | None = None) -> None:
         """A deploy commit was made: its builds' lead times, and its rollbacks, counted."""

@@ -5,7 +5,7 @@ Guards, each a DESIGN invariant:
 - never an older build than the one running: the time in the tag orders builds; a running tag that cannot
   be read (a cold cache, a hand-written reference) is "unknown", never "older";
 - a candidate whose commit is a strict ancestor of the running commit is not an upgrade, whatever its
-  timestamp says (builds finish out of order); a newer build of the same commit is (a base-image rebuild);
+  timestamp says (builds finish out of order); a newer build of the same code is (base-image: on a moved base);
 - every deploy pins the digest, and a tag already deployed with its digest is not deployed again;
 - a pinned app holds at its pin; at most one automatic deploy per app per cooldown window;
 - a tag's claims are checked (`provenance`): a refused candidate is skipped, the next one considered.
@@ -48,6 +48,8 @@ class Reason(StrEnum):
     PIN = "pin"
     PIN_FORCED = "pin-forced"  # a person pinned a tag that is not an eligible build, on purpose
     UNPIN = "unpin"
+    ROLLOUT_FAILED = "rollout-failed"  # the cluster did not run the deployed build (or rolled it back)
+    ROLLED_OUT = "rolled-out"  # the cluster runs the deployed build (a GitOps deploy, followed)
     NO_ELIGIBLE_TAGS = "no-eligible-tags"
     TOO_YOUNG = "too-young"
     ANCESTOR_OF_RUNNING = "ancestor-of-running"
@@ -228,13 +230,8 @@ def decide(app: str, scheme: Scheme, policy: AppPolicy, running: Running, facts:
         and facts.now - facts.last_automatic < policy.cooldown
     ):
         wait = int((policy.cooldown - (facts.now - facts.last_automatic)).total_seconds())
-        return ctx.decision(
-            "hold",
-            Reason.COOLDOWN,
-            f"{chosen.tag} waits {wait} s: one automatic deploy per cooldown",
-            chosen,
-            behind,
-        )
+        why = f"{chosen.tag} waits {wait} s: one automatic deploy per cooldown"
+        return ctx.decision("hold", Reason.COOLDOWN, why, chosen, behind)
     if ctx.current is None:
         why = f"{running.tag or 'nothing'} is not a build of the scheme: deploying the newest eligible build"
         return _with_digest(ctx, ctx.decision("deploy", Reason.RUNNING_UNKNOWN, why, chosen, behind))

@@ -18,7 +18,7 @@ import ssl
 import subprocess
 import tempfile
 import time
-from base64 import b64encode
+from base64 import b64decode, b64encode
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -27,7 +27,11 @@ from typing import Any
 import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from lightkube import Client, KubeConfig
+from lightkube import ApiError, Client, KubeConfig
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.models.rbac_v1 import PolicyRule, RoleRef, Subject
+from lightkube.resources.core_v1 import Namespace, Secret, ServiceAccount
+from lightkube.resources.rbac_authorization_v1 import Role, RoleBinding
 
 from bench.pki import KeyPair, certificate_authority, server_certificate
 from tagtrail.sandbox import free_port
@@ -130,6 +134,50 @@ class ControlPlane:
             "contexts": [{"name": "bench", "context": {"cluster": "bench", "user": user}}],
             "current-context": "bench",
         }
+
+    def create_namespace(self, name: str, timeout: float = 30.0) -> None:
+        """A namespace whose `default` ServiceAccount has its token, so Pods can be created at once (the
+        ServiceAccount admission plugin refuses them until the token controller has done its part)."""
+        with self.client() as client:
+            client.create(Namespace(metadata=ObjectMeta(name=name)))
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    account = client.get(ServiceAccount, "default", namespace=name)
+                    if account.secrets:
+                        return
+                except ApiError as error:
+                    if error.status.code != 404:
+                        raise
+                if time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"namespace {name}: no default ServiceAccount token after {timeout:.0f} s"
+                    )
+                time.sleep(0.05)
+
+    def service_account_token(self, namespace: str, name: str, rules: list[PolicyRule]) -> str:
+        """The token of a new ServiceAccount bound to a Role of exactly `rules` in `namespace`, as a Pod
+        running as it would have (the token controller's Secret)."""
+        with self.client() as client:
+            client.create(ServiceAccount(metadata=ObjectMeta(name=name, namespace=namespace)))
+            client.create(Role(metadata=ObjectMeta(name=name, namespace=namespace), rules=rules))
+            client.create(
+                RoleBinding(
+                    metadata=ObjectMeta(name=name, namespace=namespace),
+                    roleRef=RoleRef(apiGroup="rbac.authorization.k8s.io", kind="Role", name=name),
+                    subjects=[Subject(kind="ServiceAccount", name=name, namespace=namespace)],
+                )
+            )
+            deadline = time.monotonic() + 30
+            while True:
+                account = client.get(ServiceAccount, name, namespace=namespace)
+                if account.secrets:
+                    secret = client.get(Secret, account.secrets[0].name, namespace=namespace)
+                    if secret.data and "token" in secret.data:
+                        return b64decode(secret.data["token"]).decode()
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"no token for ServiceAccount {namespace}/{name} after 30 s")
+                time.sleep(0.05)
 
     def client(self) -> Client:
         """A synchronous lightkube client as `admin` (the bench's own plumbing; tests use AsyncClient)."""

@@ -100,7 +100,7 @@ def test_serve_dispatches_the_github_workflow_once_per_app_and_base_digest(
         )
         second = publish_base(base, "base 2\n", tmp)
         metrics, told = Metrics(), Told()
-        watch = BaseWatch(metrics, told)
+        watch = BaseWatch(metrics, lambda: told)
         monkeypatch.setenv("GH_TOKEN", "ghp_wrong")
         caplog.set_level(logging.DEBUG, logger="tagtrail")
         rows = {r.app: r for r in asyncio.run(watch_once(path, watch, _never))}
@@ -153,7 +153,7 @@ def test_serve_rebuilds_here_and_the_rebuild_deploys_with_reason_base_image(
     path = configure(root, "base_images:\n  on_change: rebuild\n  local: {builder: buildah}\n")
     second = publish_base(base, "base 1, patched\n", tmp)
     time.sleep(1.1)  # the rebuild's tag carries the time to the second: it must be a later one
-    watch = BaseWatch(Metrics(), Told())
+    watch = BaseWatch(Metrics(), Told)
     rows = asyncio.run(watch_once(path, watch))
     assert [r.app for r in rows if r.moved] == ["web"]
 

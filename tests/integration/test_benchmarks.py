@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+import pytest
+
 BENCHMARKS = Path(__file__).parents[2] / "benchmarks"
 
 
@@ -124,6 +126,18 @@ def test_prune_benchmark_counts_the_requests_of_a_plan(
     assert int(deleting[-3]) == 2 * 50  # one HEAD per tag: a digest shared with a kept tag must be seen
     assert int(deleting[-2]) < 50  # one GET per distinct manifest, not per tag
     assert (int(kept[-6]), int(kept[-4])) == (2, 2)  # all kept: the tags alone decide, one tag list each
+
+
+def test_kube_benchmark_measures_both_modes_and_counts_requests(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bench = load("kube")
+    monkeypatch.setattr(sys, "argv", ["kube", "--quick"])
+    assert bench.main() == 0
+    out = capsys.readouterr().out
+    assert "| direct: Deployment spec has the digest |" in out
+    assert "| GitOps: deploy commit on the remote    |" in out
+    assert "API requests with 5 apps" in out
 
 
 def test_a_base_image_check_costs_one_head_per_distinct_base(tmp_path: Path) -> None:

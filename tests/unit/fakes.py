@@ -106,6 +106,7 @@ class FakeTarget:
 
     running: dict[str, Running]
     config_text: str | None = None
+    where: str = "the deploy files"
     before_write: Callable[[FakeTarget], None] | None = None
     writes: list[Change] = field(default_factory=list)
     attempts: int = 0
@@ -148,3 +149,6 @@ class FakeTarget:
 
     async def sync(self) -> bool:
         return False
+
+    async def aclose(self) -> None:
+        return None

@@ -174,7 +174,7 @@ def test_sessions_need_the_token_and_expire() -> None:
     login = sessions.sign_in("t0ken", "sam")
     assert login is not None
     assert login.actor == "sam"
-    assert sessions.get(login.id) is login
+    assert sessions.get(login.id) == login
     assert csrf_ok(login, login.csrf)
     assert not csrf_ok(login, None)
     assert not csrf_ok(login, login.csrf[:-1])
@@ -185,6 +185,26 @@ def test_sessions_need_the_token_and_expire() -> None:
     assert sessions.get(login.id) is None
     assert not Sessions(None).enabled
     assert Sessions(None).sign_in("", "x") is None
+
+
+def test_a_session_signed_by_one_replica_is_good_on_another_until_the_token_changes() -> None:
+    clock = Clock()
+    first, second = Sessions("t0ken", clock=clock), Sessions("t0ken", clock=clock)
+    login = first.sign_in("t0ken", "sam")
+    assert login is not None
+    again = second.get(login.id)  # another replica, or this one after a restart
+    assert again is not None
+    assert (again.actor, again.csrf) == ("sam", login.csrf)
+    assert Sessions("another-token", clock=clock).get(login.id) is None
+    payload, _, signature = login.id.partition(".")
+    forged = payload[:-2] + ("AA" if payload[-2:] != "AA" else "BB")
+    assert second.get(f"{forged}.{signature}") is None
+    assert second.get(payload) is None
+    assert second.get("not a session") is None
+    second.sign_out(login.id)
+    assert second.get(login.id) is None  # this replica forgets it at once
+    clock.now += 13 * 3600
+    assert first.get(login.id) is None  # and every replica once it expires
 
 
 def test_same_origin_and_where_to_go_after_signing_in() -> None:

@@ -15,8 +15,10 @@ from rich.table import Table
 from tagtrail import reconcile
 from tagtrail.cli import output
 from tagtrail.cli.app import State, app, state
+from tagtrail.cli.cluster import cluster_record, cluster_text, print_followed, written
 from tagtrail.humanize import age
 from tagtrail.reconcile import Planned, Reconciler, Report
+from tagtrail.reconcile.follow import Followed, follow
 from tagtrail.scheme import ParsedTag
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
@@ -148,16 +150,31 @@ def deploy(
         bool,
         typer.Option("--detailed-exitcode", help="Exit 2 when there was nothing to deploy (0: deployed)."),
     ] = False,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait",
+            help="GitOps with kubernetes: set: after the commit, wait (up to kubernetes.follow) until the"
+            " cluster runs what was deployed, and exit 1 if it does not.",
+        ),
+    ] = False,
 ) -> None:
     """Apply every pending update in one commit of the deploy files (image references pinned by digest,
     trailers saying app, from, to, commit and reason), push it, and run deploy.git.then. A rejected push
-    is retried on the new remote head, never forced.
+    is retried on the new remote head, never forced. In direct mode (deploy.kubernetes), patch the
+    workloads instead, watch the rollout, and roll a failed one back (and pin it).
 
-    Exit codes: 0 done; 1 failed (nothing, or not everything, was written; or `then` failed); 2 nothing to
-    deploy (with --detailed-exitcode); 4 some apps could not be read from the registry (the others were
-    deployed)."""
+    Exit codes: 0 done; 1 failed (nothing, or not everything, was written; `then` failed; a rollout
+    failed); 2 nothing to deploy (with --detailed-exitcode); 4 some apps could not be read from the
+    registry (the others were deployed)."""
     current = state(ctx)
-    report = _run(current, lambda r: r.run(apps, actor="tagtrail deploy", dry_run=dry_run, skip_ci=skip_ci))
+
+    async def deploy_and_follow(r: Reconciler) -> tuple[Report, list[Followed]]:
+        report = await r.run(apps, actor="tagtrail deploy", dry_run=dry_run, skip_ci=skip_ci)
+        followed = await follow(r, report, actor="tagtrail deploy") if wait and not dry_run else []
+        return report, followed
+
+    report, followed = _run(current, deploy_and_follow)
     outcome = report.applied
     if json:
         output.print_json(
@@ -171,12 +188,19 @@ def deploy(
                 "then": {"exit": outcome.then_exit, "output": outcome.then_output}
                 if outcome.then_exit is not None
                 else None,
+                "rollouts": outcome.rollouts,
+                "rolled_back": outcome.rolled_back,
+                "failed": outcome.failed,
+                "followed": [{"app": f.app, "ok": f.ok, "sentence": f.sentence} for f in followed],
             }
         )
     else:
         _plan_table(report.planned)
         _report_outcome(current, report, dry_run)
-    if outcome.then_exit not in (None, 0):
+        print_followed(followed)
+    if outcome.then_exit not in (None, 0) or outcome.rolled_back or outcome.failed:
+        raise typer.Exit(EXIT_FAILED)
+    if any(not f.ok for f in followed):
         raise typer.Exit(EXIT_FAILED)
     unread = [p.app for p in report.planned if p.error is not None]
     if unread and not dry_run:
@@ -201,11 +225,16 @@ def _report_outcome(current: State, report: Report, dry_run: bool) -> None:
     if outcome.commit is None:
         output.stderr.print("nothing to deploy: every app is current, held or pinned", highlight=False)
         return
-    where = "pushed" if outcome.pushed else "committed (not pushed)"
     retried = f" after {outcome.attempts} attempts" if outcome.attempts > 1 else ""
     output.stderr.print(
-        f"[green]✓[/] {', '.join(report.changed)}: {outcome.commit[:12]} {where}{retried}", highlight=False
+        f"[green]✓[/] {', '.join(report.changed)}: {written(outcome)}{retried}", highlight=False
     )
+    for name, how in outcome.rollouts.items():
+        if name not in outcome.rolled_back and name not in outcome.failed:
+            output.stderr.print(f"rollout of {name}: {escape(how)}", highlight=False)
+    for name, why in {**outcome.failed, **outcome.rolled_back}.items():
+        verb = "rolled back" if name in outcome.rolled_back else "left as it is"
+        output.stderr.print(f"[red]✗[/] {name}: {escape(why)} ({verb})", highlight=False)
     if outcome.then_exit is not None:
         status = "[green]ok[/]" if outcome.then_exit == 0 else f"[red]failed with exit {outcome.then_exit}[/]"
         git = current.config().deploy.git
@@ -243,22 +272,14 @@ def status(ctx: typer.Context, apps: AppsArgument = None, json: JsonOption = Fal
                         "sentence": r.last_decision.sentence,
                     },
                 }
+                | ({} if r.cluster is None else {"cluster": cluster_record(r)})
                 for r in rows
             ]
         )
         return
-    table = Table(
-        "APP",
-        "DECLARED",
-        "COMMIT",
-        "AGE",
-        "NEWEST ELIGIBLE",
-        "BEHIND",
-        "PINNED",
-        "LAST DEPLOY",
-        box=None,
-        pad_edge=False,
-    )
+    observed = any(r.cluster is not None for r in rows)
+    columns = ["APP", "DECLARED", "COMMIT", "AGE", "NEWEST ELIGIBLE", "BEHIND", "PINNED", "LAST DEPLOY"]
+    table = Table(*columns, *(["CLUSTER"] if observed else []), box=None, pad_edge=False)
     for r in rows:
         d = r.planned.decision
         running = d.running_parsed
@@ -279,6 +300,7 @@ def status(ctx: typer.Context, apps: AppsArgument = None, json: JsonOption = Fal
             "-" if d.behind is None else str(d.behind),
             r.pinned or "-",
             escape(last_text),
+            *([escape(cluster_text(r))] if observed else []),
         )
     output.print_table(table)
     _say_refusals([r.planned for r in rows])
@@ -327,8 +349,9 @@ def _pin_result(report: Report, what: str) -> None:
     if outcome.commit is None:
         output.stderr.print(f"{what}: nothing to change", highlight=False)
         return
-    where = "pushed" if outcome.pushed else "committed (not pushed)"
-    output.stderr.print(f"[green]✓[/] {what}: {outcome.commit[:12]} {where}", highlight=False)
+    output.stderr.print(f"[green]✓[/] {what}: {written(outcome)}", highlight=False)
+    for name, why in {**outcome.failed, **outcome.rolled_back}.items():
+        output.stderr.print(f"[red]✗[/] {name}: {escape(why)}", highlight=False)
 
 
 @app.command("rollback")

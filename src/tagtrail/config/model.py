@@ -14,6 +14,7 @@ from pydantic import (
 )
 
 from tagtrail.config.bases import BaseImagesConfig
+from tagtrail.config.kubernetes import KubernetesConfig, KubeTargetConfig
 from tagtrail.config.provenance import SourceConfig, VerifyConfig
 from tagtrail.config.retention import RetentionConfig
 from tagtrail.config.serve import NotifyConfig, ServeConfig
@@ -158,6 +159,9 @@ class DeployConfig(_Section):
         description="Other names under which the same images appear in files, each with '{app}'.",
     )
     git: GitTargetConfig | None = Field(None, description="Write deploys back to files in git.")
+    kubernetes: KubeTargetConfig | None = Field(
+        None, description="Deploy by patching the workloads in the cluster (direct mode) instead of git."
+    )
     marker_namespaces: list[str] = Field(
         default_factory=lambda: ["flux-system"],
         description="Namespaces whose Flux $imagepolicy markers are tagtrail's; other markers are left alone.",
@@ -252,6 +256,9 @@ class Config(_Section):
         default_factory=BaseImagesConfig,
         description="tagtrail serve's watch of base images, and what a move does.",
     )
+    kubernetes: KubernetesConfig | None = Field(
+        None, description="The cluster: observe what runs there (and, with deploy.kubernetes, deploy to it)."
+    )
 
     @field_validator("scheme")
     @classmethod
@@ -268,6 +275,19 @@ class Config(_Section):
             Scheme.compile(self.scheme, self.sha_length)
         except SchemeError as exc:
             raise ValueError(str(exc)) from exc
+        return self
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Config:
+        if self.deploy.kubernetes is not None:
+            if self.deploy.git is not None:
+                raise ValueError(
+                    "deploy.git and deploy.kubernetes are both set: a deploy lands in one place; keep one"
+                )
+            if self.kubernetes is None:
+                raise ValueError(
+                    "deploy.kubernetes needs a kubernetes: section saying how to reach the cluster"
+                )
         return self
 
     @cached_property

@@ -24,6 +24,10 @@ def deployed(report: Report) -> list[Message]:
             "success",
         )
     ]
+    for app, why in applied.rolled_back.items():
+        messages.append(Message(f"tagtrail rolled {app} back", why, "failure"))
+    for app, why in applied.failed.items():
+        messages.append(Message(f"tagtrail: the rollout of {app} failed", why, "failure"))
     if applied.then_exit not in (None, 0):
         messages.append(
             Message(

@@ -32,19 +32,20 @@ Deploy = Callable[[set[str]], Awaitable[object]]  # reconcile these apps now
 
 
 class BaseWatch:
-    """Wire it into the controller with `asyncio.create_task(watch.loop(lambda: self.reconciler, self.lock,
-    deploy))` in `start`, and cancel that task in `stop`."""
+    """Wired into the controller: `start(…)` in its `start`, `task` cancelled under its write lock in `stop`,
+    and each new reconciler passed through `applied` (it knows the apps on a moved base)."""
 
     def __init__(
         self,
         metrics: Metrics,
-        notifier: Notifier,
+        notifier: Callable[[], Notifier],  # the controller's, as it is after a reload
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.metrics = metrics
         self.notifier = notifier
+        self.task: asyncio.Task[None] | None = None
         self.memory = Memory()
         self.rows: dict[str, AppBase] = {}
         self.told: set[tuple[str, str]] = set()  # (app, base digest) moves already notified
@@ -55,6 +56,14 @@ class BaseWatch:
     @property
     def moved(self) -> frozenset[str]:
         return frozenset(app for app, row in self.rows.items() if row.moved)
+
+    def applied(self, reconciler: Reconciler) -> Reconciler:
+        """`reconciler`, told which apps' bases have moved (what the watch knows survives a reload)."""
+        reconciler.bases_moved = self.moved
+        return reconciler
+
+    def start(self, reconciler: Callable[[], Reconciler], lock: asyncio.Lock, deploy: Deploy) -> None:
+        self.task = asyncio.create_task(self.loop(reconciler, lock, deploy), name="tagtrail-base-images")
 
     def wait(self, reconciler: Reconciler) -> float | None:
         """Seconds until the next check; None when checks are off."""
@@ -95,7 +104,7 @@ class BaseWatch:
         for row in rows:
             self.told.add((row.app, str(row.current)))
         log.info("base images moved: %s", "; ".join(lines))
-        await self.notifier.send_async(Message("tagtrail: base images moved", "\n".join(lines), "warning"))
+        await self.notifier().send_async(Message("tagtrail: base images moved", "\n".join(lines), "warning"))
 
     async def _rebuild(self, reconciler: Reconciler, moved: list[AppBase], deploy: Deploy) -> None:
         settings = reconciler.config.base_images
@@ -121,7 +130,7 @@ class BaseWatch:
             for row in claimed:
                 await asyncio.to_thread(ledger.release, row.app, str(row.current))
             log.warning("a rebuild on a moved base could not be started: %s", exc)
-            await self.notifier.send_async(
+            await self.notifier().send_async(
                 Message("tagtrail: a base-image rebuild failed", str(exc), "failure")
             )
             return

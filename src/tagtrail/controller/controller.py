@@ -25,15 +25,15 @@ from tagtrail.controller.bases import BaseWatch
 from tagtrail.controller.hints import Hints
 from tagtrail.controller.prune import Pruner
 from tagtrail.controller.results import Results
+from tagtrail.controller.rollouts import Rollouts
 from tagtrail.controller.schedule import Schedule
 from tagtrail.controller.triggers import Coalescer
-from tagtrail.errors import ConfigError, GitError, RegistryError, TagtrailError
+from tagtrail.errors import ConfigError, GitError, KubeError, RegistryError, TagtrailError
 from tagtrail.history import DecisionRecord, HistoryEntry
 from tagtrail.metrics import Metrics
 from tagtrail.notify import Notifier
-from tagtrail.reconcile import Outcome, Reconciler, Report, history, matcher_for
+from tagtrail.reconcile import Outcome, Reconciler, Report, history, matcher_for, target_for
 from tagtrail.registry import ImageRef, RegistryClient
-from tagtrail.targets.gitops import GitOpsTarget
 
 log = logging.getLogger("tagtrail.controller")
 ACTOR = "tagtrail serve"
@@ -57,7 +57,8 @@ class Controller:
         self.status = snapshot.Status()
         self.results = Results(self.status, self.metrics, self.notifier)
         self.pruner = Pruner(self.metrics, self.notifier)  # retention.schedule: off unless set
-        self.bases = BaseWatch(self.metrics, self.notifier)  # base_images.interval
+        self.rollouts = Rollouts(self.results)  # GitOps + observe: deploy commits followed into the cluster
+        self.bases = BaseWatch(self.metrics, lambda: self.notifier)  # base_images.interval
         self.snapshot = snapshot.Snapshot()
         self.live = snapshot.Broadcast()
         self.triggers = Coalescer(clock)
@@ -68,7 +69,6 @@ class Controller:
         self.hints = Hints(self)
         self._task: asyncio.Task[None] | None = None
         self._prunes: asyncio.Task[None] | None = None
-        self._bases: asyncio.Task[None] | None = None
         self._stopping = False
         self._pull_error: str | None = None
         self._reconcilers = reconcilers  # how a config becomes a Reconciler (fast tests use fakes)
@@ -82,10 +82,8 @@ class Controller:
         self.client.stats.subscribe(
             lambda registry, status: self.metrics.registry_requests.labels(registry, status).inc()
         )
-        target = GitOpsTarget(self.config, self.config_path, matcher_for(self.config), keep=True)
-        reconciler = Reconciler(self.config, self.config_path, self.client, target=target)
-        reconciler.bases_moved = self.bases.moved  # what the base watch knows survives a reload
-        return reconciler
+        target = target_for(self.config, self.config_path, matcher_for(self.config), keep=True)
+        return self.bases.applied(Reconciler(self.config, self.config_path, self.client, target=target))
 
     # Lifecycle and config -----------------------------------------------------------------------------
 
@@ -93,20 +91,21 @@ class Controller:
         self._task = asyncio.create_task(self._loop(), name="tagtrail-reconcile")
         prunes = self.pruner.loop(lambda: self.reconciler, self.lock)
         self._prunes = asyncio.create_task(prunes, name="tagtrail-prune")
-        bases = self.bases.loop(lambda: self.reconciler, self.lock, self.reconcile)
-        self._bases = asyncio.create_task(bases, name="tagtrail-base-images")
+        self.bases.start(lambda: self.reconciler, self.lock, self.reconcile)
 
     async def stop(self) -> None:
         """Finish the write in progress (never half a deploy), then stop."""
         self._stopping = True
         self._wake.set()
         await self.hints.settle()
+        await self.rollouts.stop()
         async with self.lock:
-            for task in (self._task, self._prunes, self._bases):
+            for task in (self._task, self._prunes, self.bases.task):
                 if task is not None:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
+        await self.reconciler.target.aclose()
         await self.client.aclose()
 
     async def reload(self, *, hint: bool = True) -> bool:
@@ -122,16 +121,15 @@ class Controller:
             )
             self.live.publish("config")
             return False
-        old = self.client
+        old, old_target = self.client, self.reconciler.target
         self.status.config_error = None
         self.config, self._config_text = config, text
-        self.notifier = self.results.notifier = self.pruner.notifier = self.bases.notifier = (
-            Notifier.from_config(config)
-        )
+        self.notifier = self.results.notifier = self.pruner.notifier = Notifier.from_config(config)
         self.reconciler = self._new_reconciler()
         self.hints.forget_commits()
         self.commit_url = snapshot.commit_url(self.config, self.config_path)
         await old.aclose()
+        await old_target.aclose()
         log.info("config reloaded from %s", self.config_path)
         self.live.publish("config")
         if hint:
@@ -224,7 +222,7 @@ class Controller:
         names = chosen or sorted(self.status.planned)
         try:
             report = await self.reconciler.run(chosen, actor=actor, automatic=automatic, prefetch=True)
-        except (GitError, RegistryError) as exc:  # a push rejected again and again, a remote unreachable
+        except (GitError, RegistryError, KubeError) as exc:  # a push rejected again and again, unreachable
             await self.results.failed(str(exc), notify=isinstance(exc, GitError))
             self.schedule.retry(names, interval_of(self.config))
             return None
@@ -238,6 +236,7 @@ class Controller:
             self.schedule.stalled(names, interval_of(self.config))
             return None
         await self.results.succeeded(report, self.config.notify.registry_errors)
+        self.rollouts.follow(self.reconciler, report, self._rolled_out)
         outcomes = report.outcomes()
         self.schedule.retry([a for a, o in outcomes.items() if o is Outcome.RETRY], interval_of(self.config))
         self.schedule.stalled(
@@ -275,6 +274,12 @@ class Controller:
     async def _refresh_snapshot(self) -> None:
         planned = [self.status.planned[a] for a in sorted(self.status.planned)]
         self.snapshot = await snapshot.take(self.reconciler, planned)
+        self.metrics.observe_cluster(snapshot.replicas(self.snapshot))
+
+    async def _rolled_out(self) -> None:
+        async with self.lock:
+            await self._refresh_snapshot()
+        self.live.publish("rollout")
 
     async def app_detail(
         self, app: str, decisions: int = 50

@@ -55,6 +55,9 @@ class Results:
             for app in report.changed:
                 self.metrics.deploys.labels(app, result).inc()
             self.metrics.observe_deploys(report)
+            for app in applied.rolled_back:
+                self.metrics.automatic_rollbacks.labels(app).inc()
+                log.warning("rolled %s back: %s", app, applied.rolled_back[app])
         fresh = self.refusals.first(report)
         for app, refusal in fresh:
             log.warning("refused %s for %s: %s", refusal.tag, app, refusal.sentence)

@@ -16,7 +16,8 @@ from tagtrail.config import Config
 from tagtrail.errors import GitError, TagtrailError
 from tagtrail.gitrepo import GitRepo
 from tagtrail.history import DecisionRecord, HistoryEntry
-from tagtrail.reconcile import Planned, Reconciler
+from tagtrail.kube.view import AppView, observe
+from tagtrail.reconcile import Planned, Reconciler, commit_times
 
 log = logging.getLogger("tagtrail.controller")
 
@@ -52,6 +53,46 @@ class Snapshot:
     last_deploy: dict[str, HistoryEntry] = field(default_factory=dict)
     last_decision: dict[str, DecisionRecord] = field(default_factory=dict)
     last_result: dict[str, DecisionRecord] = field(default_factory=dict)  # the last decision that acted
+    cluster: dict[str, AppView] = field(default_factory=dict)  # what runs, where kubernetes: is set
+    drift: dict[str, str] = field(default_factory=dict)  # app → why what runs is not what is declared
+    lead_time: dict[str, timedelta] = field(
+        default_factory=dict
+    )  # app → from its commit to the cluster running it
+    cluster_error: str | None = None
+
+
+async def observe_cluster(reconciler: Reconciler, snapshot: Snapshot) -> None:
+    """What the cluster runs, per app, and where it drifts from what is declared."""
+    cluster = reconciler.cluster()
+    if cluster is None:
+        return
+    try:
+        views = await observe(cluster)
+    except TagtrailError as exc:
+        snapshot.cluster_error = str(exc)
+        log.warning("what the cluster runs could not be read: %s", exc)
+        return
+    commits = await commit_times(reconciler, snapshot.planned)
+    for planned in snapshot.planned:
+        view = snapshot.cluster[planned.app] = views.get(planned.app, AppView(planned.app))
+        running = planned.decision.running_parsed
+        committed = commits.get(running.sha) if running else None
+        if committed is not None and view.finished is not None:
+            snapshot.lead_time[planned.app] = view.finished - committed
+        why = view.drift(planned.decision.running.digest)
+        if why:
+            snapshot.drift[planned.app] = why
+        pinned = next((p for w in view.workloads if (p := w.workload.pin(planned.app))), None)
+        if pinned:  # direct mode keeps pins on the workloads
+            snapshot.pins[planned.app] = pinned
+
+
+def replicas(snapshot: Snapshot) -> dict[str, tuple[int, int, bool, float | None]]:
+    """Per observed app: ready, wanted, whether it drifts, and its lead time in seconds (for /metrics)."""
+    lead = {app: t.total_seconds() for app, t in snapshot.lead_time.items()}
+    return {
+        app: (v.ready, v.total, app in snapshot.drift, lead.get(app)) for app, v in snapshot.cluster.items()
+    }
 
 
 async def take(reconciler: Reconciler, planned: list[Planned]) -> Snapshot:
@@ -64,6 +105,7 @@ async def take(reconciler: Reconciler, planned: list[Planned]) -> Snapshot:
     decisions = reconciler.log
     snapshot.last_decision = await asyncio.to_thread(decisions.last_each)
     snapshot.last_result = await asyncio.to_thread(decisions.last_each, acted=True)
+    await observe_cluster(reconciler, snapshot)
     return snapshot
 
 

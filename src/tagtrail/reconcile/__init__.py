@@ -1,9 +1,9 @@
 """Observe → decide → act → record: the reconciler and the outcomes it returns."""
 
-from tagtrail.reconcile.inspect import AppStatus, history, status
+from tagtrail.reconcile.inspect import AppStatus, commit_times, history, status
 from tagtrail.reconcile.manual import pin, rollback, unpin
 from tagtrail.reconcile.outcome import Outcome, Planned, Report
-from tagtrail.reconcile.reconciler import Reconciler, decision_log, matcher_for
+from tagtrail.reconcile.reconciler import Reconciler, decision_log, matcher_for, target_for
 
 __all__ = [
     "AppStatus",
@@ -11,11 +11,13 @@ __all__ = [
     "Planned",
     "Reconciler",
     "Report",
+    "commit_times",
     "decision_log",
     "history",
     "matcher_for",
     "pin",
     "rollback",
     "status",
+    "target_for",
     "unpin",
 ]

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from tagtrail.errors import TagtrailError
 from tagtrail.history import DecisionRecord, HistoryEntry
+from tagtrail.kube.view import AppView, observe
 from tagtrail.reconcile.outcome import Planned
 from tagtrail.reconcile.reconciler import Reconciler
 
@@ -18,6 +20,9 @@ class AppStatus:
     pinned: str | None
     last_deploy: HistoryEntry | None
     last_decision: DecisionRecord | None
+    cluster: AppView | None = None  # what runs, where the cluster is observed
+    drift: str | None = None  # why what runs is not what is declared
+    lead_time: timedelta | None = None  # from the running build's commit to the cluster running it
 
 
 async def status(reconciler: Reconciler, apps: list[str] | None = None, *, actor: str) -> list[AppStatus]:
@@ -30,10 +35,33 @@ async def status(reconciler: Reconciler, apps: list[str] | None = None, *, actor
     for entry in history:
         last_deploy.setdefault(entry.app, entry)
     decisions = await asyncio.to_thread(reconciler.log.last_each)
-    pins = reconciler.config.deploy.pins
-    return [
-        AppStatus(p.app, p, pins.get(p.app), last_deploy.get(p.app), decisions.get(p.app)) for p in planned
-    ]
+    declared = await reconciler.target.declared()
+    pins = {**reconciler.config.deploy.pins, **(declared.pins or {})}
+    cluster = reconciler.cluster()
+    views = await observe(cluster) if cluster is not None else None
+    commits = await commit_times(reconciler, planned) if views else {}
+    rows = []
+    for p in planned:
+        row = AppStatus(p.app, p, pins.get(p.app), last_deploy.get(p.app), decisions.get(p.app))
+        if views is not None:
+            row.cluster = views.get(p.app, AppView(p.app))
+            row.drift = row.cluster.drift(p.decision.running.digest)
+            running = p.decision.running_parsed
+            committed = commits.get(running.sha) if running else None
+            if committed is not None and row.cluster.finished is not None and row.drift is None:
+                row.lead_time = row.cluster.finished - committed
+        rows.append(row)
+    return rows
+
+
+async def commit_times(reconciler: Reconciler, planned: list[Planned]) -> dict[str, datetime]:
+    """When each running build's commit was made, from the source repository (one git process)."""
+    source = await reconciler.source()
+    shas = [r.sha for p in planned if (r := p.decision.running_parsed) is not None]
+    if source is None or not shas:
+        return {}
+    found = await asyncio.to_thread(source.commits, shas)
+    return {sha: info.time for sha, info in found.items()}
 
 
 async def history(reconciler: Reconciler, app: str) -> list[HistoryEntry]:
@@ -42,5 +70,5 @@ async def history(reconciler: Reconciler, app: str) -> list[HistoryEntry]:
     if not entries:
         declared = await reconciler.target.declared()
         if app not in declared.states:
-            raise TagtrailError(f"no reference to app '{app}' in the deploy files")
+            raise TagtrailError(f"no reference to app '{app}' in {reconciler.target.where}")
     return entries

@@ -57,7 +57,9 @@ async def pin(reconciler: Reconciler, app: str, tag: str, *, actor: str, force: 
 async def unpin(reconciler: Reconciler, app: str, *, actor: str) -> Report:
     """Remove `app`'s pin: the next deploy moves it to the newest eligible build again."""
     if app not in reconciler.config.deploy.pins:
-        raise TagtrailError(f"{app} is not pinned")
+        declared = await reconciler.target.declared()
+        if app not in (declared.pins or {}):
+            raise TagtrailError(f"{app} is not pinned")
     return await _pin_change(reconciler, app, None, Reason.UNPIN, actor)
 
 
@@ -74,7 +76,7 @@ async def _pin_change(
     async def decide(declared: Declared) -> Change:
         state = declared.states.get(app)
         if state is None:
-            raise TagtrailError(f"no reference to app '{app}' in the deploy files")
+            raise TagtrailError(f"no reference to app '{app}' in {reconciler.target.where}")
         if tag is None:
             return Change(str(reason), actor, pins={app: None})
         digest = await observer.digest(ref, tag)

@@ -20,6 +20,8 @@ class Outcome(StrEnum):
     NOTHING = "nothing"  # already current
     STALLED = "stalled"  # permanent until someone acts: bad config, refused credentials, no such image
     RETRY = "retry"  # transient (timeout, 5xx, 429, unreachable remote): try again after a backoff
+    ROLLED_BACK = "rolled-back"  # deployed, but its rollout failed: put back and pinned (cluster targets)
+    FAILED = "failed"  # deployed, but its rollout failed and was left as it is (rollback: false)
 
 
 @dataclass
@@ -77,4 +79,9 @@ class Report:
         return self.applied.commit
 
     def outcomes(self) -> dict[str, Outcome]:
-        return {p.app: p.outcome(self.changed) for p in self.planned}
+        outcomes = {p.app: p.outcome(self.changed) for p in self.planned}
+        for app in self.applied.failed:
+            outcomes[app] = Outcome.FAILED
+        for app in self.applied.rolled_back:
+            outcomes[app] = Outcome.ROLLED_BACK
+        return outcomes

@@ -22,6 +22,8 @@ from tagtrail.config import Config, parse_config
 from tagtrail.errors import GitError, TagtrailError
 from tagtrail.gitrepo import GitRepo
 from tagtrail.history import DecisionLog, DecisionRecord, default_log_path
+from tagtrail.kube.cluster import Cluster
+from tagtrail.policy import Reason
 from tagtrail.reconcile.claims import Memory, source_clone
 from tagtrail.reconcile.evaluate import Round, evaluate
 from tagtrail.reconcile.observe import Observer, Registry
@@ -30,12 +32,28 @@ from tagtrail.refs import Matcher
 from tagtrail.registry import ImageRef, RegistryClient
 from tagtrail.targets.base import AppState, Change, Declared, ImageChange, Target
 from tagtrail.targets.gitops import GitOpsTarget
+from tagtrail.targets.kubernetes import KubernetesTarget
 
 Clock = Callable[[], datetime]
 
 
 def matcher_for(config: Config) -> Matcher:
     return Matcher.from_config(config)
+
+
+def target_for(config: Config, config_path: Path, matcher: Matcher, *, keep: bool = False) -> Target:
+    """Where deploys land: the cluster (deploy.kubernetes, direct mode), else files in git."""
+    if config.deploy.kubernetes is not None:
+        return KubernetesTarget(config, matcher)
+    return GitOpsTarget(config, config_path, matcher, keep=keep)
+
+
+def with_pins(config: Config, declared: Declared) -> Config:
+    """The config with the pins the target keeps itself (cluster annotations) added to tagtrail.yaml's."""
+    if not declared.pins:
+        return config
+    pins = {**config.deploy.pins, **declared.pins}
+    return config.model_copy(update={"deploy": config.deploy.model_copy(update={"pins": pins})})
 
 
 def decision_log(config: Config) -> DecisionLog:
@@ -61,12 +79,13 @@ class Reconciler:
         self.config_path = config_path
         self.client = client
         self.matcher = matcher_for(config)
-        self.target: Target = target or GitOpsTarget(config, config_path, self.matcher)
+        self.target: Target = target or target_for(config, config_path, self.matcher)
         self.log = log or decision_log(config)
         self.clock = clock
         self._source: GitRepo | bool | None = False  # False: not looked for yet
         self.memory = Memory()  # what the claims checks learned that cannot change (kept by serve)
         self._remembered = False  # the decision log's digests read into memory
+        self._cluster: Cluster | None = None  # observing what runs (GitOps + observe)
         self.bases_moved: frozenset[str] = frozenset()  # set by tagtrail serve's base-image watch
 
     @classmethod
@@ -74,7 +93,24 @@ class Reconciler:
     async def open(cls, config: Config, config_path: Path) -> AsyncIterator[Reconciler]:
         """A reconciler with a registry client of its own, closed afterwards."""
         async with RegistryClient(config.registries) as client:
-            yield cls(config, config_path, client)
+            reconciler = cls(config, config_path, client)
+            try:
+                yield reconciler
+            finally:
+                await reconciler.aclose()
+
+    def cluster(self) -> Cluster | None:
+        """The cluster whose workloads say what runs (`kubernetes:`), or None where none is configured."""
+        if isinstance(self.target, KubernetesTarget):
+            return self.target.cluster
+        if self._cluster is None and self.config.kubernetes is not None:
+            self._cluster = Cluster(self.config.kubernetes, self.matcher)
+        return self._cluster
+
+    async def aclose(self) -> None:
+        await self.target.aclose()
+        if self._cluster is not None:
+            await self._cluster.aclose()
 
     async def source(self) -> GitRepo | None:
         """The repository the images are built from, for the ancestry guard and the commit checks: a clone
@@ -105,7 +141,10 @@ class Reconciler:
         declared = await self.target.declared()
         observer = await self.observer()
         try:
-            planned = await self._evaluate(self.config, observer, select(declared.states, apps), automatic)
+            config = with_pins(self.config, declared)
+            planned = await self._evaluate(
+                config, observer, select(declared.states, apps, self.target.where), automatic
+            )
         finally:
             await observer.close()
         if record:
@@ -131,8 +170,8 @@ class Reconciler:
         first_config: list[str | None] = []
 
         async def decide(declared: Declared) -> Change:
-            config = self._config_now(declared, first_config)
-            states = select(declared.states, apps)
+            config = with_pins(self._config_now(declared, first_config), declared)
+            states = select(declared.states, apps, self.target.where)
             report.planned = await self._evaluate(config, observer, states, automatic, prove=not dry_run)
             git = config.deploy.git
             skip = bool(skip_ci) if skip_ci is not None else bool(git and git.skip_ci)
@@ -210,17 +249,37 @@ class Reconciler:
                     automatic=automatic,
                 )
             )
+        for app, why in applied.rolled_back.items():
+            failed = next((p.target.reference for p in report.planned if p.app == app and p.target), None)
+            sentence = f"rolled back: {why}"
+            back = applied.previous.get(app)
+            records.append(
+                DecisionRecord(
+                    app,
+                    "deploy",
+                    Reason.ROLLOUT_FAILED,
+                    sentence,
+                    failed,
+                    back,
+                    actor,
+                    commit=applied.commit,
+                    outcome="rolled back",
+                    automatic=automatic,
+                )
+            )
         await asyncio.to_thread(self.log.record, *records)
 
 
-def select(states: Mapping[str, AppState], apps: list[str] | None) -> dict[str, AppState]:
+def select(
+    states: Mapping[str, AppState], apps: list[str] | None, where: str = "the deploy files"
+) -> dict[str, AppState]:
     """The states of the apps asked for (all when none are named); an unknown app is an error."""
     if not apps:
         return dict(states)
     unknown = [a for a in apps if a not in states]
     if unknown:
         known = ", ".join(states) or "none"
-        raise TagtrailError(f"no reference to app '{unknown[0]}' in the deploy files (apps there: {known})")
+        raise TagtrailError(f"no reference to app '{unknown[0]}' in {where} (apps there: {known})")
     return {a: states[a] for a in apps}
 
 

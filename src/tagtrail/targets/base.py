@@ -34,6 +34,7 @@ class Declared:
 
     states: Mapping[str, AppState]
     config_text: str | None = None
+    pins: Mapping[str, str] | None = None  # pins the target itself keeps (cluster annotations), by app
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,12 @@ class Applied:
     before: dict[str, str | None] = field(default_factory=dict)  # path → text before
     then_exit: int | None = None
     then_output: str = ""
+    kind: str = (
+        "commit"  # what `commit` names: a git commit, or a workload patch (namespace/kind/name@version)
+    )
+    rollouts: dict[str, str] = field(default_factory=dict)  # app → how its rollout ended (cluster targets)
+    rolled_back: dict[str, str] = field(default_factory=dict)  # app → why its failed rollout was undone
+    failed: dict[str, str] = field(default_factory=dict)  # app → why its rollout failed, not undone
 
 
 # Works out the change on what the target declares now; called again after a rejected write.
@@ -80,6 +87,8 @@ Decide = Callable[[Declared], Awaitable[Change]]
 
 class Target(Protocol):
     """Where deploys land."""
+
+    where: str  # what it reads, for messages: "the deploy files", "the workloads of namespace shop"
 
     async def declared(self) -> Declared:
         """What is declared for every app now."""
@@ -95,4 +104,8 @@ class Target(Protocol):
 
     async def sync(self) -> bool:
         """Bring the target's view up to date with changes made elsewhere; False when there is nothing to do."""
+        ...
+
+    async def aclose(self) -> None:
+        """Let go of what the target holds open (connections)."""
         ...

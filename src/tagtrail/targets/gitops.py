@@ -51,6 +51,7 @@ class GitOpsTarget:
         self.project_root = config_path.parent
         self.matcher = matcher
         self.copies = WorkingCopies(git, self.project_root, keep=keep)
+        self.where = "the deploy files"
 
     # The Target protocol ------------------------------------------------------------------------------
 
@@ -96,6 +97,9 @@ class GitOpsTarget:
     async def sync(self) -> bool:
         return await asyncio.to_thread(self.copies.sync)
 
+    async def aclose(self) -> None:
+        return None  # git holds nothing open between calls
+
     # Steps (blocking, in a worker thread) -------------------------------------------------------------
 
     @asynccontextmanager
@@ -111,7 +115,7 @@ class GitOpsTarget:
         config_rel = self._config_in(copy)
         config_text = copy.read(config_rel) if config_rel else None
         states = read_state(texts, self.matcher, self.config.tag_scheme)
-        return _Read(states, config_text, texts, config_rel)
+        return _Read(states, config_text, texts=texts, config_rel=config_rel)
 
     def _work_out(self, copy: WorkingCopy, declared: Declared, change: Change) -> Applied:
         """The edits `change` makes to the files as read, and what they change."""

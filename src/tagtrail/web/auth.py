@@ -1,12 +1,17 @@
 """Dashboard sign-in: a token from the environment, exchanged for a session cookie; CSRF tokens for actions.
 
-Sessions live in memory (a restart signs everyone out, which is the safe direction). The cookie is HttpOnly
+Sessions are signed tokens (an HMAC keyed by the dashboard token), so they survive a restart and work on
+every replica; changing the token signs everyone out. The cookie is HttpOnly
 and SameSite=Strict, Secure when `serve.secure_cookies` is set (behind TLS). Every action form carries the
 session's CSRF token, and a POST whose Origin names another site is refused before that.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 import re
 import secrets
 import time
@@ -26,6 +31,7 @@ _NAME = re.compile(r"[\w .@+-]{1,40}")
 CLIENT_RATE, CLIENT_BURST = 0.1, 5.0
 GLOBAL_RATE, GLOBAL_BURST = 1.0, 20.0
 FLASHES_KEPT = 256
+SIGNED_OUT_KEPT = 4096  # sessions signed out on this replica, refused until they expire
 
 
 def weak_token(token: str | None) -> str | None:
@@ -47,10 +53,17 @@ class Login:
 
 
 class Sessions:
-    def __init__(self, token: str | None, clock: Callable[[], float] = time.monotonic) -> None:
+    """Signed, expiring session tokens: `payload.signature`, the payload saying who and until when, the
+    signature an HMAC keyed by the dashboard token. Nothing is kept on the server, so a sign-in survives a
+    restart and works on every replica (no sticky sessions); changing the dashboard token signs everyone
+    out. Signing out forgets the cookie in the browser and, on this replica, the token itself."""
+
+    def __init__(self, token: str | None, clock: Callable[[], float] = time.time) -> None:
         self.token = token or None
         self._clock = clock
-        self._sessions: dict[str, Login] = {}
+        key = (token or "").encode()
+        self._key = hmac.new(key, b"tagtrail dashboard session v1", hashlib.sha256).digest()
+        self._signed_out: OrderedDict[str, float] = OrderedDict()
 
     @property
     def enabled(self) -> bool:
@@ -63,26 +76,39 @@ class Sessions:
         name = name.strip() or "dashboard"
         if not _NAME.fullmatch(name):
             name = "dashboard"
-        login = Login(
-            secrets.token_urlsafe(32), name, secrets.token_urlsafe(32), self._clock() + SESSION_SECONDS
-        )
-        self._sessions[login.id] = login
-        return login
+        expires = int(self._clock() + SESSION_SECONDS)
+        payload = _b64(json.dumps({"n": name, "e": expires, "r": secrets.token_urlsafe(16)}).encode())
+        session_id = f"{payload}.{self._sign(payload)}"
+        return Login(session_id, name, self._sign("csrf:" + payload), expires)
 
     def get(self, session_id: str | None) -> Login | None:
-        if not session_id:
+        if not session_id or self.token is None or session_id in self._signed_out:
             return None
-        login = self._sessions.get(session_id)
-        if login is None:
+        payload, dot, signature = session_id.partition(".")
+        if not dot or not hmac.compare_digest(signature, self._sign(payload)):
             return None
-        if login.expires < self._clock():
-            del self._sessions[session_id]
+        try:
+            data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+            name, expires = str(data["n"]), float(data["e"])
+        except (ValueError, KeyError, TypeError):
             return None
-        return login
+        if expires < self._clock():
+            return None
+        return Login(session_id, name, self._sign("csrf:" + payload), expires)
 
     def sign_out(self, session_id: str | None) -> None:
-        if session_id:
-            self._sessions.pop(session_id, None)
+        login = self.get(session_id)
+        if login is not None:
+            self._signed_out[login.id] = login.expires
+            while len(self._signed_out) > SIGNED_OUT_KEPT:
+                self._signed_out.popitem(last=False)
+
+    def _sign(self, text: str) -> str:
+        return _b64(hmac.new(self._key, text.encode(), hashlib.sha256).digest())
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
 
 
 class SignInGuard:

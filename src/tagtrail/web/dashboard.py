@@ -5,6 +5,7 @@ signing in and out. Reading needs a session unless `serve.public`; acting is `we
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ from starlette.templating import Jinja2Templates
 
 from tagtrail import __version__
 from tagtrail.controller import Controller
+from tagtrail.controller.snapshot import Snapshot
 from tagtrail.errors import TagtrailError
 from tagtrail.humanize import age, share, span
 from tagtrail.policy import eligible_build
@@ -70,7 +72,7 @@ class Dashboard:
     def _rows(self) -> list[Row]:
         snapshot = self.controller.snapshot
         scheme = self.controller.config.tag_scheme
-        return [
+        rows = [
             row(
                 planned,
                 scheme,
@@ -82,6 +84,7 @@ class Dashboard:
             )
             for planned in snapshot.planned
         ]
+        return [_with_cluster(r, snapshot) for r in rows]
 
     async def index(self, request: Request) -> Response:
         if not self.may_read(request):
@@ -222,3 +225,17 @@ def safe_next(target: str | None) -> str:
     if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
         return target
     return "/"
+
+
+def _with_cluster(found: Row, snapshot: Snapshot) -> Row:
+    """The row with what the cluster runs (where kubernetes: is set)."""
+    view = snapshot.cluster.get(found.app)
+    if view is None:
+        return found
+    text = f"{view.ready}/{view.total} ready" if view.workloads else "no workload"
+    if view.workloads and view.rollout != "complete":
+        text += f", {view.rollout}"
+    lead = snapshot.lead_time.get(found.app)
+    if lead is not None and found.app not in snapshot.drift:
+        text += f", running {span(lead)} after its commit"
+    return dataclasses.replace(found, cluster=text, drift=snapshot.drift.get(found.app))

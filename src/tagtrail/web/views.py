@@ -28,6 +28,8 @@ class Row:
     last_time: datetime | None
     state: str  # current, behind, pinned, held, error — the badge's colour
     refused: tuple[str, ...] = ()  # candidates whose claims were not believed: "tag: reason"
+    cluster: str | None = None  # what the cluster runs: "2/2 ready", "1/2 ready, progressing"
+    drift: str | None = None  # why what the cluster runs is not what is declared
 
     @property
     def short_sha(self) -> str | None:

@@ -13,14 +13,11 @@ from __future__ import annotations
 
 import itertools
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from lightkube import ApiError
-from lightkube.models.meta_v1 import ObjectMeta
-from lightkube.resources.core_v1 import Namespace, ServiceAccount
+from lightkube.resources.core_v1 import Namespace
 
 from bench.kube import BenchMissing, ControlPlane
 from bench.kubelet import Kubelet
@@ -47,21 +44,7 @@ def kubeconfig(control_plane: ControlPlane) -> Path:
 def namespace(control_plane: ControlPlane, request: pytest.FixtureRequest) -> Iterator[str]:
     slug = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:50].strip("-")
     name = f"{slug}-{next(_counter)}"
-    with control_plane.client() as client:
-        client.create(Namespace(metadata=ObjectMeta(name=name)))
-        deadline = time.monotonic() + 30
-        while True:
-            # The ServiceAccount admission plugin refuses Pods until the token controller has done its part.
-            try:
-                account = client.get(ServiceAccount, "default", namespace=name)
-                if account.secrets:
-                    break
-            except ApiError as error:
-                if error.status.code != 404:
-                    raise
-            if time.monotonic() > deadline:
-                pytest.fail(f"namespace {name}: no default ServiceAccount token after 30 s", pytrace=False)
-            time.sleep(0.05)
+    control_plane.create_namespace(name)
     yield name
     with control_plane.client() as client:
         client.delete(Namespace, name)

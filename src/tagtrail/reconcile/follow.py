@@ -1,0 +1,87 @@
+"""GitOps + observe: after a deploy commit, follow the cluster until it runs what was committed (whoever
+applies it: Flux, Argo CD, Pulumi, deploy.git.then), and record when it did, or that it did not, in the
+decision log (action `rollout`, reason rolled-out or rollout-failed). Direct mode follows its own patches."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from tagtrail.history import DecisionRecord
+from tagtrail.humanize import span
+from tagtrail.kube.cluster import Cluster
+from tagtrail.kube.view import observe
+from tagtrail.policy import Reason
+from tagtrail.reconcile.outcome import Report
+from tagtrail.reconcile.reconciler import Reconciler
+from tagtrail.targets.kubernetes import KubernetesTarget
+
+POLL = 2.0
+
+
+@dataclass(frozen=True)
+class Followed:
+    app: str
+    ok: bool
+    sentence: str
+    reference: str
+
+
+async def follow(reconciler: Reconciler, report: Report, *, actor: str, poll: float = POLL) -> list[Followed]:
+    """Wait (up to kubernetes.follow) for every app the report deployed to run in the cluster; record each."""
+    cluster = reconciler.cluster()
+    settings = reconciler.config.kubernetes
+    if cluster is None or settings is None or isinstance(reconciler.target, KubernetesTarget):
+        return []
+    timeout = settings.follow.total_seconds()
+    wanted = {p.app: p.target for p in report.planned if p.target is not None and p.app in report.changed}
+    if not wanted or timeout <= 0:
+        return []
+    started = datetime.now(UTC)
+    results = await asyncio.gather(
+        *(
+            _until_running(cluster, app, image.digest, image.reference, timeout, poll, started)
+            for app, image in wanted.items()
+        )
+    )
+    records = [
+        DecisionRecord(
+            f.app,
+            "rollout",
+            Reason.ROLLED_OUT if f.ok else Reason.ROLLOUT_FAILED,
+            f.sentence,
+            f.reference,
+            f.reference,
+            actor,
+            commit=report.commit,
+            outcome="rolled out" if f.ok else "failed",
+        )
+        for f in results
+    ]
+    await asyncio.to_thread(reconciler.log.record, *records)
+    return list(results)
+
+
+async def _until_running(
+    cluster: Cluster, app: str, digest: str, reference: str, timeout: float, poll: float, started: datetime
+) -> Followed:
+    deadline = time.monotonic() + timeout
+    while True:
+        view = (await observe(cluster)).get(app)
+        if view is not None and view.workloads:
+            specs = {c.digest for w in view.workloads for c in w.workload.of(app)}
+            if specs == {digest}:
+                if view.rollout == "failed":
+                    detail = next(w.progress.detail for w in view.workloads if w.progress.state == "failed")
+                    return Followed(app, False, f"the cluster's rollout failed: {detail}", reference)
+                if view.rollout == "complete" and set(view.running) <= {digest}:
+                    took = datetime.now(UTC) - started
+                    return Followed(
+                        app, True, f"the cluster runs it, {span(took)} after the deploy commit", reference
+                    )
+        if time.monotonic() >= deadline:
+            where = "no workload uses its image" if view is None else "the cluster does not run it yet"
+            return Followed(app, False, f"{where} after kubernetes.follow ({timeout:.0f} s)", reference)
+        await asyncio.sleep(poll)

@@ -1,0 +1,338 @@
+"""The Kubernetes target (direct mode): a deploy patches the container images of the workloads that run an
+app, and watches the rollout.
+
+- Declared: what the workloads' specs say (every container and init container of the app's image, under
+  any alias); pins are annotations on the workloads (`tagtrail.dev/pin.APP`), so the cluster alone says
+  what runs and why, and losing the decision log loses nothing of it.
+- Apply: one JSON patch per workload, each image `test`ed against what was read before it is replaced: a
+  concurrent change (a person's `kubectl set image`, another controller) makes the API server refuse the
+  patch, and the reconciler reads and decides again. The patch also annotates the workload (tag, commit,
+  reason, actor; `kubernetes.io/change-cause`), and an Event says what happened.
+- Rollout: followed with a watch until complete, failed (ProgressDeadlineExceeded) or past
+  `deploy.kubernetes.rollout_timeout`. A failed one is rolled back to the images before it and the app is
+  pinned there (unless `rollback: false`), so automation does not retry the bad build in a loop.
+- History: a Deployment's ReplicaSets (its rollout revisions), with the annotations each carried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from tagtrail.config import Config
+from tagtrail.config.kubernetes import KubeTargetConfig
+from tagtrail.errors import KubeError, TagtrailError
+from tagtrail.history import HistoryEntry
+from tagtrail.kube.cluster import Cluster, Conflict
+from tagtrail.kube.rollout import Progress
+from tagtrail.kube.workloads import CHANGE_CAUSE, Workload, annotate, annotation, patch, read
+from tagtrail.policy import Running
+from tagtrail.refs import Matcher, Reference
+from tagtrail.refs import Target as Image
+from tagtrail.refs._model import normalise, split_written
+from tagtrail.scheme import ParsedTag, Scheme
+from tagtrail.targets.base import Applied, AppState, Change, Decide, Declared
+
+RETRIES = 5
+
+
+@dataclass(frozen=True)
+class Seen(Declared):
+    """What this target read: the workloads, by app."""
+
+    workloads: tuple[Workload, ...] = ()
+
+
+class KubernetesTarget:
+    """Workloads in the namespaces of `kubernetes:`. Close it (`aclose`) when done."""
+
+    def __init__(self, config: Config, matcher: Matcher, *, cluster: Cluster | None = None) -> None:
+        settings = config.deploy.kubernetes
+        if config.kubernetes is None or settings is None:
+            raise TagtrailError(
+                "tagtrail.yaml has no deploy.kubernetes section (and kubernetes: to reach the cluster)"
+            )
+        self.settings: KubeTargetConfig = settings
+        self.scheme = config.tag_scheme
+        self.cluster = cluster or Cluster(config.kubernetes, matcher)
+        spaces = config.kubernetes.namespaces
+        self.where = f"the workloads of namespace{'s' if len(spaces) > 1 else ''} {', '.join(spaces)}"
+
+    async def aclose(self) -> None:
+        await self.cluster.aclose()
+
+    # The Target protocol ------------------------------------------------------------------------------
+
+    async def declared(self) -> Seen:
+        return seen(await self.cluster.workloads(), self.scheme)
+
+    async def apply(self, decide: Decide, *, dry_run: bool = False) -> Applied:
+        for attempt in range(1, RETRIES + 2):
+            declared = await self.declared()
+            change = await decide(declared)
+            plans = _plan(declared, change)
+            applied = _applied(declared, change, plans, attempt)
+            if dry_run or not plans:
+                return applied
+            try:
+                done = await self._patch(plans, applied)
+            except Conflict:
+                if attempt > RETRIES:
+                    raise KubeError(
+                        f"the workloads changed under every one of {attempt} attempts; nothing was overwritten."
+                        " Someone else changes them constantly: try again later"
+                    ) from None
+                continue
+            await self._announce(done, change)
+            await self._roll_out(done, change, applied)
+            return applied
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def history(self, app: str | None = None, *, until: list[str] | None = None) -> list[HistoryEntry]:
+        declared = await self.declared()
+        apps = [app] if app is not None else sorted(declared.states)
+        entries: list[HistoryEntry] = []
+        sets: dict[str, list[dict[str, Any]]] = {}  # namespace → its ReplicaSets, read once
+        for name in apps:
+            workloads = [w for w in declared.workloads if w.of(name)]
+            deployment = next((w for w in workloads if w.kind == "Deployment"), None)
+            if deployment is not None:
+                if deployment.namespace not in sets:
+                    sets[deployment.namespace] = await self.cluster.replica_sets(deployment.namespace)
+                owned = [rs for rs in sets[deployment.namespace] if _owned_by(rs, deployment)]
+                entries += _revisions(name, owned, self.cluster.matcher)
+            elif workloads:
+                entries.append(_current(name, workloads[0]))
+        if app is not None:
+            return entries  # a Deployment's revisions, newest first (a rollback reuses an older ReplicaSet)
+        return sorted(entries, key=lambda e: e.time, reverse=True)
+
+    async def sync(self) -> bool:
+        return False  # nothing kept locally: every read asks the API server
+
+    # Steps ---------------------------------------------------------------------------------------------
+
+    async def _patch(self, plans: list[_Plan], applied: Applied) -> list[_Plan]:
+        """Patch each workload; a Conflict on any means reading and deciding again (those already patched
+        then read as current)."""
+        done = []
+        for plan in plans:
+            plan.after = await self.cluster.patch(plan.workload, plan.ops)
+            done.append(plan)
+            if applied.commit is None:
+                applied.commit = f"{plan.workload.ref}@{plan.after.resource_version}"
+                applied.kind = "patch"
+        applied.pushed = True
+        return done
+
+    async def _announce(self, done: list[_Plan], change: Change) -> None:
+        for plan in done:
+            await self.cluster.event(plan.workload, f"Tagtrail{change.verb.title()}", plan.cause)
+
+    async def _roll_out(self, done: list[_Plan], change: Change, applied: Applied) -> None:
+        """Follow each changed workload's rollout; roll a failed one back (and pin) when configured."""
+        moving = [p for p in done if p.images]
+        timeout = self.settings.rollout_timeout.total_seconds()
+        results = await asyncio.gather(*(self.cluster.follow(p.after or p.workload, timeout) for p in moving))
+        failed: dict[str, tuple[_Plan, Progress]] = {}
+        for plan, result in zip(moving, results, strict=True):
+            for app in plan.images:
+                applied.rollouts[app] = result.text
+                if result.state == "failed":
+                    failed.setdefault(app, (plan, result))
+        for app, (_, result) in sorted(failed.items()):
+            reason = f"the rollout of {app} failed: {result.detail}"
+            if not self.settings.rollback:
+                applied.failed[app] = reason
+                continue
+            await self._roll_back(app, [p for p in moving if app in p.images], reason, applied)
+
+    async def _roll_back(self, app: str, plans: list[_Plan], reason: str, applied: Applied) -> None:
+        """Put the app's containers back to the images they had, guarded as a deploy is, and pin the app."""
+        tags = {split_written(old)[1] for p in plans for c, old in p.before.items() if c[0] == app}
+        pin = next(iter(tags)) if len(tags) == 1 else None
+        notes = {
+            annotation("pin", app): pin,
+            annotation("tag", app): pin,
+            annotation("by", app): "tagtrail",
+            annotation("at", app): _now(),
+            annotation("reason", app): "rollout-failed",
+            CHANGE_CAUSE: f"tagtrail rolled {app} back: {reason}",
+        }
+        undone = 0
+        for plan in plans:
+            now = await self.cluster.get(plan.workload)
+            if now is None:
+                continue  # deleted: nothing of it runs the bad build
+            ops = []
+            for container in now.of(app):
+                old = plan.before.get((app, container.pointer))
+                if old is not None and container.image != old:
+                    ops.append({"op": "test", "path": container.pointer, "value": container.image})
+                    ops.append({"op": "replace", "path": container.pointer, "value": old})
+            try:
+                await self.cluster.patch(now, ops + _notes(now, notes))
+            except Conflict:
+                applied.failed[app] = f"{reason}; not rolled back: {now.ref} changed meanwhile"
+                return
+            await self.cluster.event(now, "TagtrailRollback", f"rolled {app} back: {reason}", warning=True)
+            undone += 1
+        if not undone:
+            applied.failed[app] = f"{reason}; nothing to roll back"
+            return
+        applied.rolled_back[app] = reason + (f"; pinned to {pin}" if pin else "")
+
+
+@dataclass
+class _Plan:
+    """One workload's patch."""
+
+    workload: Workload
+    ops: list[dict[str, object]]
+    images: dict[str, Image]
+    cause: str
+    before: dict[tuple[str, str], str] = field(default_factory=dict)  # (app, pointer) → image before
+    after: Workload | None = None
+
+
+def seen(workloads: list[Workload], scheme: Scheme) -> Seen:
+    """Per app: its containers as references, and what runs by them (the newest readable build, as with
+    files, so a newer image set by hand is never taken for older); pins from the annotations."""
+    by_app: dict[str, list[Reference]] = {}
+    pins: dict[str, str] = {}
+    for workload in workloads:
+        for container in workload.containers:
+            name, tag, digest = split_written(container.image)
+            ref = Reference(workload.ref, container.app, "image", 0, normalise(name), tag, digest)
+            by_app.setdefault(container.app, []).append(ref)
+            pin = workload.pin(container.app)
+            if pin:
+                pins[container.app] = pin
+    states = {}
+    for app, refs in sorted(by_app.items()):
+        readable = [
+            (p, r) for r in refs if r.tag and isinstance(p := scheme.parse(r.tag), ParsedTag) and p.instants
+        ]
+        best = max(readable, key=lambda pr: max(pr[0].instants))[1] if readable else refs[0]
+        states[app] = AppState(app, tuple(refs), Running(best.tag, best.digest), best.current)
+    return Seen(states, None, pins, tuple(workloads))
+
+
+def _plan(declared: Declared, change: Change) -> list[_Plan]:
+    assert isinstance(declared, Seen)  # noqa: S101 (this target reads what it declares)
+    images = {c.app: c.image for c in change.images}
+    reasons = {c.app: c for c in change.images}
+    plans = []
+    for workload in declared.workloads:
+        moving = {app: images[app] for app in workload.apps if app in images}
+        moving = {a: i for a, i in moving.items() if any(c.retarget(i) != c.image for c in workload.of(a))}
+        notes: dict[str, str | None] = {}
+        causes = []
+        for app, image in moving.items():
+            item = reasons[app]
+            notes[annotation("tag", app)] = image.tag
+            notes[annotation("reason", app)] = item.reason
+            notes[annotation("by", app)] = change.actor
+            notes[annotation("at", app)] = _now()
+            if item.built_from:
+                notes[annotation("commit", app)] = item.built_from
+            causes.append(f"{app} {image.tag} ({item.reason})")
+        for app, pin in change.pins.items():
+            if app in workload.apps and workload.pin(app) != pin:
+                notes[annotation("pin", app)] = pin
+                causes.append(f"{app} pinned to {pin}" if pin else f"{app} unpinned")
+        if not notes:
+            continue
+        cause = f"tagtrail {change.verb}: " + ", ".join(causes)
+        notes[CHANGE_CAUSE] = cause
+        before = {(c.app, c.pointer): c.image for c in workload.containers if c.app in moving}
+        plans.append(_Plan(workload, patch(workload, moving, notes), moving, cause, before))
+    return plans
+
+
+def _applied(declared: Declared, change: Change, plans: list[_Plan], attempt: int) -> Applied:
+    changed = sorted(
+        {app for p in plans for app in p.images}
+        | {a for a in change.pins if any(a in p.workload.apps for p in plans)}
+    )
+    previous = {app: declared.states[app].shown for app in changed if app in declared.states}
+    files = {p.workload.ref: _describe(p.workload, p.images) for p in plans}
+    before: dict[str, str | None] = {p.workload.ref: _describe(p.workload, {}) for p in plans}
+    return Applied(change, changed=changed, previous=previous, files=files, before=before, attempts=attempt)
+
+
+def _describe(workload: Workload, images: Mapping[str, Image]) -> str:
+    """A workload's managed containers as text, for a dry run's diff."""
+    lines = []
+    for c in workload.containers:
+        image = c.retarget(images[c.app]) if c.app in images else c.image
+        lines.append(f"{'initContainer' if c.init else 'container'} {c.name}: {image}\n")
+    return "".join(lines)
+
+
+def _owned_by(body: dict[str, Any], workload: Workload) -> bool:
+    owners = (body.get("metadata") or {}).get("ownerReferences") or []
+    return any(o.get("uid") == workload.uid for o in owners)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _notes(workload: Workload, notes: Mapping[str, str | None]) -> list[dict[str, object]]:
+    return list(annotate(workload.annotations, notes))
+
+
+def _revisions(app: str, sets: list[dict[str, Any]], matcher: Matcher) -> list[HistoryEntry]:
+    """One entry per revision of the Deployment whose image of `app` differs from the one before."""
+    rows = []
+    for body in sets:
+        meta = body.get("metadata") or {}
+        notes = meta.get("annotations") or {}
+        revision = int(notes.get("deployment.kubernetes.io/revision", 0))
+        template = {"spec": {"template": (body.get("spec") or {}).get("template")}}
+        found = read("Deployment", template, matcher)
+        images = [c.image for c in found.of(app)] if found else []
+        if images:
+            # when tagtrail made it current (a rollback makes an older ReplicaSet current again), else made
+            stamp = notes.get(annotation("at", app)) or meta.get("creationTimestamp")
+            created = datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
+            rows.append((revision, created, images[0], notes))
+    rows.sort(key=lambda r: r[0])
+    entries = []
+    previous: str | None = None
+    for revision, created, image, notes in rows:
+        if image != previous:
+            entries.append(_entry(app, f"revision {revision}", created, previous, image, notes))
+        previous = image
+    return entries[::-1]  # newest first, as every history is
+
+
+def _current(app: str, workload: Workload) -> HistoryEntry:
+    image = workload.of(app)[0].image
+    created = datetime.now(UTC)
+    return _entry(app, f"{workload.kind.lower()} {workload.name}", created, None, image, workload.annotations)
+
+
+def _entry(
+    app: str, commit: str, when: datetime, before: str | None, after: str, notes: Mapping[str, str]
+) -> HistoryEntry:
+    _, tag, digest = split_written(after)
+    by_tagtrail = notes.get(annotation("tag", app)) == tag
+    return HistoryEntry(
+        commit,
+        when,
+        notes.get(annotation("by", app), "") if by_tagtrail else "kubectl or another tool",
+        app,
+        before,
+        after,
+        tag,
+        digest,
+        by_tagtrail,
+        notes.get(annotation("reason", app)) if by_tagtrail else None,
+        notes.get(annotation("by", app)) if by_tagtrail else None,
+        notes.get(annotation("commit", app)) if by_tagtrail else None,
+    )
