@@ -54,6 +54,7 @@ def test_build_records_the_base_and_base_images_reports_its_move(
     assert (rows["web"]["base"], rows["web"]["used"], rows["web"]["current"]) == (base, first, first)
     assert rows["web"]["source"] == "annotations"
     assert (rows["static"]["base"], rows["static"]["scratch"], rows["static"]["moved"]) == (None, True, False)
+    assert run(capsys, "base-images", "--exit-code")[0] == 0
 
     tmp = lab["tmp"]
     assert isinstance(tmp, Path)
@@ -67,8 +68,8 @@ def test_build_records_the_base_and_base_images_reports_its_move(
         assert rows[app]["moved"] is True
         assert (rows[app]["used"], rows[app]["current"]) == (first, second)
         assert rows[app]["since"] is not None  # the new base's created time
-    code, out, err = run(capsys, "base-images")
-    assert code == 0, err
+    code, out, err = run(capsys, "base-images", "--exit-code")
+    assert code == 2, err  # an app runs on a moved base
     lines = {line.split()[0]: line for line in out.splitlines()[1:]}
     assert "yes, since " in lines["web"]
     assert lines["static"].endswith("no (FROM scratch)")

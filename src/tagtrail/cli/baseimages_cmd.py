@@ -15,7 +15,7 @@ from tagtrail import apps as discovery
 from tagtrail.baseimages import AppBase, resolve_bases
 from tagtrail.cli import output
 from tagtrail.cli.app import app, state
-from tagtrail.cli.deploy_cmd import AppsArgument, JsonOption, _run
+from tagtrail.cli.deploy_cmd import EXIT_PENDING, AppsArgument, JsonOption, _run
 from tagtrail.config import Config
 from tagtrail.errors import TagtrailError
 from tagtrail.humanize import age
@@ -36,6 +36,9 @@ def base_images_command(
             " and context= lines ($GITHUB_OUTPUT's form; the generated workflow records them).",
         ),
     ] = False,
+    exit_code: Annotated[
+        bool, typer.Option("--exit-code", help="Exit 2 when an app runs on a moved base (for cron and CI).")
+    ] = False,
 ) -> None:
     """Per app: the base image of the build that runs (its org.opencontainers.image.base.* annotations,
     or the Dockerfile at its commit), the digest that base's tag points to now, whether it moved and
@@ -48,7 +51,13 @@ def base_images_command(
     rows = _run(current, lambda reconciler: base_images(reconciler, apps))
     if json:
         output.print_json([row.as_json() for row in rows])
-        return
+    else:
+        _table(rows)
+    if exit_code and any(row.moved for row in rows):
+        raise typer.Exit(EXIT_PENDING)
+
+
+def _table(rows: list[AppBase]) -> None:
     table = Table("APP", "BASE", "USED", "NOW", "MOVED", box=None, pad_edge=False)
     for row in rows:
         table.add_row(row.app, escape(row.base or "-"), _short(row.used), _short(row.current), _moved(row))
