@@ -222,3 +222,40 @@ def test_a_base_only_in_local_storage_builds_without_a_record_and_says_so(
     assert (code, out) == (1, "")
     assert err.startswith("error: apps/api/Dockerfile:2: 'Not_An_Image:1'")
     assert len(err.strip().splitlines()) == 1
+
+
+def test_an_image_buildah_built_alone_is_read_from_the_annotations_buildah_wrote(
+    capsys: pytest.CaptureFixture[str], lab: dict[str, object]
+) -> None:
+    """buildah annotates every image with its base by itself: an image built without tagtrail is tracked
+    from its manifest, no Dockerfile needed."""
+    root, registry, base, first = lab["root"], lab["registry"], str(lab["base"]), lab["first"]
+    assert isinstance(root, Path)
+    assert isinstance(registry, RegistryServer)
+    config = load_config(root / "tagtrail.yaml")
+    tag = config.tag_scheme.format(branch="main", sha="0" * 40, time=datetime.now(UTC))
+    reference = f"{config.image_for('api')}:{tag}"
+    storage = ["--storage-driver", "vfs"]
+    for command in (
+        [
+            "buildah",
+            "bud",
+            "--isolation",
+            "chroot",
+            *storage,
+            "--tls-verify=false",
+            "-q",
+            "-t",
+            reference,
+            "apps/api",
+        ],
+        ["buildah", "push", *storage, "--tls-verify=false", "-q", "--digestfile", "../digest", reference],
+    ):
+        subprocess.run(command, cwd=root, check=True, capture_output=True)
+    digest = (root.parent / "digest").read_text().strip()
+    assert BASE_NAME not in asyncio.run(labels_of(registry, reference))  # no labels: annotations only
+    commit(root, {"deploy/prod.yaml": f"api:\n  image: {reference}@{digest}\n"}, "run a plain buildah build")
+    code, out, err = run(capsys, "base-images", "--json")
+    assert code == 0, err
+    [row] = json.loads(out)
+    assert (row["base"], row["used"], row["source"], row["moved"]) == (base, first, "annotations", False)

@@ -5,18 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 from pathlib import Path
 
 import pytest
 
 from tagtrail.apps import App
-from tagtrail.baseimages import AppBase, Recorded, ResolvedBase, Running, check
+from tagtrail.baseimages import AppBase, Memory, Recorded, ResolvedBase, Running, check
 from tagtrail.baseimages.record import base_name
 from tagtrail.build import Buildah, BuildOptions, BuildPlan, Docker
 from tagtrail.config import parse_config
 from tagtrail.controller.bases import _by_commit
 from tagtrail.errors import ConfigError, RegistryNotFound
-from tagtrail.registry import ImageConfig, ImageRef, ManifestHead
+from tagtrail.registry import ImageConfig, ImageRef, Manifest, ManifestHead
+from tagtrail.registry.media import Descriptor
 
 DIGEST = "sha256:" + "ab" * 32
 IMAGE = "image: ghcr.io/o/r/{app}\n"
@@ -121,10 +123,16 @@ def test_rebuilds_are_grouped_by_the_commit_that_runs() -> None:
 
 
 class FakeRegistry:
-    """Answers a check's reads from dicts, counting them (the real registry's counts: the benchmark)."""
+    """Answers a check's reads from dicts, recording them (the real registry's counts: the benchmark).
+    `labels` by image digest are in its config; `annotations` by image digest in its manifest."""
 
-    def __init__(self, labels: dict[str, dict[str, str]], heads: dict[str, str | Exception]) -> None:
-        self.labels, self.heads = labels, heads
+    def __init__(
+        self,
+        labels: dict[str, dict[str, str]],
+        heads: dict[str, str | Exception],
+        annotations: dict[str, dict[str, str]] | None = None,
+    ) -> None:
+        self.labels, self.heads, self.annotations = labels, heads, annotations or {}
         self.asked: list[str] = []
 
     async def head(self, ref: ImageRef) -> ManifestHead:
@@ -134,9 +142,21 @@ class FakeRegistry:
             raise answer
         return ManifestHead(answer, "application/vnd.oci.image.index.v1+json", None)
 
+    async def manifest(self, ref: ImageRef) -> Manifest:
+        self.asked.append(f"GET manifest {ref.digest}")
+        digest = ref.digest or ""
+        raw = json.dumps({"schemaVersion": 2, "annotations": self.annotations.get(digest, {})}).encode()
+        config = Descriptor("application/vnd.oci.image.config.v1+json", f"config-of-{digest}", 1)
+        return Manifest("application/vnd.oci.image.manifest.v1+json", digest, raw, config)
+
+    async def blob(self, ref: ImageRef, digest: str) -> bytes:
+        self.asked.append(f"GET blob {digest}")
+        labels = self.labels.get(digest.removeprefix("config-of-"), {})
+        return json.dumps({"os": "linux", "architecture": "amd64", "config": {"Labels": labels}}).encode()
+
     async def image_config(self, ref: ImageRef) -> ImageConfig:
-        self.asked.append(f"GET {ref}")
-        return ImageConfig(ref.digest or "", None, "linux", "amd64", self.labels.get(ref.digest or "", {}))
+        self.asked.append(f"GET config {ref}")
+        return ImageConfig(ref.digest or "", None, "linux", "amd64", {})
 
 
 def _running(app: str, digest: str) -> Running:
@@ -167,3 +187,19 @@ def test_a_bug_is_not_taken_for_a_registry_answer() -> None:
     )
     with pytest.raises(KeyError):
         asyncio.run(check(registry, [_running("x", DIGEST)]))
+
+
+def test_annotations_a_builder_wrote_are_read_without_the_config() -> None:
+    """buildah and podman annotate every image with its base themselves: the manifest is enough."""
+    image = "sha256:" + "e" * 64
+    registry = FakeRegistry(
+        {}, {"r.example/one:1": DIGEST}, {image: Recorded("r.example/one:1", DIGEST).labels()}
+    )
+    [row] = asyncio.run(check(registry, [_running("x", image)]))
+    assert (row.base, row.used, row.moved, row.source) == ("r.example/one:1", DIGEST, False, "annotations")
+    assert registry.asked == [f"GET manifest {image}", "HEAD r.example/one:1"]
+    memory = Memory()
+    asyncio.run(check(registry, [_running("x", image)], memory=memory))
+    registry.asked.clear()
+    asyncio.run(check(registry, [_running("x", image)], memory=memory))
+    assert registry.asked == ["HEAD r.example/one:1"]  # what cannot change is remembered

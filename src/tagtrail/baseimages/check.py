@@ -10,6 +10,7 @@ time (by its digest), a commit's Dockerfile. So a poll where nothing moved costs
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,7 +21,8 @@ from tagtrail import dockerfiles
 from tagtrail.baseimages.record import Recorded, base_name
 from tagtrail.errors import RegistryError, TagtrailError
 from tagtrail.gitrepo import GitRepo
-from tagtrail.registry import ImageConfig, ImageRef, ManifestHead
+from tagtrail.registry import ImageConfig, ImageRef, Manifest, ManifestHead
+from tagtrail.registry.media import parse_config
 
 Source = Literal["annotations", "dockerfile", "none"]
 
@@ -30,7 +32,28 @@ class Reads(Protocol):
 
     async def head(self, ref: ImageRef) -> ManifestHead: ...
 
+    async def manifest(self, ref: ImageRef) -> Manifest: ...
+
+    async def blob(self, ref: ImageRef, digest: str) -> bytes: ...
+
     async def image_config(self, ref: ImageRef) -> ImageConfig: ...
+
+
+def _annotations(manifest: Manifest) -> dict[str, str]:
+    try:
+        found = json.loads(manifest.raw).get("annotations")
+    except (ValueError, AttributeError):
+        return {}
+    return {k: v for k, v in found.items() if isinstance(v, str)} if isinstance(found, dict) else {}
+
+
+def _child(index: Manifest) -> str | None:
+    """The image of an index a check reads the record of: linux/amd64's, else the first platform's."""
+    usable = [(d.digest, d.platform) for d in index.manifests if d.platform in index.platforms]
+    preferred = [
+        digest for digest, p in usable if p is not None and (p.os, p.architecture) == ("linux", "amd64")
+    ]
+    return next(iter(preferred or [digest for digest, _ in usable]), None)
 
 
 @dataclass(frozen=True)
@@ -137,7 +160,7 @@ class Check:
             return row
         try:
             recorded = await self._labels(ImageRef.parse(running), app.digest)
-        except RegistryError as exc:
+        except TagtrailError as exc:  # the registry's answer, or a malformed one
             row.problem = str(exc)
             return row
         if recorded is not None:
@@ -154,10 +177,19 @@ class Check:
         return row
 
     async def _labels(self, ref: ImageRef, digest: str | None) -> Recorded | None:
+        """The running image's record: its manifest's annotations (buildah and podman write them by
+        themselves), else its config's labels (docker's builds keep only those): a manifest and at most a
+        config, read once per digest."""
         if digest is not None and digest in self.memory.recorded:
             return self.memory.recorded[digest]
-        config = await self.client.image_config(ref.with_digest(digest) if digest else ref)
-        recorded = Recorded.from_labels(config.labels)
+        target = ref.with_digest(digest) if digest else ref
+        top = image = await self.client.manifest(target)
+        if top.is_index and (child := _child(top)) is not None:
+            image = await self.client.manifest(target.with_digest(child))
+        recorded = Recorded.from_labels(_annotations(top)) or Recorded.from_labels(_annotations(image))
+        if recorded is None and image.config is not None:
+            raw = await self.client.blob(target, image.config.digest)
+            recorded = Recorded.from_labels(parse_config(raw, image.config.digest).labels)
         if digest is not None:
             self.memory.recorded[digest] = recorded
         return recorded
