@@ -12,10 +12,11 @@ import pytest
 
 from tagtrail.apps import App
 from tagtrail.baseimages import AppBase, Memory, Recorded, ResolvedBase, Running, check
+from tagtrail.baseimages.rebuild import Ledger
 from tagtrail.baseimages.record import base_name
 from tagtrail.build import Buildah, BuildOptions, BuildPlan, Docker
 from tagtrail.config import parse_config
-from tagtrail.controller.bases import _by_commit
+from tagtrail.controller.bases import _batches
 from tagtrail.errors import ConfigError, RegistryNotFound
 from tagtrail.registry import ImageConfig, ImageRef, Manifest, ManifestHead
 from tagtrail.registry.media import Descriptor
@@ -117,9 +118,21 @@ def test_moved(row: AppBase, moved: bool | None) -> None:
     assert row.as_json()["moved"] is moved
 
 
-def test_rebuilds_are_grouped_by_the_commit_that_runs() -> None:
+def test_rebuilds_are_one_workflow_run_or_one_local_build_per_running_commit() -> None:
     rows = [AppBase("web", None, commit="abc"), AppBase("api", None, commit="abc"), AppBase("db", None)]
-    assert _by_commit(rows) == {"abc": ["api", "web"], None: ["db"]}
+    assert _batches(rows, github=False) == [(["api", "web"], "abc"), (["db"], None)]
+    assert _batches(rows, github=True) == [(["api", "db", "web"], None)]
+
+
+def test_a_ledger_that_cannot_be_written_claims_nothing(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a folder")
+    ledger = Ledger(tmp_path / "file" / "decisions.sqlite")
+    assert ledger.claim("web", DIGEST, "local") is False
+    ledger.release("web", DIGEST)  # a warning, no raise
+    working = Ledger(tmp_path / "decisions.sqlite")
+    assert (working.claim("web", DIGEST, "local"), working.claim("web", DIGEST, "local")) == (True, False)
+    working.release("web", DIGEST)
+    assert working.claim("web", DIGEST, "github") is True
 
 
 class FakeRegistry:

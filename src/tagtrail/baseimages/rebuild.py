@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import sqlite3
 import sys
@@ -37,6 +38,7 @@ CREATE TABLE IF NOT EXISTS base_rebuilds (
 );
 """
 MESSAGE_CAP = 200
+log = logging.getLogger("tagtrail.baseimages")
 
 
 class Ledger:
@@ -54,18 +56,28 @@ class Ledger:
                 yield db
 
     def claim(self, app: str, digest: str, via: str) -> bool:
-        """True when this (app, base digest) had no rebuild yet, and now has one."""
-        with self._connect() as db:
-            cursor = db.execute(
-                "INSERT OR IGNORE INTO base_rebuilds VALUES (?, ?, ?, ?)",
-                (app, digest, datetime.now(UTC).isoformat(), via),
+        """True when this (app, base digest) had no rebuild yet, and now has one. A ledger that cannot be
+        written claims nothing: no rebuild without its record (the guard against loops)."""
+        try:
+            with self._connect() as db:
+                cursor = db.execute(
+                    "INSERT OR IGNORE INTO base_rebuilds VALUES (?, ?, ?, ?)",
+                    (app, digest, datetime.now(UTC).isoformat(), via),
+                )
+                return cursor.rowcount == 1
+        except (sqlite3.Error, OSError) as exc:
+            log.warning(
+                "the rebuild ledger %s cannot be written (%s): %s is not rebuilt", self.path, exc, app
             )
-            return cursor.rowcount == 1
+            return False
 
     def release(self, app: str, digest: str) -> None:
         """A rebuild that could not be started: the next check may try again."""
-        with self._connect() as db:
-            db.execute("DELETE FROM base_rebuilds WHERE app = ? AND base_digest = ?", (app, digest))
+        try:
+            with self._connect() as db:
+                db.execute("DELETE FROM base_rebuilds WHERE app = ? AND base_digest = ?", (app, digest))
+        except (sqlite3.Error, OSError) as exc:
+            log.warning("the rebuild ledger %s cannot be written (%s)", self.path, exc)
 
     def started(self) -> list[tuple[str, str, str]]:
         """(app, base digest, via) of every rebuild started, oldest first."""

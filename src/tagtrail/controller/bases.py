@@ -118,27 +118,30 @@ class BaseWatch:
         ]
         if not claimed:
             return
-        apps = sorted(row.app for row in claimed)
-        try:
-            if settings.github is not None:
-                await dispatch(settings.github, apps)
-            elif settings.local is not None:
-                for commit, names in _by_commit(claimed).items():
+        started: list[str] = []
+        for names, commit in _batches(claimed, github=settings.github is not None):
+            try:
+                if settings.github is not None:
+                    await dispatch(settings.github, names)
+                elif settings.local is not None:
                     branch = reconciler.config.deploy.branches_of(names[0])[0]
                     await build_locally(settings.local, reconciler.config_path, names, commit, branch)
-        except TagtrailError as exc:
-            for row in claimed:
-                await asyncio.to_thread(ledger.release, row.app, str(row.current))
-            log.warning("a rebuild on a moved base could not be started: %s", exc)
-            await self.notifier().send_async(
-                Message("tagtrail: a base-image rebuild failed", str(exc), "failure")
-            )
-            return
-        for app in apps:
+            except TagtrailError as exc:  # not started: the next check may try again
+                for row in claimed:
+                    if row.app in names:
+                        await asyncio.to_thread(ledger.release, row.app, str(row.current))
+                log.warning("a rebuild on a moved base could not be started: %s", exc)
+                await self.notifier().send_async(
+                    Message("tagtrail: a base-image rebuild failed", str(exc), "failure")
+                )
+                continue
+            started += names
+        for app in started:
             self.metrics.base_rebuilds.labels(app, via).inc()
-        log.info("rebuilding %s on their moved base images (%s)", ", ".join(apps), via)
-        if via == "local":
-            await deploy(set(apps))
+        if started:
+            log.info("rebuilding %s on their moved base images (%s)", ", ".join(started), via)
+        if started and via == "local":
+            await deploy(set(started))
 
     async def loop(self, reconciler: Callable[[], Reconciler], lock: asyncio.Lock, deploy: Deploy) -> None:
         """Until cancelled: wait for the interval, check, act, repeat."""
@@ -147,12 +150,18 @@ class BaseWatch:
             if wait is None or wait > 0:
                 await self._sleep(IDLE if wait is None else min(wait, IDLE))
                 continue
-            await self.run_once(reconciler(), lock, deploy)
+            try:
+                await self.run_once(reconciler(), lock, deploy)
+            except Exception:  # a bug must not end the watch: report it, check again at the next turn
+                log.exception("the base-image watch failed")
 
 
-def _by_commit(rows: list[AppBase]) -> dict[str | None, list[str]]:
-    """The apps to rebuild, grouped by the commit that runs (one worktree and one build each)."""
+def _batches(rows: list[AppBase], *, github: bool) -> list[tuple[list[str], str | None]]:
+    """The rebuilds to start: one workflow run for every app (it builds the branch's head), or one local
+    build per commit that runs (a worktree each)."""
+    if github:
+        return [(sorted(row.app for row in rows), None)]
     found: dict[str | None, list[str]] = {}
     for row in sorted(rows, key=lambda r: r.app):
         found.setdefault(row.commit, []).append(row.app)
-    return found
+    return [(names, commit) for commit, names in found.items()]
