@@ -84,10 +84,29 @@ def test_for_build_gives_the_workflow_the_base_and_its_build_context(
     assert isinstance(root, Path)
     code, out, err = run(capsys, "base-images", "--for-build", "web")
     assert code == 0, err
-    lines = dict(line.split("=", 1) for line in out.strip().splitlines())
-    assert lines["name"] == base
-    assert lines["digest"] == first
-    assert lines["context"] == f"{base}=docker-image://{str(base).rsplit(':', 1)[0]}@{first}"
+    outputs = github_outputs(out)
+    assert outputs["name"] == base
+    assert outputs["digest"] == first
+    assert outputs["context"] == f"{base}=docker-image://{str(base).rsplit(':', 1)[0]}@{first}"
+    record = f"{BASE_NAME}={base}\n{BASE_DIGEST}={first}\n"
+    assert outputs["labels"] == outputs["annotations"] == record
+    code, out, err = run(capsys, "base-images", "--for-build", "static")  # FROM scratch: no base labels
+    assert code == 0, err
+    assert github_outputs(out) == dict.fromkeys(("name", "digest", "context", "labels", "annotations"), "")
+
+
+def github_outputs(text: str) -> dict[str, str]:
+    """$GITHUB_OUTPUT read as GitHub reads it: name=value lines, and name<<DELIMITER … DELIMITER blocks."""
+    found: dict[str, str] = {}
+    lines = iter(text.splitlines(keepends=True))
+    for line in lines:
+        if "<<" in line and "=" not in line.split("<<")[0]:
+            name, delimiter = line.rstrip("\n").split("<<", 1)
+            found[name] = "".join(iter(lambda: next(lines), delimiter + "\n"))
+        else:
+            name, value = line.rstrip("\n").split("=", 1)
+            found[name] = value
+    return found
 
 
 def test_a_dockerfile_that_cannot_be_read_is_one_line_with_file_and_line(

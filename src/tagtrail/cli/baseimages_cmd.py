@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from tagtrail import apps as discovery
-from tagtrail.baseimages import AppBase, resolve_bases
+from tagtrail.baseimages import AppBase, ResolvedBase, resolve_bases
 from tagtrail.cli import output
 from tagtrail.cli.app import app, state
 from tagtrail.cli.deploy_cmd import EXIT_PENDING, AppsArgument, JsonOption, _run
@@ -21,6 +21,8 @@ from tagtrail.errors import TagtrailError
 from tagtrail.humanize import age
 from tagtrail.reconcile.bases import base_images
 from tagtrail.registry import RegistryClient
+
+_DELIMITER = "TAGTRAIL_BASE_EOF"  # GitHub's multi-line output form: name<<DELIMITER … DELIMITER
 
 
 @app.command("base-images")
@@ -98,9 +100,20 @@ def _for_build(config: Config, root: Path, names: list[str]) -> None:
                 f"{names[0]}: its base cannot be resolved ({resolution.unresolved[names[0]]})"
             )
         [base] = resolution.bases.values()
-        name = base.recorded.name if base else ""
-        digest = base.recorded.digest if base else ""
-        context = base.build_context if base and not base.pinned else ""
-        typer.echo(f"name={name}\ndigest={digest}\ncontext={context}")
+        typer.echo(github_output(base), nl=False)
 
     asyncio.run(resolve())
+
+
+def github_output(base: ResolvedBase | None) -> str:
+    """$GITHUB_OUTPUT's lines: name, digest and context, and the labels and annotations as multi-line
+    values (nothing for FROM scratch, so a scratch image gets no empty base labels)."""
+    record = "".join(f"{k}={v}\n" for k, v in base.recorded.labels().items()) if base else ""
+    context = base.build_context if base and not base.pinned else ""
+    return (
+        f"name={base.recorded.name if base else ''}\n"
+        f"digest={base.recorded.digest if base else ''}\n"
+        f"context={context}\n"
+        f"labels<<{_DELIMITER}\n{record}{_DELIMITER}\n"
+        f"annotations<<{_DELIMITER}\n{record}{_DELIMITER}\n"
+    )
