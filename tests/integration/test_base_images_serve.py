@@ -190,6 +190,10 @@ def test_serve_shows_a_moved_base_on_the_dashboard_and_in_metrics(
         page = served.get("/").text
         assert "1 on a moved base image" in page
         assert page.count('class="badge behind base-moved"') == 1
+        detail = served.get("/apps/web").text
+        assert "Base image" in detail
+        assert "base moved</span> its tag now points to" in detail
+        assert "none (FROM scratch)" in served.get("/apps/static").text
         assert (
             served.metric("tagtrail_base_image_rebuilds_total", app="web", via="local") == 0.0
         )  # notify only

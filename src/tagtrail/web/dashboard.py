@@ -126,6 +126,7 @@ class Dashboard:
             decisions=decisions,
             link=lambda sha: commit_link(commit_url, sha),
             can_roll_back_to=can_roll_back_to,
+            base=self.controller.bases.rows.get(app),
         )
 
     async def events(self, request: Request) -> Response:
