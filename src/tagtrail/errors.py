@@ -12,7 +12,8 @@
     │   └── RegistryNotFound      no such repository, tag or digest (404)
     ├── SandboxError              a local component (registry, git server) could not be started
     └── KubeError                 the Kubernetes API could not be reached or refused a request
-        └── KubeConflict          a workload changed since it was read; read and decide again
+        ├── KubeConflict          a workload changed since it was read; read and decide again
+        └── NotLeader             another replica holds the Lease: this one writes nothing
 
 Library errors (subprocess, YAML, pydantic) are translated into these at the boundary where they occur and
 chained with ``from``; a raw library exception reaching the user is a bug. Messages never carry secrets.
@@ -112,3 +113,7 @@ class KubeError(TagtrailError):
 
 class KubeConflict(KubeError):
     """A workload changed since it was read (a patch's `test` failed, or it is gone): read and decide again."""
+
+
+class NotLeader(KubeError):
+    """More than one replica runs and this one does not hold the Lease (or could not renew it in time)."""

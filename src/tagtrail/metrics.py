@@ -123,6 +123,11 @@ class Metrics:
             ["app"],
             registry=self.registry,
         )
+        self.leader = Gauge(
+            "tagtrail_leader",
+            "1 where this replica leads (serve.leader_election), else 0.",
+            registry=self.registry,
+        )
         self.cluster_lead_time = Gauge(
             "tagtrail_cluster_lead_time_seconds",
             "From the commit of the build the cluster runs to its rollout finishing, by app (kubernetes:).",

@@ -22,6 +22,7 @@ from tagtrail.baseimages import AppBase
 from tagtrail.baseimages.rebuild import Ledger
 from tagtrail.config import load_config
 from tagtrail.controller.bases import BaseWatch, Deploy
+from tagtrail.errors import NotLeader
 from tagtrail.history import default_log_path
 from tagtrail.metrics import Metrics
 from tagtrail.notify import Message, Notifier
@@ -52,11 +53,16 @@ def configure(root: Path, base_images: str) -> Path:
     return path
 
 
-async def watch_once(path: Path, watch: BaseWatch, deploy: Deploy | None = None) -> list[AppBase]:
-    """One turn of serve's base watch on this project, with a reconciler as serve builds one."""
+async def watch_once(
+    path: Path, watch: BaseWatch, deploy: Deploy | None = None, *, leads: bool = True
+) -> list[AppBase]:
+    """One turn of serve's base watch on this project, with a reconciler as serve builds one (a follower's
+    where `leads` is false: its fence says another replica holds the Lease)."""
     config = load_config(path)
     async with RegistryClient(config.registries) as client:
         reconciler = Reconciler(config, path, client)
+        if not leads:
+            reconciler.fence = _not_leader
 
         async def deploy_now(apps: set[str]) -> object:
             return await reconciler.run(sorted(apps), actor="tagtrail serve", automatic=True)
@@ -71,6 +77,10 @@ async def deploy_as_serve(path: Path, watch: BaseWatch) -> Report:
         reconciler = Reconciler(config, path, client)
         reconciler.bases_moved = watch.moved
         return await reconciler.run(actor="tagtrail serve", automatic=True)
+
+
+def _not_leader() -> None:
+    raise NotLeader("another replica holds the Lease")
 
 
 async def _never(apps: set[str]) -> object:
@@ -101,6 +111,12 @@ def test_serve_dispatches_the_github_workflow_once_per_app_and_base_digest(
         second = publish_base(base, "base 2\n", tmp)
         metrics, told = Metrics(), Told()
         watch = BaseWatch(metrics, lambda: told)
+        monkeypatch.setenv("GH_TOKEN", token)
+        follower = BaseWatch(Metrics(), lambda: told)  # a replica that does not lead sees, and acts not
+        seen = {r.app: r.moved for r in asyncio.run(watch_once(path, follower, _never, leads=False))}
+        assert (seen["web"], seen["api"], follower.moved) == (True, True, frozenset({"web", "api"}))
+        assert (github.dispatches, told.messages) == ([], [])
+
         monkeypatch.setenv("GH_TOKEN", "ghp_wrong")
         caplog.set_level(logging.DEBUG, logger="tagtrail")
         rows = {r.app: r for r in asyncio.run(watch_once(path, watch, _never))}

@@ -50,33 +50,48 @@ def test_kustomization_lists_every_manifest() -> None:
         p.name for p in MANIFESTS.glob("*.yaml") if p.name != "kustomization.yaml"
     )
     kinds = {doc["kind"] for _, doc in documents()}
-    assert {"Namespace", "ServiceAccount", "Deployment", "Service", "PersistentVolumeClaim"} <= kinds
+    assert {
+        "Namespace",
+        "ServiceAccount",
+        "Role",
+        "RoleBinding",
+        "Deployment",
+        "PodDisruptionBudget",
+        "Service",
+    } <= kinds
 
 
 def test_the_deployment_probes_and_secrets() -> None:
     deployment = by_kind("Deployment")
     spec = deployment["spec"]
-    assert spec["replicas"] == 1
-    assert spec["strategy"]["type"] == "Recreate"  # never two writers to the deploy branch
+    assert spec["replicas"] == 2
+    assert spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
     pod = spec["template"]["spec"]
     (container,) = pod["containers"]
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
-    assert pod["automountServiceAccountToken"] is False
+    assert pod["automountServiceAccountToken"] is True  # the Lease: one writer among the replicas
+    env = {e["name"]: e for e in container["env"]}
+    assert env["TAGTRAIL_LEADER_ELECTION"]["value"] == "tagtrail/tagtrail"
+    assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    anti = pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"][0]
+    assert anti["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+    assert by_kind("PodDisruptionBudget")["spec"]["minAvailable"] == 1
     # secrets are referenced, never embedded
     assert all(doc["kind"] != "Secret" for _, doc in documents())
-    refs = {e["valueFrom"]["secretKeyRef"]["name"] for e in container["env"] if "valueFrom" in e}
+    refs = {
+        e["valueFrom"]["secretKeyRef"]["name"]
+        for e in container["env"]
+        if "secretKeyRef" in e.get("valueFrom", {})
+    }
     volumes = {v["name"]: v for v in pod["volumes"]}
     refs |= {v["secret"]["secretName"] for v in volumes.values() if "secret" in v}
     assert refs == {"tagtrail-git", "tagtrail-serve", "tagtrail-registry"}
-    # the SQLite decision log and the clone live on the claim, where the image's XDG_STATE_HOME points
+    # each replica's clone and decision log: a volume of its own where the image's XDG_STATE_HOME points
     mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
-    assert (
-        volumes[mounts["/var/lib/tagtrail"]]["persistentVolumeClaim"]["claimName"]
-        == by_kind("PersistentVolumeClaim")["metadata"]["name"]
-    )
+    assert "emptyDir" in volumes[mounts["/var/lib/tagtrail"]]
     assert "XDG_STATE_HOME=/var/lib/tagtrail/state" in (ROOT / "Dockerfile").read_text()
     service = by_kind("Service")
     assert service["spec"]["ports"][0]["targetPort"] == container["ports"][0]["name"]

@@ -12,15 +12,15 @@ from fakes import FakeRegistry, FakeTarget, build, config, config_text, digest_o
 from tagtrail.config import Config
 from tagtrail.controller import Controller
 from tagtrail.controller.announce import RegistryFailures, acted, deployed
-from tagtrail.controller.schedule import Schedule
+from tagtrail.controller.schedule import WHOLE, Schedule
 from tagtrail.controller.triggers import Coalescer
-from tagtrail.errors import RegistryAuthError, RegistryError
+from tagtrail.errors import KubeError, RegistryAuthError, RegistryError
 from tagtrail.history import DecisionLog
 from tagtrail.notify import Message, Notifier
 from tagtrail.policy import Decision, Reason, Running
 from tagtrail.reconcile import Planned, Reconciler, Report
 from tagtrail.refs import Target as Image
-from tagtrail.targets.base import Applied
+from tagtrail.targets.base import Applied, Declared
 
 
 class Clock:
@@ -173,6 +173,31 @@ def test_the_loop_backs_off_a_transient_registry_error_and_waits_on_a_refusal(tm
     assert controller.schedule.when("web") == clock.now + 5  # the first retry of a transient failure
     assert controller.schedule.when("api") == clock.now + interval  # a refusal waits (or a config reload)
     assert controller.snapshot.planned[0].decision.reason == Reason.REGISTRY_ERROR
+
+
+def test_a_first_reconcile_that_fails_whole_backs_off_instead_of_spinning(tmp_path: Path) -> None:
+    """The target cannot be read at all (an API server down at start): no app is known yet, and the whole
+    run backs off as an app would (5 s, then 10 s), instead of being tried again at once."""
+    target = FakeTarget({})
+    clock = Clock()
+
+    def unreachable() -> Declared:
+        raise KubeError("cannot reach the Kubernetes API at https://127.0.0.1:1", transient=True)
+
+    target._declared = unreachable  # type: ignore[method-assign]
+
+    async def go() -> Controller:
+        controller = _controller(tmp_path, target, FakeRegistry({}), clock)
+        await controller.reconcile()
+        assert controller.schedule.when(WHOLE) == clock.now + 5
+        await controller.reconcile()
+        assert controller.schedule.when(WHOLE) == clock.now + 10
+        await controller.client.aclose()
+        return controller
+
+    controller = asyncio.run(go())
+    assert controller.status.last_error is not None
+    assert "cannot reach the Kubernetes API" in controller.status.last_error
 
 
 def test_the_loop_deploys_and_tells(tmp_path: Path) -> None:

@@ -194,7 +194,7 @@ class _Store:
 def test_the_scheduled_prune_is_off_by_default_counts_bytes_and_notifies() -> None:
     config = parse_config("image: registry.lan/o/{app}\n", "tagtrail.yaml")
     scheduled = parse_config("image: registry.lan/o/{app}\nretention: {schedule: 1d}\n", "tagtrail.yaml")
-    reconciler = SimpleNamespace(config=config)
+    reconciler = SimpleNamespace(config=config, leads=lambda: True)
     sent: list[Message] = []
     graph = resolve(
         [Verdict("old", Why.OLD_BUILD, "old")], Inventory({"old": d("a")}, {d("a"): node("a", blobs=("l",))})

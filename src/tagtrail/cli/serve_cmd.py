@@ -137,6 +137,7 @@ def serve(
     path = (current.config_path or current.project_root() / "tagtrail.yaml").resolve()
     configure_logging(max(1, current.verbose), plain=not output.stderr.is_terminal)
     from tagtrail.controller import Controller  # noqa: PLC0415 (see the module docstring)
+    from tagtrail.controller.leadership import advertise  # noqa: PLC0415
     from tagtrail.web.auth import weak_token  # noqa: PLC0415
 
     weak = weak_token(os.environ.get(config.serve.token_env))
@@ -149,6 +150,7 @@ def serve(
     host = host or config.serve.host
     port = port or config.serve.port
     sock = _listen(host, port)
+    advertise(controller, host, sock.getsockname()[1])
     hooks = config.serve.webhooks
     on = [
         name

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from tagtrail.config.types import Duration, _Section
 
@@ -53,6 +53,31 @@ class KubernetesConfig(_Section):
         if len(set(value)) != len(value):
             raise ValueError("a namespace is listed twice")
         return value
+
+
+class LeaderElectionConfig(_Section):
+    """More than one `tagtrail serve`: a coordination.k8s.io/v1 Lease elects the one that writes."""
+
+    namespace: str = Field("tagtrail", description="The namespace of the Lease (tagtrail's own).")
+    name: str = Field("tagtrail", description="The Lease's name.")
+    duration: Duration = Field(
+        timedelta(seconds=15),
+        description="How long a Lease not renewed holds: a follower takes over after it.",
+    )
+    renew_deadline: Duration = Field(
+        timedelta(seconds=10),
+        description="The leader stops writing when it has not renewed for this long (less than duration).",
+    )
+    retry: Duration = Field(timedelta(seconds=2), description="How often the Lease is renewed or tried.")
+
+    @model_validator(mode="after")
+    def _deadlines(self) -> LeaderElectionConfig:
+        if not self.retry < self.renew_deadline < self.duration:
+            raise ValueError(
+                "leader election needs retry < renew_deadline < duration (e.g. 2s, 10s, 15s): a leader must"
+                " stop writing before a follower may take over"
+            )
+        return self
 
 
 class KubeTargetConfig(_Section):

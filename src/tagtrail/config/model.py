@@ -278,6 +278,14 @@ class Config(_Section):
         return self
 
     @model_validator(mode="after")
+    def _lease_reachable(self) -> Config:
+        if self.serve.leader_election is not None and self.kubernetes is None:
+            raise ValueError(
+                "serve.leader_election needs a kubernetes: section saying how to reach the cluster"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _one_target(self) -> Config:
         if self.deploy.kubernetes is not None:
             if self.deploy.git is not None:

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from pydantic import Field
 
+from tagtrail.config.kubernetes import LeaderElectionConfig
 from tagtrail.config.types import Duration, EnvName, Interval, _Section
 
 
@@ -82,6 +83,10 @@ class ServeConfig(_Section):
         False, description="Mark the session cookie Secure (set when served over TLS)."
     )
     webhooks: WebhooksConfig = Field(default_factory=WebhooksConfig, description="Webhook receivers.")
+    leader_election: LeaderElectionConfig | None = Field(
+        None,
+        description="Run more than one replica: a Lease elects the one that deploys (needs kubernetes:).",
+    )
     commit_url: str | None = Field(
         None, description="Link for a commit in the dashboard, with {sha}; default: from the git remote."
     )

@@ -8,6 +8,9 @@ build has moved (one HEAD per distinct base), and what a move does.
   any build does (webhook or poll). Either way the policy decides, and says `base-image` in the history
   because the reconciler knows which apps' bases moved.
 - A check that fails is a warning and a retry at the next turn, never the end of the loop.
+- With more than one replica (serve.leader_election) every replica checks and shows; only the leader
+  tells and rebuilds. The ledger is the leader's decision log: after a failover, the new leader may start
+  one more rebuild of a digest the old one had already rebuilt (never a loop: one per replica at most).
 """
 
 from __future__ import annotations
@@ -89,6 +92,8 @@ class BaseWatch:
         reconciler.bases_moved = self.moved
         self.metrics.base_moved.set(len(self.moved))
         moved = [row for row in rows if row.moved and row.current]
+        if not reconciler.leads():  # a follower shows what it sees; the leader tells and rebuilds
+            return rows
         await self._tell([row for row in moved if (row.app, row.current) not in self.told], reconciler)
         await self._rebuild(reconciler, moved, deploy)
         return rows

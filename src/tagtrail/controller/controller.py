@@ -20,13 +20,13 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from tagtrail.config import Config, load_config
-from tagtrail.controller import announce, snapshot
+from tagtrail.controller import announce, leadership, snapshot
 from tagtrail.controller.bases import BaseWatch
 from tagtrail.controller.hints import Hints
 from tagtrail.controller.prune import Pruner
 from tagtrail.controller.results import Results
 from tagtrail.controller.rollouts import Rollouts
-from tagtrail.controller.schedule import Schedule
+from tagtrail.controller.schedule import WHOLE, Schedule
 from tagtrail.controller.triggers import Coalescer
 from tagtrail.errors import ConfigError, GitError, KubeError, RegistryError, TagtrailError
 from tagtrail.history import DecisionRecord, HistoryEntry
@@ -72,6 +72,8 @@ class Controller:
         self._stopping = False
         self._pull_error: str | None = None
         self._reconcilers = reconcilers  # how a config becomes a Reconciler (fast tests use fakes)
+        self.elector = leadership.elector_for(self)  # serve.leader_election: one of several replicas
+        self._lease: asyncio.Task[None] | None = None
         self.reconciler = self._new_reconciler()
         self.commit_url = snapshot.commit_url(self.config, self.config_path)
 
@@ -83,11 +85,15 @@ class Controller:
             lambda registry, status: self.metrics.registry_requests.labels(registry, status).inc()
         )
         target = target_for(self.config, self.config_path, matcher_for(self.config), keep=True)
-        return self.bases.applied(Reconciler(self.config, self.config_path, self.client, target=target))
+        reconciler = Reconciler(self.config, self.config_path, self.client, target=target)
+        reconciler.fence = self.elector.check if self.elector is not None else None
+        return self.bases.applied(reconciler)
 
     # Lifecycle and config -----------------------------------------------------------------------------
 
     async def start(self) -> None:
+        if self.elector is not None:
+            self._lease = asyncio.create_task(self.elector.run(), name="tagtrail-lease")
         self._task = asyncio.create_task(self._loop(), name="tagtrail-reconcile")
         prunes = self.pruner.loop(lambda: self.reconciler, self.lock)
         self._prunes = asyncio.create_task(prunes, name="tagtrail-prune")
@@ -100,7 +106,7 @@ class Controller:
         await self.hints.settle()
         await self.rollouts.stop()
         async with self.lock:
-            for task in (self._task, self._prunes, self.bases.task):
+            for task in (self._task, self._prunes, self._lease, self.bases.task):
                 if task is not None:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
@@ -156,6 +162,8 @@ class Controller:
     async def hint(self, image: str, tag: str | None, source: str) -> str | None:
         """A webhook says `image:tag` was pushed: schedule its app (coalescing the images of one commit).
         Returns the app, or None when the image is not managed or the tag is not a build it deploys."""
+        if self.elector is not None and not self.elector.leading:
+            return await leadership.forward(self, image, tag, source)  # a follower: the leader deploys
         return self.hints.hint(image, tag, source)
 
     def wake(self) -> None:
@@ -170,7 +178,7 @@ class Controller:
             if everything or not self.schedule.known or hinted or due:
                 if (everything or due or not self.schedule.known) and self.config.serve.pull:
                     await self._pull()
-                whole = everything or not self.schedule.known
+                whole = everything or not self.schedule.known or WHOLE in due
                 await self.reconcile(None if whole else hinted | due)
                 continue
             deadlines = [
@@ -219,7 +227,7 @@ class Controller:
 
     async def _run(self, chosen: list[str] | None, actor: str, automatic: bool) -> Report | None:
         """One reconcile, its outcome told to the schedule, the metrics and people."""
-        names = chosen or sorted(self.status.planned)
+        names = chosen or sorted(self.status.planned) or [WHOLE]  # no app known yet: the whole run backs off
         try:
             report = await self.reconciler.run(chosen, actor=actor, automatic=automatic, prefetch=True)
         except (GitError, RegistryError, KubeError) as exc:  # a push rejected again and again, unreachable
@@ -301,6 +309,8 @@ def interval_of(config: Config) -> Callable[[str], float]:
     """Seconds between polls of each app, as the config says (the app's, its registry's, or serve's)."""
 
     def seconds(app: str) -> float:
+        if app == WHOLE:
+            return config.serve.interval.total_seconds()
         return config.poll_interval(app, ImageRef.parse(config.image_for(app)).registry).total_seconds()
 
     return seconds

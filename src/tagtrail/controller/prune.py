@@ -62,6 +62,8 @@ class Pruner:
     async def run_once(self, reconciler: Reconciler, lock: asyncio.Lock) -> PruneReport | None:
         """One prune under the write lock; a failure is a notification, never the end of the loop."""
         self.last = self._clock()
+        if not reconciler.leads():
+            return None  # another replica leads: it prunes
         try:
             async with lock:
                 report = await self._work(reconciler)

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable
 
 BACKOFF_FIRST = 5.0  # seconds before the first retry after a transient failure
 BACKOFF_CAP_INTERVALS = 10  # a long outage is polled at most every ten intervals
+WHOLE = "*"  # not an app: a whole reconcile that failed before any app was known, backing off like one
 
 
 class Schedule:
@@ -35,6 +36,8 @@ class Schedule:
 
     def succeeded(self, apps: Iterable[str], interval: Callable[[str], float], jitter: float) -> None:
         now = self.clock()
+        self._due.pop(WHOLE, None)  # a run worked: the apps are known now
+        self._failures.pop(WHOLE, None)
         for app in apps:
             self._failures.pop(app, None)
             seconds = interval(app)

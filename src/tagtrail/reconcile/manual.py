@@ -78,6 +78,7 @@ async def _pin_change(
         if state is None:
             raise TagtrailError(f"no reference to app '{app}' in {reconciler.target.where}")
         if tag is None:
+            reconciler.check_fence()
             return Change(str(reason), actor, pins={app: None})
         digest = await observer.digest(ref, tag)
         decision = explicit(app, scheme, reason, tag, state.running, digest)
@@ -90,6 +91,7 @@ async def _pin_change(
         report.planned = [item]
         target = item.target
         images = (ImageChange(app, target, reason, decision.sentence, item.built_from),) if target else ()
+        reconciler.check_fence()  # the last moment before the target writes
         return Change(str(reason), actor, images, pins={app: tag})
 
     report.applied = await reconciler.target.apply(decide)

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from tagtrail.config import Config, parse_config
-from tagtrail.errors import GitError, TagtrailError
+from tagtrail.errors import GitError, NotLeader, TagtrailError
 from tagtrail.gitrepo import GitRepo
 from tagtrail.history import DecisionLog, DecisionRecord, default_log_path
 from tagtrail.kube.cluster import Cluster
@@ -86,6 +86,7 @@ class Reconciler:
         self.memory = Memory()  # what the claims checks learned that cannot change (kept by serve)
         self._remembered = False  # the decision log's digests read into memory
         self._cluster: Cluster | None = None  # observing what runs (GitOps + observe)
+        self._fence: Callable[[], None] | None = None
         self.bases_moved: frozenset[str] = frozenset()  # set by tagtrail serve's base-image watch
 
     @classmethod
@@ -162,7 +163,9 @@ class Reconciler:
         prefetch: bool = False,
     ) -> Report:
         """Apply every pending update in one atomic change. With `prefetch` (named apps), their tag lists
-        are asked for while the target gets ready (git fetches)."""
+        are asked for while the target gets ready (git fetches). A replica that does not lead plans only."""
+        if not self.leads():
+            return Report(await self.plan(apps, actor=actor, record=False, automatic=automatic))
         observer = await self.observer()
         if prefetch and apps:
             observer.prefetch(ImageRef.parse(self.matcher.canonical(app)) for app in apps)
@@ -180,6 +183,7 @@ class Reconciler:
                 for p in report.planned
                 if (target := p.target) is not None
             )
+            self.check_fence()  # the last moment before the target writes
             return Change("deploy", actor, images, skip_ci=skip)
 
         try:
@@ -189,6 +193,30 @@ class Reconciler:
         if not dry_run:
             await self.record(report, actor, automatic=automatic)
         return report
+
+    @property
+    def fence(self) -> Callable[[], None] | None:
+        """With more than one replica: raises NotLeader unless this one leads; checked right before every
+        write (the target's own later writes, a cluster rollback, check it too)."""
+        return self._fence
+
+    @fence.setter
+    def fence(self, check: Callable[[], None] | None) -> None:
+        self._fence = check
+        if isinstance(self.target, KubernetesTarget):
+            self.target.fence = check
+
+    def leads(self) -> bool:
+        """Whether this replica may write (always, without leader election)."""
+        try:
+            self.check_fence()
+        except NotLeader:
+            return False
+        return True
+
+    def check_fence(self) -> None:
+        if self.fence is not None:
+            self.fence()
 
     def _config_now(self, declared: Declared, seen: list[str | None]) -> Config:
         """The config to decide with: the one loaded, unless tagtrail.yaml changed where the target keeps

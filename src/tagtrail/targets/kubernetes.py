@@ -17,7 +17,7 @@ app, and watches the rollout.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -58,6 +58,7 @@ class KubernetesTarget:
         self.settings: KubeTargetConfig = settings
         self.scheme = config.tag_scheme
         self.cluster = cluster or Cluster(config.kubernetes, matcher)
+        self.fence: Callable[[], None] | None = None  # with leader election: raises unless this replica leads
         spaces = config.kubernetes.namespaces
         self.where = f"the workloads of namespace{'s' if len(spaces) > 1 else ''} {', '.join(spaces)}"
 
@@ -163,6 +164,8 @@ class KubernetesTarget:
             CHANGE_CAUSE: f"tagtrail rolled {app} back: {reason}",
         }
         undone = 0
+        if self.fence is not None:
+            self.fence()
         for plan in plans:
             now = await self.cluster.get(plan.workload)
             if now is None:

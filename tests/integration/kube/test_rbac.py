@@ -80,3 +80,41 @@ def test_the_observe_role_may_not_change_a_workload(control_plane: ControlPlane,
         with pytest.raises(ApiError) as refused:
             client.patch(DEPLOYMENT, "web", {"metadata": {"labels": {"x": "y"}}}, namespace=namespace)
         assert refused.value.status.code == 403
+
+
+def test_every_rule_of_the_direct_role_is_needed_and_its_absence_is_named(
+    tmp_path: Path,
+    registry: RegistryServer,
+    pusher: ImagePusher,
+    repo_name: str,
+    namespace: str,
+    kubeconfig: Path,
+    control_plane: ControlPlane,
+    kubelet: Kubelet,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Remove one rule at a time: deploy, status and history together then say which right is missing
+    (`forbids tagtrail to VERB RESOURCE`), as an error or, for the Event, a warning beside a deploy made."""
+    lab = make_lab(tmp_path / "project", registry, pusher, repo_name.replace("/", "-"), namespace, kubeconfig)
+    with control_plane.client() as admin:
+        admin.create(deployment("web", namespace, [{"name": "web", "image": lab.ref("web", 0)}]))
+    monkeypatch.chdir(lab.root)
+    rules = role_rules("direct.yaml")
+    for index, rule in enumerate(rules):
+        with control_plane.client() as admin:  # back to the first build, so the deploy has work to do
+            patch = {
+                "spec": {"template": {"spec": {"containers": [{"name": "web", "image": lab.ref("web", 0)}]}}}
+            }
+            admin.patch(DEPLOYMENT, "web", patch, namespace=namespace)
+        token = control_plane.service_account_token(
+            namespace, f"without-{index}", [r for i, r in enumerate(rules) if i != index]
+        )
+        use_kubeconfig(lab, control_plane.kubeconfig_dict(token))
+        said = ""
+        for args in (("deploy",), ("status",), ("history", "web")):
+            _, out, err = run(capsys, *args)
+            said += out + err
+        wanted = f"forbids tagtrail to {'list' if 'list' in rule.verbs else rule.verbs[0]} "
+        assert wanted in said, f"without {rule.resources} {rule.verbs} nothing said so:\n{said}"
+        assert any(f"{wanted}{resource}" in said for resource in rule.resources or []), said

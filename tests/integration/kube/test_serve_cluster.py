@@ -88,6 +88,7 @@ def test_serve_in_direct_mode_rolls_a_bad_build_back_and_tells(
         assert receiver.titles().count("tagtrail rolled web back") == 1
     finally:
         code = process.stop()
+        print(process.output())  # shown only when the test fails
     assert code == 0, process.output()
     assert DASHBOARD_TOKEN not in process.output()
 
@@ -130,4 +131,5 @@ def test_serve_in_gitops_mode_follows_its_commit_into_the_cluster_and_shows_drif
         assert not [t for t in receiver.titles() if "is not running" in t]
     finally:
         code = process.stop()
+        print(process.output())  # shown only when the test fails
     assert code == 0, process.output()
