@@ -7,6 +7,7 @@ import asyncio
 import itertools
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -16,8 +17,10 @@ from tagtrail.baseimages.rebuild import Ledger
 from tagtrail.baseimages.record import base_name
 from tagtrail.build import Buildah, BuildOptions, BuildPlan, Docker
 from tagtrail.config import parse_config
-from tagtrail.controller.bases import _batches
+from tagtrail.controller.bases import BaseWatch, _batches
 from tagtrail.errors import ConfigError, RegistryNotFound
+from tagtrail.metrics import Metrics
+from tagtrail.notify import Notifier
 from tagtrail.registry import ImageConfig, ImageRef, Manifest, ManifestHead
 from tagtrail.registry.media import Descriptor
 
@@ -216,3 +219,18 @@ def test_annotations_a_builder_wrote_are_read_without_the_config() -> None:
     registry.asked.clear()
     asyncio.run(check(registry, [_running("x", image)], memory=memory))
     assert registry.asked == ["HEAD r.example/one:1"]  # what cannot change is remembered
+
+
+@pytest.mark.parametrize(("interval", "first"), [("1h", 30.0), ("10s", 10.0), (None, None)])
+def test_the_first_check_waits_for_serves_first_reconcile(interval: str | None, first: float | None) -> None:
+    """At most 30 s after start (at most one interval); then one interval after each check."""
+    now = [1000.0]
+    watch = BaseWatch(Metrics(), lambda: Notifier([]), clock=lambda: now[0])
+    text = IMAGE + (
+        "base_images:\n  interval: null\n" if interval is None else f"base_images:\n  interval: {interval}\n"
+    )
+    reconciler = SimpleNamespace(config=parse_config(text))
+    assert watch.wait(reconciler) == first  # type: ignore[arg-type]
+    if first is not None:
+        now[0] += 5
+        assert watch.wait(reconciler) == first - 5  # type: ignore[arg-type]

@@ -30,6 +30,7 @@ from tagtrail.reconcile.bases import check_running, running_apps
 
 log = logging.getLogger("tagtrail.controller.bases")
 IDLE = 60.0  # how often an unset interval is looked at again
+FIRST = 30.0  # seconds from start to the first check (at most the interval)
 
 Deploy = Callable[[set[str]], Awaitable[object]]  # reconcile these apps now
 
@@ -73,8 +74,8 @@ class BaseWatch:
         interval = reconciler.config.base_images.interval
         if interval is None:
             return None
-        if self.last is None:
-            return 0.0
+        if self.last is None:  # the first check lets serve's first reconcile go first
+            self.last = self._clock() - interval.total_seconds() + min(interval.total_seconds(), FIRST)
         return max(0.0, self.last + interval.total_seconds() - self._clock())
 
     async def run_once(self, reconciler: Reconciler, lock: asyncio.Lock, deploy: Deploy) -> list[AppBase]:
