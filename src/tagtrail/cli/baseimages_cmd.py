@@ -34,8 +34,8 @@ def base_images_command(
         bool,
         typer.Option(
             "--for-build",
-            help="For one APP: the base its Dockerfile names now, resolved to a digest, as name=, digest="
-            " and context= lines ($GITHUB_OUTPUT's form; the generated workflow records them).",
+            help="For one APP: the base its Dockerfile names now, resolved to a digest, as $GITHUB_OUTPUT"
+            " lines (name, digest, context, labels, annotations) that the generated workflow builds with.",
         ),
     ] = False,
     exit_code: Annotated[
