@@ -168,7 +168,12 @@ class ControlPlane:
                     subjects=[Subject(kind="ServiceAccount", name=name, namespace=namespace)],
                 )
             )
-            deadline = time.monotonic() + 30
+        return self.account_token(namespace, name)
+
+    def account_token(self, namespace: str, name: str, timeout: float = 30.0) -> str:
+        """The token the token controller made for a ServiceAccount (what its Pods would mount)."""
+        with self.client() as client:
+            deadline = time.monotonic() + timeout
             while True:
                 account = client.get(ServiceAccount, name, namespace=namespace)
                 if account.secrets:
@@ -176,7 +181,9 @@ class ControlPlane:
                     if secret.data and "token" in secret.data:
                         return b64decode(secret.data["token"]).decode()
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"no token for ServiceAccount {namespace}/{name} after 30 s")
+                    raise RuntimeError(
+                        f"no token for ServiceAccount {namespace}/{name} after {timeout:.0f} s"
+                    )
                 time.sleep(0.05)
 
     def client(self) -> Client:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from lightkube import Client
 from lightkube.generic_resource import create_namespaced_resource
@@ -55,6 +55,12 @@ class Lab:
     def ref(self, app: str, index: int) -> str:
         build = self.builds[app][index]
         return f"{self.image}/{app}:{build.tag}@{build.digest}"
+
+
+class NewLab(Protocol):
+    """The `new_lab` fixture: the test's project in its namespace, for one mode (direct or gitops)."""
+
+    def __call__(self, *, mode: str = "direct", extra: str = "") -> Lab: ...
 
 
 def make_lab(

@@ -161,6 +161,21 @@ async def test_concurrency_is_limited_per_registry(fault_proxy: FaultProxy, repo
     assert fault_proxy.max_in_flight == 3
 
 
+async def test_time_waiting_for_a_turn_is_not_a_timeout(fault_proxy: FaultProxy, repo: str) -> None:
+    """Many reads queued behind the concurrency limit (prune HEADs every tag of every repository at once):
+    each read's timeout starts when it may go, so a long queue is slow, never 'no answer'."""
+    import asyncio
+
+    fault_proxy.add(Fault("stall", r"/manifests/", seconds=0.3))
+    async with via(fault_proxy, retries=0, concurrency=1, timeout=1.0) as client:
+        base = ref(fault_proxy, repo)
+        started = time.monotonic()
+        found = await asyncio.gather(*(client.head(base.with_tag(tag)) for tag in TAGS[:8]))
+    assert len(found) == 8  # the last waited about 2.1 s for its turn, over twice the timeout
+    assert time.monotonic() - started >= 8 * 0.3
+    assert fault_proxy.max_in_flight == 1
+
+
 async def test_requests_per_second_are_paced(fault_proxy: FaultProxy, repo: str) -> None:
     import asyncio
 

@@ -158,8 +158,7 @@ class Transport:
         for attempt in range(1, self._retries + 2):
             delay = self._backoff_delay(attempt)
             try:
-                async with asyncio.timeout(ep.settings.timeout):
-                    response, body = await self._authorized(ep, build, repository, scope, cap, follow)
+                response, body = await self._authorized(ep, build, repository, scope, cap, follow)
             except TimeoutError:
                 problem = f"no answer within {ep.settings.timeout:g} s"
             except httpx.TransportError as exc:
@@ -207,13 +206,17 @@ class Transport:
         cap: int,
         follow: bool,
     ) -> tuple[httpx.Response, bytes]:
-        """Send with the credentials at hand; on a 401, answer the challenge and send once more."""
-        async with ep.gate:
+        """Send with the credentials at hand; on a 401, answer the challenge and send once more. The timeout
+        runs from when the request may go (its turn under the concurrency limit), never while it waits for
+        that turn: 50,000 reads queued behind 8 connections are slow, not unanswered."""
+        limit = ep.settings.timeout
+        async with ep.gate, asyncio.timeout(limit):
             auth = await ep.auth.headers(scope)
             response, body = await self._send(ep, build(auth), cap=cap, follow=follow)
         if response.status_code == 401:
-            auth = await ep.auth.answer(response.headers.get("WWW-Authenticate", ""), scope, repository)
-            async with ep.gate:
+            async with asyncio.timeout(limit):
+                auth = await ep.auth.answer(response.headers.get("WWW-Authenticate", ""), scope, repository)
+            async with ep.gate, asyncio.timeout(limit):
                 response, body = await self._send(ep, build(auth), cap=cap, follow=follow)
             if response.status_code == 401:
                 raise ep.auth.refused(repository)

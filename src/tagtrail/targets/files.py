@@ -3,7 +3,7 @@ rewrite of a set of them (byte-preserving, verified by tagtrail.refs)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from tagtrail.policy import Running
 from tagtrail.refs import Matcher, Reference, find, rewrite
@@ -21,14 +21,17 @@ def read_state(files: Mapping[str, str | None], matcher: Matcher, scheme: Scheme
             continue
         for ref in find(path, text, matcher):
             by_app.setdefault(ref.app, []).append(ref)
-    states = {}
-    for app, refs in sorted(by_app.items()):
-        readable = [
-            (p, r) for r in refs if r.tag and isinstance(p := scheme.parse(r.tag), ParsedTag) and p.instants
-        ]
-        best = max(readable, key=lambda pr: max(pr[0].instants))[1] if readable else refs[0]
-        states[app] = AppState(app, tuple(refs), Running(best.tag, best.digest), best.current)
-    return states
+    return {app: state_of(app, refs, scheme) for app, refs in sorted(by_app.items())}
+
+
+def state_of(app: str, refs: Sequence[Reference], scheme: Scheme) -> AppState:
+    """An app's state from all its references (in files, or a cluster's containers): where they disagree,
+    the newest readable build is what runs, so a newer reference written by hand is never taken for older."""
+    readable = [
+        (p, r) for r in refs if r.tag and isinstance(p := scheme.parse(r.tag), ParsedTag) and p.instants
+    ]
+    best = max(readable, key=lambda pr: max(pr[0].instants))[1] if readable else refs[0]
+    return AppState(app, tuple(refs), Running(best.tag, best.digest), best.current)
 
 
 def rewrite_all(

@@ -29,12 +29,12 @@ from tagtrail.history import HistoryEntry
 from tagtrail.kube.cluster import Cluster, Conflict
 from tagtrail.kube.rollout import Progress
 from tagtrail.kube.workloads import CHANGE_CAUSE, Workload, annotate, annotation, patch, read
-from tagtrail.policy import Running
 from tagtrail.refs import Matcher, Reference
 from tagtrail.refs import Target as Image
 from tagtrail.refs._model import normalise, split_written
-from tagtrail.scheme import ParsedTag, Scheme
-from tagtrail.targets.base import Applied, AppState, Change, Decide, Declared
+from tagtrail.scheme import Scheme
+from tagtrail.targets.base import Applied, Change, Decide, Declared
+from tagtrail.targets.files import state_of
 
 RETRIES = 5
 
@@ -214,13 +214,7 @@ def seen(workloads: list[Workload], scheme: Scheme) -> Seen:
             pin = workload.pin(container.app)
             if pin:
                 pins[container.app] = pin
-    states = {}
-    for app, refs in sorted(by_app.items()):
-        readable = [
-            (p, r) for r in refs if r.tag and isinstance(p := scheme.parse(r.tag), ParsedTag) and p.instants
-        ]
-        best = max(readable, key=lambda pr: max(pr[0].instants))[1] if readable else refs[0]
-        states[app] = AppState(app, tuple(refs), Running(best.tag, best.digest), best.current)
+    states = {app: state_of(app, refs, scheme) for app, refs in sorted(by_app.items())}
     return Seen(states, None, pins, tuple(workloads))
 
 

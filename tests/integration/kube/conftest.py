@@ -7,6 +7,8 @@
 - `namespace`: a namespace of the test's own, whose `default` ServiceAccount has its token (Pods can be
   created at once); deleted after the test.
 - `kubelet`: the stand-in kubelet (tests/bench/kubelet.py) of a Node of the test's own, tending the Pods of `namespace`.
+- `admin`: a synchronous lightkube client as `admin`, for a test's own setup and checks.
+- `new_lab`: makes the test's project (tests/bench/kubelab.py) in `namespace`, its builds in `registry`.
 """
 
 from __future__ import annotations
@@ -17,10 +19,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from lightkube import Client
 from lightkube.resources.core_v1 import Namespace
 
 from bench.kube import BenchMissing, ControlPlane
+from bench.kubelab import Lab, NewLab, make_lab
 from bench.kubelet import Kubelet
+from tagtrail.sandbox import ImagePusher, RegistryServer
 
 _counter = itertools.count()
 
@@ -48,6 +53,30 @@ def namespace(control_plane: ControlPlane, request: pytest.FixtureRequest) -> It
     yield name
     with control_plane.client() as client:
         client.delete(Namespace, name)
+
+
+@pytest.fixture
+def admin(control_plane: ControlPlane) -> Iterator[Client]:
+    with control_plane.client() as client:
+        yield client
+
+
+@pytest.fixture
+def new_lab(
+    tmp_path: Path,
+    registry: RegistryServer,
+    pusher: ImagePusher,
+    repo_name: str,
+    namespace: str,
+    kubeconfig: Path,
+) -> NewLab:
+    def make(*, mode: str = "direct", extra: str = "") -> Lab:
+        prefix = repo_name.replace("/", "-")
+        return make_lab(
+            tmp_path / "project", registry, pusher, prefix, namespace, kubeconfig, mode=mode, extra=extra
+        )
+
+    return make
 
 
 @pytest.fixture

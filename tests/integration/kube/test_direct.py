@@ -5,9 +5,7 @@ the stand-in kubelet completes, and rolls a rollout that never gets ready back, 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 from lightkube import Client
@@ -15,33 +13,15 @@ from lightkube.resources.core_v1 import Event
 
 from bench.cli import run
 from bench.git import git
-from bench.kube import ControlPlane
-from bench.kubelab import Lab, annotations, deployment, make_lab, spec_images
+from bench.kubelab import Lab, NewLab, annotations, deployment, spec_images
 from bench.kubelet import Kubelet
-from tagtrail.sandbox import ImagePusher, RegistryServer
-
-
-@pytest.fixture
-def admin(control_plane: ControlPlane) -> Iterator[Client]:
-    with control_plane.client() as client:
-        yield client
 
 
 @pytest.fixture
 def lab(
-    tmp_path: Path,
-    registry: RegistryServer,
-    pusher: ImagePusher,
-    repo_name: str,
-    namespace: str,
-    kubeconfig: Path,
-    admin: Client,
-    kubelet: Kubelet,
-    monkeypatch: pytest.MonkeyPatch,
+    new_lab: NewLab, namespace: str, admin: Client, kubelet: Kubelet, monkeypatch: pytest.MonkeyPatch
 ) -> Lab:
-    made = make_lab(
-        tmp_path / "project", registry, pusher, repo_name.replace("/", "-"), namespace, kubeconfig
-    )
+    made = new_lab()
     admin.create(deployment("web", namespace, [{"name": "web", "image": made.ref("web", 0)}], deadline=3))
     monkeypatch.chdir(made.root)
     return made

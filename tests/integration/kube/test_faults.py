@@ -10,7 +10,6 @@ import json
 import re
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
@@ -20,36 +19,20 @@ from lightkube.types import PatchType
 
 from bench.cli import run
 from bench.kube import ControlPlane
-from bench.kubelab import DEPLOYMENT, Lab, deployment, make_lab, spec_images
+from bench.kubelab import DEPLOYMENT, Lab, NewLab, deployment, spec_images
 from bench.kubelet import Kubelet
 from tagtrail.cli import main
 from tagtrail.config import load_config
 from tagtrail.refs import Matcher
 from tagtrail.refs import Target as Image
-from tagtrail.sandbox import ImagePusher, RegistryServer, free_port
+from tagtrail.sandbox import free_port
 from tagtrail.targets.base import Change, Declared, ImageChange
 from tagtrail.targets.kubernetes import KubernetesTarget
 
 
 @pytest.fixture
-def admin(control_plane: ControlPlane) -> Iterator[Client]:
-    with control_plane.client() as client:
-        yield client
-
-
-@pytest.fixture
-def lab(
-    tmp_path: Path,
-    registry: RegistryServer,
-    pusher: ImagePusher,
-    repo_name: str,
-    namespace: str,
-    kubeconfig: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Lab:
-    made = make_lab(
-        tmp_path / "project", registry, pusher, repo_name.replace("/", "-"), namespace, kubeconfig
-    )
+def lab(new_lab: NewLab, monkeypatch: pytest.MonkeyPatch) -> Lab:
+    made = new_lab()
     monkeypatch.chdir(made.root)
     return made
 

@@ -13,9 +13,8 @@ from lightkube.generic_resource import create_namespaced_resource
 
 from bench.cli import run
 from bench.kube import ControlPlane
-from bench.kubelab import make_lab
+from bench.kubelab import NewLab
 from bench.kubelet import Kubelet
-from tagtrail.sandbox import ImagePusher, RegistryServer
 
 STATEFUL_SET = create_namespaced_resource("apps", "v1", "StatefulSet", "statefulsets")
 DAEMON_SET = create_namespaced_resource("apps", "v1", "DaemonSet", "daemonsets")
@@ -27,10 +26,7 @@ def template(name: str, image: str) -> dict[str, Any]:
 
 
 def test_statefulsets_daemonsets_and_cronjobs_are_deployed_and_followed(
-    tmp_path: Path,
-    registry: RegistryServer,
-    pusher: ImagePusher,
-    repo_name: str,
+    new_lab: NewLab,
     namespace: str,
     kubeconfig: Path,
     control_plane: ControlPlane,
@@ -38,7 +34,7 @@ def test_statefulsets_daemonsets_and_cronjobs_are_deployed_and_followed(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    lab = make_lab(tmp_path / "project", registry, pusher, repo_name.replace("/", "-"), namespace, kubeconfig)
+    lab = new_lab()
     old = lab.ref("web", 0)
     meta = {"namespace": namespace}
     with control_plane.client() as admin:

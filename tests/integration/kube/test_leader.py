@@ -9,7 +9,6 @@ import json
 import re
 import signal
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from lightkube.resources.core_v1 import Event
 
 from bench.git import commit
 from bench.kube import ControlPlane
-from bench.kubelab import SCHEME, Lab, deployment, make_lab, spec_images
+from bench.kubelab import SCHEME, Lab, NewLab, deployment, make_lab, spec_images
 from bench.kubelet import Kubelet
 from bench.serve import REGISTRY_SECRET, ServeProcess, serve_env, wait_for
 from bench.tcpproxy import TcpProxy
@@ -42,31 +41,8 @@ RULES = [
 
 
 @pytest.fixture
-def admin(control_plane: ControlPlane) -> Iterator[Client]:
-    with control_plane.client() as client:
-        yield client
-
-
-@pytest.fixture
-def lab(
-    tmp_path: Path,
-    registry: RegistryServer,
-    pusher: ImagePusher,
-    repo_name: str,
-    namespace: str,
-    kubeconfig: Path,
-    admin: Client,
-    kubelet: Kubelet,
-) -> Lab:
-    made = make_lab(
-        tmp_path / "project",
-        registry,
-        pusher,
-        repo_name.replace("/", "-"),
-        namespace,
-        kubeconfig,
-        extra="serve:\n  interval: 1h\n" + LEASE.format(namespace=namespace),
-    )
+def lab(new_lab: NewLab, namespace: str, admin: Client, kubelet: Kubelet) -> Lab:
+    made = new_lab(extra="serve:\n  interval: 1h\n" + LEASE.format(namespace=namespace))
     admin.create(deployment("web", namespace, [{"name": "web", "image": made.ref("web", 0)}]))
     return made
 

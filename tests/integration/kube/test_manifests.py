@@ -13,16 +13,15 @@ import json
 import logging
 import subprocess
 import time
-from base64 import b64decode
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from lightkube import ApiError, Client
+from lightkube import ApiError
 from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.coordination_v1 import Lease
-from lightkube.resources.core_v1 import Namespace, Secret, ServiceAccount
+from lightkube.resources.core_v1 import Namespace
 from lightkube.resources.rbac_authorization_v1 import Role
 from ruamel.yaml import YAML
 
@@ -113,18 +112,6 @@ def test_the_manifests_apply_with_two_replicas_a_pdb_and_the_lease_role(
         assert pod.securityContext.runAsNonRoot is True
 
 
-def account_token(client: Client, namespace: str, name: str) -> str:
-    deadline = time.monotonic() + 30
-    while True:
-        account = client.get(ServiceAccount, name, namespace=namespace)
-        if account.secrets:
-            secret = client.get(Secret, account.secrets[0].name, namespace=namespace)
-            if secret.data and "token" in secret.data:
-                return b64decode(secret.data["token"]).decode()
-        assert time.monotonic() < deadline, "no token for the tagtrail ServiceAccount"
-        time.sleep(0.05)
-
-
 def elect(control_plane: ControlPlane, token: str, folder: Path) -> Elector:
     path = folder / f"kubeconfig-{time.monotonic_ns()}"
     path.write_text(json.dumps(control_plane.kubeconfig_dict(token)))
@@ -152,7 +139,7 @@ def test_the_lease_role_is_enough_and_each_rule_is_needed(
     kubectl(kubeconfig, "apply", "-f", "-", stdin=for_1_20(rendered))
     caplog.set_level(logging.INFO, logger="tagtrail.lease")
     with control_plane.client() as client:
-        token = account_token(client, "tagtrail", "tagtrail")
+        token = control_plane.account_token("tagtrail", "tagtrail")
         role = client.get(Role, "tagtrail-lease", namespace="tagtrail")
         rules = list(role.rules or [])
         leader = elect(control_plane, token, tmp_path)

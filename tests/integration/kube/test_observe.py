@@ -12,32 +12,13 @@ from pathlib import Path
 import pytest
 
 from bench.cli import run
-from bench.kubelab import Lab, make_lab
+from bench.kubelab import Lab, NewLab
 from bench.kubelet import Kubelet
-from tagtrail.sandbox import ImagePusher, RegistryServer
 
 
 @pytest.fixture
-def lab(
-    tmp_path: Path,
-    registry: RegistryServer,
-    pusher: ImagePusher,
-    repo_name: str,
-    namespace: str,
-    kubeconfig: Path,
-    kubelet: Kubelet,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Lab:
-    made = make_lab(
-        tmp_path / "project",
-        registry,
-        pusher,
-        repo_name.replace("/", "-"),
-        namespace,
-        kubeconfig,
-        mode="gitops",
-        extra="  follow: 60s\n",
-    )
+def lab(new_lab: NewLab, kubeconfig: Path, kubelet: Kubelet, monkeypatch: pytest.MonkeyPatch) -> Lab:
+    made = new_lab(mode="gitops", extra="  follow: 60s\n")
     kubectl(kubeconfig, "apply", "-f", str(made.root / "deploy" / "web.yaml"))
     monkeypatch.chdir(made.root)
     return made

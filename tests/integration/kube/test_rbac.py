@@ -14,9 +14,8 @@ from ruamel.yaml import YAML
 
 from bench.cli import run
 from bench.kube import ControlPlane
-from bench.kubelab import DEPLOYMENT, deployment, make_lab, spec_images
+from bench.kubelab import DEPLOYMENT, NewLab, deployment, spec_images
 from bench.kubelet import Kubelet
-from tagtrail.sandbox import ImagePusher, RegistryServer
 
 from .test_faults import use_kubeconfig
 
@@ -35,10 +34,7 @@ def role_rules(name: str) -> list[PolicyRule]:
 @pytest.mark.parametrize("mode", ["direct", "observe"])
 def test_the_shipped_role_is_enough_for_its_mode(
     mode: str,
-    tmp_path: Path,
-    registry: RegistryServer,
-    pusher: ImagePusher,
-    repo_name: str,
+    new_lab: NewLab,
     namespace: str,
     kubeconfig: Path,
     control_plane: ControlPlane,
@@ -46,13 +42,7 @@ def test_the_shipped_role_is_enough_for_its_mode(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    lab = make_lab(
-        tmp_path / "project",
-        registry,
-        pusher,
-        repo_name.replace("/", "-"),
-        namespace,
-        kubeconfig,
+    lab = new_lab(
         mode="direct" if mode == "direct" else "gitops",
     )
     with control_plane.client() as admin:
@@ -83,10 +73,7 @@ def test_the_observe_role_may_not_change_a_workload(control_plane: ControlPlane,
 
 
 def test_every_rule_of_the_direct_role_is_needed_and_its_absence_is_named(
-    tmp_path: Path,
-    registry: RegistryServer,
-    pusher: ImagePusher,
-    repo_name: str,
+    new_lab: NewLab,
     namespace: str,
     kubeconfig: Path,
     control_plane: ControlPlane,
@@ -96,7 +83,7 @@ def test_every_rule_of_the_direct_role_is_needed_and_its_absence_is_named(
 ) -> None:
     """Remove one rule at a time: deploy, status and history together then say which right is missing
     (`forbids tagtrail to VERB RESOURCE`), as an error or, for the Event, a warning beside a deploy made."""
-    lab = make_lab(tmp_path / "project", registry, pusher, repo_name.replace("/", "-"), namespace, kubeconfig)
+    lab = new_lab()
     with control_plane.client() as admin:
         admin.create(deployment("web", namespace, [{"name": "web", "image": lab.ref("web", 0)}]))
     monkeypatch.chdir(lab.root)

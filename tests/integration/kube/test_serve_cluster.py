@@ -13,19 +13,11 @@ import httpx
 import pytest
 from lightkube import Client
 
-from bench.kube import ControlPlane
-from bench.kubelab import Lab, deployment, make_lab, spec_images
+from bench.kubelab import NewLab, deployment, spec_images
 from bench.kubelet import Kubelet
 from bench.serve import DASHBOARD_TOKEN, Receiver, ServeProcess, wait_for
-from tagtrail.sandbox import ImagePusher, RegistryServer
 
 SERVE = "serve:\n  interval: 1s\n  public: true\nnotify:\n  urls: ['{url}']\n"
-
-
-@pytest.fixture
-def admin(control_plane: ControlPlane) -> Iterator[Client]:
-    with control_plane.client() as client:
-        yield client
 
 
 @pytest.fixture
@@ -47,23 +39,14 @@ def metric(process: ServeProcess, name: str) -> float | None:
 
 
 def test_serve_in_direct_mode_rolls_a_bad_build_back_and_tells(
-    tmp_path: Path,
-    registry: RegistryServer,
-    pusher: ImagePusher,
-    repo_name: str,
+    new_lab: NewLab,
     namespace: str,
     kubeconfig: Path,
     kubelet: Kubelet,
     admin: Client,
     receiver: Receiver,
 ) -> None:
-    lab = make_lab(
-        tmp_path / "project",
-        registry,
-        pusher,
-        repo_name.replace("/", "-"),
-        namespace,
-        kubeconfig,
+    lab = new_lab(
         extra=SERVE.format(url=receiver.url),
     )
     admin.create(deployment("web", namespace, [{"name": "web", "image": lab.ref("web", 0)}], deadline=3))
@@ -94,23 +77,14 @@ def test_serve_in_direct_mode_rolls_a_bad_build_back_and_tells(
 
 
 def test_serve_in_gitops_mode_follows_its_commit_into_the_cluster_and_shows_drift(
-    tmp_path: Path,
-    registry: RegistryServer,
-    pusher: ImagePusher,
-    repo_name: str,
+    new_lab: NewLab,
     namespace: str,
     kubeconfig: Path,
     kubelet: Kubelet,
     admin: Client,
     receiver: Receiver,
 ) -> None:
-    lab: Lab = make_lab(
-        tmp_path / "project",
-        registry,
-        pusher,
-        repo_name.replace("/", "-"),
-        namespace,
-        kubeconfig,
+    lab = new_lab(
         mode="gitops",
         extra="  follow: 60s\n" + SERVE.format(url=receiver.url),
     )
