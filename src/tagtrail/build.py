@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import ClassVar, Literal, Protocol
 
 from tagtrail.apps import App
+from tagtrail.baseimages import ResolvedBase
 from tagtrail.config import Config
 from tagtrail.errors import GitError, TagtrailError
 from tagtrail.gitrepo import GitRepo
@@ -41,6 +42,7 @@ class BuildPlan:
     tag: str
     labels: dict[str, str]
     dirty: list[str] = field(default_factory=list)
+    base: ResolvedBase | None = None  # the final stage's base, resolved to a digest (None: scratch)
 
     @property
     def reference(self) -> str:
@@ -81,6 +83,11 @@ class BuildOptions:
     platforms: tuple[str, ...] = ()
     insecure: bool = False  # plain HTTP / unverified TLS to the registry (registries.<host>.insecure)
     auth_file: Path | None = None
+    build_args: tuple[tuple[str, str], ...] = ()  # --build-arg KEY=VALUE, in order
+
+
+def _arg_flags(options: BuildOptions) -> list[str]:
+    return [arg for key, value in options.build_args for arg in ("--build-arg", f"{key}={value}")]
 
 
 def _works(*command: str) -> bool:
@@ -93,7 +100,15 @@ def _works(*command: str) -> bool:
 
 
 def _label_flags(plan: BuildPlan) -> list[str]:
-    return [arg for key, value in plan.labels.items() for arg in ("--label", f"{key}={value}")]
+    """The labels, and the base: as labels and annotations, and pinned through a build context so the
+    digest recorded is the digest used, however the tag moves while the builder pulls."""
+    flags = [arg for key, value in plan.labels.items() for arg in ("--label", f"{key}={value}")]
+    if plan.base is not None:
+        for key, value in plan.base.recorded.labels().items():
+            flags += ["--label", f"{key}={value}", "--annotation", f"{key}={value}"]
+        if not plan.base.pinned:
+            flags += ["--build-context", plan.base.build_context]
+    return flags
 
 
 class Docker:
@@ -114,6 +129,7 @@ class Docker:
             "--tag",
             plan.reference,
             *_label_flags(plan),
+            *_arg_flags(options),
             "--metadata-file",
             str(metadata),
         ]
@@ -140,6 +156,8 @@ class _ContainersTool:
             *(["--manifest"] if multi else ["--tag"]),
             plan.reference,
             *_label_flags(plan),
+            *_arg_flags(options),
+            *(["--tls-verify=false"] if plan.base is not None and plan.base.insecure else []),
         ]
         if options.platforms:
             build += ["--platform", ",".join(options.platforms)]

@@ -140,6 +140,17 @@ class Metrics:
             ["app"],
             registry=self.registry,
         )
+        self.base_moved = Gauge(
+            "tagtrail_apps_on_moved_base_image",
+            "Apps whose running build's base image tag now points to another digest (a base-image fix to ship).",
+            registry=self.registry,
+        )
+        self.base_rebuilds = Counter(
+            "tagtrail_base_image_rebuilds",
+            "Rebuilds started because an app's base image moved, by app and how (github, local).",
+            ["app", "via"],
+            registry=self.registry,
+        )
         self.prune_deletions = Counter(
             "tagtrail_prune_deletions",
             "Manifests scheduled prunes deleted, by app and the rule that allowed it.",

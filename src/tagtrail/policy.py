@@ -5,7 +5,7 @@ Guards, each a DESIGN invariant:
 - never an older build than the one running: the time in the tag orders builds; a running tag that cannot
   be read (a cold cache, a hand-written reference) is "unknown", never "older";
 - a candidate whose commit is a strict ancestor of the running commit is not an upgrade, whatever its
-  timestamp says (builds finish out of order); a newer build of the same commit is (a base-image rebuild);
+  timestamp says (builds finish out of order); a newer build of the same code is (base-image: on a moved base);
 - every deploy pins the digest, and a tag already deployed with its digest is not deployed again;
 - a pinned app holds at its pin; at most one automatic deploy per app per cooldown window;
 - a tag's claims are checked (`provenance`): a refused candidate is skipped, the next one considered.
@@ -39,6 +39,7 @@ class Reason(StrEnum):
 
     NEWER_BUILD = "newer-build"
     REBUILD = "rebuild"
+    BASE_IMAGE = "base-image"  # a rebuild of the running commit while the running build's base has moved
     RUNNING_UNKNOWN = "running-unknown"
     PIN_DIGEST = "pin-digest"
     UP_TO_DATE = "up-to-date"
@@ -138,6 +139,7 @@ class Facts:
     automatic: bool = False
     total_tags: int = 0
     claims: Claims = field(default_factory=Claims)
+    base_rebuilt: frozenset[str] = frozenset()  # shas of builds of the running code on its moved base image
 
 
 def eligible_build(scheme: Scheme, branches: Sequence[str], tag: str | None) -> ParsedTag | None:
@@ -228,19 +230,15 @@ def decide(app: str, scheme: Scheme, policy: AppPolicy, running: Running, facts:
         and facts.now - facts.last_automatic < policy.cooldown
     ):
         wait = int((policy.cooldown - (facts.now - facts.last_automatic)).total_seconds())
-        return ctx.decision(
-            "hold",
-            Reason.COOLDOWN,
-            f"{chosen.tag} waits {wait} s: one automatic deploy per cooldown",
-            chosen,
-            behind,
-        )
+        why = f"{chosen.tag} waits {wait} s: one automatic deploy per cooldown"
+        return ctx.decision("hold", Reason.COOLDOWN, why, chosen, behind)
     if ctx.current is None:
         why = f"{running.tag or 'nothing'} is not a build of the scheme: deploying the newest eligible build"
         return _with_digest(ctx, ctx.decision("deploy", Reason.RUNNING_UNKNOWN, why, chosen, behind))
-    if chosen.sha == ctx.current.sha:
-        why = f"{chosen.tag} rebuilds the running commit {chosen.sha} (a newer image of the same code, e.g. a base-image fix)"
-        return _with_digest(ctx, ctx.decision("deploy", Reason.REBUILD, why, chosen, behind))
+    if chosen.sha == ctx.current.sha or chosen.sha in facts.base_rebuilt:  # the running code, rebuilt
+        reason = Reason.BASE_IMAGE if (on := chosen.sha in facts.base_rebuilt) else Reason.REBUILD
+        why = f"{chosen.tag} rebuilds the code of {ctx.current.sha}{' on its moved base image' if on else ''}"
+        return _with_digest(ctx, ctx.decision("deploy", reason, why, chosen, behind))
     why = f"{chosen.tag} is newer than {running.tag}"
     return _with_digest(ctx, ctx.decision("deploy", Reason.NEWER_BUILD, why, chosen, behind))
 

@@ -138,3 +138,12 @@ def test_kube_benchmark_measures_both_modes_and_counts_requests(
     assert "| direct: Deployment spec has the digest |" in out
     assert "| GitOps: deploy commit on the remote    |" in out
     assert "API requests with 5 apps" in out
+
+
+def test_a_base_image_check_costs_one_head_per_distinct_base(tmp_path: Path) -> None:
+    bench = load("base_images")
+    rows = {row.poll: row for row in bench.run_case(9, 2, 2, tmp_path)}
+    assert [(rows[p].heads, rows[p].gets) for p in ("steady 1", "steady 2", "steady after")] == [(2, 0)] * 3
+    assert (rows["first"].heads, rows["first"].gets) == (2, 18)  # each app's record, once
+    assert (rows["base0 moved"].heads, rows["base0 moved"].gets, rows["base0 moved"].moved) == (2, 2, 5)
+    assert rows["per-app HEADs"].heads == 9  # the baseline: one per app

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.baseimage import buildah_storage
 from bench.cli import run
 from bench.git import commit, git, init_repo
 from bench.users import REGISTRY_USER
@@ -19,16 +20,8 @@ from tagtrail.registry import CredentialResolver, ImageRef, Platform, RegistryCl
 from tagtrail.sandbox import RegistryServer
 from tagtrail.scheme import Rejected, Scheme
 
+__all__ = ["buildah_storage"]  # a fixture
 SCHEME = Scheme.compile("{{branch}}.{{date 'YYYYMMDD-HHmmss' tz='UTC'}}.{{sha}}")
-
-
-@pytest.fixture(scope="session")
-def buildah_storage(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Containers storage of the test session's own, so builds never touch /var/lib/containers."""
-    root = tmp_path_factory.mktemp("containers")
-    conf = root / "storage.conf"
-    conf.write_text(f'[storage]\ndriver = "vfs"\ngraphroot = "{root}/graph"\nrunroot = "{root}/run"\n')
-    return conf
 
 
 @pytest.fixture

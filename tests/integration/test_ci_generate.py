@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -283,3 +284,40 @@ def test_dependabot_covers_every_app_folder_and_is_valid(
         [group] = update.groups.values()
         assert group.update_types == ["minor", "patch"]  # majors and security fixes come on their own
     assert "separate limit" in (repo / ".github/dependabot.yml").read_text()
+
+
+@pytest.mark.parametrize(
+    ("named", "expected"),
+    [("", ["api", "svc", "tool", "web"]), ("web", ["web"]), ("web, tool", ["tool", "web"])],
+)
+def test_a_dispatch_with_apps_builds_only_those_and_every_build_records_its_base(
+    capsys: pytest.CaptureFixture[str], repo: Path, named: str, expected: list[str]
+) -> None:
+    """The discover step's script run as GitHub would run it for a workflow_dispatch (bash, real jq, real
+    `tagtrail apps`), with the `apps` input tagtrail serve sends for apps on a moved base."""
+    code, _, err = run(capsys, "ci", "github")
+    assert code == 0, err
+    workflow = load(repo / ".github/workflows/build.yml")
+    dispatch = workflow["on"]["workflow_dispatch"]["inputs"]["apps"]
+    assert (dispatch["type"], dispatch["required"]) == ("string", False)
+    step = next(s for s in workflow["jobs"]["discover"]["steps"] if s.get("id") == "apps")
+    output = repo / "github_output"
+    env = {
+        "PATH": f"{Path(__file__).parents[2] / '.venv/bin'}:/usr/bin:/bin",
+        "HOME": str(repo),
+        "EVENT": "workflow_dispatch",
+        "BEFORE": "",
+        "APPS": named,
+        "ONLY": step["env"]["ONLY"],
+        "GITHUB_OUTPUT": str(output),
+    }
+    subprocess.run(["bash", "-e", "-c", step["run"]], cwd=repo, env=env, check=True)
+    matrix = output.read_text().splitlines()[0].removeprefix("matrix=")
+    assert sorted(entry["app"] for entry in json.loads(matrix)["include"]) == expected
+    build = workflow["jobs"]["build"]["steps"]
+    base = next(s for s in build if s.get("id") == "base")
+    assert base["run"] == 'tagtrail base-images --for-build "$APP" >> "$GITHUB_OUTPUT"'
+    push = next(s for s in build if s.get("id") == "build")["with"]
+    assert push["annotations"] == "${{ steps.base.outputs.annotations }}"
+    assert push["labels"].splitlines()[-1] == "${{ steps.base.outputs.labels }}"
+    assert push["build-contexts"] == "${{ steps.base.outputs.context }}"

@@ -118,6 +118,32 @@ def test_decisions(tags: list[str], running: str, action: str, reason: str, targ
         assert decision.digest == digest_of(target or "")
 
 
+@pytest.mark.parametrize(
+    ("tags", "running", "rebuilt", "reason", "target"),
+    [
+        ([OLD, MID, REBUILD], MID, {"bbbbbbb"}, "base-image", REBUILD),  # the running commit, rebuilt
+        ([OLD, MID, NEW], MID, {"bbbbbbb", "ccccccc"}, "base-image", NEW),  # a later commit, same code
+        (
+            [OLD, MID, NEW],
+            MID,
+            {"bbbbbbb"},
+            "newer-build",
+            NEW,
+        ),  # new code is new code, whatever the base did
+        ([OLD, MID, REBUILD], MID, set(), "rebuild", REBUILD),  # no base moved: a rebuild for another cause
+        ([OLD, MID], MID, {"bbbbbbb"}, "up-to-date", MID),  # nothing rebuilt yet: nothing to deploy
+    ],
+)
+def test_a_rebuild_on_a_moved_base_says_so(
+    tags: list[str], running: str, rebuilt: set[str], reason: str, target: str
+) -> None:
+    decision = run(tags, running, base_rebuilt=frozenset(rebuilt))
+    assert (decision.reason, decision.target_tag) == (reason, target)
+    if reason == "base-image":
+        assert "moved base image" in decision.sentence
+        assert decision.digest == digest_of(target)
+
+
 def test_ignored_candidates_are_counted_by_reason() -> None:
     decision = run([OLD, MID, NEW, FEATURE, DIRTY, "latest", "buildcache", "v1.2.3"], MID)
     assert decision.ignored == {"other-branch": 1, "dirty": 1, "other-scheme": 3}

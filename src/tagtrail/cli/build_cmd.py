@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, get_args
@@ -15,11 +17,13 @@ from tagtrail import apps as app_discovery
 from tagtrail import build as builds
 from tagtrail import ci, generated
 from tagtrail.apps import App
+from tagtrail.baseimages import Resolution, resolve_bases
 from tagtrail.cli import output
 from tagtrail.cli.app import State, app, state
+from tagtrail.config import Config
 from tagtrail.errors import TagtrailError
 from tagtrail.gitrepo import GitRepo
-from tagtrail.registry import CredentialResolver, ImageRef
+from tagtrail.registry import CredentialResolver, ImageRef, RegistryClient
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
@@ -178,6 +182,20 @@ def build(
     allow_dirty: Annotated[
         bool, typer.Option(help="Build despite uncommitted files; the tag gets -dirty and is never deployed.")
     ] = False,
+    build_arg: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--build-arg",
+            metavar="KEY=VALUE",
+            help="A build argument, as docker build takes it (also read for the base: ARG before FROM).",
+        ),
+    ] = None,
+    branch: Annotated[
+        str | None,
+        typer.Option(
+            help="The branch to put in the tag. Default: the branch checked out (a detached HEAD needs it)."
+        ),
+    ] = None,
     json: JsonOption = False,
 ) -> None:
     """Build app images from this work tree, tagged by the scheme from git HEAD (as CI tags them) and
@@ -192,9 +210,14 @@ def build(
         raise TagtrailError(f"--builder '{builder}': use one of {', '.join(builds.BUILDERS)}")
     platforms = ci.check_platforms(tuple(p.strip() for p in (platform or "").split(",") if p.strip()))
     plans = builds.plan_builds(
-        _repo(current), config, chosen, allow_dirty=allow_dirty, branch=None, now=datetime.now(UTC)
+        _repo(current), config, chosen, allow_dirty=allow_dirty, branch=branch, now=datetime.now(UTC)
     )
+    args = _build_args(build_arg or [])
     tool = builds.find_builder(builder)  # type: ignore[arg-type]
+    resolution = asyncio.run(_bases(config, root, chosen, dict(args)))
+    for app_name, why in resolution.unresolved.items():
+        output.warn(f"{app_name}: its base cannot be resolved ({why}): built without a base record")
+    plans = [replace(plan, base=resolution.bases[plan.app.name]) for plan in plans]
     credentials = CredentialResolver({h: c.credentials for h, c in config.registries.items()})
     logs = Path(tempfile.mkdtemp(prefix="tagtrail-build-logs-"))
     results: list[builds.BuildResult] = []
@@ -202,7 +225,7 @@ def build(
         for number, plan in enumerate(plans, start=1):
             settings = config.registries.get(ImageRef.parse(plan.app.image).registry)
             auth = builds.registry_auth_file(credentials, plan.app.image, Path(private)) if push else None
-            options = builds.BuildOptions(push, platforms, bool(settings and settings.insecure), auth)
+            options = builds.BuildOptions(push, platforms, bool(settings and settings.insecure), auth, args)
             dirty = " [yellow](dirty)[/]" if plan.dirty else ""
             output.stderr.print(
                 f"building {plan.app.name} ({number}/{len(plans)}) as {escape(plan.reference)}{dirty} with {tool.name}…"
@@ -211,6 +234,22 @@ def build(
     _show_results(results, json)
     if not all(r.ok for r in results):
         raise typer.Exit(1)
+
+
+def _build_args(given: list[str]) -> tuple[tuple[str, str], ...]:
+    pairs = []
+    for item in given:
+        key, eq, value = item.partition("=")
+        if not eq or not key.replace("_", "a").isalnum() or key[0].isdigit():
+            raise TagtrailError(f"--build-arg '{item}': write KEY=VALUE, KEY a variable name")
+        pairs.append((key, value))
+    return tuple(pairs)
+
+
+async def _bases(config: Config, root: Path, chosen: list[App], args: dict[str, str]) -> Resolution:
+    """Each app's base, resolved to the digest its tag points to now (one HEAD per distinct base)."""
+    async with RegistryClient(config.registries) as client:
+        return await resolve_bases(client, config, root, chosen, args)
 
 
 def _select(every: list[App], names: list[str]) -> list[App]:

@@ -13,6 +13,7 @@ from pydantic import (
     model_validator,
 )
 
+from tagtrail.config.bases import BaseImagesConfig
 from tagtrail.config.kubernetes import KubernetesConfig, KubeTargetConfig
 from tagtrail.config.provenance import SourceConfig, VerifyConfig
 from tagtrail.config.retention import RetentionConfig
@@ -250,6 +251,10 @@ class Config(_Section):
     notify: NotifyConfig = Field(default_factory=NotifyConfig, description="Where notifications go.")
     retention: RetentionConfig = Field(
         default_factory=RetentionConfig, description="What tagtrail prune may delete from the registry."
+    )
+    base_images: BaseImagesConfig = Field(
+        default_factory=BaseImagesConfig,
+        description="tagtrail serve's watch of base images, and what a move does.",
     )
     kubernetes: KubernetesConfig | None = Field(
         None, description="The cluster: observe what runs there (and, with deploy.kubernetes, deploy to it)."

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from tagtrail.config import Config, load_config
 from tagtrail.controller import announce, leadership, snapshot
+from tagtrail.controller.bases import BaseWatch
 from tagtrail.controller.decisions import Decisions
 from tagtrail.controller.hints import Hints
 from tagtrail.controller.prune import Pruner
@@ -58,6 +59,7 @@ class Controller:
         self.results = Results(self.status, self.metrics, self.notifier)
         self.pruner = Pruner(self.metrics, self.notifier)  # retention.schedule: off unless set
         self.rollouts = Rollouts(self.results)  # GitOps + observe: deploy commits followed into the cluster
+        self.bases = BaseWatch(self.metrics, lambda: self.notifier)  # base_images.interval
         self.snapshot = snapshot.Snapshot()
         self.live = snapshot.Broadcast()
         self.triggers = Coalescer(clock)
@@ -87,7 +89,7 @@ class Controller:
         target = target_for(self.config, self.config_path, matcher_for(self.config), keep=True)
         reconciler = Reconciler(self.config, self.config_path, self.client, target=target)
         reconciler.fence = self.elector.check if self.elector is not None else None
-        return reconciler
+        return self.bases.applied(reconciler)
 
     # Lifecycle and config -----------------------------------------------------------------------------
 
@@ -97,6 +99,7 @@ class Controller:
         self._task = asyncio.create_task(self._loop(), name="tagtrail-reconcile")
         prunes = self.pruner.loop(lambda: self.reconciler, self.lock)
         self._prunes = asyncio.create_task(prunes, name="tagtrail-prune")
+        self.bases.start(lambda: self.reconciler, self.lock, self.reconcile)
 
     async def stop(self) -> None:
         """Finish the write in progress (never half a deploy), then stop."""
@@ -105,7 +108,7 @@ class Controller:
         await self.hints.settle()
         await self.rollouts.stop()
         async with self.lock:
-            for task in (self._task, self._prunes, self._lease):
+            for task in (self._task, self._prunes, self._lease, self.bases.task):
                 if task is not None:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):

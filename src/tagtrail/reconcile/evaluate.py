@@ -19,10 +19,11 @@ from tagtrail.policy import AppPolicy, Decision, Facts, Need, NeedAncestry, Need
 from tagtrail.provenance import Claims, NeedCommit, NeedRevision, NeedSignature
 from tagtrail.reconcile.observe import Observer
 from tagtrail.reconcile.outcome import Planned
+from tagtrail.reconcile.rebuilt import same_code
 from tagtrail.refs import Matcher
 from tagtrail.registry import ImageRef
 from tagtrail.registry.stats import counting
-from tagtrail.scheme import rank
+from tagtrail.scheme import ParsedTag, rank
 from tagtrail.targets.base import AppState
 from tagtrail.verify import load_keys
 from tagtrail.verify.signatures import PublicKey
@@ -54,6 +55,7 @@ class Round:
     prove: bool = False  # a deploy (not a plan): read each digest to write back by digest first
     base: Path = Path()  # tagtrail.yaml's folder: where file: keys are found
     keys: dict[tuple[str, ...], list[PublicKey]] = field(default_factory=dict)
+    bases_moved: frozenset[str] = frozenset()  # apps whose running build's base image has moved
 
     def keys_of(self, app: str) -> tuple[list[PublicKey], int] | None:
         """The keys an app's images must be signed with (read once per evaluation), or None."""
@@ -108,14 +110,21 @@ async def _decide(run: Round, state: AppState, repository: str) -> Planned:
         recorded=provenance.memory.recorded(ref.name),
         recheck_running=provenance.recheck(ref.name, tags, run.now),
     )
+    ranking = rank(scheme, tags, policy.branches)
+    rebuilt = frozenset[str]()
+    if state.app in run.bases_moved:  # which newer builds are the running code on its moved base
+        running = scheme.parse(state.running.tag) if state.running.tag else None
+        current = running if isinstance(running, ParsedTag) else None
+        rebuilt = await same_code(observer.source, config, state.app, current, ranking)
     facts = Facts(
-        rank(scheme, tags, policy.branches),
+        ranking,
         run.now,
         ancestry={} if observer.source is not None else None,
         last_automatic=run.last_automatic.get(state.app),
         automatic=run.automatic,
         total_tags=len(tags),
         claims=claims,
+        base_rebuilt=rebuilt,
     )
     for _ in range(MAX_ROUNDS):
         result = decide(state.app, scheme, policy, state.running, facts)

@@ -87,6 +87,7 @@ class Reconciler:
         self._remembered = False  # the decision log's digests read into memory
         self._cluster: Cluster | None = None  # observing what runs (GitOps + observe)
         self._fence: Callable[[], None] | None = None
+        self.bases_moved: frozenset[str] = frozenset()  # set by tagtrail serve's base-image watch
 
     @classmethod
     @asynccontextmanager
@@ -238,7 +239,15 @@ class Reconciler:
     ) -> list[Planned]:
         last = await asyncio.to_thread(self.log.last_automatic_deploys) if automatic else {}
         run = Round(
-            config, self.matcher, observer, self.clock(), automatic, last, prove, self.config_path.parent
+            config,
+            self.matcher,
+            observer,
+            self.clock(),
+            automatic,
+            last,
+            prove,
+            self.config_path.parent,
+            bases_moved=self.bases_moved,
         )
         return await evaluate(run, states)
 

@@ -91,7 +91,11 @@ class Dashboard:
             return RedirectResponse("/login?next=/", status_code=303)
         rows = self._rows()
         counts = {state: sum(1 for r in rows if r.state == state) for state in ("behind", "pinned", "error")}
-        return self.page(request, "index.html", rows=rows, counts=counts, snapshot=self.controller.snapshot)
+        bases = {app: base for app, base in self.controller.bases.rows.items() if base.moved}
+        counts["base_moved"] = len(bases)
+        return self.page(
+            request, "index.html", rows=rows, counts=counts, bases=bases, snapshot=self.controller.snapshot
+        )
 
     async def app_page(self, request: Request) -> Response:
         app = request.path_params["app"]
@@ -122,6 +126,7 @@ class Dashboard:
             decisions=decisions,
             link=lambda sha: commit_link(commit_url, sha),
             can_roll_back_to=can_roll_back_to,
+            base=self.controller.bases.rows.get(app),
         )
 
     async def events(self, request: Request) -> Response:
