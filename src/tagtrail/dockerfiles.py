@@ -15,10 +15,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-
-import dockerfile
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 from tagtrail.errors import TagtrailError
+
+if TYPE_CHECKING:
+    import dockerfile
 
 SCRATCH = "scratch"
 # ARGs BuildKit defines for every FROM without an ARG line (their values are the builder's platform)
@@ -107,9 +110,10 @@ def final_base(text: str, path: str, build_args: Mapping[str, str] | None = None
 
 def stages(text: str, path: str, build_args: Mapping[str, str] | None = None) -> list[Stage]:
     """Every stage's `FROM`, in order, its image name expanded with the meta ARGs."""
+    parser = _parser(path)
     try:
-        commands = dockerfile.parse_string(text)
-    except dockerfile.GoParseError as exc:
+        commands = parser.parse_string(text)
+    except parser.GoParseError as exc:
         raise DockerfileError(path, _locate(str(exc), text), str(exc)) from None
     meta: dict[str, str] = {}
     given = dict(build_args or {})
@@ -182,6 +186,23 @@ def _variables(word: str, scope: Mapping[str, str]) -> str:
         return _expand(word, scope) if present else ""
 
     return _VARIABLE.sub(one, word)
+
+
+def _parser(path: str) -> ModuleType:
+    """BuildKit's parser (the `dockerfile` package). Its wheels are built for x86-64 only, so elsewhere (a
+    Raspberry Pi) tagtrail installs without it: the base is then read from the image's annotations, which
+    `tagtrail build` and the generated workflow record, and a Dockerfile is not read here."""
+    try:
+        import dockerfile  # noqa: PLC0415 (optional: see above)
+    except ImportError:
+        raise DockerfileError(
+            path,
+            None,
+            "cannot be read on this machine: the `dockerfile` package (BuildKit's parser) has no"
+            " build for it; the base is read from the image's annotations instead",
+        ) from None
+    module: ModuleType = dockerfile
+    return module
 
 
 def _first_instruction(commands: tuple[dockerfile.Command, ...]) -> int | None:

@@ -3,6 +3,7 @@ own), then every form BuildKit reads, one at a time, and the errors, each one li
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -124,3 +125,15 @@ def test_unreadable_files(tmp_path: Path) -> None:
     binary.write_bytes(b"FROM alpine\nRUN echo \xff\n")
     with pytest.raises(DockerfileError, match=r"Dockerfile:2: is not UTF-8 text$"):
         read(binary)
+
+
+def test_without_buildkits_parser_a_dockerfile_is_one_line_that_says_why(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The parser's wheels are x86-64 only: elsewhere tagtrail installs without it (a pyproject marker) and
+    says so, instead of failing to install or to import."""
+    monkeypatch.setitem(sys.modules, "dockerfile", None)  # what `import dockerfile` meets where it is absent
+    with pytest.raises(
+        DockerfileError, match=r"^apps/web/Dockerfile: cannot be read on this machine: .*annotations"
+    ):
+        stages("FROM python:3.12-slim\n", "apps/web/Dockerfile")
