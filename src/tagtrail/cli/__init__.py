@@ -1,5 +1,24 @@
-"""The command line: a thin typer app; each command calls one function of the modules below it."""
+"""The command line: a thin typer app; each command calls one function of the modules below it.
 
-from tagtrail.cli.app import app, main
+`main` imports typer and the command's module only once it knows which command runs (`dispatch`), and
+answers `tagtrail --version` before importing anything at all.
+"""
 
-__all__ = ["app", "main"]
+from __future__ import annotations
+
+import sys
+
+from tagtrail import __version__
+
+__all__ = ["main"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; return (and, as a console script, exit with) its exit code."""
+    args = sys.argv[1:] if argv is None else argv
+    if args == ["--version"]:
+        sys.stdout.write(f"tagtrail {__version__}\n")
+        return 0
+    from tagtrail.cli.app import main as run  # noqa: PLC0415  (typer and the commands: only when a command runs)
+
+    return run(args)
