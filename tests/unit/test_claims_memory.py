@@ -48,3 +48,30 @@ def test_the_running_tag_is_looked_at_when_its_list_changes_and_hourly(tmp_path:
     assert (reason(), heads()) == (Reason.TAG_MOVED, 1)  # the hourly look sees it
     registry.tags["acme/web"].append("latest")  # a tag list that changes is looked at at once
     assert (reason(), heads()) == (Reason.TAG_MOVED, 1)
+
+
+def test_a_new_process_reads_the_winner_once_even_where_the_log_knows_its_digest(tmp_path: Path) -> None:
+    """The decision log gives a new process the digests it recorded, not the labels: a HEAD of the
+    winner would be followed by reading it all the same, so it is read once, at the tag (issue 15)."""
+    old, new = build("main", 48, "aaaaaaa"), build("main", 2, "ccccccc")
+    registry = FakeRegistry({"acme/web": [old, new]})
+    log = DecisionLog(tmp_path / "log.sqlite")
+
+    def plan() -> list[str]:
+        rec = Reconciler(
+            config(),
+            tmp_path / "tagtrail.yaml",
+            registry,
+            target=FakeTarget({"web": Running(old, digest_of(old))}),
+            log=log,
+            clock=lambda: NOW,
+        )
+        [planned] = asyncio.run(rec.plan(actor="test"))
+        assert (planned.decision.action, planned.decision.target_tag) == ("deploy", new)
+        asked = [what for what, _ in registry.requests if what != "tags"]
+        registry.requests.clear()
+        return asked
+
+    first = plan()
+    assert "head" not in first
+    assert plan() == first  # the second process: the log knows the winner's digest, not its label

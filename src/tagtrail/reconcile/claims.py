@@ -88,6 +88,7 @@ class Provenance:
         self._fetched: str | None = None  # None: not yet; "" fetched; else why the fetch failed
         self._lock = asyncio.Lock()
         self._recheck: dict[str, bool] = {}
+        self._remote: tuple[str | None] | None = None  # the source's remote, once looked up
 
     def recheck(self, repository: str, tags: Sequence[str], now: datetime) -> bool:
         """Whether the running tag's digest is worth a HEAD: the first look at this repository, its tag
@@ -109,7 +110,9 @@ class Provenance:
         if source is None:
             return {}
         async with self._lock:
-            remote = await asyncio.to_thread(source.remote_url, REMOTE)
+            if self._remote is None:  # asked once per reconcile, not once per app
+                self._remote = (await asyncio.to_thread(source.remote_url, REMOTE),)
+            remote = self._remote[0]
             answers = await asyncio.to_thread(self._look, source, wanted, remote is not None)
             pending = {s: b for s, b in wanted.items() if answers[s].state is not CommitState.ON_BRANCH}
             if pending and remote is not None and self._fetched is None:
@@ -133,13 +136,10 @@ class Provenance:
     def _look(
         self, source: GitRepo, wanted: dict[str, tuple[str, ...]], remote: bool
     ) -> dict[str, CommitAnswer]:
-        answers = {}
-        for sha, branches in wanted.items():
-            known = self.memory.on_branch.get(sha)
-            if known is not None:
-                answers[sha] = known
-                continue
-            answers[sha] = answer = _resolve(source, sha, branches, remote)
+        answers = {s: known for s in wanted if (known := self.memory.on_branch.get(s)) is not None}
+        named = source.commits_named_many(s for s in wanted if s not in answers)  # one git process
+        for sha, found in named.items():
+            answers[sha] = answer = _resolve(source, found, wanted[sha], remote)
             if answer.state is CommitState.ON_BRANCH:
                 self.memory.on_branch[sha] = answer
                 _bounded(self.memory.on_branch)  # type: ignore[arg-type]
@@ -147,9 +147,11 @@ class Provenance:
 
     async def revision(self, ref: ImageRef, tag: str, digest: str | None) -> tuple[str, str | None]:
         """(digest, revision label) of the image `tag` names: one HEAD when this tag's digest was seen
-        before and its label is remembered, else the image read once (at the tag, which gives the digest)."""
-        repository = ref.name
-        if digest is None and tag in self.memory.seen.get(repository, {}):
+        before and its label is remembered, else the image read once (at the tag, which gives the digest).
+        A digest seen without its label (a new process: the decision log keeps digests, not labels) is not
+        worth the HEAD, which would be followed by the read all the same."""
+        seen = self.memory.seen.get(ref.name, {}).get(tag)
+        if digest is None and seen is not None and seen in self.memory.revisions:
             digest = (await self.client.head(ref.with_tag(tag))).digest
         if digest is not None and digest in self.memory.revisions:
             return digest, self.memory.revisions[digest]
@@ -173,10 +175,9 @@ class Provenance:
         return answer
 
 
-def _resolve(source: GitRepo, sha: str, branches: tuple[str, ...], remote: bool) -> CommitAnswer:
-    """Where the short sha stands: the remote-tracking branches (the local ones only where the repository
-    has no remote at all)."""
-    found = source.commits_named(sha)
+def _resolve(source: GitRepo, found: list[str], branches: tuple[str, ...], remote: bool) -> CommitAnswer:
+    """Where the commits a short sha names stand: the remote-tracking branches (the local ones only where
+    the repository has no remote at all)."""
     refs = [f"refs/remotes/{REMOTE}/{b}" if remote else f"refs/heads/{b}" for b in branches]
     shown = ", ".join(r.removeprefix("refs/remotes/").removeprefix("refs/heads/") for r in refs)
     if len(found) > 1:
