@@ -56,7 +56,9 @@ def test_version_imports_neither_the_cli_framework_nor_the_config(project: Path)
 
 
 def test_tag_parse_with_a_scheme_does_not_load_the_config(project: Path) -> None:
-    modules = _modules(["tag", "parse", "--scheme", SCHEME, "--json", "main.20251014-051038.185c95c"], project)
+    modules = _modules(
+        ["tag", "parse", "--scheme", SCHEME, "--json", "main.20251014-051038.185c95c"], project
+    )
     assert "tagtrail.scheme" in modules
     assert _loaded(modules, "tagtrail.config", "ruamel.yaml", "httpx", "rich", "cryptography") == []
 
@@ -72,9 +74,7 @@ def test_commands_that_read_the_config_load_no_network_or_crypto_code(project: P
 def test_a_config_with_a_key_still_checks_it(tmp_path: Path) -> None:
     """The key check imports cryptography only when a key is there, and still refuses a bad one."""
     config = tmp_path / "tagtrail.yaml"
-    config.write_text(
-        "image: ghcr.io/acme/homelab/{app}\ndeploy:\n  verify:\n    keys:\n      - not a key\n"
-    )
+    config.write_text("image: ghcr.io/acme/homelab/{app}\ndeploy:\n  verify:\n    keys:\n      - not a key\n")
     done = subprocess.run(
         [sys.executable, "-m", "tagtrail", "-c", str(config), "config", "check"],
         capture_output=True,
