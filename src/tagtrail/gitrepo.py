@@ -259,6 +259,20 @@ class GitRepo:
         """Whether `commit` is reachable from `ref` (False when `ref` does not exist here)."""
         return _run(self.root, "merge-base", "--is-ancestor", commit, ref).returncode == 0
 
+    def reached(self, ref: str, commits: Iterable[str]) -> set[str]:
+        """Which of `commits` (full shas) `ref` reaches, in one git process: `rev-list C… --not ref` lists
+        what `ref` does not reach. None of them when `ref` does not exist here."""
+        asked = list(dict.fromkeys(commits))
+        if not asked:
+            return set()
+        result = _run(self.root, "rev-list", *asked, "--not", ref, "--")
+        if result.returncode == 0:
+            unreached = set(result.stdout.split())
+            return {c for c in asked if c not in unreached}
+        if _run(self.root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}").returncode != 0:
+            return set()
+        return {c for c in asked if self.reaches(ref, c)}  # a commit git cannot walk: one by one
+
     def fetch_branches(self, remote: str, branches: list[str]) -> None:
         """Update the remote-tracking refs of `branches` from `remote` (GitError when it cannot)."""
         specs = [f"+refs/heads/{b}:refs/remotes/{remote}/{b}" for b in branches]

@@ -3,14 +3,20 @@ sha said (`commits_named`): a commit, nothing, or every commit of an ambiguous p
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 from collections import Counter
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
 from bench.git import commit, git, init_repo
 from tagtrail.gitrepo import GitRepo
+from tagtrail.provenance import CommitAnswer, CommitState
+from tagtrail.reconcile.claims import Memory, Provenance
+
+NO_REGISTRY = cast(Any, None)  # commit questions ask git only
 
 
 @pytest.fixture
@@ -18,6 +24,20 @@ def repo(tmp_path: Path) -> Path:
     root = init_repo(tmp_path / "repo", {"README.md": "one\n"})
     commit(root, {"README.md": "two\n"}, "second")
     return root
+
+
+@pytest.fixture
+def git_calls(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """Every process the test starts from here on (git's, through subprocess.run)."""
+    calls: list[list[str]] = []
+    real = subprocess.run
+
+    def counting(args: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+        calls.append(list(args))
+        return real(args, **kwargs)  # type: ignore[call-overload, no-any-return]
+
+    monkeypatch.setattr(subprocess, "run", counting)
+    return calls
 
 
 def _ambiguous_blob_prefix(root: Path) -> str:
@@ -62,16 +82,49 @@ def test_an_ambiguous_prefix_is_answered_like_one_question(repo: Path) -> None:
     assert many == {prefix: GitRepo(repo).commits_named(prefix), head[:7]: [head]}
 
 
-def test_many_shas_cost_one_git_process(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_many_shas_cost_one_git_process(repo: Path, git_calls: list[list[str]]) -> None:
     shas = git(repo, "rev-list", "HEAD").split()
-    calls: list[list[str]] = []
-    real = subprocess.run
-
-    def counting(args: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
-        calls.append(list(args))
-        return real(args, **kwargs)  # type: ignore[call-overload, no-any-return]
-
-    monkeypatch.setattr(subprocess, "run", counting)
+    git_calls.clear()
     found = GitRepo(repo).commits_named_many([s[:8] for s in shas] + ["1234567"])
     assert [found[s[:8]] for s in shas] == [[s] for s in shas]
-    assert len(calls) == 1
+    assert len(git_calls) == 1
+
+
+def test_reached_says_what_merge_base_says_for_each_commit(repo: Path) -> None:
+    main = git(repo, "rev-parse", "HEAD")
+    git(repo, "checkout", "-q", "-b", "feature")
+    feature = commit(repo, {"feature.txt": "f\n"}, "on a branch")
+    git(repo, "checkout", "-q", "main")
+    later = commit(repo, {"later.txt": "l\n"}, "later on main")
+    asked = [main, feature, later, git(repo, "rev-parse", "HEAD~2")]
+    source = GitRepo(repo)
+    for ref in ("refs/heads/main", "refs/heads/feature", "refs/heads/nowhere"):
+        assert source.reached(ref, asked) == {c for c in asked if source.reaches(ref, c)}
+    assert source.reached("refs/heads/main", asked) == {main, later, asked[3]}
+
+
+def test_the_apps_of_a_reconcile_share_their_commit_questions(repo: Path, git_calls: list[list[str]]) -> None:
+    """Fifty apps asking at once cost a few git processes, not several per app, and each gets the answer
+    it would have had alone."""
+    shas = []
+    for n in range(50):
+        shas.append(commit(repo, {f"apps/app{n}/x": f"{n}\n"}, f"app{n}"))
+    git(repo, "checkout", "-q", "-b", "feature")
+    stray = commit(repo, {"stray": "s\n"}, "not on main")
+    git(repo, "checkout", "-q", "main")
+    alone = {
+        sha: asyncio.run(Provenance(NO_REGISTRY, GitRepo(repo), Memory()).commits([(sha, ("main",))]))[sha]
+        for sha in [shas[0][:7], stray[:7], "0000000"]
+    }
+    provenance = Provenance(NO_REGISTRY, GitRepo(repo), Memory())
+    git_calls.clear()
+
+    async def every_app() -> list[dict[str, CommitAnswer]]:
+        asked = [[(s[:7], ("main",))] for s in shas] + [[(stray[:7], ("main",)), ("0000000", ("main",))]]
+        return await asyncio.gather(*(provenance.commits(a) for a in asked))
+
+    answers = asyncio.run(every_app())
+    assert all(a[s[:7]].state is CommitState.ON_BRANCH for a, s in zip(answers, shas, strict=False))
+    assert answers[-1] == {stray[:7]: alone[stray[:7]], "0000000": alone["0000000"]}
+    assert answers[0][shas[0][:7]] == alone[shas[0][:7]]
+    assert len(git_calls) <= 8, [c[:3] for c in git_calls]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import os
 import shutil
 from collections.abc import Iterable, Sequence
@@ -31,6 +32,7 @@ from tagtrail.verify.signatures import PublicKey
 REMOTE = "origin"
 RECHECK = timedelta(hours=1)  # at least this often, a long-lived reconciler HEADs each running tag
 _BOUND = 20_000  # entries per memory; past it, the oldest half goes
+Question = tuple[str, tuple[str, ...]]  # a short sha and the branches it must be on
 
 
 class ClaimsRegistry(SignatureRegistry, Protocol):
@@ -89,6 +91,8 @@ class Provenance:
         self._lock = asyncio.Lock()
         self._recheck: dict[str, bool] = {}
         self._remote: tuple[str | None] | None = None  # the source's remote, once looked up
+        self._waiting: dict[Question, None] = {}  # questions for the next batch, in the order asked
+        self._answered: dict[Question, CommitAnswer] = {}  # this reconcile's answers
 
     def recheck(self, repository: str, tags: Sequence[str], now: datetime) -> bool:
         """Whether the running tag's digest is worth a HEAD: the first look at this repository, its tag
@@ -104,25 +108,36 @@ class Provenance:
         return self._recheck[repository]
 
     async def commits(self, asked: Iterable[tuple[str, tuple[str, ...]]]) -> dict[str, CommitAnswer]:
-        """Each short sha resolved on its deploy branches; the branches fetched once if one is not found."""
+        """Each short sha resolved on its deploy branches; the branches fetched once if one is not found.
+        The apps of a reconcile ask at about the same time: questions asked while git answers others wait
+        and are answered together, a few git processes for all of them rather than several per app."""
         source = self.source
-        wanted = dict(asked)
+        wanted = list(dict(asked).items())
         if source is None:
             return {}
+        self._waiting.update(dict.fromkeys(wanted))
         async with self._lock:
-            if self._remote is None:  # asked once per reconcile, not once per app
-                self._remote = (await asyncio.to_thread(source.remote_url, REMOTE),)
-            remote = self._remote[0]
-            answers = await asyncio.to_thread(self._look, source, wanted, remote is not None)
-            pending = {s: b for s, b in wanted.items() if answers[s].state is not CommitState.ON_BRANCH}
-            if pending and remote is not None and self._fetched is None:
-                self._fetched = await asyncio.to_thread(self._fetch, source, wanted)
-                answers.update(await asyncio.to_thread(self._look, source, pending, True))
+            if any(key not in self._answered for key in wanted):
+                batch = [key for key in dict.fromkeys([*self._waiting, *wanted]) if key not in self._answered]
+                self._waiting.clear()
+                self._answered.update(await self._batch(source, batch))
+        answers = {sha: self._answered[sha, branches] for sha, branches in wanted}
         if self._fetched:
             note = f" (fetching {REMOTE} failed: {self._fetched})"
             for sha, answer in answers.items():
                 if answer.state is not CommitState.ON_BRANCH:
                     answers[sha] = CommitAnswer(answer.state, answer.full, answer.branch + note)
+        return answers
+
+    async def _batch(self, source: GitRepo, batch: list[Question]) -> dict[Question, CommitAnswer]:
+        if self._remote is None:  # asked once per reconcile, not once per app
+            self._remote = (await asyncio.to_thread(source.remote_url, REMOTE),)
+        remote = self._remote[0]
+        answers = await asyncio.to_thread(self._look, source, batch, remote is not None)
+        pending = [key for key in batch if answers[key].state is not CommitState.ON_BRANCH]
+        if pending and remote is not None and self._fetched is None:
+            self._fetched = await asyncio.to_thread(self._fetch, source, dict(batch))
+            answers.update(await asyncio.to_thread(self._look, source, pending, True))
         return answers
 
     def _fetch(self, source: GitRepo, wanted: dict[str, tuple[str, ...]]) -> str:
@@ -133,13 +148,12 @@ class Provenance:
             return str(exc)
         return ""
 
-    def _look(
-        self, source: GitRepo, wanted: dict[str, tuple[str, ...]], remote: bool
-    ) -> dict[str, CommitAnswer]:
-        answers = {s: known for s in wanted if (known := self.memory.on_branch.get(s)) is not None}
-        named = source.commits_named_many(s for s in wanted if s not in answers)  # one git process
-        for sha, found in named.items():
-            answers[sha] = answer = _resolve(source, found, wanted[sha], remote)
+    def _look(self, source: GitRepo, batch: list[Question], remote: bool) -> dict[Question, CommitAnswer]:
+        answers = {key: known for key in batch if (known := self.memory.on_branch.get(key[0])) is not None}
+        asked = [key for key in batch if key not in answers]
+        named = source.commits_named_many(sha for sha, _ in asked)  # one git process
+        answers.update(_resolve(source, [(key, named[key[0]]) for key in asked], remote))
+        for (sha, _), answer in answers.items():
             if answer.state is CommitState.ON_BRANCH:
                 self.memory.on_branch[sha] = answer
                 _bounded(self.memory.on_branch)  # type: ignore[arg-type]
@@ -175,19 +189,45 @@ class Provenance:
         return answer
 
 
-def _resolve(source: GitRepo, found: list[str], branches: tuple[str, ...], remote: bool) -> CommitAnswer:
-    """Where the commits a short sha names stand: the remote-tracking branches (the local ones only where
-    the repository has no remote at all)."""
-    refs = [f"refs/remotes/{REMOTE}/{b}" if remote else f"refs/heads/{b}" for b in branches]
-    shown = ", ".join(r.removeprefix("refs/remotes/").removeprefix("refs/heads/") for r in refs)
-    if len(found) > 1:
-        return CommitAnswer(CommitState.AMBIGUOUS, None, shown)
-    if not found:
-        return CommitAnswer(CommitState.MISSING, None, shown)
-    for ref in refs:
-        if source.reaches(ref, found[0]):
-            return CommitAnswer(CommitState.ON_BRANCH, found[0], ref.removeprefix("refs/remotes/"))
-    return CommitAnswer(CommitState.OTHER_BRANCH, found[0], shown)
+def _resolve(
+    source: GitRepo, asked: list[tuple[Question, list[str]]], remote: bool
+) -> dict[Question, CommitAnswer]:
+    """Where the commits each short sha names stand on its deploy branches: the remote-tracking branches
+    (the local ones only where the repository has no remote at all), tried in order, one git process per
+    branch for every sha that branch is tried for."""
+
+    def refs(key: Question) -> list[str]:
+        return [f"refs/remotes/{REMOTE}/{b}" if remote else f"refs/heads/{b}" for b in key[1]]
+
+    def shown(key: Question) -> str:
+        return ", ".join(r.removeprefix("refs/remotes/").removeprefix("refs/heads/") for r in refs(key))
+
+    answers: dict[Question, CommitAnswer] = {}
+    for key, found in asked:
+        if len(found) > 1:
+            answers[key] = CommitAnswer(CommitState.AMBIGUOUS, None, shown(key))
+        elif not found:
+            answers[key] = CommitAnswer(CommitState.MISSING, None, shown(key))
+    commit = dict(asked)
+    open_ = [key for key, _ in asked if key not in answers]
+    for depth in itertools.count():
+        if not open_:
+            break
+        tried: dict[str, list[Question]] = {}
+        for key in open_:
+            if depth < len(refs(key)):
+                tried.setdefault(refs(key)[depth], []).append(key)
+            else:
+                answers[key] = CommitAnswer(CommitState.OTHER_BRANCH, commit[key][0], shown(key))
+        for ref, keys in tried.items():
+            reached = source.reached(ref, (commit[key][0] for key in keys))
+            for key in keys:
+                if commit[key][0] in reached:
+                    answers[key] = CommitAnswer(
+                        CommitState.ON_BRANCH, commit[key][0], ref.removeprefix("refs/remotes/")
+                    )
+        open_ = [key for key in open_ if key not in answers]
+    return answers
 
 
 def source_clone(settings: SourceConfig) -> GitRepo:
