@@ -124,3 +124,28 @@ def test_prune_benchmark_counts_the_requests_of_a_plan(
     assert int(deleting[-3]) == 2 * 50  # one HEAD per tag: a digest shared with a kept tag must be seen
     assert int(deleting[-2]) < 50  # one GET per distinct manifest, not per tag
     assert (int(kept[-6]), int(kept[-4])) == (2, 2)  # all kept: the tags alone decide, one tag list each
+
+
+def test_cli_benchmark_times_whole_processes_beside_their_baselines(
+    capsys: object, monkeypatch: object, tmp_path: Path
+) -> None:
+    bench = load("cli")
+    monkeypatch.setattr(sys, "argv", ["cli", "--quick", "--runs", "1"])  # type: ignore[attr-defined]
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # type: ignore[attr-defined]
+    bench.main()  # its exit code is the speed goals: ./scripts/bench's business, not a test's
+    out = capsys.readouterr().out  # type: ignore[attr-defined]
+    # case (12 columns), tool (28), then wall s, requests, req/repo, peak RSS, ratio
+    rows = {line[13:41].strip(): line[41:].split() for line in out.splitlines() if line.startswith("8 x 200")}
+    ours, theirs = rows["tagtrail plan --json"], rows["skopeo list-tags + inspect"]
+    assert ours[1:3] == ["24", "3.00"]  # a tag list, the winner's manifest and config per repository
+    assert int(theirs[1]) > int(ours[1])  # skopeo counted at the same registry's log
+    assert ours[4] == "MiB"  # plan's peak RSS was read
+    for command in (
+        "python -c pass",
+        "tagtrail --version",
+        "tagtrail tag",
+        "tagtrail tag parse",
+        "tagtrail apps",
+    ):
+        assert any(line.startswith(command) for line in out.splitlines()), command
+    assert "tagtrail config check:" in out  # each start-up goal is judged
