@@ -25,6 +25,7 @@ from tagtrail.errors import GitError
 from tagtrail.gitrepo import GitRepo
 from tagtrail.provenance import CommitAnswer, CommitState, SignatureAnswer
 from tagtrail.registry import ImageRef, Inspection, ManifestHead
+from tagtrail.scheme import Ranking, Scheme
 from tagtrail.verify import verify_image
 from tagtrail.verify.cosign import SignatureRegistry
 from tagtrail.verify.signatures import PublicKey
@@ -56,6 +57,10 @@ class Memory:
     signed: dict[tuple[str, int], SignatureAnswer] = field(default_factory=dict)  # (digest, keys) → valid
     seen: dict[str, dict[str, str]] = field(default_factory=dict)  # repository → tag → first digest
     lists: dict[str, tuple[int, datetime]] = field(default_factory=dict)  # repository → (tag list hash, when)
+    # repository → ((scheme, branches), its last tag list, their ranking): an unchanged list is not read again
+    rankings: dict[str, tuple[tuple[Scheme, tuple[str, ...]], Sequence[str], Ranking]] = field(
+        default_factory=dict
+    )
 
     def saw(self, repository: str, tag: str, digest: str) -> None:
         tags = self.seen.setdefault(repository, {})

@@ -22,7 +22,6 @@ from tagtrail.reconcile.outcome import Planned
 from tagtrail.refs import Matcher
 from tagtrail.registry import ImageRef
 from tagtrail.registry.stats import counting
-from tagtrail.scheme import rank
 from tagtrail.targets.base import AppState
 from tagtrail.verify import load_keys
 from tagtrail.verify.signatures import PublicKey
@@ -109,7 +108,7 @@ async def _decide(run: Round, state: AppState, repository: str) -> Planned:
         recheck_running=provenance.recheck(ref.name, tags, run.now),
     )
     facts = Facts(
-        rank(scheme, tags, policy.branches),
+        observer.ranking(ref, scheme, tags, policy.branches),
         run.now,
         ancestry={} if observer.source is not None else None,
         last_automatic=run.last_automatic.get(state.app),
