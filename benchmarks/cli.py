@@ -8,6 +8,8 @@
    access log. Peak RSS of plan is read from the kernel (the child's ru_maxrss).
 2. Start-up of the light commands (`--version`, `tag`, `tag parse`, `apps`, `config check`) against
    `python -c pass`, the interpreter's floor, in the same run.
+3. As `tagtrail serve` reconciles the larger case (one reconciler kept across polls): the first poll, which
+   deploys every app, and the steady state, with the CPU seconds of each (the process's and its git's).
 
 Bytecode is compiled first, as `pip install` does for an installed package (this tree is an editable install,
 and the machine may set PYTHONDONTWRITEBYTECODE, which would make every run compile tagtrail again).
@@ -18,9 +20,11 @@ Run it with `./scripts/bench cli` (`--quick` for 8 apps × 200 tags and fewer ru
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -37,8 +41,12 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from registry_scan import count_requests, skopeo_loop  # the same baseline loop, counted the same way
 
+from tagtrail.config import load_config
+from tagtrail.reconcile import Reconciler, matcher_for
+from tagtrail.registry import RegistryClient
 from tagtrail.sandbox import ImagePusher, RegistryServer
 from tagtrail.scheme import Scheme
+from tagtrail.targets.gitops import GitOpsTarget
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = Path(sys.executable)
@@ -148,6 +156,43 @@ def run(args: list[str], cwd: Path) -> Run:
 
 
 @dataclass
+class Poll:
+    what: str
+    wall: float
+    cpu: float  # this process, every thread
+    git_cpu: float  # the git processes it started
+    requests: int
+
+
+async def _polls(project: Project, steady: int) -> list[Poll]:
+    """As tagtrail serve reconciles: one reconciler kept across polls, a worktree kept; the first poll
+    deploys every app, the next ones find nothing new."""
+    path = project.root / "tagtrail.yaml"
+    config = load_config(path)
+    log, polls = project.registry.log_path, []
+    offset = log.stat().st_size
+    async with RegistryClient(config.registries) as client:
+        target = GitOpsTarget(config, path, matcher_for(config), keep=True)
+        reconciler = Reconciler(config, path, client, target=target)
+        for n in range(steady + 1):
+            wall, cpu = time.perf_counter(), time.process_time()
+            children = resource.getrusage(resource.RUSAGE_CHILDREN)
+            report = await reconciler.run(actor="bench", automatic=True)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            git_cpu = (after.ru_utime + after.ru_stime) - (children.ru_utime + children.ru_stime)
+            requests, offset = count_requests(log, "tagtrail", offset)
+            cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+            if n == 0:
+                assert len(report.changed) == len(project.winners), "the first poll did not deploy every app"
+            else:
+                assert not report.changed, "a steady-state poll deployed"
+            polls.append(
+                Poll("first poll (deploys)" if n == 0 else "steady-state poll", wall, cpu, git_cpu, requests)
+            )
+    return polls
+
+
+@dataclass
 class Row:
     case: str
     tool: str
@@ -240,7 +285,12 @@ def main() -> int:
             for project in projects:
                 print(f"timing plan at {project.root.name} …", file=sys.stderr, flush=True)
                 rows += plan_case(project, runs)
+            print(
+                f"reconciling {projects[-1].root.name} as tagtrail serve does …", file=sys.stderr, flush=True
+            )
+            polls = asyncio.run(_polls(projects[-1], runs))
     print_tables(rows, started)
+    print_polls(polls, projects[-1])
     return 0 if check_goals(rows, started) else 1
 
 
@@ -282,6 +332,20 @@ def print_tables(rows: list[Row], started: list[tuple[str, float]]) -> None:
     print(f"\n{'start-up (whole process)':<28} {'ms':>8} {'vs python -c pass':>18}")
     for name, seconds in started:
         print(f"{name:<28} {seconds * 1000:>8.1f} {seconds / floor:>17.1f}x")
+
+
+def print_polls(polls: list[Poll], project: Project) -> None:
+    steady = [p for p in polls if p.what.startswith("steady")]
+    print(
+        f"\n{'tagtrail serve, ' + project.root.name.removeprefix('bench'):<28} {'wall s':>8} {'CPU s':>8} {'git CPU s':>10} {'requests':>9}"
+    )
+    for poll in [polls[0], *steady[:1]]:
+        print(f"{poll.what:<28} {poll.wall:>8.3f} {poll.cpu:>8.3f} {poll.git_cpu:>10.3f} {poll.requests:>9}")
+    if steady:
+        cpu = statistics.median(p.cpu + p.git_cpu for p in steady)
+        print(
+            f"CPU seconds per steady-state reconcile of {len(project.winners)} apps (median of {len(steady)}): {cpu:.3f}"
+        )
 
 
 def check_goals(rows: list[Row], started: list[tuple[str, float]]) -> bool:

@@ -149,3 +149,6 @@ def test_cli_benchmark_times_whole_processes_beside_their_baselines(
     ):
         assert any(line.startswith(command) for line in out.splitlines()), command
     assert "tagtrail config check:" in out  # each start-up goal is judged
+    steady = next(line for line in out.splitlines() if line.startswith("steady-state poll")).split()
+    assert steady[-1] == "8"  # as tagtrail serve polls: one tag list per app, nothing else
+    assert "CPU seconds per steady-state reconcile of 8 apps" in out
