@@ -84,3 +84,27 @@ def test_a_config_with_a_key_still_checks_it(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert "not a PEM public key" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_garbage_collection_is_paused_for_imports_only_and_only_in_tagtrails_own_process(
+    project: Path,
+) -> None:
+    """The console script pauses collections while it imports and freezes what they made; the command
+    itself (tagtrail serve runs for months) runs with collections on. A host calling main() keeps its GC."""
+    probe = (
+        "import gc, json, sys\n"
+        "from tagtrail.cli import main\n"
+        "frozen = gc.get_freeze_count()\n"
+        "hosted = main(['tag', 'parse', '--scheme', sys.argv[1], '--json', 'main.20251014-051038.185c95c'])\n"
+        "hosted_frozen = gc.get_freeze_count()\n"
+        "sys.argv = ['tagtrail', 'config', 'check', '--json']\n"
+        "own = main()\n"
+        "sys.stderr.write(json.dumps([hosted, hosted_frozen - frozen, own, gc.isenabled(), gc.get_freeze_count()]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, SCHEME], capture_output=True, text=True, cwd=project, check=False
+    )
+    hosted, hosted_frozen, own, enabled, frozen = json.loads(done.stderr.splitlines()[-1])
+    assert (hosted, hosted_frozen) == (0, 0)
+    assert (own, enabled) == (0, True)
+    assert frozen > 10_000  # typer's, pydantic's and the config's objects

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from tagtrail import __version__
-from tagtrail.cli import output
+from tagtrail.cli import importing, output
 from tagtrail.errors import ConfigError, TagtrailError
 
 if TYPE_CHECKING:
@@ -47,7 +47,8 @@ class State:
 
     def config(self) -> Config:
         if self._config is None:
-            from tagtrail.config import load_config  # noqa: PLC0415
+            with importing():  # the config's pydantic models: the bulk of a light command's start-up
+                from tagtrail.config import load_config  # noqa: PLC0415
 
             self.config_path = self.config_path or _find_config()
             self._config = load_config(self.config_path)
