@@ -9,7 +9,8 @@
 2. Start-up of the light commands (`--version`, `tag`, `tag parse`, `apps`, `config check`) against
    `python -c pass`, the interpreter's floor, in the same run.
 3. As `tagtrail serve` reconciles the larger case (one reconciler kept across polls): the first poll, which
-   deploys every app, and the steady state, with the CPU seconds of each (the process's and its git's).
+   deploys every app, and the steady state, with the CPU seconds of each (the process's and its git's);
+   then a `tagtrail serve` process on it, and its resident memory once idle after a reconcile.
 
 Bytecode is compiled first, as `pip install` does for an installed package (this tree is an editable install,
 and the machine may set PYTHONDONTWRITEBYTECODE, which would make every run compile tagtrail again).
@@ -38,9 +39,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
 
 from registry_scan import count_requests, skopeo_loop  # the same baseline loop, counted the same way
 
+from bench.serve import ServeProcess, wait_for
 from tagtrail.config import load_config
 from tagtrail.reconcile import Reconciler, matcher_for
 from tagtrail.registry import RegistryClient
@@ -192,6 +195,19 @@ async def _polls(project: Project, steady: int) -> list[Poll]:
     return polls
 
 
+def serve_idle_rss(project: Project) -> float:
+    """VmRSS (MiB) of a `tagtrail serve` process on the project, idle after its first reconcile."""
+    serve = ServeProcess(project.root).start()
+    try:
+        wait_for(lambda: serve.metric("tagtrail_reconciles_total", result="ok") >= 1, 120, "a reconcile")
+        time.sleep(2)
+        assert serve.process is not None
+        status = Path(f"/proc/{serve.process.pid}/status").read_text()
+        return next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")) / 1024
+    finally:
+        serve.stop()
+
+
 @dataclass
 class Row:
     case: str
@@ -289,9 +305,11 @@ def main() -> int:
                 f"reconciling {projects[-1].root.name} as tagtrail serve does …", file=sys.stderr, flush=True
             )
             polls = asyncio.run(_polls(projects[-1], runs))
+            rss = serve_idle_rss(projects[-1])
     print_tables(rows, started)
     print_polls(polls, projects[-1])
-    return 0 if check_goals(rows, started) else 1
+    print(f"idle RSS of tagtrail serve with {len(projects[-1].winners)} apps: {rss:.0f} MiB (goal < 100 MiB)")
+    return 0 if check_goals(rows, started) and rss < 100 else 1
 
 
 @contextmanager

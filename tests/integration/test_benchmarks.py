@@ -152,3 +152,4 @@ def test_cli_benchmark_times_whole_processes_beside_their_baselines(
     steady = next(line for line in out.splitlines() if line.startswith("steady-state poll")).split()
     assert steady[-1] == "8"  # as tagtrail serve polls: one tag list per app, nothing else
     assert "CPU seconds per steady-state reconcile of 8 apps" in out
+    assert "idle RSS of tagtrail serve with 8 apps" in out
