@@ -12,9 +12,12 @@ from typing import Any, cast
 import pytest
 
 from bench.git import commit, git, init_repo
+from tagtrail.config import parse_config
 from tagtrail.gitrepo import GitRepo
+from tagtrail.history import deploy_history
 from tagtrail.provenance import CommitAnswer, CommitState
 from tagtrail.reconcile.claims import Memory, Provenance
+from tagtrail.refs import Matcher
 
 NO_REGISTRY = cast(Any, None)  # commit questions ask git only
 
@@ -128,3 +131,25 @@ def test_the_apps_of_a_reconcile_share_their_commit_questions(repo: Path, git_ca
     assert answers[-1] == {stray[:7]: alone[stray[:7]], "0000000": alone["0000000"]}
     assert answers[0][shas[0][:7]] == alone[shas[0][:7]]
     assert len(git_calls) <= 8, [c[:3] for c in git_calls]
+
+
+def test_the_deploy_history_reads_many_commits_per_git_process(
+    repo: Path, git_calls: list[list[str]]
+) -> None:
+    image = "registry.test/acme/{app}"
+    matcher = Matcher.from_config(
+        parse_config(f"image: {image}\ndeploy:\n  git:\n    files: [deploy.yaml]\n")
+    )
+    for n in range(40):
+        text = "".join(
+            f"{a}:\n  image: registry.test/acme/{a}:v{n if a == 'web' else n - n % 2}\n"
+            for a in ("web", "api")
+        )
+        commit(repo, {"deploy.yaml": text}, f"deploy {n}")
+    git_calls.clear()
+    entries = deploy_history(GitRepo(repo), ["deploy.yaml"], matcher)
+    web = [(e.before, e.after) for e in entries if e.app == "web"]
+    assert web[0] == ("registry.test/acme/web:v38", "registry.test/acme/web:v39")
+    assert len(web) == 40  # the first commit brought it in (from nothing)
+    assert len([e for e in entries if e.app == "api"]) == 20  # every other commit
+    assert len(git_calls) <= 3  # the log, then 41 states of the file in two batches
