@@ -13,11 +13,14 @@ from pathlib import Path
 from tagtrail.errors import GitError
 
 
-def _run(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def _run(
+    cwd: Path, *args: str, env: dict[str, str] | None = None, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     try:
         return subprocess.run(
             ["git", *args],
             cwd=cwd,
+            input=stdin,
             capture_output=True,
             text=True,
             check=False,
@@ -210,10 +213,13 @@ class GitRepo:
         result = _run(self.root, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
         found = result.stdout.strip() or None if result.returncode == 0 else None
         if found is not None and _HEX.fullmatch(rev):
-            if len(self._resolved) >= _RESOLVED_MAX:
-                self._resolved.clear()
-            self._resolved[rev] = found
+            self._remember(rev, found)
         return found
+
+    def _remember(self, rev: str, sha: str) -> None:
+        if len(self._resolved) >= _RESOLVED_MAX:
+            self._resolved.clear()
+        self._resolved[rev] = sha
 
     def commits_named(self, prefix: str) -> list[str]:
         """Every commit here whose sha starts with `prefix` (4 to 40 hex digits): none, one, or several."""
@@ -224,9 +230,48 @@ class GitRepo:
         names = result.stdout.split() if result.returncode == 0 else []
         return [n for n in names if _run(self.root, "cat-file", "-t", n).stdout.strip() == "commit"]
 
+    def commits_named_many(self, prefixes: Iterable[str]) -> dict[str, list[str]]:
+        """`commits_named` of many prefixes in one git process (`cat-file --batch-check`); only a prefix
+        that names several objects costs processes of its own. A commit found is remembered for `resolve`."""
+        found: dict[str, list[str]] = {p: [] for p in prefixes}
+        asked = [p for p in found if _HEX.fullmatch(p.lower()) and len(p) <= 40]
+        if not asked:
+            return found
+        result = _run(
+            self.root,
+            "cat-file",
+            "--batch-check=%(objectname) %(objecttype)",
+            stdin="".join(f"{p.lower()}\n" for p in asked),
+        )
+        lines = result.stdout.splitlines()
+        if result.returncode != 0 or len(lines) != len(asked):
+            return {p: self.commits_named(p) for p in found}
+        for prefix, line in zip(asked, lines, strict=True):
+            name, _, kind = line.partition(" ")
+            if kind == "ambiguous" or (kind != "missing" and not name.startswith(prefix.lower())):
+                found[prefix] = self.commits_named(prefix)  # several objects, or a ref of that name
+            elif kind == "commit":
+                found[prefix] = [name]
+                self._remember(prefix.lower(), name)
+        return found
+
     def reaches(self, ref: str, commit: str) -> bool:
         """Whether `commit` is reachable from `ref` (False when `ref` does not exist here)."""
         return _run(self.root, "merge-base", "--is-ancestor", commit, ref).returncode == 0
+
+    def reached(self, ref: str, commits: Iterable[str]) -> set[str]:
+        """Which of `commits` (full shas) `ref` reaches, in one git process: `rev-list C… --not ref` lists
+        what `ref` does not reach. None of them when `ref` does not exist here."""
+        asked = list(dict.fromkeys(commits))
+        if not asked:
+            return set()
+        result = _run(self.root, "rev-list", *asked, "--not", ref, "--")
+        if result.returncode == 0:
+            unreached = set(result.stdout.split())
+            return {c for c in asked if c not in unreached}
+        if _run(self.root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}").returncode != 0:
+            return set()
+        return {c for c in asked if self.reaches(ref, c)}  # a commit git cannot walk: one by one
 
     def fetch_branches(self, remote: str, branches: list[str]) -> None:
         """Update the remote-tracking refs of `branches` from `remote` (GitError when it cannot)."""

@@ -13,7 +13,7 @@ import logging
 import os
 import re
 import sqlite3
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -71,10 +71,27 @@ def trailers(message: str) -> list[dict[str, str]]:
 _Refs = list[Reference]
 
 
-def _refs_at(repo: GitRepo, rev: str, files: list[str], matcher: Matcher) -> dict[str, _Refs]:
-    if not rev:
-        return {}
-    return refs_in({path: repo.show(rev, path) for path in files}, matcher)
+_READ_AHEAD = 32  # commits whose deploy files one git process reads
+
+
+def _reader(
+    repo: GitRepo, files: list[str], matcher: Matcher, revs: list[str]
+) -> Callable[[str], dict[str, _Refs]]:
+    """The references at a rev of `revs`, the files of it and of the next revs read in one git process
+    (`cat-file --batch`) rather than one `git show` per file and commit."""
+    position = {rev: index for index, rev in enumerate(revs)}
+    texts: dict[tuple[str, str], str | None] = {}
+
+    def refs_at(rev: str) -> dict[str, _Refs]:
+        if not rev:
+            return {}
+        if any((rev, path) not in texts for path in files):
+            start = position.get(rev)
+            chunk = [rev] if start is None else revs[start : start + _READ_AHEAD]
+            texts.update(repo.texts((r, path) for r in chunk if r for path in files))
+        return refs_in({path: texts.get((rev, path)) for path in files}, matcher)
+
+    return refs_at
 
 
 def refs_in(texts: Mapping[str, str | None], matcher: Matcher) -> dict[str, _Refs]:
@@ -114,13 +131,14 @@ def deploy_history(
     entries = []
     missing = set(until) if until is not None else None
     commits = repo.log(files, rev)
+    refs_at = _reader(repo, files, matcher, [c[0] for c in commits] + [commits[-1][1] if commits else ""])
     after: dict[str, _Refs] | None = None
     for index, (sha, parent, author, when, message) in enumerate(commits):
         # the log follows first parents and only commits that touch the files, so what a commit's parent
         # holds is what the next (older) logged commit left: each state is read once
-        after = after if after is not None else _refs_at(repo, sha, files, matcher)
+        after = after if after is not None else refs_at(sha)
         older = commits[index + 1][0] if index + 1 < len(commits) else parent
-        before = _refs_at(repo, older, files, matcher)
+        before = refs_at(older)
         groups = {g.get("Tagtrail-App"): g for g in trailers(message)}
         for name in sorted(set(before) | set(after)):
             if app is not None and name != app:

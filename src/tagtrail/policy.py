@@ -17,8 +17,9 @@ on files changed under a retry (a rejected push) is the same call with the new s
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -27,7 +28,7 @@ from typing import Literal
 from tagtrail import provenance
 from tagtrail.provenance import Claims, NeedCommit, NeedRevision, NeedSignature, Refusal
 from tagtrail.provenance import NeedDigest as NeedDigest  # noqa: PLC0414 (re-exported)
-from tagtrail.scheme import ParsedTag, Ranking, Rejected, Scheme
+from tagtrail.scheme import Candidates, ParsedTag, Ranking, Scheme
 from tagtrail.scheme import ranking as order
 
 Action = Literal["deploy", "hold", "nothing"]
@@ -306,10 +307,7 @@ def _staying(ctx: _Context, policy: AppPolicy, chosen: ParsedTag | None, behind:
 def _pinned(ctx: _Context, scheme: Scheme, pin: str) -> Decision:
     parsed = scheme.parse(pin)
     target = parsed if isinstance(parsed, ParsedTag) else None
-    readable = [
-        p for t in ctx.facts.ranking.newest_first if isinstance(p := ctx.facts.ranking.parse(t), ParsedTag)
-    ]
-    behind = order.behind_count(readable, ctx.current)
+    behind = order.behind_count(Candidates(ctx.facts.ranking, Counter()), ctx.current)
     if ctx.running.tag == pin:
         why = f"pinned at {pin}; `tagtrail unpin {ctx.app}` resumes updates"
         return ctx.decision("hold", Reason.PINNED, why, target, behind, tag=pin)
@@ -317,31 +315,24 @@ def _pinned(ctx: _Context, scheme: Scheme, pin: str) -> Decision:
     return ctx.decision("deploy", Reason.PINNED, why, target, behind, tag=pin)
 
 
-def _candidates(ctx: _Context) -> list[ParsedTag] | NeedCreated:
-    """Eligible, readable tags, newest first; the top ones ordered by `created` when their times tie."""
-    ranking = ctx.facts.ranking
-    parsed: list[ParsedTag] = []
-    for tag in ranking.newest_first:
-        result = ranking.parse(tag)
-        if isinstance(result, Rejected):
-            ctx.ignored[result.code] += 1
-        else:
-            parsed.append(result)
-    parsed.sort(key=lambda p: (max(p.instants, default=_EARLIEST), p.tag), reverse=True)
-    if not parsed:
-        return parsed
-    top = parsed[0]
-    tied = [p for p in parsed if order.overlaps(p, top)]
+def _candidates(ctx: _Context) -> Candidates | NeedCreated:
+    """Eligible, readable tags, newest first (read only as far as they are looked at); the top ones ordered
+    by `created` when their times tie."""
+    ordered = Candidates(ctx.facts.ranking, ctx.ignored)
+    top = next(iter(ordered), None)
+    if top is None:
+        return ordered
+    tied = list(ordered.until(lambda p: not order.overlaps(p, top)))
     if len(tied) > 1 or top.ambiguous:
         unknown = tuple(p.tag for p in tied if p.tag not in ctx.facts.created)
         if unknown:
             return NeedCreated(unknown)
         tied.sort(key=lambda p: (ctx.facts.created[p.tag], p.tag), reverse=True)
-        parsed = tied + parsed[len(tied) :]
-    return parsed
+        ordered.reorder(tied)
+    return ordered
 
 
-def _first_acceptable(ctx: _Context, ordered: list[ParsedTag], policy: AppPolicy) -> ParsedTag | Need | None:
+def _first_acceptable(ctx: _Context, ordered: Candidates, policy: AppPolicy) -> ParsedTag | Need | None:
     """The newest candidate that passes every guard, the running tag itself, or None."""
     for candidate in ordered:
         if candidate.tag == ctx.running.tag:
@@ -361,8 +352,9 @@ def _first_acceptable(ctx: _Context, ordered: list[ParsedTag], policy: AppPolicy
             ctx.ignored["too-young"] += 1
             continue
         if isinstance(screened, NeedCommit):  # every newer candidate's commit at once: one fetch
-            newer = [c for c in ordered if order.older(c, ctx.current, {}) is False]
-            return provenance.commit_needs([candidate, *newer], ctx.branch_names, claims)
+            return provenance.commit_needs(
+                itertools.chain([candidate], _newer(ordered, ctx.current)), ctx.branch_names, claims
+            )
         if screened is not None:
             ctx.refuse(screened)
             continue
@@ -382,16 +374,25 @@ def _first_acceptable(ctx: _Context, ordered: list[ParsedTag], policy: AppPolicy
     return None
 
 
+def _newer(ordered: Candidates, current: ParsedTag | None) -> Iterator[ParsedTag]:
+    """The candidates newer than what runs (every one when that is unknown), read no further."""
+    return (
+        c
+        for c in ordered.until(lambda c: order.older(c, current, {}) is True)
+        if order.older(c, current, {}) is False
+    )
+
+
 def _pairs_to_ask(
     first: tuple[str, str],
-    ordered: list[ParsedTag],
+    ordered: Candidates,
     current: ParsedTag,
     known: Mapping[tuple[str, str], bool | None],
 ) -> tuple[tuple[str, str], ...]:
     """Every ancestry question the candidates newer than what runs may raise, asked at once (one round)."""
     later = (
         (c.sha, current.sha)
-        for c in ordered
-        if c.sha != current.sha and order.older(c, current, {}) is False and (c.sha, current.sha) not in known
+        for c in _newer(ordered, current)
+        if c.sha != current.sha and (c.sha, current.sha) not in known
     )
     return tuple(dict.fromkeys((first, *later)))

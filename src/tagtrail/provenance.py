@@ -15,7 +15,8 @@ know yet, it asks for (NeedCommit, NeedRevision, NeedSignature), like the policy
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import itertools
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -23,6 +24,7 @@ from enum import StrEnum
 from tagtrail.scheme import ParsedTag
 
 COMMIT_BATCH = 16  # commit questions asked in one round (each costs a few local git commands)
+COMMIT_WINDOW = 4 * COMMIT_BATCH  # candidates looked at for them (of thousands, where builds share commits)
 
 
 class Refused(StrEnum):
@@ -187,13 +189,19 @@ def moved(tag: str, recorded: str, now: str) -> Refusal:
 
 
 def commit_needs(
-    candidates: list[ParsedTag], branches_of: Mapping[str, tuple[str, ...]], claims: Claims
+    candidates: Iterable[ParsedTag], branches_of: Mapping[str, tuple[str, ...]], claims: Claims
 ) -> NeedCommit:
     """The commit questions the next candidates may raise, asked at once (one fetch answers them all); at
-    most COMMIT_BATCH, so that a first deploy over a thousand builds does not resolve them all."""
+    most COMMIT_BATCH, so that a first deploy over a thousand builds neither resolves nor reads them all."""
     known = claims.commits or {}
-    asked = {c.sha: branches_of.get(c.branch, ()) for c in candidates if c.sha and c.sha not in known}
-    return NeedCommit(tuple(asked.items())[:COMMIT_BATCH])
+    asked: dict[str, tuple[str, ...]] = {}
+    for c in itertools.islice(candidates, COMMIT_WINDOW):
+        if not c.sha or c.sha in known:
+            continue
+        if c.sha not in asked and len(asked) == COMMIT_BATCH:
+            break
+        asked[c.sha] = branches_of.get(c.branch, ())
+    return NeedCommit(tuple(asked.items()))
 
 
 def winner(

@@ -147,3 +147,32 @@ def test_a_base_image_check_costs_one_head_per_distinct_base(tmp_path: Path) -> 
     assert (rows["first"].heads, rows["first"].gets) == (2, 18)  # each app's record, once
     assert (rows["base0 moved"].heads, rows["base0 moved"].gets, rows["base0 moved"].moved) == (2, 2, 5)
     assert rows["per-app HEADs"].heads == 9  # the baseline: one per app
+
+
+def test_cli_benchmark_times_whole_processes_beside_their_baselines(
+    capsys: object, monkeypatch: object, tmp_path: Path
+) -> None:
+    bench = load("cli")
+    monkeypatch.setattr(sys, "argv", ["cli", "--quick", "--runs", "1"])  # type: ignore[attr-defined]
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # type: ignore[attr-defined]
+    bench.main()  # its exit code is the speed goals: ./scripts/bench's business, not a test's
+    out = capsys.readouterr().out  # type: ignore[attr-defined]
+    # case (12 columns), tool (28), then wall s, requests, req/repo, peak RSS, ratio
+    rows = {line[13:41].strip(): line[41:].split() for line in out.splitlines() if line.startswith("8 x 200")}
+    ours, theirs = rows["tagtrail plan --json"], rows["skopeo list-tags + inspect"]
+    assert ours[1:3] == ["24", "3.00"]  # a tag list, the winner's manifest and config per repository
+    assert int(theirs[1]) > int(ours[1])  # skopeo counted at the same registry's log
+    assert ours[4] == "MiB"  # plan's peak RSS was read
+    for command in (
+        "python -c pass",
+        "tagtrail --version",
+        "tagtrail tag",
+        "tagtrail tag parse",
+        "tagtrail apps",
+    ):
+        assert any(line.startswith(command) for line in out.splitlines()), command
+    assert "tagtrail config check:" in out  # each start-up goal is judged
+    steady = next(line for line in out.splitlines() if line.startswith("steady-state poll")).split()
+    assert steady[-1] == "8"  # as tagtrail serve polls: one tag list per app, nothing else
+    assert "CPU seconds per steady-state reconcile of 8 apps" in out
+    assert "idle RSS of tagtrail serve with 8 apps" in out

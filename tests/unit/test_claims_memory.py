@@ -8,12 +8,14 @@ import asyncio
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from fakes import NOW, FakeRegistry, FakeTarget, build, config, digest_of
 
 from tagtrail.history import DecisionLog
 from tagtrail.policy import Reason, Running
 from tagtrail.reconcile import Reconciler
 from tagtrail.reconcile.claims import RECHECK
+from tagtrail.scheme import Ranking
 
 
 def test_the_running_tag_is_looked_at_when_its_list_changes_and_hourly(tmp_path: Path) -> None:
@@ -48,3 +50,62 @@ def test_the_running_tag_is_looked_at_when_its_list_changes_and_hourly(tmp_path:
     assert (reason(), heads()) == (Reason.TAG_MOVED, 1)  # the hourly look sees it
     registry.tags["acme/web"].append("latest")  # a tag list that changes is looked at at once
     assert (reason(), heads()) == (Reason.TAG_MOVED, 1)
+
+
+def test_a_new_process_reads_the_winner_once_even_where_the_log_knows_its_digest(tmp_path: Path) -> None:
+    """The decision log gives a new process the digests it recorded, not the labels: a HEAD of the
+    winner would be followed by reading it all the same, so it is read once, at the tag (issue 15)."""
+    old, new = build("main", 48, "aaaaaaa"), build("main", 2, "ccccccc")
+    registry = FakeRegistry({"acme/web": [old, new]})
+    log = DecisionLog(tmp_path / "log.sqlite")
+
+    def plan() -> list[str]:
+        rec = Reconciler(
+            config(),
+            tmp_path / "tagtrail.yaml",
+            registry,
+            target=FakeTarget({"web": Running(old, digest_of(old))}),
+            log=log,
+            clock=lambda: NOW,
+        )
+        [planned] = asyncio.run(rec.plan(actor="test"))
+        assert (planned.decision.action, planned.decision.target_tag) == ("deploy", new)
+        asked = [what for what, _ in registry.requests if what != "tags"]
+        registry.requests.clear()
+        return asked
+
+    first = plan()
+    assert "head" not in first
+    assert plan() == first  # the second process: the log knows the winner's digest, not its label
+
+
+def test_an_unchanged_tag_list_is_not_read_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """tagtrail serve's steady state: the same tag list as at the last poll costs its request and no
+    parsing; a list that changed is ranked anew (issue 15)."""
+    old, new = build("main", 48, "aaaaaaa"), build("main", 2, "ccccccc")
+    registry = FakeRegistry({"acme/web": [old, new, *(build("feature/x", h, "bbbbbbb") for h in range(50))]})
+    rec = Reconciler(
+        config(),
+        tmp_path / "tagtrail.yaml",
+        registry,
+        target=FakeTarget({"web": Running(new, digest_of(new))}),
+        log=DecisionLog(tmp_path / "log.sqlite"),
+        clock=lambda: NOW,
+    )
+    reads: list[str] = []
+    real = Ranking._read
+    monkeypatch.setattr(Ranking, "_read", lambda self, t: reads.append(t) or real(self, t))
+
+    def poll() -> tuple[str, int]:
+        reads.clear()
+        [planned] = asyncio.run(rec.plan(actor="test"))
+        return planned.decision.reason, len(reads)
+
+    reason, first = poll()
+    assert reason == Reason.UP_TO_DATE
+    assert first > 0
+    assert poll() == (Reason.UP_TO_DATE, 0)
+    newer = build("main", 1, "ddddddd")
+    registry.tags["acme/web"].append(newer)
+    [planned] = asyncio.run(rec.plan(actor="test"))
+    assert planned.decision.target_tag == newer  # a changed list is read again

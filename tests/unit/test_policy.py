@@ -22,7 +22,7 @@ from tagtrail.policy import (
     eligible_build,
     explicit,
 )
-from tagtrail.scheme import Scheme, rank
+from tagtrail.scheme import Ranking, Scheme, rank
 
 UTC_SCHEME = Scheme.compile("{{branch}}.{{date 'YYYYMMDD-HHmmss' tz='UTC'}}.{{sha}}")
 LA = Scheme.compile("{{branch}}.{{date 'YYYYMMDD-HHmmss' tz='America/Los_Angeles'}}.{{sha}}")
@@ -318,3 +318,22 @@ def test_a_dst_overlap_needs_created_and_never_goes_backwards() -> None:
     }
     decision = settle(LA, MAIN, running, Facts(facts.ranking, later, created))
     assert (decision.action, decision.target_tag) == ("nothing", second)  # first is older: not deployed
+
+
+@pytest.mark.parametrize("running_hours_ago", [30.0, None])
+def test_the_policy_reads_few_of_thousands_of_tags(
+    monkeypatch: pytest.MonkeyPatch, running_hours_ago: float | None
+) -> None:
+    """Issue 15: the decision reads the tags down to what runs (or, running unknown, the newest), not the
+    5,000 older builds below it, whatever guards ask along the way."""
+    old = [tag("main", 100 + n / 10, f"{n:07x}") for n in range(5000)]
+    newer = [tag("main", h, f"f{n:06x}") for n, h in enumerate((3, 5, 8, 30))]
+    running = tag("main", running_hours_ago, "f000003") if running_hours_ago else None
+    reads: list[str] = []
+    real = Ranking._read
+    monkeypatch.setattr(Ranking, "_read", lambda self, t: reads.append(t) or real(self, t))
+    decision = run([*old, *newer], running, ancestry=lambda a, b: False)
+    assert (decision.action, decision.target_tag) == ("deploy", newer[0])
+    if running is not None:
+        assert decision.behind == 3
+    assert len(reads) <= 6

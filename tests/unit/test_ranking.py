@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tagtrail.scheme import ParsedTag, Scheme, rank
+from tagtrail.scheme import Candidates, ParsedTag, Ranking, Scheme, rank
+from tagtrail.scheme.ranking import behind_count
 
 UTC_SCHEME = Scheme.compile("{{branch}}.{{date 'YYYYMMDD-HHmmss' tz='UTC'}}.{{sha}}")
 BERLIN = Scheme.compile("{{branch}}.{{date 'YYYYMMDD-HHmmss' tz='Europe/Berlin'}}.{{sha}}")
@@ -84,3 +87,38 @@ def test_fast_and_exact_paths_agree(builds: list[tuple[str, float, bool]], other
     counted = dict(exact.ignored)
     counted["other-scheme"] -= 1
     assert fast.ignored == {k: v for k, v in counted.items() if v}
+
+
+@given(st.lists(st.tuples(branch_names, hours, st.booleans()), max_size=60), st.booleans())
+def test_candidates_are_the_readable_tags_newest_first(
+    builds: list[tuple[str, float, bool]], impossible: bool
+) -> None:
+    """What the policy once built by reading every tag and sorting: the same list, read lazily."""
+    tags = [tag(b, h) + ("-dirty" if dirty else "") for b, h, dirty in builds]
+    if impossible:
+        tags.append("main.20251399-000000.185c95c")  # ranks, but does not parse
+    fast, exact = rank(UTC_SCHEME, tags, "main"), rank(UTC_SCHEME, [*tags, "not a tag"], "main")
+    for ranking in (fast, exact):
+        read = [p for t in ranking.newest_first if isinstance(p := ranking.parse(t), ParsedTag)]
+        read.sort(key=lambda p: (max(p.instants), p.tag), reverse=True)
+        rejected: Counter[str] = Counter()
+        assert list(Candidates(ranking, rejected)) == read
+        # the fast path meets the impossible date among the ranked tags; the exact path set it aside before
+        assert rejected == (Counter({"invalid-time": 1}) if impossible and ranking is fast else Counter())
+
+
+def test_candidates_read_only_what_is_looked_at(monkeypatch: pytest.MonkeyPatch) -> None:
+    tags = [tag("main", h) for h in range(5000)]
+    ranking = rank(UTC_SCHEME, tags, "main")
+    reads = Counter[str]()
+    real = Ranking._read
+    monkeypatch.setattr(Ranking, "_read", lambda self, t: reads.update([t]) or real(self, t))
+    candidates = Candidates(ranking, Counter())
+    newest = next(iter(candidates))
+    assert newest.tag == tag("main", 4999)
+    assert sum(reads.values()) == 1
+    running = ranking.parse(tag("main", 4990))
+    assert isinstance(running, ParsedTag)
+    assert behind_count(candidates, running) == 9
+    assert sum(reads.values()) == 10  # the running build and the nine newer ones, each read once
+    assert max(reads.values()) == 1

@@ -6,15 +6,16 @@ import logging
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.logging import RichHandler
 
 from tagtrail import __version__
-from tagtrail.cli import output
-from tagtrail.config import Config, find_config, load_config
+from tagtrail.cli import importing, output
 from tagtrail.errors import ConfigError, TagtrailError
+
+if TYPE_CHECKING:
+    from tagtrail.config import Config
 
 EXIT_ERROR = 1
 EXIT_INTERNAL = 70
@@ -37,7 +38,8 @@ app = typer.Typer(
 
 @dataclass
 class State:
-    """What every command may need, loaded only when asked for."""
+    """What every command may need, loaded only when asked for (the config's import alone, pydantic's
+    models, costs more than a light command's whole run)."""
 
     config_path: Path | None = None
     verbose: int = 0
@@ -45,7 +47,10 @@ class State:
 
     def config(self) -> Config:
         if self._config is None:
-            self.config_path = self.config_path or find_config()
+            with importing():  # the config's pydantic models: the bulk of a light command's start-up
+                from tagtrail.config import load_config  # noqa: PLC0415
+
+            self.config_path = self.config_path or _find_config()
             self._config = load_config(self.config_path)
         return self._config
 
@@ -54,15 +59,21 @@ class State:
         A config that exists but is invalid is still an error."""
         if self._config is None and self.config_path is None:
             try:
-                self.config_path = find_config()
+                self.config_path = _find_config()
             except ConfigError:
                 return None
         return self.config()
 
     def project_root(self) -> Path:
         """The folder holding tagtrail.yaml: paths in the config are relative to it."""
-        self.config_path = self.config_path or find_config()
+        self.config_path = self.config_path or _find_config()
         return self.config_path.resolve().parent
+
+
+def _find_config() -> Path:
+    from tagtrail.config.loader import find_config as find  # noqa: PLC0415
+
+    return find()
 
 
 def state(ctx: typer.Context) -> State:
@@ -105,7 +116,16 @@ def root(
     configure_logging(verbose)
 
 
-_RICH = RichHandler(console=output.stderr, show_path=False, markup=False)
+_HANDLERS: dict[str, logging.Handler] = {}
+
+
+def _rich() -> logging.Handler:
+    """rich's log handler, made when first wanted: importing rich.logging costs more than most commands."""
+    if "rich" not in _HANDLERS:
+        from rich.logging import RichHandler  # noqa: PLC0415
+
+        _HANDLERS["rich"] = RichHandler(console=output.stderr, show_path=False, markup=False)
+    return _HANDLERS["rich"]
 
 
 class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
@@ -135,7 +155,11 @@ def configure_logging(verbose: int, *, plain: bool = False) -> None:
     """tagtrail's own log lines at -v, and the HTTP client's at -vv, to stderr (one plain line each with
     `plain`, for a server's log collector). Only these loggers are touched, never the root logger, so
     running the CLI in-process leaves the host's logging alone."""
-    handler, other = (_PLAIN, _RICH) if plain else (_RICH, _PLAIN)
+    handler: logging.Handler | None
+    if plain:
+        handler, other = _PLAIN, _HANDLERS.get("rich")
+    else:  # without -v no handler is added, so rich's is not made
+        handler, other = (_rich() if verbose else _HANDLERS.get("rich")), _PLAIN
     levels = {
         "tagtrail": logging.INFO if verbose == 1 else logging.DEBUG,
         "httpx": logging.DEBUG,
@@ -145,14 +169,14 @@ def configure_logging(verbose: int, *, plain: bool = False) -> None:
     for name, level in levels.items():
         logger = logging.getLogger(name)
         wanted = verbose >= (1 if name in ("tagtrail", "uvicorn.error") else 2)
-        if other in logger.handlers:
+        if other is not None and other in logger.handlers:
             logger.removeHandler(other)
-        if wanted:
+        if wanted and handler is not None:
             logger.setLevel(level)
             logger.propagate = name != "uvicorn.error"
             if handler not in logger.handlers:
                 logger.addHandler(handler)
-        elif handler in logger.handlers:
+        elif handler is not None and handler in logger.handlers:
             logger.removeHandler(handler)
             logger.setLevel(logging.NOTSET)
     tagtrail = logging.getLogger("tagtrail")

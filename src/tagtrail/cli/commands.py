@@ -1,6 +1,7 @@
 """Importing this module registers every command on the root app."""
 
 from tagtrail.cli import (
+    apps_cmd,
     baseimages_cmd,
     build_cmd,
     config_cmd,
@@ -16,6 +17,7 @@ from tagtrail.cli import (
 )
 
 __all__ = [
+    "apps_cmd",
     "baseimages_cmd",
     "build_cmd",
     "config_cmd",

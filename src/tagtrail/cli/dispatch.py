@@ -8,7 +8,7 @@ import importlib
 
 # command (the first word after the global options) → the module under tagtrail.cli that defines it
 COMMANDS = {
-    "apps": "build_cmd",
+    "apps": "apps_cmd",
     "base-images": "baseimages_cmd",
     "build": "build_cmd",
     "ci": "build_cmd",

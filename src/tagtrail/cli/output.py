@@ -5,15 +5,35 @@ from __future__ import annotations
 import json
 import sys
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
 
-# When stdout is not a terminal (pipes, CI logs), never fold a row: scripts read these lines.
-stdout = Console(soft_wrap=True) if sys.stdout.isatty() else Console(soft_wrap=True, width=1000)
-stderr = Console(stderr=True, soft_wrap=True)
+    stdout: Console
+    stderr: Console
+
+
+def __getattr__(name: str) -> Any:
+    """`stdout` and `stderr`, rich consoles made when first used: a command that prints plain text or JSON
+    (`tagtrail tag`, `plan --json`) does not import rich at all."""
+    if name not in ("stdout", "stderr"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return _console(name)
+
+
+def _console(name: str) -> Console:
+    if name in globals():
+        return globals()[name]  # type: ignore[no-any-return]
+    from rich.console import Console  # noqa: PLC0415
+
+    if name == "stdout":  # not a terminal (pipes, CI logs): never fold a row, scripts read these lines
+        console = Console(soft_wrap=True) if sys.stdout.isatty() else Console(soft_wrap=True, width=1000)
+    else:
+        console = Console(stderr=True, soft_wrap=True)
+    globals()[name] = console
+    return console
 
 
 def _default(value: Any) -> Any:
@@ -24,8 +44,9 @@ def _default(value: Any) -> Any:
 
 def print_table(table: Table) -> None:
     """A table for people, without the trailing blanks rich pads short rows with (they upset diffs and tests)."""
-    with stdout.capture() as captured:
-        stdout.print(table, highlight=False)
+    console = _console("stdout")
+    with console.capture() as captured:
+        console.print(table, highlight=False)
     sys.stdout.write("\n".join(line.rstrip() for line in captured.get().splitlines()) + "\n")
     sys.stdout.flush()
 
@@ -42,9 +63,13 @@ def iso(moment: datetime | None) -> str | None:
 
 def error(message: str) -> None:
     """One line per problem on stderr, prefixed so it reads as an error in any log."""
+    from rich.markup import escape  # noqa: PLC0415
+
     for line in message.splitlines() or [""]:
-        stderr.print(f"[bold red]error:[/] {escape(line)}", highlight=False, emoji=False)
+        _console("stderr").print(f"[bold red]error:[/] {escape(line)}", highlight=False, emoji=False)
 
 
 def warn(message: str) -> None:
-    stderr.print(f"[yellow]warning:[/] {escape(message)}", highlight=False, emoji=False)
+    from rich.markup import escape  # noqa: PLC0415
+
+    _console("stderr").print(f"[yellow]warning:[/] {escape(message)}", highlight=False, emoji=False)

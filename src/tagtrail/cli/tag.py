@@ -8,8 +8,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 from tagtrail.cli import output
 from tagtrail.cli.app import app, state
@@ -155,6 +153,9 @@ def parse(
     if json:
         output.print_json([tag_record(r) for r in results])
     else:
+        from rich.markup import escape  # noqa: PLC0415  (rich only for a table: `tag` and --json print plain text)
+        from rich.table import Table  # noqa: PLC0415
+
         table = Table("TAG", "BRANCH", "SHA", "TIME (UTC)", "NOTE", box=None, pad_edge=False)
         for r in results:
             if isinstance(r, Rejected):

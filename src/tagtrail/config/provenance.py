@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 
@@ -14,6 +12,10 @@ def _public_key(value: str) -> str:
     """A PEM public key (checked now, at load), or file:PATH to one (read when a deploy verifies)."""
     if value.startswith("file:") and len(value) > 5:
         return value
+    # cryptography is imported only for a config that holds a key: it costs more than loading the config
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa  # noqa: PLC0415
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key  # noqa: PLC0415
+
     try:
         key = load_pem_public_key(value.strip().encode())
     except ValueError:

@@ -2,8 +2,8 @@
 app, from, to, commit and reason), the files read only at commits without usable trailers (a hand edit, a
 merge, a squash that joined several deploys), and every built commit's time in one `git cat-file --batch`.
 
-`history.deploy_history` reads every state with `git show`, two processes per commit: fine for the last few
-changes a page shows, far too slow for ten thousand deploys.
+`history.deploy_history` reads and parses every state (32 commits' files per git process): fine for the
+last few changes a page shows, far too slow for ten thousand deploys.
 """
 
 from __future__ import annotations

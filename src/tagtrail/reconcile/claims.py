@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import os
 import shutil
 from collections.abc import Iterable, Sequence
@@ -24,6 +25,7 @@ from tagtrail.errors import GitError
 from tagtrail.gitrepo import GitRepo
 from tagtrail.provenance import CommitAnswer, CommitState, SignatureAnswer
 from tagtrail.registry import ImageRef, Inspection, ManifestHead
+from tagtrail.scheme import Ranking, Scheme
 from tagtrail.verify import verify_image
 from tagtrail.verify.cosign import SignatureRegistry
 from tagtrail.verify.signatures import PublicKey
@@ -31,6 +33,7 @@ from tagtrail.verify.signatures import PublicKey
 REMOTE = "origin"
 RECHECK = timedelta(hours=1)  # at least this often, a long-lived reconciler HEADs each running tag
 _BOUND = 20_000  # entries per memory; past it, the oldest half goes
+Question = tuple[str, tuple[str, ...]]  # a short sha and the branches it must be on
 
 
 class ClaimsRegistry(SignatureRegistry, Protocol):
@@ -54,6 +57,10 @@ class Memory:
     signed: dict[tuple[str, int], SignatureAnswer] = field(default_factory=dict)  # (digest, keys) → valid
     seen: dict[str, dict[str, str]] = field(default_factory=dict)  # repository → tag → first digest
     lists: dict[str, tuple[int, datetime]] = field(default_factory=dict)  # repository → (tag list hash, when)
+    # repository → ((scheme, branches), its last tag list, their ranking): an unchanged list is not read again
+    rankings: dict[str, tuple[tuple[Scheme, tuple[str, ...]], Sequence[str], Ranking]] = field(
+        default_factory=dict
+    )
 
     def saw(self, repository: str, tag: str, digest: str) -> None:
         tags = self.seen.setdefault(repository, {})
@@ -88,6 +95,9 @@ class Provenance:
         self._fetched: str | None = None  # None: not yet; "" fetched; else why the fetch failed
         self._lock = asyncio.Lock()
         self._recheck: dict[str, bool] = {}
+        self._remote: tuple[str | None] | None = None  # the source's remote, once looked up
+        self._waiting: dict[Question, None] = {}  # questions for the next batch, in the order asked
+        self._answered: dict[Question, CommitAnswer] = {}  # this reconcile's answers
 
     def recheck(self, repository: str, tags: Sequence[str], now: datetime) -> bool:
         """Whether the running tag's digest is worth a HEAD: the first look at this repository, its tag
@@ -103,23 +113,36 @@ class Provenance:
         return self._recheck[repository]
 
     async def commits(self, asked: Iterable[tuple[str, tuple[str, ...]]]) -> dict[str, CommitAnswer]:
-        """Each short sha resolved on its deploy branches; the branches fetched once if one is not found."""
+        """Each short sha resolved on its deploy branches; the branches fetched once if one is not found.
+        The apps of a reconcile ask at about the same time: questions asked while git answers others wait
+        and are answered together, a few git processes for all of them rather than several per app."""
         source = self.source
-        wanted = dict(asked)
+        wanted = list(dict(asked).items())
         if source is None:
             return {}
+        self._waiting.update(dict.fromkeys(wanted))
         async with self._lock:
-            remote = await asyncio.to_thread(source.remote_url, REMOTE)
-            answers = await asyncio.to_thread(self._look, source, wanted, remote is not None)
-            pending = {s: b for s, b in wanted.items() if answers[s].state is not CommitState.ON_BRANCH}
-            if pending and remote is not None and self._fetched is None:
-                self._fetched = await asyncio.to_thread(self._fetch, source, wanted)
-                answers.update(await asyncio.to_thread(self._look, source, pending, True))
+            if any(key not in self._answered for key in wanted):
+                batch = [key for key in dict.fromkeys([*self._waiting, *wanted]) if key not in self._answered]
+                self._waiting.clear()
+                self._answered.update(await self._batch(source, batch))
+        answers = {sha: self._answered[sha, branches] for sha, branches in wanted}
         if self._fetched:
             note = f" (fetching {REMOTE} failed: {self._fetched})"
             for sha, answer in answers.items():
                 if answer.state is not CommitState.ON_BRANCH:
                     answers[sha] = CommitAnswer(answer.state, answer.full, answer.branch + note)
+        return answers
+
+    async def _batch(self, source: GitRepo, batch: list[Question]) -> dict[Question, CommitAnswer]:
+        if self._remote is None:  # asked once per reconcile, not once per app
+            self._remote = (await asyncio.to_thread(source.remote_url, REMOTE),)
+        remote = self._remote[0]
+        answers = await asyncio.to_thread(self._look, source, batch, remote is not None)
+        pending = [key for key in batch if answers[key].state is not CommitState.ON_BRANCH]
+        if pending and remote is not None and self._fetched is None:
+            self._fetched = await asyncio.to_thread(self._fetch, source, dict(batch))
+            answers.update(await asyncio.to_thread(self._look, source, pending, True))
         return answers
 
     def _fetch(self, source: GitRepo, wanted: dict[str, tuple[str, ...]]) -> str:
@@ -130,16 +153,12 @@ class Provenance:
             return str(exc)
         return ""
 
-    def _look(
-        self, source: GitRepo, wanted: dict[str, tuple[str, ...]], remote: bool
-    ) -> dict[str, CommitAnswer]:
-        answers = {}
-        for sha, branches in wanted.items():
-            known = self.memory.on_branch.get(sha)
-            if known is not None:
-                answers[sha] = known
-                continue
-            answers[sha] = answer = _resolve(source, sha, branches, remote)
+    def _look(self, source: GitRepo, batch: list[Question], remote: bool) -> dict[Question, CommitAnswer]:
+        answers = {key: known for key in batch if (known := self.memory.on_branch.get(key[0])) is not None}
+        asked = [key for key in batch if key not in answers]
+        named = source.commits_named_many(sha for sha, _ in asked)  # one git process
+        answers.update(_resolve(source, [(key, named[key[0]]) for key in asked], remote))
+        for (sha, _), answer in answers.items():
             if answer.state is CommitState.ON_BRANCH:
                 self.memory.on_branch[sha] = answer
                 _bounded(self.memory.on_branch)  # type: ignore[arg-type]
@@ -147,9 +166,11 @@ class Provenance:
 
     async def revision(self, ref: ImageRef, tag: str, digest: str | None) -> tuple[str, str | None]:
         """(digest, revision label) of the image `tag` names: one HEAD when this tag's digest was seen
-        before and its label is remembered, else the image read once (at the tag, which gives the digest)."""
-        repository = ref.name
-        if digest is None and tag in self.memory.seen.get(repository, {}):
+        before and its label is remembered, else the image read once (at the tag, which gives the digest).
+        A digest seen without its label (a new process: the decision log keeps digests, not labels) is not
+        worth the HEAD, which would be followed by the read all the same."""
+        seen = self.memory.seen.get(ref.name, {}).get(tag)
+        if digest is None and seen is not None and seen in self.memory.revisions:
             digest = (await self.client.head(ref.with_tag(tag))).digest
         if digest is not None and digest in self.memory.revisions:
             return digest, self.memory.revisions[digest]
@@ -173,20 +194,45 @@ class Provenance:
         return answer
 
 
-def _resolve(source: GitRepo, sha: str, branches: tuple[str, ...], remote: bool) -> CommitAnswer:
-    """Where the short sha stands: the remote-tracking branches (the local ones only where the repository
-    has no remote at all)."""
-    found = source.commits_named(sha)
-    refs = [f"refs/remotes/{REMOTE}/{b}" if remote else f"refs/heads/{b}" for b in branches]
-    shown = ", ".join(r.removeprefix("refs/remotes/").removeprefix("refs/heads/") for r in refs)
-    if len(found) > 1:
-        return CommitAnswer(CommitState.AMBIGUOUS, None, shown)
-    if not found:
-        return CommitAnswer(CommitState.MISSING, None, shown)
-    for ref in refs:
-        if source.reaches(ref, found[0]):
-            return CommitAnswer(CommitState.ON_BRANCH, found[0], ref.removeprefix("refs/remotes/"))
-    return CommitAnswer(CommitState.OTHER_BRANCH, found[0], shown)
+def _resolve(
+    source: GitRepo, asked: list[tuple[Question, list[str]]], remote: bool
+) -> dict[Question, CommitAnswer]:
+    """Where the commits each short sha names stand on its deploy branches: the remote-tracking branches
+    (the local ones only where the repository has no remote at all), tried in order, one git process per
+    branch for every sha that branch is tried for."""
+
+    def refs(key: Question) -> list[str]:
+        return [f"refs/remotes/{REMOTE}/{b}" if remote else f"refs/heads/{b}" for b in key[1]]
+
+    def shown(key: Question) -> str:
+        return ", ".join(r.removeprefix("refs/remotes/").removeprefix("refs/heads/") for r in refs(key))
+
+    answers: dict[Question, CommitAnswer] = {}
+    for key, found in asked:
+        if len(found) > 1:
+            answers[key] = CommitAnswer(CommitState.AMBIGUOUS, None, shown(key))
+        elif not found:
+            answers[key] = CommitAnswer(CommitState.MISSING, None, shown(key))
+    commit = dict(asked)
+    open_ = [key for key, _ in asked if key not in answers]
+    for depth in itertools.count():
+        if not open_:
+            break
+        tried: dict[str, list[Question]] = {}
+        for key in open_:
+            if depth < len(refs(key)):
+                tried.setdefault(refs(key)[depth], []).append(key)
+            else:
+                answers[key] = CommitAnswer(CommitState.OTHER_BRANCH, commit[key][0], shown(key))
+        for ref, keys in tried.items():
+            reached = source.reached(ref, (commit[key][0] for key in keys))
+            for key in keys:
+                if commit[key][0] in reached:
+                    answers[key] = CommitAnswer(
+                        CommitState.ON_BRANCH, commit[key][0], ref.removeprefix("refs/remotes/")
+                    )
+        open_ = [key for key in open_ if key not in answers]
+    return answers
 
 
 def source_clone(settings: SourceConfig) -> GitRepo:

@@ -23,7 +23,7 @@ from tagtrail.reconcile.rebuilt import same_code
 from tagtrail.refs import Matcher
 from tagtrail.registry import ImageRef
 from tagtrail.registry.stats import counting
-from tagtrail.scheme import ParsedTag, rank
+from tagtrail.scheme import ParsedTag
 from tagtrail.targets.base import AppState
 from tagtrail.verify import load_keys
 from tagtrail.verify.signatures import PublicKey
@@ -110,7 +110,7 @@ async def _decide(run: Round, state: AppState, repository: str) -> Planned:
         recorded=provenance.memory.recorded(ref.name),
         recheck_running=provenance.recheck(ref.name, tags, run.now),
     )
-    ranking = rank(scheme, tags, policy.branches)
+    ranking = observer.ranking(ref, scheme, tags, policy.branches)
     rebuilt = frozenset[str]()
     if state.app in run.bases_moved:  # which newer builds are the running code on its moved base
         running = scheme.parse(state.running.tag) if state.running.tag else None

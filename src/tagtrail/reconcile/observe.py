@@ -14,7 +14,7 @@ from tagtrail.errors import RegistryError
 from tagtrail.gitrepo import GitRepo
 from tagtrail.reconcile.claims import ClaimsRegistry, Memory, Provenance
 from tagtrail.registry import ImageConfig, ImageRef, Manifest, ManifestHead
-from tagtrail.scheme import ParsedTag, Scheme
+from tagtrail.scheme import ParsedTag, Ranking, Scheme, rank
 
 _EARLIEST = datetime.min.replace(tzinfo=UTC)
 Pair = tuple[str, str]
@@ -65,6 +65,18 @@ class Observer:
 
     async def _list(self, ref: ImageRef) -> list[str]:
         return await self.client.list_tags(ref)
+
+    def ranking(self, ref: ImageRef, scheme: Scheme, tags: Sequence[str], branches: Sequence[str]) -> Ranking:
+        """The ranking of a repository's tags. A tag list equal to the one of the last reconcile (tagtrail
+        serve's steady state) is not read again: that ranking is kept, with every tag it has parsed."""
+        memory = self.provenance.memory
+        kept = memory.rankings.get(ref.name)
+        key = (scheme, tuple(branches))
+        if kept is not None and kept[0] == key and kept[1] == tags:
+            return kept[2]
+        ranking = rank(scheme, tags, key[1])
+        memory.rankings[ref.name] = (key, tags, ranking)
+        return ranking
 
     async def digest(self, ref: ImageRef, tag: str) -> str:
         """The digest a HEAD of the tag answers (enough to decide; `prove` it before writing it)."""

@@ -5,13 +5,16 @@ the scheme's time sorts as text (UTC, YYYYMMDD-HHmmss and the like), the tags of
 one pass of one regular expression over the joined list, keyed by that text; times are read later, only
 for the few candidates the policy looks at, and the full order and the counts of the other tags are worked
 out only when asked for. Other schemes take the exact path: every tag is parsed.
+
+`Candidates` carries the fast path through the policy: the readable tags of a ranking, newest first, read
+as far as the policy looks and no further (it decides on the first few; a repository holds thousands).
 """
 
 from __future__ import annotations
 
 import operator
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import cached_property
 
@@ -88,9 +91,59 @@ class Ranking:
         return {code: n for code, n in counts.items() if n}
 
     def parse(self, tag: str) -> ParsedTag | Rejected:
-        """The full reading of one ranked tag (cached when the exact path already read it)."""
+        """The full reading of one ranked tag, read once (the policy asks again after each fact it needs)."""
         found = self._parsed.get(tag)
-        return found if found is not None else self._read(tag)
+        if found is None:
+            found = self._parsed[tag] = self._read(tag)
+        return found
+
+
+class Candidates:
+    """The readable tags of a ranking, newest first, each read when first looked at. A ranked tag that
+    cannot be read (on the fast path, an impossible date) is skipped and counted in `rejected` when it is
+    met, so such counts cover what was looked at, not the whole list."""
+
+    def __init__(self, ranking: Ranking, rejected: Counter[str]) -> None:
+        self._ranking = ranking
+        self._tags = ranking.newest_first
+        self._next = 0
+        self._read: list[ParsedTag] = []
+        self._rejected = rejected
+        self._head = 0  # how many first candidates were put in another order (`reorder`)
+
+    def _more(self) -> bool:
+        while self._next < len(self._tags):
+            result = self._ranking.parse(self._tags[self._next])
+            self._next += 1
+            if isinstance(result, Rejected):
+                self._rejected[result.code] += 1
+            else:
+                self._read.append(result)
+                return True
+        return False
+
+    def __iter__(self) -> Iterator[ParsedTag]:
+        index = 0
+        while index < len(self._read) or self._more():
+            yield self._read[index]
+            index += 1
+
+    def __bool__(self) -> bool:
+        return bool(self._read) or self._more()
+
+    def reorder(self, head: list[ParsedTag]) -> None:
+        """Put the first len(head) candidates (ones that tie in time) in the order of `head`."""
+        self._read[: len(head)] = head
+        self._head = len(head)
+
+    def until(self, stop: Callable[[ParsedTag], bool]) -> Iterator[ParsedTag]:
+        """The candidates before the first one, past a reordered head, for which `stop` holds. For a `stop`
+        that holds of a build and of every older one (older than X), that is every candidate `stop` does not
+        hold of, and nothing older is read."""
+        for index, candidate in enumerate(self):
+            if index >= self._head and stop(candidate):
+                return
+            yield candidate
 
 
 def rank(scheme: Scheme, tags: Sequence[str], branch: str | Sequence[str]) -> Ranking:
@@ -101,11 +154,14 @@ def rank(scheme: Scheme, tags: Sequence[str], branch: str | Sequence[str]) -> Ra
 # How builds compare in time (the policy's ordering guards).
 
 
-def behind_count(ordered: list[ParsedTag], current: ParsedTag | None) -> int | None:
-    """How many of `ordered` are newer than the running build (None: its time is unknown)."""
+def behind_count(ordered: Candidates | Iterable[ParsedTag], current: ParsedTag | None) -> int | None:
+    """How many of `ordered` are newer than the running build (None: its time is unknown). Of
+    `Candidates`, only those down to the running build's time are read."""
     if current is None or not current.instants:
         return None
     running = max(current.instants)
+    if isinstance(ordered, Candidates):
+        ordered = ordered.until(lambda c: not c.instants or max(c.instants) <= running)
     return sum(1 for c in ordered if c.instants and min(c.instants) > running)
 
 

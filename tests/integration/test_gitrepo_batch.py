@@ -1,0 +1,155 @@
+"""Short shas resolved in one git process (`GitRepo.commits_named_many`) say exactly what one process per
+sha said (`commits_named`): a commit, nothing, or every commit of an ambiguous prefix."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from collections import Counter
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+
+from bench.git import commit, git, init_repo
+from tagtrail.config import parse_config
+from tagtrail.gitrepo import GitRepo
+from tagtrail.history import deploy_history
+from tagtrail.provenance import CommitAnswer, CommitState
+from tagtrail.reconcile.claims import Memory, Provenance
+from tagtrail.refs import Matcher
+
+NO_REGISTRY = cast(Any, None)  # commit questions ask git only
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    root = init_repo(tmp_path / "repo", {"README.md": "one\n"})
+    commit(root, {"README.md": "two\n"}, "second")
+    return root
+
+
+@pytest.fixture
+def git_calls(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """Every process the test starts from here on (git's, through subprocess.run)."""
+    calls: list[list[str]] = []
+    real = subprocess.run
+
+    def counting(args: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+        calls.append(list(args))
+        return real(args, **kwargs)  # type: ignore[call-overload, no-any-return]
+
+    monkeypatch.setattr(subprocess, "run", counting)
+    return calls
+
+
+def _ambiguous_blob_prefix(root: Path) -> str:
+    """Blobs written until two share their first four hex digits (a birthday: a few hundred suffice)."""
+    folder = root / ".blobs"
+    folder.mkdir()
+    for n in range(1500):
+        (folder / str(n)).write_text(f"blob {n}\n")
+    listing = "\n".join(str(folder / str(n)) for n in range(1500))
+    done = subprocess.run(
+        ["git", "hash-object", "-w", "--stdin-paths"],
+        cwd=root,
+        input=listing,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    names = done.stdout.split()
+    shared = [p for p, count in Counter(n[:4] for n in names).items() if count > 1]
+    assert shared, "1,500 blobs without two sharing four hex digits"
+    return shared[0]
+
+
+def test_the_batch_agrees_with_one_question_per_sha(repo: Path) -> None:
+    source = GitRepo(repo)
+    head, first = git(repo, "rev-parse", "HEAD"), git(repo, "rev-parse", "HEAD~1")
+    git(repo, "branch", "abcdef1")  # a branch whose name looks like a short sha: not a commit of that name
+    tree = git(repo, "rev-parse", "HEAD^{tree}")
+    asked = [head[:7], first[:12], head, "0000000", "abcdef1", tree[:9], "not-hex", "abc", head[:7].upper()]
+    many = source.commits_named_many(asked)
+    assert many == {p: GitRepo(repo).commits_named(p) for p in asked}
+    assert many[head[:7]] == [head]
+    assert many[first[:12]] == [first]
+    assert many["abcdef1"] == []
+    assert many[tree[:9]] == []  # an object, but not a commit
+
+
+def test_an_ambiguous_prefix_is_answered_like_one_question(repo: Path) -> None:
+    prefix = _ambiguous_blob_prefix(repo)
+    head = git(repo, "rev-parse", "HEAD")
+    many = GitRepo(repo).commits_named_many([prefix, head[:7]])
+    assert many == {prefix: GitRepo(repo).commits_named(prefix), head[:7]: [head]}
+
+
+def test_many_shas_cost_one_git_process(repo: Path, git_calls: list[list[str]]) -> None:
+    shas = git(repo, "rev-list", "HEAD").split()
+    git_calls.clear()
+    found = GitRepo(repo).commits_named_many([s[:8] for s in shas] + ["1234567"])
+    assert [found[s[:8]] for s in shas] == [[s] for s in shas]
+    assert len(git_calls) == 1
+
+
+def test_reached_says_what_merge_base_says_for_each_commit(repo: Path) -> None:
+    main = git(repo, "rev-parse", "HEAD")
+    git(repo, "checkout", "-q", "-b", "feature")
+    feature = commit(repo, {"feature.txt": "f\n"}, "on a branch")
+    git(repo, "checkout", "-q", "main")
+    later = commit(repo, {"later.txt": "l\n"}, "later on main")
+    asked = [main, feature, later, git(repo, "rev-parse", "HEAD~2")]
+    source = GitRepo(repo)
+    for ref in ("refs/heads/main", "refs/heads/feature", "refs/heads/nowhere"):
+        assert source.reached(ref, asked) == {c for c in asked if source.reaches(ref, c)}
+    assert source.reached("refs/heads/main", asked) == {main, later, asked[3]}
+
+
+def test_the_apps_of_a_reconcile_share_their_commit_questions(repo: Path, git_calls: list[list[str]]) -> None:
+    """Fifty apps asking at once cost a few git processes, not several per app, and each gets the answer
+    it would have had alone."""
+    shas = []
+    for n in range(50):
+        shas.append(commit(repo, {f"apps/app{n}/x": f"{n}\n"}, f"app{n}"))
+    git(repo, "checkout", "-q", "-b", "feature")
+    stray = commit(repo, {"stray": "s\n"}, "not on main")
+    git(repo, "checkout", "-q", "main")
+    alone = {
+        sha: asyncio.run(Provenance(NO_REGISTRY, GitRepo(repo), Memory()).commits([(sha, ("main",))]))[sha]
+        for sha in [shas[0][:7], stray[:7], "0000000"]
+    }
+    provenance = Provenance(NO_REGISTRY, GitRepo(repo), Memory())
+    git_calls.clear()
+
+    async def every_app() -> list[dict[str, CommitAnswer]]:
+        asked = [[(s[:7], ("main",))] for s in shas] + [[(stray[:7], ("main",)), ("0000000", ("main",))]]
+        return await asyncio.gather(*(provenance.commits(a) for a in asked))
+
+    answers = asyncio.run(every_app())
+    assert all(a[s[:7]].state is CommitState.ON_BRANCH for a, s in zip(answers, shas, strict=False))
+    assert answers[-1] == {stray[:7]: alone[stray[:7]], "0000000": alone["0000000"]}
+    assert answers[0][shas[0][:7]] == alone[shas[0][:7]]
+    assert len(git_calls) <= 8, [c[:3] for c in git_calls]
+
+
+def test_the_deploy_history_reads_many_commits_per_git_process(
+    repo: Path, git_calls: list[list[str]]
+) -> None:
+    image = "registry.test/acme/{app}"
+    matcher = Matcher.from_config(
+        parse_config(f"image: {image}\ndeploy:\n  git:\n    files: [deploy.yaml]\n")
+    )
+    for n in range(40):
+        text = "".join(
+            f"{a}:\n  image: registry.test/acme/{a}:v{n if a == 'web' else n - n % 2}\n"
+            for a in ("web", "api")
+        )
+        commit(repo, {"deploy.yaml": text}, f"deploy {n}")
+    git_calls.clear()
+    entries = deploy_history(GitRepo(repo), ["deploy.yaml"], matcher)
+    web = [(e.before, e.after) for e in entries if e.app == "web"]
+    assert web[0] == ("registry.test/acme/web:v38", "registry.test/acme/web:v39")
+    assert len(web) == 40  # the first commit brought it in (from nothing)
+    assert len([e for e in entries if e.app == "api"]) == 20  # every other commit
+    assert len(git_calls) <= 3  # the log, then 41 states of the file in two batches

@@ -1,0 +1,110 @@
+"""A command imports only what it runs (issue 15): each light command is run in a fresh interpreter and the
+modules it loaded are checked. How long start-up takes is measured by `./scripts/bench cli`, not here."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import tagtrail
+
+SCHEME = "{{branch}}.{{date 'YYYYMMDD-HHmmss' tz='UTC'}}.{{sha}}"
+_PROBE = (
+    "import json, sys\n"
+    "from tagtrail.cli import main\n"
+    "code = main(sys.argv[1:])\n"
+    "sys.stdout.flush()\n"
+    "sys.stderr.write(json.dumps({'code': code, 'modules': sorted(sys.modules)}))\n"
+)
+
+
+def _modules(args: list[str], cwd: Path) -> set[str]:
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE, *args], capture_output=True, text=True, cwd=cwd, check=False
+    )
+    report = json.loads(done.stderr.splitlines()[-1])
+    assert report["code"] == 0, done.stderr
+    return set(report["modules"])
+
+
+def _loaded(modules: set[str], *names: str) -> list[str]:
+    return [n for n in names if n in modules]
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / ".git").mkdir()  # the search for tagtrail.yaml stops at the top of a repository
+    (tmp_path / "tagtrail.yaml").write_text("image: ghcr.io/acme/homelab/{app}\n")
+    (tmp_path / "apps" / "web").mkdir(parents=True)
+    (tmp_path / "apps" / "web" / "Dockerfile").write_text("FROM scratch\n")
+    return tmp_path
+
+
+def test_the_version_is_the_one_installed() -> None:
+    """`__version__` is written once, in tagtrail/__init__.py, which hatchling reads for the package."""
+    assert tagtrail.__version__ == importlib.metadata.version("tagtrail")
+
+
+def test_version_imports_neither_the_cli_framework_nor_the_config(project: Path) -> None:
+    modules = _modules(["--version"], project)
+    assert _loaded(modules, "typer", "rich", "pydantic", "tagtrail.config", "tagtrail.scheme") == []
+
+
+def test_tag_parse_with_a_scheme_does_not_load_the_config(project: Path) -> None:
+    modules = _modules(
+        ["tag", "parse", "--scheme", SCHEME, "--json", "main.20251014-051038.185c95c"], project
+    )
+    assert "tagtrail.scheme" in modules
+    assert _loaded(modules, "tagtrail.config", "ruamel.yaml", "httpx", "rich", "cryptography") == []
+
+
+@pytest.mark.parametrize("args", [["apps", "--json"], ["config", "check", "--json"]])
+def test_commands_that_read_the_config_load_no_network_or_crypto_code(project: Path, args: list[str]) -> None:
+    modules = _modules(args, project)
+    assert "tagtrail.config" in modules
+    never = ("httpx", "tagtrail.registry", "cryptography", "starlette", "sqlite3", "rich.logging")
+    assert _loaded(modules, *never) == []
+
+
+def test_a_config_with_a_key_still_checks_it(tmp_path: Path) -> None:
+    """The key check imports cryptography only when a key is there, and still refuses a bad one."""
+    config = tmp_path / "tagtrail.yaml"
+    config.write_text("image: ghcr.io/acme/homelab/{app}\ndeploy:\n  verify:\n    keys:\n      - not a key\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "tagtrail", "-c", str(config), "config", "check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "not a PEM public key" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_garbage_collection_is_paused_for_imports_only_and_only_in_tagtrails_own_process(
+    project: Path,
+) -> None:
+    """The console script pauses collections while it imports and freezes what they made; the command
+    itself (tagtrail serve runs for months) runs with collections on. A host calling main() keeps its GC."""
+    probe = (
+        "import gc, json, sys\n"
+        "from tagtrail.cli import main\n"
+        "frozen = gc.get_freeze_count()\n"
+        "hosted = main(['tag', 'parse', '--scheme', sys.argv[1], '--json', 'main.20251014-051038.185c95c'])\n"
+        "hosted_frozen = gc.get_freeze_count()\n"
+        "sys.argv = ['tagtrail', 'config', 'check', '--json']\n"
+        "own = main()\n"
+        "sys.stderr.write(json.dumps([hosted, hosted_frozen - frozen, own, gc.isenabled(), gc.get_freeze_count()]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, SCHEME], capture_output=True, text=True, cwd=project, check=False
+    )
+    hosted, hosted_frozen, own, enabled, frozen = json.loads(done.stderr.splitlines()[-1])
+    assert (hosted, hosted_frozen) == (0, 0)
+    assert (own, enabled) == (0, True)
+    assert frozen > 10_000  # typer's, pydantic's and the config's objects
