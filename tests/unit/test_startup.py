@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -24,8 +25,11 @@ _PROBE = (
 
 
 def _modules(args: list[str], cwd: Path) -> set[str]:
+    # without coverage's subprocess measurement (COVERAGE_PROCESS_CONFIG, set by the test command's --cov):
+    # coverage itself loads sqlite3 and more into every process it measures
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("COVERAGE_", "COV_CORE_"))}
     done = subprocess.run(
-        [sys.executable, "-c", _PROBE, *args], capture_output=True, text=True, cwd=cwd, check=False
+        [sys.executable, "-c", _PROBE, *args], capture_output=True, text=True, cwd=cwd, check=False, env=env
     )
     report = json.loads(done.stderr.splitlines()[-1])
     assert report["code"] == 0, done.stderr
