@@ -43,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
 
 from registry_scan import count_requests, skopeo_loop  # the same baseline loop, counted the same way
 
+from bench.isolate import isolate
 from bench.serve import ServeProcess, wait_for
 from tagtrail.config import load_config
 from tagtrail.reconcile import Reconciler, matcher_for
@@ -315,19 +316,8 @@ def main() -> int:
 @contextmanager
 def _isolated(work: Path) -> Iterator[None]:
     """A HOME, decision log and git identity of the benchmark's own, for as long as it runs."""
-    (work / "home").mkdir()
     saved = dict(os.environ)
-    os.environ.update(
-        {
-            "HOME": str(work / "home"),
-            "XDG_STATE_HOME": str(work / "state"),
-            "XDG_CACHE_HOME": str(work / "cache"),
-            "GIT_AUTHOR_NAME": "bench",
-            "GIT_AUTHOR_EMAIL": "bench@example.invalid",
-            "GIT_COMMITTER_NAME": "bench",
-            "GIT_COMMITTER_EMAIL": "bench@example.invalid",
-        }
-    )
+    isolate(work)
     try:
         yield
     finally:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -26,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
 
 from bench.git import git
 from bench.homelab import APPS, Homelab, make_homelab
+from bench.isolate import isolate
 from tagtrail.config import load_config
 from tagtrail.reconcile import Planned, Reconciler, Report
 from tagtrail.sandbox import ImagePusher, RegistryServer
@@ -89,17 +89,7 @@ def main() -> int:
         return 1
     with tempfile.TemporaryDirectory(prefix="tagtrail-bench-deploy-") as folder:
         work = Path(folder)
-        os.environ.update(
-            {
-                "HOME": str(work / "home"),
-                "XDG_STATE_HOME": str(work / "state"),
-                "GIT_AUTHOR_NAME": "bench",
-                "GIT_AUTHOR_EMAIL": "bench@example.invalid",
-                "GIT_COMMITTER_NAME": "bench",
-                "GIT_COMMITTER_EMAIL": "bench@example.invalid",
-            }
-        )
-        (work / "home").mkdir()
+        isolate(work)
         with (
             RegistryServer(work / "registry", access_log=True) as registry,
             ImagePusher(registry.url) as pusher,

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 import tempfile
 import time
@@ -27,6 +26,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
 
 from bench.git import commit, git, init_repo
+from bench.isolate import isolate
 from tagtrail.config import load_config
 from tagtrail.gitrepo import GitRepo
 from tagtrail.provenance import Claims
@@ -148,17 +148,7 @@ async def plan(
 async def run(apps: int) -> list[Row]:
     with tempfile.TemporaryDirectory(prefix="tagtrail-bench-provenance-") as folder:
         work = Path(folder)
-        os.environ.update(
-            {
-                "HOME": str(work),
-                "XDG_STATE_HOME": str(work / "state"),
-                "XDG_CACHE_HOME": str(work / "cache"),
-                "GIT_AUTHOR_NAME": "bench",
-                "GIT_AUTHOR_EMAIL": "bench@example.invalid",
-                "GIT_COMMITTER_NAME": "bench",
-                "GIT_COMMITTER_EMAIL": "bench@example.invalid",
-            }
-        )
+        isolate(work)
         with (
             RegistryServer(work / "registry", access_log=True) as registry,
             ImagePusher(registry.url) as pusher,

@@ -21,7 +21,6 @@ Run it with `./scripts/bench push_to_deploy` (`--pushes N`, `--real-polling`).
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import statistics
 import sys
@@ -37,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
 
 from bench.git import commit, git, init_repo
 from bench.homelab import APPS, SCHEME, Homelab, make_homelab
+from bench.isolate import isolate
 from bench.serve import REGISTRY_SECRET, ServeProcess, serve_env, wait_for
 from tagtrail.sandbox import ImagePusher, RegistryServer
 from tagtrail.sandbox.registry import free_port
@@ -263,19 +263,7 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="tagtrail-bench-push-") as folder:
         work = Path(folder)
-        os.environ.update(
-            {
-                "HOME": str(work / "home"),
-                "XDG_STATE_HOME": str(work / "state"),
-                "XDG_CACHE_HOME": str(work / "cache"),
-                "GIT_AUTHOR_NAME": "bench",
-                "GIT_AUTHOR_EMAIL": "bench@example.invalid",
-                "GIT_COMMITTER_NAME": "bench",
-                "GIT_COMMITTER_EMAIL": "bench@example.invalid",
-                "GIT_CONFIG_NOSYSTEM": "1",
-            }
-        )
-        (work / "home").mkdir()
+        isolate(work)
         port = free_port()
         hook = (f"http://127.0.0.1:{port}/hooks/registry", f"Bearer {REGISTRY_SECRET}")
         with RegistryServer(work / "registry", notify=hook) as registry, ImagePusher(registry.url) as pusher:

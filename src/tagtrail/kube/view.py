@@ -85,20 +85,18 @@ async def observe(cluster: Cluster) -> dict[str, AppView]:
     pods = await cluster.pods() if any(w.kind != "CronJob" for w in workloads) else []
     views: dict[str, list[WorkloadView]] = {}
     for workload in workloads:
-        seen = _pods_of(workload, pods)
-        view = WorkloadView(workload, progress(workload.kind, workload.body), seen, _finished(workload.body))
+        state, finished = progress(workload.kind, workload.body), _finished(workload.body)
         for app in workload.apps:
-            only = _pods_of(workload, pods, app) if len(workload.apps) > 1 else seen
-            views.setdefault(app, []).append(
-                view if only is seen else WorkloadView(workload, view.progress, only, view.finished)
-            )
+            running = _pods_of(workload, pods, app)
+            views.setdefault(app, []).append(WorkloadView(workload, state, running, finished))
     return {app: AppView(app, tuple(found)) for app, found in sorted(views.items())}
 
 
-def _pods_of(workload: Workload, pods: list[dict[str, Any]], app: str | None = None) -> dict[str, int]:
+def _pods_of(workload: Workload, pods: list[dict[str, Any]], app: str) -> dict[str, int]:
+    """digest → containers of `app`'s image reporting it, in the workload's running Pods."""
     if workload.kind == "CronJob":
         return {}
-    names = {c.name for c in workload.containers if app is None or c.app == app}
+    names = {c.name for c in workload.containers if c.app == app}
     found: Counter[str] = Counter()
     for pod in pods:
         meta = pod.get("metadata") or {}

@@ -135,10 +135,19 @@ def patch(
     ops: list[dict[str, Any]] = []
     for container in workload.containers:
         image = images.get(container.app)
-        if image is not None and container.retarget(image) != container.image:
-            ops.append({"op": "test", "path": container.pointer, "value": container.image})
-            ops.append({"op": "replace", "path": container.pointer, "value": container.retarget(image)})
+        if image is not None:
+            ops += swap(container, container.retarget(image))
     return ops + annotate(workload.annotations, notes) if ops or notes else ops
+
+
+def swap(container: Container, image: str) -> list[dict[str, Any]]:
+    """Set a container's image only if it still says what was read (none when it already says `image`)."""
+    if container.image == image:
+        return []
+    return [
+        {"op": "test", "path": container.pointer, "value": container.image},
+        {"op": "replace", "path": container.pointer, "value": image},
+    ]
 
 
 def annotate(current: Mapping[str, str], notes: Mapping[str, str | None]) -> list[dict[str, Any]]:

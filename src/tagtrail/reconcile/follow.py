@@ -6,16 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from tagtrail.history import DecisionRecord
 from tagtrail.humanize import span
 from tagtrail.kube.cluster import Cluster
-from tagtrail.kube.view import observe
+from tagtrail.kube.view import AppView, observe
 from tagtrail.policy import Reason
 from tagtrail.reconcile.outcome import Report
 from tagtrail.reconcile.reconciler import Reconciler
+from tagtrail.refs import Target as Image
 from tagtrail.targets.kubernetes import KubernetesTarget
 
 POLL = 2.0
@@ -39,13 +41,7 @@ async def follow(reconciler: Reconciler, report: Report, *, actor: str, poll: fl
     wanted = {p.app: p.target for p in report.planned if p.target is not None and p.app in report.changed}
     if not wanted or timeout <= 0:
         return []
-    started = datetime.now(UTC)
-    results = await asyncio.gather(
-        *(
-            _until_running(cluster, app, image.digest, image.reference, timeout, poll, started)
-            for app, image in wanted.items()
-        )
-    )
+    results = await _until_running(cluster, wanted, timeout, poll)
     records = [
         DecisionRecord(
             f.app,
@@ -65,23 +61,45 @@ async def follow(reconciler: Reconciler, report: Report, *, actor: str, poll: fl
 
 
 async def _until_running(
-    cluster: Cluster, app: str, digest: str, reference: str, timeout: float, poll: float, started: datetime
-) -> Followed:
-    deadline = time.monotonic() + timeout
+    cluster: Cluster, wanted: Mapping[str, Image], timeout: float, poll: float
+) -> list[Followed]:
+    """Each app's outcome, reading what runs once per poll for all of them."""
+    started, deadline = datetime.now(UTC), time.monotonic() + timeout
+    done: dict[str, Followed] = {}
     while True:
-        view = (await observe(cluster)).get(app)
-        if view is not None and view.workloads:
-            specs = {c.digest for w in view.workloads for c in w.workload.of(app)}
-            if specs == {digest}:
-                if view.rollout == "failed":
-                    detail = next(w.progress.detail for w in view.workloads if w.progress.state == "failed")
-                    return Followed(app, False, f"the cluster's rollout failed: {detail}", reference)
-                if view.rollout == "complete" and set(view.running) <= {digest}:
-                    took = datetime.now(UTC) - started
-                    return Followed(
-                        app, True, f"the cluster runs it, {span(took)} after the deploy commit", reference
-                    )
+        views = await observe(cluster)
+        for app, image in wanted.items():
+            if app not in done and (found := _judged(app, views.get(app), image, started)) is not None:
+                done[app] = found
+        if len(done) == len(wanted):
+            return [done[app] for app in wanted]
         if time.monotonic() >= deadline:
-            where = "no workload uses its image" if view is None else "the cluster does not run it yet"
-            return Followed(app, False, f"{where} after kubernetes.follow ({timeout:.0f} s)", reference)
+            for app, image in wanted.items():
+                where = (
+                    "no workload uses its image" if app not in views else "the cluster does not run it yet"
+                )
+                done.setdefault(
+                    app,
+                    Followed(
+                        app, False, f"{where} after kubernetes.follow ({timeout:.0f} s)", image.reference
+                    ),
+                )
+            return [done[app] for app in wanted]
         await asyncio.sleep(poll)
+
+
+def _judged(app: str, view: AppView | None, image: Image, started: datetime) -> Followed | None:
+    """Whether the cluster runs `image` for `app` (or failed to), or None while it is not decided yet."""
+    if view is None or not view.workloads:
+        return None
+    if {c.digest for w in view.workloads for c in w.workload.of(app)} != {image.digest}:
+        return None  # whoever applies the commit has not yet
+    if view.rollout == "failed":
+        detail = next(w.progress.detail for w in view.workloads if w.progress.state == "failed")
+        return Followed(app, False, f"the cluster's rollout failed: {detail}", image.reference)
+    if view.rollout == "complete" and set(view.running) <= {image.digest}:
+        took = datetime.now(UTC) - started
+        return Followed(
+            app, True, f"the cluster runs it, {span(took)} after the deploy commit", image.reference
+        )
+    return None

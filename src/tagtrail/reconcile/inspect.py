@@ -28,14 +28,14 @@ class AppStatus:
 async def status(reconciler: Reconciler, apps: list[str] | None = None, *, actor: str) -> list[AppStatus]:
     """What the target declares for each app, the newest eligible build, how far behind, pins, the last
     deploy and the last decision."""
-    planned = await reconciler.plan(apps, actor=actor, record=False)
+    declared = await reconciler.target.declared()  # read once: the plan and the pins both need it
+    planned = await reconciler.plan(apps, actor=actor, record=False, declared=declared)
     names = [p.app for p in planned]
     history = await reconciler.target.history(until=names)
     last_deploy: dict[str, HistoryEntry] = {}
     for entry in history:
         last_deploy.setdefault(entry.app, entry)
     decisions = await asyncio.to_thread(reconciler.log.last_each)
-    declared = await reconciler.target.declared()
     pins = {**reconciler.config.deploy.pins, **(declared.pins or {})}
     cluster = reconciler.cluster()
     views = await observe(cluster) if cluster is not None else None

@@ -136,10 +136,18 @@ class Reconciler:
     # Plan and deploy ----------------------------------------------------------------------------------
 
     async def plan(
-        self, apps: list[str] | None = None, *, actor: str, record: bool = True, automatic: bool = False
+        self,
+        apps: list[str] | None = None,
+        *,
+        actor: str,
+        record: bool = True,
+        automatic: bool = False,
+        declared: Declared | None = None,
     ) -> list[Planned]:
-        """What a deploy would do, per app, writing nothing (but the decision log)."""
-        declared = await self.target.declared()
+        """What a deploy would do, per app, writing nothing (but the decision log). `declared`: the target
+        as the caller has just read it, not read again."""
+        if declared is None:
+            declared = await self.target.declared()
         observer = await self.observer()
         try:
             config = with_pins(self.config, declared)

@@ -28,7 +28,7 @@ from tagtrail.errors import KubeError, TagtrailError
 from tagtrail.history import HistoryEntry
 from tagtrail.kube.cluster import Cluster, Conflict
 from tagtrail.kube.rollout import Progress
-from tagtrail.kube.workloads import CHANGE_CAUSE, Workload, annotate, annotation, patch, read
+from tagtrail.kube.workloads import CHANGE_CAUSE, Workload, annotate, annotation, patch, read, swap
 from tagtrail.refs import Matcher, Reference
 from tagtrail.refs import Target as Image
 from tagtrail.refs._model import normalise, split_written
@@ -170,14 +170,14 @@ class KubernetesTarget:
             now = await self.cluster.get(plan.workload)
             if now is None:
                 continue  # deleted: nothing of it runs the bad build
-            ops = []
-            for container in now.of(app):
-                old = plan.before.get((app, container.pointer))
-                if old is not None and container.image != old:
-                    ops.append({"op": "test", "path": container.pointer, "value": container.image})
-                    ops.append({"op": "replace", "path": container.pointer, "value": old})
+            ops = [
+                op
+                for container in now.of(app)
+                if (old := plan.before.get((app, container.pointer))) is not None
+                for op in swap(container, old)
+            ]
             try:
-                await self.cluster.patch(now, ops + _notes(now, notes))
+                await self.cluster.patch(now, ops + annotate(now.annotations, notes))
             except Conflict:
                 applied.failed[app] = f"{reason}; not rolled back: {now.ref} changed meanwhile"
                 return
@@ -277,10 +277,6 @@ def _owned_by(body: dict[str, Any], workload: Workload) -> bool:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def _notes(workload: Workload, notes: Mapping[str, str | None]) -> list[dict[str, object]]:
-    return list(annotate(workload.annotations, notes))
 
 
 def _revisions(app: str, sets: list[dict[str, Any]], matcher: Matcher) -> list[HistoryEntry]:
