@@ -7,6 +7,7 @@ answers `tagtrail --version` before importing anything at all.
 from __future__ import annotations
 
 import gc
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,12 +28,23 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(f"tagtrail {__version__}\n")
         return 0
     _Process.own = _Process.own or argv is None
+    if _Process.own:
+        _lean_imports()
     with importing():
         from tagtrail.cli import dispatch  # noqa: PLC0415
         from tagtrail.cli.app import main as run  # noqa: PLC0415  (typer and the commands: when one runs)
 
         dispatch.load(args)
     return run(args)
+
+
+def _lean_imports() -> None:
+    """Two things libraries do on import that no tagtrail command uses, skipped in tagtrail's own process
+    (a host that runs `main` in-process keeps both): httpx imports its own command line, and with it click,
+    rich's console and pygments, whenever click is installed (uvicorn installs it); pydantic reads every
+    installed package's entry points looking for plugins the first time it builds a model."""
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]  # httpx then defines a stub `main`
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 
 @contextmanager

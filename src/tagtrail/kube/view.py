@@ -9,11 +9,13 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tagtrail.kube.cluster import Cluster
 from tagtrail.kube.rollout import Progress, progress
 from tagtrail.kube.workloads import Workload, matches
+
+if TYPE_CHECKING:  # lightkube: loaded by whoever makes a Cluster
+    from tagtrail.kube.cluster import Cluster
 
 
 @dataclass(frozen=True)

@@ -9,16 +9,18 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from tagtrail.history import DecisionRecord
 from tagtrail.humanize import span
-from tagtrail.kube.cluster import Cluster
 from tagtrail.kube.view import AppView, observe
 from tagtrail.policy import Reason
 from tagtrail.reconcile.outcome import Report
 from tagtrail.reconcile.reconciler import Reconciler
 from tagtrail.refs import Target as Image
-from tagtrail.targets.kubernetes import KubernetesTarget
+
+if TYPE_CHECKING:
+    from tagtrail.kube.cluster import Cluster
 
 POLL = 2.0
 
@@ -35,7 +37,7 @@ async def follow(reconciler: Reconciler, report: Report, *, actor: str, poll: fl
     """Wait (up to kubernetes.follow) for every app the report deployed to run in the cluster; record each."""
     cluster = reconciler.cluster()
     settings = reconciler.config.kubernetes
-    if cluster is None or settings is None or isinstance(reconciler.target, KubernetesTarget):
+    if cluster is None or settings is None or reconciler.direct() is not None:
         return []
     timeout = settings.follow.total_seconds()
     wanted = {p.app: p.target for p in report.planned if p.target is not None and p.app in report.changed}

@@ -17,12 +17,12 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tagtrail.config import Config, parse_config
 from tagtrail.errors import GitError, NotLeader, TagtrailError
 from tagtrail.gitrepo import GitRepo
 from tagtrail.history import DecisionLog, DecisionRecord, default_log_path
-from tagtrail.kube.cluster import Cluster
 from tagtrail.policy import Reason
 from tagtrail.reconcile.claims import Memory, source_clone
 from tagtrail.reconcile.evaluate import Round, evaluate
@@ -32,7 +32,10 @@ from tagtrail.refs import Matcher
 from tagtrail.registry import ImageRef, RegistryClient
 from tagtrail.targets.base import AppState, Change, Declared, ImageChange, Target
 from tagtrail.targets.gitops import GitOpsTarget
-from tagtrail.targets.kubernetes import KubernetesTarget
+
+if TYPE_CHECKING:  # lightkube is loaded only where a cluster is configured
+    from tagtrail.kube.cluster import Cluster
+    from tagtrail.targets.kubernetes import KubernetesTarget
 
 Clock = Callable[[], datetime]
 
@@ -44,6 +47,8 @@ def matcher_for(config: Config) -> Matcher:
 def target_for(config: Config, config_path: Path, matcher: Matcher, *, keep: bool = False) -> Target:
     """Where deploys land: the cluster (deploy.kubernetes, direct mode), else files in git."""
     if config.deploy.kubernetes is not None:
+        from tagtrail.targets.kubernetes import KubernetesTarget  # noqa: PLC0415
+
         return KubernetesTarget(config, matcher)
     return GitOpsTarget(config, config_path, matcher, keep=keep)
 
@@ -100,11 +105,22 @@ class Reconciler:
             finally:
                 await reconciler.aclose()
 
+    def direct(self) -> KubernetesTarget | None:
+        """The target when it is the cluster itself (direct mode, `deploy.kubernetes`), else None."""
+        if self.config.deploy.kubernetes is None:
+            return None
+        from tagtrail.targets.kubernetes import KubernetesTarget  # noqa: PLC0415
+
+        return self.target if isinstance(self.target, KubernetesTarget) else None
+
     def cluster(self) -> Cluster | None:
         """The cluster whose workloads say what runs (`kubernetes:`), or None where none is configured."""
-        if isinstance(self.target, KubernetesTarget):
-            return self.target.cluster
+        direct = self.direct()
+        if direct is not None:
+            return direct.cluster
         if self._cluster is None and self.config.kubernetes is not None:
+            from tagtrail.kube.cluster import Cluster  # noqa: PLC0415
+
             self._cluster = Cluster(self.config.kubernetes, self.matcher)
         return self._cluster
 
@@ -211,8 +227,9 @@ class Reconciler:
     @fence.setter
     def fence(self, check: Callable[[], None] | None) -> None:
         self._fence = check
-        if isinstance(self.target, KubernetesTarget):
-            self.target.fence = check
+        direct = self.direct()
+        if direct is not None:
+            direct.fence = check
 
     def leads(self) -> bool:
         """Whether this replica may write (always, without leader election)."""
