@@ -5,9 +5,12 @@
    app, a git history the tags' commits are on. The baseline is the loop a user writes today, run in the
    same process tree: per repository `skopeo list-tags`, pick the newest main tag, `skopeo inspect` it.
    Both are timed from process start to exit (import included); requests are counted at the registry's
-   access log. Peak RSS of plan is read from the kernel (the child's ru_maxrss).
+   access log. Peak RSS of plan is read from the kernel (the child's ru_maxrss). Beside them, the floor:
+   a bare Python script (`_floor_client.py`) making the same requests and nothing else. The images carry
+   their revision as tagtrail build writes it, label and manifest annotation.
 2. Start-up of the light commands (`--version`, `tag`, `tag parse`, `apps`, `config check`) against
-   `python -c pass`, the interpreter's floor, in the same run.
+   `python -c pass`, the interpreter's floor, in the same run; and, for reference, importing typer and
+   pydantic alone, the least a command that validates tagtrail.yaml imports.
 3. As `tagtrail serve` reconciles the larger case (one reconciler kept across polls): the first poll, which
    deploys every app, and the steady state, with the CPU seconds of each (the process's and its git's);
    then a `tagtrail serve` process on it, and its resident memory once idle after a reconcile.
@@ -55,6 +58,9 @@ from tagtrail.targets.gitops import GitOpsTarget
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = Path(sys.executable)
 TAGTRAIL = PYTHON.parent / "tagtrail"
+FLOOR = Path(__file__).parent / "_floor_client.py"  # the same requests from a bare Python script
+FLOOR_TOOL = "floor: bare Python script"
+IMPORT_FLOOR = "floor: import typer+pydantic"  # what a command that validates the config imports at least
 TEMPLATE = "{{branch}}.{{date 'YYYYMMDD-HHmmss' tz='UTC'}}.{{sha}}"
 SCHEME = Scheme.compile(TEMPLATE)
 OTHER_BRANCHES = ("feature/login", "dependabot/pip/apps/web/httpx-0.28.1", "fix/dst")
@@ -118,7 +124,9 @@ def make_project(work: Path, registry: RegistryServer, apps: int, tags: int, rng
                 when = START + timedelta(days=300 + index)
                 tag = SCHEME.format(branch="main", sha=sha, time=when)
                 labels = {"org.opencontainers.image.revision": sha}
-                builds.append(pusher.push_image(repo, tag, created=when, labels=labels))
+                builds.append(  # the revision as label and annotation, as tagtrail build writes it
+                    pusher.push_image(repo, tag, created=when, labels=labels, annotations=labels)
+                )
                 winners[app] = tag
             links = registry.storage / "docker/registry/v2/repositories" / repo / "_manifests/tags"
             for _ in range(tags - MAIN_BUILDS):
@@ -247,7 +255,16 @@ def plan_case(project: Project, runs: int) -> list[Row]:
     base = Row(
         case, "skopeo list-tags + inspect", statistics.median(base_times), count // len(base_times), apps
     )
-    return [ours, base]
+    floor_times = []
+    for _ in range(runs):
+        done = run([str(PYTHON), str(FLOOR), project.registry.host, *repos], project.root)
+        assert done.code == 0, f"the floor client exited {done.code}"
+        found = {line.split()[0].rsplit("/", 1)[1]: line.split()[1] for line in done.stdout.splitlines()}
+        assert found == project.winners, "the floor client found other tags"
+        floor_times.append(done.seconds)
+    count, offset = count_requests(log, "floor", offset)
+    floor = Row(case, FLOOR_TOOL, statistics.median(floor_times), count // runs, apps, 0.0)
+    return [ours, base, floor]
 
 
 def startup(project: Path, runs: int) -> list[tuple[str, float]]:
@@ -266,6 +283,7 @@ def startup(project: Path, runs: int) -> list[tuple[str, float]]:
         ],
         "tagtrail apps": [str(TAGTRAIL), "apps"],
         "tagtrail config check": [str(TAGTRAIL), "config", "check"],
+        IMPORT_FLOOR: [str(PYTHON), "-c", "import typer\nfrom pydantic import BaseModel"],
     }
     times: dict[str, list[float]] = {name: [] for name in commands}
     for _ in range(runs):  # interleaved, so that a busy moment of the machine weighs on every command alike
@@ -362,7 +380,7 @@ def check_goals(rows: list[Row], started: list[tuple[str, float]]) -> bool:
     print()
     goals = {"8 x 1000": 3.0, "50 x 1000": 10.0}
     for case in dict.fromkeys(r.case for r in rows):
-        ours, base = (r for r in rows if r.case == case)
+        ours, base, bare = (r for r in rows if r.case == case)
         ratio, goal = base.seconds / ours.seconds, goals.get(case)
         fine = goal is None or ratio >= goal
         ok &= fine
@@ -371,8 +389,15 @@ def check_goals(rows: list[Row], started: list[tuple[str, float]]) -> bool:
             f" {ours.requests / ours.repos:.0f} requests per repository, peak RSS {ours.peak_mib:.0f} MiB"
             f" {'✓' if fine else '✗'}"
         )
+        print(
+            f"  (the floor, a bare Python script making the same requests: {base.seconds / bare.seconds:.1f}x"
+            f" the skopeo loop, {bare.seconds * 1000:.0f} ms; tagtrail plan takes {ours.seconds / bare.seconds:.1f}x the floor)"
+        )
     floor = started[0][1]
     for name, seconds in started[1:]:
+        if name == IMPORT_FLOOR:
+            print(f"({name}: {seconds / floor:.1f}x python -c pass, before any work)")
+            continue
         fine = seconds / floor <= 8
         ok &= fine
         print(f"{name}: {seconds / floor:.1f}x python -c pass (goal <= 8x) {'✓' if fine else '✗'}")

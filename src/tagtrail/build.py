@@ -100,14 +100,20 @@ def _works(*command: str) -> bool:
 
 
 def _label_flags(plan: BuildPlan) -> list[str]:
-    """The labels, and the base: as labels and annotations, and pinned through a build context so the
-    digest recorded is the digest used, however the tag moves while the builder pulls."""
-    flags = [arg for key, value in plan.labels.items() for arg in ("--label", f"{key}={value}")]
+    """The OCI labels and the base, each as a label and as a manifest annotation (a deploy reads the
+    revision from the manifest without fetching the config, and no base image can pass an annotation
+    on), the base pinned through a build context so the digest recorded is the digest used, however the
+    tag moves while the builder pulls."""
+    recorded = dict(plan.labels)
     if plan.base is not None:
-        for key, value in plan.base.recorded.labels().items():
-            flags += ["--label", f"{key}={value}", "--annotation", f"{key}={value}"]
-        if not plan.base.pinned:
-            flags += ["--build-context", plan.base.build_context]
+        recorded |= plan.base.recorded.labels()
+    flags = [
+        arg
+        for key, value in recorded.items()
+        for arg in ("--label", f"{key}={value}", "--annotation", f"{key}={value}")
+    ]
+    if plan.base is not None and not plan.base.pinned:
+        flags += ["--build-context", plan.base.build_context]
     return flags
 
 

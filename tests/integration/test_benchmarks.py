@@ -160,8 +160,9 @@ def test_cli_benchmark_times_whole_processes_beside_their_baselines(
     # case (12 columns), tool (28), then wall s, requests, req/repo, peak RSS, ratio
     rows = {line[13:41].strip(): line[41:].split() for line in out.splitlines() if line.startswith("8 x 200")}
     ours, theirs = rows["tagtrail plan --json"], rows["skopeo list-tags + inspect"]
-    assert ours[1:3] == ["24", "3.00"]  # a tag list, the winner's manifest and config per repository
+    assert ours[1:3] == ["16", "2.00"]  # a tag list and the winner's manifest (its revision annotated)
     assert int(theirs[1]) > int(ours[1])  # skopeo counted at the same registry's log
+    assert rows["floor: bare Python script"][1:3] == ["16", "2.00"]
     assert ours[4] == "MiB"  # plan's peak RSS was read
     for command in (
         "python -c pass",

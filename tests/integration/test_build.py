@@ -16,7 +16,7 @@ from bench.git import commit, git, init_repo
 from bench.users import REGISTRY_USER
 from tagtrail.build import BuildOptions, BuildPlan, Docker, Podman, source_url
 from tagtrail.config import RegistryConfig
-from tagtrail.registry import CredentialResolver, ImageRef, Platform, RegistryClient
+from tagtrail.registry import CredentialResolver, ImageRef, Platform, RegistryClient, Revision
 from tagtrail.sandbox import RegistryServer
 from tagtrail.scheme import Rejected, Scheme
 
@@ -60,6 +60,15 @@ async def _inspect(registry: RegistryServer, reference: str, platform: Platform 
         return await client.inspect(ImageRef.parse(reference), platform)
 
 
+async def _revision(registry: RegistryServer, reference: str) -> tuple[Revision, dict[str, str], int]:
+    """How a deploy reads the commit of `reference`, the manifest's annotations, and the requests it took."""
+    async with RegistryClient({registry.host: RegistryConfig(insecure=True)}) as client:
+        said = await client.revision(ImageRef.parse(reference))
+        requests = client.stats.total
+        manifest = await client.manifest(ImageRef.parse(reference))
+    return said, manifest.annotations, requests
+
+
 def skopeo_digest(reference: str) -> str:
     raw = subprocess.run(
         ["skopeo", "inspect", "--tls-verify=false", "--raw", f"docker://{reference}"],
@@ -101,6 +110,12 @@ def test_build_and_push_every_app(capsys: pytest.CaptureFixture[str], project: d
         assert labels["org.opencontainers.image.version"] == tag
         assert labels["org.opencontainers.image.title"] == result["app"]
         assert labels["org.opencontainers.image.created"].endswith("Z")
+        said, annotations, requests = asyncio.run(_revision(registry, result["reference"]))
+        ours = [k for k in labels if k.startswith("org.opencontainers.image.")]
+        assert len(ours) == 5
+        assert {k: annotations.get(k) for k in ours} == {k: labels[k] for k in ours}  # annotated too
+        assert (said.digest, said.commit, said.said_by) == (result["digest"], sha, "annotation")
+        assert requests == 1  # the manifest alone: a deploy needs no config to know the commit
 
 
 def test_a_dirty_work_tree_is_refused_naming_the_files(

@@ -318,6 +318,10 @@ def test_a_dispatch_with_apps_builds_only_those_and_every_build_records_its_base
     base = next(s for s in build if s.get("id") == "base")
     assert base["run"] == 'tagtrail base-images --for-build "$APP" >> "$GITHUB_OUTPUT"'
     push = next(s for s in build if s.get("id") == "build")["with"]
-    assert push["annotations"] == "${{ steps.base.outputs.annotations }}"
+    # metadata-action's annotations carry the revision on each image manifest: a deploy reads the commit there
+    assert push["annotations"].splitlines() == [
+        "${{ steps.meta.outputs.annotations }}",
+        "${{ steps.base.outputs.annotations }}",
+    ]
     assert push["labels"].splitlines()[-1] == "${{ steps.base.outputs.labels }}"
     assert push["build-contexts"] == "${{ steps.base.outputs.context }}"

@@ -110,6 +110,44 @@ async def test_inspect_reads_created_labels_and_platforms(
             await client.inspect(ref.with_tag("multi"), Platform("linux", "s390x"))
 
 
+async def test_the_commit_is_read_from_the_manifest_where_it_is_annotated_else_from_the_config(
+    registry: RegistryServer, pusher: ImagePusher, repo_name: str
+) -> None:
+    """A deploy's revision check: one request where the manifest carries the OCI revision annotation
+    (tagtrail build, docker/metadata-action), two where only the config's label says it, and for an
+    index the default platform's manifest is looked at before any config. Where both say, and disagree,
+    the annotation (this image's own) wins over the label (which a base image may have passed on)."""
+    sha, base_sha = "185c95c" + "0" * 33, "b45e" + "1" * 36
+    said = {"org.opencontainers.image.revision": sha}
+    pushed = {
+        "annotated": pusher.push_image(repo_name, "annotated", labels=said, annotations=said),
+        "labelled": pusher.push_image(repo_name, "labelled", labels=said),
+        "inherited": pusher.push_image(
+            repo_name, "inherited", labels={"org.opencontainers.image.revision": base_sha}, annotations=said
+        ),
+        "silent": pusher.push_image(repo_name, "silent"),
+        "index-annotated": pusher.push_index(repo_name, "index-annotated", labels=said, annotations=said),
+        "index-labelled": pusher.push_index(repo_name, "index-labelled", labels=said),
+        "docker": pusher.push_image(repo_name, "docker", labels=said, media="docker"),
+    }
+    expected = {  # tag → (commit, said by, requests)
+        "annotated": (sha, "annotation", 1),
+        "labelled": (sha, "label", 2),
+        "inherited": (sha, "annotation", 1),
+        "silent": (None, "label", 2),
+        "index-annotated": (sha, "annotation", 2),
+        "index-labelled": (sha, "label", 3),
+        "docker": (sha, "label", 2),
+    }
+    ref = ImageRef.parse(f"{registry.host}/{repo_name}")
+    async with client_for(registry) as client:
+        for tag, (commit, said_by, requests) in expected.items():
+            before = client.stats.total
+            found = await client.revision(ref.with_tag(tag))
+            assert (found.digest, found.commit, found.said_by) == (pushed[tag].digest, commit, said_by), tag
+            assert client.stats.total - before == requests, tag
+
+
 async def test_manifest_by_digest_is_verified(
     registry: RegistryServer, pusher: ImagePusher, repo_name: str
 ) -> None:

@@ -17,7 +17,7 @@ from tagtrail.config import Config, parse_config
 from tagtrail.errors import RegistryError, RegistryNotFound
 from tagtrail.history import HistoryEntry
 from tagtrail.policy import Running
-from tagtrail.registry import ImageConfig, ImageRef, Inspection, Manifest, ManifestHead
+from tagtrail.registry import ImageConfig, ImageRef, Inspection, Manifest, ManifestHead, Revision
 from tagtrail.scheme import Scheme
 from tagtrail.targets.base import Applied, AppState, Change, Decide, Declared
 
@@ -81,6 +81,11 @@ class FakeRegistry:
         tag = ref.tag or next(t for t in tags if self.digest(t) == ref.digest)
         config = ImageConfig(digest_of("config" + tag), None, "linux", "amd64", self.labels.get(tag, {}))
         return Inspection(ref, self.digest(tag), "application/vnd.oci.image.manifest.v1+json", [], config)
+
+    async def revision(self, ref: ImageRef) -> Revision:
+        """As an image without the annotation answers: its config read (the labels given per tag)."""
+        inspection = await self.inspect(ref)
+        return Revision(inspection.digest, inspection.config.revision, "label")
 
     async def manifest(self, ref: ImageRef) -> Manifest:
         """A tag's manifest, or one by the digest of a tag this repository holds; anything else is absent

@@ -133,6 +133,23 @@ def test_an_index_lists_its_platforms_without_attestations() -> None:
 
 
 @pytest.mark.parametrize(
+    ("annotations", "revision"),
+    [
+        ({"org.opencontainers.image.revision": "185c95c", "other": "x"}, "185c95c"),
+        ({"org.opencontainers.image.revision": ""}, None),  # an empty annotation says nothing
+        ({"org.opencontainers.image.revision": 7}, None),  # not a string: ignored, not an error
+        (["org.opencontainers.image.revision"], None),
+        (None, None),
+    ],
+)
+def test_the_revision_annotation_of_a_manifest(annotations: object, revision: str | None) -> None:
+    body = {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": _descriptor(), "layers": []}
+    if annotations is not None:
+        body["annotations"] = annotations
+    assert parse_manifest(json.dumps(body).encode(), OCI_MANIFEST, DIGEST).revision == revision
+
+
+@pytest.mark.parametrize(
     ("raw", "media_type", "message"),
     [
         (b"{not json", OCI_MANIFEST, "not JSON"),

@@ -108,7 +108,8 @@ async def _check(
     async with RegistryClient(registries) as client:
         digest = ref.digest or (await client.head(ref)).digest
         report.digest = digest
-        label = (await client.inspect(ref.with_digest(digest))).config.revision
+        said = await client.revision(ref.with_digest(digest))  # as a deploy reads it
+        label, check = said.commit, f"revision {said.said_by}"
         parsed = config.tag_scheme.parse(ref.tag) if config is not None and ref.tag else None
         full: str | None = None
         if isinstance(parsed, ParsedTag) and config is not None:
@@ -117,11 +118,9 @@ async def _check(
             report.add(True, "revision label", "the image has none (nothing to disagree with)")
         elif isinstance(parsed, ParsedTag):
             agrees = label == full if full else label.startswith(parsed.sha)
-            report.add(
-                agrees, "revision label", f"{label} {'is' if agrees else 'is not'} {full or parsed.sha}"
-            )
+            report.add(agrees, check, f"{label} {'is' if agrees else 'is not'} {full or parsed.sha}")
         else:
-            report.add(True, "revision label", f"{label} (no tag of the scheme to compare with)")
+            report.add(True, check, f"{label} (no tag of the scheme to compare with)")
         if not keys:
             report.add(True, "signature", "not checked: no keys (deploy.verify.keys or --key)")
             return report

@@ -24,7 +24,7 @@ from tagtrail.config.provenance import SourceConfig
 from tagtrail.errors import GitError
 from tagtrail.gitrepo import GitRepo
 from tagtrail.provenance import CommitAnswer, CommitState, SignatureAnswer
-from tagtrail.registry import ImageRef, Inspection, ManifestHead
+from tagtrail.registry import ImageRef, ManifestHead, Revision
 from tagtrail.scheme import Ranking, Scheme
 from tagtrail.verify import verify_image
 from tagtrail.verify.cosign import SignatureRegistry
@@ -39,7 +39,7 @@ Question = tuple[str, tuple[str, ...]]  # a short sha and the branches it must b
 class ClaimsRegistry(SignatureRegistry, Protocol):
     async def head(self, ref: ImageRef) -> ManifestHead: ...
 
-    async def inspect(self, ref: ImageRef) -> Inspection: ...
+    async def revision(self, ref: ImageRef) -> Revision: ...
 
 
 def _bounded(table: dict[object, object]) -> None:
@@ -165,8 +165,9 @@ class Provenance:
         return answers
 
     async def revision(self, ref: ImageRef, tag: str, digest: str | None) -> tuple[str, str | None]:
-        """(digest, revision label) of the image `tag` names: one HEAD when this tag's digest was seen
-        before and its label is remembered, else the image read once (at the tag, which gives the digest).
+        """(digest, revision) of the image `tag` names: one HEAD when this tag's digest was seen before and
+        its revision is remembered, else the image read once (at the tag, which gives the digest): its
+        manifest, and its config only where the manifest carries no revision annotation.
         A digest seen without its label (a new process: the decision log keeps digests, not labels) is not
         worth the HEAD, which would be followed by the read all the same."""
         seen = self.memory.seen.get(ref.name, {}).get(tag)
@@ -174,11 +175,10 @@ class Provenance:
             digest = (await self.client.head(ref.with_tag(tag))).digest
         if digest is not None and digest in self.memory.revisions:
             return digest, self.memory.revisions[digest]
-        inspection = await self.client.inspect(ref.with_digest(digest) if digest else ref.with_tag(tag))
-        digest = inspection.digest
-        self.memory.revisions[digest] = inspection.config.revision
+        said = await self.client.revision(ref.with_digest(digest) if digest else ref.with_tag(tag))
+        self.memory.revisions[said.digest] = said.commit
         _bounded(self.memory.revisions)  # type: ignore[arg-type]
-        return digest, inspection.config.revision
+        return said.digest, said.commit
 
     async def signature(
         self, ref: ImageRef, digest: str, keys: list[PublicKey], keys_id: int

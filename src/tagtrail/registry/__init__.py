@@ -2,7 +2,7 @@
 credentials resolver, frugal requests and checked answers."""
 
 from tagtrail.errors import InvalidReference
-from tagtrail.registry.client import Inspection, ManifestHead, RegistryClient
+from tagtrail.registry.client import Inspection, ManifestHead, RegistryClient, Revision
 from tagtrail.registry.credentials import CredentialResolver, Credentials, Secret
 from tagtrail.registry.media import ImageConfig, Manifest, Platform
 from tagtrail.registry.reference import ImageRef
@@ -20,5 +20,6 @@ __all__ = [
     "Platform",
     "RegistryClient",
     "RequestStats",
+    "Revision",
     "Secret",
 ]

@@ -16,7 +16,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
@@ -64,6 +64,16 @@ class Inspection:
     media_type: str
     platforms: list[Platform]
     config: ImageConfig
+
+
+@dataclass(frozen=True)
+class Revision:
+    """An image's digest and the commit it says it was built from (None: it does not say), and where it
+    says so: the manifest's annotation or the config's label."""
+
+    digest: str
+    commit: str | None
+    said_by: Literal["annotation", "label"]
 
 
 class RegistryClient:
@@ -184,24 +194,46 @@ class RegistryClient:
         return (await self.inspect(ref, platform)).config
 
     async def inspect(self, ref: ImageRef, platform: Platform | None = None) -> Inspection:
-        ep = self._transport.endpoint(ref.registry)
         top = await self.manifest(ref)
-        image = top
-        if top.is_index:
-            child = _choose(top, platform)
-            if child is None:
-                wanted = platform or DEFAULT_PLATFORM
-                offered = ", ".join(str(p) for p in top.platforms) or "none"
-                raise RegistryNotFound(
-                    ep.host,
-                    ref.repository,
-                    f"{ref.reference} has no image for {wanted} (it offers {offered})",
-                )
-            image = await self.manifest(ref.with_digest(child))
-            if image.is_index:
-                raise RegistryError(
-                    ep.host, ref.repository, "an index points at another index; tagtrail reads one level"
-                )
+        image = await self._platform_manifest(ref, top, platform)
+        return await self._inspection(ref, top, image)
+
+    async def revision(self, ref: ImageRef) -> Revision:
+        """The digest of an image and the commit it says it was built from, in as few reads as it allows:
+        the manifest alone when it carries the OCI revision annotation, else also its config's label (for
+        an index, the default platform's manifest first: the annotation may be there)."""
+        top = await self.manifest(ref)
+        if top.revision is not None:
+            return Revision(top.digest, top.revision, "annotation")
+        image = await self._platform_manifest(ref, top, None)
+        if image.revision is not None:
+            return Revision(top.digest, image.revision, "annotation")
+        inspection = await self._inspection(ref, top, image)
+        return Revision(top.digest, inspection.config.revision, "label")
+
+    async def _platform_manifest(self, ref: ImageRef, top: Manifest, platform: Platform | None) -> Manifest:
+        """The image manifest itself: `top`, or for an index the child for `platform`."""
+        if not top.is_index:
+            return top
+        ep = self._transport.endpoint(ref.registry)
+        child = _choose(top, platform)
+        if child is None:
+            wanted = platform or DEFAULT_PLATFORM
+            offered = ", ".join(str(p) for p in top.platforms) or "none"
+            raise RegistryNotFound(
+                ep.host,
+                ref.repository,
+                f"{ref.reference} has no image for {wanted} (it offers {offered})",
+            )
+        image = await self.manifest(ref.with_digest(child))
+        if image.is_index:
+            raise RegistryError(
+                ep.host, ref.repository, "an index points at another index; tagtrail reads one level"
+            )
+        return image
+
+    async def _inspection(self, ref: ImageRef, top: Manifest, image: Manifest) -> Inspection:
+        ep = self._transport.endpoint(ref.registry)
         if image.config is None:
             raise RegistryError(ep.host, ref.repository, f"the manifest of {ref.reference} has no config")
         config = await self._blob_config(ep, ref, image.config.digest)

@@ -66,6 +66,7 @@ class Manifest:
     config: Descriptor | None = None
     layers: tuple[Descriptor, ...] = ()
     manifests: tuple[Descriptor, ...] = ()
+    annotations: dict[str, str] = field(default_factory=dict)
 
     @property
     def is_index(self) -> bool:
@@ -79,6 +80,13 @@ class Manifest:
             for d in self.manifests
             if d.platform is not None and d.platform.os != "unknown" and d.platform.architecture != "unknown"
         ]
+
+    @property
+    def revision(self) -> str | None:
+        """The commit the image was built from, where the manifest says it (the OCI `revision` annotation,
+        which `tagtrail build` and docker/metadata-action write): unlike a label, never inherited from
+        the base image, and read without fetching the config."""
+        return self.annotations.get(REVISION_LABEL) or None
 
 
 @dataclass(frozen=True)
@@ -124,6 +132,12 @@ def parse_manifest(raw: bytes, media_type: str, digest: str) -> Manifest:
     if not isinstance(data, dict):
         raise MalformedError("the manifest is not a JSON object")
     body_type = data.get("mediaType")
+    found = data.get("annotations")
+    annotations = (
+        {k: v for k, v in found.items() if isinstance(k, str) and isinstance(v, str)}
+        if isinstance(found, dict)
+        else {}
+    )
     kind = media_type if media_type in INDEX_TYPES | MANIFEST_TYPES else body_type
     if kind not in INDEX_TYPES | MANIFEST_TYPES:
         raise MalformedError(f"unsupported manifest media type '{media_type or body_type}'")
@@ -138,6 +152,7 @@ def parse_manifest(raw: bytes, media_type: str, digest: str) -> Manifest:
             digest,
             raw,
             manifests=tuple(_descriptor(e, f"manifests[{i}]") for i, e in enumerate(entries)),
+            annotations=annotations,
         )
     layers = data.get("layers")
     if not isinstance(layers, list):
@@ -148,6 +163,7 @@ def parse_manifest(raw: bytes, media_type: str, digest: str) -> Manifest:
         raw,
         config=_descriptor(data.get("config"), "config"),
         layers=tuple(_descriptor(e, f"layers[{i}]") for i, e in enumerate(layers)),
+        annotations=annotations,
     )
 
 

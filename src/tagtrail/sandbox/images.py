@@ -96,8 +96,10 @@ class ImagePusher:
         platform: str = "linux/amd64",
         media: MediaFamily = "oci",
         content: bytes | None = None,
+        annotations: dict[str, str] | None = None,
     ) -> PushedImage:
-        """Push one single-platform image; with `tag=None` it is pushed by digest only (for an index)."""
+        """Push one single-platform image; with `tag=None` it is pushed by digest only (for an index).
+        `annotations` go on its manifest (OCI only), as `buildah bud --annotation` writes them."""
         created = created or datetime.now(UTC)
         labels = dict(labels or {})
         os_name, arch = platform.split("/", 1)
@@ -137,7 +139,8 @@ class ImagePusher:
                         "size": len(layer),
                     }
                 ],
-            },
+            }
+            | ({"annotations": annotations} if annotations and oci else {}),
             sort_keys=True,
         ).encode()
         media_type = OCI_MANIFEST if oci else DOCKER_MANIFEST
@@ -153,8 +156,10 @@ class ImagePusher:
         labels: dict[str, str] | None = None,
         created: datetime | None = None,
         media: MediaFamily = "oci",
+        annotations: dict[str, str] | None = None,
     ) -> PushedImage:
-        """Push one image per platform by digest, then an index over them under `tag`."""
+        """Push one image per platform by digest, then an index over them under `tag`; `annotations` on
+        each platform's manifest, as buildx writes docker/metadata-action's by default."""
         created = created or datetime.now(UTC)
         children = [
             self.push_image(
@@ -165,6 +170,7 @@ class ImagePusher:
                 platform=p,
                 media=media,
                 content=f"{repository}:{tag}:{p}".encode(),
+                annotations=annotations,
             )
             for p in platforms
         ]

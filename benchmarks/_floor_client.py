@@ -1,0 +1,56 @@
+"""The floor under `tagtrail plan` as a whole process: a bare Python script (standard library only, eight
+threads each with a kept-alive connection) that makes the same registry requests and nothing else: per
+repository the tag list, then the newest main tag's manifest, and its config only where the manifest
+carries no revision annotation. No config, git, policy, checks or decision log. No Python program that
+reads these registries can be faster than this, so it tells what a goal in multiples of the skopeo loop
+asks of Python itself.
+
+    python benchmarks/_floor_client.py HOST REPO [REPO …]   (prints REPO TAG DIGEST REVISION per line)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+ACCEPT = "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json"
+REVISION = "org.opencontainers.image.revision"
+_local = threading.local()
+
+
+def _get(host: str, path: str, accept: str = "*/*") -> bytes:
+    if getattr(_local, "connection", None) is None:
+        _local.connection = http.client.HTTPConnection(host, timeout=30)
+    _local.connection.request("GET", path, headers={"User-Agent": "floor/1", "Accept": accept})
+    response = _local.connection.getresponse()
+    body = response.read()
+    if response.status != 200:
+        raise SystemExit(f"GET {path}: {response.status}")
+    return body
+
+
+def newest(host: str, repo: str) -> str:
+    tags = json.loads(_get(host, f"/v2/{repo}/tags/list?n=10000"))["tags"]
+    winner = max((t for t in tags if t.startswith("main.")), key=lambda t: (t.split(".")[1], t))
+    raw = _get(host, f"/v2/{repo}/manifests/{winner}", ACCEPT)
+    manifest = json.loads(raw)
+    revision = manifest.get("annotations", {}).get(REVISION)
+    if revision is None:
+        config = json.loads(_get(host, f"/v2/{repo}/blobs/{manifest['config']['digest']}"))
+        revision = config["config"].get("Labels", {}).get(REVISION)
+    return f"{repo} {winner} sha256:{hashlib.sha256(raw).hexdigest()} {revision}"
+
+
+def main() -> None:
+    host, repos = sys.argv[1], sys.argv[2:]
+    with ThreadPoolExecutor(8) as pool:
+        for line in pool.map(lambda repo: newest(host, repo), repos):
+            print(line)
+
+
+if __name__ == "__main__":
+    main()
