@@ -112,3 +112,40 @@ def test_garbage_collection_is_paused_for_imports_only_and_only_in_tagtrails_own
     assert (hosted, hosted_frozen) == (0, 0)
     assert (own, enabled) == (0, True)
     assert frozen > 10_000  # typer's, pydantic's and the config's objects
+
+
+def test_the_deploy_commands_load_no_kubernetes_client_until_a_cluster_is_configured() -> None:
+    """plan, deploy, status and history import lightkube only where `kubernetes:` or `deploy.kubernetes`
+    makes a Cluster (the Kubernetes tests cover that side)."""
+    probe = "import json, sys\nimport tagtrail.cli.deploy_cmd\nprint(json.dumps(sorted(sys.modules)))\n"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    modules = set(json.loads(done.stdout))
+    assert "tagtrail.reconcile" in modules
+    assert _loaded(modules, "lightkube", "tagtrail.kube.cluster", "tagtrail.targets.kubernetes") == []
+
+
+def test_tagtrails_own_process_skips_httpxs_command_line_and_pydantics_plugin_scan(project: Path) -> None:
+    """As the console script runs (main() with no arguments): httpx would import click, rich's console and
+    pygments for its own CLI, and pydantic would read every installed package's entry points; a host that
+    calls main(args) keeps both as they were."""
+    probe = (
+        "import json, os, sys\n"
+        "from tagtrail.cli import main\n"
+        "hosted = main(['config', 'check', '--json'])\n"
+        "before = ('httpx._main' in sys.modules, os.environ.get('PYDANTIC_DISABLE_PLUGINS'))\n"
+        "sys.argv = ['tagtrail', 'config', 'check', '--json']\n"
+        "own = main()\n"
+        "import httpx\n"
+        "after = (sys.modules.get('httpx._main', 'absent'), os.environ.get('PYDANTIC_DISABLE_PLUGINS'))\n"
+        "sys.stderr.write(json.dumps([hosted, before, own, after, 'pygments' in sys.modules]))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=project, check=False, env=env
+    )
+    hosted, before, own, after, pygments = json.loads(done.stderr.splitlines()[-1])
+    assert (hosted, before) == (0, [False, None])
+    assert (own, after, pygments) == (0, [None, "__all__"], False)
+    stub = "import sys; sys.modules['httpx._main'] = None; import httpx; httpx.main()"
+    shown = subprocess.run([sys.executable, "-c", stub], capture_output=True, text=True, check=False)
+    assert "could not run" in shown.stdout  # httpx's stub stands in for its command line
