@@ -2,20 +2,23 @@
 threads each with a kept-alive connection) that makes the same registry requests and nothing else: per
 repository the tag list, then the newest main tag's manifest, and its config only where the manifest
 carries no revision annotation. No config, git, policy, checks or decision log. No Python program that
-reads these registries can be faster than this, so it tells what a goal in multiples of the skopeo loop
-asks of Python itself.
+reads these registries can be much faster than this, so it tells what a goal in multiples of the skopeo
+loop asks of Python itself. With --httpx, the same through httpx's AsyncClient (eight connections), the
+HTTP library tagtrail uses: what the library costs, apart from tagtrail.
 
-    python benchmarks/_floor_client.py HOST REPO [REPO …]   (prints REPO TAG DIGEST REVISION per line)
+    python benchmarks/_floor_client.py [--httpx] HOST REPO [REPO …]   (prints REPO TAG DIGEST REVISION)
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import http.client
 import json
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 ACCEPT = "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json"
 REVISION = "org.opencontainers.image.revision"
@@ -35,7 +38,7 @@ def _get(host: str, path: str, accept: str = "*/*") -> bytes:
 
 def newest(host: str, repo: str) -> str:
     tags = json.loads(_get(host, f"/v2/{repo}/tags/list?n=10000"))["tags"]
-    winner = max((t for t in tags if t.startswith("main.")), key=lambda t: (t.split(".")[1], t))
+    winner = _pick(tags)
     raw = _get(host, f"/v2/{repo}/manifests/{winner}", ACCEPT)
     manifest = json.loads(raw)
     revision = manifest.get("annotations", {}).get(REVISION)
@@ -45,7 +48,37 @@ def newest(host: str, repo: str) -> str:
     return f"{repo} {winner} sha256:{hashlib.sha256(raw).hexdigest()} {revision}"
 
 
+def _pick(tags: list[str]) -> str:
+    return max((t for t in tags if t.startswith("main.")), key=lambda t: (t.split(".")[1], t))
+
+
+async def _newest_httpx(client: Any, host: str, repo: str) -> str:
+    base = f"http://{host}/v2/{repo}"
+    tags = (await client.get(f"{base}/tags/list", params={"n": 10000})).json()["tags"]
+    winner = _pick(tags)
+    raw = (await client.get(f"{base}/manifests/{winner}", headers={"Accept": ACCEPT})).content
+    manifest = json.loads(raw)
+    revision = manifest.get("annotations", {}).get(REVISION)
+    if revision is None:
+        config = (await client.get(f"{base}/blobs/{manifest['config']['digest']}")).json()
+        revision = config["config"].get("Labels", {}).get(REVISION)
+    return f"{repo} {winner} sha256:{hashlib.sha256(raw).hexdigest()} {revision}"
+
+
+async def _all_httpx(host: str, repos: list[str]) -> list[str]:
+    import httpx  # noqa: PLC0415
+
+    limits = httpx.Limits(max_connections=8, max_keepalive_connections=8)
+    async with httpx.AsyncClient(limits=limits, headers={"User-Agent": "floor/1"}) as client:
+        return await asyncio.gather(*(_newest_httpx(client, host, repo) for repo in repos))
+
+
 def main() -> None:
+    if sys.argv[1] == "--httpx":
+        sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]  # as tagtrail does
+        for line in asyncio.run(_all_httpx(sys.argv[2], sys.argv[3:])):
+            print(line)
+        return
     host, repos = sys.argv[1], sys.argv[2:]
     with ThreadPoolExecutor(8) as pool:
         for line in pool.map(lambda repo: newest(host, repo), repos):

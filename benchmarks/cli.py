@@ -6,7 +6,8 @@
    same process tree: per repository `skopeo list-tags`, pick the newest main tag, `skopeo inspect` it.
    Both are timed from process start to exit (import included); requests are counted at the registry's
    access log. Peak RSS of plan is read from the kernel (the child's ru_maxrss). Beside them, the floor:
-   a bare Python script (`_floor_client.py`) making the same requests and nothing else. The images carry
+   a bare Python script (`_floor_client.py`) making the same requests and nothing else, with the standard
+   library and with httpx (the HTTP library tagtrail uses). The images carry
    their revision as tagtrail build writes it, label and manifest annotation.
 2. Start-up of the light commands (`--version`, `tag`, `tag parse`, `apps`, `config check`) against
    `python -c pass`, the interpreter's floor, in the same run; and, for reference, importing typer and
@@ -60,6 +61,7 @@ PYTHON = Path(sys.executable)
 TAGTRAIL = PYTHON.parent / "tagtrail"
 FLOOR = Path(__file__).parent / "_floor_client.py"  # the same requests from a bare Python script
 FLOOR_TOOL = "floor: bare Python script"
+HTTPX_FLOOR_TOOL = "floor: bare httpx script"  # the same, through the HTTP library tagtrail uses
 IMPORT_FLOOR = "floor: import typer+pydantic"  # what a command that validates the config imports at least
 TEMPLATE = "{{branch}}.{{date 'YYYYMMDD-HHmmss' tz='UTC'}}.{{sha}}"
 SCHEME = Scheme.compile(TEMPLATE)
@@ -255,16 +257,18 @@ def plan_case(project: Project, runs: int) -> list[Row]:
     base = Row(
         case, "skopeo list-tags + inspect", statistics.median(base_times), count // len(base_times), apps
     )
-    floor_times = []
-    for _ in range(runs):
-        done = run([str(PYTHON), str(FLOOR), project.registry.host, *repos], project.root)
-        assert done.code == 0, f"the floor client exited {done.code}"
-        found = {line.split()[0].rsplit("/", 1)[1]: line.split()[1] for line in done.stdout.splitlines()}
-        assert found == project.winners, "the floor client found other tags"
-        floor_times.append(done.seconds)
-    count, offset = count_requests(log, "floor", offset)
-    floor = Row(case, FLOOR_TOOL, statistics.median(floor_times), count // runs, apps, 0.0)
-    return [ours, base, floor]
+    floors = []
+    for tool, flags in ((FLOOR_TOOL, []), (HTTPX_FLOOR_TOOL, ["--httpx"])):
+        floor_times = []
+        for _ in range(runs):
+            done = run([str(PYTHON), str(FLOOR), *flags, project.registry.host, *repos], project.root)
+            assert done.code == 0, f"the floor client exited {done.code}"
+            found = {line.split()[0].rsplit("/", 1)[1]: line.split()[1] for line in done.stdout.splitlines()}
+            assert found == project.winners, "the floor client found other tags"
+            floor_times.append(done.seconds)
+        count, offset = count_requests(log, "floor", offset)
+        floors.append(Row(case, tool, statistics.median(floor_times), count // runs, apps))
+    return [ours, base, *floors]
 
 
 def startup(project: Path, runs: int) -> list[tuple[str, float]]:
@@ -380,7 +384,7 @@ def check_goals(rows: list[Row], started: list[tuple[str, float]]) -> bool:
     print()
     goals = {"8 x 1000": 3.0, "50 x 1000": 10.0}
     for case in dict.fromkeys(r.case for r in rows):
-        ours, base, bare = (r for r in rows if r.case == case)
+        ours, base, bare, bare_httpx = (r for r in rows if r.case == case)
         ratio, goal = base.seconds / ours.seconds, goals.get(case)
         fine = goal is None or ratio >= goal
         ok &= fine
@@ -392,6 +396,10 @@ def check_goals(rows: list[Row], started: list[tuple[str, float]]) -> bool:
         print(
             f"  (the floor, a bare Python script making the same requests: {base.seconds / bare.seconds:.1f}x"
             f" the skopeo loop, {bare.seconds * 1000:.0f} ms; tagtrail plan takes {ours.seconds / bare.seconds:.1f}x the floor)"
+        )
+        print(
+            f"  (the same requests through httpx, the HTTP library tagtrail uses, in a bare script:"
+            f" {base.seconds / bare_httpx.seconds:.1f}x the skopeo loop, {bare_httpx.seconds * 1000:.0f} ms)"
         )
     floor = started[0][1]
     for name, seconds in started[1:]:
