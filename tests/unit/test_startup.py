@@ -71,7 +71,7 @@ def test_tag_parse_with_a_scheme_does_not_load_the_config(project: Path) -> None
 def test_commands_that_read_the_config_load_no_network_or_crypto_code(project: Path, args: list[str]) -> None:
     modules = _modules(args, project)
     assert "tagtrail.config" in modules
-    never = ("httpx", "tagtrail.registry", "cryptography", "starlette", "sqlite3", "rich.logging")
+    never = ("httpx", "tagtrail.registry", "cryptography", "starlette", "sqlite3", "rich")  # JSON: no rich
     assert _loaded(modules, *never) == []
 
 
@@ -114,14 +114,20 @@ def test_garbage_collection_is_paused_for_imports_only_and_only_in_tagtrails_own
     assert frozen > 10_000  # typer's, pydantic's and the config's objects
 
 
-def test_the_deploy_commands_load_no_kubernetes_client_until_a_cluster_is_configured() -> None:
+def test_the_deploy_commands_load_no_kubernetes_client_or_rich_until_needed() -> None:
     """plan, deploy, status and history import lightkube only where `kubernetes:` or `deploy.kubernetes`
-    makes a Cluster (the Kubernetes tests cover that side)."""
-    probe = "import json, sys\nimport tagtrail.cli.deploy_cmd\nprint(json.dumps(sorted(sys.modules)))\n"
+    makes a Cluster (the Kubernetes tests cover that side), and rich only to print a table (not for
+    `plan --json`)."""
+    probe = (
+        "import json, sys\n"
+        "sys.modules['httpx._main'] = None\n"  # as tagtrail's own process does
+        "import tagtrail.cli.deploy_cmd\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     modules = set(json.loads(done.stdout))
     assert "tagtrail.reconcile" in modules
-    assert _loaded(modules, "lightkube", "tagtrail.kube.cluster", "tagtrail.targets.kubernetes") == []
+    assert _loaded(modules, "lightkube", "tagtrail.kube.cluster", "tagtrail.targets.kubernetes", "rich") == []
 
 
 def test_tagtrails_own_process_skips_httpxs_command_line_and_pydantics_plugin_scan(project: Path) -> None:

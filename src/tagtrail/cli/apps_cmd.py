@@ -6,12 +6,11 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 from tagtrail import apps as app_discovery
 from tagtrail.cli import output
 from tagtrail.cli.app import app, state
+from tagtrail.cli.output import escape
 from tagtrail.gitrepo import GitRepo
 
 
@@ -46,7 +45,7 @@ def apps(
         ]
         output.print_json({"include": entries})
     else:
-        table = Table("APP", "CONTEXT", "DOCKERFILE", "IMAGE", "MORE INPUTS", box=None, pad_edge=False)
+        table = output.table("APP", "CONTEXT", "DOCKERFILE", "IMAGE", "MORE INPUTS", box=None, pad_edge=False)
         for a in found:
             table.add_row(a.name, a.context, a.dockerfile, escape(a.image), ", ".join(a.inputs) or "-")
         if found:

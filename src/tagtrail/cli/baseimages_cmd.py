@@ -8,14 +8,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 from tagtrail import apps as discovery
 from tagtrail.baseimages import AppBase, ResolvedBase, resolve_bases
 from tagtrail.cli import output
 from tagtrail.cli.app import app, state
 from tagtrail.cli.deploy_cmd import EXIT_PENDING, AppsArgument, JsonOption, _run
+from tagtrail.cli.output import escape
 from tagtrail.config import Config
 from tagtrail.errors import TagtrailError
 from tagtrail.humanize import age
@@ -60,7 +59,7 @@ def base_images_command(
 
 
 def _table(rows: list[AppBase]) -> None:
-    table = Table("APP", "BASE", "USED", "NOW", "MOVED", box=None, pad_edge=False)
+    table = output.table("APP", "BASE", "USED", "NOW", "MOVED", box=None, pad_edge=False)
     for row in rows:
         table.add_row(row.app, escape(row.base or "-"), _short(row.used), _short(row.current), _moved(row))
     output.print_table(table)

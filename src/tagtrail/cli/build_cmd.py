@@ -10,8 +10,6 @@ from pathlib import Path
 from typing import Annotated, get_args
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 from tagtrail import apps as app_discovery
 from tagtrail import build as builds
@@ -20,6 +18,7 @@ from tagtrail.apps import App
 from tagtrail.baseimages import Resolution, resolve_bases
 from tagtrail.cli import output
 from tagtrail.cli.app import State, app, state
+from tagtrail.cli.output import escape
 from tagtrail.config import Config
 from tagtrail.errors import TagtrailError
 from tagtrail.gitrepo import GitRepo
@@ -237,7 +236,7 @@ def _show_results(results: list[builds.BuildResult], json: bool) -> None:
             ]
         )
         return
-    table = Table("APP", "IMAGE", "RESULT", box=None, pad_edge=False)
+    table = output.table("APP", "IMAGE", "RESULT", box=None, pad_edge=False)
     for r in results:
         if r.ok:
             shown = f"{r.reference}@{r.digest}" if r.digest else r.reference

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from rich.markup import escape
-
 from tagtrail import reconcile
 from tagtrail.cli import output
+from tagtrail.cli.output import escape
 from tagtrail.humanize import span
 from tagtrail.reconcile.follow import Followed
 from tagtrail.targets.base import Applied

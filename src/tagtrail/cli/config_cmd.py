@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 from tagtrail.cli import output
 from tagtrail.cli.app import app, state
+from tagtrail.cli.output import escape
 from tagtrail.config import Config
 from tagtrail.config.docs import json_schema, markdown_table, settings
 from tagtrail.errors import ConfigError
@@ -58,7 +57,7 @@ def check(
         output.warn(warning)
     branches = ", ".join(config.deploy.branches)
     output.stdout.print(f"[green]✓[/] {escape(str(current.config_path))} is valid", highlight=False)
-    table = Table(box=None, show_header=False, pad_edge=False)
+    table = output.table(box=None, show_header=False, pad_edge=False)
     table.add_row("scheme", escape(config.scheme))
     table.add_row("example tag", config.tag_scheme.example)
     table.add_row("image", escape(config.image))
@@ -81,7 +80,7 @@ def schema(
     if markdown:
         typer.echo(markdown_table(), nl=False)
     elif table:
-        listing = Table("KEY", "TYPE", "DEFAULT", "WHAT IT DOES", box=None, pad_edge=False)
+        listing = output.table("KEY", "TYPE", "DEFAULT", "WHAT IT DOES", box=None, pad_edge=False)
         for setting in settings():
             listing.add_row(setting.key, setting.type, setting.default.strip("`"), setting.description)
         output.print_table(listing)

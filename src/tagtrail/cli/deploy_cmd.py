@@ -9,13 +9,12 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 from tagtrail import reconcile
 from tagtrail.cli import output
 from tagtrail.cli.app import State, app, state
 from tagtrail.cli.cluster import cluster_record, cluster_text, print_followed, written
+from tagtrail.cli.output import escape
 from tagtrail.humanize import age
 from tagtrail.reconcile import Planned, Reconciler, Report
 from tagtrail.reconcile.follow import Followed, follow
@@ -86,7 +85,7 @@ def planned_record(item: Planned) -> dict[str, Any]:
 
 
 def _plan_table(planned: list[Planned]) -> None:
-    table = Table("APP", "RUNNING", "NEWEST ELIGIBLE", "ACTION", "WHY", box=None, pad_edge=False)
+    table = output.table("APP", "RUNNING", "NEWEST ELIGIBLE", "ACTION", "WHY", box=None, pad_edge=False)
     style = {"deploy": "[bold green]deploy[/]", "hold": "[yellow]hold[/]", "nothing": "nothing"}
     for item in planned:
         d = item.decision
@@ -279,7 +278,7 @@ def status(ctx: typer.Context, apps: AppsArgument = None, json: JsonOption = Fal
         return
     observed = any(r.cluster is not None for r in rows)
     columns = ["APP", "DECLARED", "COMMIT", "AGE", "NEWEST ELIGIBLE", "BEHIND", "PINNED", "LAST DEPLOY"]
-    table = Table(*columns, *(["CLUSTER"] if observed else []), box=None, pad_edge=False)
+    table = output.table(*columns, *(["CLUSTER"] if observed else []), box=None, pad_edge=False)
     for r in rows:
         d = r.planned.decision
         running = d.running_parsed
@@ -332,7 +331,7 @@ def history(
             ]
         )
         return
-    table = Table("WHEN", "COMMIT", "BY", "TAG", "REASON", box=None, pad_edge=False)
+    table = output.table("WHEN", "COMMIT", "BY", "TAG", "REASON", box=None, pad_edge=False)
     for e in entries:
         table.add_row(
             f"{e.time.astimezone(UTC):%Y-%m-%d %H:%M}",

@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from tagtrail import init as initializer
 from tagtrail.cli import config_cmd, deploy_cmd, output
 from tagtrail.cli.app import State
 from tagtrail.cli.app import app as root_app
+from tagtrail.cli.output import escape
 from tagtrail.config import Config, RegistryConfig
 from tagtrail.errors import RegistryError, TagtrailError
 from tagtrail.gitrepo import GitRepo

@@ -42,6 +42,20 @@ def _default(value: Any) -> Any:
     raise TypeError(f"cannot show {type(value).__name__} as JSON")
 
 
+def escape(text: str) -> str:
+    """`text` shown as it is inside rich markup (rich.markup.escape, imported when first needed)."""
+    from rich.markup import escape as rich_escape  # noqa: PLC0415
+
+    return rich_escape(text)
+
+
+def table(*columns: str, **options: Any) -> Table:
+    """A rich Table (rich.table, imported only by a command that prints one)."""
+    from rich.table import Table  # noqa: PLC0415
+
+    return Table(*columns, **options)
+
+
 def print_table(table: Table) -> None:
     """A table for people, without the trailing blanks rich pads short rows with (they upset diffs and tests)."""
     console = _console("stdout")
@@ -63,13 +77,9 @@ def iso(moment: datetime | None) -> str | None:
 
 def error(message: str) -> None:
     """One line per problem on stderr, prefixed so it reads as an error in any log."""
-    from rich.markup import escape  # noqa: PLC0415
-
     for line in message.splitlines() or [""]:
         _console("stderr").print(f"[bold red]error:[/] {escape(line)}", highlight=False, emoji=False)
 
 
 def warn(message: str) -> None:
-    from rich.markup import escape  # noqa: PLC0415
-
     _console("stderr").print(f"[yellow]warning:[/] {escape(message)}", highlight=False, emoji=False)

@@ -6,11 +6,10 @@ import asyncio
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 from tagtrail.cli import output
 from tagtrail.cli.app import EXIT_ERROR, app, state
+from tagtrail.cli.output import escape
 from tagtrail.humanize import size
 from tagtrail.retention.prune import AppPlan, PruneReport
 from tagtrail.retention.run import prune_project
@@ -75,7 +74,7 @@ def _print(report: PruneReport, requests: int) -> None:
             + ("" if graph.exact else " at least")
         )
         output.stdout.print(head, highlight=False)
-        table = Table("", "TAG", "WHY", "", box=None, pad_edge=False, show_header=False)
+        table = output.table("", "TAG", "WHY", "", box=None, pad_edge=False, show_header=False)
         for v in sorted(graph.verdicts, key=lambda v: (v.kept or v.why == "referrer", v.tag)):
             keep = v.kept or v.why == "referrer"
             table.add_row("  keep" if keep else "  delete", escape(v.tag), str(v.why), escape(v.sentence))

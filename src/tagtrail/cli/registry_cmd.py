@@ -8,11 +8,10 @@ from datetime import UTC, datetime
 from typing import Annotated, TypeVar
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 from tagtrail.cli import output
 from tagtrail.cli.app import State, app, state
+from tagtrail.cli.output import escape
 from tagtrail.cli.tag import tag_record
 from tagtrail.config import Config, RegistryConfig
 from tagtrail.errors import TagtrailError
@@ -126,7 +125,7 @@ def tags(
             }
         )
         return
-    table = Table("TAG", "BRANCH", "SHA", "TIME (UTC)", "AGE", box=None, pad_edge=False)
+    table = output.table("TAG", "BRANCH", "SHA", "TIME (UTC)", "AGE", box=None, pad_edge=False)
     for p in shown:
         when = " or ".join(f"{i:%Y-%m-%d %H:%M:%S}" for i in p.instants) or "-"
         table.add_row(p.tag, p.branch, p.sha, when, _age(max(p.instants) if p.instants else None))
@@ -204,7 +203,7 @@ def inspect(
             }
         )
         return
-    table = Table(box=None, show_header=False, pad_edge=False)
+    table = output.table(box=None, show_header=False, pad_edge=False)
     table.add_row("image", escape(str(ref)))
     table.add_row("digest", seen.digest)
     table.add_row("media type", seen.media_type)

@@ -8,11 +8,10 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 from tagtrail.cli import output
 from tagtrail.cli.app import app, state
+from tagtrail.cli.output import escape
 from tagtrail.config.types import parse_duration
 from tagtrail.errors import TagtrailError
 from tagtrail.humanize import share, span
@@ -50,7 +49,7 @@ def measures_record(m: Measures) -> dict[str, Any]:
 
 
 def _table(insights: Insights) -> None:
-    table = Table(
+    table = output.table(
         "APP",
         "DEPLOYS",
         "PER DAY",

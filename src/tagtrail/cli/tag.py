@@ -153,13 +153,16 @@ def parse(
     if json:
         output.print_json([tag_record(r) for r in results])
     else:
-        from rich.markup import escape  # noqa: PLC0415  (rich only for a table: `tag` and --json print plain text)
-        from rich.table import Table  # noqa: PLC0415
-
-        table = Table("TAG", "BRANCH", "SHA", "TIME (UTC)", "NOTE", box=None, pad_edge=False)
+        table = output.table("TAG", "BRANCH", "SHA", "TIME (UTC)", "NOTE", box=None, pad_edge=False)
         for r in results:
             if isinstance(r, Rejected):
-                table.add_row(escape(r.tag), "-", "-", "-", f"[red]not of the scheme:[/] {escape(r.reason)}")
+                table.add_row(
+                    output.escape(r.tag),
+                    "-",
+                    "-",
+                    "-",
+                    f"[red]not of the scheme:[/] {output.escape(r.reason)}",
+                )
             else:
                 when = " or ".join(f"{i:%Y-%m-%d %H:%M:%S}" for i in r.instants) or "-"
                 note = "ambiguous: DST overlap" if r.ambiguous else ""
