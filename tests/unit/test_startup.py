@@ -114,10 +114,10 @@ def test_garbage_collection_is_paused_for_imports_only_and_only_in_tagtrails_own
     assert frozen > 10_000  # typer's, pydantic's and the config's objects
 
 
-def test_the_deploy_commands_load_no_kubernetes_client_or_rich_until_needed() -> None:
+def test_the_deploy_commands_load_no_kubernetes_client_rich_or_crypto_until_needed() -> None:
     """plan, deploy, status and history import lightkube only where `kubernetes:` or `deploy.kubernetes`
-    makes a Cluster (the Kubernetes tests cover that side), and rich only to print a table (not for
-    `plan --json`)."""
+    makes a Cluster (the Kubernetes tests cover that side), rich only to print a table (not for
+    `plan --json`), and cryptography only to read a key (deploy.verify.keys)."""
     probe = (
         "import json, sys\n"
         "sys.modules['httpx._main'] = None\n"  # as tagtrail's own process does
@@ -127,7 +127,8 @@ def test_the_deploy_commands_load_no_kubernetes_client_or_rich_until_needed() ->
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     modules = set(json.loads(done.stdout))
     assert "tagtrail.reconcile" in modules
-    assert _loaded(modules, "lightkube", "tagtrail.kube.cluster", "tagtrail.targets.kubernetes", "rich") == []
+    never = ("lightkube", "tagtrail.kube.cluster", "tagtrail.targets.kubernetes", "rich", "cryptography")
+    assert _loaded(modules, *never) == []
 
 
 def test_tagtrails_own_process_skips_httpxs_command_line_and_pydantics_plugin_scan(project: Path) -> None:

@@ -7,7 +7,7 @@ import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -22,7 +22,9 @@ from tagtrail.reconcile.claims import Memory, Provenance
 from tagtrail.registry import ImageRef, RegistryClient
 from tagtrail.scheme import ParsedTag
 from tagtrail.verify import load_keys, verify_image
-from tagtrail.verify.signatures import PublicKey
+
+if TYPE_CHECKING:
+    from tagtrail.verify.signatures import PublicKey
 
 
 @dataclass

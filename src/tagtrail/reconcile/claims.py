@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from tagtrail.config.provenance import SourceConfig
 from tagtrail.errors import GitError
@@ -28,7 +28,9 @@ from tagtrail.registry import ImageRef, ManifestHead, Revision
 from tagtrail.scheme import Ranking, Scheme
 from tagtrail.verify import verify_image
 from tagtrail.verify.cosign import SignatureRegistry
-from tagtrail.verify.signatures import PublicKey
+
+if TYPE_CHECKING:
+    from tagtrail.verify.signatures import PublicKey
 
 REMOTE = "origin"
 RECHECK = timedelta(hours=1)  # at least this often, a long-lived reconciler HEADs each running tag

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tagtrail.config import Config
 from tagtrail.errors import RegistryError
@@ -26,7 +27,9 @@ from tagtrail.registry.stats import counting
 from tagtrail.scheme import ParsedTag
 from tagtrail.targets.base import AppState
 from tagtrail.verify import load_keys
-from tagtrail.verify.signatures import PublicKey
+
+if TYPE_CHECKING:
+    from tagtrail.verify.signatures import PublicKey
 
 # Each round answers one need; a tie, an ancestry question and a digest take three, the claims (commit,
 # label, signature, the running tag's digest) four more. More means a registry changing under us.

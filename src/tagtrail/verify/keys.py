@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tagtrail.errors import ConfigError, Problem
 from tagtrail.provenance import SignatureAnswer
 from tagtrail.registry import ImageRef
 from tagtrail.verify.cosign import SignatureRegistry, find
-from tagtrail.verify.signatures import Checked, PublicKey, judge, load_key
+from tagtrail.verify.signatures import Checked, judge, load_key
+
+if TYPE_CHECKING:
+    from tagtrail.verify.signatures import PublicKey
 
 
 def load_keys(specs: list[str], base: Path) -> list[PublicKey]:

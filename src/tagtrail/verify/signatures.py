@@ -13,11 +13,7 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
-from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from typing import TYPE_CHECKING
 
 from tagtrail.errors import InvalidReference
 from tagtrail.provenance import SignatureAnswer
@@ -25,7 +21,11 @@ from tagtrail.registry import ImageRef
 
 SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature"
 SIMPLE_SIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
-PublicKey = ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | rsa.RSAPublicKey
+
+if TYPE_CHECKING:  # cryptography is imported where a key is read or a signature checked, not by every deploy
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+    PublicKey = ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | rsa.RSAPublicKey
 
 
 @dataclass(frozen=True)
@@ -46,13 +46,20 @@ class Checked:
 
 
 def load_key(pem: str) -> PublicKey:
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa  # noqa: PLC0415
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key  # noqa: PLC0415
+
     key = load_pem_public_key(pem.strip().encode())
-    if not isinstance(key, PublicKey):
+    if not isinstance(key, ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | rsa.RSAPublicKey):
         raise ValueError("only ECDSA, Ed25519 and RSA public keys are supported")  # noqa: TRY004
     return key
 
 
 def _verifies(key: PublicKey, signature: bytes, payload: bytes) -> bool:
+    from cryptography.exceptions import InvalidSignature  # noqa: PLC0415
+    from cryptography.hazmat.primitives import hashes  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding  # noqa: PLC0415
+
     try:
         if isinstance(key, ec.EllipticCurvePublicKey):
             key.verify(signature, payload, ec.ECDSA(hashes.SHA256()))
