@@ -17,6 +17,7 @@ import http.client
 import json
 import sys
 import threading
+from collections.abc import Generator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -36,33 +37,41 @@ def _get(host: str, path: str, accept: str = "*/*") -> bytes:
     return body
 
 
-def newest(host: str, repo: str) -> str:
-    tags = json.loads(_get(host, f"/v2/{repo}/tags/list?n=10000"))["tags"]
-    winner = _pick(tags)
-    raw = _get(host, f"/v2/{repo}/manifests/{winner}", ACCEPT)
+def _reads(repo: str) -> Generator[tuple[str, str], bytes, str]:
+    """One repository's requests, each yielded as (path, accept) and answered by the caller (threads or
+    httpx), and its line: the tag list, the newest main tag's manifest, its config only without the
+    annotation."""
+    tags = json.loads((yield f"/v2/{repo}/tags/list?n=10000", "*/*"))["tags"]
+    winner = max((t for t in tags if t.startswith("main.")), key=lambda t: (t.split(".")[1], t))
+    raw = yield f"/v2/{repo}/manifests/{winner}", ACCEPT
     manifest = json.loads(raw)
     revision = manifest.get("annotations", {}).get(REVISION)
     if revision is None:
-        config = json.loads(_get(host, f"/v2/{repo}/blobs/{manifest['config']['digest']}"))
+        config = json.loads((yield f"/v2/{repo}/blobs/{manifest['config']['digest']}", "*/*"))
         revision = config["config"].get("Labels", {}).get(REVISION)
     return f"{repo} {winner} sha256:{hashlib.sha256(raw).hexdigest()} {revision}"
 
 
-def _pick(tags: list[str]) -> str:
-    return max((t for t in tags if t.startswith("main.")), key=lambda t: (t.split(".")[1], t))
+def newest(host: str, repo: str) -> str:
+    reads = _reads(repo)
+    request = next(reads)
+    try:
+        while True:
+            request = reads.send(_get(host, *request))
+    except StopIteration as done:
+        return str(done.value)
 
 
 async def _newest_httpx(client: Any, host: str, repo: str) -> str:
-    base = f"http://{host}/v2/{repo}"
-    tags = (await client.get(f"{base}/tags/list", params={"n": 10000})).json()["tags"]
-    winner = _pick(tags)
-    raw = (await client.get(f"{base}/manifests/{winner}", headers={"Accept": ACCEPT})).content
-    manifest = json.loads(raw)
-    revision = manifest.get("annotations", {}).get(REVISION)
-    if revision is None:
-        config = (await client.get(f"{base}/blobs/{manifest['config']['digest']}")).json()
-        revision = config["config"].get("Labels", {}).get(REVISION)
-    return f"{repo} {winner} sha256:{hashlib.sha256(raw).hexdigest()} {revision}"
+    reads = _reads(repo)
+    request = next(reads)
+    try:
+        while True:
+            path, accept = request
+            response = await client.get(f"http://{host}{path}", headers={"Accept": accept})
+            request = reads.send(response.content)
+    except StopIteration as done:
+        return str(done.value)
 
 
 async def _all_httpx(host: str, repos: list[str]) -> list[str]:

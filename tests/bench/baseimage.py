@@ -99,8 +99,7 @@ async def labels_of(registry: RegistryServer, reference: str) -> dict[str, str]:
 
 async def annotations_of(registry: RegistryServer, reference: str) -> dict[str, str]:
     async with RegistryClient({registry.host: RegistryConfig(insecure=True)}) as client:
-        manifest = await client.manifest(ImageRef.parse(reference))
-    return dict(json.loads(manifest.raw).get("annotations", {}))
+        return (await client.manifest(ImageRef.parse(reference))).annotations
 
 
 def build_and_declare(capsys: pytest.CaptureFixture[str], root: Path, *apps: str) -> dict[str, str]:

@@ -11,6 +11,7 @@ import typer
 
 from tagtrail.cli import output
 from tagtrail.cli.app import app, state
+from tagtrail.cli.output import escape
 from tagtrail.errors import GitError, TagtrailError
 from tagtrail.gitrepo import GitRepo
 from tagtrail.scheme import ParsedTag, Rejected, Scheme
@@ -156,13 +157,7 @@ def parse(
         table = output.table("TAG", "BRANCH", "SHA", "TIME (UTC)", "NOTE", box=None, pad_edge=False)
         for r in results:
             if isinstance(r, Rejected):
-                table.add_row(
-                    output.escape(r.tag),
-                    "-",
-                    "-",
-                    "-",
-                    f"[red]not of the scheme:[/] {output.escape(r.reason)}",
-                )
+                table.add_row(escape(r.tag), "-", "-", "-", f"[red]not of the scheme:[/] {escape(r.reason)}")
             else:
                 when = " or ".join(f"{i:%Y-%m-%d %H:%M:%S}" for i in r.instants) or "-"
                 note = "ambiguous: DST overlap" if r.ambiguous else ""

@@ -203,9 +203,7 @@ class RegistryClient:
         the manifest alone when it carries the OCI revision annotation, else also its config's label (for
         an index, the default platform's manifest first: the annotation may be there)."""
         top = await self.manifest(ref)
-        if top.revision is not None:
-            return Revision(top.digest, top.revision, "annotation")
-        image = await self._platform_manifest(ref, top, None)
+        image = top if top.revision is not None else await self._platform_manifest(ref, top, None)
         if image.revision is not None:
             return Revision(top.digest, image.revision, "annotation")
         inspection = await self._inspection(ref, top, image)
