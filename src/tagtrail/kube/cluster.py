@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from lightkube import ApiError, AsyncClient, operators
 from lightkube.generic_resource import GenericNamespacedResource, create_namespaced_resource
@@ -208,13 +210,15 @@ class Cluster:
             if state.state != "progressing":
                 return state
             self.requests += 1
-            async with refusals(self.server, f"watch {workload.ref}"):
-                watch = self._client().watch(
-                    self._resource(workload.kind),
-                    namespace=workload.namespace,
-                    fields={"metadata.name": workload.name},
-                    resource_version=current.resource_version,
-                )
+            stream = self._client().watch(
+                self._resource(workload.kind),
+                namespace=workload.namespace,
+                fields={"metadata.name": workload.name},
+                resource_version=current.resource_version,
+            )
+            # closed on leaving the loop, not when collected: lightkube's generator holds the response open
+            watching = aclosing(cast("AsyncGenerator[tuple[str, Any], None]", stream))
+            async with refusals(self.server, f"watch {workload.ref}"), watching as watch:
                 async for kind, body in watch:
                     if kind == "DELETED":
                         return Progress("failed", 0, 0, 0, f"{workload.ref} was deleted during its rollout")
