@@ -256,7 +256,7 @@ def test_deep_nesting_is_refused_with_its_line() -> None:
 def test_a_huge_file_is_refused_before_it_is_read(tmp_path: Path) -> None:
     path = tmp_path / "tagtrail.yaml"
     path.write_text("image: a/{app}\n" + "# filler\n" * 200_000)
-    with pytest.raises(ConfigError, match=r"tagtrail.yaml: the file is \d+ KiB, over the limit of 1024 KiB"):
+    with pytest.raises(ConfigError, match=r"tagtrail.yaml: the file is \d+ KiB, over the limit of 256 KiB"):
         load_config(path)
 
 
