@@ -12,6 +12,7 @@ import base64
 import hashlib
 import hmac
 import json
+import math
 import re
 import secrets
 import time
@@ -112,18 +113,30 @@ def _b64(data: bytes) -> str:
 
 
 class SignInGuard:
-    """Failed sign-ins slow down, per client and for everyone: a token is never guessed at line speed."""
+    """Failed sign-ins slow down, per client and for everyone: a token is never guessed at line speed, and
+    nobody else's failures lock out a person who has the token. A client over its own budget waits whatever
+    it sends; the budget of everyone together only holds back wrong tokens (a right one is let through, so a
+    flood from elsewhere denies nobody), and every refusal says how long to wait."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clients = RateLimiter(CLIENT_RATE, CLIENT_BURST, clock)
         self.everyone = RateLimiter(GLOBAL_RATE, GLOBAL_BURST, clock)
 
-    def blocked(self, client: str) -> bool:
-        return self.clients.blocked(client) or self.everyone.blocked("*")
+    def before(self, client: str) -> int:
+        """Seconds this client must wait before its token is even looked at (0: look)."""
+        return _seconds(self.clients.wait(client))
 
-    def failed(self, client: str) -> None:
+    def refused(self, client: str) -> int:
+        """A wrong token, charged to the client and to everyone: seconds to wait when everyone's budget was
+        spent already (0: say the token was wrong; the client's own budget answers its next try)."""
+        crowded = self.everyone.wait("*")
         self.clients.charge(client)
         self.everyone.charge("*")
+        return _seconds(crowded)
+
+
+def _seconds(wait: float) -> int:
+    return math.ceil(wait) if wait > 0 else 0
 
 
 class Flashes:

@@ -1,0 +1,65 @@
+"""Signing in and out of the dashboard, through the ASGI app (Starlette's test client, a controller on the
+in-memory fakes): who gets through the sign-in limits, and how long the others are told to wait."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fakes import FakeRegistry, FakeTarget, config_text
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
+
+from tagtrail.config import Config
+from tagtrail.controller import Controller
+from tagtrail.history import DecisionLog
+from tagtrail.reconcile import Reconciler
+from tagtrail.web.app import create_app
+
+TOKEN = "t" * 40
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[Starlette]:
+    path = tmp_path / "tagtrail.yaml"
+    path.write_text(config_text() + f"  decision_log: {tmp_path / 'log.sqlite'}\n")
+
+    def reconcilers(config: Config, config_path: Path) -> Reconciler:
+        log = DecisionLog(tmp_path / "l.sqlite")
+        return Reconciler(config, config_path, FakeRegistry({}), target=FakeTarget({}), log=log)
+
+    controller = Controller(path, reconcilers=reconcilers)
+    yield create_app(controller, {"TAGTRAIL_TOKEN": TOKEN}, run=False)
+    asyncio.run(controller.client.aclose())
+
+
+def sign_in(app: Starlette, address: str, token: str) -> tuple[int, str, str | None]:
+    with TestClient(app, client=(address, 40000), follow_redirects=False) as client:
+        answer = client.post("/login", data={"name": "sam", "token": token, "next": "/"})
+    return answer.status_code, answer.text, answer.headers.get("retry-after")
+
+
+def test_wrong_sign_ins_from_everywhere_never_lock_out_the_right_token(app: Starlette) -> None:
+    """About one wrong sign-in a second from anyone used to lock every user out (the right token got 429)."""
+    for n in range(30):
+        assert sign_in(app, f"10.0.0.{n}", f"guess-{n}")[0] in (401, 429)
+    assert sign_in(app, "192.168.1.5", TOKEN)[0] == 303
+    status, page, retry = sign_in(app, "192.168.1.6", "another guess")
+    assert status == 429
+    assert retry is not None
+    assert int(retry) >= 1
+    assert re.search(rf"try again in {retry} s", page)
+
+
+def test_a_guesser_waits_and_is_told_how_long_even_with_the_right_token(app: Starlette) -> None:
+    answers = [sign_in(app, "10.1.1.1", f"guess-{n}")[0] for n in range(6)]
+    assert answers == [401] * 5 + [429]
+    status, page, retry = sign_in(app, "10.1.1.1", TOKEN)
+    assert status == 429
+    assert retry is not None
+    assert 1 <= int(retry) <= 10
+    assert f"try again in {retry} s" in page
+    assert sign_in(app, "10.1.1.2", TOKEN)[0] == 303  # someone else is not held up by it
