@@ -1,5 +1,6 @@
-"""Signing in and out of the dashboard, through the ASGI app (Starlette's test client, a controller on the
-in-memory fakes): who gets through the sign-in limits, and how long the others are told to wait."""
+"""Who may use the web app, through the ASGI app (Starlette's test client, a controller on the in-memory
+fakes): who gets through the sign-in limits and how long the others are told to wait, and what replicas
+need to ask each other."""
 
 from __future__ import annotations
 
@@ -20,6 +21,13 @@ from tagtrail.reconcile import Reconciler
 from tagtrail.web.app import create_app
 
 TOKEN = "t" * 40
+WEBHOOK_TOKEN = "w" * 40
+REPLICA_SECRET = "r" * 40
+ENV = {
+    "TAGTRAIL_TOKEN": TOKEN,
+    "TAGTRAIL_WEBHOOK_TOKEN": WEBHOOK_TOKEN,
+    "TAGTRAIL_REPLICA_SECRET": REPLICA_SECRET,
+}
 
 
 @pytest.fixture
@@ -32,7 +40,7 @@ def app(tmp_path: Path) -> Iterator[Starlette]:
         return Reconciler(config, config_path, FakeRegistry({}), target=FakeTarget({}), log=log)
 
     controller = Controller(path, reconcilers=reconcilers)
-    yield create_app(controller, {"TAGTRAIL_TOKEN": TOKEN}, run=False)
+    yield create_app(controller, ENV, run=False)
     asyncio.run(controller.client.aclose())
 
 
@@ -63,3 +71,18 @@ def test_a_guesser_waits_and_is_told_how_long_even_with_the_right_token(app: Sta
     assert 1 <= int(retry) <= 10
     assert f"try again in {retry} s" in page
     assert sign_in(app, "10.1.1.2", TOKEN)[0] == 303  # someone else is not held up by it
+
+
+def test_replicas_ask_each_other_with_their_own_secret_not_the_webhook_token(app: Starlette) -> None:
+    """The webhook token is given to CI and registries; it must not read the decision log or pose as a
+    replica. A follower passes webhooks on with the replicas' secret to /internal/hint."""
+    hint = {"image": "registry.test/acme/web", "tag": None, "source": "registry"}
+    with TestClient(app) as client:
+        webhook = {"Authorization": f"Bearer {WEBHOOK_TOKEN}"}
+        assert client.get("/internal/decisions", headers=webhook).status_code == 401
+        assert client.post("/internal/hint", json=hint, headers=webhook).status_code == 401
+        replica = {"Authorization": f"Bearer {REPLICA_SECRET}"}
+        assert client.get("/internal/decisions", headers=replica).json() == []
+        passed = client.post("/internal/hint", json=hint, headers=replica)
+        assert (passed.status_code, passed.json()) == (202, {"app": "web"})
+        assert client.post("/internal/hint", content=b"[]", headers=replica).status_code == 400

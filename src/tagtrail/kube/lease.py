@@ -29,9 +29,10 @@ from lightkube.resources.coordination_v1 import Lease
 from tagtrail.config.kubernetes import KubernetesConfig, LeaderElectionConfig
 from tagtrail.errors import KubeError, NotLeader
 from tagtrail.kube.connect import connect, refusals
+from tagtrail.kube.leader import LeaderAddress
 
 log = logging.getLogger("tagtrail.lease")
-ADDRESS = "tagtrail.dev/address"  # the leader's URL, on the Lease
+ADDRESS = "tagtrail.dev/address"  # the leader's URL, on the Lease (a claim: see tagtrail.kube.leader)
 
 
 def identity() -> str:
@@ -58,7 +59,8 @@ class Elector:
         self.clock = clock
         self.holder: str | None = None  # who holds the Lease, as last read
         self.address: str | None = None  # where this replica serves (written on the Lease while it leads)
-        self.leader_address: str | None = None  # where the leader serves, as the Lease says
+        self.leader_address: str | None = None  # where the leader serves, as the API proves it (kube.leader)
+        self._leader = LeaderAddress(settings.namespace)
         self._valid_until = 0.0  # monotonic: writes allowed before this
         self._seen: tuple[str | None, str | None] | None = None  # (holder, renewTime) last seen changed
         self._seen_at = 0.0
@@ -123,7 +125,11 @@ class Elector:
         spec = lease.spec or LeaseSpec()
         self.holder = spec.holderIdentity
         notes = dict((lease.metadata.annotations if lease.metadata else None) or {})
-        self.leader_address = notes.get(ADDRESS) if spec.holderIdentity != self.name else self.address
+        self.leader_address = (
+            self.address
+            if spec.holderIdentity == self.name
+            else await self._leader.prove(client, self._server, spec, notes.get(ADDRESS), now)
+        )
         if spec.holderIdentity != self.name:
             seen = (spec.holderIdentity, str(spec.renewTime))
             if seen != self._seen:

@@ -5,6 +5,7 @@ Routes
   POST /hooks/registry   the distribution registry's notifications (shared secret in a header)
   POST /hooks/github     GitHub package / registry_package events (X-Hub-Signature-256)
   POST /hooks/generic    {"image": …, "tag": …} with a bearer token
+  GET  /internal/decisions, POST /internal/hint   what replicas ask each other (TAGTRAIL_REPLICA_SECRET)
   GET  /, /apps/{app}, /insights   the dashboard (/insights: delivery measures and charts); GET /events streams "something changed" to open pages
   GET|POST /login, POST /logout
   POST /apps/{app}/deploy|rollback|pin|unpin   actions: signed in, CSRF token, recorded with the actor
@@ -122,6 +123,7 @@ def create_app(
         Route("/hooks/github", web.receivers.github_hook, methods=["POST"]),
         Route("/hooks/generic", web.receivers.generic_hook, methods=["POST"]),
         Route("/internal/decisions", web.internal.decisions, methods=["GET"]),
+        Route("/internal/hint", web.internal.hint, methods=["POST"]),
         Route("/", web.dashboard.index, methods=["GET"]),
         Route("/insights", web.dashboard.insights.page, methods=["GET"]),
         Route("/events", web.dashboard.events, methods=["GET"]),

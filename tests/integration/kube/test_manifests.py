@@ -145,7 +145,7 @@ def test_the_lease_role_is_enough_and_each_rule_is_needed(
         leader = elect(control_plane, token, tmp_path)
         assert leader.holder == leader.name  # every rule: the Lease created, then renewed
         assert "could not" not in caplog.text
-        assert [r.verbs for r in rules] == [["create"], ["get", "update"]]
+        assert [r.verbs for r in rules] == [["create"], ["get", "update"], ["get"]]  # the last: pods
         for index, verb in ((0, "create"), (1, "get")):
             with contextlib.suppress(ApiError):  # gone already when the last try could not create it
                 client.delete(Lease, "tagtrail", namespace="tagtrail")  # so the first step must create it

@@ -226,11 +226,12 @@ def test_sign_in_slows_down_a_guesser(served: ServeProcess) -> None:
         assert f"try again in {right.headers['retry-after']} s" in right.text
 
 
-def test_serve_refuses_a_short_dashboard_token(lab: Homelab) -> None:
-    process = ServeProcess(lab.root, env=serve_env({"TAGTRAIL_TOKEN": "short-token"})).start(ready=False)
+@pytest.mark.parametrize("variable", ["TAGTRAIL_TOKEN", "TAGTRAIL_REPLICA_SECRET"])
+def test_serve_refuses_a_short_dashboard_token_or_replica_secret(lab: Homelab, variable: str) -> None:
+    process = ServeProcess(lab.root, env=serve_env({variable: "short-token"})).start(ready=False)
     assert process.process is not None
     assert process.process.wait(timeout=60) == 1
     output = process.output()
-    assert "TAGTRAIL_TOKEN is 11 characters; use at least 32" in output
+    assert f"{variable} is 11 characters; use at least 32" in output
     assert "Traceback" not in output
     assert "short-token" not in output
