@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +16,7 @@ from starlette.testclient import TestClient
 
 from tagtrail.config import Config
 from tagtrail.controller import Controller
+from tagtrail.controller.signouts import KEPT, SignOuts
 from tagtrail.history import DecisionLog
 from tagtrail.reconcile import Reconciler
 from tagtrail.web.app import create_app
@@ -31,17 +32,28 @@ ENV = {
 
 
 @pytest.fixture
-def app(tmp_path: Path) -> Iterator[Starlette]:
+def replicas(tmp_path: Path) -> Iterator[Callable[[], Starlette]]:
+    """Makes the web app of a replica (or of the same replica after a restart: the same state folder)."""
     path = tmp_path / "tagtrail.yaml"
     path.write_text(config_text() + f"  decision_log: {tmp_path / 'log.sqlite'}\n")
+    made: list[Controller] = []
 
     def reconcilers(config: Config, config_path: Path) -> Reconciler:
         log = DecisionLog(tmp_path / "l.sqlite")
         return Reconciler(config, config_path, FakeRegistry({}), target=FakeTarget({}), log=log)
 
-    controller = Controller(path, reconcilers=reconcilers)
-    yield create_app(controller, ENV, run=False)
-    asyncio.run(controller.client.aclose())
+    def make() -> Starlette:
+        made.append(Controller(path, reconcilers=reconcilers))
+        return create_app(made[-1], ENV, run=False)
+
+    yield make
+    for controller in made:
+        asyncio.run(controller.client.aclose())
+
+
+@pytest.fixture
+def app(replicas: Callable[[], Starlette]) -> Starlette:
+    return replicas()
 
 
 def sign_in(app: Starlette, address: str, token: str) -> tuple[int, str, str | None]:
@@ -86,3 +98,35 @@ def test_replicas_ask_each_other_with_their_own_secret_not_the_webhook_token(app
         passed = client.post("/internal/hint", json=hint, headers=replica)
         assert (passed.status_code, passed.json()) == (202, {"app": "web"})
         assert client.post("/internal/hint", content=b"[]", headers=replica).status_code == 400
+
+
+def test_a_sign_out_holds_after_a_restart_and_after_4097_more(replicas: Callable[[], Starlette]) -> None:
+    """A sign-out used to hold only on the replica that made it, until it restarted, and 4,097 later
+    sign-outs pushed it out of the list: the cookie (a copy of it) was good again."""
+    first = replicas()
+    with TestClient(first, follow_redirects=False) as client:
+        assert client.post("/login", data={"name": "sam", "token": TOKEN, "next": "/"}).status_code == 303
+        cookie = client.cookies["tagtrail_session"]
+        assert client.post("/logout").status_code == 303
+    sessions = first.state.web.dashboard.sessions
+    for n in range(4097):
+        sessions.sign_out(sessions.sign_in(TOKEN, f"user{n}").id)
+    assert sessions.get(cookie) is None
+    restarted = replicas().state.web.dashboard.sessions
+    assert restarted.get(cookie) is None
+    again = restarted.sign_in(TOKEN, "sam")  # signing in again after it is fine
+    assert again is not None
+    assert first.state.web.dashboard.sessions.get(again.id) is not None
+
+
+def test_the_record_of_sign_outs_is_bounded_without_forgetting() -> None:
+    record = SignOuts()
+    for n in range(KEPT + 100):
+        record.add(f"u{n}", 1000 + n)
+        record.bound(now=2000 + n, lifetime=10**6)
+    assert len(record.names) == KEPT
+    assert all(record.refuses(f"u{n}", 1000 + n) for n in range(KEPT + 100))  # nobody signed out gets back in
+    assert not record.refuses(f"u{KEPT + 99}", 1001 + KEPT + 99)  # a sign-in after the sign-out is fine
+    assert SignOuts.loads(record.dumps()).names == record.names
+    record.bound(now=10**7, lifetime=10**6)  # older than any session can live: nothing left to refuse
+    assert (record.names, record.before) == ({}, 0)

@@ -26,6 +26,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tagtrail.controller import Controller
+from tagtrail.controller.signouts import store_for
 from tagtrail.web.actions import Actions
 from tagtrail.web.auth import Sessions
 from tagtrail.web.dashboard import Dashboard
@@ -83,7 +84,7 @@ class Web:
         cls, controller: Controller, env: Mapping[str, str] | None = None, secure_cookies: bool | None = None
     ) -> Web:
         env = os.environ if env is None else env
-        sessions = Sessions(env.get(controller.config.serve.token_env))
+        sessions = Sessions(env.get(controller.config.serve.token_env), store=store_for(controller))
         dashboard = Dashboard(controller, sessions, secure_cookies=secure_cookies)
         return cls(
             Probes(controller),

@@ -218,7 +218,8 @@ class Dashboard:
     async def logout(self, request: Request) -> Response:
         if not same_origin(request.headers.get("origin"), request.headers.get("host")):
             return PlainTextResponse("cross-site sign-out refused\n", status_code=403)
-        self.sessions.sign_out(request.cookies.get(COOKIE))
+        if self.sessions.sign_out(request.cookies.get(COOKIE)):
+            await self.sessions.publish()
         response = RedirectResponse("/", status_code=303)
         response.delete_cookie(COOKIE, path="/")
         return response

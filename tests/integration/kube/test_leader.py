@@ -5,6 +5,7 @@ API server, a leader stops writing before its lease can expire (the fence) and t
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import signal
@@ -32,9 +33,12 @@ from bench.kubelab import SCHEME, Lab, NewLab, deployment, make_lab, spec_images
 from bench.kubelet import Kubelet
 from bench.serve import REGISTRY_SECRET, WEBHOOK_TOKEN, ServeProcess, serve_env, wait_for
 from bench.tcpproxy import TcpProxy
-from tagtrail.kube.lease import ADDRESS
+from tagtrail.config.kubernetes import KubernetesConfig, LeaderElectionConfig
+from tagtrail.controller.signouts import LeaseStore
+from tagtrail.kube.lease import ADDRESS, Elector
 from tagtrail.sandbox import ImagePusher, RegistryServer
 from tagtrail.sandbox.registry import free_port
+from tagtrail.web.auth import Sessions
 
 LEASE = "  leader_election: {{namespace: {namespace}, duration: 4s, renew_deadline: 2500ms, retry: 500ms}}\n"
 REPLICA_SECRET = "replica-secret-" + "5" * 32
@@ -329,7 +333,8 @@ def claim(admin: Client, namespace: str, address: str, renewed: datetime) -> Non
     except ApiError:
         admin.create(Lease(metadata=meta, spec=spec))
         return
-    lease.metadata = ObjectMeta(**{**lease.metadata.to_dict(), "annotations": {ADDRESS: address}})  # type: ignore[union-attr]
+    assert lease.metadata is not None
+    lease.metadata.annotations = {ADDRESS: address}
     lease.spec = spec
     admin.replace(lease)
 
@@ -397,3 +402,39 @@ def test_a_follower_sends_to_and_believes_only_the_leader_the_api_proves(
     finally:
         follower.stop()
         stop(fake.server)
+
+
+def test_a_sign_out_on_a_follower_holds_on_the_leader_and_after_a_restart(
+    control_plane: ControlPlane, namespace: str, tmp_path: Path
+) -> None:
+    """A sign-out used to hold only on the replica that made it, until it restarted: the cookie stayed good
+    for the rest of its 12 hours on the others. Now it is an annotation of the Lease every replica reads."""
+    token = "t" * 40
+    cluster = KubernetesConfig(
+        kubeconfig=str(token_kubeconfig(control_plane, namespace, tmp_path)), namespaces=[namespace]
+    )
+    settings = LeaderElectionConfig(namespace=namespace)
+    leader, follower, restarted = (Elector(settings, cluster, name=f"{n}_1") for n in ("a", "b", "c"))
+    on_leader, on_follower, after = (
+        Sessions(token, store=LeaseStore(e)) for e in (leader, follower, restarted)
+    )
+
+    async def go() -> None:
+        try:
+            await leader.step()
+            await follower.step()
+            login = on_leader.sign_in(token, "sam")
+            assert login is not None
+            assert on_follower.get(login.id) is not None  # one sign-in, good on every replica
+            assert on_follower.sign_out(login.id)
+            await on_follower.publish()  # a follower writes the Lease while the leader renews it
+            await leader.step()
+            assert leader.leading
+            assert on_leader.get(login.id) is None
+            await restarted.step()
+            assert after.get(login.id) is None
+        finally:
+            for elector in (leader, follower, restarted):
+                await elector.release()
+
+    asyncio.run(go())
