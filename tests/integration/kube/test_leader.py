@@ -351,6 +351,7 @@ def test_a_follower_sends_to_and_believes_only_the_leader_the_api_proves(
     their dashboards show. Now a follower sends (with the replicas' own secret) only to http://IP:PORT of the
     Pod that holds a current Lease, and shows a leader's answer only in the shape it reads."""
     lab = new_lab(extra="serve:\n  interval: 1h\n" + LEASE.format(namespace=namespace).replace("4s", "60s"))
+    admin.create(deployment("web", namespace, [{"name": "web", "image": lab.ref("web", 0)}]))
     fake = FakeLeader()
     claim(admin, namespace, f"{fake.url}/steal?to=", datetime.now(UTC))
     follower = replica(lab, "replica-b", token_kubeconfig(control_plane, namespace, tmp_path))
@@ -393,7 +394,9 @@ def test_a_follower_sends_to_and_believes_only_the_leader_the_api_proves(
         assert "another shape" in follower.output()
 
         asked = len(fake.seen)
-        claim(admin, namespace, fake.url, datetime(2026, 1, 1, tzinfo=UTC))  # expired by its renew time
+        claim(
+            admin, namespace, fake.url, datetime(2026, 1, 1, 0, 0, 0, 1, tzinfo=UTC)
+        )  # expired: renewed long ago
         wait_for(
             lambda: "not believed (the Lease is not current)" in follower.output(), 20, "the expiry seen"
         )
