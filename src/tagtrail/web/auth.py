@@ -137,9 +137,10 @@ class Sessions:
 
     def _refreshed(self) -> SignOuts:
         text = self.store.text() if self.store is not None else None
-        if text != self._merged:
+        if text != self._merged:  # another replica signed someone out (or a record expired)
             self._merged = text
             self.signed_out.merge(SignOuts.loads(text))
+            self.signed_out.bound(int(self._clock() * 1000), SESSION_SECONDS * 1000)
         return self.signed_out
 
     def _sign(self, text: str) -> str:
