@@ -1,7 +1,8 @@
 """More than one `tagtrail serve`: which replica leads (a Lease, tagtrail.kube.lease), wired into the
-controller. The leader reconciles and writes; a follower plans (its dashboard and probes stay current) and
-its writes are fenced off, and asks the leader (at the address the API proves, with TAGTRAIL_REPLICA_SECRET); the replica that becomes the leader reconciles every app at once, so a push that
-arrived during the handover is deployed by it (and only by it)."""
+controller. The leader reconciles and writes; a follower plans (its dashboard and probes stay current), its
+writes are fenced off, and it asks the leader only at the address the API proves, with the replicas' own
+secret (TAGTRAIL_REPLICA_SECRET); the replica that becomes the leader reconciles every app at once, so a push
+that arrived during the handover is deployed by it (and only by it)."""
 
 from __future__ import annotations
 

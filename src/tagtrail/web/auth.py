@@ -1,8 +1,8 @@
 """Dashboard sign-in: a token from the environment, exchanged for a session cookie; CSRF tokens for actions.
 
 Sessions are signed tokens (an HMAC keyed by the dashboard token), so they survive a restart and work on
-every replica; changing the token signs everyone out, signing out signs that name out on every replica. The cookie is HttpOnly
-and SameSite=Strict, Secure when `serve.secure_cookies` is set (behind TLS). Every action form carries the
+every replica; changing the token signs everyone out, and signing out signs that name out on every replica.
+The cookie is HttpOnly and SameSite=Strict, Secure when `serve.secure_cookies` is set (behind TLS). Every action form carries the
 session's CSRF token, and a POST whose Origin names another site is refused before that.
 """
 
@@ -152,7 +152,7 @@ def _b64(data: bytes) -> str:
 
 
 class SignInGuard:
-    """Failed sign-ins slow down, per client and for everyone: a token is never guessed at line speed, and
+    """Failed sign-ins slow down, per client and for everyone: no client guesses at line speed, and
     nobody else's failures lock out a person who has the token. A client over its own budget waits whatever
     it sends; the budget of everyone together only holds back wrong tokens (a right one is let through, so a
     flood from elsewhere denies nobody), and every refusal says how long to wait."""
