@@ -49,7 +49,10 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.reconciles = Counter(
-            "tagtrail_reconciles", "Reconciles, by result.", ["result"], registry=self.registry
+            "tagtrail_reconciles",
+            "Reconciles this replica made, by result (a follower plans and counts none).",
+            ["result"],
+            registry=self.registry,
         )
         self.reconcile_seconds = Histogram(
             "tagtrail_reconcile_duration_seconds",
@@ -73,7 +76,7 @@ class Metrics:
         )
         self.last_success = Gauge(
             "tagtrail_last_successful_reconcile_timestamp_seconds",
-            "When the last reconcile succeeded (Unix time).",
+            "When the last reconcile this replica made succeeded (Unix time; a follower makes none).",
             registry=self.registry,
         )
         self.refusals = Counter(

@@ -76,6 +76,9 @@ def test_the_deployment_probes_and_secrets() -> None:
     env = {e["name"]: e for e in container["env"]}
     assert env["TAGTRAIL_LEADER_ELECTION"]["value"] == "tagtrail/tagtrail"
     assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    assert env["POD_IP"]["valueFrom"]["fieldRef"]["fieldPath"] == "status.podIP"  # what followers check
+    replicas = env["TAGTRAIL_REPLICA_SECRET"]["valueFrom"]["secretKeyRef"]  # not a webhook token
+    assert (replicas["name"], replicas["key"]) == ("tagtrail-serve", "replica-secret")
     anti = pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"][0]
     assert anti["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
     assert by_kind("PodDisruptionBudget")["spec"]["minAvailable"] == 1

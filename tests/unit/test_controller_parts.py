@@ -14,7 +14,7 @@ from tagtrail.controller import Controller
 from tagtrail.controller.announce import RegistryFailures, acted, deployed
 from tagtrail.controller.schedule import WHOLE, Schedule
 from tagtrail.controller.triggers import Coalescer
-from tagtrail.errors import KubeError, RegistryAuthError, RegistryError
+from tagtrail.errors import KubeError, NotLeader, RegistryAuthError, RegistryError
 from tagtrail.history import DecisionLog
 from tagtrail.notify import Message, Notifier
 from tagtrail.policy import Decision, Reason, Running
@@ -259,3 +259,28 @@ def test_a_flood_of_unknown_commits_costs_one_fetch(tmp_path: Path) -> None:
         ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
     )
     assert asyncio.run(commits.apps(head.stdout.strip(), rec, {"web"})) == {"web"}  # a root commit: every app
+
+
+def test_a_follower_counts_no_reconcile_it_did_not_make(tmp_path: Path) -> None:
+    """A follower plans (its dashboard stays current) but deploys nothing: tagtrail_reconciles_total and the
+    last success are the leader's, so a sum over replicas counts each reconcile once."""
+    old, new = build("main", 48, "aaaaaaa"), build("main", 2, "ccccccc")
+    target = FakeTarget({"web": Running(old, digest_of(old))})
+
+    def follower() -> None:
+        raise NotLeader("this replica is not the leader")
+
+    async def go() -> Controller:
+        controller = _controller(tmp_path, target, FakeRegistry({"acme/web": [old, new]}), Clock())
+        controller.reconciler.fence = follower
+        await controller.reconcile()
+        await controller.client.aclose()
+        return controller
+
+    controller = asyncio.run(go())
+    assert target.running["web"] == Running(old, digest_of(old))
+    assert controller.status.planned["web"].target is not None  # planned, shown on its dashboard
+    metrics = controller.metrics.render().decode()
+    assert 'tagtrail_reconciles_total{result="ok"}' not in metrics
+    assert "tagtrail_last_successful_reconcile_timestamp_seconds 0.0" in metrics
+    assert controller.ready == (True, "ready")  # a follower that plans is ready

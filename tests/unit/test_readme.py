@@ -11,6 +11,7 @@ import pytest
 from tagtrail.cli import main
 from tagtrail.config import parse_config
 from tagtrail.config.docs import markdown_table
+from tagtrail.metrics import Metrics
 
 README = (Path(__file__).parents[2] / "README.md").read_text()
 
@@ -53,3 +54,8 @@ def test_the_config_example_loads_and_its_mistakes_read_as_shown(
     shown = re.search(r"```console\n\$ tagtrail config check\n(.*?)```", README, flags=re.DOTALL)
     assert shown is not None
     assert capsys.readouterr().err == shown.group(1)
+
+
+def test_every_metric_is_in_the_readme() -> None:
+    names = [family.name for family in Metrics().registry.collect()]
+    assert [name for name in names if f"`{name}" not in README] == []

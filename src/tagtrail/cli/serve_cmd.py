@@ -128,6 +128,9 @@ def serve(
 
       POST /hooks/generic   {"image": "...", "tag": "..."} with a bearer token
 
+    With leader election, replicas pass webhooks to the leader and read its decisions with
+    TAGTRAIL_REPLICA_SECRET (not a webhook token), only at the address the Kubernetes API proves.
+
     A webhook is only a hint: the registry is read again and the policy decides. Signals: TERM or INT
     finishes the write in progress and exits 0; HUP reloads tagtrail.yaml, and a bad one keeps the running
     config (the dashboard says so).
@@ -137,7 +140,7 @@ def serve(
     path = (current.config_path or current.project_root() / "tagtrail.yaml").resolve()
     configure_logging(max(1, current.verbose), plain=not output.stderr.is_terminal)
     from tagtrail.controller import Controller  # noqa: PLC0415 (see the module docstring)
-    from tagtrail.controller.leadership import advertise  # noqa: PLC0415
+    from tagtrail.controller.leadership import SECRET_ENV, advertise  # noqa: PLC0415
     from tagtrail.web.auth import weak_token  # noqa: PLC0415
 
     weak = weak_token(os.environ.get(config.serve.token_env))
@@ -145,6 +148,9 @@ def serve(
         raise TagtrailError(
             f"{config.serve.token_env} {weak}, or unset it to turn the dashboard's actions off"
         )
+    weak = weak_token(os.environ.get(SECRET_ENV))
+    if weak:
+        raise TagtrailError(f"{SECRET_ENV} {weak}, or unset it to turn the calls between replicas off")
 
     controller = Controller(Path(path))
     host = host or config.serve.host

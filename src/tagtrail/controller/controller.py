@@ -230,22 +230,23 @@ class Controller:
     async def _run(self, chosen: list[str] | None, actor: str, automatic: bool) -> Report | None:
         """One reconcile, its outcome told to the schedule, the metrics and people."""
         names = chosen or sorted(self.status.planned) or [WHOLE]  # no app known yet: the whole run backs off
+        counted = self.reconciler.leads()  # a follower only plans: its metrics count no reconcile
         try:
             report = await self.reconciler.run(chosen, actor=actor, automatic=automatic, prefetch=True)
         except (GitError, RegistryError, KubeError) as exc:  # a push rejected again and again, unreachable
-            await self.results.failed(str(exc), notify=isinstance(exc, GitError))
+            await self.results.failed(str(exc), notify=isinstance(exc, GitError), counted=counted)
             self.schedule.retry(names, interval_of(self.config))
             return None
         except TagtrailError as exc:  # a bad config where the target keeps it, a file that does not parse
-            await self.results.failed(str(exc))
+            await self.results.failed(str(exc), counted=counted)
             self.schedule.stalled(names, interval_of(self.config))
             return None
         except Exception as exc:  # a bug must not end the loop: report it, poll again later
             log.exception("reconcile failed")
-            await self.results.failed(f"internal error: {type(exc).__name__}: {exc}")
+            await self.results.failed(f"internal error: {type(exc).__name__}: {exc}", counted=counted)
             self.schedule.stalled(names, interval_of(self.config))
             return None
-        await self.results.succeeded(report, self.config.notify.registry_errors)
+        await self.results.succeeded(report, self.config.notify.registry_errors, counted=counted)
         self.rollouts.follow(self.reconciler, report, self._rolled_out)
         outcomes = report.outcomes()
         self.schedule.retry([a for a, o in outcomes.items() if o is Outcome.RETRY], interval_of(self.config))

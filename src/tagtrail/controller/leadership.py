@@ -1,10 +1,12 @@
 """More than one `tagtrail serve`: which replica leads (a Lease, tagtrail.kube.lease), wired into the
-controller. The leader reconciles and writes; a follower plans (its dashboard and probes stay current) and
-its writes are fenced off; the replica that becomes the leader reconciles every app at once, so a push that
-arrived during the handover is deployed by it (and only by it)."""
+controller. The leader reconciles and writes; a follower plans (its dashboard and probes stay current), its
+writes are fenced off, and it asks the leader only at the address the API proves, with the replicas' own
+secret (TAGTRAIL_REPLICA_SECRET); the replica that becomes the leader reconciles every app at once, so a push
+that arrived during the handover is deployed by it (and only by it)."""
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 from collections.abc import Mapping
@@ -18,6 +20,9 @@ from tagtrail.kube.lease import Elector
 from tagtrail.reconcile import matcher_for
 
 ENV = "TAGTRAIL_LEADER_ELECTION"
+# Replica-to-replica calls (webhooks passed on, decisions read) carry this per-install secret, never the
+# webhook token: a token given to CI or a registry cannot read the decision log or pose as a replica.
+SECRET_ENV = "TAGTRAIL_REPLICA_SECRET"  # noqa: S105 (the variable's name, not a secret)
 log = logging.getLogger("tagtrail.controller")
 
 if TYPE_CHECKING:
@@ -48,36 +53,59 @@ def elector_for(controller: Controller, environ: Mapping[str, str] = os.environ)
 
 def advertise(controller: Controller, host: str, port: int, environ: Mapping[str, str] = os.environ) -> None:
     """Where this replica serves, for the Lease: the Pod's IP (POD_IP) where Kubernetes gives it, else the
-    address it listens on."""
+    address it listens on. Followers believe it only as http://IP:PORT matching the holder Pod's IP."""
     if controller.elector is not None:
         ip = environ.get("POD_IP") or ("127.0.0.1" if host in ("0.0.0.0", "::", "") else host)  # noqa: S104
+        try:
+            ip = str(ipaddress.ip_address(ip))  # the spelling tagtrail.kube.leader compares
+        except ValueError:
+            log.warning("this replica's address %r is not an IP: followers cannot pass it webhooks", ip)
         shown = f"[{ip}]" if ":" in ip else ip
         controller.elector.address = f"http://{shown}:{port}"
 
 
-async def forward(controller: Controller, image: str, tag: str | None, source: str) -> str | None:
-    """A follower's webhook: passed to the leader's generic hook (its token is shared by the replicas), so a
-    push is deployed at once whichever replica the Service sent it to; else the leader's next poll finds it."""
-    app = matcher_for(controller.config).app_of_pushed(image)
+def leader(controller: Controller, environ: Mapping[str, str] = os.environ) -> tuple[str, str] | None:
+    """The proven leader's URL and the replicas' secret, on a follower that has both; else None."""
     elector = controller.elector
-    token = os.environ.get(controller.config.serve.webhooks.generic.token_env)
-    if app is None or elector is None:
+    secret = environ.get(SECRET_ENV)
+    if elector is None or elector.leading or not elector.leader_address or not secret:
+        return None
+    return elector.leader_address, secret
+
+
+def client(secret: str) -> httpx.AsyncClient:
+    """For a call to the leader: straight to its Pod (no proxy from the environment, no redirect followed),
+    with the replicas' own secret, never a webhook token."""
+    return httpx.AsyncClient(
+        timeout=5.0,
+        trust_env=False,
+        follow_redirects=False,
+        headers={"Authorization": f"Bearer {secret}"},
+    )
+
+
+async def forward(controller: Controller, image: str, tag: str | None, source: str) -> str | None:
+    """A follower's webhook, passed to the leader (POST /internal/hint), so a push is deployed at once
+    whichever replica the Service sent it to; else the leader's next poll finds it."""
+    app = matcher_for(controller.config).app_of_pushed(image)
+    if app is None or controller.elector is None:
         return app
-    if not elector.leader_address or not token:
+    found = leader(controller)
+    if found is None:
+        why = "no leader address proven" if os.environ.get(SECRET_ENV) else f"{SECRET_ENV} is not set"
         log.warning(
             "a %s webhook for %s reached a follower and cannot be passed on (%s); the leader's"
             " next poll finds the push",
             source,
             app,
-            "no leader address on the Lease" if token else "no generic webhook token to pass it with",
+            why,
         )
         return app
+    url, secret = found
     try:
-        async with httpx.AsyncClient(timeout=5.0) as client:
-            answer = await client.post(
-                f"{elector.leader_address}/hooks/generic",
-                json={"image": image, "tag": tag},
-                headers={"Authorization": f"Bearer {token}"},
+        async with client(secret) as http:
+            answer = await http.post(
+                f"{url}/internal/hint", json={"image": image, "tag": tag, "source": source}
             )
         answer.raise_for_status()
     except httpx.HTTPError as error:

@@ -23,21 +23,24 @@ class Results:
         self.registry_failures = announce.RegistryFailures()
         self.refusals = announce.Refusals()
 
-    async def failed(self, error: str, *, notify: bool = False) -> None:
+    async def failed(self, error: str, *, notify: bool = False, counted: bool = True) -> None:
+        """`counted`: this replica reconciles (it leads, or there is one); a follower's plan is not counted."""
         self.status.last_reconcile = datetime.now(UTC)
         self.status.last_error = error
-        self.metrics.reconciles.labels("failed").inc()
+        if counted:
+            self.metrics.reconciles.labels("failed").inc()
         log.error("reconcile failed: %s", error)
         if notify:
             await self.send([announce.failed(error)])
 
-    async def succeeded(self, report: Report, registry_errors: int) -> None:
+    async def succeeded(self, report: Report, registry_errors: int, *, counted: bool = True) -> None:
         status = self.status
         now = datetime.now(UTC)
         status.last_reconcile = status.last_success = now
         status.last_error = None
-        self.metrics.reconciles.labels("ok").inc()
-        self.metrics.last_success.set(now.timestamp())
+        if counted:
+            self.metrics.reconciles.labels("ok").inc()
+            self.metrics.last_success.set(now.timestamp())
         for item in report.planned:
             status.planned[item.app] = item
         self.metrics.pending.set(

@@ -29,9 +29,10 @@ from lightkube.resources.coordination_v1 import Lease
 from tagtrail.config.kubernetes import KubernetesConfig, LeaderElectionConfig
 from tagtrail.errors import KubeError, NotLeader
 from tagtrail.kube.connect import connect, refusals
+from tagtrail.kube.leader import LeaderAddress
 
 log = logging.getLogger("tagtrail.lease")
-ADDRESS = "tagtrail.dev/address"  # the leader's URL, on the Lease
+ADDRESS = "tagtrail.dev/address"  # the leader's URL, on the Lease (a claim: see tagtrail.kube.leader)
 
 
 def identity() -> str:
@@ -58,7 +59,9 @@ class Elector:
         self.clock = clock
         self.holder: str | None = None  # who holds the Lease, as last read
         self.address: str | None = None  # where this replica serves (written on the Lease while it leads)
-        self.leader_address: str | None = None  # where the leader serves, as the Lease says
+        self.leader_address: str | None = None  # where the leader serves, as the API proves it (kube.leader)
+        self._leader = LeaderAddress(settings.namespace)
+        self.notes: dict[str, str] = {}  # the Lease's annotations, as last read or written
         self._valid_until = 0.0  # monotonic: writes allowed before this
         self._seen: tuple[str | None, str | None] | None = None  # (holder, renewTime) last seen changed
         self._seen_at = 0.0
@@ -123,7 +126,12 @@ class Elector:
         spec = lease.spec or LeaseSpec()
         self.holder = spec.holderIdentity
         notes = dict((lease.metadata.annotations if lease.metadata else None) or {})
-        self.leader_address = notes.get(ADDRESS) if spec.holderIdentity != self.name else self.address
+        self.notes = notes
+        self.leader_address = (
+            self.address
+            if spec.holderIdentity == self.name
+            else await self._leader.prove(client, self._server, spec, notes.get(ADDRESS), now)
+        )
         if spec.holderIdentity != self.name:
             seen = (spec.holderIdentity, str(spec.renewTime))
             if seen != self._seen:
@@ -157,6 +165,28 @@ class Elector:
         if self._client is not None:
             await self._client.close()
             self._client = None
+
+    async def annotate(self, key: str, update: Callable[[str | None], str]) -> None:
+        """Sets one annotation of the Lease to `update(its value)`, written with the version read: a write
+        that lands in between (the leader's renewal) is read again, never overwritten."""
+        client = self._connect()
+        namespace, name = self.settings.namespace, self.settings.name
+        for _ in range(5):
+            try:
+                async with refusals(self._server, f"update lease {namespace}/{name}"):
+                    lease = await client.get(Lease, name, namespace=namespace)
+                    meta = lease.metadata or ObjectMeta()
+                    notes = dict(meta.annotations or {})
+                    notes[key] = update(notes.get(key))
+                    meta.annotations, lease.metadata = notes, meta
+                    await client.replace(lease)
+            except ApiError as error:
+                if error.status.code == 409:
+                    continue
+                raise KubeError(f"cannot update lease {namespace}/{name}: {error.status.message}") from None
+            self.notes = notes
+            return
+        raise KubeError(f"lease {namespace}/{name} kept changing while it was updated", transient=True)
 
     def _annotations(self, notes: dict[str, str]) -> dict[str, str]:
         """The Lease's annotations with this replica's address, for followers to forward webhooks to."""

@@ -5,6 +5,7 @@ Routes
   POST /hooks/registry   the distribution registry's notifications (shared secret in a header)
   POST /hooks/github     GitHub package / registry_package events (X-Hub-Signature-256)
   POST /hooks/generic    {"image": …, "tag": …} with a bearer token
+  GET  /internal/decisions, POST /internal/hint   what replicas ask each other (TAGTRAIL_REPLICA_SECRET)
   GET  /, /apps/{app}, /insights   the dashboard (/insights: delivery measures and charts); GET /events streams "something changed" to open pages
   GET|POST /login, POST /logout
   POST /apps/{app}/deploy|rollback|pin|unpin   actions: signed in, CSRF token, recorded with the actor
@@ -25,6 +26,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tagtrail.controller import Controller
+from tagtrail.controller.signouts import store_for
 from tagtrail.web.actions import Actions
 from tagtrail.web.auth import Sessions
 from tagtrail.web.dashboard import Dashboard
@@ -82,7 +84,7 @@ class Web:
         cls, controller: Controller, env: Mapping[str, str] | None = None, secure_cookies: bool | None = None
     ) -> Web:
         env = os.environ if env is None else env
-        sessions = Sessions(env.get(controller.config.serve.token_env))
+        sessions = Sessions(env.get(controller.config.serve.token_env), store=store_for(controller))
         dashboard = Dashboard(controller, sessions, secure_cookies=secure_cookies)
         return cls(
             Probes(controller),
@@ -122,6 +124,7 @@ def create_app(
         Route("/hooks/github", web.receivers.github_hook, methods=["POST"]),
         Route("/hooks/generic", web.receivers.generic_hook, methods=["POST"]),
         Route("/internal/decisions", web.internal.decisions, methods=["GET"]),
+        Route("/internal/hint", web.internal.hint, methods=["POST"]),
         Route("/", web.dashboard.index, methods=["GET"]),
         Route("/insights", web.dashboard.insights.page, methods=["GET"]),
         Route("/events", web.dashboard.events, methods=["GET"]),

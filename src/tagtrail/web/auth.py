@@ -1,8 +1,8 @@
 """Dashboard sign-in: a token from the environment, exchanged for a session cookie; CSRF tokens for actions.
 
 Sessions are signed tokens (an HMAC keyed by the dashboard token), so they survive a restart and work on
-every replica; changing the token signs everyone out. The cookie is HttpOnly
-and SameSite=Strict, Secure when `serve.secure_cookies` is set (behind TLS). Every action form carries the
+every replica; changing the token signs everyone out, and signing out signs that name out on every replica.
+The cookie is HttpOnly and SameSite=Strict, Secure when `serve.secure_cookies` is set (behind TLS). Every action form carries the
 session's CSRF token, and a POST whose Origin names another site is refused before that.
 """
 
@@ -12,6 +12,8 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
+import math
 import re
 import secrets
 import time
@@ -20,8 +22,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from tagtrail.controller.signouts import SignOuts, Store
+from tagtrail.errors import TagtrailError
 from tagtrail.web.hooks import RateLimiter, secret_ok
 
+log = logging.getLogger("tagtrail.web")
 COOKIE = "tagtrail_session"
 SESSION_SECONDS = 12 * 3600
 MIN_TOKEN_LENGTH = 32
@@ -31,7 +36,6 @@ _NAME = re.compile(r"[\w .@+-]{1,40}")
 CLIENT_RATE, CLIENT_BURST = 0.1, 5.0
 GLOBAL_RATE, GLOBAL_BURST = 1.0, 20.0
 FLASHES_KEPT = 256
-SIGNED_OUT_KEPT = 4096  # sessions signed out on this replica, refused until they expire
 
 
 def weak_token(token: str | None) -> str | None:
@@ -53,17 +57,22 @@ class Login:
 
 
 class Sessions:
-    """Signed, expiring session tokens: `payload.signature`, the payload saying who and until when, the
-    signature an HMAC keyed by the dashboard token. Nothing is kept on the server, so a sign-in survives a
+    """Signed, expiring session tokens: `payload.signature`, the payload saying who, since and until when,
+    the signature an HMAC keyed by the dashboard token. Nothing is kept per session, so a sign-in survives a
     restart and works on every replica (no sticky sessions); changing the dashboard token signs everyone
-    out. Signing out forgets the cookie in the browser and, on this replica, the token itself."""
+    out. Signing out signs that name out everywhere: the moment is recorded where every replica reads it
+    (`store`, tagtrail.controller.signouts) and every session of that name issued before it is refused."""
 
-    def __init__(self, token: str | None, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, token: str | None, clock: Callable[[], float] = time.time, store: Store | None = None
+    ) -> None:
         self.token = token or None
         self._clock = clock
         key = (token or "").encode()
         self._key = hmac.new(key, b"tagtrail dashboard session v1", hashlib.sha256).digest()
-        self._signed_out: OrderedDict[str, float] = OrderedDict()
+        self.store = store
+        self.signed_out = SignOuts()
+        self._merged: str | None = None  # the store's text last merged into signed_out
 
     @property
     def enabled(self) -> bool:
@@ -76,13 +85,15 @@ class Sessions:
         name = name.strip() or "dashboard"
         if not _NAME.fullmatch(name):
             name = "dashboard"
-        expires = int(self._clock() + SESSION_SECONDS)
-        payload = _b64(json.dumps({"n": name, "e": expires, "r": secrets.token_urlsafe(16)}).encode())
+        now = self._clock()
+        expires = int(now + SESSION_SECONDS)
+        data = {"n": name, "e": expires, "i": int(now * 1000), "r": secrets.token_urlsafe(16)}
+        payload = _b64(json.dumps(data).encode())
         session_id = f"{payload}.{self._sign(payload)}"
         return Login(session_id, name, self._sign("csrf:" + payload), expires)
 
     def get(self, session_id: str | None) -> Login | None:
-        if not session_id or self.token is None or session_id in self._signed_out:
+        if not session_id or self.token is None:
             return None
         payload, dot, signature = session_id.partition(".")
         if not dot or not hmac.compare_digest(signature, self._sign(payload)):
@@ -90,18 +101,47 @@ class Sessions:
         try:
             data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
             name, expires = str(data["n"]), float(data["e"])
-        except (ValueError, KeyError, TypeError):
+            issued = int(data.get("i", (expires - SESSION_SECONDS) * 1000))  # a session from before "i"
+        except (ValueError, KeyError, TypeError, AttributeError):
             return None
-        if expires < self._clock():
+        if expires < self._clock() or self._refreshed().refuses(name, issued):
             return None
         return Login(session_id, name, self._sign("csrf:" + payload), expires)
 
-    def sign_out(self, session_id: str | None) -> None:
+    def sign_out(self, session_id: str | None) -> bool:
+        """Signs the session's name out on this replica at once; `publish` tells the others."""
         login = self.get(session_id)
-        if login is not None:
-            self._signed_out[login.id] = login.expires
-            while len(self._signed_out) > SIGNED_OUT_KEPT:
-                self._signed_out.popitem(last=False)
+        if login is None:
+            return False
+        now = int(self._clock() * 1000)
+        self.signed_out.add(login.actor, now)
+        self.signed_out.bound(now, SESSION_SECONDS * 1000)
+        return True
+
+    async def publish(self) -> None:
+        """This replica's sign-outs merged into the record every replica reads."""
+        if self.store is None:
+            return
+        mine, now = self.signed_out, int(self._clock() * 1000)
+
+        def update(text: str | None) -> str:
+            record = SignOuts.loads(text)
+            record.merge(mine)
+            record.bound(now, SESSION_SECONDS * 1000)
+            return record.dumps()
+
+        try:
+            await self.store.save(update)
+        except TagtrailError as error:
+            log.warning("a sign-out holds on this replica only until it is told again: %s", error)
+
+    def _refreshed(self) -> SignOuts:
+        text = self.store.text() if self.store is not None else None
+        if text != self._merged:  # another replica signed someone out (or a record expired)
+            self._merged = text
+            self.signed_out.merge(SignOuts.loads(text))
+            self.signed_out.bound(int(self._clock() * 1000), SESSION_SECONDS * 1000)
+        return self.signed_out
 
     def _sign(self, text: str) -> str:
         return _b64(hmac.new(self._key, text.encode(), hashlib.sha256).digest())
@@ -112,18 +152,30 @@ def _b64(data: bytes) -> str:
 
 
 class SignInGuard:
-    """Failed sign-ins slow down, per client and for everyone: a token is never guessed at line speed."""
+    """Failed sign-ins slow down, per client and for everyone: no client guesses at line speed, and
+    nobody else's failures lock out a person who has the token. A client over its own budget waits whatever
+    it sends; the budget of everyone together only holds back wrong tokens (a right one is let through, so a
+    flood from elsewhere denies nobody), and every refusal says how long to wait."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clients = RateLimiter(CLIENT_RATE, CLIENT_BURST, clock)
         self.everyone = RateLimiter(GLOBAL_RATE, GLOBAL_BURST, clock)
 
-    def blocked(self, client: str) -> bool:
-        return self.clients.blocked(client) or self.everyone.blocked("*")
+    def before(self, client: str) -> int:
+        """Seconds this client must wait before its token is even looked at (0: look)."""
+        return _seconds(self.clients.wait(client))
 
-    def failed(self, client: str) -> None:
+    def refused(self, client: str) -> int:
+        """A wrong token, charged to the client and to everyone: seconds to wait when everyone's budget was
+        spent already (0: say the token was wrong; the client's own budget answers its next try)."""
+        crowded = self.everyone.wait("*")
         self.clients.charge(client)
         self.everyone.charge("*")
+        return _seconds(crowded)
+
+
+def _seconds(wait: float) -> int:
+    return math.ceil(wait) if wait > 0 else 0
 
 
 class Flashes:

@@ -178,20 +178,28 @@ class Dashboard:
                 error=f"Sign-in is off: set {self.controller.config.serve.token_env} for tagtrail serve.",
             )
         client = request.client.host if request.client else "?"
-        if self.guard.blocked(client):
+        wait = self.guard.before(client)  # per client first, whatever the token says
+        login = None
+        if not wait:
+            login = self.sessions.sign_in(form_field(form, "token") or "", form_field(form, "name") or "")
+            if login is None:
+                log.warning("a dashboard sign-in with a wrong token from %s", client)
+                wait = self.guard.refused(client)
+                if not wait:
+                    return self.page(
+                        request, "login.html", status=401, next=target, error="That token is not right."
+                    )
+        if login is None:
             log.warning("dashboard sign-in from %s refused: too many failed attempts", client)
-            return self.page(
+            response = self.page(
                 request,
                 "login.html",
                 status=429,
                 next=target,
-                error="Too many failed sign-ins; wait a little and try again.",
+                error=f"Too many failed sign-ins; try again in {wait} s.",
             )
-        login = self.sessions.sign_in(form_field(form, "token") or "", form_field(form, "name") or "")
-        if login is None:
-            self.guard.failed(client)
-            log.warning("a dashboard sign-in with a wrong token from %s", client)
-            return self.page(request, "login.html", status=401, next=target, error="That token is not right.")
+            response.headers["Retry-After"] = str(wait)
+            return response
         log.info("%s signed in to the dashboard", login.actor)
         response = RedirectResponse(target, status_code=303)
         response.set_cookie(
@@ -210,7 +218,8 @@ class Dashboard:
     async def logout(self, request: Request) -> Response:
         if not same_origin(request.headers.get("origin"), request.headers.get("host")):
             return PlainTextResponse("cross-site sign-out refused\n", status_code=403)
-        self.sessions.sign_out(request.cookies.get(COOKIE))
+        if self.sessions.sign_out(request.cookies.get(COOKIE)):
+            await self.sessions.publish()
         response = RedirectResponse("/", status_code=303)
         response.delete_cookie(COOKIE, path="/")
         return response

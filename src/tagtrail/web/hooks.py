@@ -202,6 +202,10 @@ class RateLimiter:
     def blocked(self, source: str) -> bool:
         return self._tokens(source) < 1
 
+    def wait(self, source: str) -> float:
+        """Seconds until `source` may be refused once more without 429 (0: now)."""
+        return max(0.0, (1 - self._tokens(source)) / self.rate)
+
     def charge(self, source: str) -> None:
         tokens = self._tokens(source)
         self._buckets[source] = (tokens - 1, self._clock())

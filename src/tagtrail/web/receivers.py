@@ -28,7 +28,7 @@ class TooLarge(TagtrailError):
     """A webhook body over the size cap."""
 
 
-async def _body(request: Request, limit: int) -> bytes:
+async def read_body(request: Request, limit: int) -> bytes:
     """The request body, refusing (before reading it all) one larger than `limit`."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -68,7 +68,7 @@ class Receivers:
         key = f"{source}:{client}"
         try:
             try:
-                body = await _body(request, settings.max_body)
+                body = await read_body(request, settings.max_body)
                 check(body)
             except (TooLarge, hooks.HookError) as exc:
                 if not isinstance(exc, hooks.HookError) or exc.status == 401:

@@ -5,36 +5,49 @@ API server, a leader stops writing before its lease can expire (the fence) and t
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import signal
 import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import httpx
 import pytest
 from lightkube import ApiError, Client
+from lightkube.models.coordination_v1 import LeaseSpec
+from lightkube.models.core_v1 import Container, PodSpec, Toleration
+from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.models.rbac_v1 import PolicyRule
 from lightkube.resources.coordination_v1 import Lease
-from lightkube.resources.core_v1 import Event
+from lightkube.resources.core_v1 import Event, Node, Pod
+from lightkube.types import PatchType
 
 from bench.git import commit
+from bench.httpserver import serve, stop
 from bench.kube import ControlPlane
 from bench.kubelab import SCHEME, Lab, NewLab, deployment, make_lab, spec_images
 from bench.kubelet import Kubelet
-from bench.serve import REGISTRY_SECRET, ServeProcess, serve_env, wait_for
+from bench.serve import REGISTRY_SECRET, WEBHOOK_TOKEN, ServeProcess, serve_env, wait_for
 from bench.tcpproxy import TcpProxy
+from tagtrail.config.kubernetes import KubernetesConfig, LeaderElectionConfig
+from tagtrail.controller.signouts import LeaseStore
+from tagtrail.kube.lease import ADDRESS, Elector
 from tagtrail.sandbox import ImagePusher, RegistryServer
 from tagtrail.sandbox.registry import free_port
+from tagtrail.web.auth import Sessions
 
 LEASE = "  leader_election: {{namespace: {namespace}, duration: 4s, renew_deadline: 2500ms, retry: 500ms}}\n"
+REPLICA_SECRET = "replica-secret-" + "5" * 32
 RULES = [
     PolicyRule(apiGroups=["apps"], resources=["deployments"], verbs=["get", "list", "watch", "patch"]),
     PolicyRule(apiGroups=["apps"], resources=["statefulsets", "daemonsets"], verbs=["list"]),
     PolicyRule(apiGroups=["apps"], resources=["replicasets"], verbs=["list"]),
     PolicyRule(apiGroups=["batch"], resources=["cronjobs"], verbs=["list"]),
-    PolicyRule(apiGroups=[""], resources=["pods"], verbs=["list"]),
+    PolicyRule(apiGroups=[""], resources=["pods"], verbs=["list", "get"]),
     PolicyRule(apiGroups=[""], resources=["events"], verbs=["create"]),
     PolicyRule(apiGroups=["coordination.k8s.io"], resources=["leases"], verbs=["get", "create", "update"]),
 ]
@@ -56,12 +69,40 @@ def replica(lab: Lab, name: str, kubeconfig: Path, port: int | None = None) -> S
     config = re.sub(r"  kubeconfig: .*", f"  kubeconfig: {kubeconfig}", config)
     (lab.root / f"tagtrail-{name}.yaml").write_text(config)
     env = serve_env(
-        {"POD_NAME": name, "XDG_STATE_HOME": str(folder / "state"), "XDG_CACHE_HOME": str(folder / "cache")}
+        {
+            "POD_NAME": name,
+            "XDG_STATE_HOME": str(folder / "state"),
+            "XDG_CACHE_HOME": str(folder / "cache"),
+            "TAGTRAIL_REPLICA_SECRET": REPLICA_SECRET,
+        }
     )
     process = ServeProcess(lab.root, env=env, args=("--config", f"tagtrail-{name}.yaml"))
     if port is not None:
         process.port = port
     return process.start(ready=False)
+
+
+@pytest.fixture
+def replica_pods(admin: Client, namespace: str) -> Iterator[Callable[[str], None]]:
+    """Makes the Pod a replica runs as, as the API shows it to the others: named as its POD_NAME, its IP
+    the loopback address it serves on. It sits on a Node of its own that no kubelet tends (the stand-in
+    kubelet would report another IP), tolerating that Node's taints."""
+    node = f"replicas-{namespace}"[:63]
+    admin.create(Node(metadata=ObjectMeta(name=node)))
+
+    def make(name: str) -> None:
+        spec = PodSpec(
+            nodeName=node,
+            automountServiceAccountToken=False,
+            tolerations=[Toleration(operator="Exists")],
+            containers=[Container(name="tagtrail", image="registry.lan:5000/tagtrail:0.1.0")],
+        )
+        admin.create(Pod(metadata=ObjectMeta(name=name, namespace=namespace), spec=spec))
+        status = {"status": {"podIP": "127.0.0.1", "podIPs": [{"ip": "127.0.0.1"}]}}
+        admin.patch(Pod.Status, name, status, namespace=namespace, patch_type=PatchType.MERGE)
+
+    yield make
+    admin.delete(Node, node)
 
 
 def holder(admin: Client, namespace: str) -> str:
@@ -108,8 +149,14 @@ def token_kubeconfig(
 
 
 def test_a_follower_takes_over_from_a_killed_leader_and_deploys_the_push_once(
-    lab: Lab, control_plane: ControlPlane, admin: Client, pusher: ImagePusher, tmp_path: Path
+    lab: Lab,
+    control_plane: ControlPlane,
+    admin: Client,
+    pusher: ImagePusher,
+    tmp_path: Path,
+    replica_pods: Callable[[str], None],
 ) -> None:
+    replica_pods("replica-a")
     kubeconfig = token_kubeconfig(control_plane, lab.namespace, tmp_path)
     first = replica(lab, "replica-a", kubeconfig)
     second = ServeProcess(lab.root)
@@ -207,6 +254,7 @@ def test_a_webhook_that_reaches_a_follower_is_passed_to_the_leader(
     control_plane: ControlPlane,
     admin: Client,
     kubelet: Kubelet,
+    replica_pods: Callable[[str], None],
 ) -> None:
     """The registry notifies the follower only (a Service may send a webhook to any replica): the follower
     passes it to the leader's generic hook, and the leader deploys at once (its poll is an hour away)."""
@@ -226,6 +274,7 @@ def test_a_webhook_that_reaches_a_follower_is_passed_to_the_leader(
             extra="serve:\n  interval: 1h\n" + LEASE.format(namespace=namespace),
         )
         admin.create(deployment("web", namespace, [{"name": "web", "image": lab.ref("web", 0)}]))
+        replica_pods("replica-a")
         token = token_kubeconfig(control_plane, lab.namespace, tmp_path)
         first = replica(lab, "replica-a", token)
         second = ServeProcess(lab.root)
@@ -246,3 +295,149 @@ def test_a_webhook_that_reaches_a_follower_is_passed_to_the_leader(
             for process in (first, second):
                 if process.process is not None and process.process.poll() is None:
                     process.stop()
+
+
+class FakeLeader:
+    """Whatever the Lease's address points to: records each request (method, path, Authorization) and
+    answers the decision log in a shape tagtrail does not write (a newer version, or a liar)."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str, str]] = []
+        found = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self) -> None:
+                found.seen.append((self.command, self.path, self.headers.get("Authorization", "")))
+                body = json.dumps([{"app": "web", "verdict": "the leader says so"}]).encode()
+                self.send_response(200 if self.command == "GET" else 202)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = _answer
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = serve(Handler, "fake-leader")
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+
+
+def claim(admin: Client, namespace: str, address: str, renewed: datetime) -> None:
+    """The Lease as someone who may update it leaves it: held by `ghost`, with `address` on it."""
+    meta = ObjectMeta(name="tagtrail", namespace=namespace, annotations={ADDRESS: address})
+    spec = LeaseSpec(holderIdentity="ghost_0badc0de", leaseDurationSeconds=120, renewTime=renewed)
+    try:
+        lease = admin.get(Lease, "tagtrail", namespace=namespace)
+    except ApiError:
+        admin.create(Lease(metadata=meta, spec=spec))
+        return
+    assert lease.metadata is not None
+    lease.metadata.annotations = {ADDRESS: address}
+    lease.spec = spec
+    admin.replace(lease)
+
+
+def test_a_follower_sends_to_and_believes_only_the_leader_the_api_proves(
+    new_lab: NewLab,
+    namespace: str,
+    admin: Client,
+    control_plane: ControlPlane,
+    tmp_path: Path,
+    replica_pods: Callable[[str], None],
+) -> None:
+    """Whoever may update the Lease used to choose where followers send the webhook token and whose decisions
+    their dashboards show. Now a follower sends (with the replicas' own secret) only to http://IP:PORT of the
+    Pod that holds a current Lease, and shows a leader's answer only in the shape it reads."""
+    lab = new_lab(extra="serve:\n  interval: 1h\n" + LEASE.format(namespace=namespace).replace("4s", "60s"))
+    admin.create(deployment("web", namespace, [{"name": "web", "image": lab.ref("web", 0)}]))
+    fake = FakeLeader()
+    claim(admin, namespace, f"{fake.url}/steal?to=", datetime.now(UTC))
+    follower = replica(lab, "replica-b", token_kubeconfig(control_plane, namespace, tmp_path))
+    hook = {"image": f"{lab.image}/web", "tag": None}
+    headers = {"Authorization": f"Bearer {WEBHOOK_TOKEN}"}
+
+    def webhook(why: str) -> None:
+        said = follower.output().count("cannot be passed on")
+        assert (
+            httpx.post(f"{follower.url}/hooks/generic", json=hook, headers=headers, timeout=10).status_code
+            == 202
+        )
+        wait_for(lambda: follower.output().count("cannot be passed on") > said, 20, "the follower to keep it")
+        assert why in follower.output()
+
+    try:
+        wait_for(follower._ready, 30, "replica-b to be ready")
+        webhook("it is not http://IP:PORT")
+        claim(admin, namespace, fake.url, datetime.now(UTC))  # the right shape, but no Pod holds it
+        wait_for(lambda: f"no Pod {namespace}/ghost holds the Lease" in follower.output(), 20, "the Pod read")
+        webhook("no leader address proven")
+        assert "No decision recorded yet" in httpx.get(f"{follower.url}/apps/web", timeout=10).text
+        assert fake.seen == []  # nothing, neither token nor a question, went where the Lease pointed
+
+        replica_pods("ghost")  # now the API proves it: the holder's Pod has that IP
+        wait_for(lambda: f"the leader serves at {fake.url}" in follower.output(), 20, "the address proven")
+        assert (
+            httpx.post(f"{follower.url}/hooks/generic", json=hook, headers=headers, timeout=10).status_code
+            == 202
+        )
+        wait_for(lambda: fake.seen, 20, "the webhook passed to the proven leader")
+        assert fake.seen == [
+            ("POST", "/internal/hint", f"Bearer {REPLICA_SECRET}")
+        ]  # never the webhook token
+        page = httpx.get(f"{follower.url}/apps/web", timeout=10)
+        assert page.status_code == 200
+        assert "No decision recorded yet" in page.text  # its own log: the answer is not in a shape it reads
+        assert "the leader says so" not in page.text
+        assert fake.seen[-1][:2] == ("GET", "/internal/decisions?app=web&limit=50")
+        assert "another shape" in follower.output()
+
+        asked = len(fake.seen)
+        claim(
+            admin, namespace, fake.url, datetime(2026, 1, 1, 0, 0, 0, 1, tzinfo=UTC)
+        )  # expired: renewed long ago
+        wait_for(
+            lambda: "not believed (the Lease is not current)" in follower.output(), 20, "the expiry seen"
+        )
+        webhook("no leader address proven")
+        assert len(fake.seen) == asked
+    finally:
+        follower.stop()
+        stop(fake.server)
+
+
+def test_a_sign_out_on_a_follower_holds_on_the_leader_and_after_a_restart(
+    control_plane: ControlPlane, namespace: str, tmp_path: Path
+) -> None:
+    """A sign-out used to hold only on the replica that made it, until it restarted: the cookie stayed good
+    for the rest of its 12 hours on the others. Now it is an annotation of the Lease every replica reads."""
+    token = "t" * 40
+    cluster = KubernetesConfig(
+        kubeconfig=str(token_kubeconfig(control_plane, namespace, tmp_path)), namespaces=[namespace]
+    )
+    settings = LeaderElectionConfig(namespace=namespace)
+    leader, follower, restarted = (Elector(settings, cluster, name=f"{n}_1") for n in ("a", "b", "c"))
+    on_leader, on_follower, after = (
+        Sessions(token, store=LeaseStore(e)) for e in (leader, follower, restarted)
+    )
+
+    async def go() -> None:
+        try:
+            await leader.step()
+            await follower.step()
+            login = on_leader.sign_in(token, "sam")
+            assert login is not None
+            assert on_follower.get(login.id) is not None  # one sign-in, good on every replica
+            assert on_follower.sign_out(login.id)
+            await on_follower.publish()  # a follower writes the Lease while the leader renews it
+            await leader.step()
+            assert leader.leading
+            assert on_leader.get(login.id) is None
+            await restarted.step()
+            assert after.get(login.id) is None
+        finally:
+            for elector in (leader, follower, restarted):
+                await elector.release()
+
+    asyncio.run(go())

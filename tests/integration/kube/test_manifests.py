@@ -145,7 +145,7 @@ def test_the_lease_role_is_enough_and_each_rule_is_needed(
         leader = elect(control_plane, token, tmp_path)
         assert leader.holder == leader.name  # every rule: the Lease created, then renewed
         assert "could not" not in caplog.text
-        assert [r.verbs for r in rules] == [["create"], ["get", "update"]]
+        assert [r.verbs for r in rules] == [["create"], ["get", "update"], ["get"]]  # the last: pods
         for index, verb in ((0, "create"), (1, "get")):
             with contextlib.suppress(ApiError):  # gone already when the last try could not create it
                 client.delete(Lease, "tagtrail", namespace="tagtrail")  # so the first step must create it
@@ -161,3 +161,36 @@ def test_the_lease_role_is_enough_and_each_rule_is_needed(
                 assert elector.holder != elector.name or f"forbids tagtrail to {verb}" in caplog.text
             role.rules = rules
             role = client.replace(role)
+        # the last rule: a follower reads the leader's Pod, the only proof of the address on the Lease
+        for kept, said in (
+            (rules, "no Pod tagtrail/leader holds the Lease"),
+            (rules[:2], "forbids tagtrail to get pod"),
+        ):
+            role.rules = kept
+            role = client.replace(role)
+            caplog.clear()
+            deadline = time.monotonic() + 10
+            while said not in caplog.text:  # RBAC's cache takes a moment
+                assert time.monotonic() < deadline, f"the follower never said {said!r}:\n{caplog.text}"
+                follow(control_plane, token, tmp_path)
+
+
+def follow(control_plane: ControlPlane, token: str, folder: Path) -> None:
+    """A leader (no Pod of its name exists) writes its address on the Lease; a follower reads it."""
+    path = folder / f"kubeconfig-{time.monotonic_ns()}"
+    path.write_text(json.dumps(control_plane.kubeconfig_dict(token)))
+    cluster = KubernetesConfig(kubeconfig=str(path), namespaces=["tagtrail"])
+    leader = Elector(LeaderElectionConfig(), cluster, name="leader_1")
+    follower = Elector(LeaderElectionConfig(), cluster, name="follower_1")
+    leader.address = "http://10.244.0.9:8080"
+
+    async def once() -> None:
+        try:
+            await leader.step()
+            await follower.step()
+            assert follower.leader_address is None
+        finally:
+            await follower.release()
+            await leader.release()
+
+    asyncio.run(once())

@@ -212,8 +212,8 @@ def test_sign_out_refuses_other_sites(served: ServeProcess) -> None:
 
 
 def test_sign_in_slows_down_a_guesser(served: ServeProcess) -> None:
-    """300 wrong tokens used to get 300 quick 401s; after a small burst a guesser waits, and then even the
-    right token waits (per client and for everyone), so guessing a 32-character token is hopeless."""
+    """300 wrong tokens used to get 300 quick 401s; after a small burst a guesser waits, told how long, and
+    then even the right token waits (from that client), so guessing a 32-character token is hopeless."""
     with httpx.Client(base_url=served.url, follow_redirects=False) as client:
         answers = [
             client.post("/login", data={"name": "x", "token": f"guess-{n}", "next": "/"}).status_code
@@ -221,14 +221,17 @@ def test_sign_in_slows_down_a_guesser(served: ServeProcess) -> None:
         ]
         assert answers[:5] == [401] * 5
         assert answers[-1] == 429
-        assert client.post("/login", data={"token": DASHBOARD_TOKEN, "next": "/"}).status_code == 429
+        right = client.post("/login", data={"token": DASHBOARD_TOKEN, "next": "/"})
+        assert right.status_code == 429
+        assert f"try again in {right.headers['retry-after']} s" in right.text
 
 
-def test_serve_refuses_a_short_dashboard_token(lab: Homelab) -> None:
-    process = ServeProcess(lab.root, env=serve_env({"TAGTRAIL_TOKEN": "short-token"})).start(ready=False)
+@pytest.mark.parametrize("variable", ["TAGTRAIL_TOKEN", "TAGTRAIL_REPLICA_SECRET"])
+def test_serve_refuses_a_short_dashboard_token_or_replica_secret(lab: Homelab, variable: str) -> None:
+    process = ServeProcess(lab.root, env=serve_env({variable: "short-token"})).start(ready=False)
     assert process.process is not None
     assert process.process.wait(timeout=60) == 1
     output = process.output()
-    assert "TAGTRAIL_TOKEN is 11 characters; use at least 32" in output
+    assert f"{variable} is 11 characters; use at least 32" in output
     assert "Traceback" not in output
     assert "short-token" not in output

@@ -1,0 +1,127 @@
+"""Where the leader serves, as far as the Kubernetes API proves it (a follower sends it webhooks and reads its
+decisions, with the replicas' secret).
+
+The Lease's address annotation is written by whoever may update the Lease, so it is only a claim: it is
+believed when it is exactly `http://<IP>:<port>` (no name to resolve, no path, query or userinfo), when the
+Lease is current (held, and renewed within its own duration), and when the IP is the `status.podIP` of the
+Pod that holds it, read from the API in the Lease's namespace (the holder's identity is `<pod>_<suffix>`).
+Anything else is no leader address: the follower keeps its webhooks for the leader's poll and shows its own
+decisions.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+from lightkube import ApiError, AsyncClient
+from lightkube.models.coordination_v1 import LeaseSpec
+from lightkube.resources.core_v1 import Pod
+
+from tagtrail.errors import KubeError
+from tagtrail.kube.connect import refusals
+
+log = logging.getLogger("tagtrail.lease")
+
+
+def leader_url(claimed: str | None) -> tuple[str, str] | None:
+    """`(url, ip)` when `claimed` is exactly http://IP:PORT (IPv6 in brackets), else None."""
+    if not claimed or len(claimed) > 64:
+        return None
+    try:
+        parts = urlsplit(claimed)
+        port = parts.port
+        ip = ipaddress.ip_address(parts.hostname or "")
+    except ValueError:
+        return None
+    if parts.scheme != "http" or port is None or parts.username is not None or parts.password is not None:
+        return None
+    if parts.path or parts.query or parts.fragment or "?" in claimed or "#" in claimed:
+        return None
+    shown = f"[{ip}]" if ip.version == 6 else str(ip)
+    url = f"http://{shown}:{port}"
+    return (url, str(ip)) if url == claimed else None
+
+
+def current(spec: LeaseSpec, now: datetime) -> bool:
+    """Held by someone and renewed within the Lease's own duration (an expired Lease names no leader)."""
+    if not spec.holderIdentity or spec.renewTime is None or not spec.leaseDurationSeconds:
+        return False
+    return now < spec.renewTime + timedelta(seconds=spec.leaseDurationSeconds)
+
+
+def pod_of(holder: str) -> str:
+    """The Pod's name in a holder identity (tagtrail.kube.lease.identity: `<pod>_<suffix>`)."""
+    return holder.rpartition("_")[0] or holder
+
+
+class LeaderAddress:
+    """The leader's URL once proven, remembered per (holder, claimed address): a Pod's IP does not change
+    while it lives, and a new holder or a new claim is proven again."""
+
+    def __init__(self, namespace: str) -> None:
+        self.namespace = namespace
+        self._proven: tuple[str, str, str | None, str | None] | None = None  # holder, claimed, url, why not
+        self._told: str | None = None
+
+    async def prove(
+        self, client: AsyncClient, server: str, spec: LeaseSpec, claimed: str | None, now: datetime
+    ) -> str | None:
+        holder, claim = spec.holderIdentity or "", claimed or ""
+        url: str | None = None
+        why: str | None = "the Lease is not current"
+        if current(spec, now) and self._proven is not None and self._proven[:2] == (holder, claim):
+            url, why = self._proven[2:]
+        elif current(spec, now):
+            url, why, final = await self._check(client, server, holder, claimed)
+            if final:  # an API server that did not answer, or a Pod not there yet, is asked again next time
+                self._proven = (holder, claim, url, why)
+        self._tell(url, why, holder)
+        return url
+
+    def _tell(self, url: str | None, why: str | None, holder: str) -> None:
+        """Each change of belief logged once (a follower reads the Lease every few seconds)."""
+        told = why or f"proven: {url}"
+        if told == self._told:
+            return
+        self._told = told
+        if why is None:
+            log.info("the leader serves at %s (the IP of its Pod %s/%s)", url, self.namespace, pod_of(holder))
+        else:
+            log.warning(
+                "the leader's address on the Lease is not believed (%s); webhooks that reach this replica wait"
+                " for the leader's poll, and its dashboard shows its own decisions",
+                why,
+            )
+
+    async def _check(
+        self, client: AsyncClient, server: str, holder: str, claimed: str | None
+    ) -> tuple[str | None, str | None, bool]:
+        """(the URL, None) when proven, else (None, why); and whether the answer is final."""
+        parsed = leader_url(claimed)
+        if parsed is None:
+            return None, "it is not http://IP:PORT" if claimed else "there is none", True
+        url, ip = parsed
+        pod = pod_of(holder)
+        try:
+            async with refusals(server, f"get pod {self.namespace}/{pod}"):
+                found = await client.get(Pod, pod, namespace=self.namespace)
+        except ApiError:  # asked again at the next renewal: a holder's Pod exists before it holds the Lease
+            return None, f"no Pod {self.namespace}/{pod} holds the Lease", False
+        except KubeError as error:
+            return None, str(error), False
+        pod_ip = found.status.podIP if found.status is not None else None
+        if pod_ip is None:
+            return None, f"Pod {self.namespace}/{pod} has no IP yet", False
+        if not _same_ip(pod_ip, ip):
+            return None, f"it is not the IP of Pod {self.namespace}/{pod}", True
+        return url, None, True
+
+
+def _same_ip(one: str, other: str) -> bool:
+    try:
+        return ipaddress.ip_address(one) == ipaddress.ip_address(other)
+    except ValueError:
+        return False

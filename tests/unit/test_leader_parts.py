@@ -1,0 +1,97 @@
+"""What a follower believes of the leader: the address on the Lease (pure checks), and the leader's answers."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import cast
+
+import pytest
+from lightkube import AsyncClient
+from lightkube.models.coordination_v1 import LeaseSpec
+from lightkube.models.core_v1 import PodStatus
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.core_v1 import Pod
+
+from tagtrail.controller.decisions import from_json, to_json
+from tagtrail.history import DecisionRecord
+from tagtrail.kube.leader import LeaderAddress, current, leader_url, pod_of
+
+NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("claimed", "believed"),
+    [
+        ("http://10.244.1.7:8080", ("http://10.244.1.7:8080", "10.244.1.7")),
+        ("http://[fd00::7]:8080", ("http://[fd00::7]:8080", "fd00::7")),
+        ("http://10.244.1.7:8080/", None),  # a path: a request to /hooks/generic lands elsewhere
+        ("http://10.244.1.7:8080/steal?to=", None),
+        ("http://10.244.1.7:8080?x=1", None),
+        ("http://10.244.1.7:8080#x", None),
+        ("http://user:pw@10.244.1.7:8080", None),
+        ("http://evil.example:8080", None),  # a name to resolve is not the Pod's IP
+        ("https://10.244.1.7:8080", None),
+        ("http://10.244.1.7", None),  # no port
+        ("http://010.244.1.7:8080", None),  # not the IP's own spelling
+        ("http://[fd00:0::7]:8080", None),
+        ("http://10.244.1.7:99999", None),
+        ("ftp://10.244.1.7:21", None),
+        ("", None),
+        (None, None),
+        ("http://10.244.1.7:8080" + "0" * 60, None),
+    ],
+)
+def test_the_leader_address_is_believed_only_as_http_ip_port(
+    claimed: str | None, believed: tuple[str, str] | None
+) -> None:
+    assert leader_url(claimed) == believed
+
+
+def test_only_a_held_lease_renewed_within_its_duration_names_a_leader() -> None:
+    held = LeaseSpec(holderIdentity="tagtrail-0_ab12cd34", renewTime=NOW, leaseDurationSeconds=15)
+    assert current(held, NOW + timedelta(seconds=14))
+    assert not current(held, NOW + timedelta(seconds=15))  # expired by its own renew time
+    assert not current(LeaseSpec(renewTime=NOW, leaseDurationSeconds=15), NOW)  # released
+    assert not current(LeaseSpec(holderIdentity="x_1", leaseDurationSeconds=15), NOW)
+    assert pod_of("tagtrail-7d9f-x2x_ab12cd34") == "tagtrail-7d9f-x2x"
+
+
+class Pods:
+    """lightkube's AsyncClient as LeaderAddress uses it: one Pod, counted reads."""
+
+    def __init__(self, ip: str) -> None:
+        self.ip = ip
+        self.reads = 0
+
+    async def get(self, kind: type[Pod], name: str, *, namespace: str) -> Pod:
+        self.reads += 1
+        assert (kind, name, namespace) == (Pod, "tagtrail-0", "tagtrail")
+        return Pod(metadata=ObjectMeta(name=name), status=PodStatus(podIP=self.ip))
+
+
+def test_the_address_is_believed_when_it_is_the_holder_pods_ip_and_asked_once() -> None:
+    spec = LeaseSpec(holderIdentity="tagtrail-0_ab12cd34", renewTime=NOW, leaseDurationSeconds=15)
+    pods, other = Pods("10.244.1.7"), Pods("10.244.9.9")
+
+    async def go() -> list[str | None]:
+        leader, liar = LeaderAddress("tagtrail"), LeaderAddress("tagtrail")
+        client, lying = cast(AsyncClient, pods), cast(AsyncClient, other)
+        return [
+            await leader.prove(client, "api", spec, "http://10.244.1.7:8080", NOW),
+            await leader.prove(client, "api", spec, "http://10.244.1.7:8080", NOW),  # remembered
+            await leader.prove(client, "api", spec, "http://10.244.1.7:8080", NOW + timedelta(minutes=1)),
+            await leader.prove(client, "api", spec, "http://10.244.1.7:8080/x", NOW),
+            await liar.prove(lying, "api", spec, "http://10.244.1.7:8080", NOW),  # another Pod's IP
+        ]
+
+    assert asyncio.run(go()) == ["http://10.244.1.7:8080", "http://10.244.1.7:8080", None, None, None]
+    assert pods.reads == 1
+
+
+def test_a_leaders_answer_in_another_shape_is_not_read_as_decisions() -> None:
+    record = DecisionRecord("web", "deploy", "newer-build", "is newer", "main.1", "main.2", "tagtrail serve")
+    assert from_json(to_json(record)) == record
+    for shape in ({**to_json(record), "verdict": "x"}, {**to_json(record), "app": 3}, {"app": "web"}):
+        with pytest.raises((TypeError, KeyError, ValueError)):
+            from_json(shape)
