@@ -61,6 +61,7 @@ def test_the_patch_tests_each_image_before_replacing_it_and_keeps_the_name_as_wr
     assert found is not None
     ops = patch(found, {"web": Image("registry.lan/x/web", "main.2", D2)}, {"tagtrail.dev/tag.web": "main.2"})
     assert ops == [
+        {"op": "test", "path": "/metadata/annotations", "value": None},  # no pin set meanwhile
         {
             "op": "test",
             "path": "/spec/template/spec/initContainers/0/image",
@@ -71,8 +72,28 @@ def test_the_patch_tests_each_image_before_replacing_it_and_keeps_the_name_as_wr
             "path": "/spec/template/spec/initContainers/0/image",
             "value": f"registry.lan:32000/web:main.2@{D2}",
         },
-        {"op": "add", "path": "/metadata/annotations", "value": {"tagtrail.dev/tag.web": "main.2"}},
+        {"op": "add", "path": "/metadata/annotations", "value": {}},
+        {"op": "add", "path": "/metadata/annotations/tagtrail.dev~1tag.web", "value": "main.2"},
     ]
+
+
+def test_the_patch_fails_if_a_pin_was_set_changed_or_removed_since_the_read() -> None:
+    """A person's pin that lands between tagtrail's read and its patch wins: the API server refuses the
+    patch (the map never replaced wholesale), and tagtrail reads and decides again."""
+    pinned = body([{"name": "web", "image": f"registry.lan/x/web:main.1@{D1}"}])
+    pinned["metadata"]["annotations"] = {"tagtrail.dev/pin.web": "main.1", "other": "x"}
+    found = read("Deployment", pinned, MATCHER)
+    assert found is not None
+    ops = patch(found, {}, {"tagtrail.dev/pin.web": None})
+    assert ops[0] == {"op": "test", "path": "/metadata/annotations/tagtrail.dev~1pin.web", "value": "main.1"}
+    unpinned = body([{"name": "web", "image": f"registry.lan/x/web:main.1@{D1}"}], annotations={"a": "1"})
+    found = read("Deployment", unpinned, MATCHER)
+    assert found is not None
+    ops = patch(found, {"web": Image("registry.lan/x/web", "main.2", D2)}, {"tagtrail.dev/tag.web": "main.2"})
+    assert ops[0] == {"op": "test", "path": "/metadata/annotations/tagtrail.dev~1pin.web", "value": None}
+    assert {"op": "add", "path": "/metadata/annotations/tagtrail.dev~1tag.web", "value": "main.2"} in ops
+    assert not [op for op in ops if op["path"] == "/metadata/annotations" and op["op"] != "test"]
+    assert patch(found, {}, {}) == []
 
 
 def test_annotations_are_added_one_by_one_escaped_and_removed_only_when_present() -> None:

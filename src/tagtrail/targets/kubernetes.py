@@ -4,10 +4,11 @@ app, and watches the rollout.
 - Declared: what the workloads' specs say (every container and init container of the app's image, under
   any alias); pins are annotations on the workloads (`tagtrail.dev/pin.APP`), so the cluster alone says
   what runs and why, and losing the decision log loses nothing of it.
-- Apply: one JSON patch per workload, each image `test`ed against what was read before it is replaced: a
-  concurrent change (a person's `kubectl set image`, another controller) makes the API server refuse the
-  patch, and the reconciler reads and decides again. The patch also annotates the workload (tag, commit,
-  reason, actor; `kubernetes.io/change-cause`), and an Event says what happened.
+- Apply: one JSON patch per workload, each image and each pin `test`ed against what was read before
+  anything is written (annotations are added key by key, never as a whole map): a concurrent change (a
+  person's `kubectl set image` or pin, another controller) makes the API server refuse the patch, and the
+  reconciler reads and decides again. The patch also annotates the workload (tag, commit, reason, actor;
+  `kubernetes.io/change-cause`), and an Event says what happened.
 - Rollout: followed with a watch until complete, failed (ProgressDeadlineExceeded) or past
   `deploy.kubernetes.rollout_timeout`. A failed one is rolled back to the images before it and the app is
   pinned there (unless `rollback: false`), so automation does not retry the bad build in a loop.
@@ -28,7 +29,7 @@ from tagtrail.errors import KubeError, TagtrailError
 from tagtrail.history import HistoryEntry
 from tagtrail.kube.cluster import Cluster, Conflict
 from tagtrail.kube.rollout import Progress
-from tagtrail.kube.workloads import CHANGE_CAUSE, Workload, annotate, annotation, patch, read, swap
+from tagtrail.kube.workloads import CHANGE_CAUSE, Workload, annotate, annotation, guarded, patch, read, swap
 from tagtrail.refs import Matcher, Reference
 from tagtrail.refs import Target as Image
 from tagtrail.refs._model import normalise, split_written
@@ -177,7 +178,7 @@ class KubernetesTarget:
                 for op in swap(container, old)
             ]
             try:
-                await self.cluster.patch(now, ops + annotate(now.annotations, notes))
+                await self.cluster.patch(now, guarded(now, ops + annotate(now.annotations, notes)))
             except Conflict:
                 applied.failed[app] = f"{reason}; not rolled back: {now.ref} changed meanwhile"
                 return
