@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tagtrail.kube.rollout import progress
+from tagtrail.kube.rollout import on_new_build, progress
 from tagtrail.kube.view import AppView, WorkloadView
 from tagtrail.kube.workloads import annotate, matches, patch, read
 from tagtrail.refs import Matcher
@@ -167,6 +167,31 @@ def test_deployment_progress(status: dict[str, Any], state: str, detail: str) ->
     found = progress("Deployment", deployment_status(**status))
     assert found.state == state
     assert detail.replace("not seen", "has not seen") in found.detail
+
+
+def test_a_failed_rollout_counts_the_ready_pods_of_the_new_build_only() -> None:
+    """A Deployment's readyReplicas counts the old build's Pods, still serving: the count told with a failed
+    rollout is its current ReplicaSet's (the one of the Deployment's revision, owned by it)."""
+    deadline = [{"type": "Progressing", "reason": "ProgressDeadlineExceeded"}]
+    found = deployment_status(updatedReplicas=1, readyReplicas=2, replicas=3, conditions=deadline)
+    found["metadata"] |= {"uid": "u1", "annotations": {"deployment.kubernetes.io/revision": "2"}}
+    failed = progress("Deployment", found)
+    assert "2 ready" not in failed.detail
+
+    def replica_set(revision: str, ready: int, owner: str = "u1") -> dict[str, Any]:
+        return {
+            "metadata": {
+                "annotations": {"deployment.kubernetes.io/revision": revision},
+                "ownerReferences": [{"uid": owner}],
+            },
+            "status": {"readyReplicas": ready},
+        }
+
+    sets = [replica_set("1", 2), replica_set("2", 3, owner="other"), replica_set("2", 0)]
+    told = on_new_build(failed, found, sets)
+    assert (told.state, told.ready, told.total) == ("failed", 0, 2)
+    assert told.detail == "progress deadline exceeded (1 of 2 updated); 0 of 2 pods of the new build ready"
+    assert on_new_build(failed, found, sets[:2]) == failed
 
 
 def test_statefulset_and_daemonset_progress() -> None:

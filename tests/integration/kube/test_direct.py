@@ -1,6 +1,7 @@
 """Direct mode on the real control plane: `tagtrail deploy` patches the Deployment (guarded by a `test` of
 the image it read), annotates it and records an Event, follows the rollout the controller manager makes and
-the stand-in kubelet completes, and rolls a rollout that never gets ready back, pinning the app there."""
+the stand-in kubelet completes, and rolls a rollout that never gets ready back, pinning the app there (its
+annotations and the Warning Event then tell the good build and the bad one)."""
 
 from __future__ import annotations
 
@@ -73,16 +74,26 @@ def test_deploy_patches_the_image_pinned_by_digest_and_waits_for_the_rollout(
 def test_a_rollout_that_never_gets_ready_is_rolled_back_and_pinned(
     capsys: pytest.CaptureFixture[str], lab: Lab, admin: Client, kubelet: Kubelet
 ) -> None:
+    good, bad = lab.builds["web"][1], lab.builds["web"][2]
     kubelet.never_ready.add(lab.ref("web", 2))
+    for step in (["pin", "web", good.tag], ["unpin", "web"]):  # the good build, deployed by tagtrail
+        code, out, err = run(capsys, *step)
+        assert code == 0, out + err
     code, out, err = run(capsys, "deploy", "--json")
     assert code == 1, out + err
     result = json.loads(out)
     assert "progress deadline exceeded" in result["rolled_back"]["web"]
-    assert spec_images(admin, "web", lab.namespace) == [lab.ref("web", 0)]
-    assert annotations(admin, "web", lab.namespace)["tagtrail.dev/pin.web"] == lab.builds["web"][0].tag
+    assert spec_images(admin, "web", lab.namespace) == [lab.ref("web", 1)]
+    # every annotation says what the spec runs again: the good build's tag, pin and commit
+    notes = annotations(admin, "web", lab.namespace)
+    assert notes["tagtrail.dev/pin.web"] == notes["tagtrail.dev/tag.web"] == good.tag
+    assert notes["tagtrail.dev/commit.web"] == lab.commits[1]
     warnings = [e for e in admin.list(Event, namespace=lab.namespace) if e.reason == "TagtrailRollback"]
     assert len(warnings) == 1
     assert warnings[0].type == "Warning"
+    # it names the bad build, and counts the new ReplicaSet's Pods (the two old ones stayed ready)
+    assert f"from {bad.tag}@{bad.digest} to {good.tag}" in warnings[0].message
+    assert "0 of 2 pods of the new build ready" in warnings[0].message
 
     # automation does not retry the bad build: the app is held at its pin
     code, out, err = run(capsys, "plan", "--json")
