@@ -4,10 +4,13 @@ tests/integration/kube cover them end to end; these pin the edge cases."""
 
 from __future__ import annotations
 
+import asyncio
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from tagtrail.controller.snapshot import Snapshot, observe_cluster, replicas
 from tagtrail.kube.rollout import on_new_build, progress
 from tagtrail.kube.view import AppView, WorkloadView
 from tagtrail.kube.workloads import annotate, matches, patch, read
@@ -233,3 +236,52 @@ def test_drift_is_the_spec_or_the_pods_disagreeing_with_what_is_declared() -> No
     assert "spec says" in str(AppView("web", (WorkloadView(found, done, {D1: 2}),)).drift(D2))
     assert "pods run" in str(AppView("web", (WorkloadView(found, done, {D1: 1, D2: 1}),)).drift(D1))
     assert AppView("web").drift(D1) == "no workload in the cluster uses this image"
+
+
+def test_in_direct_mode_a_spec_that_differs_from_what_tagtrail_set_is_drift() -> None:
+    """After a hand `kubectl set image`, the workload's spec is what the target declares, but its
+    `tag.APP` annotation still names the build tagtrail put there: that is the declaration."""
+    image = {"name": "web", "image": f"registry.lan/x/web:main.1@{D1}"}
+    found = read("Deployment", body([image], annotations={"tagtrail.dev/tag.web": "main.2"}), MATCHER)
+    assert found is not None
+    done = progress("Deployment", deployment_status(updatedReplicas=2, availableReplicas=2, replicas=2))
+    view = AppView("web", (WorkloadView(found, done, {D1: 2}),))
+    assert view.drift(D1) is None  # GitOps: the files declare, the annotations say nothing
+    why = view.drift(D1, annotated=True)
+    assert why == (
+        f"the spec of shop/deployment/web says registry.lan/x/web:main.1@{D1}, not main.2 as tagtrail set"
+    )
+    untouched = read("Deployment", body([image], annotations={"tagtrail.dev/tag.web": "main.1"}), MATCHER)
+    assert untouched is not None
+    assert AppView("web", (WorkloadView(untouched, done, {D1: 2}),)).drift(D1, annotated=True) is None
+    never = read("Deployment", body([image]), MATCHER)  # never deployed by tagtrail: nothing declared
+    assert never is not None
+    assert AppView("web", (WorkloadView(never, done, {D1: 2}),)).drift(D1, annotated=True) is None
+
+
+def test_direct_mode_drift_reaches_the_dashboard_and_metrics() -> None:
+    image = {"name": "web", "image": f"registry.lan/x/web:main.1@{D1}"}
+    found = read("Deployment", body([image], annotations={"tagtrail.dev/tag.web": "main.2"}), MATCHER)
+
+    class Cluster:
+        async def workloads(self) -> list[Any]:
+            return [found]
+
+        async def pods(self) -> list[Any]:
+            return []
+
+    class Direct:  # a reconciler whose target is the cluster
+        def cluster(self) -> Cluster:
+            return Cluster()
+
+        def direct(self) -> object:
+            return self
+
+        async def source(self) -> None:
+            return None
+
+    running = SimpleNamespace(running=SimpleNamespace(digest=D1), running_parsed=None)
+    snapshot = Snapshot([SimpleNamespace(app="web", decision=running)])  # type: ignore[list-item]
+    asyncio.run(observe_cluster(Direct(), snapshot))  # type: ignore[arg-type]
+    assert "not main.2 as tagtrail set" in snapshot.drift["web"]
+    assert replicas(snapshot)["web"][2] is True  # tagtrail_cluster_drift

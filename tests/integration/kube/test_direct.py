@@ -1,7 +1,8 @@
 """Direct mode on the real control plane: `tagtrail deploy` patches the Deployment (guarded by a `test` of
 the image it read), annotates it and records an Event, follows the rollout the controller manager makes and
 the stand-in kubelet completes, and rolls a rollout that never gets ready back, pinning the app there (its
-annotations and the Warning Event then tell the good build and the bad one)."""
+annotations and the Warning Event then tell the good build and the bad one). A hand `kubectl set image` is
+drift from what tagtrail's annotations declare."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ from datetime import datetime
 import pytest
 from lightkube import Client
 from lightkube.resources.core_v1 import Event
+from lightkube.types import PatchType
 
 from bench.cli import run
 from bench.git import git
-from bench.kubelab import Lab, NewLab, annotations, deployment, spec_images
+from bench.kubelab import DEPLOYMENT, Lab, NewLab, annotations, deployment, spec_images
 from bench.kubelet import Kubelet
 
 
@@ -69,6 +71,16 @@ def test_deploy_patches_the_image_pinned_by_digest_and_waits_for_the_rollout(
     assert [e["tag"] for e in entries] == [lab.builds["web"][2].tag, lab.builds["web"][0].tag]
     assert entries[0]["reason"] == "newer-build"
     assert entries[1]["reason"] == "manual"
+
+    # a hand `kubectl set image` to the older build: the spec declares it, but the annotations tagtrail
+    # wrote still name the build it set, and that is the declaration in direct mode
+    by_hand = {"spec": {"template": {"spec": {"containers": [{"name": "web", "image": lab.ref("web", 0)}]}}}}
+    admin.patch(DEPLOYMENT, "web", by_hand, namespace=lab.namespace, patch_type=PatchType.STRATEGIC)
+    code, out, err = run(capsys, "status", "--json")
+    assert code == 0, err
+    drift = json.loads(out)[0]["cluster"]["drift"]
+    assert lab.ref("web", 0) in drift
+    assert f"not {lab.builds['web'][2].tag} as tagtrail set" in drift
 
 
 def test_a_rollout_that_never_gets_ready_is_rolled_back_and_pinned(
