@@ -131,9 +131,10 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
 
 def _stop_on_exit() -> None:
     """Every way out of the process stops the control planes (a SIGKILL cannot be caught: nothing can)."""
+    atexit.unregister(_stop_all)  # registered once, however many control planes start
+    atexit.register(_stop_all)
     if _PREVIOUS or threading.current_thread() is not threading.main_thread():
         return  # installed already, or not installable (signal handlers belong to the main thread)
-    atexit.register(_stop_all)
     for signum in EXIT_SIGNALS:
         _PREVIOUS[signum] = signal.getsignal(signum)
         signal.signal(signum, _on_signal)
