@@ -120,6 +120,7 @@ def deployment(
     init: list[dict[str, Any]] | None = None,
     replicas: int = 2,
     deadline: int | None = None,
+    annotations: dict[str, str] | None = None,
 ) -> Any:
     labels = {"app": name}
     spec: dict[str, Any] = {
@@ -135,7 +136,7 @@ def deployment(
         {
             "apiVersion": "apps/v1",
             "kind": "Deployment",
-            "metadata": {"name": name, "namespace": namespace},
+            "metadata": {"name": name, "namespace": namespace, "annotations": annotations or {}},
             "spec": spec,
         }
     )

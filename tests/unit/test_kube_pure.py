@@ -4,11 +4,14 @@ tests/integration/kube cover them end to end; these pin the edge cases."""
 
 from __future__ import annotations
 
+import asyncio
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from tagtrail.kube.rollout import progress
+from tagtrail.controller.snapshot import Snapshot, observe_cluster, replicas
+from tagtrail.kube.rollout import on_new_build, progress
 from tagtrail.kube.view import AppView, WorkloadView
 from tagtrail.kube.workloads import annotate, matches, patch, read
 from tagtrail.refs import Matcher
@@ -61,6 +64,7 @@ def test_the_patch_tests_each_image_before_replacing_it_and_keeps_the_name_as_wr
     assert found is not None
     ops = patch(found, {"web": Image("registry.lan/x/web", "main.2", D2)}, {"tagtrail.dev/tag.web": "main.2"})
     assert ops == [
+        {"op": "test", "path": "/metadata/annotations", "value": None},  # no pin set meanwhile
         {
             "op": "test",
             "path": "/spec/template/spec/initContainers/0/image",
@@ -71,8 +75,28 @@ def test_the_patch_tests_each_image_before_replacing_it_and_keeps_the_name_as_wr
             "path": "/spec/template/spec/initContainers/0/image",
             "value": f"registry.lan:32000/web:main.2@{D2}",
         },
-        {"op": "add", "path": "/metadata/annotations", "value": {"tagtrail.dev/tag.web": "main.2"}},
+        {"op": "add", "path": "/metadata/annotations", "value": {}},
+        {"op": "add", "path": "/metadata/annotations/tagtrail.dev~1tag.web", "value": "main.2"},
     ]
+
+
+def test_the_patch_fails_if_a_pin_was_set_changed_or_removed_since_the_read() -> None:
+    """A person's pin that lands between tagtrail's read and its patch wins: the API server refuses the
+    patch (the map never replaced wholesale), and tagtrail reads and decides again."""
+    pinned = body([{"name": "web", "image": f"registry.lan/x/web:main.1@{D1}"}])
+    pinned["metadata"]["annotations"] = {"tagtrail.dev/pin.web": "main.1", "other": "x"}
+    found = read("Deployment", pinned, MATCHER)
+    assert found is not None
+    ops = patch(found, {}, {"tagtrail.dev/pin.web": None})
+    assert ops[0] == {"op": "test", "path": "/metadata/annotations/tagtrail.dev~1pin.web", "value": "main.1"}
+    unpinned = body([{"name": "web", "image": f"registry.lan/x/web:main.1@{D1}"}], annotations={"a": "1"})
+    found = read("Deployment", unpinned, MATCHER)
+    assert found is not None
+    ops = patch(found, {"web": Image("registry.lan/x/web", "main.2", D2)}, {"tagtrail.dev/tag.web": "main.2"})
+    assert ops[0] == {"op": "test", "path": "/metadata/annotations/tagtrail.dev~1pin.web", "value": None}
+    assert {"op": "add", "path": "/metadata/annotations/tagtrail.dev~1tag.web", "value": "main.2"} in ops
+    assert not [op for op in ops if op["path"] == "/metadata/annotations" and op["op"] != "test"]
+    assert patch(found, {}, {}) == []
 
 
 def test_annotations_are_added_one_by_one_escaped_and_removed_only_when_present() -> None:
@@ -148,6 +172,31 @@ def test_deployment_progress(status: dict[str, Any], state: str, detail: str) ->
     assert detail.replace("not seen", "has not seen") in found.detail
 
 
+def test_a_failed_rollout_counts_the_ready_pods_of_the_new_build_only() -> None:
+    """A Deployment's readyReplicas counts the old build's Pods, still serving: the count told with a failed
+    rollout is its current ReplicaSet's (the one of the Deployment's revision, owned by it)."""
+    deadline = [{"type": "Progressing", "reason": "ProgressDeadlineExceeded"}]
+    found = deployment_status(updatedReplicas=1, readyReplicas=2, replicas=3, conditions=deadline)
+    found["metadata"] |= {"uid": "u1", "annotations": {"deployment.kubernetes.io/revision": "2"}}
+    failed = progress("Deployment", found)
+    assert "2 ready" not in failed.detail
+
+    def replica_set(revision: str, ready: int, owner: str = "u1") -> dict[str, Any]:
+        return {
+            "metadata": {
+                "annotations": {"deployment.kubernetes.io/revision": revision},
+                "ownerReferences": [{"uid": owner}],
+            },
+            "status": {"readyReplicas": ready},
+        }
+
+    sets = [replica_set("1", 2), replica_set("2", 3, owner="other"), replica_set("2", 0)]
+    told = on_new_build(failed, found, sets)
+    assert (told.state, told.ready, told.total) == ("failed", 0, 2)
+    assert told.detail == "progress deadline exceeded (1 of 2 updated); 0 of 2 pods of the new build ready"
+    assert on_new_build(failed, found, sets[:2]) == failed
+
+
 def test_statefulset_and_daemonset_progress() -> None:
     sts = {
         "metadata": {"generation": 1},
@@ -187,3 +236,52 @@ def test_drift_is_the_spec_or_the_pods_disagreeing_with_what_is_declared() -> No
     assert "spec says" in str(AppView("web", (WorkloadView(found, done, {D1: 2}),)).drift(D2))
     assert "pods run" in str(AppView("web", (WorkloadView(found, done, {D1: 1, D2: 1}),)).drift(D1))
     assert AppView("web").drift(D1) == "no workload in the cluster uses this image"
+
+
+def test_in_direct_mode_a_spec_that_differs_from_what_tagtrail_set_is_drift() -> None:
+    """After a hand `kubectl set image`, the workload's spec is what the target declares, but its
+    `tag.APP` annotation still names the build tagtrail put there: that is the declaration."""
+    image = {"name": "web", "image": f"registry.lan/x/web:main.1@{D1}"}
+    found = read("Deployment", body([image], annotations={"tagtrail.dev/tag.web": "main.2"}), MATCHER)
+    assert found is not None
+    done = progress("Deployment", deployment_status(updatedReplicas=2, availableReplicas=2, replicas=2))
+    view = AppView("web", (WorkloadView(found, done, {D1: 2}),))
+    assert view.drift(D1) is None  # GitOps: the files declare, the annotations say nothing
+    why = view.drift(D1, annotated=True)
+    assert why == (
+        f"the spec of shop/deployment/web says registry.lan/x/web:main.1@{D1}, not main.2 as tagtrail set"
+    )
+    untouched = read("Deployment", body([image], annotations={"tagtrail.dev/tag.web": "main.1"}), MATCHER)
+    assert untouched is not None
+    assert AppView("web", (WorkloadView(untouched, done, {D1: 2}),)).drift(D1, annotated=True) is None
+    never = read("Deployment", body([image]), MATCHER)  # never deployed by tagtrail: nothing declared
+    assert never is not None
+    assert AppView("web", (WorkloadView(never, done, {D1: 2}),)).drift(D1, annotated=True) is None
+
+
+def test_direct_mode_drift_reaches_the_dashboard_and_metrics() -> None:
+    image = {"name": "web", "image": f"registry.lan/x/web:main.1@{D1}"}
+    found = read("Deployment", body([image], annotations={"tagtrail.dev/tag.web": "main.2"}), MATCHER)
+
+    class Cluster:
+        async def workloads(self) -> list[Any]:
+            return [found]
+
+        async def pods(self) -> list[Any]:
+            return []
+
+    class Direct:  # a reconciler whose target is the cluster
+        def cluster(self) -> Cluster:
+            return Cluster()
+
+        def direct(self) -> object:
+            return self
+
+        async def source(self) -> None:
+            return None
+
+    running = SimpleNamespace(running=SimpleNamespace(digest=D1), running_parsed=None)
+    snapshot = Snapshot([SimpleNamespace(app="web", decision=running)])  # type: ignore[list-item]
+    asyncio.run(observe_cluster(Direct(), snapshot))  # type: ignore[arg-type]
+    assert "not main.2 as tagtrail set" in snapshot.drift["web"]
+    assert replicas(snapshot)["web"][2] is True  # tagtrail_cluster_drift

@@ -24,7 +24,7 @@ from lightkube.types import PatchType
 from tagtrail.config.kubernetes import KubernetesConfig
 from tagtrail.errors import KubeConflict, KubeError
 from tagtrail.kube.connect import connect, refusals
-from tagtrail.kube.rollout import Progress, progress
+from tagtrail.kube.rollout import Progress, on_new_build, progress
 from tagtrail.kube.workloads import KINDS, Workload, read
 from tagtrail.refs import Matcher
 
@@ -190,25 +190,46 @@ class Cluster:
         """Watch a workload until its rollout completes or fails, or `timeout` seconds pass (then failed)."""
         try:
             async with asyncio.timeout(timeout):
-                return await self._follow(workload)
+                result, last = await self._follow(workload)
         except TimeoutError:
-            now = await self.get(workload)
-            last = progress(workload.kind, now.body) if now else None
-            ready = f" ({last.ready} of {last.total} ready)" if last else ""
-            return Progress(
+            last = await self.get(workload)
+            state = progress(workload.kind, last.body) if last else None
+            # a Deployment's ready count is told from its new ReplicaSet, below
+            ready = (
+                f" ({state.ready} of {state.total} ready)" if state and workload.kind != "Deployment" else ""
+            )
+            result = Progress(
                 "failed",
-                last.ready if last else 0,
-                last.total if last else 0,
-                0,
+                state.ready if state else 0,
+                state.total if state else 0,
+                state.updated if state else 0,
                 f"not rolled out after deploy.kubernetes.rollout_timeout, {timeout:.0f} s{ready}",
             )
+        if result.state == "failed" and last is not None and last.kind == "Deployment":
+            return await self._on_new_build(last, result)
+        return result
 
-    async def _follow(self, workload: Workload) -> Progress:
+    async def _on_new_build(self, deployment: Workload, failed: Progress) -> Progress:
+        """A failed Deployment's rollout told with the ready Pods of its new ReplicaSet. Best effort: a
+        refused list leaves the rollout failed as it was, and the rollback goes on."""
+        labels = dict(deployment.selector.get("matchLabels") or {}) or None
+        self.requests += 1
+        try:
+            async with refusals(self.server, f"list replicasets in {deployment.namespace}"):
+                listed = self._client().list(REPLICA_SET, namespace=deployment.namespace, labels=labels)
+                sets = [_body(rs) async for rs in listed]
+        except (ApiError, KubeError) as error:
+            log.warning("the new ReplicaSet of %s could not be read: %s", deployment.ref, error)
+            return failed
+        return on_new_build(failed, deployment.body, sets)
+
+    async def _follow(self, workload: Workload) -> tuple[Progress, Workload | None]:
+        """The rollout's outcome, and the workload as last seen (None: deleted or no longer managed)."""
         current = workload
         while True:
             state = progress(current.kind, current.body)
             if state.state != "progressing":
-                return state
+                return state, current
             self.requests += 1
             stream = self._client().watch(
                 self._resource(workload.kind),
@@ -221,17 +242,21 @@ class Cluster:
             async with refusals(self.server, f"watch {workload.ref}"), watching as watch:
                 async for kind, body in watch:
                     if kind == "DELETED":
-                        return Progress("failed", 0, 0, 0, f"{workload.ref} was deleted during its rollout")
+                        return _gone(f"{workload.ref} was deleted during its rollout")
                     found = read(workload.kind, {**_body(body), "kind": workload.kind}, self.matcher)
                     if found is None:
-                        return Progress("failed", 0, 0, 0, f"{workload.ref} no longer runs a managed image")
+                        return _gone(f"{workload.ref} no longer runs a managed image")
                     current = found
                     if progress(current.kind, current.body).state != "progressing":
                         break
             fresh = await self.get(workload)  # the watch ended (server timeout) or the rollout is decided
             if fresh is None:
-                return Progress("failed", 0, 0, 0, f"{workload.ref} was deleted during its rollout")
+                return _gone(f"{workload.ref} was deleted during its rollout")
             current = fresh
+
+
+def _gone(why: str) -> tuple[Progress, None]:
+    return Progress("failed", 0, 0, 0, why), None
 
 
 def _body(obj: Any) -> dict[str, Any]:

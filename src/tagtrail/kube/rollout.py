@@ -1,14 +1,16 @@
 """Where a workload's rollout stands, from its status alone, the way `kubectl rollout status` judges it:
 the controller has seen the current spec (observedGeneration), every replica runs it and is available,
-and no old one is left; a Deployment whose progress deadline passed has failed. Pure."""
+and no old one is left; a Deployment whose progress deadline passed has failed. How many Pods of the new
+build are ready comes from the Deployment's current ReplicaSet (its status counts the old build's too). Pure."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 State = Literal["complete", "progressing", "failed"]
+REVISION = "deployment.kubernetes.io/revision"
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,8 @@ def _deployment(spec: Mapping[str, Any], status: Mapping[str, Any], seen: bool) 
     available, replicas = _int(status.get("availableReplicas")), _int(status.get("replicas"))
     for condition in status.get("conditions") or []:
         if condition.get("type") == "Progressing" and condition.get("reason") == "ProgressDeadlineExceeded":
-            detail = f"progress deadline exceeded ({updated} of {wanted} updated, {ready} ready)"
+            # no ready count here: readyReplicas counts the old build's Pods as well (see `on_new_build`)
+            detail = f"progress deadline exceeded ({updated} of {wanted} updated)"
             return Progress("failed", ready, wanted, updated, detail)
     if not seen:
         return Progress("progressing", ready, wanted, updated, "the controller has not seen the new spec yet")
@@ -63,6 +66,25 @@ def _deployment(spec: Mapping[str, Any], status: Mapping[str, Any], seen: bool) 
     if available < updated:
         return Progress("progressing", ready, wanted, updated, f"{available} of {updated} available")
     return Progress("complete", ready, wanted, updated)
+
+
+def on_new_build(
+    failed: Progress, deployment: Mapping[str, Any], sets: Iterable[Mapping[str, Any]]
+) -> Progress:
+    """A Deployment's failed rollout told with how many Pods of the new build are ready: those of its
+    ReplicaSet of the Deployment's revision (`failed` as it is where no such ReplicaSet is found)."""
+    meta: Mapping[str, Any] = deployment.get("metadata") or {}
+    revision = (meta.get("annotations") or {}).get(REVISION)
+    for found in sets:
+        owned: Mapping[str, Any] = found.get("metadata") or {}
+        owners = owned.get("ownerReferences") or []
+        if revision is None or not any(o.get("uid") == meta.get("uid") for o in owners):
+            continue
+        if (owned.get("annotations") or {}).get(REVISION) == revision:
+            ready = _int((found.get("status") or {}).get("readyReplicas"))
+            told = f"{failed.detail}; {ready} of {failed.total} pods of the new build ready"
+            return Progress("failed", ready, failed.total, failed.updated, told)
+    return failed
 
 
 def _int(value: Any, default: int = 0) -> int:

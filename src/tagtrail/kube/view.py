@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from tagtrail.kube.rollout import Progress, progress
-from tagtrail.kube.workloads import Workload, matches
+from tagtrail.kube.workloads import Workload, annotation, matches
 
 if TYPE_CHECKING:  # lightkube: loaded by whoever makes a Cluster
     from tagtrail.kube.cluster import Cluster
@@ -65,10 +65,15 @@ class AppView:
         times = [w.finished for w in self.workloads if w.finished is not None]
         return max(times) if times else None
 
-    def drift(self, declared_digest: str | None) -> str | None:
-        """Why what runs is not what is declared (None: it is). Pods still rolling out are not drift."""
+    def drift(self, declared_digest: str | None, *, annotated: bool = False) -> str | None:
+        """Why what runs is not what is declared (None: it is). Pods still rolling out are not drift.
+
+        `annotated` (direct mode): the declaration is also what tagtrail last wrote on each workload, its
+        `tag.APP` annotation, so a spec changed by hand since (`kubectl set image`) is drift."""
         if not self.workloads:
             return "no workload in the cluster uses this image"
+        if annotated and (by_hand := self._by_hand()):
+            return by_hand
         if declared_digest is None:
             return None
         specs = {c.digest for w in self.workloads for c in w.workload.of(self.app)}
@@ -78,6 +83,16 @@ class AppView:
         stale = [d for d in self.running if d != declared_digest]
         if stale and self.rollout == "complete":
             return f"pods run {', '.join(d[:19] for d in stale)}"
+        return None
+
+    def _by_hand(self) -> str | None:
+        for view in self.workloads:
+            wrote = view.workload.annotations.get(annotation("tag", self.app))
+            if not wrote:
+                continue  # never deployed by tagtrail (or its builds disagreed): nothing declared
+            other = sorted({c.image for c in view.workload.of(self.app) if c.tag != wrote})
+            if other:
+                return f"the spec of {view.workload.ref} says {', '.join(other)}, not {wrote} as tagtrail set"
         return None
 
 

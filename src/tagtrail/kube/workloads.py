@@ -1,6 +1,6 @@
 """Workloads as tagtrail reads them: which containers of a Deployment, StatefulSet, DaemonSet or CronJob run
 an app's image (init containers too, under any alias the config names), and the JSON patch that changes
-them only if they still say what was read (a `test` of each image before its `replace`).
+them only if they still say what was read (a `test` of each image before its `replace`, and of each pin).
 
 Pure: objects come in as the API server's JSON (dicts) and go out as dataclasses and patch operations.
 """
@@ -129,15 +129,26 @@ def app_of(image: str, matcher: Matcher) -> str | None:
 def patch(
     workload: Workload, images: Mapping[str, Image], notes: Mapping[str, str | None]
 ) -> list[dict[str, Any]]:
-    """The JSON patch that sets each app's containers to its image (only if each still says what was read:
-    a concurrent change makes the API server refuse the whole patch) and the annotations in `notes`
-    (None removes one)."""
+    """The JSON patch that sets each app's containers to its image and the annotations in `notes` (None
+    removes one), refused by the API server as a whole if an image or a pin changed since it was read."""
     ops: list[dict[str, Any]] = []
     for container in workload.containers:
         image = images.get(container.app)
         if image is not None:
             ops += swap(container, container.retarget(image))
-    return ops + annotate(workload.annotations, notes) if ops or notes else ops
+    return guarded(workload, ops + annotate(workload.annotations, notes))
+
+
+def guarded(workload: Workload, ops: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`ops` preceded by a `test` of each pin of the workload's apps as read (null: absent), so a pin that
+    a person sets, changes or removes meanwhile wins over a decision made without it. With no annotations
+    at all read, the `test` is of the map itself: one created meanwhile fails the patch, never replaced."""
+    if not ops:
+        return []
+    if not workload.annotations:
+        return [{"op": "test", "path": "/metadata/annotations", "value": None}, *ops]
+    pins = [annotation("pin", app) for app in workload.apps]
+    return [{"op": "test", "path": _key(pin), "value": workload.annotations.get(pin)} for pin in pins] + ops
 
 
 def swap(container: Container, image: str) -> list[dict[str, Any]]:
@@ -151,16 +162,20 @@ def swap(container: Container, image: str) -> list[dict[str, Any]]:
 
 
 def annotate(current: Mapping[str, str], notes: Mapping[str, str | None]) -> list[dict[str, Any]]:
-    """Operations that set (or, for None, remove) annotations, whether or not the object has any yet."""
+    """Operations that set (or, for None, remove) annotations key by key; where the object had none when
+    read, they first make the empty map, which only `guarded` makes safe (the map is tested absent)."""
     setting = {k: v for k, v in notes.items() if v is not None}
     removing = [k for k, v in notes.items() if v is None and k in current]
-    if not current:
-        return [{"op": "add", "path": "/metadata/annotations", "value": setting}] if setting else []
-    ops: list[dict[str, Any]] = [
-        {"op": "add", "path": f"/metadata/annotations/{_escape(k)}", "value": v} for k, v in setting.items()
-    ]
-    ops += [{"op": "remove", "path": f"/metadata/annotations/{_escape(k)}"} for k in removing]
+    ops: list[dict[str, Any]] = []
+    if not current and setting:
+        ops.append({"op": "add", "path": "/metadata/annotations", "value": {}})
+    ops += [{"op": "add", "path": _key(k), "value": v} for k, v in setting.items()]
+    ops += [{"op": "remove", "path": _key(k)} for k in removing]
     return ops
+
+
+def _key(annotation_key: str) -> str:
+    return f"/metadata/annotations/{_escape(annotation_key)}"
 
 
 def _escape(key: str) -> str:

@@ -40,12 +40,13 @@ async def status(reconciler: Reconciler, apps: list[str] | None = None, *, actor
     cluster = reconciler.cluster()
     views = await observe(cluster) if cluster is not None else None
     commits = await commit_times(reconciler, planned) if views else {}
+    direct = reconciler.direct() is not None  # tagtrail's annotations declare what should run
     rows = []
     for p in planned:
         row = AppStatus(p.app, p, pins.get(p.app), last_deploy.get(p.app), decisions.get(p.app))
         if views is not None:
             row.cluster = views.get(p.app, AppView(p.app))
-            row.drift = row.cluster.drift(p.decision.running.digest)
+            row.drift = row.cluster.drift(p.decision.running.digest, annotated=direct)
             running = p.decision.running_parsed
             committed = commits.get(running.sha) if running else None
             if committed is not None and row.cluster.finished is not None and row.drift is None:

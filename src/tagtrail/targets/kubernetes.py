@@ -4,10 +4,11 @@ app, and watches the rollout.
 - Declared: what the workloads' specs say (every container and init container of the app's image, under
   any alias); pins are annotations on the workloads (`tagtrail.dev/pin.APP`), so the cluster alone says
   what runs and why, and losing the decision log loses nothing of it.
-- Apply: one JSON patch per workload, each image `test`ed against what was read before it is replaced: a
-  concurrent change (a person's `kubectl set image`, another controller) makes the API server refuse the
-  patch, and the reconciler reads and decides again. The patch also annotates the workload (tag, commit,
-  reason, actor; `kubernetes.io/change-cause`), and an Event says what happened.
+- Apply: one JSON patch per workload, each image and each pin `test`ed against what was read before
+  anything is written (annotations are added key by key, never as a whole map): a concurrent change (a
+  person's `kubectl set image` or pin, another controller) makes the API server refuse the patch, and the
+  reconciler reads and decides again. The patch also annotates the workload (tag, commit, reason, actor;
+  `kubernetes.io/change-cause`), and an Event says what happened.
 - Rollout: followed with a watch until complete, failed (ProgressDeadlineExceeded) or past
   `deploy.kubernetes.rollout_timeout`. A failed one is rolled back to the images before it and the app is
   pinned there (unless `rollback: false`), so automation does not retry the bad build in a loop.
@@ -28,7 +29,7 @@ from tagtrail.errors import KubeError, TagtrailError
 from tagtrail.history import HistoryEntry
 from tagtrail.kube.cluster import Cluster, Conflict
 from tagtrail.kube.rollout import Progress
-from tagtrail.kube.workloads import CHANGE_CAUSE, Workload, annotate, annotation, patch, read, swap
+from tagtrail.kube.workloads import CHANGE_CAUSE, Workload, annotate, annotation, guarded, patch, read, swap
 from tagtrail.refs import Matcher, Reference
 from tagtrail.refs import Target as Image
 from tagtrail.refs._model import normalise, split_written
@@ -152,16 +153,20 @@ class KubernetesTarget:
             await self._roll_back(app, [p for p in moving if app in p.images], reason, applied)
 
     async def _roll_back(self, app: str, plans: list[_Plan], reason: str, applied: Applied) -> None:
-        """Put the app's containers back to the images they had, guarded as a deploy is, and pin the app."""
+        """Put the app's containers back to the images they had, guarded as a deploy is, and pin the app.
+        Every annotation of the app then says what the spec runs again: the good build's commit where
+        tagtrail had recorded it, none rather than the bad build's."""
         tags = {split_written(old)[1] for p in plans for c, old in p.before.items() if c[0] == app}
         pin = next(iter(tags)) if len(tags) == 1 else None
+        bad = plans[0].images[app]
+        told = f"rolled {app} back from {bad.tag}@{bad.digest} to {pin or 'the images before'}: {reason}"
         notes = {
             annotation("pin", app): pin,
             annotation("tag", app): pin,
             annotation("by", app): "tagtrail",
             annotation("at", app): _now(),
             annotation("reason", app): "rollout-failed",
-            CHANGE_CAUSE: f"tagtrail rolled {app} back: {reason}",
+            CHANGE_CAUSE: f"tagtrail {told}",
         }
         undone = 0
         if self.fence is not None:
@@ -176,12 +181,19 @@ class KubernetesTarget:
                 if (old := plan.before.get((app, container.pointer))) is not None
                 for op in swap(container, old)
             ]
+            known = plan.workload.annotations  # as read before the deploy
+            good = (
+                known.get(annotation("commit", app))
+                if pin and known.get(annotation("tag", app)) == pin
+                else None
+            )
+            undo = {**notes, annotation("commit", app): good}
             try:
-                await self.cluster.patch(now, ops + annotate(now.annotations, notes))
+                await self.cluster.patch(now, guarded(now, ops + annotate(now.annotations, undo)))
             except Conflict:
                 applied.failed[app] = f"{reason}; not rolled back: {now.ref} changed meanwhile"
                 return
-            await self.cluster.event(now, "TagtrailRollback", f"rolled {app} back: {reason}", warning=True)
+            await self.cluster.event(now, "TagtrailRollback", told, warning=True)
             undone += 1
         if not undone:
             applied.failed[app] = f"{reason}; nothing to roll back"
@@ -234,8 +246,7 @@ def _plan(declared: Declared, change: Change) -> list[_Plan]:
             notes[annotation("reason", app)] = item.reason
             notes[annotation("by", app)] = change.actor
             notes[annotation("at", app)] = _now()
-            if item.built_from:
-                notes[annotation("commit", app)] = item.built_from
+            notes[annotation("commit", app)] = item.built_from  # unknown: none, never the last build's
             causes.append(f"{app} {image.tag} ({item.reason})")
         for app, pin in change.pins.items():
             if app in workload.apps and workload.pin(app) != pin:

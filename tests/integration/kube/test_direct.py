@@ -1,6 +1,8 @@
 """Direct mode on the real control plane: `tagtrail deploy` patches the Deployment (guarded by a `test` of
 the image it read), annotates it and records an Event, follows the rollout the controller manager makes and
-the stand-in kubelet completes, and rolls a rollout that never gets ready back, pinning the app there."""
+the stand-in kubelet completes, and rolls a rollout that never gets ready back, pinning the app there (its
+annotations and the Warning Event then tell the good build and the bad one). A hand `kubectl set image` is
+drift from what tagtrail's annotations declare."""
 
 from __future__ import annotations
 
@@ -10,10 +12,11 @@ from datetime import datetime
 import pytest
 from lightkube import Client
 from lightkube.resources.core_v1 import Event
+from lightkube.types import PatchType
 
 from bench.cli import run
 from bench.git import git
-from bench.kubelab import Lab, NewLab, annotations, deployment, spec_images
+from bench.kubelab import DEPLOYMENT, Lab, NewLab, annotations, deployment, spec_images
 from bench.kubelet import Kubelet
 
 
@@ -69,20 +72,40 @@ def test_deploy_patches_the_image_pinned_by_digest_and_waits_for_the_rollout(
     assert entries[0]["reason"] == "newer-build"
     assert entries[1]["reason"] == "manual"
 
+    # a hand `kubectl set image` to the older build: the spec declares it, but the annotations tagtrail
+    # wrote still name the build it set, and that is the declaration in direct mode
+    by_hand = {"spec": {"template": {"spec": {"containers": [{"name": "web", "image": lab.ref("web", 0)}]}}}}
+    admin.patch(DEPLOYMENT, "web", by_hand, namespace=lab.namespace, patch_type=PatchType.STRATEGIC)
+    code, out, err = run(capsys, "status", "--json")
+    assert code == 0, err
+    drift = json.loads(out)[0]["cluster"]["drift"]
+    assert lab.ref("web", 0) in drift
+    assert f"not {lab.builds['web'][2].tag} as tagtrail set" in drift
+
 
 def test_a_rollout_that_never_gets_ready_is_rolled_back_and_pinned(
     capsys: pytest.CaptureFixture[str], lab: Lab, admin: Client, kubelet: Kubelet
 ) -> None:
+    good, bad = lab.builds["web"][1], lab.builds["web"][2]
     kubelet.never_ready.add(lab.ref("web", 2))
+    for step in (["pin", "web", good.tag], ["unpin", "web"]):  # the good build, deployed by tagtrail
+        code, out, err = run(capsys, *step)
+        assert code == 0, out + err
     code, out, err = run(capsys, "deploy", "--json")
     assert code == 1, out + err
     result = json.loads(out)
     assert "progress deadline exceeded" in result["rolled_back"]["web"]
-    assert spec_images(admin, "web", lab.namespace) == [lab.ref("web", 0)]
-    assert annotations(admin, "web", lab.namespace)["tagtrail.dev/pin.web"] == lab.builds["web"][0].tag
+    assert spec_images(admin, "web", lab.namespace) == [lab.ref("web", 1)]
+    # every annotation says what the spec runs again: the good build's tag, pin and commit
+    notes = annotations(admin, "web", lab.namespace)
+    assert notes["tagtrail.dev/pin.web"] == notes["tagtrail.dev/tag.web"] == good.tag
+    assert notes["tagtrail.dev/commit.web"] == lab.commits[1]
     warnings = [e for e in admin.list(Event, namespace=lab.namespace) if e.reason == "TagtrailRollback"]
     assert len(warnings) == 1
     assert warnings[0].type == "Warning"
+    # it names the bad build, and counts the new ReplicaSet's Pods (the two old ones stayed ready)
+    assert f"from {bad.tag}@{bad.digest} to {good.tag}" in warnings[0].message
+    assert "0 of 2 pods of the new build ready" in warnings[0].message
 
     # automation does not retry the bad build: the app is held at its pin
     code, out, err = run(capsys, "plan", "--json")

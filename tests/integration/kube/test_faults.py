@@ -15,6 +15,7 @@ from pathlib import Path
 import anyio
 import pytest
 from lightkube import Client
+from lightkube.generic_resource import create_namespaced_resource
 from lightkube.types import PatchType
 
 from bench.cli import run
@@ -26,7 +27,7 @@ from tagtrail.config import load_config
 from tagtrail.refs import Matcher
 from tagtrail.refs import Target as Image
 from tagtrail.sandbox import free_port
-from tagtrail.targets.base import Change, Declared, ImageChange
+from tagtrail.targets.base import Applied, Change, Decide, Declared, ImageChange
 from tagtrail.targets.kubernetes import KubernetesTarget
 
 
@@ -137,8 +138,6 @@ def test_a_concurrent_set_image_is_never_overwritten_the_deploy_decides_again(
     lab: Lab, admin: Client, kubelet: Kubelet
 ) -> None:
     admin.create(deployment("web", lab.namespace, [{"name": "web", "image": lab.ref("web", 0)}]))
-    config = load_config(lab.root / "tagtrail.yaml")
-    target = KubernetesTarget(config, Matcher.from_config(config))
     seen: list[str | None] = []
     build = lab.builds["web"]
 
@@ -152,17 +151,55 @@ def test_a_concurrent_set_image_is_never_overwritten_the_deploy_decides_again(
         image = ImageChange("web", _image(lab, 2), "newer-build", "a newer build")
         return Change("deploy", "test", (image,))
 
-    async def go() -> None:
-        try:
-            applied = await target.apply(decide)
-        finally:
-            await target.aclose()
-        assert applied.attempts == 2
-        assert applied.previous == {"web": lab.ref("web", 1)}  # what the person set, read again
-
-    anyio.run(go)
+    applied = apply_with(lab, decide)
+    assert applied.attempts == 2
+    assert applied.previous == {"web": lab.ref("web", 1)}  # what the person set, read again
     assert seen == [build[0].tag, build[1].tag]
     assert spec_images(admin, "web", lab.namespace) == [lab.ref("web", 2)]
+
+
+CRON_JOB = create_namespaced_resource("batch", "v1beta1", "CronJob", "cronjobs")
+
+
+@pytest.mark.parametrize("kind", ["CronJob", "Deployment"])
+def test_a_pin_set_between_the_read_and_the_patch_wins(lab: Lab, admin: Client, kind: str) -> None:
+    """A CronJob as read has no annotations at all (the patch must not replace the map a person made
+    meanwhile); a Deployment has some (the controller's revision, and here a team's)."""
+    old = [{"name": "web", "image": lab.ref("web", 0)}]
+    if kind == "Deployment":
+        resource, path = DEPLOYMENT, ("spec", "template", "spec", "containers")
+        admin.create(deployment("web", lab.namespace, old, annotations={"team": "shop"}))
+    else:
+        resource, path = CRON_JOB, ("spec", "jobTemplate", "spec", "template", "spec", "containers")
+        job = {"template": {"spec": {"containers": old, "restartPolicy": "Never"}}}
+        body = {"schedule": "0 3 * * *", "jobTemplate": {"spec": job}}
+        admin.create(
+            CRON_JOB.from_dict({"metadata": {"name": "web", "namespace": lab.namespace}, "spec": body})
+        )
+    pin = lab.builds["web"][1].tag
+    seen: list[str | None] = []
+
+    async def decide(declared: Declared) -> Change:
+        seen.append((declared.pins or {}).get("web"))
+        if len(seen) == 1:  # a person's pin (`kubectl annotate`) between our read and our write
+            by_hand = {"metadata": {"annotations": {"tagtrail.dev/pin.web": pin}}}
+            admin.patch(resource, "web", by_hand, namespace=lab.namespace, patch_type=PatchType.MERGE)
+            image = ImageChange("web", _image(lab, 2), "newer-build", "a newer build")
+            return Change("deploy", "test", (image,))
+        return Change("deploy", "test")  # held at the pin it now reads
+
+    assert apply_with(lab, decide).attempts == 2
+    assert seen == [None, pin]
+    body = admin.get(resource, "web", namespace=lab.namespace)
+    containers = body
+    for key in path:
+        containers = containers[key]
+    assert [c["image"] for c in containers] == [lab.ref("web", 0)]
+    after = body["metadata"]["annotations"]
+    assert after["tagtrail.dev/pin.web"] == pin
+    assert "tagtrail.dev/tag.web" not in after  # nothing of the refused deploy was written
+    if kind == "Deployment":
+        assert after["team"] == "shop"
 
 
 def test_a_workload_deleted_mid_rollout_fails_the_deploy_without_a_rollback(
@@ -183,6 +220,20 @@ def test_a_workload_deleted_mid_rollout_fails_the_deploy_without_a_rollback(
     result = json.loads(capsys.readouterr().out)
     assert "was deleted during its rollout" in result["failed"]["web"]
     assert result["rolled_back"] == {}
+
+
+def apply_with(lab: Lab, decide: Decide) -> Applied:
+    """What the Kubernetes target's apply does with the test's own decision, as a deploy makes it."""
+    config = load_config(lab.root / "tagtrail.yaml")
+    target = KubernetesTarget(config, Matcher.from_config(config))
+
+    async def go() -> Applied:
+        try:
+            return await target.apply(decide)
+        finally:
+            await target.aclose()
+
+    return anyio.run(go)
 
 
 def _image(lab: Lab, index: int) -> Image:
