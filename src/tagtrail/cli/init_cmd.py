@@ -44,7 +44,8 @@ def init(
     step in .github/workflows (a time zone metadata-action ignores is reported, with the zone meant). Image:
     that step's images: and the git remote (ghcr.io/OWNER/REPO/{app}), plus aliases for the other registry
     names the deploy files use. Deploy files: every YAML file naming an app's image, by kind, with its
-    references; third-party images are listed and left alone. Branch: the default branch.
+    references; third-party images are listed and left alone. Branch: the default branch. A file linked out
+    of the repository, too large, or YAML over tagtrail's nesting and alias limits is skipped, one line each.
 
     The file goes at the top of the git repository. Then init runs `tagtrail config check`, and `tagtrail
     plan` when the registry answers. An existing tagtrail.yaml is replaced only after asking, or with --yes;
@@ -99,6 +100,7 @@ def _summary(proposal: initializer.Proposal, *, to_stderr: bool) -> None:
     if proposal.files:
         rows.append(("references", ", ".join(f"{app} {n}" for app, n in proposal.references().items())))
     lines = [f"{key:<11} {value}".rstrip() for key, value in rows]
+    lines += proposal.skipped
     lines += [f"note: {item}" for item in proposal.scheme.ignored]
     lines += [f"to do: {item}" for item in proposal.todo]
     stream = sys.stderr if to_stderr else sys.stdout

@@ -14,12 +14,11 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from tagtrail.config import CONFIG_NAME
 from tagtrail.errors import InvalidReference, RefsError
+from tagtrail.init.reader import Reader
 from tagtrail.refs import Matcher, Reference, find
 from tagtrail.registry import ImageRef
 
@@ -31,7 +30,6 @@ PULUMI, MANIFESTS, KUSTOMIZATION, HELM, OTHER = (
     "other YAML",
 )
 KINDS = (PULUMI, MANIFESTS, KUSTOMIZATION, HELM, OTHER)
-MAX_SIZE = 2 * 1024 * 1024
 _IMAGE_KEYS = {"image", "newName", "repository"}
 _LOCAL_SUFFIXES = (".lan", ".local", ".home", ".internal", ".localdomain", ".home.arpa")
 
@@ -62,21 +60,18 @@ class DeployFile:
     third_party: tuple[Mention, ...]
 
 
-def read_yaml_files(root: Path, files: list[str]) -> list[YamlFile]:
+def read_yaml_files(reader: Reader, files: list[str]) -> list[YamlFile]:
     """Every YAML file of the repository that parses, outside .github/ and tagtrail.yaml itself."""
     found = []
     for path in files:
         pure = PurePosixPath(path)
         if pure.suffix not in (".yaml", ".yml") or pure.parts[0] == ".github" or path == CONFIG_NAME:
             continue
-        try:
-            if (root / path).stat().st_size > MAX_SIZE:
-                continue
-            text = (root / path).read_text(encoding="utf-8")
-            documents = [d for d in YAML(typ="rt").compose_all(text) if d is not None]
-        except (OSError, UnicodeDecodeError, YAMLError):
-            continue  # a Helm template, or not YAML at all: nothing tagtrail could rewrite safely
-        file = YamlFile(path, _kind(root, pure, documents), text)
+        read = reader.nodes(path)
+        if read is None:
+            continue
+        text, documents = read
+        file = YamlFile(path, _kind(reader.root, pure, documents), text)
         for document in documents:
             _collect(document, file, None)
         found.append(file)

@@ -23,6 +23,7 @@ from tagtrail.init.deployfiles import (
     read_yaml_files,
 )
 from tagtrail.init.folders import FoundApps, find_apps
+from tagtrail.init.reader import Reader
 from tagtrail.init.render import render
 from tagtrail.init.workflow import MetadataStep, SchemeChoice, choose_scheme, read_workflows
 from tagtrail.refs import Matcher
@@ -44,6 +45,7 @@ class Proposal:
     files: list[DeployFile]
     branch: Choice
     todo: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # files not read, one sentence each
     text: str = ""
     apps: list[App] = field(default_factory=list)
     config: Config | None = None
@@ -67,9 +69,10 @@ def survey(root: Path) -> Proposal:
         f for f in repo.run("ls-files", "-z", "--cached", "--others", "--exclude-standard").split("\0") if f
     ]
     owner_repo = github_repository(repo.remote_url())
-    found = find_apps(root, files)
-    steps = read_workflows(root, owner_repo)
-    yaml_files = read_yaml_files(root, files)
+    reader = Reader(root)
+    found = find_apps(reader, files)
+    steps = read_workflows(reader, files, owner_repo)
+    yaml_files = read_yaml_files(reader, files)
     todo = list(found.todo)
     image, aliases = _choose_image(steps, yaml_files, found.names, owner_repo, todo)
     inferred, doubtful = infer_aliases(yaml_files, found.names, image.value)
@@ -88,6 +91,7 @@ def survey(root: Path) -> Proposal:
         deploy_files(yaml_files, matcher),
         default_branch(repo),
         todo,
+        skipped=reader.said(),
     )
     proposal.todo += proposal.scheme.todo
     proposal.todo += [

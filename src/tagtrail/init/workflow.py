@@ -13,17 +13,17 @@ from __future__ import annotations
 import csv
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import PurePosixPath
 
-from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
-from ruamel.yaml.error import YAMLError
 
 from tagtrail.config import DEFAULT_SCHEME
 from tagtrail.errors import SchemeError
+from tagtrail.init.reader import Reader
 from tagtrail.scheme import Scheme, suggest_zone
 
 METADATA_ACTION = "docker/metadata-action"
+WORKFLOWS = ".github/workflows"
 _EXPRESSION = re.compile(r"\$\{\{\s*([^}]*?)\s*\}\}")
 _ZONE = re.compile(r"""tz=(['"])(.*?)\1""")
 _UNEXPRESSIBLE = {
@@ -64,19 +64,16 @@ class SchemeChoice:
     scheme_from_workflow: bool = False
 
 
-def read_workflows(root: Path, owner_repo: str | None) -> list[MetadataStep]:
+def read_workflows(reader: Reader, files: list[str], owner_repo: str | None) -> list[MetadataStep]:
     """Every metadata-action step of the repository's workflows, in file order."""
-    folder = root / ".github" / "workflows"
-    if not folder.is_dir():
-        return []
     found = []
-    for path in sorted([*folder.glob("*.yml"), *folder.glob("*.yaml")]):
-        try:
-            document = YAML(typ="rt").load(path.read_text(encoding="utf-8"))
-        except (YAMLError, OSError, UnicodeDecodeError):
-            continue  # not ours to judge; actionlint is
+    for path in sorted(files):
+        pure = PurePosixPath(path)
+        if pure.parent.as_posix() != WORKFLOWS or pure.suffix not in (".yml", ".yaml"):
+            continue
+        document = reader.document(path)
         if isinstance(document, CommentedMap):
-            found += _steps(path.relative_to(root).as_posix(), document, owner_repo)
+            found += _steps(path, document, owner_repo)
     return found
 
 
