@@ -151,3 +151,19 @@ def test_a_link_inside_the_repository_is_read(tmp_path: Path) -> None:
     assert "skipped" not in result.stderr
     assert "      - deploy/current.yaml\n" in result.stdout
 
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("args", [("--yes",), ()])
+def test_a_tagtrail_yaml_linked_out_of_the_repository_is_neither_read_nor_replaced(
+    args: tuple[str, ...], tmp_path: Path
+) -> None:
+    root = repository(tmp_path)
+    link(root, "tagtrail.yaml", "/dev/zero")
+    result = init(root, args)
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert result.stderr.endswith(
+        "tagtrail.yaml is a link out of the repository; init neither reads nor replaces it: remove it and run"
+        " `tagtrail init` again\n"
+    )
+    assert "Traceback" not in result.stderr
+    assert (root / "tagtrail.yaml").readlink() == Path("/dev/zero")

@@ -58,7 +58,7 @@ def init(
         sys.stdout.write(proposal.text)
         return
     _summary(proposal, to_stderr=False)
-    if not _may_write(path, proposal.text, yes):
+    if not _may_write(path, initializer.existing_config(proposal), proposal.text, yes):
         output.stdout.print(f"kept {escape(str(path))} as it was", highlight=False)
         return
     written = initializer.write_config(proposal)
@@ -70,8 +70,8 @@ def init(
         output.stdout.print(f"  {command:<24} {what}", highlight=False)
 
 
-def _may_write(path: Path, text: str, yes: bool) -> bool:
-    if not path.exists() or yes or path.read_text(encoding="utf-8") == text:
+def _may_write(path: Path, existing: str | None, text: str, yes: bool) -> bool:
+    if not path.exists() or yes or existing == text:
         return True
     if not sys.stdin.isatty():
         raise TagtrailError(
