@@ -136,33 +136,43 @@ def image_of(text: str, key: str | None) -> ImageRef | None:
     return ref if "/" in text or (named and re.search(r"[a-z.]", ref.tag)) else None
 
 
-def _app_template(name: str, apps: list[str]) -> tuple[str, str] | None:
-    """`registry/path/{app}` and the app, when a name ends in an app's name (never Docker Hub's library/)."""
-    head, _, last = name.rpartition("/")
-    if last in apps and head and not name.startswith("docker.io/library/"):
-        return f"{head}/{{app}}", last
-    return None
+def app_templates(name: str, apps: list[str]) -> list[tuple[str, str]]:
+    """Each way a repository name reads as an app's image, as (template, app): the app's name as a path
+    component or a part of one between `-`, `_` and `.` (`shop/api`, `shop-api`, `api-service`); never in the
+    registry's host, never Docker Hub's library/."""
+    if name.startswith("docker.io/library/"):
+        return []
+    registry, _, path = name.partition("/")
+    parts = path.split("/")
+    found = []
+    for index, part in enumerate(parts):
+        for app in apps:
+            for match in re.finditer(rf"(?<![a-z0-9]){re.escape(app)}(?![a-z0-9])", part):
+                templated = part[: match.start()] + "{app}" + part[match.end() :]
+                found.append(("/".join([registry, *parts[:index], templated, *parts[index + 1 :]]), app))
+    return found
 
 
-def _by_template(files: list[YamlFile], apps: list[str]) -> dict[str, tuple[set[str], list[Mention]]]:
+def by_template(files: list[YamlFile], apps: list[str]) -> dict[str, tuple[set[str], list[Mention]]]:
+    """Every template some names of the deploy files follow: the apps it names there, and where."""
     found: dict[str, tuple[set[str], list[Mention]]] = {}
     for file in files:
         for mention in file.mentions:
-            hit = _app_template(mention.name, apps)
-            if hit is not None:
-                named, where = found.setdefault(hit[0], (set(), []))
-                named.add(hit[1])
+            for template, app in app_templates(mention.name, apps):
+                named, where = found.setdefault(template, (set(), []))
+                named.add(app)
                 where.append(mention)
     return found
 
 
-def infer_image(files: list[YamlFile], apps: list[str]) -> tuple[str, Mention] | None:
-    """The image template most of the apps' names in the deploy files follow, and one place it is used."""
-    candidates = _by_template(files, apps)
+def infer_image(files: list[YamlFile], apps: list[str]) -> tuple[str, set[str], list[Mention]] | None:
+    """The image template that explains the most of the apps' names in the deploy files (then the most
+    references), the apps it names and where."""
+    candidates = by_template(files, apps)
     if not candidates:
         return None
     best = max(candidates, key=lambda t: (len(candidates[t][0]), len(candidates[t][1]), t))
-    return best, candidates[best][1][0]
+    return best, *candidates[best]
 
 
 def infer_aliases(files: list[YamlFile], apps: list[str], image: str) -> tuple[dict[str, Mention], list[str]]:
@@ -172,8 +182,8 @@ def infer_aliases(files: list[YamlFile], apps: list[str], image: str) -> tuple[d
     own_path = ImageRef.parse(image.replace("{app}", "app")).repository.rsplit("/", 1)[0]
     aliases: dict[str, Mention] = {}
     doubtful = []
-    for template, (named, where) in sorted(_by_template(files, apps).items()):
-        if canonical.app_of(where[0].name) is not None:
+    for template, (named, where) in sorted(by_template(files, apps).items()):
+        if all(canonical.app_of(m.name) is not None for m in where):
             continue
         ref = ImageRef.parse(template.replace("{app}", "app"))
         if len(named) >= 2 or is_local(ref.registry) or ref.repository.rsplit("/", 1)[0] == own_path:
