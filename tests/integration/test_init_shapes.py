@@ -70,4 +70,5 @@ def test_init_proposes_a_config_with_which_status_finds_every_app(
     code, out, err = run(capsys, "status", "--json")
     assert code == 0, err
     found = {row["app"]: row["running"]["tag"] if row["running"] else None for row in json.loads(out)}
-    assert found == dict.fromkeys(expect["apps"], TAG)
+    apps = expect["apps"]
+    assert found == (apps if isinstance(apps, dict) else dict.fromkeys(apps, TAG))

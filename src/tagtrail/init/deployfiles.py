@@ -42,6 +42,7 @@ class Mention:
     line: int
     name: str
     text: str
+    key: str | None = None  # the key it is the value of
 
 
 @dataclass
@@ -116,7 +117,7 @@ def _collect(node: Node, file: YamlFile, key: str | None) -> None:
 def _mention(file: YamlFile, node: ScalarNode, text: str, key: str | None) -> None:
     ref = image_of(text, key)
     if ref is not None:
-        file.mentions.append(Mention(file.path, node.start_mark.line + 1, ref.name, text))
+        file.mentions.append(Mention(file.path, node.start_mark.line + 1, ref.name, text, key))
 
 
 def image_of(text: str, key: str | None) -> ImageRef | None:
@@ -219,16 +220,36 @@ def is_loopback(registry: str) -> bool:
         return False
 
 
-def deploy_files(files: list[YamlFile], matcher: Matcher) -> list[DeployFile]:
-    """The files with references to the apps' images, each with its third-party images, kinds in order."""
+def deploy_files(
+    files: list[YamlFile], matcher: Matcher, apps: list[str]
+) -> tuple[list[DeployFile], list[str]]:
+    """The files with references to the apps' images, each with its third-party images, kinds in order; and
+    a sentence for each app's image named where tagtrail cannot write it back. A file holding one is not
+    proposed: a deploy would skip that image, or write a tag into a key the chart reads as a repository."""
     found = []
+    unwritable = []
     for file in files:
+        named = [m for m in file.mentions if matcher.app_of(m.name) in apps]
         try:
             refs = find(file.path, file.text, matcher)
-        except RefsError:
+        except RefsError as exc:
+            if named:
+                unwritable.append(
+                    f"{str(exc).removesuffix('; nothing was written')}; {file.path} is not proposed"
+                )
             continue
-        if not refs:
+        written = {file.text.count("\n", 0, s.start) + 1 for ref in refs for s in ref.spans.values()}
+        untagged = {r.line for r in refs if r.kind == "image" and r.tag is None and r.digest is None}
+        wrong = [m for m in named if m.line not in written or (m.key == "repository" and m.line in untagged)]
+        unwritable += [
+            f"{m.path}:{m.line} names {m.text} ({matcher.app_of(m.name)}'s image) under {m.key}: with no tag"
+            f" beside it, a shape tagtrail cannot write back; {m.path} is not proposed: put its tag beside it"
+            f" (tag:), or declare the keys as deploy.apps.{matcher.app_of(m.name)}.helm and list the file in"
+            " deploy.git.files"
+            for m in wrong
+        ]
+        if not refs or wrong:
             continue
         others = tuple(m for m in file.mentions if matcher.app_of(m.name) is None)
         found.append(DeployFile(file.path, file.kind, tuple(refs), others))
-    return sorted(found, key=lambda f: (KINDS.index(f.kind), f.path))
+    return sorted(found, key=lambda f: (KINDS.index(f.kind), f.path)), unwritable

@@ -42,10 +42,15 @@ def choose_image(
     inferred = infer_image(files, apps)
     if inferred is not None:
         template, named, where = inferred
+        open_by = next((s.where for s in steps if s.images or s.unresolved), None)
         why = (
-            f"the name that explains the most references in the deploy files ({len(where)} of"
-            f" {len(named)} app{'s' if len(named) != 1 else ''}, first {where[0].path}:{where[0].line});"
-            " no workflow says where images go"
+            f"the name that explains the most references in the deploy files ({_count(len(where), 'reference')}"
+            f" of {_count(len(named), 'app')}, first {where[0].path}:{where[0].line});"
+            + (
+                f" the workflow ({open_by}) leaves it open"
+                if open_by
+                else " no workflow says where images go"
+            )
         )
         return Choice(template, why), [], None
     if owner_repo is not None:
@@ -118,6 +123,10 @@ def _from_workflows(
         why += f" (of {len(steps)} docker/metadata-action steps, the first that names one image per app)"
     aliases = [Choice(p.template, f"also pushed by {p.where}") for p in chosen[1:]]
     return Choice(first.template, why), aliases, first.where
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("s" if n != 1 else "")
 
 
 def _references(template: str, files: list[YamlFile], apps: list[str]) -> int:

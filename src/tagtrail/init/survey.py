@@ -80,6 +80,8 @@ def survey(root: Path) -> Proposal:
     aliases += [Choice(t, f"{m.path}:{m.line} names {m.text}") for t, m in inferred.items() if t not in known]
     matcher = Matcher(image.value, [a.value for a in aliases])
     host = ImageRef.parse(image.value.replace("{app}", "app")).registry
+    deploy, unwritable = deploy_files(yaml_files, matcher, found.names)
+    todo += unwritable
     proposal = Proposal(
         root,
         found,
@@ -87,7 +89,7 @@ def survey(root: Path) -> Proposal:
         image,
         aliases,
         [host] if is_loopback(host) else [],  # plain HTTP is allowed only where it cannot leave the machine
-        deploy_files(yaml_files, matcher),
+        deploy,
         default_branch(repo),
         todo,
         skipped=reader.said(),
