@@ -3,8 +3,12 @@ a reusable workflow's callers, and the templates a deploy file's names can be re
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from bench.git import init_repo
+from tagtrail.init import survey
 from tagtrail.init.deployfiles import app_templates
 from tagtrail.init.expressions import Context, app_key, filled, per_app, resolve
 
@@ -64,15 +68,40 @@ def test_include_entries_that_pair_each_app_with_its_image_give_one_template() -
             "platform": "linux/amd64",
         },
     ]
-    assert per_app(entries, APPS) == {
-        "name": "{app}",
-        "context": "./src/{app}",
-        "image": "ghcr.io/acme/{app}-service",
-        "platform": "linux/amd64",
-    }
-    # names that follow no one template are not a template of any
+    assert per_app(entries, APPS) == (
+        {
+            "name": "{app}",
+            "context": "./src/{app}",
+            "image": "ghcr.io/acme/{app}-service",
+            "platform": "linux/amd64",
+        },
+        {},
+    )
+    # names that follow no one template are not a template of any: they are said, by app
     entries[1]["image"] = "ghcr.io/acme/frontend"
-    assert "image" not in per_app(entries, APPS)
+    paired, mixed = per_app(entries, APPS)
+    assert "image" not in paired
+    assert mixed == {"image": "api → ghcr.io/acme/api-service, web → ghcr.io/acme/frontend"}
+
+
+def test_an_include_list_of_images_with_no_one_name_is_said_in_one_line_with_what_to_do(
+    tmp_path: Path,
+) -> None:
+    workflow = (
+        "jobs:\n  build:\n    strategy:\n      matrix:\n        include:\n"
+        "          - {app: api, image: ghcr.io/acme/backend}\n          - {app: web, image: ghcr.io/acme/frontend}\n"
+        "    steps:\n      - uses: docker/metadata-action@v5\n        with:\n          images: ${{ matrix.image }}\n"
+    )
+    files = {f"apps/{app}/Dockerfile": "FROM scratch\n" for app in ("api", "web")}
+    root = init_repo(tmp_path / "repo", {**files, ".github/workflows/build.yml": workflow})
+    proposal = survey(root)
+    (said,) = [t for t in proposal.todo if "${{ matrix.image }}" in t]
+    assert said == (
+        "images: ${{ matrix.image }} in .github/workflows/build.yml:9: matrix.image gives each app an image of its"
+        " own that follows no one name (api → ghcr.io/acme/backend, web → ghcr.io/acme/frontend); tagtrail names"
+        " all the apps' images with one template: rename them to one pattern with the app's name in it, then set"
+        " image: to it"
+    )
 
 
 @pytest.mark.parametrize(

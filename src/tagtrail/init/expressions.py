@@ -26,9 +26,8 @@ class Context:
     env: Mapping[str, str]
     owner_repo: str | None
     per_app: Mapping[str, str] = field(default_factory=dict)  # "matrix.svc" / "inputs.app" → value with {app}
-    open_matrix: bool = (
-        False  # a matrix not written out (fromJSON): its entries are the apps, as tagtrail's are
-    )
+    open_matrix: bool = False  # a matrix not written out (fromJSON): its entries are the apps, as tagtrail's
+    mixed: Mapping[str, str] = field(default_factory=dict)  # "matrix.image" → "api → …, web → …"
 
 
 def resolve(text: str, context: Context, depth: int = 0) -> str | None:
@@ -63,6 +62,11 @@ def resolve(text: str, context: Context, depth: int = 0) -> str | None:
     return None if failed else resolved
 
 
+def mixed_in(text: str, context: Context) -> list[tuple[str, str]]:
+    """The expressions of `text` whose values pair each app with a name that follows no one template."""
+    return [(m[1], context.mixed[m[1]]) for m in _EXPRESSION.finditer(text) if m[1] in context.mixed]
+
+
 def variables(text: str) -> list[str]:
     """The repository variables a resolved name still has holes for."""
     return _VARIABLE.findall(text)
@@ -82,24 +86,28 @@ def filled(template: str, names: Iterable[str]) -> tuple[str, dict[str, str]] | 
     return None
 
 
-def per_app(entries: Sequence[Mapping[str, str]], apps: list[str]) -> dict[str, str]:
+def per_app(entries: Sequence[Mapping[str, str]], apps: list[str]) -> tuple[dict[str, str], dict[str, str]]:
     """The keys of entries that each belong to one app (a matrix's `include:`, the `with:` of the jobs calling a
     reusable workflow) whose values follow one template across the entries: `{app}` for the app's own key,
-    `apps/{app}` for its context, `ghcr.io/acme/{app}-svc` for its image; a constant stays a constant."""
+    `apps/{app}` for its context, `ghcr.io/acme/{app}-svc` for its image; a constant stays a constant. Then
+    the keys whose values follow no one template, each with its values by app (`api → …, web → …`)."""
     found: dict[str, str] = {}
+    mixed: dict[str, str] = {}
     keys = {key for entry in entries for key in entry}
     for key in sorted(keys):
-        templates = set()
+        templates: dict[str, str] = {}
         for entry in entries:
             app = _app_of(entry, apps)
             value = entry.get(key)
             if value is None or app is None:
                 break
-            templates.add(value if app == APP else with_app(value, app))
+            templates.setdefault(value if app == APP else with_app(value, app), f"{app} → {value}")
         else:
             if len(templates) == 1:
-                found[key] = templates.pop()
-    return found
+                found[key] = next(iter(templates))
+            elif templates:
+                mixed[key] = ", ".join(templates.values())
+    return found, mixed
 
 
 def app_key(values: list[str], apps: list[str]) -> bool:

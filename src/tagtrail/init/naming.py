@@ -30,7 +30,8 @@ def choose_image(
     pushed: list[list[_Pushed]] = []
     for step in steps:
         usable = [p for name in step.images if (p := _usable(name, step, files, apps, todo)) is not None]
-        for name in step.unresolved:
+        todo += step.mixed
+        for name in step.unresolved if not step.mixed else ():
             todo.append(
                 f"images: {name} in {step.where} uses an expression init cannot know here (secrets, outputs,"
                 " or github.* without a GitHub remote); not used"

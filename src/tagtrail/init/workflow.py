@@ -19,7 +19,7 @@ from ruamel.yaml.comments import CommentedMap
 
 from tagtrail.config import DEFAULT_SCHEME
 from tagtrail.errors import SchemeError
-from tagtrail.init.expressions import APP, Context, app_key, per_app, resolve
+from tagtrail.init.expressions import APP, Context, app_key, mixed_in, per_app, resolve
 from tagtrail.init.reader import Reader
 from tagtrail.scheme import Scheme, suggest_zone
 
@@ -50,6 +50,7 @@ class MetadataStep:
     sha_length: int | None  # DOCKER_METADATA_SHORT_SHA_LENGTH
     from_remote: bool  # images: uses github.* values, which init takes from the git remote
     written: dict[str, str] = field(default_factory=dict)  # an image as resolved → as the workflow writes it
+    mixed: tuple[str, ...] = ()  # why an unresolved image names no one template (a sentence each)
 
 
 @dataclass(frozen=True)
@@ -79,8 +80,9 @@ def read_workflows(
     calls = _calls(workflows, owner_repo, apps)
     found = []
     for path, document in workflows.items():
-        inputs = {f"inputs.{key}": value for key, value in per_app(calls.get(path, []), apps).items()}
-        found += _steps(path, document, owner_repo, apps, inputs)
+        inputs, mixed = per_app(calls.get(path, []), apps)
+        called = Context({}, owner_repo, _prefixed("inputs", inputs), mixed=_prefixed("inputs", mixed))
+        found += _steps(path, document, owner_repo, apps, called)
     return found
 
 
@@ -102,13 +104,21 @@ def _context(workflow: CommentedMap, job: CommentedMap, owner_repo: str | None, 
     if not isinstance(matrix, CommentedMap):  # none, or fromJSON(…) of a job before: the apps, as tagtrail's
         return Context(env, owner_repo, open_matrix=True)
     found: dict[str, str] = {}
+    mixed: dict[str, str] = {}
     for key, values in matrix.items():
         if key == "include" and isinstance(values, list):
             entries = [{str(k): str(v) for k, v in e.items()} for e in values if isinstance(e, CommentedMap)]
-            found |= {f"matrix.{k}": v for k, v in per_app(entries, apps).items()}
+            paired, unpaired = per_app(entries, apps)
+            found |= _prefixed("matrix", paired)
+            mixed |= _prefixed("matrix", unpaired)
         elif isinstance(values, list) and app_key([str(v) for v in values], apps):
             found[f"matrix.{key}"] = APP
-    return Context(env, owner_repo, found, open_matrix=any(isinstance(v, str) for v in matrix.values()))
+    open_matrix = any(isinstance(v, str) for v in matrix.values())
+    return Context(env, owner_repo, found, open_matrix, mixed)
+
+
+def _prefixed(prefix: str, values: dict[str, str]) -> dict[str, str]:
+    return {f"{prefix}.{key}": value for key, value in values.items()}
 
 
 def _calls(
@@ -130,8 +140,9 @@ def _calls(
 
 
 def _steps(
-    path: str, workflow: CommentedMap, owner_repo: str | None, apps: list[str], inputs: dict[str, str]
+    path: str, workflow: CommentedMap, owner_repo: str | None, apps: list[str], called: Context
 ) -> list[MetadataStep]:
+    """The metadata-action steps of one workflow; `called`: what its callers pass as inputs."""
     found = []
     for job in _jobs(workflow):
         steps = job.get("steps")
@@ -145,15 +156,27 @@ def _steps(
             if not isinstance(given, CommentedMap):
                 continue
             env = {**job_context.env, **_env(step)}
-            context = replace(job_context, env=env, per_app={**job_context.per_app, **inputs})
+            context = replace(
+                job_context,
+                env=env,
+                per_app={**job_context.per_app, **called.per_app},
+                mixed={**job_context.mixed, **called.mixed},
+            )
             images: list[str] = []
             unresolved: list[str] = []
             written: dict[str, str] = {}
+            mixed: list[str] = []
             raw = str(given.get("images", ""))
             for name in _image_names(raw):
                 resolved = resolve(name, context)
                 (images if resolved is not None else unresolved).append(resolved or name)
                 written[resolved or name] = name
+                mixed += [
+                    f"images: {name} in {path}:{step.lc.line + 1}: {expression} gives each app an image of"
+                    f" its own that follows no one name ({pairs}); tagtrail names all the apps' images with one"
+                    " template: rename them to one pattern with the app's name in it, then set image: to it"
+                    for expression, pairs in mixed_in(name, context)
+                ]
             length = env.get("DOCKER_METADATA_SHORT_SHA_LENGTH", "")
             tags_line = given.lc.value("tags")[0] + 1 if "tags" in given else step.lc.line + 1
             found.append(
@@ -167,6 +190,7 @@ def _steps(
                     int(length) if length.isdigit() else None,
                     "github." in raw or any("github." in v for v in env.values()),
                     written,
+                    tuple(mixed),
                 )
             )
     return found
