@@ -145,3 +145,27 @@ def test_a_repository_variable_is_filled_from_the_names_the_deploy_files_use() -
         {"registry": "registry.lan:5000"},
     )
     assert filled("{vars.registry}/team-b/{app}", names) is None
+
+
+def test_a_workflow_and_deploy_files_that_name_different_images_are_both_said(tmp_path: Path) -> None:
+    workflow = (
+        "jobs:\n  build:\n    strategy:\n      matrix:\n        app: [web]\n    steps:\n"
+        "      - uses: docker/metadata-action@v5\n        with:\n          images: ghcr.io/acme/new/${{ matrix.app }}\n"
+    )
+    deploy = "image: ghcr.io/acme/old-web:main.20251014-051038.185c95c\n"
+    root = init_repo(
+        tmp_path / "repo",
+        {
+            "apps/web/Dockerfile": "FROM scratch\n",
+            ".github/workflows/b.yml": workflow,
+            "deploy/web.yaml": deploy,
+        },
+    )
+    proposal = survey(root)
+    assert proposal.image.value == "ghcr.io/acme/new/{app}"  # where the workflow pushes: tags are read there
+    (said,) = [t for t in proposal.todo if "old-" in t]  # once, with both names
+    assert said == (
+        "image: is ghcr.io/acme/new/{app}, which no deploy file names; they name ghcr.io/acme/old-{app} (1 reference,"
+        " first deploy/web.yaml:1): if that is where images go now, set image: to it; if it is a copy of the pushed"
+        " images, list it in deploy.aliases"
+    )

@@ -42,8 +42,10 @@ def init(
     Apps: the folders with a Dockerfile or Containerfile, plus the shared folders their Dockerfiles COPY
     (what a Makefile copies is not read: it says so). Scheme: the tag template of a docker/metadata-action
     step in .github/workflows (a time zone metadata-action ignores is reported, with the zone meant). Image:
-    that step's images: and the git remote (ghcr.io/OWNER/REPO/{app}), plus aliases for the other registry
-    names the deploy files use. Deploy files: every YAML file naming an app's image, by kind, with its
+    that step's images: with env, github.repository and the app filled in ({app} anywhere in a path part:
+    a matrix key of app folders, an include: list, a reusable workflow's input; vars.* from the deploy files'
+    names); several workflows: the one the deploy files confirm; none: the name that explains the most deploy
+    file references, else ghcr.io/OWNER/REPO/{app}; plus aliases for the other names the deploy files use. Deploy files: every YAML file naming an app's image, by kind, with its
     references; third-party images are listed and left alone. Branch: the default branch. A file linked out
     of the repository, too large, or YAML over tagtrail's nesting and alias limits is skipped, one line each.
 

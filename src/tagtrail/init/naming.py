@@ -126,6 +126,22 @@ def _from_workflows(
     return Choice(first.template, why), aliases, first.where
 
 
+def disagreement(
+    image: Choice, aliases: list[str], files: list[YamlFile], apps: list[str]
+) -> tuple[str, str] | None:
+    """When the deploy files name the apps' images only under a name neither image: nor an alias is: that
+    name, and one line saying both and what to write either way."""
+    inferred = infer_image(files, apps)
+    if inferred is None or _references(image.value, files, apps) or inferred[0] in aliases:
+        return None
+    template, _, where = inferred
+    return template, (
+        f"image: is {image.value}, which no deploy file names; they name {template}"
+        f" ({_count(len(where), 'reference')}, first {where[0].path}:{where[0].line}): if that is where images"
+        " go now, set image: to it; if it is a copy of the pushed images, list it in deploy.aliases"
+    )
+
+
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" + ("s" if n != 1 else "")
 

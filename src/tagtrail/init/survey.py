@@ -21,7 +21,7 @@ from tagtrail.init.deployfiles import (
     read_yaml_files,
 )
 from tagtrail.init.folders import FoundApps, find_apps
-from tagtrail.init.naming import choose_image
+from tagtrail.init.naming import choose_image, disagreement
 from tagtrail.init.reader import Reader
 from tagtrail.init.render import render
 from tagtrail.init.workflow import SchemeChoice, choose_scheme, read_workflows
@@ -75,9 +75,12 @@ def survey(root: Path) -> Proposal:
     todo = list(found.todo)
     image, aliases, pushed_by = choose_image(steps, yaml_files, found.names, owner_repo, todo)
     inferred, doubtful = infer_aliases(yaml_files, found.names, image.value)
-    todo += doubtful
     known = {a.value for a in aliases}
     aliases += [Choice(t, f"{m.path}:{m.line} names {m.text}") for t, m in inferred.items() if t not in known]
+    told = disagreement(image, [a.value for a in aliases], yaml_files, found.names)
+    if told is not None:  # said once, with both names, instead of as a doubtful alias
+        doubtful = [line for line in doubtful if f"'{told[0]}'" not in line] + [told[1]]
+    todo += doubtful
     matcher = Matcher(image.value, [a.value for a in aliases])
     host = ImageRef.parse(image.value.replace("{app}", "app")).registry
     deploy, unwritable = deploy_files(yaml_files, matcher, found.names)
