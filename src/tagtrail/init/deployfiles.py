@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -137,7 +138,7 @@ def image_of(text: str, key: str | None) -> ImageRef | None:
     return ref if "/" in text or (named and re.search(r"[a-z.]", ref.tag)) else None
 
 
-def app_templates(name: str, apps: list[str]) -> list[tuple[str, str]]:
+def app_templates(name: str, apps: Collection[str]) -> list[tuple[str, str]]:
     """Each way a repository name reads as an app's image, as (template, app): the app's name as a path
     component or a part of one between `-`, `_` and `.` (`shop/api`, `shop-api`, `api-service`); never in the
     registry's host, never Docker Hub's library/."""
@@ -147,19 +148,29 @@ def app_templates(name: str, apps: list[str]) -> list[tuple[str, str]]:
     parts = path.split("/")
     found = []
     for index, part in enumerate(parts):
-        for app in apps:
-            for match in re.finditer(rf"(?<![a-z0-9]){re.escape(app)}(?![a-z0-9])", part):
-                templated = part[: match.start()] + "{app}" + part[match.end() :]
-                found.append(("/".join([registry, *parts[:index], templated, *parts[index + 1 :]]), app))
+        # every run of whole words of the part (a few), looked up: not every app searched in every name
+        cuts = [m.start() for m in re.finditer(r"[-_.]", part)]
+        starts, ends = [0, *(c + 1 for c in cuts)], [*cuts, len(part)]
+        for start in starts:
+            for end in (e for e in ends if e > start):
+                if part[start:end] in apps:
+                    templated = part[:start] + "{app}" + part[end:]
+                    found.append(
+                        (
+                            "/".join([registry, *parts[:index], templated, *parts[index + 1 :]]),
+                            part[start:end],
+                        )
+                    )
     return found
 
 
 def by_template(files: list[YamlFile], apps: list[str]) -> dict[str, tuple[set[str], list[Mention]]]:
     """Every template some names of the deploy files follow: the apps it names there, and where."""
     found: dict[str, tuple[set[str], list[Mention]]] = {}
+    known = frozenset(apps)
     for file in files:
         for mention in file.mentions:
-            for template, app in app_templates(mention.name, apps):
+            for template, app in app_templates(mention.name, known):
                 named, where = found.setdefault(template, (set(), []))
                 named.add(app)
                 where.append(mention)
