@@ -66,6 +66,8 @@ def test_init_proposes_a_config_with_which_status_finds_every_app(
     said = [line for line in out.splitlines() if line.startswith(("to do: ", "note: ", "skipped "))]
     for words in expect["said"]:
         assert sum(words in line for line in said) == 1, (words, said)
+    # and nothing else: a shape init reads right leaves nothing to do
+    assert [line for line in said if not any(words in line for words in expect["said"])] == []
 
     code, out, err = run(capsys, "status", "--json")
     assert code == 0, err
