@@ -31,7 +31,9 @@ def choose_image(
     for step in steps:
         usable = [p for name in step.images if (p := _usable(name, step, files, apps, todo)) is not None]
         todo += step.mixed
-        for name in step.unresolved if not step.mixed else ():
+        for name in (
+            n for n in step.unresolved if not any(m.startswith(f"images: {n} in ") for m in step.mixed)
+        ):
             todo.append(
                 f"images: {name} in {step.where} uses an expression init cannot know here (secrets, outputs,"
                 " or github.* without a GitHub remote); not used"
