@@ -42,9 +42,12 @@ def init(
     Apps: the folders with a Dockerfile or Containerfile, plus the shared folders their Dockerfiles COPY
     (what a Makefile copies is not read: it says so). Scheme: the tag template of a docker/metadata-action
     step in .github/workflows (a time zone metadata-action ignores is reported, with the zone meant). Image:
-    that step's images: and the git remote (ghcr.io/OWNER/REPO/{app}), plus aliases for the other registry
-    names the deploy files use. Deploy files: every YAML file naming an app's image, by kind, with its
-    references; third-party images are listed and left alone. Branch: the default branch.
+    that step's images: with env, github.repository and the app filled in ({app} anywhere in a path part:
+    a matrix key of app folders, an include: list, a reusable workflow's input; vars.* from the deploy files'
+    names); several workflows: the one the deploy files confirm; none: the name that explains the most deploy
+    file references, else ghcr.io/OWNER/REPO/{app}; plus aliases for the other names the deploy files use. Deploy files: every YAML file naming an app's image, by kind, with its
+    references; third-party images are listed and left alone. Branch: the default branch. A file linked out
+    of the repository, too large, or YAML over tagtrail's nesting and alias limits is skipped, one line each.
 
     The file goes at the top of the git repository. Then init runs `tagtrail config check`, and `tagtrail
     plan` when the registry answers. An existing tagtrail.yaml is replaced only after asking, or with --yes;
@@ -57,7 +60,7 @@ def init(
         sys.stdout.write(proposal.text)
         return
     _summary(proposal, to_stderr=False)
-    if not _may_write(path, proposal.text, yes):
+    if not _may_write(path, initializer.existing_config(proposal), proposal.text, yes):
         output.stdout.print(f"kept {escape(str(path))} as it was", highlight=False)
         return
     written = initializer.write_config(proposal)
@@ -69,8 +72,8 @@ def init(
         output.stdout.print(f"  {command:<24} {what}", highlight=False)
 
 
-def _may_write(path: Path, text: str, yes: bool) -> bool:
-    if not path.exists() or yes or path.read_text(encoding="utf-8") == text:
+def _may_write(path: Path, existing: str | None, text: str, yes: bool) -> bool:
+    if not path.exists() or yes or existing == text:
         return True
     if not sys.stdin.isatty():
         raise TagtrailError(
@@ -99,6 +102,7 @@ def _summary(proposal: initializer.Proposal, *, to_stderr: bool) -> None:
     if proposal.files:
         rows.append(("references", ", ".join(f"{app} {n}" for app, n in proposal.references().items())))
     lines = [f"{key:<11} {value}".rstrip() for key, value in rows]
+    lines += proposal.skipped
     lines += [f"note: {item}" for item in proposal.scheme.ignored]
     lines += [f"to do: {item}" for item in proposal.todo]
     stream = sys.stderr if to_stderr else sys.stdout

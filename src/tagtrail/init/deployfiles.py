@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from tagtrail.config import CONFIG_NAME
 from tagtrail.errors import InvalidReference, RefsError
+from tagtrail.init.reader import Reader
 from tagtrail.refs import Matcher, Reference, find
 from tagtrail.registry import ImageRef
 
@@ -31,7 +31,6 @@ PULUMI, MANIFESTS, KUSTOMIZATION, HELM, OTHER = (
     "other YAML",
 )
 KINDS = (PULUMI, MANIFESTS, KUSTOMIZATION, HELM, OTHER)
-MAX_SIZE = 2 * 1024 * 1024
 _IMAGE_KEYS = {"image", "newName", "repository"}
 _LOCAL_SUFFIXES = (".lan", ".local", ".home", ".internal", ".localdomain", ".home.arpa")
 
@@ -44,6 +43,7 @@ class Mention:
     line: int
     name: str
     text: str
+    key: str | None = None  # the key it is the value of
 
 
 @dataclass
@@ -62,21 +62,18 @@ class DeployFile:
     third_party: tuple[Mention, ...]
 
 
-def read_yaml_files(root: Path, files: list[str]) -> list[YamlFile]:
+def read_yaml_files(reader: Reader, files: list[str]) -> list[YamlFile]:
     """Every YAML file of the repository that parses, outside .github/ and tagtrail.yaml itself."""
     found = []
     for path in files:
         pure = PurePosixPath(path)
         if pure.suffix not in (".yaml", ".yml") or pure.parts[0] == ".github" or path == CONFIG_NAME:
             continue
-        try:
-            if (root / path).stat().st_size > MAX_SIZE:
-                continue
-            text = (root / path).read_text(encoding="utf-8")
-            documents = [d for d in YAML(typ="rt").compose_all(text) if d is not None]
-        except (OSError, UnicodeDecodeError, YAMLError):
-            continue  # a Helm template, or not YAML at all: nothing tagtrail could rewrite safely
-        file = YamlFile(path, _kind(root, pure, documents), text)
+        read = reader.nodes(path)
+        if read is None:
+            continue
+        text, documents = read
+        file = YamlFile(path, _kind(reader.root, pure, documents), text)
         for document in documents:
             _collect(document, file, None)
         found.append(file)
@@ -121,7 +118,7 @@ def _collect(node: Node, file: YamlFile, key: str | None) -> None:
 def _mention(file: YamlFile, node: ScalarNode, text: str, key: str | None) -> None:
     ref = image_of(text, key)
     if ref is not None:
-        file.mentions.append(Mention(file.path, node.start_mark.line + 1, ref.name, text))
+        file.mentions.append(Mention(file.path, node.start_mark.line + 1, ref.name, text, key))
 
 
 def image_of(text: str, key: str | None) -> ImageRef | None:
@@ -141,33 +138,53 @@ def image_of(text: str, key: str | None) -> ImageRef | None:
     return ref if "/" in text or (named and re.search(r"[a-z.]", ref.tag)) else None
 
 
-def _app_template(name: str, apps: list[str]) -> tuple[str, str] | None:
-    """`registry/path/{app}` and the app, when a name ends in an app's name (never Docker Hub's library/)."""
-    head, _, last = name.rpartition("/")
-    if last in apps and head and not name.startswith("docker.io/library/"):
-        return f"{head}/{{app}}", last
-    return None
+def app_templates(name: str, apps: Collection[str]) -> list[tuple[str, str]]:
+    """Each way a repository name reads as an app's image, as (template, app): the app's name as a path
+    component or a part of one between `-`, `_` and `.` (`shop/api`, `shop-api`, `api-service`); never in the
+    registry's host, never Docker Hub's library/."""
+    if name.startswith("docker.io/library/"):
+        return []
+    registry, _, path = name.partition("/")
+    parts = path.split("/")
+    found = []
+    for index, part in enumerate(parts):
+        # every run of whole words of the part (a few), looked up: not every app searched in every name
+        cuts = [m.start() for m in re.finditer(r"[-_.]", part)]
+        starts, ends = [0, *(c + 1 for c in cuts)], [*cuts, len(part)]
+        for start in starts:
+            for end in (e for e in ends if e > start):
+                if part[start:end] in apps:
+                    templated = part[:start] + "{app}" + part[end:]
+                    found.append(
+                        (
+                            "/".join([registry, *parts[:index], templated, *parts[index + 1 :]]),
+                            part[start:end],
+                        )
+                    )
+    return found
 
 
-def _by_template(files: list[YamlFile], apps: list[str]) -> dict[str, tuple[set[str], list[Mention]]]:
+def by_template(files: list[YamlFile], apps: list[str]) -> dict[str, tuple[set[str], list[Mention]]]:
+    """Every template some names of the deploy files follow: the apps it names there, and where."""
     found: dict[str, tuple[set[str], list[Mention]]] = {}
+    known = frozenset(apps)
     for file in files:
         for mention in file.mentions:
-            hit = _app_template(mention.name, apps)
-            if hit is not None:
-                named, where = found.setdefault(hit[0], (set(), []))
-                named.add(hit[1])
+            for template, app in app_templates(mention.name, known):
+                named, where = found.setdefault(template, (set(), []))
+                named.add(app)
                 where.append(mention)
     return found
 
 
-def infer_image(files: list[YamlFile], apps: list[str]) -> tuple[str, Mention] | None:
-    """The image template most of the apps' names in the deploy files follow, and one place it is used."""
-    candidates = _by_template(files, apps)
+def infer_image(files: list[YamlFile], apps: list[str]) -> tuple[str, set[str], list[Mention]] | None:
+    """The image template that explains the most of the apps' names in the deploy files (then the most
+    references), the apps it names and where."""
+    candidates = by_template(files, apps)
     if not candidates:
         return None
     best = max(candidates, key=lambda t: (len(candidates[t][0]), len(candidates[t][1]), t))
-    return best, candidates[best][1][0]
+    return best, *candidates[best]
 
 
 def infer_aliases(files: list[YamlFile], apps: list[str], image: str) -> tuple[dict[str, Mention], list[str]]:
@@ -177,8 +194,8 @@ def infer_aliases(files: list[YamlFile], apps: list[str], image: str) -> tuple[d
     own_path = ImageRef.parse(image.replace("{app}", "app")).repository.rsplit("/", 1)[0]
     aliases: dict[str, Mention] = {}
     doubtful = []
-    for template, (named, where) in sorted(_by_template(files, apps).items()):
-        if canonical.app_of(where[0].name) is not None:
+    for template, (named, where) in sorted(by_template(files, apps).items()):
+        if all(canonical.app_of(m.name) is not None for m in where):
             continue
         ref = ImageRef.parse(template.replace("{app}", "app"))
         if len(named) >= 2 or is_local(ref.registry) or ref.repository.rsplit("/", 1)[0] == own_path:
@@ -214,16 +231,36 @@ def is_loopback(registry: str) -> bool:
         return False
 
 
-def deploy_files(files: list[YamlFile], matcher: Matcher) -> list[DeployFile]:
-    """The files with references to the apps' images, each with its third-party images, kinds in order."""
+def deploy_files(
+    files: list[YamlFile], matcher: Matcher, apps: list[str]
+) -> tuple[list[DeployFile], list[str]]:
+    """The files with references to the apps' images, each with its third-party images, kinds in order; and
+    a sentence for each app's image named where tagtrail cannot write it back. A file holding one is not
+    proposed: a deploy would skip that image, or write a tag into a key the chart reads as a repository."""
     found = []
+    unwritable = []
     for file in files:
+        named = [m for m in file.mentions if matcher.app_of(m.name) in apps]
         try:
             refs = find(file.path, file.text, matcher)
-        except RefsError:
+        except RefsError as exc:
+            if named:
+                unwritable.append(
+                    f"{str(exc).removesuffix('; nothing was written')}; {file.path} is not proposed"
+                )
             continue
-        if not refs:
+        written = {file.text.count("\n", 0, s.start) + 1 for ref in refs for s in ref.spans.values()}
+        untagged = {r.line for r in refs if r.kind == "image" and r.tag is None and r.digest is None}
+        wrong = [m for m in named if m.line not in written or (m.key == "repository" and m.line in untagged)]
+        unwritable += [
+            f"{m.path}:{m.line} names {m.text} ({matcher.app_of(m.name)}'s image) under {m.key}: with no tag"
+            f" beside it, a shape tagtrail cannot write back; {m.path} is not proposed: put its tag beside it"
+            f" (tag:), or declare the keys as deploy.apps.{matcher.app_of(m.name)}.helm and list the file in"
+            " deploy.git.files"
+            for m in wrong
+        ]
+        if not refs or wrong:
             continue
         others = tuple(m for m in file.mentions if matcher.app_of(m.name) is None)
         found.append(DeployFile(file.path, file.kind, tuple(refs), others))
-    return sorted(found, key=lambda f: (KINDS.index(f.kind), f.path))
+    return sorted(found, key=lambda f: (KINDS.index(f.kind), f.path)), unwritable

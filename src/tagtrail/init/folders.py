@@ -13,11 +13,12 @@ import re
 import shlex
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 
 from tagtrail.apps import BUILD_FILES
 from tagtrail.errors import InvalidReference
 from tagtrail.init.choice import Choice
+from tagtrail.init.reader import Reader
 from tagtrail.registry import ImageRef
 
 MAKEFILES = ("Makefile", "makefile", "GNUmakefile")
@@ -36,8 +37,9 @@ class FoundApps:
     todo: list[str] = field(default_factory=list)
 
 
-def find_apps(root: Path, files: list[str]) -> FoundApps:
+def find_apps(reader: Reader, files: list[str]) -> FoundApps:
     """Apps below the folder that holds most of the repository's app folders (`apps` when there are none)."""
+    listed = set(files)
     builds = [PurePosixPath(f) for f in files if PurePosixPath(f).name in BUILD_FILES]
     parents = Counter(p.parent.parent.as_posix() for p in builds if len(p.parts) >= 2)
     apps_root = max(parents, key=lambda p: (parents[p], p == "apps")) if parents else "apps"
@@ -62,9 +64,9 @@ def find_apps(root: Path, files: list[str]) -> FoundApps:
             )
             continue
         found.names.append(folder.name)
-        for item in _copied(root, folder):
+        for item in _copied(reader, listed, folder):
             found.inputs.setdefault(folder.name, []).append(item)
-        found.todo += _makefile_notes(root, folder)
+        found.todo += _makefile_notes(reader, listed, folder)
     for app, items in found.inputs.items():
         for item in items:
             shared = PurePosixPath(item.value.removesuffix("/**"))
@@ -100,14 +102,11 @@ def _instructions(text: str) -> list[tuple[int, str]]:
     return found
 
 
-def _copied(root: Path, folder: PurePosixPath) -> list[Choice]:
+def _copied(reader: Reader, files: set[str], folder: PurePosixPath) -> list[Choice]:
     """Paths outside `folder` that COPY or ADD instructions of its Dockerfile take (`COPY ../pylib /app`)."""
-    build = next((folder / n for n in BUILD_FILES if (root / folder / n).is_file()), None)
-    if build is None:
-        return []
-    try:
-        text = (root / build).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+    build = next((folder / n for n in BUILD_FILES if (folder / n).as_posix() in files), None)
+    text = reader.text(build.as_posix()) if build is not None else None
+    if build is None or text is None:
         return []
     found = []
     for line, instruction in _instructions(text):
@@ -124,7 +123,7 @@ def _copied(root: Path, folder: PurePosixPath) -> list[Choice]:
                 continue
             if path.startswith(".."):
                 continue  # outside the repository: nothing a commit here changes
-            pattern = f"{path}/**" if (root / path).is_dir() else path
+            pattern = f"{path}/**" if (reader.root / path).is_dir() else path
             found.append(Choice(pattern, f"{build}:{line} {match[1].upper()} {source}"))
     return found
 
@@ -143,15 +142,12 @@ def _words(arguments: str) -> list[str]:
         return text.split()
 
 
-def _makefile_notes(root: Path, folder: PurePosixPath) -> list[str]:
+def _makefile_notes(reader: Reader, files: set[str], folder: PurePosixPath) -> list[str]:
     notes = []
     for name in MAKEFILES:
-        path = root / folder / name
-        try:
-            text = path.read_text(encoding="utf-8") if path.is_file() else ""
-        except (OSError, UnicodeDecodeError):
-            continue
-        if "../" in text:
+        path = (folder / name).as_posix()
+        text = reader.text(path) if path in files else None
+        if text is not None and "../" in text:
             notes.append(
                 f"{folder}/{name} reaches outside {folder}/ (tagtrail does not read Makefiles): add what it"
                 f" copies into the build to apps.inputs.{folder.name}, so a change there rebuilds {folder.name}"

@@ -9,22 +9,22 @@ from pathlib import Path
 
 from tagtrail.apps import App, discover
 from tagtrail.config import Config, parse_config
-from tagtrail.errors import GitError, InvalidReference, TagtrailError
+from tagtrail.errors import GitError, TagtrailError
 from tagtrail.gitrepo import GitRepo
 from tagtrail.init.choice import Choice
 from tagtrail.init.deployfiles import (
     OTHER,
     DeployFile,
-    YamlFile,
     deploy_files,
     infer_aliases,
-    infer_image,
     is_loopback,
     read_yaml_files,
 )
 from tagtrail.init.folders import FoundApps, find_apps
+from tagtrail.init.naming import choose_image, disagreement
+from tagtrail.init.reader import Reader
 from tagtrail.init.render import render
-from tagtrail.init.workflow import MetadataStep, SchemeChoice, choose_scheme, read_workflows
+from tagtrail.init.workflow import SchemeChoice, choose_scheme, read_workflows
 from tagtrail.refs import Matcher
 from tagtrail.registry import ImageRef
 
@@ -44,6 +44,7 @@ class Proposal:
     files: list[DeployFile]
     branch: Choice
     todo: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # files not read, one sentence each
     text: str = ""
     apps: list[App] = field(default_factory=list)
     config: Config | None = None
@@ -67,27 +68,34 @@ def survey(root: Path) -> Proposal:
         f for f in repo.run("ls-files", "-z", "--cached", "--others", "--exclude-standard").split("\0") if f
     ]
     owner_repo = github_repository(repo.remote_url())
-    found = find_apps(root, files)
-    steps = read_workflows(root, owner_repo)
-    yaml_files = read_yaml_files(root, files)
+    reader = Reader(root)
+    found = find_apps(reader, files)
+    steps = read_workflows(reader, files, owner_repo, found.names)
+    yaml_files = read_yaml_files(reader, files)
     todo = list(found.todo)
-    image, aliases = _choose_image(steps, yaml_files, found.names, owner_repo, todo)
+    image, aliases, pushed_by = choose_image(steps, yaml_files, found.names, owner_repo, todo)
     inferred, doubtful = infer_aliases(yaml_files, found.names, image.value)
-    todo += doubtful
     known = {a.value for a in aliases}
     aliases += [Choice(t, f"{m.path}:{m.line} names {m.text}") for t, m in inferred.items() if t not in known]
+    told = disagreement(image, [a.value for a in aliases], yaml_files, found.names)
+    if told is not None:  # said once, with both names, instead of as a doubtful alias
+        doubtful = [line for line in doubtful if f"'{told[0]}'" not in line] + [told[1]]
+    todo += doubtful
     matcher = Matcher(image.value, [a.value for a in aliases])
     host = ImageRef.parse(image.value.replace("{app}", "app")).registry
+    deploy, unwritable = deploy_files(yaml_files, matcher, found.names)
+    todo += unwritable
     proposal = Proposal(
         root,
         found,
-        choose_scheme(steps),
+        choose_scheme(sorted(steps, key=lambda s: s.where != pushed_by)),  # the tags of the step chosen
         image,
         aliases,
         [host] if is_loopback(host) else [],  # plain HTTP is allowed only where it cannot leave the machine
-        deploy_files(yaml_files, matcher),
+        deploy,
         default_branch(repo),
         todo,
+        skipped=reader.said(),
     )
     proposal.todo += proposal.scheme.todo
     proposal.todo += [
@@ -114,51 +122,6 @@ def survey(root: Path) -> Proposal:
             " until a file in deploy.git.files names their image"
         )
     return proposal
-
-
-def _choose_image(
-    steps: list[MetadataStep], files: list[YamlFile], apps: list[str], owner_repo: str | None, todo: list[str]
-) -> tuple[Choice, list[Choice]]:
-    """image: from the workflow that pushes the images, else the name the deploy files use most, else
-    ghcr.io after the git remote. More images pushed by the same step become aliases."""
-    for step in steps:
-        # `/{app}`: a matrix entry that is the whole image (`${{ matrix.image }}`, as tagtrail's own
-        # workflow has it) names no repository init can know
-        usable = [i for i in step.images if i.count("{app}") == 1 and "/{app}" in i and _is_repository(i)]
-        for name in step.unresolved:
-            todo.append(
-                f"images: {name} in {step.where} uses an expression init cannot know here (vars, secrets,"
-                " or github.* without a GitHub remote); not used"
-            )
-        if usable:
-            via = ", with github.* from the git remote" if step.from_remote and owner_repo else ""
-            why = f"the images: input of {step.where}{via}"
-            return Choice(usable[0], why), [Choice(i, f"also pushed by {step.where}") for i in usable[1:]]
-        for name in step.images:
-            todo.append(f"images: {name} in {step.where} does not name one image per app ({{app}}); not used")
-    inferred = infer_image(files, apps)
-    if inferred is not None:
-        template, mention = inferred
-        why = (
-            f"the name the deploy files use ({mention.path}:{mention.line}); no workflow says where images go"
-        )
-        return Choice(template, why), []
-    if owner_repo is not None:
-        return Choice(
-            f"ghcr.io/{owner_repo}/{{app}}", "ghcr.io, named after the repository (its git remote)"
-        ), []
-    todo.append(
-        "no workflow, deploy file or GitHub remote says where images go: set image: to that repository"
-    )
-    return Choice("ghcr.io/owner/repo/{app}", "a placeholder: nothing here says where images are pushed"), []
-
-
-def _is_repository(template: str) -> bool:
-    try:
-        ImageRef.parse(template.replace("{app}", "app"))
-    except InvalidReference:
-        return False
-    return ":" not in template.rsplit("/", 1)[-1] and "@" not in template
 
 
 def default_branch(repo: GitRepo) -> Choice:

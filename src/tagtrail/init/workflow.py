@@ -12,19 +12,19 @@ from __future__ import annotations
 
 import csv
 import re
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field, replace
+from pathlib import PurePosixPath
 
-from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
-from ruamel.yaml.error import YAMLError
 
 from tagtrail.config import DEFAULT_SCHEME
 from tagtrail.errors import SchemeError
+from tagtrail.init.expressions import APP, Context, app_key, mixed_in, per_app, resolve
+from tagtrail.init.reader import Reader
 from tagtrail.scheme import Scheme, suggest_zone
 
 METADATA_ACTION = "docker/metadata-action"
-_EXPRESSION = re.compile(r"\$\{\{\s*([^}]*?)\s*\}\}")
+WORKFLOWS = ".github/workflows"
 _ZONE = re.compile(r"""tz=(['"])(.*?)\1""")
 _UNEXPRESSIBLE = {
     "sha": "sha-<commit> tags carry no branch and no time",
@@ -49,6 +49,8 @@ class MetadataStep:
     flavor: dict[str, str]
     sha_length: int | None  # DOCKER_METADATA_SHORT_SHA_LENGTH
     from_remote: bool  # images: uses github.* values, which init takes from the git remote
+    written: dict[str, str] = field(default_factory=dict)  # an image as resolved → as the workflow writes it
+    mixed: tuple[str, ...] = ()  # why an unresolved image names no one template (a sentence each)
 
 
 @dataclass(frozen=True)
@@ -64,19 +66,23 @@ class SchemeChoice:
     scheme_from_workflow: bool = False
 
 
-def read_workflows(root: Path, owner_repo: str | None) -> list[MetadataStep]:
+def read_workflows(
+    reader: Reader, files: list[str], owner_repo: str | None, apps: list[str]
+) -> list[MetadataStep]:
     """Every metadata-action step of the repository's workflows, in file order."""
-    folder = root / ".github" / "workflows"
-    if not folder.is_dir():
-        return []
+    workflows = {}
+    for path in sorted(files):
+        pure = PurePosixPath(path)
+        if pure.parent.as_posix() == WORKFLOWS and pure.suffix in (".yml", ".yaml"):
+            document = reader.document(path)
+            if isinstance(document, CommentedMap):
+                workflows[path] = document
+    calls = _calls(workflows, owner_repo, apps)
     found = []
-    for path in sorted([*folder.glob("*.yml"), *folder.glob("*.yaml")]):
-        try:
-            document = YAML(typ="rt").load(path.read_text(encoding="utf-8"))
-        except (YAMLError, OSError, UnicodeDecodeError):
-            continue  # not ours to judge; actionlint is
-        if isinstance(document, CommentedMap):
-            found += _steps(path.relative_to(root).as_posix(), document, owner_repo)
+    for path, document in workflows.items():
+        inputs, mixed = per_app(calls.get(path, []), apps)
+        called = Context({}, owner_repo, _prefixed("inputs", inputs), mixed=_prefixed("inputs", mixed))
+        found += _steps(path, document, owner_repo, apps, called)
     return found
 
 
@@ -85,38 +91,106 @@ def _env(node: object) -> dict[str, str]:
     return {str(k): str(v) for k, v in env.items()} if isinstance(env, CommentedMap) else {}
 
 
-def _steps(path: str, workflow: CommentedMap, owner_repo: str | None) -> list[MetadataStep]:
-    found = []
+def _jobs(workflow: CommentedMap) -> list[CommentedMap]:
     jobs = workflow.get("jobs")
-    for job in jobs.values() if isinstance(jobs, CommentedMap) else ():
-        steps = job.get("steps") if isinstance(job, CommentedMap) else None
+    return [j for j in jobs.values() if isinstance(j, CommentedMap)] if isinstance(jobs, CommentedMap) else []
+
+
+def _context(workflow: CommentedMap, job: CommentedMap, owner_repo: str | None, apps: list[str]) -> Context:
+    """A job's context: its env (the workflow's under it) and what its matrix says of the apps."""
+    strategy = job.get("strategy")
+    matrix = strategy.get("matrix") if isinstance(strategy, CommentedMap) else None
+    env = _env(workflow) | _env(job)
+    if not isinstance(matrix, CommentedMap):  # none, or fromJSON(…) of a job before: the apps, as tagtrail's
+        return Context(env, owner_repo, open_matrix=True)
+    found: dict[str, str] = {}
+    mixed: dict[str, str] = {}
+    for key, values in matrix.items():
+        if key == "include" and isinstance(values, list):
+            entries = [{str(k): str(v) for k, v in e.items()} for e in values if isinstance(e, CommentedMap)]
+            paired, unpaired = per_app(entries, apps)
+            found |= _prefixed("matrix", paired)
+            mixed |= _prefixed("matrix", unpaired)
+        elif isinstance(values, list) and app_key([str(v) for v in values], apps):
+            found[f"matrix.{key}"] = APP
+    open_matrix = any(isinstance(v, str) for v in matrix.values())
+    return Context(env, owner_repo, found, open_matrix, mixed)
+
+
+def _prefixed(prefix: str, values: dict[str, str]) -> dict[str, str]:
+    return {f"{prefix}.{key}": value for key, value in values.items()}
+
+
+def _calls(
+    workflows: dict[str, CommentedMap], owner_repo: str | None, apps: list[str]
+) -> dict[str, list[dict[str, str]]]:
+    """The `with:` of each job calling a reusable workflow of this repository, by the workflow's path, its
+    values resolved in the caller (a caller's matrix of apps passes `{app}`)."""
+    found: dict[str, list[dict[str, str]]] = {}
+    for workflow in workflows.values():
+        for job in _jobs(workflow):
+            called = str(job.get("uses", "")).removeprefix("./").partition("@")[0]
+            given = job.get("with")
+            if called not in workflows or not isinstance(given, CommentedMap):
+                continue
+            context = _context(workflow, job, owner_repo, apps)
+            entry = {str(k): resolve(str(v), context) for k, v in given.items()}
+            found.setdefault(called, []).append({k: v for k, v in entry.items() if v is not None})
+    return found
+
+
+def _steps(
+    path: str, workflow: CommentedMap, owner_repo: str | None, apps: list[str], called: Context
+) -> list[MetadataStep]:
+    """The metadata-action steps of one workflow; `called`: what its callers pass as inputs."""
+    found = []
+    for job in _jobs(workflow):
+        steps = job.get("steps")
+        job_context = _context(workflow, job, owner_repo, apps)
         for step in steps if isinstance(steps, list) else ():
             if not isinstance(step, CommentedMap) or not str(step.get("uses", "")).startswith(
                 METADATA_ACTION
             ):
                 continue
-            inputs = step.get("with")
-            if not isinstance(inputs, CommentedMap):
+            given = step.get("with")
+            if not isinstance(given, CommentedMap):
                 continue
-            env = _env(workflow) | _env(job) | _env(step)
+            env = {**job_context.env, **_env(step)}
+            context = replace(
+                job_context,
+                env=env,
+                per_app={**job_context.per_app, **called.per_app},
+                mixed={**job_context.mixed, **called.mixed},
+            )
             images: list[str] = []
             unresolved: list[str] = []
-            raw = str(inputs.get("images", ""))
+            written: dict[str, str] = {}
+            mixed: list[str] = []
+            raw = str(given.get("images", ""))
             for name in _image_names(raw):
-                resolved = _resolve(name, env, owner_repo)
+                resolved = resolve(name, context)
                 (images if resolved is not None else unresolved).append(resolved or name)
+                written[resolved or name] = name
+                mixed += [
+                    f"images: {name} in {path}:{step.lc.line + 1}: {expression} gives each app an image of"
+                    f" its own that follows no one name ({pairs}); tagtrail names all the apps' images with one"
+                    " template: rename them to one pattern with the app's name in it, then set image: to it"
+                    for expression, pairs in mixed_in(name, context)
+                ]
             length = env.get("DOCKER_METADATA_SHORT_SHA_LENGTH", "")
-            tags_line = inputs.lc.value("tags")[0] + 1 if "tags" in inputs else step.lc.line + 1
+            tags_line = given.lc.value("tags")[0] + 1 if "tags" in given else step.lc.line + 1
             found.append(
                 MetadataStep(
                     f"{path}:{step.lc.line + 1}",
                     tuple(images),
                     tuple(unresolved),
-                    tuple(_lines(str(inputs.get("tags", "")))),
+                    tuple(_lines(str(given.get("tags", "")))),
                     f"{path}:{tags_line}",
-                    dict(_attributes(line) for line in _lines(str(inputs.get("flavor", ""))) if "=" in line),
+                    dict(_attributes(line) for line in _lines(str(given.get("flavor", ""))) if "=" in line),
                     int(length) if length.isdigit() else None,
                     "github." in raw or any("github." in v for v in env.values()),
+                    written,
+                    tuple(mixed),
                 )
             )
     return found
@@ -140,33 +214,6 @@ def _image_names(text: str) -> list[str]:
         attributes = dict(_attributes(f) for f in fields if "=" in f)
         names += [attributes["name"]] if "name" in attributes else [f.strip() for f in fields if f.strip()]
     return names
-
-
-def _resolve(text: str, env: dict[str, str], owner_repo: str | None, depth: int = 0) -> str | None:
-    """The image with its `${{ }}` expressions filled in: env values, the repository from the git remote,
-    and the matrix entry as `{app}`. None when an expression cannot be known here (vars, secrets, inputs)."""
-    owner = owner_repo.split("/")[0] if owner_repo else None
-    known = {
-        "github.repository": owner_repo,
-        "github.repository_owner": owner,
-        "github.event.repository.name": owner_repo.split("/")[1] if owner_repo else None,
-    }
-    failed = False
-
-    def fill(match: re.Match[str]) -> str:
-        nonlocal failed
-        expression = match[1]
-        if expression.startswith("env.") and expression[4:] in env and depth < 5:
-            value = _resolve(env[expression[4:]], env, owner_repo, depth + 1)
-        elif expression.startswith("matrix."):
-            value = "{app}"
-        else:
-            value = known.get(expression)
-        failed = failed or value is None
-        return value or ""
-
-    resolved = _EXPRESSION.sub(fill, text).lower()  # metadata-action lowercases image names too
-    return None if failed else resolved
 
 
 def choose_scheme(steps: list[MetadataStep]) -> SchemeChoice:
