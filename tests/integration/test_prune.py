@@ -7,13 +7,14 @@ import asyncio
 import json
 import sqlite3
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from bench.cli import run
 from bench.faultproxy import Fault, FaultProxy
-from bench.retention import Scenario, blob_bytes, make_scenario, pulls_completely
+from bench.retention import Scenario, blob_bytes, build_tag, make_scenario, pulls_completely
 from tagtrail.config import RegistryConfig, load_config
 from tagtrail.reconcile import Reconciler
 from tagtrail.registry import ImageRef, RegistryClient
@@ -21,7 +22,7 @@ from tagtrail.retention.facts import protected
 from tagtrail.retention.prune import PruneReport, apply, plan
 from tagtrail.retention.run import store_for
 from tagtrail.retention.stores import DistributionStore
-from tagtrail.sandbox import ImagePusher, RegistryServer
+from tagtrail.sandbox import ImagePusher, PushedImage, RegistryServer
 
 
 @pytest.fixture
@@ -156,11 +157,9 @@ def test_a_registry_that_refuses_delete_gets_one_line_and_nothing_more_is_tried(
         assert set(pusher.list_tags(s.repo)) == before
 
 
-def test_a_tag_list_that_cannot_be_read_deletes_nothing_there(scenario: Scenario) -> None:
+def _plan_and_apply_through(proxy: FaultProxy, scenario: Scenario) -> PruneReport:
     config_path = scenario.root / "tagtrail.yaml"
     config = load_config(config_path)
-    proxy = FaultProxy(scenario.registry.url).start()
-    proxy.faults.append(Fault("truncate", path="/tags/list"))
 
     async def main() -> PruneReport:
         async with RegistryClient({proxy.host: RegistryConfig(insecure=True)}, retries=0) as client:
@@ -171,11 +170,40 @@ def test_a_tag_list_that_cannot_be_read_deletes_nothing_there(scenario: Scenario
             return await apply(report, reconciler.log, actor="test")
 
     try:
-        report = asyncio.run(main())
+        return asyncio.run(main())
     finally:
         proxy.stop()
+
+
+def test_a_tag_list_that_cannot_be_read_deletes_nothing_there(scenario: Scenario) -> None:
+    proxy = FaultProxy(scenario.registry.url).start()
+    proxy.faults.append(Fault("truncate", path="/tags/list"))
+    report = _plan_and_apply_through(proxy, scenario)
     [item] = report.plans
     assert item.problem is not None
     assert "nothing is deleted in this repository" in item.problem
     assert item.deleted == []
     assert not [r for r in proxy.requests if r[0] == "DELETE"]
+
+
+def test_a_kept_index_that_cannot_be_read_deletes_nothing_in_its_repository(scenario: Scenario) -> None:
+    """A kept multi-arch image whose index answers 404 at plan time: its platform images, which an old
+    tag also names, would otherwise look unlisted and go with that tag, breaking the kept image."""
+    index = next(
+        i for t, i in scenario.images.items() if scenario.kept.get(t) == "newest" and "index" in i.media_type
+    )
+    with ImagePusher(scenario.registry.url) as pusher:
+        listed = json.loads(pusher.get_manifest(scenario.repo, index.digest, index.media_type))
+        child = listed["manifests"][0]
+        old = build_tag("main", timedelta(days=40), "c0c0c0c", datetime.now(UTC))
+        pusher.tag(PushedImage(scenario.repo, "", child["digest"], child["mediaType"], index.created), old)
+    proxy = FaultProxy(scenario.registry.url).start()
+    proxy.faults.append(Fault("status", path=f"/manifests/{index.digest}$", status=404))
+    report = _plan_and_apply_through(proxy, scenario)
+    [item] = report.plans
+    assert item.problem is not None
+    assert index.digest[:19] in item.problem
+    assert "nothing is deleted in this repository" in item.problem
+    assert item.deleted == []
+    assert not [r for r in proxy.requests if r[0] == "DELETE"]
+    assert old in tags_of(scenario)

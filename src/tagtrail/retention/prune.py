@@ -2,6 +2,8 @@
 
 Safety, in the order it acts:
 - a tag list that could not be read completely plans nothing for that repository (it is reported unread);
+- so does a kept manifest that could not be read (a kept tag's, or a child a kept index lists): its
+  platform images would look unlisted, and an old tag on one would delete it from the kept image;
 - what runs, pins and rollback targets are kept whatever the rules say (`rules.py`), and so is every digest
   they reach (`graph.py`);
 - before each deletion the tag list is read again: a tag pushed since the plan that names, or whose index
@@ -92,10 +94,32 @@ async def plan_app(config: Config, app: str, store: Store, keep: Protected, now:
         result.inventory = await store.inventory(tags)
         pushed = result.inventory.created
         orphans = [d for d in result.inventory.untagged if d in pushed and now - pushed[d] >= rules.min_age]
-        result.graph = resolve(verdicts, result.inventory, keep.digests, orphans)
+        graph = resolve(verdicts, result.inventory, keep.digests, orphans)
+        unread = _unread_kept(graph, result.inventory)
+        if unread:
+            result.inventory = None
+            result.problem = f"{unread}; nothing is deleted in this repository until it reads"
+            return result
+        result.graph = graph
     except RegistryError as exc:
         result.problem = f"{exc} (nothing is deleted in this repository)"
     return result
+
+
+def _unread_kept(graph: Graph, inventory: Inventory) -> str | None:
+    """What kept could not be read, in words, or None. A kept index not read is a kept image whose platform
+    images look unlisted: an old tag on one of them would delete it, so its repository fails closed."""
+    tags, nodes = inventory.tags, inventory.nodes
+    for verdict in graph.verdicts:
+        if verdict.kept and verdict.tag not in tags:
+            return f"kept {verdict.tag} was listed but its manifest could not be read"
+    listed = {c for node in nodes.values() for c in node.children}
+    for digest in sorted((set(tags.values()) | set(inventory.untagged) | listed) - nodes.keys()):
+        if digest in graph.kept_digests:
+            named = sorted(t for t, d in tags.items() if d == digest)
+            of = f" ({named[0]})" if named else ", listed by a kept index"
+            return f"the kept manifest {digest[:19]}…{of} could not be read"
+    return None
 
 
 async def plan(
