@@ -6,8 +6,11 @@ Safety, in the order it acts:
   platform images would look unlisted, and an old tag on one would delete it from the kept image;
 - what runs, pins and rollback targets are kept whatever the rules say (`rules.py`), and so is every digest
   they reach (`graph.py`);
-- before each deletion the tag list is read again: a tag pushed since the plan that names, or whose index
-  lists, a digest about to go blocks that deletion (a build pushed meanwhile is never deleted);
+- before each deletion the tag list is read again, with the digest of every tag new since the plan and of
+  every kept tag outside the scheme (prod, latest: names people move), and before a repository's first
+  deletion the digest of every kept tag: a tag that now names, or whose index lists, a digest about to go
+  blocks that deletion (a build pushed, or a kept tag moved onto an old build, is never deleted). A build
+  tag moved while its repository's deletions run is not seen: build tags name one build;
 - referrers go before their subject and children after their index, so an interrupted run leaves only
   what a re-run plans again (or what the registry's garbage collection reclaims);
 - a registry that refuses a DELETE stops every deletion after it, with one line saying why.
@@ -29,6 +32,7 @@ from tagtrail.retention.facts import Protected, rules_for
 from tagtrail.retention.graph import Deletion, Graph, Inventory, Node, freed_bytes, kept_blobs, resolve
 from tagtrail.retention.rules import Facts, NeedCreated, Why, judge
 from tagtrail.retention.stores import Store
+from tagtrail.scheme import ParsedTag
 
 Clock = Callable[[], datetime]
 
@@ -45,6 +49,7 @@ class AppPlan:
     deleted: list[Deletion] = field(default_factory=list)
     blocked: list[tuple[Deletion, str]] = field(default_factory=list)  # not deleted, and why
     elsewhere: set[str] = field(default_factory=set)  # blobs other repositories of the registry keep
+    movable: frozenset[str] = frozenset()  # tags outside the scheme: names people move (prod, latest)
 
     @property
     def image(self) -> str:
@@ -76,6 +81,7 @@ async def plan_app(config: Config, app: str, store: Store, keep: Protected, now:
     rules = rules_for(config.retention, app).rules
     try:
         tags = await store.tags()
+        result.movable = frozenset(t for t in tags if not isinstance(config.tag_scheme.parse(t), ParsedTag))
         facts = Facts(
             now,
             tuple(config.deploy.branches_of(app)),
@@ -151,10 +157,10 @@ async def apply(
         if item.graph is None or item.inventory is None or report.stopped:
             continue
         doomed_tags = {v.tag for v in item.graph.verdicts if not v.kept}
-        seen = _Seen(dict(item.inventory.tags))
-        for deletion in item.graph.deletions:
+        seen = _Seen(dict(item.inventory.tags), item.inventory.nodes)
+        for index, deletion in enumerate(item.graph.deletions):
             try:
-                blocker = await _pushed_since(item, deletion, seen, doomed_tags)
+                blocker = await _named_since(item, deletion, seen, doomed_tags, every=index == 0)
                 if blocker:
                     item.blocked.append((deletion, blocker))
                     continue
@@ -172,41 +178,59 @@ async def apply(
 
 @dataclass
 class _Seen:
-    """The repository as apply last read it: every tag's digest, and what the manifests of tags pushed
-    since the plan reach (an index pushed meanwhile may list a platform image about to go)."""
+    """The repository as apply last read it: every tag's digest, and what the manifests tags name since the
+    plan reach (an index pushed meanwhile may list a platform image about to go; None: it did not read)."""
 
     tags: dict[str, str]
-    reach: dict[str, set[str]] = field(default_factory=dict)
+    nodes: Mapping[str, Node]  # the manifests the plan read
+    reach: dict[str, set[str] | None] = field(default_factory=dict)
 
 
-async def _pushed_since(item: AppPlan, deletion: Deletion, seen: _Seen, doomed: set[str]) -> str | None:
-    """A tag the plan did not delete that names, or whose index lists, a digest of this deletion."""
+async def _named_since(
+    item: AppPlan, deletion: Deletion, seen: _Seen, doomed: set[str], *, every: bool
+) -> str | None:
+    """A tag the plan did not delete that names, or whose index lists, a digest of this deletion. The tag
+    list is read each time, with the digests of the tags new since the plan and of the kept tags outside
+    the scheme (names people move: prod, latest); with `every` (before a repository's first deletion), of
+    every kept tag."""
     current = await item.store.tags()
     for gone in set(seen.tags) - set(current):
         del seen.tags[gone]
-    new = [t for t in current if t not in seen.tags]
-    if new:
-        found = await item.store.digests(new)
+    ask = [t for t in current if t not in seen.tags or (t not in doomed and (every or t in item.movable))]
+    if ask:
+        found = await item.store.digests(ask)
+        for tag in set(ask) - set(found):  # deleted between the list and its HEAD: it names nothing now
+            seen.tags.pop(tag, None)
+        moved = {d for t, d in found.items() if seen.tags.get(t) != d} - set(seen.reach)
         seen.tags.update(found)
-        fresh = await item.store.nodes(set(found.values()) - set(seen.reach))
-        for digest in set(found.values()) - set(seen.reach):
-            seen.reach[digest] = _reached(digest, fresh)
+        unknown = {d for d in moved if _reached(d, seen.nodes) is None}
+        fresh = await item.store.nodes(unknown) if unknown else {}
+        for digest in moved:
+            seen.reach[digest] = _reached(digest, {**seen.nodes, **fresh})
     wanted = set(deletion.digests)
     for tag, digest in seen.tags.items():
-        hit = seen.reach.get(digest, {digest}) & wanted
-        if hit and tag not in doomed:
-            return f"{tag} was pushed since the plan and uses {sorted(hit)[0][:19]}…"
+        if tag in doomed:
+            continue
+        reach = seen.reach.get(digest, {digest})
+        if reach is None:
+            return f"{tag} names {digest[:19]}…, whose manifest could not be read"
+        hit = reach & wanted
+        if hit:
+            return f"{tag} was pushed or moved since the plan and uses {sorted(hit)[0][:19]}…"
     return None
 
 
-def _reached(digest: str, nodes: Mapping[str, Node]) -> set[str]:
+def _reached(digest: str, nodes: Mapping[str, Node]) -> set[str] | None:
+    """The digest and every manifest it lists, transitively; None when one of them was not read."""
     found, stack = set(), [digest]
     while stack:
         current = stack.pop()
         if current not in found:
             found.add(current)
             node = nodes.get(current)
-            stack.extend(node.children if node else ())
+            if node is None:
+                return None
+            stack.extend(node.children)
     return found
 
 
