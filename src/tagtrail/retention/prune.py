@@ -32,7 +32,7 @@ from tagtrail.retention.facts import Protected, rules_for
 from tagtrail.retention.graph import Deletion, Graph, Inventory, Node, freed_bytes, kept_blobs, resolve
 from tagtrail.retention.rules import Facts, NeedCreated, Why, judge
 from tagtrail.retention.stores import Store
-from tagtrail.scheme import ParsedTag
+from tagtrail.scheme import ParsedTag, Scheme
 
 Clock = Callable[[], datetime]
 
@@ -81,7 +81,7 @@ async def plan_app(config: Config, app: str, store: Store, keep: Protected, now:
     rules = rules_for(config.retention, app).rules
     try:
         tags = await store.tags()
-        result.movable = frozenset(t for t in tags if not isinstance(config.tag_scheme.parse(t), ParsedTag))
+        result.movable = frozenset(t for t in tags if _movable(config.tag_scheme, t))
         facts = Facts(
             now,
             tuple(config.deploy.branches_of(app)),
@@ -126,6 +126,12 @@ def _unread_kept(graph: Graph, inventory: Inventory) -> str | None:
             of = f" ({named[0]})" if named else ", listed by a kept index"
             return f"the kept manifest {digest[:19]}…{of} could not be read"
     return None
+
+
+def _movable(scheme: Scheme, tag: str) -> bool:
+    """A name people move (prod, latest, a signature tag), not a build of the scheme (-dirty ones too)."""
+    parsed = scheme.parse(tag)
+    return not isinstance(parsed, ParsedTag) and parsed.code != "dirty"
 
 
 async def plan(
