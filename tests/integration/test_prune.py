@@ -15,6 +15,7 @@ import pytest
 
 from bench.cli import run
 from bench.faultproxy import Fault, FaultProxy
+from bench.git import Remote, commit, git
 from bench.retention import Scenario, blob_bytes, build_tag, make_scenario, pulls_completely
 from tagtrail.config import RegistryConfig, load_config
 from tagtrail.reconcile import Reconciler
@@ -262,3 +263,32 @@ def test_a_kept_tag_moved_onto_a_doomed_build_blocks_its_deletion(scenario: Scen
     for n, tag in enumerate((moved, "latest")):
         pulled = pulls_completely(scenario.registry, scenario.repo, tag, tmp_path / f"p{n}")
         assert pulled.returncode == 0, f"{tag}: {pulled.stderr}"
+
+
+def test_pins_and_deploys_on_the_deploy_branch_head_are_kept_from_a_checkout_behind_it(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    own_registry: RegistryServer,
+    file_remote: Remote,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Someone else (or tagtrail serve) pinned web and deployed an old build on the deploy branch; this
+    checkout has not pulled it. What the deploy branch's head pins and runs is kept all the same."""
+    with ImagePusher(own_registry.url) as pusher:
+        s = make_scenario(tmp_path / "project", own_registry, pusher, "homelab/web", pin=False)
+    git(s.root, "remote", "add", "origin", file_remote.url)
+    git(s.root, "push", "-q", "origin", "main")
+    git(tmp_path, "clone", "-q", file_remote.url, "other")
+    pinned = next(t for t in s.images if t.endswith("5555555"))
+    first = next(i for t, i in s.images.items() if t.endswith("8888888"))
+    config = (tmp_path / "other/tagtrail.yaml").read_text()
+    deploy = f"spec:\n  containers:\n    - name: web\n      image: {s.image}:{first.tag}@{first.digest}\n"
+    pins = config.replace("  git:\n", f"  pins:\n    web: {pinned}\n  git:\n")
+    commit(tmp_path / "other", {"tagtrail.yaml": pins, "deploy/web.yaml": deploy}, "pin web, deploy")
+    git(tmp_path / "other", "push", "-q", "origin", "main")
+    monkeypatch.chdir(s.root)
+    code, out, err = run(capsys, "prune", "--json")
+    assert code == 0, err
+    found = verdicts(out)
+    assert (found[pinned], found[first.tag]) == ("pinned", "deployed")
+    assert git(s.root, "rev-parse", "HEAD") != git(s.root, "rev-parse", "origin/main")  # left as it was

@@ -3,7 +3,7 @@ back to): their number, when, the images of an app they hold, and the annotation
 
 Annotations are anyone's to edit: a `deployment.kubernetes.io/revision` that is not a number, or a
 `tagtrail.dev/at.APP` that is not a time, makes that ReplicaSet skipped with a warning naming it, never an
-error that stops `history` or `prune`. Retention reads the images of every owned ReplicaSet (`images`)
+error that stops `history` or `prune`. Retention reads the images of every owned ReplicaSet (`containers`)
 whatever its annotations say: a ReplicaSet skipped here is still a rollback target. Pure.
 """
 
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from tagtrail.kube.workloads import Workload, annotation, read
+from tagtrail.kube.workloads import Container, Workload, annotation, read
 from tagtrail.refs import Matcher
 
 log = logging.getLogger("tagtrail.kube")
@@ -43,18 +43,18 @@ def owned(sets: list[dict[str, Any]], workload: Workload) -> list[dict[str, Any]
     ]
 
 
-def images(app: str, body: Mapping[str, Any], matcher: Matcher) -> tuple[str, ...]:
-    """The images of `app` a ReplicaSet's Pod template names, as written."""
+def containers(app: str, body: Mapping[str, Any], matcher: Matcher) -> tuple[Container, ...]:
+    """The containers of `app` in a ReplicaSet's Pod template."""
     template = {"spec": {"template": (body.get("spec") or {}).get("template")}}
     found = read("Deployment", template, matcher)
-    return tuple(c.image for c in found.of(app)) if found else ()
+    return found.of(app) if found else ()
 
 
 def revisions(app: str, sets: list[dict[str, Any]], matcher: Matcher) -> list[Revision]:
     """The ReplicaSets that run `app`'s image, oldest revision first; unreadable ones skipped, warned."""
     found = []
     for body in sets:
-        held = images(app, body, matcher)
+        held = tuple(c.image for c in containers(app, body, matcher))
         if not held:
             continue
         meta = body.get("metadata") or {}
