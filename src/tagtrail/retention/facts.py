@@ -68,7 +68,8 @@ async def protected(
     for declared, history in views:
         _declared(declared, apps, found)
         _rollback(config, history, apps, found)
-    for pins in [config.deploy.pins, *(parse_config(t).deploy.pins for t in sorted(texts))]:
+    branch = "tagtrail.yaml on the deploy branch"  # a pin there that does not parse stops the prune
+    for pins in [config.deploy.pins, *(parse_config(t, branch).deploy.pins for t in sorted(texts))]:
         for app in apps:
             if pins.get(app):
                 found[app].pins.add(pins[app])
