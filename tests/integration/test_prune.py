@@ -4,6 +4,7 @@ garbage collection, what is deleted is gone, and the bytes freed are the bytes t
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -292,3 +293,32 @@ def test_pins_and_deploys_on_the_deploy_branch_head_are_kept_from_a_checkout_beh
     found = verdicts(out)
     assert (found[pinned], found[first.tag]) == ("pinned", "deployed")
     assert git(s.root, "rev-parse", "HEAD") != git(s.root, "rev-parse", "origin/main")  # left as it was
+
+
+def test_a_build_kept_by_digest_alone_keeps_the_platform_images_it_lists(scenario: Scenario) -> None:
+    """A ReplicaSet or deploy file naming an index by digest only (`kubectl set image web=…@sha256:…`),
+    no tag on it: the platform images it lists stay, though the old index that also lists them goes."""
+    config_path = scenario.root / "tagtrail.yaml"
+    config = load_config(config_path)
+    old = next(i for t, i in scenario.images.items() if t.endswith("9999999"))
+    with ImagePusher(scenario.registry.url) as pusher:
+        listed = json.loads(pusher.get_manifest(scenario.repo, old.digest, old.media_type))
+        body = json.dumps({**listed, "annotations": {"copy": "by digest"}}).encode()
+        alone = pusher.put_manifest(
+            scenario.repo, f"sha256:{hashlib.sha256(body).hexdigest()}", body, old.media_type
+        )
+    children = {c["digest"] for c in listed["manifests"]}
+
+    async def main() -> PruneReport:
+        async with RegistryClient(config.registries) as client:
+            reconciler = Reconciler(config, config_path, client)
+            keep = await protected(config, reconciler.target, ["web"])
+            keep["web"].digests.add(alone)
+            store = store_for(config, client, ImageRef.parse(scenario.image))
+            return await plan(config, {"web": store}, keep, reconciler.clock())
+
+    [item] = asyncio.run(main()).plans
+    assert item.graph is not None
+    [gone] = [d for d in item.graph.deletions if d.digest == old.digest]
+    assert not children & set(gone.digests)
+    assert children <= item.graph.kept_digests

@@ -5,7 +5,7 @@ Safety, in the order it acts:
 - so does a kept manifest that could not be read (a kept tag's, or a child a kept index lists): its
   platform images would look unlisted, and an old tag on one would delete it from the kept image;
 - what runs, pins and rollback targets are kept whatever the rules say (`rules.py`), and so is every digest
-  they reach (`graph.py`);
+  they reach (`graph.py`), a build they name by digest alone included (its manifest is read for that);
 - before each deletion the tag list is read again, with the digest of every tag new since the plan and of
   every kept tag outside the scheme (prod, latest: names people move), and before a repository's first
   deletion the digest of every kept tag: a tag that now names, or whose index lists, a digest about to go
@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from tagtrail.config import Config
@@ -97,7 +97,7 @@ async def plan_app(config: Config, app: str, store: Store, keep: Protected, now:
         if all(v.kept for v in verdicts):
             result.graph = Graph(verdicts)  # the tags alone decided: nothing more to read
             return result
-        result.inventory = await store.inventory(tags)
+        result.inventory = await _with_protected(store, await store.inventory(tags), keep.digests)
         pushed = result.inventory.created
         orphans = [d for d in result.inventory.untagged if d in pushed and now - pushed[d] >= rules.min_age]
         graph = resolve(verdicts, result.inventory, keep.digests, orphans)
@@ -110,6 +110,16 @@ async def plan_app(config: Config, app: str, store: Store, keep: Protected, now:
     except RegistryError as exc:
         result.problem = f"{exc} (nothing is deleted in this repository)"
     return result
+
+
+async def _with_protected(store: Store, inventory: Inventory, digests: set[str]) -> Inventory:
+    """The inventory with the manifests of protected builds no tag names (a ReplicaSet or deploy file that
+    names an index by digest alone): the platform images they list must be seen to be kept. One this
+    repository does not have is not read, and protects nothing here."""
+    missing = digests - inventory.nodes.keys()
+    if not missing:
+        return inventory
+    return replace(inventory, nodes={**inventory.nodes, **await store.nodes(missing)})
 
 
 def _unread_kept(graph: Graph, inventory: Inventory) -> str | None:
