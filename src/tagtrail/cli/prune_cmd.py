@@ -83,7 +83,7 @@ def _print(report: PruneReport, requests: int) -> None:
                 table.add_row("  delete", escape(d.digest[:19] + "…"), str(d.why), escape(d.sentence))
         for d, why in item.blocked:
             table.add_row(
-                "  blocked", escape(", ".join(d.tags) or d.digest[:19]), "pushed-since", escape(why)
+                "  blocked", escape(", ".join(d.tags) or d.digest[:19]), "changed-since", escape(why)
             )
         output.print_table(table)
     total = f"{verb} {size(report.freed)} in {len(report.plans)} apps ({requests} registry requests)"
