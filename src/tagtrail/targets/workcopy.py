@@ -101,7 +101,10 @@ class WorkingCopies:
             return branch or "HEAD"
         fetched, detail = copy.repo.try_run("fetch", "--quiet", REMOTE, copy.branch)
         if not fetched:
-            raise GitError(f"cannot fetch {copy.branch} from {REMOTE}: {detail}")
+            raise GitError(
+                f"cannot fetch {copy.branch} from {REMOTE} to read the deploy branch's head ({detail});"
+                " check the remote and its access, then run again"
+            )
         return f"{REMOTE}/{copy.branch}"
 
     def close(self, copy: WorkingCopy) -> None:
