@@ -118,7 +118,7 @@ def prune(
     old-other-branch, old-dirty, listed, with-subject), with the bytes it would free. The rules are the
     `retention:` section of tagtrail.yaml; what runs, pins and rollback targets are kept whatever it says:
     from the deploy files and tagtrail.yaml here and at the deploy branch's head, and wherever kubernetes:
-    is set, the workloads, their pin annotations and every ReplicaSet a Deployment can roll back to.
+    is set, the workloads, their pin annotations and every revision they can roll back to.
 
     With --apply, each manifest is deleted after the tags are read again, so a build pushed meanwhile, or a
     kept tag moved onto one about to go, is never deleted; every deletion goes to the decision log. A kept

@@ -1,5 +1,6 @@
 """A Deployment's ReplicaSets as its rollout revisions (what `kubectl rollout undo --to-revision` can go
-back to): their number, when, the images of an app they hold, and the annotations they carry.
+back to): their number, when, the images of an app they hold, and the annotations they carry; and the
+images a StatefulSet's or DaemonSet's ControllerRevisions hold, for retention.
 
 Annotations are anyone's to edit: a `deployment.kubernetes.io/revision` that is not a number, or a
 `tagtrail.dev/at.APP` that is not a time, makes that ReplicaSet skipped with a warning naming it, never an
@@ -44,8 +45,10 @@ def owned(sets: list[dict[str, Any]], workload: Workload) -> list[dict[str, Any]
 
 
 def containers(app: str, body: Mapping[str, Any], matcher: Matcher) -> tuple[Container, ...]:
-    """The containers of `app` in a ReplicaSet's Pod template."""
-    template = {"spec": {"template": (body.get("spec") or {}).get("template")}}
+    """The containers of `app` in a ReplicaSet's Pod template, or a ControllerRevision's (its `data` is
+    the StatefulSet's or DaemonSet's template as a patch)."""
+    spec = body.get("spec") or ((body.get("data") or {}).get("spec")) or {}
+    template = {"spec": {"template": spec.get("template")}}
     found = read("Deployment", template, matcher)
     return found.of(app) if found else ()
 

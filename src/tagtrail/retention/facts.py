@@ -8,8 +8,9 @@ the rollback targets.
   was pulled count.
 - tagtrail.yaml as loaded: `deploy.pins`.
 - The cluster, wherever `kubernetes:` is configured (direct mode or GitOps + observe): what every workload
-  runs, the pins annotated on it (`tagtrail.dev/pin.APP`), and the images of every ReplicaSet a
-  Deployment can roll back to (`kubectl rollout undo`), however many.
+  runs, the pins annotated on it (`tagtrail.dev/pin.APP`), and the images of every revision it can roll
+  back to (`kubectl rollout undo`: a Deployment's ReplicaSets, a StatefulSet's or DaemonSet's
+  ControllerRevisions), however many.
 A place that cannot be read stops the plan: nothing is deleted blind.
 """
 
@@ -18,12 +19,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from tagtrail.config import Config, parse_config
 from tagtrail.config.retention import AppRetentionConfig, RetentionConfig
 from tagtrail.history import HistoryEntry
 from tagtrail.kube.revisions import containers, owned
+from tagtrail.kube.workloads import Workload
 from tagtrail.retention.rules import Rules
 from tagtrail.targets.base import Declared, Target
 
@@ -104,14 +106,10 @@ def _rollback(
 
 
 async def _cluster(cluster: Cluster, apps: list[str], found: dict[str, Protected]) -> None:
-    """What the cluster runs, pins and can roll back to (a ReplicaSet whose annotations history skips is
-    a rollback target all the same)."""
-    workloads = await cluster.workloads()
-    sets = {
-        namespace: await cluster.replica_sets(namespace)
-        for namespace in sorted({w.namespace for w in workloads if w.kind == "Deployment"})
-    }
-    for workload in workloads:
+    """What the cluster runs, pins and can roll back to (a revision whose annotations history skips is a
+    rollback target all the same)."""
+    read: dict[tuple[bool, str], list[dict[str, Any]]] = {}
+    for workload in await cluster.workloads():
         for app in set(workload.apps) & set(apps):
             keep = found[app]
             for container in workload.of(app):
@@ -119,9 +117,23 @@ async def _cluster(cluster: Cluster, apps: list[str], found: dict[str, Protected
             pin = workload.pin(app)
             if pin:
                 keep.pins.add(pin)
-            for body in owned(sets.get(workload.namespace, []), workload):
+            for body in owned(await _revisions(cluster, workload, read), workload):
                 for container in containers(app, body, cluster.matcher):
                     keep.add(keep.rollback, container.tag, container.digest)
+
+
+async def _revisions(
+    cluster: Cluster, workload: Workload, read: dict[tuple[bool, str], list[dict[str, Any]]]
+) -> list[dict[str, Any]]:
+    """What a workload can roll back to (`kubectl rollout undo`): a Deployment's ReplicaSets, a
+    StatefulSet's or DaemonSet's ControllerRevisions; each list read once per namespace."""
+    if workload.kind == "CronJob":
+        return []
+    key = (workload.kind == "Deployment", workload.namespace)
+    if key not in read:
+        listing = cluster.replica_sets if key[0] else cluster.controller_revisions
+        read[key] = await listing(workload.namespace)
+    return read[key]
 
 
 @dataclass(frozen=True)
