@@ -10,21 +10,29 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from bench.cli import run
 from bench.faultproxy import Fault, FaultProxy
 from bench.git import Remote, commit, git
-from bench.retention import Scenario, blob_bytes, build_tag, make_scenario, pulls_completely
+from bench.retention import (
+    Scenario,
+    blob_bytes,
+    build_tag,
+    make_scenario,
+    prune_beside,
+    pulls_completely,
+    retag,
+)
 from tagtrail.config import RegistryConfig, load_config
 from tagtrail.reconcile import Reconciler
 from tagtrail.registry import ImageRef, RegistryClient
 from tagtrail.retention.facts import protected
+from tagtrail.retention.graph import Graph
 from tagtrail.retention.prune import PruneReport, apply, plan
 from tagtrail.retention.run import store_for
-from tagtrail.retention.stores import DistributionStore, Store
+from tagtrail.retention.stores import DistributionStore
 from tagtrail.sandbox import ImagePusher, PushedImage, RegistryServer
 
 
@@ -212,55 +220,25 @@ def test_a_kept_index_that_cannot_be_read_deletes_nothing_in_its_repository(scen
     assert old in tags_of(scenario)
 
 
-class RetagOnFirstDelete:
-    """A store that lets a person act once, between the plan and the first deletion's DELETE."""
-
-    def __init__(self, store: Store, act: Callable[[], object]) -> None:
-        self.store = store
-        self.act: Callable[[], object] | None = act
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.store, name)
-
-    async def delete(self, digest: str) -> None:
-        if self.act is not None:
-            act, self.act = self.act, None
-            await asyncio.to_thread(act)
-        await self.store.delete(digest)
-
-
 def test_a_kept_tag_moved_onto_a_doomed_build_blocks_its_deletion(scenario: Scenario, tmp_path: Path) -> None:
     """A person retags during prune (a rollback by retagging): a kept build tag moved before the deletions
     start, and `latest` moved while they run; neither build they now name is deleted."""
-    config_path = scenario.root / "tagtrail.yaml"
-    config = load_config(config_path)
-    by_digest = {i.digest: i for i in scenario.images.values()}
     moved = next(t for t, why in scenario.kept.items() if why == "newest" and t.startswith("feature-login"))
+    targets: list[str] = []
 
-    def retag(tag: str, digest: str) -> None:
-        with ImagePusher(scenario.registry.url) as pusher:
-            pusher.tag(by_digest[digest], tag)
+    def person(graph: Graph) -> Callable[[], object]:
+        doomed = [d.digest for d in graph.deletions if d.tags and d.why != "with-subject"]
+        before, during = doomed[-1], doomed[-2]
+        assert graph.deletions[0].digest not in (before, during)
+        targets.extend((before, during))
+        retag(scenario, moved, before)
+        return lambda: retag(scenario, "latest", during)
 
-    async def main() -> tuple[list[str], list[str], list[str]]:
-        async with RegistryClient(config.registries) as client:
-            reconciler = Reconciler(config, config_path, client)
-            keep = await protected(config, reconciler.target, ["web"])
-            store = store_for(config, client, ImageRef.parse(scenario.image))
-            report = await plan(config, {"web": store}, keep, reconciler.clock())
-            [item] = report.plans
-            assert item.graph is not None
-            doomed = [d.digest for d in item.graph.deletions if d.digest in by_digest]
-            before, during = doomed[-1], doomed[-2]
-            assert item.graph.deletions[0].digest not in (before, during)
-            retag(moved, before)
-            item.store = RetagOnFirstDelete(store, lambda: retag("latest", during))
-            await apply(report, reconciler.log, actor="test")
-            return [before, during], [d.digest for d in item.deleted], [d.digest for d, _ in item.blocked]
-
-    targets, deleted, blocked = asyncio.run(main())
+    item = prune_beside(scenario, person)
+    blocked = [d.digest for d, _ in item.blocked]
     assert set(targets) <= set(blocked)
-    assert not set(targets) & set(deleted)
-    assert deleted  # the rest went
+    assert not set(targets) & {d.digest for d in item.deleted}
+    assert item.deleted  # the rest went
     for n, tag in enumerate((moved, "latest")):
         pulled = pulls_completely(scenario.registry, scenario.repo, tag, tmp_path / f"p{n}")
         assert pulled.returncode == 0, f"{tag}: {pulled.stderr}"

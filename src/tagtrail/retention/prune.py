@@ -10,7 +10,8 @@ Safety, in the order it acts:
   every kept tag outside the scheme (prod, latest: names people move), and before a repository's first
   deletion the digest of every kept tag: a tag that now names, or whose index lists, a digest about to go
   blocks that deletion (a build pushed, or a kept tag moved onto an old build, is never deleted). A build
-  tag moved while its repository's deletions run is not seen: build tags name one build;
+  tag moved while its repository's deletions run is not seen on a distribution registry (it costs a HEAD per
+  tag; build tags name one build); GitHub's version list names every tag's digest each time;
 - referrers go before their subject and children after their index, so an interrupted run leaves only
   what a re-run plans again (or what the registry's garbage collection reclaims);
 - a registry that refuses a DELETE stops every deletion after it, with one line saying why.
@@ -207,11 +208,12 @@ async def _named_since(
 ) -> str | None:
     """A tag the plan did not delete that names, or whose index lists, a digest of this deletion. The tag
     list is read each time, with the digests of the tags new since the plan and of the kept tags outside
-    the scheme (names people move: prod, latest); with `every` (before a repository's first deletion), of
-    every kept tag."""
+    the scheme (names people move: prod, latest); with `every` (before a repository's first deletion, or
+    always where the tag list names the digests), of every kept tag."""
     current = await item.store.tags()
     for gone in set(seen.tags) - set(current):
         del seen.tags[gone]
+    every = every or item.store.listed_digests
     ask = [t for t in current if t not in seen.tags or (t not in doomed and (every or t in item.movable))]
     if ask:
         found = await item.store.digests(ask)
