@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tagtrail.kube.revisions import containers
 from tagtrail.refs import Matcher
 from tagtrail.targets.kubernetes import _revisions
 
@@ -46,3 +47,14 @@ def test_a_garbage_revision_or_time_skips_that_replica_set_with_a_warning(
     warned = [r.getMessage() for r in caplog.records]
     assert any("shop/replicaset/web-2" in w and "revision" in w for w in warned), warned
     assert any("shop/replicaset/web-3" in w and "tagtrail.dev/at.web" in w for w in warned), warned
+
+
+@pytest.mark.parametrize(
+    "data", [["not", "a", "patch"], {"spec": "x"}, {"spec": {"template": {"spec": "x"}}}, "text"]
+)
+def test_a_controller_revision_that_is_not_a_template_holds_no_images(
+    data: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    body = {"metadata": {"name": "web-7f9", "namespace": "shop"}, "data": data}
+    with caplog.at_level(logging.WARNING, logger="tagtrail"):
+        assert containers("web", body, MATCHER) == ()

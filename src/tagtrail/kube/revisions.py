@@ -34,7 +34,7 @@ class Revision:
 
 
 def owned(sets: list[dict[str, Any]], workload: Workload) -> list[dict[str, Any]]:
-    """The ReplicaSets the workload owns."""
+    """The ReplicaSets (or ControllerRevisions) the workload owns."""
     return [
         body
         for body in sets
@@ -46,10 +46,16 @@ def owned(sets: list[dict[str, Any]], workload: Workload) -> list[dict[str, Any]
 
 def containers(app: str, body: Mapping[str, Any], matcher: Matcher) -> tuple[Container, ...]:
     """The containers of `app` in a ReplicaSet's Pod template, or a ControllerRevision's (its `data` is
-    the StatefulSet's or DaemonSet's template as a patch)."""
-    spec = body.get("spec") or ((body.get("data") or {}).get("spec")) or {}
-    template = {"spec": {"template": spec.get("template")}}
-    found = read("Deployment", template, matcher)
+    the StatefulSet's or DaemonSet's template as a patch, any JSON the API server does not check: one that
+    is not a template cannot be rolled back to, and is skipped with a warning)."""
+    data = body.get("data")
+    spec = body.get("spec") or (data.get("spec") if isinstance(data, Mapping) else None) or {}
+    try:
+        found = read("Deployment", {"spec": {"template": spec.get("template")}}, matcher)
+    except (AttributeError, TypeError):
+        meta = body.get("metadata") or {}
+        log.warning("%s/%s skipped: not a Pod template", meta.get("namespace", ""), meta.get("name", ""))
+        return ()
     return found.of(app) if found else ()
 
 
