@@ -4,17 +4,29 @@ One app, `web`, in a git repository whose deploy file went through three deploys
 the registry: main builds (single images and multi-arch indexes), the deployed, pinned and rollback builds
 older than the newest kept, two tags sharing a digest (one kept, one old), two old tags on one digest,
 cosign-style signature tags and OCI `subject` referrers (with the tag-schema fallback index) for a kept and a
-deleted image, other-branch and -dirty builds of every age, and `latest`/`buildcache`.
+deleted image, other-branch and -dirty builds of every age, and `latest`/`buildcache`. `prune_beside`
+lets a test act as a person does between the plan and the deletions.
 """
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from bench.git import commit, init_repo
+from tagtrail.config import load_config
+from tagtrail.reconcile import Reconciler
+from tagtrail.registry import ImageRef, RegistryClient
+from tagtrail.retention.facts import protected
+from tagtrail.retention.graph import Graph
+from tagtrail.retention.prune import AppPlan, apply, plan
+from tagtrail.retention.run import store_for
+from tagtrail.retention.stores import Store
 from tagtrail.sandbox import ImagePusher, PushedImage, RegistryServer
 from tagtrail.scheme import Scheme
 
@@ -158,3 +170,48 @@ def pulls_completely(
         text=True,
         check=False,
     )
+
+
+class RetagOnFirstDelete:
+    """A store that lets a person act once, between the plan and the first deletion's DELETE."""
+
+    def __init__(self, store: Store, act: Callable[[], object]) -> None:
+        self.store = store
+        self.act: Callable[[], object] | None = act
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    async def delete(self, digest: str) -> None:
+        if self.act is not None:
+            act, self.act = self.act, None
+            await asyncio.to_thread(act)
+        await self.store.delete(digest)
+
+
+def prune_beside(s: Scenario, person: Callable[[Graph], Callable[[], object]]) -> AppPlan:
+    """Plan web's retention, show the plan to `person` (who may act at once), run what they return between
+    the plan and the first DELETE, and apply; web's plan as apply left it."""
+    config_path = s.root / "tagtrail.yaml"
+    config = load_config(config_path)
+
+    async def main() -> AppPlan:
+        async with RegistryClient(config.registries) as client:
+            reconciler = Reconciler(config, config_path, client)
+            keep = await protected(config, reconciler.target, ["web"])
+            store = store_for(config, client, ImageRef.parse(s.image))
+            report = await plan(config, {"web": store}, keep, reconciler.clock())
+            [item] = report.plans
+            assert item.graph is not None
+            item.store = RetagOnFirstDelete(store, person(item.graph))
+            await apply(report, reconciler.log, actor="test")
+            return item
+
+    return asyncio.run(main())
+
+
+def retag(s: Scenario, tag: str, digest: str) -> None:
+    """Put `tag` on the scenario's image of `digest`, as `crane tag` or `docker push` would."""
+    image = next(i for i in s.images.values() if i.digest == digest)
+    with ImagePusher(s.registry.url) as pusher:
+        pusher.tag(image, tag)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -14,10 +14,11 @@ import pytest
 
 from bench.cli import run
 from bench.ghpackages import GitHubPackages
-from bench.retention import Scenario, make_scenario, pulls_completely
+from bench.retention import Scenario, make_scenario, prune_beside, pulls_completely, retag
 from tagtrail.config import load_config
 from tagtrail.registry import ImageRef, RegistryClient
 from tagtrail.retention.github import GitHubStore
+from tagtrail.retention.graph import Graph
 from tagtrail.retention.run import store_for
 from tagtrail.sandbox import ImagePusher, RegistryServer
 
@@ -134,3 +135,21 @@ def test_a_version_deleted_meanwhile_is_not_an_error(scenario: Scenario, github:
 
     asyncio.run(main())
     assert [r[2] for r in github.requests if r[0] == "DELETE"] == [404]
+
+
+def test_a_build_tag_moved_while_the_deletions_run_blocks_its_deletion(
+    scenario: Scenario, github: GitHubPackages, tmp_path: Path
+) -> None:
+    """The version list names every tag's digest at each re-read: even a kept build tag moved onto a build
+    about to go, between two deletions, is seen."""
+    moved = next(t for t, why in scenario.kept.items() if why == "newest" and t.startswith("feature-login"))
+    during: list[str] = []
+
+    def person(graph: Graph) -> Callable[[], object]:
+        during.append([d.digest for d in graph.deletions if d.tags and d.why != "with-subject"][-1])
+        return lambda: retag(scenario, moved, during[0])
+
+    item = prune_beside(scenario, person)
+    assert during[0] in [d.digest for d, _ in item.blocked]
+    pulled = pulls_completely(scenario.registry, scenario.repo, moved, tmp_path / "pulled")
+    assert pulled.returncode == 0, pulled.stderr

@@ -83,7 +83,7 @@ def _print(report: PruneReport, requests: int) -> None:
                 table.add_row("  delete", escape(d.digest[:19] + "…"), str(d.why), escape(d.sentence))
         for d, why in item.blocked:
             table.add_row(
-                "  blocked", escape(", ".join(d.tags) or d.digest[:19]), "pushed-since", escape(why)
+                "  blocked", escape(", ".join(d.tags) or d.digest[:19]), "changed-since", escape(why)
             )
         output.print_table(table)
     total = f"{verb} {size(report.freed)} in {len(report.plans)} apps ({requests} registry requests)"
@@ -116,10 +116,13 @@ def prune(
     Plans by default: per app, every tag kept and why (deployed, pinned, rollback-target, newest, too-young,
     not-of-scheme, shares-digest, referenced) and every tag that would be deleted and why (old-build,
     old-other-branch, old-dirty, listed, with-subject), with the bytes it would free. The rules are the
-    `retention:` section of tagtrail.yaml; what runs, pins and the last deploys are kept whatever it says.
+    `retention:` section of tagtrail.yaml; what runs, pins and rollback targets are kept whatever it says:
+    from the deploy files and tagtrail.yaml here and at the deploy branch's head, and wherever kubernetes:
+    is set, the workloads, their pin annotations and every revision they can roll back to.
 
-    With --apply, each manifest is deleted after the tag list is read again, so a build pushed meanwhile is
-    never deleted; every deletion goes to the decision log. A registry frees the space when it collects
+    With --apply, each manifest is deleted after the tags are read again, so a build pushed meanwhile, or a
+    kept tag moved onto one about to go, is never deleted; every deletion goes to the decision log. A kept
+    manifest that cannot be read deletes nothing in its repository. A registry frees the space when it collects
     garbage (docker-registry: `garbage-collect --delete-untagged`); on ghcr.io deletion goes through the
     GitHub Packages API with a token that has delete:packages.
     """

@@ -42,6 +42,7 @@ def resource(group: str, version: str, kind: str, plural: str) -> Resource:
 
 POD = resource("", "v1", "Pod", "pods")
 REPLICA_SET = resource("apps", "v1", "ReplicaSet", "replicasets")
+CONTROLLER_REVISION = resource("apps", "v1", "ControllerRevision", "controllerrevisions")
 _CRONJOB_V1 = resource("batch", "v1", "CronJob", "cronjobs")
 
 
@@ -133,6 +134,12 @@ class Cluster:
         self.requests += 1
         async with refusals(self.server, f"list replicasets in {namespace}"):
             return [_body(rs) async for rs in self._client().list(REPLICA_SET, namespace=namespace)]
+
+    async def controller_revisions(self, namespace: str) -> list[dict[str, Any]]:
+        """The ControllerRevisions of a namespace: what a StatefulSet or DaemonSet can roll back to."""
+        self.requests += 1
+        async with refusals(self.server, f"list controllerrevisions in {namespace}"):
+            return [_body(r) async for r in self._client().list(CONTROLLER_REVISION, namespace=namespace)]
 
     # Writing ------------------------------------------------------------------------------------------
 

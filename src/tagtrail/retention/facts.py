@@ -1,20 +1,36 @@
-"""What retention must never delete, gathered from the target: what runs, every pin, the rollback targets.
+"""What retention must never delete, gathered from every place that holds the fact: what runs, every pin,
+the rollback targets.
 
-What runs is what the target declares (the deploy files in git), every reference of each app, by tag and
-by digest. The rollback targets are the builds of each app's last `rollback` deploys in its history. Pins
-come from tagtrail.yaml. A target that cannot be read stops the plan: nothing is deleted blind.
+- The target: what it declares (every reference of each app, by tag and by digest), the pins it keeps
+  (cluster annotations), the builds of each app's last `rollback` deploys in its history.
+- The deploy branch at its head, for a target that lives on one (`AtHead`, GitOps): its deploy files, its
+  history and the pins of its own tagtrail.yaml, fetched, so pins and deploys pushed since this checkout
+  was pulled count.
+- tagtrail.yaml as loaded: `deploy.pins`.
+- The cluster, wherever `kubernetes:` is configured (direct mode or GitOps + observe): what every workload
+  runs, the pins annotated on it (`tagtrail.dev/pin.APP`), and the images of every revision it can roll
+  back to (`kubectl rollout undo`: a Deployment's ReplicaSets, a StatefulSet's or DaemonSet's
+  ControllerRevisions), however many.
+A place that cannot be read stops the plan: nothing is deleted blind.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
-from tagtrail.config import Config
+from tagtrail.config import Config, parse_config
 from tagtrail.config.retention import AppRetentionConfig, RetentionConfig
+from tagtrail.history import HistoryEntry
+from tagtrail.kube.revisions import containers, owned
+from tagtrail.kube.workloads import Workload
 from tagtrail.retention.rules import Rules
-from tagtrail.targets.base import Target
+from tagtrail.targets.base import Declared, Target
+
+if TYPE_CHECKING:  # lightkube: loaded by whoever makes a Cluster
+    from tagtrail.kube.cluster import Cluster
 
 T = TypeVar("T")
 
@@ -28,39 +44,96 @@ class Protected:
     rollback: set[str] = field(default_factory=set)
     digests: set[str] = field(default_factory=set)  # running and rollback builds, by digest
 
+    def add(self, kind: set[str], tag: str | None, digest: str | None) -> None:
+        if tag:
+            kind.add(tag)
+        if digest:
+            self.digests.add(digest)
 
-async def protected(config: Config, target: Target, apps: list[str]) -> dict[str, Protected]:
+
+@runtime_checkable
+class AtHead(Protocol):
+    """A target that lives on a branch, read at the branch's head as a deploy would read it."""
+
+    async def at_head(self) -> tuple[Declared, list[HistoryEntry]]: ...
+
+
+async def protected(
+    config: Config, target: Target, apps: list[str], cluster: Cluster | None = None
+) -> dict[str, Protected]:
     """What each app keeps whatever the rules say."""
-    declared = await target.declared()
     found: dict[str, Protected] = defaultdict(Protected)
+    views = [(await target.declared(), await target.history())]
+    if isinstance(target, AtHead):
+        views.append(await target.at_head())
+    texts = {d.config_text for d, _ in views if d.config_text is not None}
+    for declared, history in views:
+        _declared(declared, apps, found)
+        _rollback(config, history, apps, found)
+    branch = "tagtrail.yaml on the deploy branch"  # a pin there that does not parse stops the prune
+    for pins in [config.deploy.pins, *(parse_config(t, branch).deploy.pins for t in sorted(texts))]:
+        for app in apps:
+            if pins.get(app):
+                found[app].pins.add(pins[app])
+    if cluster is not None:
+        await _cluster(cluster, apps, found)
+    return {app: found[app] for app in apps}
+
+
+def _declared(declared: Declared, apps: Iterable[str], found: dict[str, Protected]) -> None:
     for app in apps:
         state = declared.states.get(app)
         keep = found[app]
         if state is not None:
             for ref in state.refs:
-                if ref.tag:
-                    keep.running.add(ref.tag)
-                if ref.digest:
-                    keep.digests.add(ref.digest)
-            if state.running.tag:
-                keep.running.add(state.running.tag)
-            if state.running.digest:
-                keep.digests.add(state.running.digest)
-        pin = config.deploy.pins.get(app)
+                keep.add(keep.running, ref.tag, ref.digest)
+            keep.add(keep.running, state.running.tag, state.running.digest)
+        pin = (declared.pins or {}).get(app)
         if pin:
             keep.pins.add(pin)
-    history = await target.history()
+
+
+def _rollback(
+    config: Config, history: list[HistoryEntry], apps: list[str], found: dict[str, Protected]
+) -> None:
     counts: dict[str, int] = defaultdict(int)
     for entry in history:  # newest first
         if entry.app not in apps or counts[entry.app] >= rules_for(config.retention, entry.app).rollback:
             continue
         counts[entry.app] += 1
         keep = found[entry.app]
-        if entry.tag:
-            keep.rollback.add(entry.tag)
-        if entry.digest:
-            keep.digests.add(entry.digest)
-    return {app: found[app] for app in apps}
+        keep.add(keep.rollback, entry.tag, entry.digest)
+
+
+async def _cluster(cluster: Cluster, apps: list[str], found: dict[str, Protected]) -> None:
+    """What the cluster runs, pins and can roll back to (a revision whose annotations history skips is a
+    rollback target all the same)."""
+    read: dict[tuple[bool, str], list[dict[str, Any]]] = {}
+    for workload in await cluster.workloads():
+        for app in set(workload.apps) & set(apps):
+            keep = found[app]
+            for container in workload.of(app):
+                keep.add(keep.running, container.tag, container.digest)
+            pin = workload.pin(app)
+            if pin:
+                keep.pins.add(pin)
+            for body in owned(await _revisions(cluster, workload, read), workload):
+                for container in containers(app, body, cluster.matcher):
+                    keep.add(keep.rollback, container.tag, container.digest)
+
+
+async def _revisions(
+    cluster: Cluster, workload: Workload, read: dict[tuple[bool, str], list[dict[str, Any]]]
+) -> list[dict[str, Any]]:
+    """What a workload can roll back to (`kubectl rollout undo`): a Deployment's ReplicaSets, a
+    StatefulSet's or DaemonSet's ControllerRevisions; each list read once per namespace."""
+    if workload.kind == "CronJob":
+        return []
+    key = (workload.kind == "Deployment", workload.namespace)
+    if key not in read:
+        listing = cluster.replica_sets if key[0] else cluster.controller_revisions
+        read[key] = await listing(workload.namespace)
+    return read[key]
 
 
 @dataclass(frozen=True)

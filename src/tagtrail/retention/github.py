@@ -51,6 +51,7 @@ class GitHubStore:
     the registry API, and deletes versions."""
 
     kind = "github-packages"
+    listed_digests = True  # the version list names each tag's digest
 
     def __init__(
         self,

@@ -2,10 +2,16 @@
 
 Safety, in the order it acts:
 - a tag list that could not be read completely plans nothing for that repository (it is reported unread);
+- so does a kept manifest that could not be read (a kept tag's, or a child a kept index lists): its
+  platform images would look unlisted, and an old tag on one would delete it from the kept image;
 - what runs, pins and rollback targets are kept whatever the rules say (`rules.py`), and so is every digest
-  they reach (`graph.py`);
-- before each deletion the tag list is read again: a tag pushed since the plan that names, or whose index
-  lists, a digest about to go blocks that deletion (a build pushed meanwhile is never deleted);
+  they reach (`graph.py`), a build they name by digest alone included (its manifest is read for that);
+- before each deletion the tag list is read again, with the digest of every tag new since the plan and of
+  every kept tag outside the scheme (prod, latest: names people move), and before a repository's first
+  deletion the digest of every kept tag: a tag that now names, or whose index lists, a digest about to go
+  blocks that deletion (a build pushed, or a kept tag moved onto an old build, is never deleted). A build
+  tag moved while its repository's deletions run is not seen on a distribution registry (it costs a HEAD per
+  tag; build tags name one build); GitHub's version list names every tag's digest each time;
 - referrers go before their subject and children after their index, so an interrupted run leaves only
   what a re-run plans again (or what the registry's garbage collection reclaims);
 - a registry that refuses a DELETE stops every deletion after it, with one line saying why.
@@ -17,7 +23,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from tagtrail.config import Config
@@ -27,6 +33,7 @@ from tagtrail.retention.facts import Protected, rules_for
 from tagtrail.retention.graph import Deletion, Graph, Inventory, Node, freed_bytes, kept_blobs, resolve
 from tagtrail.retention.rules import Facts, NeedCreated, Why, judge
 from tagtrail.retention.stores import Store
+from tagtrail.scheme import ParsedTag, Scheme
 
 Clock = Callable[[], datetime]
 
@@ -43,6 +50,7 @@ class AppPlan:
     deleted: list[Deletion] = field(default_factory=list)
     blocked: list[tuple[Deletion, str]] = field(default_factory=list)  # not deleted, and why
     elsewhere: set[str] = field(default_factory=set)  # blobs other repositories of the registry keep
+    movable: frozenset[str] = frozenset()  # tags outside the scheme: names people move (prod, latest)
 
     @property
     def image(self) -> str:
@@ -74,6 +82,7 @@ async def plan_app(config: Config, app: str, store: Store, keep: Protected, now:
     rules = rules_for(config.retention, app).rules
     try:
         tags = await store.tags()
+        result.movable = frozenset(t for t in tags if _movable(config.tag_scheme, t))
         facts = Facts(
             now,
             tuple(config.deploy.branches_of(app)),
@@ -89,13 +98,51 @@ async def plan_app(config: Config, app: str, store: Store, keep: Protected, now:
         if all(v.kept for v in verdicts):
             result.graph = Graph(verdicts)  # the tags alone decided: nothing more to read
             return result
-        result.inventory = await store.inventory(tags)
+        result.inventory = await _with_protected(store, await store.inventory(tags), keep.digests)
         pushed = result.inventory.created
         orphans = [d for d in result.inventory.untagged if d in pushed and now - pushed[d] >= rules.min_age]
-        result.graph = resolve(verdicts, result.inventory, keep.digests, orphans)
+        graph = resolve(verdicts, result.inventory, keep.digests, orphans)
+        unread = _unread_kept(graph, result.inventory)
+        if unread:
+            result.inventory = None
+            result.problem = f"{unread}; nothing is deleted in this repository until it reads"
+            return result
+        result.graph = graph
     except RegistryError as exc:
         result.problem = f"{exc} (nothing is deleted in this repository)"
     return result
+
+
+async def _with_protected(store: Store, inventory: Inventory, digests: set[str]) -> Inventory:
+    """The inventory with the manifests of protected builds no tag names (a ReplicaSet or deploy file that
+    names an index by digest alone): the platform images they list must be seen to be kept. One this
+    repository does not have is not read, and protects nothing here."""
+    missing = digests - inventory.nodes.keys()
+    if not missing:
+        return inventory
+    return replace(inventory, nodes={**inventory.nodes, **await store.nodes(missing)})
+
+
+def _unread_kept(graph: Graph, inventory: Inventory) -> str | None:
+    """What kept could not be read, in words, or None. A kept index not read is a kept image whose platform
+    images look unlisted: an old tag on one of them would delete it, so its repository fails closed."""
+    tags, nodes = inventory.tags, inventory.nodes
+    for verdict in graph.verdicts:
+        if verdict.kept and verdict.tag not in tags:
+            return f"kept {verdict.tag} was listed but its manifest could not be read"
+    listed = {c for node in nodes.values() for c in node.children}
+    for digest in sorted((set(tags.values()) | set(inventory.untagged) | listed) - nodes.keys()):
+        if digest in graph.kept_digests:
+            named = sorted(t for t, d in tags.items() if d == digest)
+            of = f" ({named[0]})" if named else ", listed by a kept index"
+            return f"the kept manifest {digest[:19]}…{of} could not be read"
+    return None
+
+
+def _movable(scheme: Scheme, tag: str) -> bool:
+    """A name people move (prod, latest, a signature tag), not a build of the scheme (-dirty ones too)."""
+    parsed = scheme.parse(tag)
+    return not isinstance(parsed, ParsedTag) and parsed.code != "dirty"
 
 
 async def plan(
@@ -127,10 +174,10 @@ async def apply(
         if item.graph is None or item.inventory is None or report.stopped:
             continue
         doomed_tags = {v.tag for v in item.graph.verdicts if not v.kept}
-        seen = _Seen(dict(item.inventory.tags))
-        for deletion in item.graph.deletions:
+        seen = _Seen(dict(item.inventory.tags), item.inventory.nodes)
+        for index, deletion in enumerate(item.graph.deletions):
             try:
-                blocker = await _pushed_since(item, deletion, seen, doomed_tags)
+                blocker = await _named_since(item, deletion, seen, doomed_tags, every=index == 0)
                 if blocker:
                     item.blocked.append((deletion, blocker))
                     continue
@@ -148,41 +195,60 @@ async def apply(
 
 @dataclass
 class _Seen:
-    """The repository as apply last read it: every tag's digest, and what the manifests of tags pushed
-    since the plan reach (an index pushed meanwhile may list a platform image about to go)."""
+    """The repository as apply last read it: every tag's digest, and what the manifests tags name since the
+    plan reach (an index pushed meanwhile may list a platform image about to go; None: it did not read)."""
 
     tags: dict[str, str]
-    reach: dict[str, set[str]] = field(default_factory=dict)
+    nodes: Mapping[str, Node]  # the manifests the plan read
+    reach: dict[str, set[str] | None] = field(default_factory=dict)
 
 
-async def _pushed_since(item: AppPlan, deletion: Deletion, seen: _Seen, doomed: set[str]) -> str | None:
-    """A tag the plan did not delete that names, or whose index lists, a digest of this deletion."""
+async def _named_since(
+    item: AppPlan, deletion: Deletion, seen: _Seen, doomed: set[str], *, every: bool
+) -> str | None:
+    """A tag the plan did not delete that names, or whose index lists, a digest of this deletion. The tag
+    list is read each time, with the digests of the tags new since the plan and of the kept tags outside
+    the scheme (names people move: prod, latest); with `every` (before a repository's first deletion, or
+    always where the tag list names the digests), of every kept tag."""
     current = await item.store.tags()
     for gone in set(seen.tags) - set(current):
         del seen.tags[gone]
-    new = [t for t in current if t not in seen.tags]
-    if new:
-        found = await item.store.digests(new)
+    every = every or item.store.listed_digests
+    ask = [t for t in current if t not in seen.tags or (t not in doomed and (every or t in item.movable))]
+    if ask:
+        found = await item.store.digests(ask)
+        for tag in set(ask) - set(found):  # deleted between the list and its HEAD: it names nothing now
+            seen.tags.pop(tag, None)
+        moved = {d for t, d in found.items() if seen.tags.get(t) != d} - set(seen.reach)
         seen.tags.update(found)
-        fresh = await item.store.nodes(set(found.values()) - set(seen.reach))
-        for digest in set(found.values()) - set(seen.reach):
-            seen.reach[digest] = _reached(digest, fresh)
+        unknown = {d for d in moved if _reached(d, seen.nodes) is None}
+        fresh = await item.store.nodes(unknown) if unknown else {}
+        for digest in moved:
+            seen.reach[digest] = _reached(digest, {**seen.nodes, **fresh})
     wanted = set(deletion.digests)
     for tag, digest in seen.tags.items():
-        hit = seen.reach.get(digest, {digest}) & wanted
-        if hit and tag not in doomed:
-            return f"{tag} was pushed since the plan and uses {sorted(hit)[0][:19]}…"
+        if tag in doomed:
+            continue
+        reach = seen.reach.get(digest, {digest})
+        if reach is None:
+            return f"{tag} names {digest[:19]}…, whose manifest could not be read"
+        hit = reach & wanted
+        if hit:
+            return f"{tag} was pushed or moved since the plan and uses {sorted(hit)[0][:19]}…"
     return None
 
 
-def _reached(digest: str, nodes: Mapping[str, Node]) -> set[str]:
+def _reached(digest: str, nodes: Mapping[str, Node]) -> set[str] | None:
+    """The digest and every manifest it lists, transitively; None when one of them was not read."""
     found, stack = set(), [digest]
     while stack:
         current = stack.pop()
         if current not in found:
             found.add(current)
             node = nodes.get(current)
-            stack.extend(node.children if node else ())
+            if node is None:
+                return None
+            stack.extend(node.children)
     return found
 
 

@@ -25,6 +25,7 @@ class Store(Protocol):
 
     ref: ImageRef
     kind: str
+    listed_digests: bool  # the tag list carries every tag's digest: `digests` after `tags` costs nothing
 
     async def tags(self) -> list[str]:
         """Every tag, all pages, or a RegistryError: never a part."""
@@ -101,6 +102,7 @@ class DistributionStore:
     """A repository of an OCI distribution registry: DELETE of a manifest by digest."""
 
     kind = "distribution"
+    listed_digests = False  # one HEAD per tag
 
     def __init__(self, client: RegistryClient, ref: ImageRef) -> None:
         self.client = client

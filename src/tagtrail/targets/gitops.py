@@ -97,6 +97,12 @@ class GitOpsTarget:
     async def sync(self) -> bool:
         return await asyncio.to_thread(self.copies.sync)
 
+    async def at_head(self) -> tuple[Declared, list[HistoryEntry]]:
+        """What the deploy branch's head declares (tagtrail.yaml's text with it) and its history there, as
+        a deploy sees it: retention must know the pins and deploys pushed since this checkout was pulled."""
+        async with self._copy(for_commit=False) as copy:
+            return await asyncio.to_thread(self._at_head, copy)
+
     async def aclose(self) -> None:
         return None  # git holds nothing open between calls
 
@@ -116,6 +122,16 @@ class GitOpsTarget:
         config_text = copy.read(config_rel) if config_rel else None
         states = read_state(texts, self.matcher, self.config.tag_scheme)
         return _Read(states, config_text, texts=texts, config_rel=config_rel)
+
+    def _at_head(self, copy: WorkingCopy) -> tuple[Declared, list[HistoryEntry]]:
+        rev = self.copies.head(copy)
+        config_rel = self._config_rel()
+        found = copy.repo.texts((rev, p) for p in [*self.files, *([config_rel] if config_rel else [])])
+        texts = {path: found.get((rev, path)) for path in self.files}
+        states = read_state(texts, self.matcher, self.config.tag_scheme)
+        config_text = found.get((rev, config_rel)) if config_rel else None
+        history = deploy_history(copy.repo, self.files, self.matcher, rev=rev)
+        return Declared(states, config_text), history
 
     def _work_out(self, copy: WorkingCopy, declared: Declared, change: Change) -> Applied:
         """The edits `change` makes to the files as read, and what they change."""
@@ -161,12 +177,16 @@ class GitOpsTarget:
     def _config_in(self, copy: WorkingCopy) -> str | None:
         """Where tagtrail.yaml is in the working copy (pins live in git, next to what they hold); None
         when it is not there."""
+        relative = self._config_rel()
+        return relative if relative and (copy.repo.root / relative).is_file() else None
+
+    def _config_rel(self) -> str | None:
+        """tagtrail.yaml's path in the repository tagtrail runs in (and in the deploy repository)."""
         try:
             source_root = self.copies.source().root
-            relative = self.config_path.resolve().relative_to(source_root.resolve()).as_posix()
+            return self.config_path.resolve().relative_to(source_root.resolve()).as_posix()
         except (GitError, ValueError):
             return None
-        return relative if (copy.repo.root / relative).is_file() else None
 
     def _no_config_here(self) -> str:
         if self.settings.url:

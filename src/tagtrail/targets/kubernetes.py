@@ -28,8 +28,9 @@ from tagtrail.config.kubernetes import KubeTargetConfig
 from tagtrail.errors import KubeError, TagtrailError
 from tagtrail.history import HistoryEntry
 from tagtrail.kube.cluster import Cluster, Conflict
+from tagtrail.kube.revisions import owned, revisions
 from tagtrail.kube.rollout import Progress
-from tagtrail.kube.workloads import CHANGE_CAUSE, Workload, annotate, annotation, guarded, patch, read, swap
+from tagtrail.kube.workloads import CHANGE_CAUSE, Workload, annotate, annotation, guarded, patch, swap
 from tagtrail.refs import Matcher, Reference
 from tagtrail.refs import Target as Image
 from tagtrail.refs._model import normalise, split_written
@@ -104,8 +105,8 @@ class KubernetesTarget:
             if deployment is not None:
                 if deployment.namespace not in sets:
                     sets[deployment.namespace] = await self.cluster.replica_sets(deployment.namespace)
-                owned = [rs for rs in sets[deployment.namespace] if _owned_by(rs, deployment)]
-                entries += _revisions(name, owned, self.cluster.matcher)
+                owned_sets = owned(sets[deployment.namespace], deployment)
+                entries += _revisions(name, owned_sets, self.cluster.matcher)
             elif workloads:
                 entries.append(_current(name, workloads[0]))
         if app is not None:
@@ -281,36 +282,20 @@ def _describe(workload: Workload, images: Mapping[str, Image]) -> str:
     return "".join(lines)
 
 
-def _owned_by(body: dict[str, Any], workload: Workload) -> bool:
-    owners = (body.get("metadata") or {}).get("ownerReferences") or []
-    return any(o.get("uid") == workload.uid for o in owners)
-
-
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _revisions(app: str, sets: list[dict[str, Any]], matcher: Matcher) -> list[HistoryEntry]:
     """One entry per revision of the Deployment whose image of `app` differs from the one before."""
-    rows = []
-    for body in sets:
-        meta = body.get("metadata") or {}
-        notes = meta.get("annotations") or {}
-        revision = int(notes.get("deployment.kubernetes.io/revision", 0))
-        template = {"spec": {"template": (body.get("spec") or {}).get("template")}}
-        found = read("Deployment", template, matcher)
-        images = [c.image for c in found.of(app)] if found else []
-        if images:
-            # when tagtrail made it current (a rollback makes an older ReplicaSet current again), else made
-            stamp = notes.get(annotation("at", app)) or meta.get("creationTimestamp")
-            created = datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
-            rows.append((revision, created, images[0], notes))
-    rows.sort(key=lambda r: r[0])
     entries = []
     previous: str | None = None
-    for revision, created, image, notes in rows:
+    for revision in revisions(app, sets, matcher):
+        image = revision.images[0]
         if image != previous:
-            entries.append(_entry(app, f"revision {revision}", created, previous, image, notes))
+            entries.append(
+                _entry(app, f"revision {revision.number}", revision.when, previous, image, revision.notes)
+            )
         previous = image
     return entries[::-1]  # newest first, as every history is
 

@@ -90,6 +90,23 @@ class WorkingCopies:
             return _locked(lock, lambda: self._in_place(source, branch))
         return _locked(lock, lambda: self._worktree(source, branch))
 
+    def head(self, copy: WorkingCopy) -> str:
+        """The rev of the deploy branch's head in `copy` (from `open(for_commit=False)`), as a deploy sees
+        it: a clone's HEAD (reset to the remote branch), the remote branch fetched now where the checkout has
+        a remote (nothing of the user's checkout is touched), else the branch itself."""
+        if copy.mode == "clone":
+            return "HEAD"
+        branch, has_remote = self._checkout_facts(copy.repo)
+        if not has_remote or not self.settings.push:
+            return branch or "HEAD"
+        fetched, detail = copy.repo.try_run("fetch", "--quiet", REMOTE, copy.branch)
+        if not fetched:
+            raise GitError(
+                f"cannot fetch {copy.branch} from {REMOTE} to read the deploy branch's head ({detail});"
+                " check the remote and its access, then run again"
+            )
+        return f"{REMOTE}/{copy.branch}"
+
     def close(self, copy: WorkingCopy) -> None:
         """Done with a copy: a temporary worktree goes, the user's branch catches up when it can, and the
         lock is released."""

@@ -62,6 +62,8 @@ def test_the_shipped_role_is_enough_for_its_mode(
     code, out, err = run(capsys, "status", "--json")
     assert code == 0, err
     assert json.loads(out)[0]["cluster"]["total"] == 2
+    code, out, err = run(capsys, "prune", "--json")  # reads every workload and its revisions
+    assert code == 0, err
 
 
 def test_the_observe_role_may_not_change_a_workload(control_plane: ControlPlane, namespace: str) -> None:
