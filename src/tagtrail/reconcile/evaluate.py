@@ -26,7 +26,7 @@ from tagtrail.registry import ImageRef
 from tagtrail.registry.stats import counting
 from tagtrail.scheme import ParsedTag
 from tagtrail.targets.base import AppState
-from tagtrail.verify import load_keys
+from tagtrail.verify import fingerprint, load_keys
 
 if TYPE_CHECKING:
     from tagtrail.verify.signatures import PublicKey
@@ -57,18 +57,20 @@ class Round:
     last_automatic: Mapping[str, datetime]
     prove: bool = False  # a deploy (not a plan): read each digest to write back by digest first
     base: Path = Path()  # tagtrail.yaml's folder: where file: keys are found
-    keys: dict[tuple[str, ...], list[PublicKey]] = field(default_factory=dict)
+    keys: dict[tuple[str, ...], tuple[list[PublicKey], str]] = field(default_factory=dict)
     bases_moved: frozenset[str] = frozenset()  # apps whose running build's base image has moved
 
-    def keys_of(self, app: str) -> tuple[list[PublicKey], int] | None:
-        """The keys an app's images must be signed with (read once per evaluation), or None."""
+    def keys_of(self, app: str) -> tuple[list[PublicKey], str] | None:
+        """The keys an app's images must be signed with (read once per evaluation) and their fingerprint,
+        or None."""
         verify = self.config.deploy.verify_of(app)
         if verify is None:
             return None
         specs = tuple(verify.keys)
         if specs not in self.keys:
-            self.keys[specs] = load_keys(list(specs), self.base)
-        return self.keys[specs], hash(specs)
+            keys = load_keys(list(specs), self.base)
+            self.keys[specs] = keys, fingerprint(keys)
+        return self.keys[specs]
 
 
 async def evaluate(run: Round, states: Mapping[str, AppState]) -> list[Planned]:
@@ -144,7 +146,7 @@ async def answer(
     ref: ImageRef,
     facts: Facts,
     need: Need,
-    keys: tuple[list[PublicKey], int] | None = None,
+    keys: tuple[list[PublicKey], str] | None = None,
 ) -> Facts:
     """Facts with the answer to what the policy asked."""
     if isinstance(need, NeedCreated):
@@ -165,7 +167,7 @@ async def _claims(
     ref: ImageRef,
     facts: Facts,
     need: NeedCommit | NeedRevision | NeedSignature,
-    keys: tuple[list[PublicKey], int] | None,
+    keys: tuple[list[PublicKey], str] | None,
 ) -> Facts:
     provenance, claims = observer.provenance, facts.claims
     if isinstance(need, NeedCommit):
