@@ -98,3 +98,25 @@ def test_a_glob_that_matches_nothing_names_its_line(tmp_path: Path) -> None:
     [problem] = caught.value.problems
     assert (problem.line, problem.column, problem.field) == (4, 13, "deploy.git.files[0]")
     assert "'deploy/*.yml' matches no file" in problem.message
+
+
+@pytest.mark.parametrize("command", [("plan",), ("plan", "--json"), ("deploy",)])
+def test_a_plan_that_places_no_app_says_which_and_where_it_looked_and_fails(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    command: tuple[str, ...],
+) -> None:
+    config_text = f"image: {IMAGE}\ndeploy:\n  git:\n    push: false\n    files: ['deploy/*.yaml']\n"
+    files = {
+        "deploy/a.yaml": "proxy:\n  image: nginx:1.25\n",  # a third-party image only
+        "deploy/b.yaml": "web:\n  image: ghcr.io/someone/else/web:1\n",
+        "apps/api/Dockerfile": "FROM scratch\n",
+    }
+    monkeypatch.chdir(_project(tmp_path / "site", config_text, files))
+    code, out, err = run(capsys, *command)
+    assert code == 1, out + err
+    line = " ".join(err.split())
+    assert "not one app has a reference in deploy/a.yaml, deploy/b.yaml" in line, err
+    assert "api, web have none" in line, err
+    assert "registry.test/acme/api:TAG" in line, err

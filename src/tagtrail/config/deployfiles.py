@@ -12,6 +12,14 @@ from tagtrail.config.loader import located
 from tagtrail.config.model import Config
 
 IN_REPOSITORY = "the deploy repository"
+SHOWN = 4  # files named in a message; past that, how many more
+
+
+def described(files: list[str]) -> str:
+    """The files read, for a message: "deploy/a.yaml, deploy/b.yaml", or the first few and a count."""
+    if len(files) <= SHOWN:
+        return ", ".join(files)
+    return f"{', '.join(files[:SHOWN])} and {len(files) - SHOWN} more deploy files"
 
 
 def pathspecs(entries: list[str]) -> list[str]:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tagtrail.config import Config
-from tagtrail.config.deployfiles import deploy_files
+from tagtrail.config.deployfiles import deploy_files, described
 from tagtrail.config.edit import remove_pin, set_pin
 from tagtrail.errors import GitError, TagtrailError
 from tagtrail.gitrepo import GitRepo, Push
@@ -111,8 +111,11 @@ class GitOpsTarget:
             await asyncio.to_thread(self.copies.close, copy)
 
     def _files(self, copy: WorkingCopy) -> list[str]:
-        """deploy.git.files in this copy, globs resolved (once per read); one that matches nothing is an error."""
-        return deploy_files(self.config, copy.repo.root, f"the deploy repository (branch {copy.branch})")
+        """deploy.git.files in this copy, globs resolved (once per read); one that matches nothing is an
+        error. Messages name the files read from then on."""
+        files = deploy_files(self.config, copy.repo.root, f"the deploy repository (branch {copy.branch})")
+        self.where = described(files)
+        return files
 
     def _read(self, copy: WorkingCopy) -> Declared:
         texts = {path: copy.read(path) for path in self._files(copy)}
