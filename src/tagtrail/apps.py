@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cache
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from tagtrail.config import Config, parse_config
+from tagtrail.config.globs import glob_match
 from tagtrail.config.loader import CONFIG_NAME
 from tagtrail.errors import ConfigError, TagtrailError
 from tagtrail.gitrepo import GitRepo
@@ -114,24 +114,3 @@ def _build_config(repo: GitRepo, rev: str) -> object:
     except ConfigError:
         return ("invalid", text)  # a broken config at either end counts as a change
     return (config.scheme, config.sha_length, config.image, config.apps.model_dump())
-
-
-def glob_match(pattern: str, path: str) -> bool:
-    """gitignore-style matching of a repository path: `*` and `?` stay within a folder, `**` spans any."""
-    return _glob_regex(pattern).fullmatch(path) is not None
-
-
-@cache
-def _glob_regex(pattern: str) -> re.Pattern[str]:
-    parts = []
-    segments = PurePosixPath(pattern).parts
-    for index, segment in enumerate(segments):
-        last = index == len(segments) - 1
-        if segment == "**":
-            parts.append(".*" if last else "(?:.*/)?")
-            continue
-        regex = ""
-        for char in segment:
-            regex += "[^/]*" if char == "*" else "[^/]" if char == "?" else re.escape(char)
-        parts.append(regex + ("" if last else "/"))
-    return re.compile("".join(parts))

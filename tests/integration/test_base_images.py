@@ -278,3 +278,26 @@ def test_an_image_buildah_built_alone_is_read_from_the_annotations_buildah_wrote
     assert code == 0, err
     [row] = json.loads(out)
     assert (row["base"], row["used"], row["source"], row["moved"]) == (base, first, "annotations", False)
+
+
+def test_tagtrail_deploy_gives_a_rebuild_on_a_moved_base_the_reason_serve_gives(
+    capsys: pytest.CaptureFixture[str], lab: dict[str, object]
+) -> None:
+    """The reason is the build's, not the deployer's: the running code rebuilt on its moved base (built at
+    the branch's head, as the generated workflow does: the deploy commit sits on top of the running one) is
+    `base-image` when `tagtrail deploy` deploys it, as it is when serve's base watch knew (issue 24, 12)."""
+    root, base, tmp = lab["root"], str(lab["base"]), lab["tmp"]
+    assert isinstance(root, Path)
+    assert isinstance(tmp, Path)
+    build_and_declare(capsys, root, "web")
+    publish_base(base, "base 1, patched\n", tmp)
+    code, out, err = run(capsys, "build", "web", "--push", "--json")
+    assert code == 0, err
+    rebuilt = json.loads(out)[0]["reference"]
+    code, out, err = run(capsys, "deploy", "--json")
+    assert code == 0, err
+    [web] = json.loads(out)["apps"]
+    assert (web["reason"], web["target"]["tag"]) == ("base-image", rebuilt.rsplit(":", 1)[1])
+    code, out, err = run(capsys, "history", "web", "--json")
+    assert code == 0, err
+    assert json.loads(out)[0]["reason"] == "base-image"

@@ -4,6 +4,7 @@ registry's API. `tagtrail verify` says what it checked and why it passed or fail
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from test_provenance import Site, make_site
 from bench.cli import run
 from bench.cosign import Key, openssl_key, openssl_sign, payload, push_signatures, sign
 from bench.git import Remote
+from tagtrail.config import load_config
+from tagtrail.reconcile import Planned, Reconciler
 from tagtrail.sandbox import ImagePusher, PushedImage, RegistryServer
 
 
@@ -187,3 +190,22 @@ def test_verify_with_a_key_given_on_the_command_line(
     )
     assert code == 0
     assert json.loads(out)["passed"] is True
+
+
+def test_a_key_file_replaced_drops_what_its_old_key_verified(site: Site, keys: dict[str, Key]) -> None:
+    """A long-lived reconciler (tagtrail serve's) remembers valid signatures; a key file whose content is
+    replaced (a key revoked) must not keep vouching for digests the old key signed."""
+    build = site.push(site.main[-1], 2)
+    signed(site, keys["trusted"], build)
+    path = site.root / "tagtrail.yaml"
+
+    async def plan_twice() -> tuple[Planned, Planned]:
+        async with Reconciler.open(load_config(path), path) as reconciler:
+            [first] = await reconciler.plan(actor="test", record=False)
+            Path(keys["trusted"].public).write_bytes(Path(keys["other"].public).read_bytes())
+            [second] = await reconciler.plan(actor="test", record=False)
+        return first, second
+
+    first, second = asyncio.run(plan_twice())
+    assert (first.decision.action, first.decision.target_tag) == ("deploy", build.tag)
+    assert (second.decision.action, second.decision.reason) == ("hold", "signature-invalid")

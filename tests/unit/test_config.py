@@ -291,3 +291,52 @@ def test_a_value_wrong_for_every_arm_of_a_union_is_reported_once() -> None:
 )
 def test_a_poll_interval_of_zero_is_refused(text: str) -> None:
     assert "a poll interval must be at least 1s" in _only_problem(text)
+
+
+GITHUB = "image: a/{app}\nbase_images:\n  on_change: rebuild\n  github:\n    repository: acme/homelab\n"
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ('    repository: "../.."', "base_images.github.repository: '../..' is not a GitHub owner/name"),
+        ('    repository: "acme/.."', "base_images.github.repository: 'acme/..' is not a GitHub owner/name"),
+        ('    repository: "-acme/x"', "base_images.github.repository: '-acme/x' is not a GitHub owner/name"),
+        ('    workflow: ".."', "base_images.github.workflow: '..' is not a workflow file name"),
+        ('    workflow: "build"', "base_images.github.workflow: 'build' is not a workflow file name"),
+        ("    api_url: http://github.example", "base_images.github.api_url: 'http://github.example' is"),
+        ("    api_url: https://x:y@github.example", "base_images.github.api_url: 'https://x:***@github"),
+        (
+            "    api_url: https://github.example/?a=1",
+            "base_images.github.api_url: 'https://github.example/?a",
+        ),
+    ],
+)
+def test_the_github_dispatch_names_and_endpoint_are_checked(line: str, expected: str) -> None:
+    """The token goes where these say: a repository of `..` or a workflow of `..` would post it to another
+    endpoint of the API host, and plain HTTP would send it in the clear (issue 24, item 17)."""
+    repository_line = "    repository: acme/homelab\n"
+    text = GITHUB.replace(repository_line, "") if "repository" in line else GITHUB
+    found = _only_problem(f"{text}{line}\n")
+    assert expected in found, found
+    assert "x:y" not in found
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "    repository: acme/.github",
+        "    repository: my-org/a.b_c-d",
+        "    workflow: build.yml",
+        "    workflow: release.yaml",
+        "    workflow: '1234567'",
+        "    api_url: http://127.0.0.1:8080",
+        "    api_url: http://[::1]:8080/api/v3",
+        "    api_url: http://localhost:9000",
+        "    api_url: https://ghe.example/api/v3",
+    ],
+)
+def test_the_github_names_and_endpoints_people_use_are_accepted(line: str) -> None:
+    repository_line = "    repository: acme/homelab\n"
+    text = GITHUB.replace(repository_line, "") if "repository" in line else GITHUB
+    assert parse_config(f"{text}{line}\n").base_images.github is not None

@@ -16,7 +16,16 @@ from bench.cli import run
 from bench.deployhistory import CONFIG, CONFIG_TEXT, NOW, SCHEME, T0, Monorepo, h, timeline
 from tagtrail.gitrepo import GitRepo
 from tagtrail.history import DecisionLog, DecisionRecord, HistoryEntry, default_log_path, deploy_history
-from tagtrail.insights import Built, built_commits, classify, compute, median, percentile, read_history
+from tagtrail.insights import (
+    Built,
+    built_commits,
+    classify,
+    compute,
+    measure,
+    median,
+    percentile,
+    read_history,
+)
 from tagtrail.metrics import Metrics
 from tagtrail.refs import Matcher
 
@@ -172,6 +181,20 @@ def test_a_pin_to_a_newer_build_is_a_deploy_and_a_removed_app_is_neither() -> No
         ("p", "deploy", True),
         ("b", "restore", False),
     ]
+
+
+def test_an_apps_first_reference_that_is_no_build_starts_its_history() -> None:
+    """A bootstrap (`web:bootstrap`, not a build of the scheme, the first reference of the app) is where the
+    history starts, not a deploy: the window starts there, but nothing counts or draws it (issue 24, 11)."""
+    build = SCHEME.format(branch="main", sha="a" * 40, time=T0 + h(1))
+    boot = HistoryEntry("b", T0, "a", "web", None, "r/web:bootstrap", "bootstrap", None, False)
+    first = HistoryEntry("d", T0 + h(2), "a", "web", "r/web:bootstrap", f"r/web:{build}", build, None, True)
+    events = classify([first, boot], SCHEME, {})
+    assert [(e.commit, e.kind) for e in events] == [("b", "start"), ("d", "deploy")]
+    insights = measure(events, start=T0 - timedelta(days=60), end=T0 + h(48))
+    assert insights.start == T0
+    assert insights.overall.deploys == 1
+    assert [e.commit for e in insights.events] == ["d"]
 
 
 def test_the_report_command(

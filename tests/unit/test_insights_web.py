@@ -9,6 +9,7 @@ import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -135,6 +136,25 @@ def test_charts_escape_data_and_carry_their_table() -> None:
     assert weekly.title == "Deploys per week"
     assert weekly.rows == (("2025-01-01", "2", "1"),)
     assert T0  # the shared timeline's origin is importable for the browser test
+
+
+def test_deploys_are_counted_on_their_calendar_day() -> None:
+    """A window that starts at 14:30 puts a deploy at 09:00 on the day it happened, not the day before;
+    in the zone asked for, the day is that zone's (issue 24, 11)."""
+    start = datetime(2025, 1, 1, 14, 30, tzinfo=UTC)
+    at = datetime(2025, 1, 5, 9, 0, tzinfo=UTC)
+    events = [Event("web", at, "c1", "t", "deploy", "newer-build")]
+    chart = deploys_over_time("d", events, start, start + timedelta(days=6), "Deploys")
+    assert chart.rows == (("2025-01-05", "1", "0"),)
+    tokyo = deploys_over_time(
+        "d", events, start, start + timedelta(days=6), "Deploys", zone=ZoneInfo("Asia/Tokyo")
+    )
+    assert tokyo.rows == (("2025-01-05", "1", "0"),)  # 18:00 in Tokyo
+    late = [Event("web", datetime(2025, 1, 5, 16, 0, tzinfo=UTC), "c2", "t", "deploy", "newer-build")]
+    tokyo = deploys_over_time(
+        "d", late, start, start + timedelta(days=6), "Deploys", zone=ZoneInfo("Asia/Tokyo")
+    )
+    assert tokyo.rows == (("2025-01-06", "1", "0"),)  # 01:00 the next day in Tokyo
 
 
 def test_reading_the_page_needs_a_session_when_the_dashboard_is_not_public(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -10,8 +11,10 @@ from tagtrail.cli import output
 from tagtrail.cli.app import app, state
 from tagtrail.cli.output import escape
 from tagtrail.config import Config
+from tagtrail.config.deployfiles import deploy_files
 from tagtrail.config.docs import json_schema, markdown_table, settings
-from tagtrail.errors import ConfigError
+from tagtrail.errors import ConfigError, GitError
+from tagtrail.gitrepo import GitRepo
 from tagtrail.scheme import Rejected
 
 config_app = typer.Typer(help="Check tagtrail.yaml, or show every setting it takes.", no_args_is_help=True)
@@ -28,15 +31,29 @@ def config_warnings(config: Config) -> list[str]:
     return found
 
 
+def check_deploy_files(config: Config, folder: Path) -> None:
+    """deploy.git.files against the repository tagtrail.yaml is in (a deploy.git.url clone is checked by
+    the commands that make it): an entry that matches no file is a ConfigError at its line."""
+    if config.deploy.git is None or config.deploy.git.url:
+        return
+    try:
+        root = GitRepo.discover(folder).root
+    except GitError:  # not in a repository: every command that reads the files says so
+        return
+    deploy_files(config, root, "this repository")
+
+
 @config_app.command("check")
 def check(
     ctx: typer.Context,
     json: Annotated[bool, typer.Option("--json", help="Print the result (and the errors) as JSON.")] = False,
 ) -> None:
-    """Validate tagtrail.yaml: every problem is printed as file:line:column: key: what is wrong."""
+    """Validate tagtrail.yaml: every problem is printed as file:line:column: key: what is wrong. Each of
+    deploy.git.files (a path or a glob) must match a file in this repository."""
     current = state(ctx)
     try:
         config = current.config()
+        check_deploy_files(config, current.project_root())
     except ConfigError as exc:
         if not json:
             raise

@@ -18,6 +18,7 @@ from tagtrail.cli.output import escape
 from tagtrail.humanize import age
 from tagtrail.reconcile import Planned, Reconciler, Report
 from tagtrail.reconcile.follow import Followed, follow
+from tagtrail.reconcile.placed import placed
 from tagtrail.scheme import ParsedTag
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
@@ -120,7 +121,7 @@ def plan(
 ) -> None:
     """Show, per app, what runs (from the deploy files), the newest eligible build, and what deploy would
     do and why. Writes nothing (the decisions go to the decision log)."""
-    planned = _run(state(ctx), lambda r: r.plan(apps, actor="tagtrail plan"))
+    planned = _run(state(ctx), lambda r: placed(r, r.plan(apps, actor="tagtrail plan")))
     if json:
         output.print_json([planned_record(p) for p in planned])
     else:
@@ -169,7 +170,7 @@ def deploy(
     current = state(ctx)
 
     async def deploy_and_follow(r: Reconciler) -> tuple[Report, list[Followed]]:
-        report = await r.run(apps, actor="tagtrail deploy", dry_run=dry_run, skip_ci=skip_ci)
+        report = await placed(r, r.run(apps, actor="tagtrail deploy", dry_run=dry_run, skip_ci=skip_ci))
         followed = await follow(r, report, actor="tagtrail deploy") if wait and not dry_run else []
         return report, followed
 

@@ -3,26 +3,33 @@ and what it does when one moves (a base tag republished with fixes, no commit an
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from datetime import timedelta
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from tagtrail.config.types import EnvName, Interval, _Section
 
 OnChange = Literal["notify", "rebuild"]
+# GitHub's grammar: an owner is letters, digits and single inner hyphens (at most 39); a repository name is
+# letters, digits, `.`, `_` and `-` (at most 100), but never `.` or `..`; a workflow is a file under
+# .github/workflows (`*.yml`, `*.yaml`) or its numeric id. These go into the URL the token is posted to, so
+# nothing else may: `../..` would point it at another endpoint of the API host.
+_OWNER = re.compile(r"[A-Za-z0-9]+(-[A-Za-z0-9]+)*")
+_NAME = re.compile(r"[A-Za-z0-9._-]{1,100}")
+_WORKFLOW = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*\.ya?ml|[0-9]+")
 
 
 class GitHubDispatchConfig(_Section):
     """Rebuild through the GitHub workflow that `tagtrail ci github` writes (its workflow_dispatch)."""
 
-    repository: str = Field(
-        pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", description="owner/name of the repository on GitHub."
-    )
+    repository: str = Field(description="owner/name of the repository on GitHub.")
     workflow: str = Field(
         "build.yml",
-        pattern=r"^[A-Za-z0-9_.-]+$",
-        description="The workflow's file name (or id) under .github/workflows.",
+        description="The workflow's file name (`*.yml`, `*.yaml`) under .github/workflows, or its id.",
     )
     ref: str = Field("main", description="Branch the workflow runs on (it builds that branch's head).")
     token_env: EnvName = Field(
@@ -30,8 +37,46 @@ class GitHubDispatchConfig(_Section):
         description="Environment variable holding a token allowed to run workflows (actions: write).",
     )
     api_url: str = Field(
-        "https://api.github.com", description="GitHub's REST API (GitHub Enterprise: https://HOST/api/v3)."
+        "https://api.github.com",
+        description="GitHub's REST API (GitHub Enterprise: https://HOST/api/v3); https, or http to loopback.",
     )
+
+    @field_validator("repository")
+    @classmethod
+    def _github_repository(cls, value: str) -> str:
+        owner, _, name = value.partition("/")
+        if len(owner) > 39 or not _OWNER.fullmatch(owner) or not _NAME.fullmatch(name) or name in (".", ".."):
+            raise ValueError(f"'{value}' is not a GitHub owner/name (such as acme/homelab)")
+        return value
+
+    @field_validator("workflow")
+    @classmethod
+    def _github_workflow(cls, value: str) -> str:
+        if not _WORKFLOW.fullmatch(value):
+            raise ValueError(f"'{value}' is not a workflow file name (such as build.yml) or a workflow id")
+        return value
+
+    @field_validator("api_url")
+    @classmethod
+    def _github_endpoint(cls, value: str) -> str:
+        parts = urlsplit(value)
+        shown = value.replace(f":{parts.password}@", ":***@") if parts.password else value
+        if parts.username is not None or parts.query or parts.fragment or not parts.hostname:
+            raise ValueError(f"'{shown}' is not an API base URL: give https://HOST[/PATH], no user or query")
+        if parts.scheme != "https" and not (parts.scheme == "http" and _loopback(parts.hostname)):
+            raise ValueError(
+                f"'{shown}' is not https: the token would travel in the clear (http only to loopback)"
+            )
+        return value
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class LocalBuildConfig(_Section):

@@ -130,12 +130,25 @@ def parse_config(text: str, path: str = CONFIG_NAME) -> Config:
             [Problem(path, 1, 1, "", "the top level must be a mapping of keys such as 'scheme:'")]
         )
     try:
-        return Config.model_validate(_plain(document))
+        config = Config.model_validate(_plain(document))
     except ValidationError as exc:
         problems = {_problem(path, document, error) for error in _relevant(document, exc.errors())}
         raise ConfigError(
             sorted(problems, key=lambda p: (p.line or 0, p.column or 0, p.field, p.message))
         ) from None
+    config._origin = (path, text)
+    return config
+
+
+def located(config: Config, loc: tuple[int | str, ...], message: str) -> ConfigError:
+    """A problem with a value of a valid config found later (a deploy file that is not there), at the
+    file:line:column where it is written. The text is parsed again only now, on the way to an error."""
+    origin = config._origin
+    if origin is None:  # built in code, not read from a file
+        return ConfigError([Problem(CONFIG_NAME, None, None, _dotted(loc), message)])
+    path, text = origin
+    line, column = _position(YAML(typ="rt").load(text), loc, key=False)
+    return ConfigError([Problem(path, line, column, _dotted(loc), message)])
 
 
 def _bad_character(path: str, text: str, exc: ReaderError) -> Problem:

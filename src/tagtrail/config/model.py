@@ -9,6 +9,7 @@ from functools import cached_property
 from pydantic import (
     ConfigDict,
     Field,
+    PrivateAttr,
     field_validator,
     model_validator,
 )
@@ -78,7 +79,8 @@ class GitTargetConfig(_Section):
     """Write deploys back to files in a git repository (GitOps)."""
 
     files: list[RelativePath] = Field(
-        min_length=1, description="Files, relative to the repo, whose image references are kept current."
+        min_length=1,
+        description="Files, relative to the repo, whose image references are kept current: paths or globs (`*` within a folder, `**` across folders), each matching at least one file.",
     )
     url: str | None = Field(
         None, description="Clone this remote into a cache folder instead of using the repo tagtrail runs in."
@@ -226,6 +228,8 @@ class Config(_Section):
     """tagtrail.yaml: the tag scheme, how images are named, where apps live and how they are deployed."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, ignored_types=(cached_property,))
+    # (the path as shown, the text) it was parsed from, so a later problem with a value can name its line
+    _origin: tuple[str, str] | None = PrivateAttr(None)
 
     scheme: str = Field(
         DEFAULT_SCHEME,

@@ -8,6 +8,9 @@ Every change of an app's image reference is first classified, oldest first per a
   or a rollback the decision log says the controller made on its own), or a pin or a hand edit (a commit
   without trailers) that moves the app to an older build than the one before it; builds are ordered by the
   time the tag scheme puts in the tag, else by their commit's time;
+- an app's first reference that is not a build of the scheme (a bootstrap such as `web:bootstrap`, written
+  before any build existed) is the **start** of its history: the window may start there, but it is not a
+  change and is neither counted nor drawn;
 - every other change to a build is a **deploy** (an app removed from the files is neither).
 
 A deploy **failed** when the app's next change is a restore within FAILURE_WINDOW of it.
@@ -38,7 +41,8 @@ DEFINITIONS: tuple[tuple[str, str, str], ...] = (
         "frequency",
         "Deployment frequency",
         "Deploys per day (and per week) in the window: changes of an app's image reference on the deploy"
-        " branch, by tagtrail or by hand, that are not restores. The window starts at --since ago, or at the"
+        " branch, by tagtrail or by hand, that are not restores (an app's first reference that is not a build,"
+        " a bootstrap, starts its history and is not a deploy). The window starts at --since ago, or at the"
         " first change in the history if that is later.",
     ),
     (
@@ -95,7 +99,7 @@ class Event:
     time: datetime
     commit: str
     tag: str | None
-    kind: Literal["deploy", "restore"]
+    kind: Literal["deploy", "restore", "start"]
     reason: str  # the trailer's reason, or "manual"
     automatic: bool = False
     lead: timedelta | None = None
@@ -149,7 +153,7 @@ class Insights:
     days: float
     overall: Measures
     apps: tuple[Measures, ...]
-    events: tuple[Event, ...]  # the window's, oldest first
+    events: tuple[Event, ...]  # the window's deploys and restores, oldest first
 
     def app(self, name: str) -> Measures | None:
         return next((m for m in self.apps if m.app == name), None)
@@ -232,6 +236,10 @@ def classify(
             last.pop(entry.app, None)
             continue
         reason = entry.reason or ("manual" if not entry.by_tagtrail else "deploy")
+        if entry.before is None and facts.parsed(entry.tag) is None:  # a bootstrap: the history starts
+            last.pop(entry.app, None)
+            events.append(Event(entry.app, entry.time, entry.commit, entry.tag, "start", reason))
+            continue
         commit = facts.commit(entry.tag, entry.built_from)
         is_auto = reason in AUTOMATIC_REASONS or entry.commit in automatic
         restore = reason in RESTORE_REASONS or is_auto
@@ -280,11 +288,12 @@ def measure(
     ages: Mapping[str, timedelta | None] | None = None,
     behind: Mapping[str, int | None] | None = None,
 ) -> Insights:
-    """The measures of the events between `start` and `end`, overall and per app."""
+    """The measures of the events between `start` and `end`, overall and per app (a start of an app's
+    history may start the window, and is no change)."""
     if events:
         start = max(start, min(e.time for e in events))
     days = max((end - start).total_seconds() / DAY, 1 / 24)
-    chosen = tuple(e for e in events if start <= e.time <= end)
+    chosen = tuple(e for e in events if start <= e.time <= end and e.kind != "start")
     ages = ages or {}
     behind = behind or {}
     by_app: dict[str, list[Event]] = {name: [] for name in sorted({e.app for e in events} | set(ages))}

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from tagtrail.config import Config
+from tagtrail.config.deployfiles import deploy_files
 from tagtrail.gitrepo import GitRepo
 from tagtrail.history import DecisionLog, default_log_path
 from tagtrail.insights.measures import Event, Insights, ages, classify, measure, running_since
@@ -54,7 +55,7 @@ def decision_log_of(config: Config) -> DecisionLog:
 def read_facts(config: Config, deploy: GitRepo, source: GitRepo, log: DecisionLog | None) -> DeployFacts:
     """The deploy history of `deploy` (the files deploy.git names) with the built commits as `source`
     (the monorepo) has them, and the automatic rollbacks the decision log records."""
-    files = list(config.deploy.git.files) if config.deploy.git else []
+    files = deploy_files(config, deploy.root)
     head = deploy.head_sha()
     reading = read_history(deploy, files, Matcher.from_config(config), head)
     scheme = config.tag_scheme

@@ -3,10 +3,13 @@ per distinct base). `tagtrail base-images` asks once; `tagtrail serve` keeps the
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from tagtrail import apps as discovery
 from tagtrail.baseimages import AppBase, Memory, Running, check
 from tagtrail.reconcile.reconciler import Reconciler, select
 from tagtrail.scheme import ParsedTag
+from tagtrail.targets.base import AppState
 
 
 async def base_images(
@@ -27,8 +30,12 @@ async def check_running(
 
 async def running_apps(reconciler: Reconciler, apps: list[str] | None = None) -> list[Running]:
     """What runs, per app, as the target declares it (serve reads it under its write lock)."""
+    return running_of(reconciler, select((await reconciler.target.declared()).states, apps))
+
+
+def running_of(reconciler: Reconciler, declared: Mapping[str, AppState]) -> list[Running]:
+    """What the base check needs of each app in `declared`: what runs, and where its Dockerfile is."""
     config, root = reconciler.config, reconciler.config_path.parent
-    declared = select((await reconciler.target.declared()).states, apps)
     found = {app.name: app for app in discovery.discover(root, config)}
     running = []
     for name, state in sorted(declared.items()):

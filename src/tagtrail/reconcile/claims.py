@@ -56,7 +56,9 @@ class Memory:
 
     on_branch: dict[str, CommitAnswer] = field(default_factory=dict)  # short sha → found on a branch
     revisions: dict[str, str | None] = field(default_factory=dict)  # digest → revision label
-    signed: dict[tuple[str, int], SignatureAnswer] = field(default_factory=dict)  # (digest, keys) → valid
+    signed: dict[tuple[str, str], SignatureAnswer] = field(
+        default_factory=dict
+    )  # (digest, keys' bytes) → valid
     seen: dict[str, dict[str, str]] = field(default_factory=dict)  # repository → tag → first digest
     lists: dict[str, tuple[int, datetime]] = field(default_factory=dict)  # repository → (tag list hash, when)
     # repository → ((scheme, branches), its last tag list, their ranking): an unchanged list is not read again
@@ -183,7 +185,7 @@ class Provenance:
         return said.digest, said.commit
 
     async def signature(
-        self, ref: ImageRef, digest: str, keys: list[PublicKey], keys_id: int
+        self, ref: ImageRef, digest: str, keys: list[PublicKey], keys_id: str
     ) -> SignatureAnswer:
         """Whether `digest` is signed by one of `keys`; a valid answer is remembered for the digest."""
         known = self.memory.signed.get((digest, keys_id))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -20,13 +20,13 @@ from tagtrail.policy import AppPolicy, Decision, Facts, Need, NeedAncestry, Need
 from tagtrail.provenance import Claims, NeedCommit, NeedRevision, NeedSignature
 from tagtrail.reconcile.observe import Observer
 from tagtrail.reconcile.outcome import Planned
-from tagtrail.reconcile.rebuilt import same_code
+from tagtrail.reconcile.rebuilt import on_moved_base, same_code
 from tagtrail.refs import Matcher
 from tagtrail.registry import ImageRef
 from tagtrail.registry.stats import counting
 from tagtrail.scheme import ParsedTag
 from tagtrail.targets.base import AppState
-from tagtrail.verify import load_keys
+from tagtrail.verify import fingerprint, load_keys
 
 if TYPE_CHECKING:
     from tagtrail.verify.signatures import PublicKey
@@ -57,18 +57,22 @@ class Round:
     last_automatic: Mapping[str, datetime]
     prove: bool = False  # a deploy (not a plan): read each digest to write back by digest first
     base: Path = Path()  # tagtrail.yaml's folder: where file: keys are found
-    keys: dict[tuple[str, ...], list[PublicKey]] = field(default_factory=dict)
+    keys: dict[tuple[str, ...], tuple[list[PublicKey], str]] = field(default_factory=dict)
     bases_moved: frozenset[str] = frozenset()  # apps whose running build's base image has moved
+    # asked of an app not among them whose winner may be its running code rebuilt: has its base moved?
+    base_moved: Callable[[AppState], Awaitable[bool]] | None = None
 
-    def keys_of(self, app: str) -> tuple[list[PublicKey], int] | None:
-        """The keys an app's images must be signed with (read once per evaluation), or None."""
+    def keys_of(self, app: str) -> tuple[list[PublicKey], str] | None:
+        """The keys an app's images must be signed with (read once per evaluation) and their fingerprint,
+        or None."""
         verify = self.config.deploy.verify_of(app)
         if verify is None:
             return None
         specs = tuple(verify.keys)
         if specs not in self.keys:
-            self.keys[specs] = load_keys(list(specs), self.base)
-        return self.keys[specs], hash(specs)
+            keys = load_keys(list(specs), self.base)
+            self.keys[specs] = keys, fingerprint(keys)
+        return self.keys[specs]
 
 
 async def evaluate(run: Round, states: Mapping[str, AppState]) -> list[Planned]:
@@ -132,6 +136,9 @@ async def _decide(run: Round, state: AppState, repository: str) -> Planned:
     for _ in range(MAX_ROUNDS):
         result = decide(state.app, scheme, policy, state.running, facts)
         if isinstance(result, Decision):
+            if rebuilt := await _rebuilt_on_moved_base(run, state, result, facts):
+                facts = replace(facts, base_rebuilt=rebuilt)  # the same decision, its reason base-image
+                continue
             if run.prove and result.action == "deploy" and result.digest is not None:
                 await observer.prove(ref, result.digest)
             return Planned(result, repository, tags_seen=len(tags), created=dict(facts.created))
@@ -139,12 +146,36 @@ async def _decide(run: Round, state: AppState, repository: str) -> Planned:
     raise RegistryError(ref.registry, ref.repository, "the order of its newest tags could not be settled")
 
 
+async def _rebuilt_on_moved_base(
+    run: Round, state: AppState, decision: Decision, facts: Facts
+) -> frozenset[str]:
+    """For a deploy of what may be the running code rebuilt: the shas that are, when its base moved."""
+    if (
+        run.base_moved is None
+        or facts.base_rebuilt
+        or decision.action != "deploy"
+        or decision.reason not in (Reason.NEWER_BUILD, Reason.REBUILD)
+        or decision.target is None
+        or decision.running_parsed is None
+    ):
+        return frozenset()
+    moved = run.base_moved
+    return await on_moved_base(
+        run.observer.source,
+        run.config,
+        state.app,
+        decision.running_parsed,
+        decision.target,
+        lambda: moved(state),
+    )
+
+
 async def answer(
     observer: Observer,
     ref: ImageRef,
     facts: Facts,
     need: Need,
-    keys: tuple[list[PublicKey], int] | None = None,
+    keys: tuple[list[PublicKey], str] | None = None,
 ) -> Facts:
     """Facts with the answer to what the policy asked."""
     if isinstance(need, NeedCreated):
@@ -165,7 +196,7 @@ async def _claims(
     ref: ImageRef,
     facts: Facts,
     need: NeedCommit | NeedRevision | NeedSignature,
-    keys: tuple[list[PublicKey], int] | None,
+    keys: tuple[list[PublicKey], str] | None,
 ) -> Facts:
     provenance, claims = observer.provenance, facts.claims
     if isinstance(need, NeedCommit):

@@ -2,11 +2,17 @@
 running commit and the candidates whose commit leaves the app's inputs as the running commit has them
 (deploy commits and other apps' changes on top do not count; `apps.changed` is the one rule). The policy says
 `base-image` for those, so a rebuild the base watch started through GitHub, which builds the branch's head,
-is told apart from new code."""
+is told apart from new code.
+
+That is a property of the build, not of who deploys it: where no base watch has said the base moved (the
+CLI, or serve with the watch off), a winner is asked about once it is chosen (`on_moved_base`): is it the
+running code (git, only for a newer commit), and only then, has the running build's base moved (the
+registry)."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 from tagtrail.apps import changed
 from tagtrail.config import Config
@@ -33,11 +39,36 @@ async def same_code(
         full = source.resolve(base)
         if full is None:
             return frozenset()
-        found = {base}
-        for sha in shas:
-            head = source.resolve(sha)
-            if head is not None and app not in {a.name for a in changed(source, config, full, head)[0]}:
-                found.add(sha)
-        return frozenset(found)
+        return frozenset({base, *(sha for sha in shas if _same_inputs(source, config, app, full, sha))})
 
     return await asyncio.to_thread(work)
+
+
+async def on_moved_base(
+    source: GitRepo | None,
+    config: Config,
+    app: str,
+    running: ParsedTag,
+    chosen: ParsedTag,
+    moved: Callable[[], Awaitable[bool]],
+) -> frozenset[str]:
+    """The shas of the running build and of `chosen` when `chosen` is the running code rebuilt and the
+    running build's base has moved (`moved`: serve's base-watch question for this app); else empty."""
+    if not running.sha or not chosen.sha:
+        return frozenset()
+    if chosen.sha != running.sha:
+        base, sha = running.sha, chosen.sha
+
+        def same() -> bool:
+            full = source.resolve(base) if source is not None else None
+            return source is not None and full is not None and _same_inputs(source, config, app, full, sha)
+
+        if not await asyncio.to_thread(same):
+            return frozenset()
+    return frozenset({running.sha, chosen.sha}) if await moved() else frozenset()
+
+
+def _same_inputs(source: GitRepo, config: Config, app: str, full: str, sha: str) -> bool:
+    """Whether commit `sha` leaves the app's inputs as commit `full` has them (blocking git)."""
+    head = source.resolve(sha)
+    return head is not None and app not in {a.name for a in changed(source, config, full, head)[0]}

@@ -34,6 +34,7 @@ from tagtrail.targets.base import AppState, Change, Declared, ImageChange, Targe
 from tagtrail.targets.gitops import GitOpsTarget
 
 if TYPE_CHECKING:  # lightkube is loaded only where a cluster is configured
+    from tagtrail.baseimages import Memory as BaseMemory
     from tagtrail.kube.cluster import Cluster
     from tagtrail.targets.kubernetes import KubernetesTarget
 
@@ -93,6 +94,7 @@ class Reconciler:
         self._cluster: Cluster | None = None  # observing what runs (GitOps + observe)
         self._fence: Callable[[], None] | None = None
         self.bases_moved: frozenset[str] = frozenset()  # set by tagtrail serve's base-image watch
+        self._base_memory: BaseMemory | None = None  # what base checks of one app learned (kept by serve)
 
     @classmethod
     @asynccontextmanager
@@ -273,8 +275,19 @@ class Reconciler:
             prove,
             self.config_path.parent,
             bases_moved=self.bases_moved,
+            base_moved=self._base_moved,
         )
         return await evaluate(run, states)
+
+    async def _base_moved(self, state: AppState) -> bool:
+        """Whether the base of the build `state` runs has moved since it was built: the base watch's
+        question, asked of one app whose winner is its running code rebuilt (a failed read: not moved)."""
+        from tagtrail.baseimages import Memory as Learned  # noqa: PLC0415 (lazy: only a rebuild asks)
+        from tagtrail.reconcile.bases import check_running, running_of  # noqa: PLC0415 (it imports this)
+
+        self._base_memory = self._base_memory or Learned()
+        [row] = await check_running(self, running_of(self, {state.app: state}), memory=self._base_memory)
+        return bool(row.moved)
 
     # Record -------------------------------------------------------------------------------------------
 

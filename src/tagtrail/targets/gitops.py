@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tagtrail.config import Config
+from tagtrail.config.deployfiles import deploy_files, described
 from tagtrail.config.edit import remove_pin, set_pin
 from tagtrail.errors import GitError, TagtrailError
 from tagtrail.gitrepo import GitRepo, Push
@@ -46,7 +47,6 @@ class GitOpsTarget:
             )
         self.config = config
         self.settings = git
-        self.files = list(git.files)
         self.config_path = config_path
         self.project_root = config_path.parent
         self.matcher = matcher
@@ -91,7 +91,7 @@ class GitOpsTarget:
     async def history(self, app: str | None = None, *, until: list[str] | None = None) -> list[HistoryEntry]:
         async with self._copy(for_commit=False) as copy:
             return await asyncio.to_thread(
-                deploy_history, copy.repo, self.files, self.matcher, app, until=until
+                lambda: deploy_history(copy.repo, self._files(copy), self.matcher, app, until=until)
             )
 
     async def sync(self) -> bool:
@@ -116,8 +116,15 @@ class GitOpsTarget:
         finally:
             await asyncio.to_thread(self.copies.close, copy)
 
+    def _files(self, copy: WorkingCopy) -> list[str]:
+        """deploy.git.files in this copy, globs resolved (once per read); one that matches nothing is an
+        error. Messages name the files read from then on."""
+        files = deploy_files(self.config, copy.repo.root, f"the deploy repository (branch {copy.branch})")
+        self.where = described(files)
+        return files
+
     def _read(self, copy: WorkingCopy) -> Declared:
-        texts = {path: copy.read(path) for path in self.files}
+        texts = {path: copy.read(path) for path in self._files(copy)}
         config_rel = self._config_in(copy)
         config_text = copy.read(config_rel) if config_rel else None
         states = read_state(texts, self.matcher, self.config.tag_scheme)

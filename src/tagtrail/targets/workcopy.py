@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from tagtrail.config.deployfiles import pathspecs
 from tagtrail.config.model import GitTargetConfig
 from tagtrail.errors import GitError, TagtrailError
 from tagtrail.gitrepo import GitRepo
@@ -57,7 +58,7 @@ class WorkingCopies:
     def __init__(self, settings: GitTargetConfig, project_root: Path, *, keep: bool = False) -> None:
         self.settings = settings
         self.project_root = project_root
-        self.files = list(settings.files)
+        self.files = pathspecs(list(settings.files))  # as git status takes them
         self.keep = keep
         self._source: GitRepo | None = None
         self._facts: tuple[str | None, bool] | None = None

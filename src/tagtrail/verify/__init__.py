@@ -2,7 +2,7 @@
 and checked offline against the configured public keys."""
 
 from tagtrail.verify.cosign import Found, find, signature_tag
-from tagtrail.verify.keys import load_keys, verify_image
+from tagtrail.verify.keys import fingerprint, load_keys, verify_image
 from tagtrail.verify.signatures import SIGNATURE_ANNOTATION, SIMPLE_SIGNING, Checked, Signed, check, judge
 
 __all__ = [
@@ -13,6 +13,7 @@ __all__ = [
     "Signed",
     "check",
     "find",
+    "fingerprint",
     "judge",
     "load_keys",
     "signature_tag",

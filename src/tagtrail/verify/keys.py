@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,6 +34,19 @@ def load_keys(specs: list[str], base: Path) -> list[PublicKey]:
         except ValueError as exc:
             raise _problem(where, f"not a usable public key ({exc})") from None
     return keys
+
+
+def fingerprint(keys: list[PublicKey]) -> str:
+    """What a set of keys is, by their bytes (not by the file they were read from): a verdict remembered
+    under it holds for exactly these keys, so a key file whose content is replaced (a key revoked) vouches
+    for nothing the old key signed."""
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat  # noqa: PLC0415
+
+    each = sorted(
+        hashlib.sha256(key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)).hexdigest()
+        for key in keys
+    )
+    return hashlib.sha256(" ".join(each).encode()).hexdigest()
 
 
 def _problem(where: str, message: str) -> ConfigError:

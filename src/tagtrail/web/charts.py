@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 
 from markupsafe import Markup, escape
 
@@ -42,30 +42,39 @@ class Chart:
     stacked: bool = False  # deploys and restores: the page shows the key
 
 
-def _bucket_size(days: float) -> tuple[timedelta, str]:
+def _bucket_days(days: float) -> tuple[int, str]:
     if days <= 60:
-        return timedelta(days=1), "day"
+        return 1, "day"
     if days <= 420:
-        return timedelta(days=7), "week"
-    return timedelta(days=28), "4 weeks"
+        return 7, "week"
+    return 28, "4 weeks"
 
 
 def deploys_over_time(
-    chart_id: str, events: Sequence[Event], start: datetime, end: datetime, title: str
+    chart_id: str,
+    events: Sequence[Event],
+    start: datetime,
+    end: datetime,
+    title: str,
+    *,
+    zone: tzinfo = UTC,
 ) -> Chart:
     """Deploys per day (or week) as bars; restores (rollbacks, pins to an older build) stacked on them in
-    red, so the timeline shows when something was rolled back."""
-    size, unit = _bucket_size((end - start).total_seconds() / 86400)
-    count = max(1, int((end - start) / size) + 1)
+    red, so the timeline shows when something was rolled back. Buckets are calendar days in `zone` (weeks
+    of them from the window's first day): a deploy is drawn on the date it happened there, whatever the
+    time of day the window started."""
+    first, last = start.astimezone(zone).date(), end.astimezone(zone).date()
+    size, unit = _bucket_days((end - start).total_seconds() / 86400)
+    count = (last - first).days // size + 1
     deploys = [0] * count
     restores = [0] * count
     for event in events:
-        index = min(count - 1, max(0, int((event.time - start) / size)))
+        index = min(count - 1, max(0, (event.time.astimezone(zone).date() - first).days // size))
         if event.kind == "deploy":
             deploys[index] += 1
-        else:
+        elif event.kind == "restore":
             restores[index] += 1
-    labels = [f"{start + size * i:%Y-%m-%d}" for i in range(count)]
+    labels = [f"{first + timedelta(days=size * i):%Y-%m-%d}" for i in range(count)]
     full = f"{title} per {unit}"
     svg = _bars(chart_id, full, labels, deploys, restores)
     rows = tuple(
