@@ -13,9 +13,10 @@ import pytest
 from bench.cli import run
 from bench.git import init_repo
 from tagtrail.config import load_config
-from tagtrail.config.deployfiles import deploy_files
+from tagtrail.config.deployfiles import deploy_files, deploy_files_among
 from tagtrail.controller import Controller
 from tagtrail.errors import ConfigError
+from tagtrail.gitrepo import GitRepo
 from tagtrail.reconcile.reconciler import matcher_for
 from tagtrail.targets.gitops import GitOpsTarget
 
@@ -30,6 +31,10 @@ TYPO = (
     "      - deploy/nosuch.yaml\n"
 )
 AT_LINE = "tagtrail.yaml:7:9: deploy.git.files[1]: 'deploy/nosuch.yaml' is not a file in"
+
+
+def init_repo_tree(root: Path) -> list[str]:
+    return GitRepo(root).run("ls-tree", "-r", "--name-only", "-z", "HEAD").split("\0")
 
 
 def _project(root: Path, config: str, files: dict[str, str]) -> Path:
@@ -88,6 +93,15 @@ def test_globs_resolve_in_a_stable_order_and_each_file_once(tmp_path: Path) -> N
     assert deploy_files(config, root) == ["deploy/a.yaml", "deploy/b.yaml", "deploy/sub/extra.yaml"]
     target = GitOpsTarget(config, root / "tagtrail.yaml", matcher_for(config))
     assert sorted(asyncio.run(target.declared()).states) == ["api", "web", "worker"]
+    # retention reads the deploy branch's head, a commit's tree rather than a work tree: the same files
+    tree = init_repo_tree(root)
+    assert deploy_files_among(config, tree, "HEAD") == [
+        "deploy/a.yaml",
+        "deploy/b.yaml",
+        "deploy/sub/extra.yaml",
+    ]
+    with pytest.raises(ConfigError, match=r"'deploy/b\.yaml' is not a file in HEAD"):
+        deploy_files_among(config, [p for p in tree if p != "deploy/b.yaml"], "HEAD")
 
 
 def test_a_glob_that_matches_nothing_names_its_line(tmp_path: Path) -> None:

@@ -5,9 +5,10 @@ nothing), reported at its line in tagtrail.yaml."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
-from tagtrail.config.globs import files_matching, is_glob
+from tagtrail.config.globs import files_matching, glob_match, is_glob
 from tagtrail.config.loader import located
 from tagtrail.config.model import Config
 
@@ -30,15 +31,39 @@ def pathspecs(entries: list[str]) -> list[str]:
 def deploy_files(config: Config, root: Path, where: str = IN_REPOSITORY) -> list[str]:
     """Every file deploy.git.files names in the work tree at `root`, or a ConfigError at the line of the
     first entry that matches none (`where` says which tree that was)."""
+    return _resolve(
+        config, lambda entry: files_matching(root, entry) if is_glob(entry) else _one(root, entry), where
+    )
+
+
+def deploy_files_among(config: Config, paths: list[str], where: str) -> list[str]:
+    """The same, matched against the files of a commit's tree (`git ls-tree -r`), not a work tree."""
+    ordered = sorted(paths)
+    present = set(paths)
+    return _resolve(
+        config,
+        lambda entry: (
+            [p for p in ordered if glob_match(entry, p)]
+            if is_glob(entry)
+            else ([entry] if entry in present else [])
+        ),
+        where,
+    )
+
+
+def _one(root: Path, entry: str) -> list[str]:
+    return [entry] if (root / entry).is_file() else []
+
+
+def _resolve(config: Config, match: Callable[[str], list[str]], where: str) -> list[str]:
     git = config.deploy.git
     if git is None:
         return []
     found: dict[str, None] = {}
     for index, entry in enumerate(git.files):
-        glob = is_glob(entry)
-        matched = files_matching(root, entry) if glob else [entry] if (root / entry).is_file() else []
+        matched = match(entry)
         if not matched:
-            what = "matches no file" if glob else "is not a file"
+            what = "matches no file" if is_glob(entry) else "is not a file"
             raise located(
                 config,
                 ("deploy", "git", "files", index),

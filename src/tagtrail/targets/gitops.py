@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tagtrail.config import Config
-from tagtrail.config.deployfiles import deploy_files, described
+from tagtrail.config.deployfiles import deploy_files, deploy_files_among, described
 from tagtrail.config.edit import remove_pin, set_pin
 from tagtrail.errors import GitError, TagtrailError
 from tagtrail.gitrepo import GitRepo, Push
@@ -133,11 +133,13 @@ class GitOpsTarget:
     def _at_head(self, copy: WorkingCopy) -> tuple[Declared, list[HistoryEntry]]:
         rev = self.copies.head(copy)
         config_rel = self._config_rel()
-        found = copy.repo.texts((rev, p) for p in [*self.files, *([config_rel] if config_rel else [])])
-        texts = {path: found.get((rev, path)) for path in self.files}
+        tree = copy.repo.run("ls-tree", "-r", "--name-only", "-z", rev).split("\0")
+        files = deploy_files_among(self.config, tree, f"the deploy branch's head ({rev[:12]})")
+        found = copy.repo.texts((rev, p) for p in [*files, *([config_rel] if config_rel else [])])
+        texts = {path: found.get((rev, path)) for path in files}
         states = read_state(texts, self.matcher, self.config.tag_scheme)
         config_text = found.get((rev, config_rel)) if config_rel else None
-        history = deploy_history(copy.repo, self.files, self.matcher, rev=rev)
+        history = deploy_history(copy.repo, files, self.matcher, rev=rev)
         return Declared(states, config_text), history
 
     def _work_out(self, copy: WorkingCopy, declared: Declared, change: Change) -> Applied:
