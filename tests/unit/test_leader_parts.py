@@ -9,7 +9,7 @@ from typing import cast
 import pytest
 from lightkube import AsyncClient
 from lightkube.models.coordination_v1 import LeaseSpec
-from lightkube.models.core_v1 import PodStatus
+from lightkube.models.core_v1 import Container, PodSpec, PodStatus
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Pod
 
@@ -58,16 +58,20 @@ def test_only_a_held_lease_renewed_within_its_duration_names_a_leader() -> None:
 
 
 class Pods:
-    """lightkube's AsyncClient as LeaderAddress uses it: one Pod, counted reads."""
+    """lightkube's AsyncClient as LeaderAddress uses it: the holder's Pod and this replica's own (tagtrail-1),
+    counted reads of the holder's."""
 
-    def __init__(self, ip: str) -> None:
-        self.ip = ip
+    def __init__(self, ip: str, account: str = "tagtrail") -> None:
+        self.ip, self.account = ip, account
         self.reads = 0
 
     async def get(self, kind: type[Pod], name: str, *, namespace: str) -> Pod:
-        self.reads += 1
-        assert (kind, name, namespace) == (Pod, "tagtrail-0", "tagtrail")
-        return Pod(metadata=ObjectMeta(name=name), status=PodStatus(podIP=self.ip))
+        assert (kind, namespace) == (Pod, "tagtrail")
+        assert name in ("tagtrail-0", "tagtrail-1")
+        self.reads += name == "tagtrail-0"
+        ip, account = (self.ip, self.account) if name == "tagtrail-0" else ("10.244.2.2", "tagtrail")
+        spec = PodSpec(containers=[Container(name="tagtrail")], serviceAccountName=account)
+        return Pod(metadata=ObjectMeta(name=name), spec=spec, status=PodStatus(podIP=ip))
 
 
 def test_the_address_is_believed_when_it_is_the_holder_pods_ip_and_asked_once() -> None:
@@ -75,7 +79,7 @@ def test_the_address_is_believed_when_it_is_the_holder_pods_ip_and_asked_once() 
     pods, other = Pods("10.244.1.7"), Pods("10.244.9.9")
 
     async def go() -> list[str | None]:
-        leader, liar = LeaderAddress("tagtrail"), LeaderAddress("tagtrail")
+        leader, liar = LeaderAddress("tagtrail", "tagtrail-1"), LeaderAddress("tagtrail", "tagtrail-1")
         client, lying = cast(AsyncClient, pods), cast(AsyncClient, other)
         return [
             await leader.prove(client, "api", spec, "http://10.244.1.7:8080", NOW),
@@ -87,6 +91,23 @@ def test_the_address_is_believed_when_it_is_the_holder_pods_ip_and_asked_once() 
 
     assert asyncio.run(go()) == ["http://10.244.1.7:8080", "http://10.244.1.7:8080", None, None, None]
     assert pods.reads == 1
+
+
+@pytest.mark.parametrize("holder", ["tagtrail-0_ab12cd34", "a/../../secrets/tagtrail-serve_1", "_1"])
+def test_the_holder_must_be_a_pod_of_this_replicas_service_account(holder: str) -> None:
+    """Whoever may update the Lease could name another app's Pod in the namespace as the holder, and its IP
+    as the address: a follower would send it the replicas' secret. The holder's Pod must run as this
+    replica's own service account (only who may create Pods can make one, and they hold the secret anyway),
+    and its name must be a Pod's name."""
+    spec = LeaseSpec(holderIdentity=holder, renewTime=NOW, leaseDurationSeconds=15)
+
+    async def go() -> str | None:
+        other_app = cast(AsyncClient, Pods("10.244.1.7", account="grafana"))
+        return await LeaderAddress("tagtrail", "tagtrail-1").prove(
+            other_app, "api", spec, "http://10.244.1.7:8080", NOW
+        )
+
+    assert asyncio.run(go()) is None
 
 
 def test_a_leaders_answer_in_another_shape_is_not_read_as_decisions() -> None:

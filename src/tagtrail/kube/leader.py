@@ -4,7 +4,9 @@ decisions, with the replicas' secret).
 The Lease's address annotation is written by whoever may update the Lease, so it is only a claim: it is
 believed when it is exactly `http://<IP>:<port>` (no name to resolve, no path, query or userinfo), when the
 Lease is current (held, and renewed within its own duration), and when the IP is the `status.podIP` of the
-Pod that holds it, read from the API in the Lease's namespace (the holder's identity is `<pod>_<suffix>`).
+Pod that holds it, read from the API in the Lease's namespace (the holder's identity is `<pod>_<suffix>`),
+and that Pod runs as this replica's own service account (whoever may update the Lease could otherwise name
+another app's Pod; only who may create Pods can make one of that account, and they hold the secret anyway).
 Anything else is no leader address: the follower keeps its webhooks for the leader's poll and shows its own
 decisions.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import re
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -24,6 +27,7 @@ from tagtrail.errors import KubeError
 from tagtrail.kube.connect import refusals
 
 log = logging.getLogger("tagtrail.lease")
+_POD_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")  # a DNS subdomain, as every Pod's name
 
 
 def leader_url(claimed: str | None) -> tuple[str, str] | None:
@@ -61,8 +65,10 @@ class LeaderAddress:
     """The leader's URL once proven, remembered per (holder, claimed address): a Pod's IP does not change
     while it lives, and a new holder or a new claim is proven again."""
 
-    def __init__(self, namespace: str) -> None:
+    def __init__(self, namespace: str, me: str) -> None:
         self.namespace = namespace
+        self.me = me  # this replica's Pod: the holder's must run as its service account
+        self._account: str | None = None
         self._proven: tuple[str, str, str | None, str | None] | None = None  # holder, claimed, url, why not
         self._told: str | None = None
 
@@ -105,19 +111,41 @@ class LeaderAddress:
             return None, "it is not http://IP:PORT" if claimed else "there is none", True
         url, ip = parsed
         pod = pod_of(holder)
-        try:
-            async with refusals(server, f"get pod {self.namespace}/{pod}"):
-                found = await client.get(Pod, pod, namespace=self.namespace)
-        except ApiError:  # asked again at the next renewal: a holder's Pod exists before it holds the Lease
-            return None, f"no Pod {self.namespace}/{pod} holds the Lease", False
-        except KubeError as error:
-            return None, str(error), False
+        if not _POD_NAME.fullmatch(pod):
+            return None, f"the holder {holder!r} names no Pod", True
+        found = await self._pod(client, server, pod, f"no Pod {self.namespace}/{pod} holds the Lease")
+        if isinstance(found, str):  # asked again at the next renewal: a Pod exists before it holds the Lease
+            return None, found, False
         pod_ip = found.status.podIP if found.status is not None else None
         if pod_ip is None:
             return None, f"Pod {self.namespace}/{pod} has no IP yet", False
         if not _same_ip(pod_ip, ip):
             return None, f"it is not the IP of Pod {self.namespace}/{pod}", True
+        if self._account is None:
+            missing = f"this replica's own Pod {self.namespace}/{self.me} is not there to compare with"
+            mine = (
+                await self._pod(client, server, self.me, missing) if _POD_NAME.fullmatch(self.me) else missing
+            )
+            if isinstance(mine, str):
+                return None, mine, False
+            self._account = _account(mine)
+        if _account(found) != self._account:
+            return None, f"Pod {self.namespace}/{pod} does not run as this replica's service account", True
         return url, None, True
+
+    async def _pod(self, client: AsyncClient, server: str, name: str, missing: str) -> Pod | str:
+        """The Pod, or why not (`missing` when the API has none of that name)."""
+        try:
+            async with refusals(server, f"get pod {self.namespace}/{name}"):
+                return await client.get(Pod, name, namespace=self.namespace)
+        except ApiError:
+            return missing
+        except KubeError as error:
+            return str(error)
+
+
+def _account(pod: Pod) -> str:
+    return (pod.spec.serviceAccountName if pod.spec is not None else None) or "default"
 
 
 def _same_ip(one: str, other: str) -> bool:

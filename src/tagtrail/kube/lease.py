@@ -29,7 +29,7 @@ from lightkube.resources.coordination_v1 import Lease
 from tagtrail.config.kubernetes import KubernetesConfig, LeaderElectionConfig
 from tagtrail.errors import KubeError, NotLeader
 from tagtrail.kube.connect import connect, refusals
-from tagtrail.kube.leader import LeaderAddress
+from tagtrail.kube.leader import LeaderAddress, pod_of
 
 log = logging.getLogger("tagtrail.lease")
 ADDRESS = "tagtrail.dev/address"  # the leader's URL, on the Lease (a claim: see tagtrail.kube.leader)
@@ -60,7 +60,7 @@ class Elector:
         self.holder: str | None = None  # who holds the Lease, as last read
         self.address: str | None = None  # where this replica serves (written on the Lease while it leads)
         self.leader_address: str | None = None  # where the leader serves, as the API proves it (kube.leader)
-        self._leader = LeaderAddress(settings.namespace)
+        self._leader = LeaderAddress(settings.namespace, pod_of(self.name))
         self.notes: dict[str, str] = {}  # the Lease's annotations, as last read or written
         self._valid_until = 0.0  # monotonic: writes allowed before this
         self._seen: tuple[str | None, str | None] | None = None  # (holder, renewTime) last seen changed

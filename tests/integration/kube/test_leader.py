@@ -23,7 +23,7 @@ from lightkube.models.core_v1 import Container, PodSpec, Toleration
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.models.rbac_v1 import PolicyRule
 from lightkube.resources.coordination_v1 import Lease
-from lightkube.resources.core_v1 import Event, Node, Pod
+from lightkube.resources.core_v1 import Event, Node, Pod, ServiceAccount
 from lightkube.types import PatchType
 
 from bench.git import commit
@@ -83,15 +83,16 @@ def replica(lab: Lab, name: str, kubeconfig: Path, port: int | None = None) -> S
 
 
 @pytest.fixture
-def replica_pods(admin: Client, namespace: str) -> Iterator[Callable[[str], None]]:
+def replica_pods(admin: Client, namespace: str) -> Iterator[Callable[..., None]]:
     """Makes the Pod a replica runs as, as the API shows it to the others: named as its POD_NAME, its IP
     the loopback address it serves on. It sits on a Node of its own that no kubelet tends (the stand-in
     kubelet would report another IP), tolerating that Node's taints."""
     node = f"replicas-{namespace}"[:63]
     admin.create(Node(metadata=ObjectMeta(name=node)))
 
-    def make(name: str) -> None:
+    def make(name: str, account: str | None = None) -> None:
         spec = PodSpec(
+            serviceAccountName=account,
             nodeName=node,
             automountServiceAccountToken=False,
             tolerations=[Toleration(operator="Exists")],
@@ -154,7 +155,7 @@ def test_a_follower_takes_over_from_a_killed_leader_and_deploys_the_push_once(
     admin: Client,
     pusher: ImagePusher,
     tmp_path: Path,
-    replica_pods: Callable[[str], None],
+    replica_pods: Callable[..., None],
 ) -> None:
     replica_pods("replica-a")
     kubeconfig = token_kubeconfig(control_plane, lab.namespace, tmp_path)
@@ -254,7 +255,7 @@ def test_a_webhook_that_reaches_a_follower_is_passed_to_the_leader(
     control_plane: ControlPlane,
     admin: Client,
     kubelet: Kubelet,
-    replica_pods: Callable[[str], None],
+    replica_pods: Callable[..., None],
 ) -> None:
     """The registry notifies the follower only (a Service may send a webhook to any replica): the follower
     passes it to the leader's generic hook, and the leader deploys at once (its poll is an hour away)."""
@@ -275,6 +276,7 @@ def test_a_webhook_that_reaches_a_follower_is_passed_to_the_leader(
         )
         admin.create(deployment("web", namespace, [{"name": "web", "image": lab.ref("web", 0)}]))
         replica_pods("replica-a")
+        replica_pods("replica-b")  # a follower believes a holder of its own service account
         token = token_kubeconfig(control_plane, lab.namespace, tmp_path)
         first = replica(lab, "replica-a", token)
         second = ServeProcess(lab.root)
@@ -324,10 +326,10 @@ class FakeLeader:
         self.url = f"http://127.0.0.1:{self.server.server_port}"
 
 
-def claim(admin: Client, namespace: str, address: str, renewed: datetime) -> None:
-    """The Lease as someone who may update it leaves it: held by `ghost`, with `address` on it."""
+def claim(admin: Client, namespace: str, address: str, renewed: datetime, pod: str = "ghost") -> None:
+    """The Lease as someone who may update it leaves it: held by `pod` (ghost), with `address` on it."""
     meta = ObjectMeta(name="tagtrail", namespace=namespace, annotations={ADDRESS: address})
-    spec = LeaseSpec(holderIdentity="ghost_0badc0de", leaseDurationSeconds=120, renewTime=renewed)
+    spec = LeaseSpec(holderIdentity=f"{pod}_0badc0de", leaseDurationSeconds=120, renewTime=renewed)
     try:
         lease = admin.get(Lease, "tagtrail", namespace=namespace)
     except ApiError:
@@ -345,7 +347,7 @@ def test_a_follower_sends_to_and_believes_only_the_leader_the_api_proves(
     admin: Client,
     control_plane: ControlPlane,
     tmp_path: Path,
-    replica_pods: Callable[[str], None],
+    replica_pods: Callable[..., None],
 ) -> None:
     """Whoever may update the Lease used to choose where followers send the webhook token and whose decisions
     their dashboards show. Now a follower sends (with the replicas' own secret) only to http://IP:PORT of the
@@ -353,6 +355,7 @@ def test_a_follower_sends_to_and_believes_only_the_leader_the_api_proves(
     lab = new_lab(extra="serve:\n  interval: 1h\n" + LEASE.format(namespace=namespace).replace("4s", "60s"))
     admin.create(deployment("web", namespace, [{"name": "web", "image": lab.ref("web", 0)}]))
     fake = FakeLeader()
+    replica_pods("replica-b")
     claim(admin, namespace, f"{fake.url}/steal?to=", datetime.now(UTC))
     follower = replica(lab, "replica-b", token_kubeconfig(control_plane, namespace, tmp_path))
     hook = {"image": f"{lab.image}/web", "tag": None}
@@ -375,6 +378,18 @@ def test_a_follower_sends_to_and_believes_only_the_leader_the_api_proves(
         webhook("no leader address proven")
         assert "No decision recorded yet" in httpx.get(f"{follower.url}/apps/web", timeout=10).text
         assert fake.seen == []  # nothing, neither token nor a question, went where the Lease pointed
+
+        admin.create(ServiceAccount(metadata=ObjectMeta(name="grafana", namespace=namespace)))
+        replica_pods("grafana-0", account="grafana")  # another app's Pod, at the address on the Lease
+        claim(admin, namespace, fake.url, datetime.now(UTC), pod="grafana-0")
+        wait_for(
+            lambda: "grafana-0 does not run as this replica's service account" in follower.output(),
+            20,
+            "the holder's account compared",
+        )
+        webhook("no leader address proven")
+        assert fake.seen == []
+        claim(admin, namespace, fake.url, datetime.now(UTC))
 
         replica_pods("ghost")  # now the API proves it: the holder's Pod has that IP
         wait_for(lambda: f"the leader serves at {fake.url}" in follower.output(), 20, "the address proven")
