@@ -20,6 +20,7 @@ from tagtrail.controller.signouts import KEPT, SignOuts
 from tagtrail.history import DecisionLog
 from tagtrail.reconcile import Reconciler
 from tagtrail.web.app import create_app
+from tagtrail.web.hooks import CLIENTS_KEPT, RateLimiter
 
 TOKEN = "t" * 40
 WEBHOOK_TOKEN = "w" * 40
@@ -130,3 +131,32 @@ def test_the_record_of_sign_outs_is_bounded_without_forgetting() -> None:
     assert SignOuts.loads(record.dumps()).names == record.names
     record.bound(now=10**7, lifetime=10**6)  # older than any session can live: nothing left to refuse
     assert (record.names, record.before) == ({}, 0)
+
+
+def test_a_record_of_sign_outs_not_tagtrails_neither_raises_nor_signs_anyone_out_for_ever() -> None:
+    """Whoever may update the Lease writes its annotation: deeply nested JSON raised RecursionError on every
+    request with a session (and on every sign-out), and a moment far in the future refused every session of
+    that name, or everyone's, for ever."""
+    assert SignOuts.loads("[" * 100_000).names == {}
+    now, lifetime = 1_765_000_000_000, 12 * 3600 * 1000
+    record = SignOuts.loads('{"before": 99999999999999, "names": {"sam": 99999999999999}}')
+    record.bound(now, lifetime)
+    later = now + 3600 * 1000
+    assert not record.refuses("sam", later)  # a sign-in an hour from now is good
+    assert not record.refuses("alex", later)
+    assert record.refuses("sam", now)  # what was signed in by now stays signed out
+
+
+def test_the_refused_clients_remembered_are_bounded() -> None:
+    """Every client that asked was remembered for ever (a full bucket too), so many addresses grew memory
+    without bound."""
+    clock = [0.0]
+    limiter = RateLimiter(1.0, burst=10.0, clock=lambda: clock[0])
+    for n in range(3 * CLIENTS_KEPT):
+        limiter.blocked(f"a{n}")
+        limiter.charge(f"b{n}")
+    assert len(limiter) <= CLIENTS_KEPT
+    limiter.charge("guesser")
+    for _ in range(9):
+        limiter.charge("guesser")
+    assert limiter.blocked("guesser")  # the one refused most recently is still held back

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("tagtrail.web")
 KEPT = 256
 ANNOTATION = "tagtrail.dev/signed-out"
+SKEW = 5 * 60 * 1000  # milliseconds a replica's clock may be ahead of another's
 
 
 class SignOuts:
@@ -50,9 +51,12 @@ class SignOuts:
         self.before = max(self.before, other.before)
 
     def bound(self, now: int, lifetime: int) -> None:
-        """Drop what no live session can need; past KEPT names, fold the oldest into `before`."""
-        horizon = now - lifetime
-        self.names = {name: at for name, at in self.names.items() if at > horizon}
+        """Drop what no live session can need; past KEPT names, fold the oldest into `before`. A moment later
+        than now (plus SKEW between replicas' clocks) is read as now + SKEW: the record is written by
+        whoever may update the Lease, and a moment far ahead would refuse every later sign-in for ever."""
+        horizon, latest = now - lifetime, now + SKEW
+        self.names = {name: min(at, latest) for name, at in self.names.items() if at > horizon}
+        self.before = min(self.before, latest)
         for name, at in sorted(self.names.items(), key=lambda item: item[1])[
             : max(0, len(self.names) - KEPT)
         ]:
@@ -73,7 +77,7 @@ class SignOuts:
             data = json.loads(text)
             names = {str(k): int(v) for k, v in data["names"].items()}
             return cls(names, int(data["before"]))
-        except (ValueError, TypeError, KeyError, AttributeError):
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
             log.warning("the record of dashboard sign-outs is not one tagtrail wrote; it is read as empty")
             return cls()
 

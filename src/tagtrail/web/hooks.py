@@ -26,6 +26,7 @@ from tagtrail.registry.media import INDEX_TYPES, MANIFEST_TYPES
 DISTRIBUTION_EVENTS = "application/vnd.docker.distribution.events.v1+json"
 # a push of any image (a manifest or a multi-arch index) is worth a look; blobs and the like are not
 PUSHED_TYPES = MANIFEST_TYPES | INDEX_TYPES
+CLIENTS_KEPT = 10_000  # clients a RateLimiter remembers: the ones refused most recently
 
 
 class HookError(TagtrailError):
@@ -194,10 +195,14 @@ class RateLimiter:
 
     def _tokens(self, source: str) -> float:
         now = self._clock()
-        tokens, then = self._buckets.get(source, (self.burst, now))
+        tokens, then = self._buckets.pop(source, (self.burst, now))
         tokens = min(self.burst, tokens + (now - then) * self.rate)
-        self._buckets[source] = (tokens, now)
+        if tokens < self.burst:  # a full bucket is no bucket: nothing is kept for a client not refused
+            self._buckets[source] = (tokens, now)  # last, so the dict runs from least to most recent
         return tokens
+
+    def __len__(self) -> int:
+        return len(self._buckets)
 
     def blocked(self, source: str) -> bool:
         return self._tokens(source) < 1
@@ -209,5 +214,10 @@ class RateLimiter:
     def charge(self, source: str) -> None:
         tokens = self._tokens(source)
         self._buckets[source] = (tokens - 1, self._clock())
-        if len(self._buckets) > 10_000:  # forget the clients that have refilled
-            self._buckets = {k: v for k, v in self._buckets.items() if v[0] < self.burst}
+        if len(self._buckets) > CLIENTS_KEPT:
+            # Forget the clients that have refilled since, then the least recent down to half (so this runs
+            # once per CLIENTS_KEPT / 2 refusals): one sender of many addresses cannot grow memory, and it
+            # gains nothing it could not by using a new address.
+            now = self._clock()
+            kept = [(k, v) for k, v in self._buckets.items() if v[0] + (now - v[1]) * self.rate < self.burst]
+            self._buckets = dict(kept[-(CLIENTS_KEPT // 2) :])
