@@ -134,3 +134,19 @@ def test_a_plan_that_places_no_app_says_which_and_where_it_looked_and_fails(
     assert "not one app has a reference in deploy/a.yaml, deploy/b.yaml" in line, err
     assert "api, web have none" in line, err
     assert "registry.test/acme/api:TAG" in line, err
+
+
+@pytest.mark.parametrize("entry", ["deploy/*.yaml", "deploy/web.yaml", "web.yaml"])
+def test_a_deploy_file_through_a_link_out_of_the_repository_is_refused(tmp_path: Path, entry: str) -> None:
+    """deploy.git.files refuses `..` and absolute paths (who pushes to the deploy branch writes tagtrail.yaml),
+    but a link committed in the repository led there all the same: the files of a folder outside were read
+    and written as deploy files."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "web.yaml").write_text("web:\n  image: registry.test/acme/web:x\n")
+    config_text = f"image: {IMAGE}\ndeploy:\n  git:\n    files: ['{entry}']\n"
+    root = _project(tmp_path / "site", config_text, {})
+    (root / "deploy").symlink_to(outside)
+    (root / "web.yaml").symlink_to(outside / "web.yaml")
+    with pytest.raises(ConfigError, match="out of the repository"):
+        deploy_files(load_config(root / "tagtrail.yaml"), root)

@@ -30,9 +30,14 @@ def pathspecs(entries: list[str]) -> list[str]:
 
 def deploy_files(config: Config, root: Path, where: str = IN_REPOSITORY) -> list[str]:
     """Every file deploy.git.files names in the work tree at `root`, or a ConfigError at the line of the
-    first entry that matches none (`where` says which tree that was)."""
+    first entry that matches none or leads out of the tree through a link (`where` says which tree that was;
+    who pushes to it writes tagtrail.yaml too, and may not name a file outside it)."""
+    inside = root.resolve()
     return _resolve(
-        config, lambda entry: files_matching(root, entry) if is_glob(entry) else _one(root, entry), where
+        config,
+        lambda entry: files_matching(root, entry) if is_glob(entry) else _one(root, entry),
+        where,
+        lambda path: not (root / path).resolve().is_relative_to(inside),
     )
 
 
@@ -55,13 +60,25 @@ def _one(root: Path, entry: str) -> list[str]:
     return [entry] if (root / entry).is_file() else []
 
 
-def _resolve(config: Config, match: Callable[[str], list[str]], where: str) -> list[str]:
+def _resolve(
+    config: Config,
+    match: Callable[[str], list[str]],
+    where: str,
+    out: Callable[[str], bool] = lambda _: False,
+) -> list[str]:
     git = config.deploy.git
     if git is None:
         return []
     found: dict[str, None] = {}
     for index, entry in enumerate(git.files):
         matched = match(entry)
+        linked = next((path for path in matched if out(path)), None)
+        if linked is not None:
+            raise located(
+                config,
+                ("deploy", "git", "files", index),
+                f"'{entry}': {linked} in {where} is a link out of the repository (or in a folder that is one)",
+            )
         if not matched:
             what = "matches no file" if is_glob(entry) else "is not a file"
             raise located(

@@ -1,7 +1,8 @@
 """The path patterns tagtrail.yaml takes (`apps.inputs`, `deploy.git.files`), gitignore-style: `*` and `?`
 stay within a folder, `**` spans any number of them. Matched against repository paths, or against the files
 of a work tree (walked from the pattern's fixed folder only, never into `.git` or through a symlinked
-folder, so a pattern costs what it names, not the size of the repository)."""
+folder below it, so a pattern costs what it names, not the size of the repository; a fixed folder that is a
+link is followed, and `config.deployfiles` refuses what lands outside the repository)."""
 
 from __future__ import annotations
 
