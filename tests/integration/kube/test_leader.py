@@ -158,6 +158,7 @@ def test_a_follower_takes_over_from_a_killed_leader_and_deploys_the_push_once(
     replica_pods: Callable[..., None],
 ) -> None:
     replica_pods("replica-a")
+    replica_pods("replica-b")  # a follower believes a holder of its own service account
     kubeconfig = token_kubeconfig(control_plane, lab.namespace, tmp_path)
     first = replica(lab, "replica-a", kubeconfig)
     second = ServeProcess(lab.root)
