@@ -116,3 +116,27 @@ def test_a_leaders_answer_in_another_shape_is_not_read_as_decisions() -> None:
     for shape in ({**to_json(record), "verdict": "x"}, {**to_json(record), "app": 3}, {"app": "web"}):
         with pytest.raises((TypeError, KeyError, ValueError)):
             from_json(shape)
+
+
+def test_a_proof_is_read_again_when_it_is_old_or_the_lease_lapsed() -> None:
+    """Whoever may update the Lease can keep it current with the same holder and address after that Pod is
+    gone: a proof remembered for ever was believed once its IP belonged to another Pod."""
+    pods = Pods("10.244.1.7")
+
+    def held(at: datetime) -> LeaseSpec:
+        return LeaseSpec(holderIdentity="tagtrail-0_ab12cd34", renewTime=at, leaseDurationSeconds=15)
+
+    async def go() -> list[str | None]:
+        leader, client, claim = (
+            LeaderAddress("tagtrail", "tagtrail-1"),
+            cast(AsyncClient, pods),
+            "http://10.244.1.7:8080",
+        )
+        first = await leader.prove(client, "api", held(NOW), claim, NOW)
+        pods.ip = "10.244.3.3"  # the Pod was replaced; another Pod has 10.244.1.7 now
+        soon = NOW + timedelta(seconds=5)
+        cached = await leader.prove(client, "api", held(soon), claim, soon)
+        later = NOW + timedelta(minutes=2)
+        return [first, cached, await leader.prove(client, "api", held(later), claim, later)]
+
+    assert asyncio.run(go()) == ["http://10.244.1.7:8080", "http://10.244.1.7:8080", None]

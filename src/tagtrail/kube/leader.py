@@ -61,15 +61,20 @@ def pod_of(holder: str) -> str:
     return holder.rpartition("_")[0] or holder
 
 
+PROOF_SECONDS = 60  # a proof's age at most: whoever may update the Lease can keep it current after the Pod
+
+
 class LeaderAddress:
-    """The leader's URL once proven, remembered per (holder, claimed address): a Pod's IP does not change
-    while it lives, and a new holder or a new claim is proven again."""
+    """The leader's URL once proven, remembered per (holder, claimed address) for PROOF_SECONDS: a Pod's IP
+    does not change while it lives, a new holder or a new claim is proven again, and so is an old proof (the
+    Pod may be gone and its IP another Pod's)."""
 
     def __init__(self, namespace: str, me: str) -> None:
         self.namespace = namespace
         self.me = me  # this replica's Pod: the holder's must run as its service account
         self._account: str | None = None
         self._proven: tuple[str, str, str | None, str | None] | None = None  # holder, claimed, url, why not
+        self._proven_at: datetime | None = None
         self._told: str | None = None
 
     async def prove(
@@ -78,12 +83,15 @@ class LeaderAddress:
         holder, claim = spec.holderIdentity or "", claimed or ""
         url: str | None = None
         why: str | None = "the Lease is not current"
-        if current(spec, now) and self._proven is not None and self._proven[:2] == (holder, claim):
+        fresh = self._proven_at is not None and now - self._proven_at < timedelta(seconds=PROOF_SECONDS)
+        if not current(spec, now):
+            self._proven = None
+        elif fresh and self._proven is not None and self._proven[:2] == (holder, claim):
             url, why = self._proven[2:]
-        elif current(spec, now):
+        else:
             url, why, final = await self._check(client, server, holder, claimed)
             if final:  # an API server that did not answer, or a Pod not there yet, is asked again next time
-                self._proven = (holder, claim, url, why)
+                self._proven, self._proven_at = (holder, claim, url, why), now
         self._tell(url, why, holder)
         return url
 
