@@ -61,8 +61,8 @@ class Pods:
     """lightkube's AsyncClient as LeaderAddress uses it: the holder's Pod and this replica's own (tagtrail-1),
     counted reads of the holder's."""
 
-    def __init__(self, ip: str, account: str = "tagtrail") -> None:
-        self.ip, self.account = ip, account
+    def __init__(self, ip: str, account: str = "tagtrail", phase: str = "Running") -> None:
+        self.ip, self.account, self.phase = ip, account, phase
         self.reads = 0
 
     async def get(self, kind: type[Pod], name: str, *, namespace: str) -> Pod:
@@ -71,7 +71,8 @@ class Pods:
         self.reads += name == "tagtrail-0"
         ip, account = (self.ip, self.account) if name == "tagtrail-0" else ("10.244.2.2", "tagtrail")
         spec = PodSpec(containers=[Container(name="tagtrail")], serviceAccountName=account)
-        return Pod(metadata=ObjectMeta(name=name), spec=spec, status=PodStatus(podIP=ip))
+        status = PodStatus(podIP=ip, phase=self.phase if name == "tagtrail-0" else "Running")
+        return Pod(metadata=ObjectMeta(name=name), spec=spec, status=status)
 
 
 def test_the_address_is_believed_when_it_is_the_holder_pods_ip_and_asked_once() -> None:
@@ -140,3 +141,17 @@ def test_a_proof_is_read_again_when_it_is_old_or_the_lease_lapsed() -> None:
         return [first, cached, await leader.prove(client, "api", held(later), claim, later)]
 
     assert asyncio.run(go()) == ["http://10.244.1.7:8080", "http://10.244.1.7:8080", None]
+
+
+@pytest.mark.parametrize("phase", ["Failed", "Succeeded", "Pending"])
+def test_a_holder_pod_that_does_not_run_proves_nothing(phase: str) -> None:
+    """A Pod that failed (evicted) keeps its object and its status.podIP while the IP goes to another Pod."""
+    pods = Pods("10.244.1.7", phase=phase)
+    spec = LeaseSpec(holderIdentity="tagtrail-0_ab12cd34", renewTime=NOW, leaseDurationSeconds=15)
+
+    async def go() -> str | None:
+        return await LeaderAddress("tagtrail", "tagtrail-1").prove(
+            cast(AsyncClient, pods), "api", spec, "http://10.244.1.7:8080", NOW
+        )
+
+    assert asyncio.run(go()) is None

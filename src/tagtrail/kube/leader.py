@@ -127,6 +127,10 @@ class LeaderAddress:
         pod_ip = found.status.podIP if found.status is not None else None
         if pod_ip is None:
             return None, f"Pod {self.namespace}/{pod} has no IP yet", False
+        leaving = found.metadata is not None and found.metadata.deletionTimestamp is not None
+        if found.status is None or found.status.phase != "Running" or leaving:
+            # a Pod that failed (evicted) keeps its object and podIP while the IP goes to another Pod
+            return None, f"Pod {self.namespace}/{pod} is not running", False
         if not _same_ip(pod_ip, ip):
             return None, f"it is not the IP of Pod {self.namespace}/{pod}", True
         if self._account is None:

@@ -99,7 +99,7 @@ def replica_pods(admin: Client, namespace: str) -> Iterator[Callable[..., None]]
             containers=[Container(name="tagtrail", image="registry.lan:5000/tagtrail:0.1.0")],
         )
         admin.create(Pod(metadata=ObjectMeta(name=name, namespace=namespace), spec=spec))
-        status = {"status": {"podIP": "127.0.0.1", "podIPs": [{"ip": "127.0.0.1"}]}}
+        status = {"status": {"phase": "Running", "podIP": "127.0.0.1", "podIPs": [{"ip": "127.0.0.1"}]}}
         admin.patch(Pod.Status, name, status, namespace=namespace, patch_type=PatchType.MERGE)
 
     yield make
