@@ -13,6 +13,7 @@ refused (commit-not-on-branch) and the app holds, so the policy walks all of the
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -61,13 +62,15 @@ def make_behind(
     prefix: str,
     refused: bool = False,
     extra: str = "",
+    host: str | None = None,
 ) -> Behind:
     """`apps` apps of `builds` builds each, every app running the build `behind` builds below its newest
-    (None: a `bootstrap` reference, not a build of the scheme)."""
+    (None: a `bootstrap` reference, not a build of the scheme). `host`: the registry's address in the
+    files (a proxy in front of it), where it is not the registry's own."""
     names = [f"app{n:03d}" for n in range(apps)]
-    image = f"{registry.host}/{prefix}"
+    image = f"{host or registry.host}/{prefix}"
     files = {f"apps/{a}/Dockerfile": "FROM scratch\n" for a in names}
-    files["tagtrail.yaml"] = config_text(registry.host, image, extra)
+    files["tagtrail.yaml"] = config_text(host or registry.host, image, extra)
     root = init_repo(work / prefix, files, "the monorepo")
     running_at = builds - 1 - behind if behind is not None else builds - 1
     commits = _commits(root, names, builds, running_at if refused else builds - 1)
@@ -79,7 +82,7 @@ def make_behind(
         ]
         repo = f"{prefix}/{app}"
         label = {REVISION: commits[(builds - 1) * apps + a]}
-        pusher.push_image(repo, tags[-1], created=START, labels=label, annotations=label)
+        top = pusher.push_image(repo, tags[-1], created=START, labels=label, annotations=label)
         old = pusher.push_image(repo, None, created=START)
         links = registry.storage / "docker/registry/v2/repositories" / repo / "_manifests/tags"
         for tag in tags[:-1]:
@@ -87,13 +90,24 @@ def make_behind(
             (links / tag / "current" / "link").write_text(old.digest)
         newest[app] = tags[-1]
         running[app] = tags[running_at] if behind is not None else "bootstrap"
-        pinned = f"{tags[running_at]}@{old.digest}" if behind is not None else "bootstrap"
+        digest = top.digest if running_at == builds - 1 else old.digest
+        pinned = f"{tags[running_at]}@{digest}" if behind is not None else "bootstrap"
         lines.append(f"{app}:\n  image: {image}/{app}:{pinned}\n")
     (root / "deploy").mkdir()
     (root / "deploy/images.yaml").write_text("".join(lines))
     git(root, "add", "-A")
     git(root, "commit", "-q", "-m", "deploy files name builds already")
     return Behind(root, registry, prefix, newest, running)
+
+
+def logging_git(folder: Path) -> tuple[Path, Path]:
+    """A folder holding a `git` that appends one line per process to a log, for the front of PATH; and
+    the log."""
+    real, log = shutil.which("git"), folder / "git-processes"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "git").write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> "{log}"\nexec "{real}" "$@"\n')
+    (folder / "git").chmod(0o755)
+    return folder, log
 
 
 def _commits(root: Path, names: list[str], builds: int, on_main: int) -> list[str]:

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 
-from bench.behind import Behind, make_behind
+from bench.behind import Behind, logging_git, make_behind
 from tagtrail.config import load_config
 from tagtrail.reconcile import Planned, Reconciler
 from tagtrail.sandbox import ImagePusher, RegistryServer
@@ -19,10 +18,7 @@ from tagtrail.sandbox import ImagePusher, RegistryServer
 @pytest.fixture
 def git_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A file that gets one line per git process started from here on."""
-    real, folder, log = shutil.which("git"), tmp_path / "logging-git", tmp_path / "git-processes"
-    folder.mkdir()
-    (folder / "git").write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> "{log}"\nexec "{real}" "$@"\n')
-    (folder / "git").chmod(0o755)
+    folder, log = logging_git(tmp_path / "logging-git")
     monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
     return log
 
