@@ -36,7 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -50,7 +50,7 @@ from registry_scan import count_requests, skopeo_loop  # the same baseline loop,
 from bench.isolate import isolate
 from bench.serve import ServeProcess, wait_for
 from tagtrail.config import load_config
-from tagtrail.reconcile import Reconciler, matcher_for
+from tagtrail.reconcile import Reconciler, Report, matcher_for
 from tagtrail.registry import RegistryClient
 from tagtrail.sandbox import ImagePusher, RegistryServer
 from tagtrail.scheme import Scheme
@@ -178,17 +178,15 @@ class Poll:
     requests: int
 
 
-async def _polls(project: Project, steady: int) -> list[Poll]:
-    """As tagtrail serve reconciles: one reconciler kept across polls, a worktree kept; the first poll
-    deploys every app, the next ones find nothing new."""
-    path = project.root / "tagtrail.yaml"
+async def kept_polls(path: Path, log: Path, count: int) -> AsyncIterator[tuple[Report, Poll]]:
+    """As tagtrail serve reconciles: one reconciler kept across `count` polls, a worktree kept; each poll's
+    report and its costs (CPU of this process and of its git, requests at the registry's access log)."""
     config = load_config(path)
-    log, polls = project.registry.log_path, []
     offset = log.stat().st_size
     async with RegistryClient(config.registries) as client:
         target = GitOpsTarget(config, path, matcher_for(config), keep=True)
         reconciler = Reconciler(config, path, client, target=target)
-        for n in range(steady + 1):
+        for n in range(count):
             wall, cpu = time.perf_counter(), time.process_time()
             children = resource.getrusage(resource.RUSAGE_CHILDREN)
             report = await reconciler.run(actor="bench", automatic=True)
@@ -196,13 +194,21 @@ async def _polls(project: Project, steady: int) -> list[Poll]:
             git_cpu = (after.ru_utime + after.ru_stime) - (children.ru_utime + children.ru_stime)
             requests, offset = count_requests(log, "tagtrail", offset)
             cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-            if n == 0:
-                assert len(report.changed) == len(project.winners), "the first poll did not deploy every app"
-            else:
-                assert not report.changed, "a steady-state poll deployed"
-            polls.append(
-                Poll("first poll (deploys)" if n == 0 else "steady-state poll", wall, cpu, git_cpu, requests)
-            )
+            what = "first poll (deploys)" if n == 0 else "steady-state poll"
+            yield report, Poll(what, wall, cpu, git_cpu, requests)
+
+
+async def _polls(project: Project, steady: int) -> list[Poll]:
+    """The first poll deploys every app, the next ones find nothing new."""
+    polls = []
+    async for report, poll in kept_polls(
+        project.root / "tagtrail.yaml", project.registry.log_path, steady + 1
+    ):
+        if not polls:
+            assert len(report.changed) == len(project.winners), "the first poll did not deploy every app"
+        else:
+            assert not report.changed, "a steady-state poll deployed"
+        polls.append(poll)
     return polls
 
 

@@ -260,12 +260,13 @@ class GitRepo:
         return _run(self.root, "merge-base", "--is-ancestor", commit, ref).returncode == 0
 
     def reached(self, ref: str, commits: Iterable[str]) -> set[str]:
-        """Which of `commits` (full shas) `ref` reaches, in one git process: `rev-list C… --not ref` lists
-        what `ref` does not reach. None of them when `ref` does not exist here."""
+        """Which of `commits` (full shas) `ref` reaches, in one git process: `rev-list C… ^ref` lists what
+        `ref` does not reach (read from stdin: thousands of shas do not fit a command line). None of them
+        when `ref` does not exist here."""
         asked = list(dict.fromkeys(commits))
         if not asked:
             return set()
-        result = _run(self.root, "rev-list", *asked, "--not", ref, "--")
+        result = _run(self.root, "rev-list", "--stdin", stdin="".join(f"{c}\n" for c in [*asked, f"^{ref}"]))
         if result.returncode == 0:
             unreached = set(result.stdout.split())
             return {c for c in asked if c not in unreached}
@@ -278,14 +279,42 @@ class GitRepo:
         specs = [f"+refs/heads/{b}:refs/remotes/{remote}/{b}" for b in branches]
         _git(self.root, "fetch", "--quiet", "--no-tags", remote, *specs)
 
-    def is_strict_ancestor(self, ancestor: str, descendant: str) -> bool | None:
-        """Whether commit `ancestor` is a strict ancestor of `descendant`; None when either is unknown here."""
-        a, d = self.resolve(ancestor), self.resolve(descendant)
-        if a is None or d is None:
-            return None
-        if a == d:
-            return False
-        return _run(self.root, "merge-base", "--is-ancestor", a, d).returncode == 0
+    def strict_ancestry(self, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], bool | None]:
+        """For each (ancestor, descendant) pair of shas, whether the first is a strict ancestor of the second
+        (None: either is unknown here), every pair in at most two git processes whatever their number: the
+        shas resolved in one `cat-file --batch-check`, then one walk of the descendants' history, children
+        before parents, each commit carrying the set of descendants that reach it (a bit each)."""
+        asked = list(dict.fromkeys(pairs))
+        full = self.resolve_many(sha for pair in asked for sha in pair)
+        tips = list(dict.fromkeys(d for _, s in asked if (d := full.get(s))))
+        bits = {sha: 1 << n for n, sha in enumerate(tips)}
+        wanted = {a for s, _ in asked if (a := full.get(s))}
+        reached: dict[str, int] = {}  # an asked ancestor → the descendants that reach it
+        if tips:
+            walk = _run(self.root, "rev-list", "--topo-order", "--parents", "--stdin", stdin="\n".join(tips))
+            if walk.returncode != 0:
+                raise GitError(f"git rev-list failed in {self.root}: {_redact(walk.stderr.strip())}")
+            pending: dict[str, int] = {}  # every child of a commit comes before it: its set is complete
+            for line in walk.stdout.splitlines():
+                sha, *parents = line.split()
+                mask = pending.pop(sha, 0) | bits.get(sha, 0)
+                if sha in wanted:
+                    reached[sha] = mask
+                for parent in parents:
+                    pending[parent] = pending.get(parent, 0) | mask
+        answers: dict[tuple[str, str], bool | None] = {}
+        for ancestor, descendant in asked:
+            a, d = full.get(ancestor), full.get(descendant)
+            strict = a is not None and d is not None and a != d and bool(reached.get(a, 0) & bits[d])
+            answers[ancestor, descendant] = None if a is None or d is None else strict
+        return answers
+
+    def resolve_many(self, revs: Iterable[str]) -> dict[str, str | None]:
+        """`resolve` of many shas (short or full) in at most one git process: the one commit each names."""
+        wanted = list(dict.fromkeys(revs))
+        known = {r: self._resolved[r] for r in wanted if r in self._resolved}
+        named = self.commits_named_many(r for r in wanted if r not in known)
+        return {r: known.get(r) or (n[0] if len(n := named.get(r, [])) == 1 else None) for r in wanted}
 
     def log(
         self, paths: list[str], rev: str = "HEAD", limit: int | None = None

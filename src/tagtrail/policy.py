@@ -32,6 +32,7 @@ from tagtrail.scheme import Candidates, ParsedTag, Ranking, Scheme
 from tagtrail.scheme import ranking as order
 
 Action = Literal["deploy", "hold", "nothing"]
+ANCESTRY_BATCH = 16  # ancestry questions of one app's first round; the rest only if those are ancestors
 _EARLIEST = datetime.min.replace(tzinfo=UTC)
 
 
@@ -389,10 +390,13 @@ def _pairs_to_ask(
     current: ParsedTag,
     known: Mapping[tuple[str, str], bool | None],
 ) -> tuple[tuple[str, str], ...]:
-    """Every ancestry question the candidates newer than what runs may raise, asked at once (one round)."""
+    """The ancestry questions the candidates newer than what runs may raise, asked at once (one git walk
+    answers a round): the first ANCESTRY_BATCH at first, every one left once those are answered (the newest
+    were builds the running commit contains)."""
     later = (
         (c.sha, current.sha)
         for c in _newer(ordered, current)
         if c.sha != current.sha and (c.sha, current.sha) not in known
     )
-    return tuple(dict.fromkeys((first, *later)))
+    bounded = itertools.islice(later, ANCESTRY_BATCH) if not known else later
+    return tuple(dict.fromkeys((first, *bounded)))

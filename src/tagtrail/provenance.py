@@ -191,14 +191,17 @@ def moved(tag: str, recorded: str, now: str) -> Refusal:
 def commit_needs(
     candidates: Iterable[ParsedTag], branches_of: Mapping[str, tuple[str, ...]], claims: Claims
 ) -> NeedCommit:
-    """The commit questions the next candidates may raise, asked at once (one fetch answers them all); at
-    most COMMIT_BATCH, so that a first deploy over a thousand builds neither resolves nor reads them all."""
+    """The commit questions the next candidates may raise, asked at once (one fetch answers them all). The
+    first round asks at most COMMIT_BATCH, so that a first deploy over a thousand builds neither resolves
+    nor reads them all; a later round (the first answers refused the newest) asks every one left, so that a
+    policy walking a thousand refused builds does so in two rounds, not one per COMMIT_BATCH."""
     known = claims.commits or {}
+    bounded = not known
     asked: dict[str, tuple[str, ...]] = {}
-    for c in itertools.islice(candidates, COMMIT_WINDOW):
+    for c in itertools.islice(candidates, COMMIT_WINDOW) if bounded else candidates:
         if not c.sha or c.sha in known:
             continue
-        if c.sha not in asked and len(asked) == COMMIT_BATCH:
+        if bounded and c.sha not in asked and len(asked) == COMMIT_BATCH:
             break
         asked[c.sha] = branches_of.get(c.branch, ())
     return NeedCommit(tuple(asked.items()))

@@ -4,11 +4,15 @@ by ./scripts/bench, never here)."""
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+
+from bench.behind import logging_git
+from tagtrail.sandbox import ImagePusher, RegistryServer
 
 BENCHMARKS = Path(__file__).parents[2] / "benchmarks"
 
@@ -177,3 +181,23 @@ def test_cli_benchmark_times_whole_processes_beside_their_baselines(
     assert steady[-1] == "8"  # as tagtrail serve polls: one tag list per app, nothing else
     assert "CPU seconds per steady-state reconcile of 8 apps" in out
     assert "idle RSS of tagtrail serve with 8 apps" in out
+
+
+def test_the_behind_benchmark_counts_git_and_agrees_with_skopeo(
+    tmp_path: Path, registry: RegistryServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 25's cases at tiny sizes: plans far behind, from bootstrap, builds refused on every poll, and
+    through a delaying proxy; each plan's choice checked against the skopeo loop, git processes counted."""
+    bench = load("behind")
+    folder, log = logging_git(tmp_path / "logging-git")
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
+    run = bench.Bench(registry, log, runs=1)
+    with ImagePusher(registry.url) as pusher:
+        bench.first_adoption(run, tmp_path, pusher, 10)
+        bench.refused(run, tmp_path, pusher, 10)
+        bench.latency(run, tmp_path, pusher, 2, 10)
+    tools = [(row.case, row.tool) for row in run.rows]
+    assert ("8 x 10, 9 behind", "tagtrail plan --json, bootstrap") in tools
+    assert all(row.git <= 10 for row in run.rows if row.tool == "tagtrail plan --json"), run.rows
+    assert len(run.goals) == 3
+    assert len(run.notes) == 2

@@ -106,6 +106,36 @@ def test_reached_says_what_merge_base_says_for_each_commit(repo: Path) -> None:
     assert source.reached("refs/heads/main", asked) == {main, later, asked[3]}
 
 
+def test_one_walk_says_what_merge_base_says_for_each_pair(repo: Path, git_calls: list[list[str]]) -> None:
+    """Every (ancestor, descendant) question of a reconcile, across a merge and branches, answered by one
+    walk of history exactly as `merge-base --is-ancestor` answers each pair (strict: a commit is not its
+    own ancestor; a sha unknown here is None)."""
+    base = git(repo, "rev-parse", "HEAD")
+    git(repo, "checkout", "-q", "-b", "feature")
+    side = [commit(repo, {"f.txt": f"{n}\n"}, f"feature {n}") for n in range(2)]
+    git(repo, "checkout", "-q", "main")
+    main = [commit(repo, {"m.txt": f"{n}\n"}, f"main {n}") for n in range(2)]
+    git(repo, "merge", "-q", "--no-ff", "-m", "merge", "feature")
+    merged = git(repo, "rev-parse", "HEAD")
+    after = commit(repo, {"m.txt": "after\n"}, "after the merge")
+    commits = [base, *side, *main, merged, after]
+    pairs = [(a[:7], d[:9]) for a in commits for d in commits] + [("0000000", after[:7]), (base, "1234567")]
+    git_calls.clear()
+    answers = GitRepo(repo).strict_ancestry(pairs)
+    assert len(git_calls) == 2  # the shas resolved, then one walk
+    for (a, d), answer in answers.items():
+        if "0000000" in (a, d) or "1234567" in (a, d):
+            assert answer is None
+            continue
+        full_a, full_d = git(repo, "rev-parse", a), git(repo, "rev-parse", d)
+        ancestor = subprocess.run(
+            ["git", "merge-base", "--is-ancestor", full_a, full_d], cwd=repo, check=False
+        ).returncode
+        assert answer == (ancestor == 0 and full_a != full_d), (a, d)
+    assert answers[side[0][:7], after[:9]] is True
+    assert answers[side[1][:7], main[1][:9]] is False
+
+
 def test_the_apps_of_a_reconcile_share_their_commit_questions(repo: Path, git_calls: list[list[str]]) -> None:
     """Fifty apps asking at once cost a few git processes, not several per app, and each gets the answer
     it would have had alone."""

@@ -251,3 +251,14 @@ def test_a_first_deploy_over_many_builds_asks_about_a_few_commits_at_a_time() ->
     assert (decision.action, decision.target_tag) == ("deploy", many[-1])
     [need] = [a for a in world.asked if isinstance(a, NeedCommit)]
     assert len(need.shas) == 16
+
+
+def test_a_thousand_refused_builds_are_walked_in_two_rounds_of_commit_questions() -> None:
+    """Issue 25: an app whose thousand newer builds are all refused is decided within the reconciler's
+    rounds, on every look: 16 commits asked first, then every one left at once."""
+    newer = [tag(47 - n / 25, f"{n:07x}") for n in range(1000)]
+    world = World(commits={f"{n:07x}": CommitState.OTHER_BRANCH for n in range(1000)})
+    decision = settle(world, Running(OLD, digest_of(OLD)), [OLD, *newer], claims(world))
+    assert (decision.action, decision.reason) == ("hold", "commit-not-on-branch")
+    assert decision.ignored["commit-not-on-branch"] == 1000
+    assert [len(a.shas) for a in world.asked if isinstance(a, NeedCommit)] == [16, 984]

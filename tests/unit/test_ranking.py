@@ -120,5 +120,16 @@ def test_candidates_read_only_what_is_looked_at(monkeypatch: pytest.MonkeyPatch)
     running = ranking.parse(tag("main", 4990))
     assert isinstance(running, ParsedTag)
     assert behind_count(candidates, running) == 9
-    assert sum(reads.values()) == 10  # the running build and the nine newer ones, each read once
+    assert sum(reads.values()) == 2  # the running build: the nine newer ones are counted by their time text
     assert max(reads.values()) == 1
+
+
+def test_behind_counted_by_time_text_agrees_with_reading_every_tag() -> None:
+    """Issue 25: a far-behind app's newer builds are counted without reading them, as reading them counts."""
+    tags = [tag("main", h) for h in range(0, 300, 3)] + [tag("feature/x", h) for h in range(1, 300, 7)]
+    fast, exact = rank(UTC_SCHEME, tags, "main"), rank(UTC_SCHEME, [*tags, "not a tag"], "main")
+    for hours in (0, 3, 150, 297, 298):
+        running = UTC_SCHEME.parse(tag("feature/x" if hours == 298 else "main", hours))
+        assert isinstance(running, ParsedTag)
+        read = behind_count(list(Candidates(exact, Counter())), running)
+        assert behind_count(Candidates(fast, Counter()), running) == read

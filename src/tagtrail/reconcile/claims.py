@@ -24,6 +24,7 @@ from tagtrail.config.provenance import SourceConfig
 from tagtrail.errors import GitError
 from tagtrail.gitrepo import GitRepo
 from tagtrail.provenance import CommitAnswer, CommitState, SignatureAnswer
+from tagtrail.reconcile.rounds import Rounds
 from tagtrail.registry import ImageRef, ManifestHead, Revision
 from tagtrail.scheme import Ranking, Scheme
 from tagtrail.verify import verify_image
@@ -91,17 +92,18 @@ class Provenance:
         source: GitRepo | None,
         memory: Memory,
         branches: Sequence[str] = (),
+        rounds: Rounds | None = None,
     ) -> None:
         self.client = client
         self.source = source
         self.memory = memory
+        self.rounds = rounds or Rounds()
         self.branches = list(dict.fromkeys(branches))  # every deploy branch: one fetch serves them all
         self._fetched: str | None = None  # None: not yet; "" fetched; else why the fetch failed
-        self._lock = asyncio.Lock()
         self._recheck: dict[str, bool] = {}
         self._remote: tuple[str | None] | None = None  # the source's remote, once looked up
-        self._waiting: dict[Question, None] = {}  # questions for the next batch, in the order asked
         self._answered: dict[Question, CommitAnswer] = {}  # this reconcile's answers
+        self._full: dict[str, str] = {}  # short sha → the one commit it names, as they found
 
     def recheck(self, repository: str, tags: Sequence[str], now: datetime) -> bool:
         """Whether the running tag's digest is worth a HEAD: the first look at this repository, its tag
@@ -118,25 +120,34 @@ class Provenance:
 
     async def commits(self, asked: Iterable[tuple[str, tuple[str, ...]]]) -> dict[str, CommitAnswer]:
         """Each short sha resolved on its deploy branches; the branches fetched once if one is not found.
-        The apps of a reconcile ask at about the same time: questions asked while git answers others wait
-        and are answered together, a few git processes for all of them rather than several per app."""
+        The apps of a reconcile ask together (`Rounds`): a few git processes for all of them."""
         source = self.source
         wanted = list(dict(asked).items())
         if source is None:
             return {}
-        self._waiting.update(dict.fromkeys(wanted))
-        async with self._lock:
-            if any(key not in self._answered for key in wanted):
-                batch = [key for key in dict.fromkeys([*self._waiting, *wanted]) if key not in self._answered]
-                self._waiting.clear()
-                self._answered.update(await self._batch(source, batch))
-        answers = {sha: self._answered[sha, branches] for sha, branches in wanted}
+        answers = await self.rounds.ask(self._answer, wanted)
         if self._fetched:
             note = f" (fetching {REMOTE} failed: {self._fetched})"
-            for sha, answer in answers.items():
+            for key, answer in answers.items():
                 if answer.state is not CommitState.ON_BRANCH:
-                    answers[sha] = CommitAnswer(answer.state, answer.full, answer.branch + note)
-        return answers
+                    answers[key] = CommitAnswer(answer.state, answer.full, answer.branch + note)
+        return {sha: answer for (sha, _), answer in answers.items()}
+
+    def full(self, sha: str) -> str | None:
+        """The commit a short sha names, where this reconcile's commit checks (or memory) found it."""
+        known = self.memory.on_branch.get(sha)
+        return known.full if known is not None else self._full.get(sha)
+
+    async def _answer(self, batch: list[Question]) -> dict[Question, CommitAnswer]:
+        source = self.source
+        if source is None:  # asked only with a source
+            raise AssertionError("a commit was asked about without a source repository")  # pragma: no cover
+        new = [key for key in batch if key not in self._answered]
+        if new:
+            answers = await self._batch(source, new)
+            self._answered.update(answers)
+            self._full.update((sha, a.full) for (sha, _), a in answers.items() if a.full)
+        return {key: self._answered[key] for key in batch}
 
     async def _batch(self, source: GitRepo, batch: list[Question]) -> dict[Question, CommitAnswer]:
         if self._remote is None:  # asked once per reconcile, not once per app

@@ -77,6 +77,7 @@ class Round:
 
 async def evaluate(run: Round, states: Mapping[str, AppState]) -> list[Planned]:
     """The decision for every app in `states`, with what the registry said about its target."""
+    run.observer.rounds.expect(len(states))  # their git questions answered together, a round at a time
     planned = list(await asyncio.gather(*(_app(run, state) for state in states.values())))
     shas = [p.decision.target.sha for p in planned if p.decision.target is not None]
     full = await run.observer.built_from(shas)
@@ -95,6 +96,8 @@ async def _app(run: Round, state: AppState) -> Planned:
         except RegistryError as exc:
             hold = Decision(state.app, "hold", Reason.REGISTRY_ERROR, str(exc), state.running)
             planned = Planned(hold, repository, error=str(exc), transient=exc.transient)
+        finally:
+            run.observer.rounds.leave()
     planned.requests = requests[0]
     planned.duration_ms = int((time.monotonic() - started) * 1000)
     return planned

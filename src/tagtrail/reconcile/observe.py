@@ -1,6 +1,7 @@
 """Observe: the facts the policy asks for, fetched once per run. Tag lists and digests from the registry,
 `created` times only where tags tie, ancestry and full shas from the source repository (git blocks: it
-runs in a worker thread, never on the event loop)."""
+runs in a worker thread, never on the event loop). The apps' git questions are answered together (`Rounds`):
+one walk of history answers every ancestry question of a round, whatever the apps and candidates."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Protocol
 from tagtrail.errors import RegistryError
 from tagtrail.gitrepo import GitRepo
 from tagtrail.reconcile.claims import ClaimsRegistry, Memory, Provenance
+from tagtrail.reconcile.rounds import Rounds
 from tagtrail.registry import ImageConfig, ImageRef, Manifest, ManifestHead
 from tagtrail.scheme import ParsedTag, Ranking, Scheme, rank
 
@@ -45,7 +47,8 @@ class Observer:
     ) -> None:
         self.client = client
         self.source = source
-        self.provenance = Provenance(client, source, memory or Memory(), branches)
+        self.rounds = Rounds()
+        self.provenance = Provenance(client, source, memory or Memory(), branches, self.rounds)
         self._tags: dict[str, asyncio.Task[list[str]]] = {}
         self._digests: dict[tuple[str, str], str] = {}
         self._proven: set[tuple[str, str]] = set()
@@ -118,11 +121,16 @@ class Observer:
     async def ancestry(self, pairs: Iterable[Pair]) -> dict[Pair, bool | None]:
         """For each (candidate, running) pair: whether the candidate is a strict ancestor of the running
         commit (None: the source repository cannot tell)."""
-        source = self.source
         asked = list(pairs)
-        if source is None:
+        if self.source is None:
             return dict.fromkeys(asked)
-        return await asyncio.to_thread(lambda: {p: source.is_strict_ancestor(*p) for p in asked})
+        return await self.rounds.ask(self._ancestry, asked)
+
+    async def _ancestry(self, pairs: list[Pair]) -> dict[Pair, bool | None]:
+        source = self.source
+        if source is None:  # asked only with a source
+            return dict.fromkeys(pairs)
+        return await asyncio.to_thread(source.strict_ancestry, pairs)
 
     async def built_from(self, shas: Iterable[str]) -> dict[str, str]:
         """The full sha each short sha names in the source repository (itself when it is not known there)."""
@@ -130,7 +138,9 @@ class Observer:
         wanted = [s for s in dict.fromkeys(shas) if s]
         if source is None:
             return {s: s for s in wanted}
-        return await asyncio.to_thread(lambda: {s: source.resolve(s) or s for s in wanted})
+        known = {s: full for s in wanted if (full := self.provenance.full(s))}  # the commit checks found them
+        found = await asyncio.to_thread(source.resolve_many, [s for s in wanted if s not in known])
+        return {s: known.get(s) or found.get(s) or s for s in wanted}
 
     async def close(self) -> None:
         """Tag lists asked for ahead that nobody used (an app not in the files, an error): let them go."""

@@ -12,6 +12,7 @@ as far as the policy looks and no further (it decides on the first few; a reposi
 
 from __future__ import annotations
 
+import bisect
 import operator
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -90,6 +91,18 @@ class Ranking:
         }
         return {code: n for code, n in counts.items() if n}
 
+    def count_newer(self, tag: str) -> int | None:
+        """How many ranked tags are dated after `tag`, by their time text alone (none of them read); None
+        off the fast path or where `tag` is not a tag of these branches."""
+        found = self.scheme.key_regex(self.branches).match(tag) if self._pairs is not None else None
+        if found is None or found.end() != len(tag):
+            return None
+        return len(self._keys) - bisect.bisect_right(self._keys, found.group(2))
+
+    @cached_property
+    def _keys(self) -> list[str]:
+        return sorted(text for _, text in self._pairs or ())
+
     def parse(self, tag: str) -> ParsedTag | Rejected:
         """The full reading of one ranked tag, read once (the policy asks again after each fact it needs)."""
         found = self._parsed.get(tag)
@@ -110,6 +123,9 @@ class Candidates:
         self._read: list[ParsedTag] = []
         self._rejected = rejected
         self._head = 0  # how many first candidates were put in another order (`reorder`)
+
+    def count_newer(self, tag: str) -> int | None:
+        return self._ranking.count_newer(tag)
 
     def _more(self) -> bool:
         while self._next < len(self._tags):
@@ -161,6 +177,9 @@ def behind_count(ordered: Candidates | Iterable[ParsedTag], current: ParsedTag |
         return None
     running = max(current.instants)
     if isinstance(ordered, Candidates):
+        counted = ordered.count_newer(current.tag)  # a far-behind app's thousand newer tags: none read
+        if counted is not None:
+            return counted
         ordered = ordered.until(lambda c: not c.instants or max(c.instants) <= running)
     return sum(1 for c in ordered if c.instants and min(c.instants) > running)
 

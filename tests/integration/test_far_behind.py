@@ -1,0 +1,72 @@
+"""Issue 25 (DESIGN invariant 13): apps running builds far behind their newest cost no more git than apps
+one build behind. A `git` on PATH logs every git process a plan starts, on a real repository and registry."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import pytest
+
+from bench.behind import Behind, logging_git, make_behind
+from tagtrail.config import load_config
+from tagtrail.reconcile import Planned, Reconciler
+from tagtrail.sandbox import ImagePusher, RegistryServer
+
+
+@pytest.fixture
+def git_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A file that gets one line per git process started from here on."""
+    folder, log = logging_git(tmp_path / "logging-git")
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
+    return log
+
+
+def plan(project: Behind, log: Path) -> tuple[dict[str, Planned], list[str]]:
+    """`tagtrail plan` of the project, and the git processes it started."""
+    log.unlink(missing_ok=True)
+    path = project.root / "tagtrail.yaml"
+
+    async def go() -> list[Planned]:
+        async with Reconciler.open(load_config(path), path) as reconciler:
+            return await reconciler.plan(actor="test", record=False)
+
+    planned = {p.app: p for p in asyncio.run(go())}
+    return planned, log.read_text().splitlines() if log.exists() else []
+
+
+def test_git_processes_do_not_grow_with_apps_or_builds_behind(
+    tmp_path: Path, registry: RegistryServer, pusher: ImagePusher, git_log: Path, repo_name: str
+) -> None:
+    near = make_behind(tmp_path, registry, pusher, apps=2, builds=4, behind=1, prefix=f"{repo_name}-near")
+    far = make_behind(tmp_path, registry, pusher, apps=6, builds=40, behind=35, prefix=f"{repo_name}-far")
+    counts = []
+    for project in (near, far):
+        planned, processes = plan(project, git_log)
+        assert {a: p.decision.target_tag for a, p in planned.items()} == project.newest
+        assert all(p.decision.reason == "newer-build" for p in planned.values())
+        counts.append(len(processes))
+    assert counts[1] <= counts[0] <= 10, counts
+    assert sum("merge-base" in p for p in processes) == 0  # no question asked pair by pair
+
+
+def test_builds_refused_on_every_look_cost_two_rounds_of_git(
+    tmp_path: Path, registry: RegistryServer, pusher: ImagePusher, git_log: Path, repo_name: str
+) -> None:
+    """Newer builds whose commits are not on main are each refused, every one of them, in a bounded
+    number of git processes (one per COMMIT_BATCH of them before)."""
+    near = make_behind(
+        tmp_path, registry, pusher, apps=2, builds=4, behind=2, prefix=f"{repo_name}-n", refused=True
+    )
+    far = make_behind(
+        tmp_path, registry, pusher, apps=3, builds=80, behind=70, prefix=f"{repo_name}-f", refused=True
+    )
+    counts = []
+    for project, behind in ((near, 2), (far, 70)):
+        planned, processes = plan(project, git_log)
+        for p in planned.values():
+            assert (p.decision.action, p.decision.reason) == ("hold", "commit-not-on-branch")
+            assert p.decision.ignored["commit-not-on-branch"] == behind
+        counts.append(len(processes))
+    assert counts[1] <= counts[0] + 2, counts  # a second round of questions, for the builds left
