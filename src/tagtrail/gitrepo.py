@@ -151,6 +151,39 @@ class GitRepo:
         out = _git(self.root, "diff", "--name-only", "--no-renames", "-z", base, head, strip=False)
         return [path for path in out.split("\0") if path]
 
+    def changed_paths_many(self, pairs: list[tuple[str, str]]) -> list[list[str]]:
+        """`changed_paths` of many (base, head) pairs of full shas, in one git process (`diff-tree --stdin`
+        names each pair by its base, in the order given, then the paths that differ)."""
+        if not pairs:
+            return []
+        out = _run(
+            self.root,
+            "diff-tree",
+            "--stdin",
+            "--always",
+            "-r",
+            "--name-only",
+            "--no-renames",
+            "-z",
+            stdin="".join(f"{base} {head}\n" for base, head in pairs),
+        )
+        if out.returncode != 0:
+            raise GitError(f"git diff-tree failed in {self.root}: {_redact(out.stderr.strip())}")
+        tokens = [t for t in out.stdout.split("\0") if t]
+        found: list[list[str]] = []
+        at = 0
+        for index, (base, _) in enumerate(pairs):
+            if at >= len(tokens) or tokens[at] != base:
+                raise GitError(f"git diff-tree in {self.root} answered out of order at {base[:12]}")
+            at += 1
+            following = pairs[index + 1][0] if index + 1 < len(pairs) else None
+            paths: list[str] = []
+            while at < len(tokens) and tokens[at] != following:
+                paths.append(tokens[at])
+                at += 1
+            found.append(paths)
+        return found
+
     def show(self, rev: str, path: str) -> str | None:
         """The text of `path` at `rev`, or None when the file is not there."""
         result = _run(self.root, "show", f"{rev}:{path}")

@@ -183,3 +183,21 @@ def test_the_deploy_history_reads_many_commits_per_git_process(
     assert len(web) == 40  # the first commit brought it in (from nothing)
     assert len([e for e in entries if e.app == "api"]) == 20  # every other commit
     assert len(git_calls) <= 3  # the log, then 41 states of the file in two batches
+
+
+def test_the_paths_between_many_pairs_of_commits_are_what_one_diff_each_says(
+    repo: Path, git_calls: list[list[str]]
+) -> None:
+    """`changed_paths_many` (one `diff-tree --stdin`) agrees with `changed_paths` pair by pair, in order,
+    an empty difference and a shared base included."""
+    commit(repo, {"apps/web/app.py": "x\n", "apps/api/app.py": "y\n"}, "third")
+    commit(repo, {"apps/web/app.py": "z\n"}, "fourth")
+    source = GitRepo(repo)
+    shas = git(repo, "rev-list", "HEAD").split()
+    pairs = [(shas[3], shas[0]), (shas[3], shas[1]), (shas[0], shas[0]), (shas[1], shas[0])]
+    git_calls.clear()
+    found = source.changed_paths_many(pairs)
+    assert len(git_calls) == 1
+    assert found == [sorted(source.changed_paths(b, h)) for b, h in pairs]
+    assert found[2] == []
+    assert found[3] == ["apps/web/app.py"]

@@ -20,10 +20,11 @@ async def base_images(
 
 
 async def check_running(
-    reconciler: Reconciler, running: list[Running], *, memory: Memory | None = None
+    reconciler: Reconciler, running: list[Running], *, memory: Memory | None = None, dockerfiles: bool = True
 ) -> list[AppBase]:
-    """The check of what runs (registry reads, and git for images that record no base)."""
-    source = await reconciler.source()
+    """The check of what runs (registry reads, and git for images that record no base, unless only whether
+    a base moved is asked: an image that records no base digest cannot say it moved)."""
+    source = await reconciler.source() if dockerfiles else None
     root = reconciler.config_path.parent
     return await check(reconciler.client, running, memory=memory, source=source, root=root)
 

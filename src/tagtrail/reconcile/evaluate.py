@@ -164,8 +164,7 @@ async def _rebuilt_on_moved_base(
         return frozenset()
     moved = run.base_moved
     return await on_moved_base(
-        run.observer.source,
-        run.config,
+        lambda app, base, head: run.observer.same_inputs(run.config, app, base, head),
         state.app,
         decision.running_parsed,
         decision.target,

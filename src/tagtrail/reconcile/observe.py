@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
+from tagtrail.config import Config
 from tagtrail.errors import RegistryError
 from tagtrail.gitrepo import GitRepo
 from tagtrail.reconcile.claims import ClaimsRegistry, Memory, Provenance
+from tagtrail.reconcile.rebuilt import Question, same_inputs_many
 from tagtrail.reconcile.rounds import Rounds
 from tagtrail.registry import ImageConfig, ImageRef, Manifest, ManifestHead
 from tagtrail.scheme import ParsedTag, Ranking, Scheme, rank
@@ -52,6 +54,9 @@ class Observer:
         self._tags: dict[str, asyncio.Task[list[str]]] = {}
         self._digests: dict[tuple[str, str], str] = {}
         self._proven: set[tuple[str, str]] = set()
+        self._same_inputs: (
+            tuple[Config, Callable[[list[Question]], Awaitable[dict[Question, bool]]]] | None
+        ) = None
 
     def prefetch(self, refs: Iterable[ImageRef]) -> None:
         for ref in refs:
@@ -117,6 +122,21 @@ class Observer:
             return tag, fallback
 
         return dict(await asyncio.gather(*(one(t) for t in tags)))
+
+    async def same_inputs(self, config: Config, app: str, base: str, head: str) -> bool:
+        """Whether commit `head` leaves `app`'s inputs as commit `base` has them (False: cannot tell),
+        asked with every other app's question of the round (`rebuilt.same_inputs_many`)."""
+        if self.source is None:
+            return False
+        if self._same_inputs is None or self._same_inputs[0] is not config:
+            source = self.source
+
+            async def answer(questions: list[Question]) -> dict[Question, bool]:
+                return await asyncio.to_thread(same_inputs_many, source, config, questions)
+
+            self._same_inputs = (config, answer)
+        found = await self.rounds.ask(self._same_inputs[1], [(app, base, head)])
+        return found[(app, base, head)]
 
     async def ancestry(self, pairs: Iterable[Pair]) -> dict[Pair, bool | None]:
         """For each (candidate, running) pair: whether the candidate is a strict ancestor of the running

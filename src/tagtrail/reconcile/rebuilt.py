@@ -12,10 +12,11 @@ registry)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 
-from tagtrail.apps import changed
+from tagtrail.apps import changed, discover
 from tagtrail.config import Config
+from tagtrail.config.loader import CONFIG_NAME
 from tagtrail.gitrepo import GitRepo
 from tagtrail.scheme import ParsedTag, Ranking
 
@@ -45,27 +46,48 @@ async def same_code(
 
 
 async def on_moved_base(
-    source: GitRepo | None,
-    config: Config,
+    same_inputs: Callable[[str, str, str], Awaitable[bool]],
     app: str,
     running: ParsedTag,
     chosen: ParsedTag,
     moved: Callable[[], Awaitable[bool]],
 ) -> frozenset[str]:
     """The shas of the running build and of `chosen` when `chosen` is the running code rebuilt and the
-    running build's base has moved (`moved`: serve's base-watch question for this app); else empty."""
+    running build's base has moved (`moved`: serve's base-watch question for this app); else empty.
+    `same_inputs(app, base, head)` is asked together with the other apps' (`Observer.same_inputs`)."""
     if not running.sha or not chosen.sha:
         return frozenset()
-    if chosen.sha != running.sha:
-        base, sha = running.sha, chosen.sha
-
-        def same() -> bool:
-            full = source.resolve(base) if source is not None else None
-            return source is not None and full is not None and _same_inputs(source, config, app, full, sha)
-
-        if not await asyncio.to_thread(same):
-            return frozenset()
+    if chosen.sha != running.sha and not await same_inputs(app, running.sha, chosen.sha):
+        return frozenset()
     return frozenset({running.sha, chosen.sha}) if await moved() else frozenset()
+
+
+Question = tuple[str, str, str]  # app, the running build's sha, a newer build's sha (short, as tags say)
+
+
+def same_inputs_many(source: GitRepo, config: Config, questions: Iterable[Question]) -> dict[Question, bool]:
+    """For each question, whether the newer commit leaves the app's inputs as the running one has them, by
+    the rule of `apps.changed`, in one or two git processes for them all (blocking). A pair whose tagtrail.yaml
+    differs is asked alone: its build settings may have changed every app."""
+    asked = list(dict.fromkeys(questions))
+    # the shas are mostly known already (the ancestry and commit checks resolved them): no process then
+    named = source.resolve_many(sha for _, base, head in asked for sha in (base, head))
+    known = {sha: full for sha, full in named.items() if full is not None}
+    pairs = sorted({(known[b], known[h]) for _, b, h in asked if b in known and h in known})
+    paths = dict(zip(pairs, source.changed_paths_many(pairs), strict=True))
+    apps = {a.name: a for a in discover(source.root, config)}
+    answers: dict[Question, bool] = {}
+    for question in asked:
+        app, base, head = question
+        if base not in known or head not in known or app not in apps:
+            answers[question] = False
+            continue
+        full = (known[base], known[head])
+        if CONFIG_NAME in paths[full]:
+            answers[question] = _same_inputs(source, config, app, *full)
+        else:
+            answers[question] = not any(apps[app].owns(path) for path in paths[full])
+    return answers
 
 
 def _same_inputs(source: GitRepo, config: Config, app: str, full: str, sha: str) -> bool:

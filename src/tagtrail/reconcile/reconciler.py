@@ -286,7 +286,9 @@ class Reconciler:
         from tagtrail.reconcile.bases import check_running, running_of  # noqa: PLC0415 (it imports this)
 
         self._base_memory = self._base_memory or Learned()
-        [row] = await check_running(self, running_of(self, {state.app: state}), memory=self._base_memory)
+        [row] = await check_running(
+            self, running_of(self, {state.app: state}), memory=self._base_memory, dockerfiles=False
+        )
         return bool(row.moved)
 
     # Record -------------------------------------------------------------------------------------------
