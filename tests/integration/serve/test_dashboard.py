@@ -147,9 +147,11 @@ def test_actions_need_a_session_a_csrf_token_and_this_site(served: ServeProcess,
         cookie = signed.headers["set-cookie"].lower()
         assert "httponly" in cookie
         assert "samesite=strict" in cookie
-        page = client.get("/apps/lights").text
-        csrf = re.search(r'name="csrf" value="([^"]+)"', page)
-        assert csrf is not None
+        # the app's actions (each form with its CSRF token) are shown once serve's first reconcile has read it
+        csrf = wait_for(
+            lambda: re.search(r'name="csrf" value="([^"]+)"', client.get("/apps/lights").text),
+            what="the app page's actions",
+        )
         assert client.post("/apps/lights/deploy", data={}).status_code == 403
         assert client.post("/apps/lights/deploy", data={"csrf": "forged"}).status_code == 403
         other_site = client.post(
