@@ -82,6 +82,47 @@ class SignOuts:
             return cls()
 
 
+class SignedOut:
+    """The sign-outs this replica honours: its own, merged with the record in `store` whenever that text
+    changes, and merged into it by `publish`; bounded by `lifetime` (a session's, in milliseconds) at each
+    change. Times are Unix milliseconds."""
+
+    def __init__(self, store: Store | None, lifetime: int) -> None:
+        self.store = store
+        self.lifetime = lifetime
+        self.record = SignOuts()
+        self._merged: str | None = None  # the store's text last merged into record
+
+    def refuses(self, name: str, issued: int, now: int) -> bool:
+        text = self.store.text() if self.store is not None else None
+        if text != self._merged:  # another replica signed someone out (or a record expired)
+            self._merged = text
+            self._fold(self.record, SignOuts.loads(text), now)
+        return self.record.refuses(name, issued)
+
+    def add(self, name: str, now: int) -> None:
+        """Signs `name` out on this replica at once; `publish` tells the others."""
+        self._fold(self.record, SignOuts({name: now}), now)
+
+    async def publish(self, now: int) -> None:
+        """This replica's sign-outs merged into the record every replica reads."""
+        if self.store is None:
+            return
+
+        def update(text: str | None) -> str:
+            return self._fold(SignOuts.loads(text), self.record, now).dumps()
+
+        try:
+            await self.store.save(update)
+        except TagtrailError as error:
+            log.warning("a sign-out holds on this replica only until it is told again: %s", error)
+
+    def _fold(self, into: SignOuts, other: SignOuts, now: int) -> SignOuts:
+        into.merge(other)
+        into.bound(now, self.lifetime)
+        return into
+
+
 class Store(Protocol):
     """Where the record lives: its text as last read, and a read-modify-write of it."""
 

@@ -12,7 +12,6 @@ import base64
 import hashlib
 import hmac
 import json
-import logging
 import math
 import re
 import secrets
@@ -22,11 +21,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from tagtrail.controller.signouts import SignOuts, Store
-from tagtrail.errors import TagtrailError
+from tagtrail.controller.signouts import SignedOut, Store
 from tagtrail.web.hooks import RateLimiter, secret_ok
 
-log = logging.getLogger("tagtrail.web")
 COOKIE = "tagtrail_session"
 SESSION_SECONDS = 12 * 3600
 MIN_TOKEN_LENGTH = 32
@@ -70,9 +67,7 @@ class Sessions:
         self._clock = clock
         key = (token or "").encode()
         self._key = hmac.new(key, b"tagtrail dashboard session v1", hashlib.sha256).digest()
-        self.store = store
-        self.signed_out = SignOuts()
-        self._merged: str | None = None  # the store's text last merged into signed_out
+        self.signed_out = SignedOut(store, SESSION_SECONDS * 1000)
 
     @property
     def enabled(self) -> bool:
@@ -104,7 +99,7 @@ class Sessions:
             issued = int(data.get("i", (expires - SESSION_SECONDS) * 1000))  # a session from before "i"
         except (ValueError, KeyError, TypeError, AttributeError):
             return None
-        if expires < self._clock() or self._refreshed().refuses(name, issued):
+        if expires < self._clock() or self.signed_out.refuses(name, issued, self._millis()):
             return None
         return Login(session_id, name, self._sign("csrf:" + payload), expires)
 
@@ -113,35 +108,15 @@ class Sessions:
         login = self.get(session_id)
         if login is None:
             return False
-        now = int(self._clock() * 1000)
-        self.signed_out.add(login.actor, now)
-        self.signed_out.bound(now, SESSION_SECONDS * 1000)
+        self.signed_out.add(login.actor, self._millis())
         return True
 
     async def publish(self) -> None:
         """This replica's sign-outs merged into the record every replica reads."""
-        if self.store is None:
-            return
-        mine, now = self.signed_out, int(self._clock() * 1000)
+        await self.signed_out.publish(self._millis())
 
-        def update(text: str | None) -> str:
-            record = SignOuts.loads(text)
-            record.merge(mine)
-            record.bound(now, SESSION_SECONDS * 1000)
-            return record.dumps()
-
-        try:
-            await self.store.save(update)
-        except TagtrailError as error:
-            log.warning("a sign-out holds on this replica only until it is told again: %s", error)
-
-    def _refreshed(self) -> SignOuts:
-        text = self.store.text() if self.store is not None else None
-        if text != self._merged:  # another replica signed someone out (or a record expired)
-            self._merged = text
-            self.signed_out.merge(SignOuts.loads(text))
-            self.signed_out.bound(int(self._clock() * 1000), SESSION_SECONDS * 1000)
-        return self.signed_out
+    def _millis(self) -> int:
+        return int(self._clock() * 1000)
 
     def _sign(self, text: str) -> str:
         return _b64(hmac.new(self._key, text.encode(), hashlib.sha256).digest())
