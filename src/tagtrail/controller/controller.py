@@ -29,11 +29,11 @@ from tagtrail.controller.results import Results
 from tagtrail.controller.rollouts import Rollouts
 from tagtrail.controller.schedule import WHOLE, Schedule
 from tagtrail.controller.triggers import Coalescer
-from tagtrail.errors import ConfigError, GitError, KubeError, RegistryError, TagtrailError
+from tagtrail.errors import ConfigError, GitError, TagtrailError
 from tagtrail.history import DecisionRecord, HistoryEntry
 from tagtrail.metrics import Metrics
 from tagtrail.notify import Notifier
-from tagtrail.reconcile import Outcome, Reconciler, Report, history, matcher_for, target_for
+from tagtrail.reconcile import Reconciler, Report, history, matcher_for, target_for
 from tagtrail.registry import ImageRef, RegistryClient
 
 log = logging.getLogger("tagtrail.controller")
@@ -219,7 +219,8 @@ class Controller:
                 None if not known or (apps is None and not held) else sorted((apps or known) & known - held)
             )
             if chosen is not None and not chosen:
-                self._schedule_ok(sorted((apps or known) & known))
+                ok = sorted((apps or known) & known)
+                self.schedule.succeeded(ok, interval_of(self.config), self.config.serve.jitter)
                 return None
             report = await self._run(chosen, actor, automatic)
             self.metrics.reconcile_seconds.observe(time.monotonic() - started)
@@ -228,36 +229,21 @@ class Controller:
             return report
 
     async def _run(self, chosen: list[str] | None, actor: str, automatic: bool) -> Report | None:
-        """One reconcile, its outcome told to the schedule, the metrics and people."""
+        """One reconcile, its outcome told to the schedule and (Results) to the status, metrics and people."""
         names = chosen or sorted(self.status.planned) or [WHOLE]  # no app known yet: the whole run backs off
         counted = self.reconciler.leads()  # a follower only plans: its metrics count no reconcile
         try:
             report = await self.reconciler.run(chosen, actor=actor, automatic=automatic, prefetch=True)
-        except (GitError, RegistryError, KubeError) as exc:  # a push rejected again and again, unreachable
-            await self.results.failed(str(exc), notify=isinstance(exc, GitError), counted=counted)
-            self.schedule.retry(names, interval_of(self.config))
-            return None
-        except TagtrailError as exc:  # a bad config where the target keeps it, a file that does not parse
-            await self.results.failed(str(exc), counted=counted)
-            self.schedule.stalled(names, interval_of(self.config))
-            return None
-        except Exception as exc:  # a bug must not end the loop: report it, poll again later
-            log.exception("reconcile failed")
-            await self.results.failed(f"internal error: {type(exc).__name__}: {exc}", counted=counted)
-            self.schedule.stalled(names, interval_of(self.config))
+        except Exception as error:  # a bug too must not end the loop: told, and polled again later
+            if await self.results.failed(error, counted=counted):
+                self.schedule.retry(names, interval_of(self.config))
+            else:
+                self.schedule.stalled(names, interval_of(self.config))
             return None
         await self.results.succeeded(report, self.config.notify.registry_errors, counted=counted)
         self.rollouts.follow(self.reconciler, report, self._rolled_out)
-        outcomes = report.outcomes()
-        self.schedule.retry([a for a, o in outcomes.items() if o is Outcome.RETRY], interval_of(self.config))
-        self.schedule.stalled(
-            [a for a, o in outcomes.items() if o is Outcome.STALLED], interval_of(self.config)
-        )
-        self._schedule_ok([a for a, o in outcomes.items() if o not in (Outcome.RETRY, Outcome.STALLED)])
+        self.schedule.reported(report.outcomes(), interval_of(self.config), self.config.serve.jitter)
         return report
-
-    def _schedule_ok(self, apps: list[str]) -> None:
-        self.schedule.succeeded(apps, interval_of(self.config), self.config.serve.jitter)
 
     # Dashboard actions (recorded with their actor) ----------------------------------------------------
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from tagtrail.controller import announce
 from tagtrail.controller.snapshot import Status
+from tagtrail.errors import GitError, KubeError, RegistryError, TagtrailError
 from tagtrail.metrics import Metrics
 from tagtrail.notify import Message, Notifier
 from tagtrail.reconcile import Report
@@ -23,15 +24,24 @@ class Results:
         self.registry_failures = announce.RegistryFailures()
         self.refusals = announce.Refusals()
 
-    async def failed(self, error: str, *, notify: bool = False, counted: bool = True) -> None:
-        """`counted`: this replica reconciles (it leads, or there is one); a follower's plan is not counted."""
+    async def failed(self, error: Exception, *, counted: bool = True) -> bool:
+        """A reconcile that raised, told; whether it may pass by itself (a push rejected again and again, an
+        unreachable registry, remote or cluster: the apps back off) or not (a bad config where the target
+        keeps it, a file that does not parse, a bug: they wait for the interval). `counted`: this replica
+        reconciles (it leads, or there is one); a follower's plan is not counted."""
+        if isinstance(error, TagtrailError):
+            text = str(error)
+        else:  # a bug must not end the loop: reported with its traceback
+            log.error("reconcile failed", exc_info=error)
+            text = f"internal error: {type(error).__name__}: {error}"
         self.status.last_reconcile = datetime.now(UTC)
-        self.status.last_error = error
+        self.status.last_error = text
         if counted:
             self.metrics.reconciles.labels("failed").inc()
-        log.error("reconcile failed: %s", error)
-        if notify:
-            await self.send([announce.failed(error)])
+        log.error("reconcile failed: %s", text)
+        if isinstance(error, GitError):
+            await self.send([announce.failed(text)])
+        return isinstance(error, (GitError, RegistryError, KubeError))
 
     async def succeeded(self, report: Report, registry_errors: int, *, counted: bool = True) -> None:
         status = self.status

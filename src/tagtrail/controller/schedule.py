@@ -5,7 +5,9 @@ but backing off exponentially after a transient failure, and at the interval aft
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+
+from tagtrail.reconcile import Outcome
 
 BACKOFF_FIRST = 5.0  # seconds before the first retry after a transient failure
 BACKOFF_CAP_INTERVALS = 10  # a long outage is polled at most every ten intervals
@@ -58,6 +60,16 @@ class Schedule:
             self._due[app] = now + delay
             longest = max(longest, delay)
         return longest
+
+    def reported(
+        self, outcomes: Mapping[str, Outcome], interval: Callable[[str], float], jitter: float
+    ) -> None:
+        """A reconcile that ran: each app by what came of it (retry, stalled, or it worked)."""
+        self.retry([a for a, o in outcomes.items() if o is Outcome.RETRY], interval)
+        self.stalled([a for a, o in outcomes.items() if o is Outcome.STALLED], interval)
+        self.succeeded(
+            [a for a, o in outcomes.items() if o not in (Outcome.RETRY, Outcome.STALLED)], interval, jitter
+        )
 
     def when(self, app: str) -> float | None:
         """When the app is polled next (the clock's time), if it is scheduled."""
