@@ -17,7 +17,6 @@ import httpx
 from tagtrail.config.kubernetes import KubernetesConfig, LeaderElectionConfig
 from tagtrail.errors import TagtrailError
 from tagtrail.kube.lease import Elector
-from tagtrail.reconcile import matcher_for
 
 ENV = "TAGTRAIL_LEADER_ELECTION"
 # Replica-to-replica calls (webhooks passed on, decisions read) carry this per-install secret, never the
@@ -87,9 +86,9 @@ def client(secret: str) -> httpx.AsyncClient:
 async def forward(controller: Controller, image: str, tag: str | None, source: str) -> str | None:
     """A follower's webhook, passed to the leader (POST /internal/hint), so a push is deployed at once
     whichever replica the Service sent it to; else the leader's next poll finds it."""
-    app = matcher_for(controller.config).app_of_pushed(image)
-    if app is None or controller.elector is None:
-        return app
+    app = controller.reconciler.matcher.app_of_pushed(image)
+    if app is None:
+        return None
     found = leader(controller)
     if found is None:
         why = "no leader address proven" if os.environ.get(SECRET_ENV) else f"{SECRET_ENV} is not set"
