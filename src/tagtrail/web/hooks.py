@@ -193,10 +193,13 @@ class RateLimiter:
         self._clock = clock
         self._buckets: dict[str, tuple[float, float]] = {}
 
+    def _refilled(self, bucket: tuple[float, float], now: float) -> float:
+        tokens, then = bucket
+        return min(self.burst, tokens + (now - then) * self.rate)
+
     def _tokens(self, source: str) -> float:
         now = self._clock()
-        tokens, then = self._buckets.pop(source, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - then) * self.rate)
+        tokens = self._refilled(self._buckets.pop(source, (self.burst, now)), now)
         if tokens < self.burst:  # a full bucket is no bucket: nothing is kept for a client not refused
             self._buckets[source] = (tokens, now)  # last, so the dict runs from least to most recent
         return tokens
@@ -219,5 +222,5 @@ class RateLimiter:
             # once per CLIENTS_KEPT / 2 refusals): one sender of many addresses cannot grow memory, and it
             # gains nothing it could not by using a new address.
             now = self._clock()
-            kept = [(k, v) for k, v in self._buckets.items() if v[0] + (now - v[1]) * self.rate < self.burst]
+            kept = [(k, v) for k, v in self._buckets.items() if self._refilled(v, now) < self.burst]
             self._buckets = dict(kept[-(CLIENTS_KEPT // 2) :])
