@@ -143,14 +143,13 @@ def serve(
     from tagtrail.controller.leadership import SECRET_ENV, advertise  # noqa: PLC0415
     from tagtrail.web.auth import weak_token  # noqa: PLC0415
 
-    weak = weak_token(os.environ.get(config.serve.token_env))
-    if weak:
-        raise TagtrailError(
-            f"{config.serve.token_env} {weak}, or unset it to turn the dashboard's actions off"
-        )
-    weak = weak_token(os.environ.get(SECRET_ENV))
-    if weak:
-        raise TagtrailError(f"{SECRET_ENV} {weak}, or unset it to turn the calls between replicas off")
+    for env, what in (
+        (config.serve.token_env, "the dashboard's actions"),
+        (SECRET_ENV, "the calls between replicas"),
+    ):
+        weak = weak_token(os.environ.get(env))
+        if weak:
+            raise TagtrailError(f"{env} {weak}, or unset it to turn {what} off")
 
     controller = Controller(Path(path))
     host = host or config.serve.host
