@@ -1,5 +1,6 @@
 """What a reconcile's result changes outside the schedule: the controller's status, the metrics, and what
-people are told."""
+people are told; and of a reconcile that raised, whether it may pass by itself (for the schedule to back
+off)."""
 
 from __future__ import annotations
 
