@@ -31,21 +31,18 @@ _POD_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")  # a DNS subdoma
 
 
 def leader_url(claimed: str | None) -> tuple[str, str] | None:
-    """`(url, ip)` when `claimed` is exactly http://IP:PORT (IPv6 in brackets), else None."""
+    """`(url, ip)` when `claimed` is exactly http://IP:PORT (IPv6 in brackets), else None. The URL is built
+    again from the IP and port read from the claim and must spell the claim: another scheme, no port, a
+    name, userinfo, a path, a query or a fragment (even empty), or another spelling of the IP all differ."""
     if not claimed or len(claimed) > 64:
         return None
     try:
         parts = urlsplit(claimed)
-        port = parts.port
         ip = ipaddress.ip_address(parts.hostname or "")
+        shown = f"[{ip}]" if ip.version == 6 else str(ip)
+        url = f"http://{shown}:{parts.port}"
     except ValueError:
         return None
-    if parts.scheme != "http" or port is None or parts.username is not None or parts.password is not None:
-        return None
-    if parts.path or parts.query or parts.fragment or "?" in claimed or "#" in claimed:
-        return None
-    shown = f"[{ip}]" if ip.version == 6 else str(ip)
-    url = f"http://{shown}:{port}"
     return (url, str(ip)) if url == claimed else None
 
 
