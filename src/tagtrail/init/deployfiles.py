@@ -18,6 +18,7 @@ from pathlib import Path, PurePosixPath
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from tagtrail.config import CONFIG_NAME
+from tagtrail.config.types import is_loopback_host
 from tagtrail.errors import InvalidReference, RefsError
 from tagtrail.init.reader import Reader
 from tagtrail.refs import Matcher, Reference, find
@@ -222,13 +223,7 @@ def is_local(registry: str) -> bool:
 
 
 def is_loopback(registry: str) -> bool:
-    host = registry.rsplit(":", 1)[0] if registry.count(":") == 1 else registry
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+    return is_loopback_host(registry.rsplit(":", 1)[0] if registry.count(":") == 1 else registry)
 
 
 def deploy_files(
