@@ -52,7 +52,8 @@ class MetadataStep:
     sha_length: int | None  # DOCKER_METADATA_SHORT_SHA_LENGTH
     from_remote: bool  # images: uses github.* values, which init takes from the git remote
     written: dict[str, str] = field(default_factory=dict)  # an image as resolved → as the workflow writes it
-    mixed: tuple[str, ...] = ()  # why an unresolved image names no one template (a sentence each)
+    # an image as written → why it names no one template (a sentence per expression that mixes)
+    mixed: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -167,18 +168,20 @@ def _steps(
             images: list[str] = []
             unresolved: list[str] = []
             written: dict[str, str] = {}
-            mixed: list[str] = []
+            mixed: dict[str, tuple[str, ...]] = {}
             raw = str(given.get("images", ""))
             for name in _image_names(raw):
                 resolved = resolve(name, context)
                 (images if resolved is not None else unresolved).append(resolved or name)
                 written[resolved or name] = name
-                mixed += [
+                said = tuple(
                     f"images: {name} in {path}:{step.lc.line + 1}: {expression} gives each app an image of"
                     f" its own that follows no one name ({pairs}); tagtrail names all the apps' images with one"
                     " template: rename them to one pattern with the app's name in it, then set image: to it"
                     for expression, pairs in mixed_in(name, context)
-                ]
+                )
+                if said:
+                    mixed[name] = mixed.get(name, ()) + said
             length = env.get("DOCKER_METADATA_SHORT_SHA_LENGTH", "")
             tags_line = given.lc.value("tags")[0] + 1 if "tags" in given else step.lc.line + 1
             found.append(
@@ -192,7 +195,7 @@ def _steps(
                     int(length) if length.isdigit() else None,
                     "github." in raw or any("github." in v for v in env.values()),
                     written,
-                    tuple(mixed),
+                    mixed,
                 )
             )
     return found
