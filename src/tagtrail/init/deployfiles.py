@@ -188,13 +188,15 @@ def infer_image(files: list[YamlFile], apps: list[str]) -> tuple[str, set[str], 
     return best, *candidates[best]
 
 
-def infer_aliases(files: list[YamlFile], apps: list[str], image: str) -> tuple[dict[str, Mention], list[str]]:
+def infer_aliases(
+    files: list[YamlFile], apps: list[str], image: str
+) -> tuple[dict[str, Mention], dict[str, str]]:
     """Other names of the apps' images in the deploy files: those taken as aliases (with a place each uses
-    it), and sentences about those left out because they may be someone else's images."""
+    it), and those left out because they may be someone else's images (with a sentence each)."""
     canonical = Matcher(image)
     own_path = ImageRef.parse(image.replace("{app}", "app")).repository.rsplit("/", 1)[0]
     aliases: dict[str, Mention] = {}
-    doubtful = []
+    doubtful: dict[str, str] = {}
     for template, (named, where) in sorted(by_template(files, apps).items()):
         if all(canonical.app_of(m.name) is not None for m in where):
             continue
@@ -203,7 +205,7 @@ def infer_aliases(files: list[YamlFile], apps: list[str], image: str) -> tuple[d
             aliases[template] = where[0]
         else:
             app = sorted(named)[0]
-            doubtful.append(
+            doubtful[template] = (
                 f"{where[0].path}:{where[0].line} names {where[0].text}, which ends in the app name {app};"
                 f" if it is {app}'s image under another name, add '{template}' to deploy.aliases"
             )
