@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.git import git, init_repo
+from bench.git import commit, git, init_repo
 
 LIMIT = 1024 * 1024 * 1024  # the child's address space: the interpreter and its imports use ~300 MiB
 IMAGE = "ghcr.io/acme/shop/web:main.20251014-051038.185c95c"
@@ -59,13 +59,6 @@ def link(root: Path, path: str, target: str | Path) -> None:
     (root / path).symlink_to(target)
     git(root, "add", "-A")
     git(root, "commit", "-q", "-m", f"link {path}")
-
-
-def add(root: Path, path: str, text: str) -> None:
-    (root / path).parent.mkdir(parents=True, exist_ok=True)
-    (root / path).write_text(text)
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", f"add {path}")
 
 
 def init(root: Path, args: tuple[str, ...] = ("--dry-run",)) -> subprocess.CompletedProcess[str]:
@@ -117,7 +110,7 @@ def test_a_hostile_file_is_skipped_in_one_line_and_the_rest_is_read(case: str, t
     elif content.startswith("/") or "\n" not in content:
         link(root, path, content)
     else:
-        add(root, path, content)
+        commit(root, {path: content}, f"add {path}")
 
     result = init(root)
 
@@ -135,7 +128,7 @@ def test_a_hostile_file_is_skipped_in_one_line_and_the_rest_is_read(case: str, t
 
 def test_a_large_deploy_file_is_skipped_with_its_size_limit(tmp_path: Path) -> None:
     root = repository(tmp_path)
-    add(root, "deploy/huge.yaml", f"image: {IMAGE}\n" + "# padding\n" * 300_000)
+    commit(root, {"deploy/huge.yaml": f"image: {IMAGE}\n" + "# padding\n" * 300_000}, "a huge file")
     result = init(root)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "skipped deploy/huge.yaml: larger than 2048 KiB" in result.stderr.splitlines()
