@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from bench.git import commit, git, init_repo
+from tagtrail.init import survey
 
 LIMIT = 1024 * 1024 * 1024  # the child's address space: the interpreter and its imports use ~300 MiB
 IMAGE = "ghcr.io/acme/shop/web:main.20251014-051038.185c95c"
@@ -160,3 +161,18 @@ def test_a_tagtrail_yaml_linked_out_of_the_repository_is_neither_read_nor_replac
     )
     assert "Traceback" not in result.stderr
     assert (root / "tagtrail.yaml").readlink() == Path("/dev/zero")
+
+
+def test_a_yaml_directive_of_another_version_is_not_yaml_to_init(tmp_path: Path) -> None:
+    """ruamel.yaml refuses `%YAML 1.20` with an AssertionError, not a YAMLError: a workflow or a deploy file
+    that starts with one is not read (as the reference finder refuses it), never an internal error."""
+    odd = "%YAML 1.20\n---\n"
+    root = repository(tmp_path)
+    commit(
+        root,
+        {".github/workflows/odd.yml": odd + WORKFLOW, "deploy/odd.yaml": f"{odd}image: {IMAGE}\n"},
+        "odd",
+    )
+    proposal = survey(root)
+    assert proposal.image.value == "ghcr.io/acme/shop/{app}"
+    assert [f.path for f in proposal.files] == ["deploy/web.yaml"]

@@ -88,7 +88,7 @@ class Reader:
         text = self.yaml_text(path, TEXT_MAX_BYTES)
         try:
             return None if text is None else YAML(typ="rt").load(text)
-        except (YAMLError, RecursionError):
+        except (YAMLError, RecursionError, AssertionError):  # AssertionError: `%YAML 1.20`
             return None  # not ours to judge; actionlint is
 
     def nodes(self, path: str) -> tuple[str, list[Node]] | None:
