@@ -50,8 +50,9 @@ def compose(text: str) -> list[Node]:
     references. It speaks YAML 1.1, which refuses a few things 1.2 allows (`{image: repo:tag}` in a flow
     mapping), so anything it refuses is read again by ruamel.yaml's own parser, which decides (its safe
     flavour: comments are not needed here), raising its YAMLError, or AssertionError for a %YAML directive of
-    a version other than 1.1 or 1.2. `text` has no byte order mark: the two parsers disagree on whether it
-    counts as a character."""
+    a version other than 1.1 or 1.2. The two parsers disagree on whether a byte order mark counts as a
+    character: character positions are right for a text without one (the reference finder strips it); lines
+    are the same either way."""
     try:
         return [doc for doc in YAML(typ="safe", pure=False).compose_all(text) if doc is not None]
     except (YAMLError, UnicodeEncodeError):  # libyaml refuses a lone surrogate; the pure parser says where
