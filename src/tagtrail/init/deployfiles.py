@@ -246,7 +246,7 @@ def deploy_files(
                     f"{str(exc).removesuffix('; nothing was written')}; {file.path} is not proposed"
                 )
             continue
-        written = {file.text.count("\n", 0, s.start) + 1 for ref in refs for s in ref.spans.values()}
+        written = _lines_of(file.text, [s.start for ref in refs for s in ref.spans.values()])
         untagged = {r.line for r in refs if r.kind == "image" and r.tag is None and r.digest is None}
         wrong = [m for m in named if m.line not in written or (m.key == "repository" and m.line in untagged)]
         unwritable += [
@@ -261,3 +261,14 @@ def deploy_files(
         others = tuple(m for m in file.mentions if matcher.app_of(m.name) is None)
         found.append(DeployFile(file.path, file.kind, tuple(refs), others))
     return sorted(found, key=lambda f: (KINDS.index(f.kind), f.path)), unwritable
+
+
+def _lines_of(text: str, offsets: list[int]) -> set[int]:
+    """The 1-based lines of character offsets in `text`, counted in one pass over it (not once per offset:
+    a manifest of thousands of references)."""
+    lines, line, at = set(), 1, 0
+    for offset in sorted(offsets):
+        line += text.count("\n", at, offset)
+        at = offset
+        lines.add(line)
+    return lines
