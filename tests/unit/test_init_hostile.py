@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.git import git, init_repo
+from bench.git import commit, git, init_repo
+from tagtrail.init import survey
 
 LIMIT = 1024 * 1024 * 1024  # the child's address space: the interpreter and its imports use ~300 MiB
 IMAGE = "ghcr.io/acme/shop/web:main.20251014-051038.185c95c"
@@ -59,13 +60,6 @@ def link(root: Path, path: str, target: str | Path) -> None:
     (root / path).symlink_to(target)
     git(root, "add", "-A")
     git(root, "commit", "-q", "-m", f"link {path}")
-
-
-def add(root: Path, path: str, text: str) -> None:
-    (root / path).parent.mkdir(parents=True, exist_ok=True)
-    (root / path).write_text(text)
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", f"add {path}")
 
 
 def init(root: Path, args: tuple[str, ...] = ("--dry-run",)) -> subprocess.CompletedProcess[str]:
@@ -117,7 +111,7 @@ def test_a_hostile_file_is_skipped_in_one_line_and_the_rest_is_read(case: str, t
     elif content.startswith("/") or "\n" not in content:
         link(root, path, content)
     else:
-        add(root, path, content)
+        commit(root, {path: content}, f"add {path}")
 
     result = init(root)
 
@@ -135,7 +129,7 @@ def test_a_hostile_file_is_skipped_in_one_line_and_the_rest_is_read(case: str, t
 
 def test_a_large_deploy_file_is_skipped_with_its_size_limit(tmp_path: Path) -> None:
     root = repository(tmp_path)
-    add(root, "deploy/huge.yaml", f"image: {IMAGE}\n" + "# padding\n" * 300_000)
+    commit(root, {"deploy/huge.yaml": f"image: {IMAGE}\n" + "# padding\n" * 300_000}, "a huge file")
     result = init(root)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "skipped deploy/huge.yaml: larger than 2048 KiB" in result.stderr.splitlines()
@@ -167,3 +161,18 @@ def test_a_tagtrail_yaml_linked_out_of_the_repository_is_neither_read_nor_replac
     )
     assert "Traceback" not in result.stderr
     assert (root / "tagtrail.yaml").readlink() == Path("/dev/zero")
+
+
+def test_a_yaml_directive_of_another_version_is_not_yaml_to_init(tmp_path: Path) -> None:
+    """ruamel.yaml refuses `%YAML 1.20` with an AssertionError, not a YAMLError: a workflow or a deploy file
+    that starts with one is not read (as the reference finder refuses it), never an internal error."""
+    odd = "%YAML 1.20\n---\n"
+    root = repository(tmp_path)
+    commit(
+        root,
+        {".github/workflows/odd.yml": odd + WORKFLOW, "deploy/odd.yaml": f"{odd}image: {IMAGE}\n"},
+        "odd",
+    )
+    proposal = survey(root)
+    assert proposal.image.value == "ghcr.io/acme/shop/{app}"
+    assert [f.path for f in proposal.files] == ["deploy/web.yaml"]

@@ -3,7 +3,6 @@ and what it does when one moves (a base tag republished with fixes, no commit an
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from datetime import timedelta
 from typing import Literal
@@ -11,7 +10,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
-from tagtrail.config.types import EnvName, Interval, _Section
+from tagtrail.config.types import EnvName, Interval, _Section, is_loopback_host
 
 OnChange = Literal["notify", "rebuild"]
 # GitHub's grammar: an owner is letters, digits and single inner hyphens (at most 39); a repository name is
@@ -63,20 +62,11 @@ class GitHubDispatchConfig(_Section):
         shown = value.replace(f":{parts.password}@", ":***@") if parts.password else value
         if parts.username is not None or parts.query or parts.fragment or not parts.hostname:
             raise ValueError(f"'{shown}' is not an API base URL: give https://HOST[/PATH], no user or query")
-        if parts.scheme != "https" and not (parts.scheme == "http" and _loopback(parts.hostname)):
+        if parts.scheme != "https" and not (parts.scheme == "http" and is_loopback_host(parts.hostname)):
             raise ValueError(
                 f"'{shown}' is not https: the token would travel in the clear (http only to loopback)"
             )
         return value
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class LocalBuildConfig(_Section):

@@ -3,6 +3,7 @@ credential sources and environment variable names, each validated where it is de
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from datetime import timedelta
 from pathlib import PurePosixPath
@@ -59,6 +60,16 @@ def _registry_host(value: str) -> str:
             f"'{value}' is not a registry host; write host or host:port, without a scheme or path"
         )
     return value
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether a host (a name, or an address, IPv6 with or without brackets; no port) is this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _pin_tag(value: str) -> str:

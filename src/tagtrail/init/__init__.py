@@ -1,11 +1,13 @@
 """`tagtrail init`: read an existing monorepo and propose the tagtrail.yaml that fits it.
 
-    survey(root) → Proposal        apps, scheme, image, aliases, deploy files, branch, and what to do
-    write_config(proposal) → Path  the proposal's text, written atomically at the top of the repository
+    survey(root) → Proposal                apps, scheme, image, aliases, deploy files, branch, and what to do
+    existing_config(proposal) → str | None  the tagtrail.yaml there now, read as every file init reads
+    write_config(proposal) → bool          the proposal's text, written atomically at the top of the repository
 
-Everything is read from what the repository already says: app folders and their Dockerfiles
-(`folders`), docker/metadata-action steps of its GitHub workflows (`workflow`), and the YAML files that name
-the images (`deployfiles`); `render` writes the text and `survey` checks it with the config loader.
+Everything is read from what the repository already says, each file through `reader`: app folders and their
+Dockerfiles (`folders`), docker/metadata-action steps of its GitHub workflows (`workflow`, their expressions
+`expressions`), and the YAML files that name the images (`deployfiles`); `naming` picks the image template,
+`render` writes the text and `survey` checks it with the config loader.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from pathlib import Path, PurePosixPath
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from tagtrail.config import CONFIG_NAME
+from tagtrail.config.types import is_loopback_host
 from tagtrail.errors import InvalidReference, RefsError
 from tagtrail.init.reader import Reader
 from tagtrail.refs import Matcher, Reference, find
@@ -187,13 +188,15 @@ def infer_image(files: list[YamlFile], apps: list[str]) -> tuple[str, set[str], 
     return best, *candidates[best]
 
 
-def infer_aliases(files: list[YamlFile], apps: list[str], image: str) -> tuple[dict[str, Mention], list[str]]:
+def infer_aliases(
+    files: list[YamlFile], apps: list[str], image: str
+) -> tuple[dict[str, Mention], dict[str, str]]:
     """Other names of the apps' images in the deploy files: those taken as aliases (with a place each uses
-    it), and sentences about those left out because they may be someone else's images."""
+    it), and those left out because they may be someone else's images (with a sentence each)."""
     canonical = Matcher(image)
     own_path = ImageRef.parse(image.replace("{app}", "app")).repository.rsplit("/", 1)[0]
     aliases: dict[str, Mention] = {}
-    doubtful = []
+    doubtful: dict[str, str] = {}
     for template, (named, where) in sorted(by_template(files, apps).items()):
         if all(canonical.app_of(m.name) is not None for m in where):
             continue
@@ -202,7 +205,7 @@ def infer_aliases(files: list[YamlFile], apps: list[str], image: str) -> tuple[d
             aliases[template] = where[0]
         else:
             app = sorted(named)[0]
-            doubtful.append(
+            doubtful[template] = (
                 f"{where[0].path}:{where[0].line} names {where[0].text}, which ends in the app name {app};"
                 f" if it is {app}'s image under another name, add '{template}' to deploy.aliases"
             )
@@ -222,13 +225,7 @@ def is_local(registry: str) -> bool:
 
 
 def is_loopback(registry: str) -> bool:
-    host = registry.rsplit(":", 1)[0] if registry.count(":") == 1 else registry
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+    return is_loopback_host(registry.rsplit(":", 1)[0] if registry.count(":") == 1 else registry)
 
 
 def deploy_files(
@@ -249,7 +246,7 @@ def deploy_files(
                     f"{str(exc).removesuffix('; nothing was written')}; {file.path} is not proposed"
                 )
             continue
-        written = {file.text.count("\n", 0, s.start) + 1 for ref in refs for s in ref.spans.values()}
+        written = _lines_of(file.text, [s.start for ref in refs for s in ref.spans.values()])
         untagged = {r.line for r in refs if r.kind == "image" and r.tag is None and r.digest is None}
         wrong = [m for m in named if m.line not in written or (m.key == "repository" and m.line in untagged)]
         unwritable += [
@@ -264,3 +261,14 @@ def deploy_files(
         others = tuple(m for m in file.mentions if matcher.app_of(m.name) is None)
         found.append(DeployFile(file.path, file.kind, tuple(refs), others))
     return sorted(found, key=lambda f: (KINDS.index(f.kind), f.path)), unwritable
+
+
+def _lines_of(text: str, offsets: list[int]) -> set[int]:
+    """The 1-based lines of character offsets in `text`, counted in one pass over it (not once per offset:
+    a manifest of thousands of references)."""
+    lines, line, at = set(), 1, 0
+    for offset in sorted(offsets):
+        line += text.count("\n", at, offset)
+        at = offset
+        lines.add(line)
+    return lines

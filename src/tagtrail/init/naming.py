@@ -30,10 +30,8 @@ def choose_image(
     pushed: list[list[_Pushed]] = []
     for step in steps:
         usable = [p for name in step.images if (p := _usable(name, step, files, apps, todo)) is not None]
-        todo += step.mixed
-        for name in (
-            n for n in step.unresolved if not any(m.startswith(f"images: {n} in ") for m in step.mixed)
-        ):
+        todo += [sentence for said in step.mixed.values() for sentence in said]
+        for name in (n for n in step.unresolved if n not in step.mixed):  # said why above
             todo.append(
                 f"images: {name} in {step.where} uses an expression init cannot know here (secrets, outputs,"
                 " or github.* without a GitHub remote); not used"

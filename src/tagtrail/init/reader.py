@@ -88,17 +88,18 @@ class Reader:
         text = self.yaml_text(path, TEXT_MAX_BYTES)
         try:
             return None if text is None else YAML(typ="rt").load(text)
-        except (YAMLError, RecursionError):
+        except (YAMLError, RecursionError, AssertionError):  # AssertionError: `%YAML 1.20`
             return None  # not ours to judge; actionlint is
 
     def nodes(self, path: str) -> tuple[str, list[Node]] | None:
-        """A file that may deploy the apps: its text and its documents' node trees, or None."""
+        """A file that may deploy the apps: its text and its documents' node trees, composed as the
+        reference finder composes them (`guard.compose`), or None."""
         text = self.yaml_text(path, YAML_MAX_BYTES)
         if text is None:
             return None
         try:
-            return text, [d for d in YAML(typ="rt").compose_all(text) if d is not None]
-        except (YAMLError, RecursionError):
+            return text, guard.compose(text)
+        except (YAMLError, RecursionError, AssertionError):  # AssertionError: `%YAML 1.20`
             return None  # a Helm template, or not YAML at all: nothing tagtrail could rewrite safely
 
     def _skip(self, path: str, why: str) -> None:

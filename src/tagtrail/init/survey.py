@@ -79,8 +79,10 @@ def survey(root: Path) -> Proposal:
     aliases += [Choice(t, f"{m.path}:{m.line} names {m.text}") for t, m in inferred.items() if t not in known]
     told = disagreement(image, [a.value for a in aliases], yaml_files, found.names)
     if told is not None:  # said once, with both names, instead of as a doubtful alias
-        doubtful = [line for line in doubtful if f"'{told[0]}'" not in line] + [told[1]]
-    todo += doubtful
+        template, sentence = told
+        doubtful.pop(template, None)
+        doubtful[template] = sentence
+    todo += doubtful.values()
     matcher = Matcher(image.value, [a.value for a in aliases])
     host = ImageRef.parse(image.value.replace("{app}", "app")).registry
     deploy, unwritable = deploy_files(yaml_files, matcher, found.names)

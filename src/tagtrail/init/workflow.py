@@ -25,6 +25,8 @@ from tagtrail.scheme import Scheme, suggest_zone
 
 METADATA_ACTION = "docker/metadata-action"
 WORKFLOWS = ".github/workflows"
+# a reusable workflow's inputs, from its callers' `with:`: those per app as templates, those mixed by app
+Inputs = tuple[dict[str, str], dict[str, str]]
 _ZONE = re.compile(r"""tz=(['"])(.*?)\1""")
 _UNEXPRESSIBLE = {
     "sha": "sha-<commit> tags carry no branch and no time",
@@ -50,7 +52,8 @@ class MetadataStep:
     sha_length: int | None  # DOCKER_METADATA_SHORT_SHA_LENGTH
     from_remote: bool  # images: uses github.* values, which init takes from the git remote
     written: dict[str, str] = field(default_factory=dict)  # an image as resolved → as the workflow writes it
-    mixed: tuple[str, ...] = ()  # why an unresolved image names no one template (a sentence each)
+    # an image as written → why it names no one template (a sentence per expression that mixes)
+    mixed: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -80,9 +83,7 @@ def read_workflows(
     calls = _calls(workflows, owner_repo, apps)
     found = []
     for path, document in workflows.items():
-        inputs, mixed = per_app(calls.get(path, []), apps)
-        called = Context({}, owner_repo, _prefixed("inputs", inputs), mixed=_prefixed("inputs", mixed))
-        found += _steps(path, document, owner_repo, apps, called)
+        found += _steps(path, document, owner_repo, apps, per_app(calls.get(path, []), apps))
     return found
 
 
@@ -96,15 +97,22 @@ def _jobs(workflow: CommentedMap) -> list[CommentedMap]:
     return [j for j in jobs.values() if isinstance(j, CommentedMap)] if isinstance(jobs, CommentedMap) else []
 
 
-def _context(workflow: CommentedMap, job: CommentedMap, owner_repo: str | None, apps: list[str]) -> Context:
-    """A job's context: its env (the workflow's under it) and what its matrix says of the apps."""
+def _context(
+    workflow: CommentedMap,
+    job: CommentedMap,
+    owner_repo: str | None,
+    apps: list[str],
+    inputs: Inputs = ({}, {}),
+) -> Context:
+    """A job's context: its env (the workflow's under it), what its matrix says of the apps, and the inputs
+    its workflow's callers pass (`per_app` of their `with:`)."""
     strategy = job.get("strategy")
     matrix = strategy.get("matrix") if isinstance(strategy, CommentedMap) else None
     env = _env(workflow) | _env(job)
+    found = _prefixed("inputs", inputs[0])
+    mixed = _prefixed("inputs", inputs[1])
     if not isinstance(matrix, CommentedMap):  # none, or fromJSON(…) of a job before: the apps, as tagtrail's
-        return Context(env, owner_repo, open_matrix=True)
-    found: dict[str, str] = {}
-    mixed: dict[str, str] = {}
+        return Context(env, owner_repo, found, open_matrix=True, mixed=mixed)
     for key, values in matrix.items():
         if key == "include" and isinstance(values, list):
             entries = [{str(k): str(v) for k, v in e.items()} for e in values if isinstance(e, CommentedMap)]
@@ -140,13 +148,13 @@ def _calls(
 
 
 def _steps(
-    path: str, workflow: CommentedMap, owner_repo: str | None, apps: list[str], called: Context
+    path: str, workflow: CommentedMap, owner_repo: str | None, apps: list[str], inputs: Inputs
 ) -> list[MetadataStep]:
-    """The metadata-action steps of one workflow; `called`: what its callers pass as inputs."""
+    """The metadata-action steps of one workflow; `inputs`: what its callers pass."""
     found = []
     for job in _jobs(workflow):
         steps = job.get("steps")
-        job_context = _context(workflow, job, owner_repo, apps)
+        job_context = _context(workflow, job, owner_repo, apps, inputs)
         for step in steps if isinstance(steps, list) else ():
             if not isinstance(step, CommentedMap) or not str(step.get("uses", "")).startswith(
                 METADATA_ACTION
@@ -156,27 +164,24 @@ def _steps(
             if not isinstance(given, CommentedMap):
                 continue
             env = {**job_context.env, **_env(step)}
-            context = replace(
-                job_context,
-                env=env,
-                per_app={**job_context.per_app, **called.per_app},
-                mixed={**job_context.mixed, **called.mixed},
-            )
+            context = replace(job_context, env=env)
             images: list[str] = []
             unresolved: list[str] = []
             written: dict[str, str] = {}
-            mixed: list[str] = []
+            mixed: dict[str, tuple[str, ...]] = {}
             raw = str(given.get("images", ""))
             for name in _image_names(raw):
                 resolved = resolve(name, context)
                 (images if resolved is not None else unresolved).append(resolved or name)
                 written[resolved or name] = name
-                mixed += [
+                said = tuple(
                     f"images: {name} in {path}:{step.lc.line + 1}: {expression} gives each app an image of"
                     f" its own that follows no one name ({pairs}); tagtrail names all the apps' images with one"
                     " template: rename them to one pattern with the app's name in it, then set image: to it"
                     for expression, pairs in mixed_in(name, context)
-                ]
+                )
+                if said:
+                    mixed[name] = mixed.get(name, ()) + said
             length = env.get("DOCKER_METADATA_SHORT_SHA_LENGTH", "")
             tags_line = given.lc.value("tags")[0] + 1 if "tags" in given else step.lc.line + 1
             found.append(
@@ -190,7 +195,7 @@ def _steps(
                     int(length) if length.isdigit() else None,
                     "github." in raw or any("github." in v for v in env.values()),
                     written,
-                    tuple(mixed),
+                    mixed,
                 )
             )
     return found

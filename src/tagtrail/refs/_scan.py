@@ -6,7 +6,6 @@ import re
 from dataclasses import dataclass, field
 from typing import NoReturn
 
-from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
@@ -24,23 +23,15 @@ MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 def compose(path: str, text: str) -> list[Node]:
-    """The documents' node trees, with character positions. libyaml's parser (ruamel.yaml.clib) first: the
-    same nodes, six times faster, which matters for files of hundreds of references. It speaks YAML 1.1,
-    which refuses a few things 1.2 allows (`{image: repo:tag}` in a flow mapping), so anything it refuses
-    is read again by ruamel.yaml's own parser, which decides (its safe flavour: a quarter faster than the
-    round-trip one, and comments are not needed here). `text` has no byte order mark: the two parsers
-    disagree on whether it counts as a character. The limits every YAML tagtrail reads obeys (size, depth,
-    alias expansion) are checked first."""
+    """The documents' node trees, with character positions (`guard.compose`), once the limits every YAML
+    tagtrail reads obeys (size, depth, alias expansion) pass; a refusal as one line. `text` has no byte order
+    mark."""
     too_much = guard.check(text, DEPLOY_FILE_MAX_BYTES)
     if too_much is not None:
         where = f"{path}:{too_much.line}" if too_much.line else path
         raise RefsError(f"{where}: {too_much.message}; tagtrail does not read it; nothing was written")
     try:
-        return [doc for doc in YAML(typ="safe", pure=False).compose_all(text) if doc is not None]
-    except (YAMLError, UnicodeEncodeError):  # libyaml refuses a lone surrogate; the pure parser says where
-        pass
-    try:
-        return [doc for doc in YAML(typ="safe", pure=True).compose_all(text) if doc is not None]
+        return guard.compose(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else path
