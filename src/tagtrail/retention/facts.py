@@ -7,10 +7,10 @@ the rollback targets.
   history and the pins of its own tagtrail.yaml, fetched, so pins and deploys pushed since this checkout
   was pulled count.
 - tagtrail.yaml as loaded: `deploy.pins`.
-- The cluster, wherever `kubernetes:` is configured (direct mode or GitOps + observe): what every workload
-  runs, the pins annotated on it (`tagtrail.dev/pin.APP`), and the images of every revision it can roll
-  back to (`kubectl rollout undo`: a Deployment's ReplicaSets, a StatefulSet's or DaemonSet's
-  ControllerRevisions), however many.
+- The cluster, wherever `kubernetes:` is configured (direct mode, where it is the target and is read only
+  here, or GitOps + observe): what every workload runs, the pins annotated on it (`tagtrail.dev/pin.APP`),
+  and the images of every revision it can roll back to (`kubectl rollout undo`: a Deployment's
+  ReplicaSets, a StatefulSet's or DaemonSet's ControllerRevisions), however many.
 A place that cannot be read stops the plan: nothing is deleted blind.
 """
 
@@ -59,16 +59,26 @@ class AtHead(Protocol):
 
 
 async def protected(
-    config: Config, target: Target, apps: list[str], cluster: Cluster | None = None
+    config: Config,
+    target: Target,
+    apps: list[str],
+    cluster: Cluster | None = None,
+    *,
+    declared: Declared | None = None,
 ) -> dict[str, Protected]:
-    """What each app keeps whatever the rules say."""
+    """What each app keeps whatever the rules say; `declared`: what the target declares, when the caller
+    has just read it."""
     found: dict[str, Protected] = defaultdict(Protected)
-    views = [(await target.declared(), await target.history())]
+    views = []
+    # direct mode: the target is the cluster, whose reading below holds all the target declares and its
+    # history (every revision, not the last few), so it is not read twice more
+    if cluster is None or getattr(target, "cluster", None) is not cluster:
+        views.append((declared if declared is not None else await target.declared(), await target.history()))
     if isinstance(target, AtHead):
         views.append(await target.at_head())
     texts = {d.config_text for d, _ in views if d.config_text is not None}
-    for declared, history in views:
-        _declared(declared, apps, found)
+    for view, history in views:
+        _declared(view, apps, found)
         _rollback(config, history, apps, found)
     branch = "tagtrail.yaml on the deploy branch"  # a pin there that does not parse stops the prune
     for pins in [config.deploy.pins, *(parse_config(t, branch).deploy.pins for t in sorted(texts))]:
