@@ -55,7 +55,10 @@ class Protected:
 class AtHead(Protocol):
     """A target that lives on a branch, read at the branch's head as a deploy would read it."""
 
-    async def at_head(self) -> tuple[Declared, list[HistoryEntry]]: ...
+    async def at_head(self) -> tuple[Declared, list[HistoryEntry]] | None:
+        """None where the target's own reads are at the head; the history only where `history` does not
+        read it already."""
+        ...
 
 
 async def protected(
@@ -74,8 +77,8 @@ async def protected(
     # history (every revision, not the last few), so it is not read twice more
     if cluster is None or getattr(target, "cluster", None) is not cluster:
         views.append((declared if declared is not None else await target.declared(), await target.history()))
-    if isinstance(target, AtHead):
-        views.append(await target.at_head())
+    if isinstance(target, AtHead) and (head := await target.at_head()) is not None:
+        views.append(head)
     texts = {d.config_text for d, _ in views if d.config_text is not None}
     for view, history in views:
         _declared(view, apps, found)
