@@ -130,7 +130,7 @@ async def _cluster(cluster: Cluster, apps: list[str], found: dict[str, Protected
             pin = workload.pin(app)
             if pin:
                 keep.pins.add(pin)
-            for body in owned(await _revisions(cluster, workload, read), workload):
+            for body in owned(await _revisions(cluster, workload, read), workload.uid):
                 for container in containers(app, body, cluster.matcher):
                     keep.add(keep.rollback, container.tag, container.digest)
 

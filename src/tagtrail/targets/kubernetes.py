@@ -105,7 +105,7 @@ class KubernetesTarget:
             if deployment is not None:
                 if deployment.namespace not in sets:
                     sets[deployment.namespace] = await self.cluster.replica_sets(deployment.namespace)
-                owned_sets = owned(sets[deployment.namespace], deployment)
+                owned_sets = owned(sets[deployment.namespace], deployment.uid)
                 entries += _revisions(name, owned_sets, self.cluster.matcher)
             elif workloads:
                 entries.append(_current(name, workloads[0]))
