@@ -1,6 +1,7 @@
 """The cluster as tagtrail talks to it: list the workloads of the configured namespaces (one request per kind
 and namespace, however many apps), read their Pods, patch a workload guarded by `test` operations, record
-an Event, follow a rollout with a watch, and read a Deployment's revisions (its ReplicaSets).
+an Event, follow a rollout with a watch, and read what each workload can roll back to (a Deployment's
+ReplicaSets, a StatefulSet's or DaemonSet's ControllerRevisions).
 
 Every request goes through `refusals`, so a failure is one line; `requests` counts them (benchmarks).
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Iterable
 from contextlib import aclosing
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -24,6 +25,7 @@ from lightkube.types import PatchType
 from tagtrail.config.kubernetes import KubernetesConfig
 from tagtrail.errors import KubeConflict, KubeError
 from tagtrail.kube.connect import connect, refusals
+from tagtrail.kube.revisions import owned
 from tagtrail.kube.rollout import Progress, on_new_build, progress
 from tagtrail.kube.workloads import KINDS, Workload, read
 from tagtrail.refs import Matcher
@@ -140,6 +142,23 @@ class Cluster:
         self.requests += 1
         async with refusals(self.server, f"list controllerrevisions in {namespace}"):
             return [_body(r) async for r in self._client().list(CONTROLLER_REVISION, namespace=namespace)]
+
+    async def revisions(self, workloads: Iterable[Workload]) -> dict[str, list[dict[str, Any]]]:
+        """What each workload can roll back to (`kubectl rollout undo`), by uid: a Deployment's ReplicaSets,
+        a StatefulSet's or DaemonSet's ControllerRevisions, a CronJob's nothing; each list read once per
+        namespace, however many workloads."""
+        lists: dict[tuple[bool, str], list[dict[str, Any]]] = {}
+        found: dict[str, list[dict[str, Any]]] = {}
+        for workload in workloads:
+            if workload.kind == "CronJob":
+                found[workload.uid] = []
+                continue
+            key = (workload.kind == "Deployment", workload.namespace)
+            if key not in lists:
+                listing = self.replica_sets if key[0] else self.controller_revisions
+                lists[key] = await listing(workload.namespace)
+            found[workload.uid] = owned(lists[key], workload.uid)
+        return found
 
     # Writing ------------------------------------------------------------------------------------------
 

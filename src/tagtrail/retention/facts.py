@@ -19,13 +19,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 
 from tagtrail.config import Config, parse_config
 from tagtrail.config.retention import AppRetentionConfig, RetentionConfig
 from tagtrail.history import HistoryEntry
-from tagtrail.kube.revisions import containers, owned
-from tagtrail.kube.workloads import Workload
+from tagtrail.kube.revisions import containers
 from tagtrail.retention.rules import Rules
 from tagtrail.targets.base import Declared, Target
 
@@ -121,8 +120,9 @@ def _rollback(
 async def _cluster(cluster: Cluster, apps: list[str], found: dict[str, Protected]) -> None:
     """What the cluster runs, pins and can roll back to (a revision whose annotations history skips is a
     rollback target all the same)."""
-    read: dict[tuple[bool, str], list[dict[str, Any]]] = {}
-    for workload in await cluster.workloads():
+    workloads = [w for w in await cluster.workloads() if set(w.apps) & set(apps)]
+    revisions = await cluster.revisions(workloads)
+    for workload in workloads:
         for app in set(workload.apps) & set(apps):
             keep = found[app]
             for container in workload.of(app):
@@ -130,23 +130,9 @@ async def _cluster(cluster: Cluster, apps: list[str], found: dict[str, Protected
             pin = workload.pin(app)
             if pin:
                 keep.pins.add(pin)
-            for body in owned(await _revisions(cluster, workload, read), workload.uid):
+            for body in revisions[workload.uid]:
                 for container in containers(app, body, cluster.matcher):
                     keep.add(keep.rollback, container.tag, container.digest)
-
-
-async def _revisions(
-    cluster: Cluster, workload: Workload, read: dict[tuple[bool, str], list[dict[str, Any]]]
-) -> list[dict[str, Any]]:
-    """What a workload can roll back to (`kubectl rollout undo`): a Deployment's ReplicaSets, a
-    StatefulSet's or DaemonSet's ControllerRevisions; each list read once per namespace."""
-    if workload.kind == "CronJob":
-        return []
-    key = (workload.kind == "Deployment", workload.namespace)
-    if key not in read:
-        listing = cluster.replica_sets if key[0] else cluster.controller_revisions
-        read[key] = await listing(workload.namespace)
-    return read[key]
 
 
 @dataclass(frozen=True)
