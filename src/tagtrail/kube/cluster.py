@@ -130,12 +130,15 @@ class Cluster:
             raise _unexpected(self.server, error, f"get {workload.ref}") from None
         return read(workload.kind, {**body, "kind": workload.kind}, self.matcher)
 
-    async def replica_sets(self, namespace: str) -> list[dict[str, Any]]:
-        """The ReplicaSets of a namespace: each Deployment's rollout revisions, as `kubectl rollout history`
-        reads them (one request, however many Deployments)."""
+    async def replica_sets(
+        self, namespace: str, labels: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        """The ReplicaSets of a namespace (those with `labels`): each Deployment's rollout revisions, as
+        `kubectl rollout history` reads them (one request, however many Deployments)."""
         self.requests += 1
         async with refusals(self.server, f"list replicasets in {namespace}"):
-            return [_body(rs) async for rs in self._client().list(REPLICA_SET, namespace=namespace)]
+            listed = self._client().list(REPLICA_SET, namespace=namespace, labels=labels)
+            return [_body(rs) async for rs in listed]
 
     async def controller_revisions(self, namespace: str) -> list[dict[str, Any]]:
         """The ControllerRevisions of a namespace: what a StatefulSet or DaemonSet can roll back to."""
@@ -239,11 +242,8 @@ class Cluster:
         """A failed Deployment's rollout told with the ready Pods of its new ReplicaSet. Best effort: a
         refused list leaves the rollout failed as it was, and the rollback goes on."""
         labels = dict(deployment.selector.get("matchLabels") or {}) or None
-        self.requests += 1
         try:
-            async with refusals(self.server, f"list replicasets in {deployment.namespace}"):
-                listed = self._client().list(REPLICA_SET, namespace=deployment.namespace, labels=labels)
-                sets = [_body(rs) async for rs in listed]
+            sets = await self.replica_sets(deployment.namespace, labels)
         except (ApiError, KubeError) as error:
             log.warning("the new ReplicaSet of %s could not be read: %s", deployment.ref, error)
             return failed
