@@ -30,7 +30,7 @@ from tagtrail.history import HistoryEntry
 from tagtrail.kube.cluster import Cluster, Conflict
 from tagtrail.kube.revisions import revisions
 from tagtrail.kube.rollout import Progress
-from tagtrail.kube.workloads import CHANGE_CAUSE, Workload, annotate, annotation, guarded, patch, swap
+from tagtrail.kube.workloads import CHANGE_CAUSE, Workload, annotation, guarded, patch, swap
 from tagtrail.refs import Matcher, Reference
 from tagtrail.refs import Target as Image
 from tagtrail.refs._model import normalise, split_written
@@ -190,7 +190,7 @@ class KubernetesTarget:
             )
             undo = {**notes, annotation("commit", app): good}
             try:
-                await self.cluster.patch(now, guarded(now, ops + annotate(now.annotations, undo)))
+                await self.cluster.patch(now, guarded(now, ops, undo))
             except Conflict:
                 applied.failed[app] = f"{reason}; not rolled back: {now.ref} changed meanwhile"
                 return
