@@ -25,15 +25,13 @@ from types import TracebackType
 from typing import Any
 
 import httpx
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from lightkube import ApiError, Client, KubeConfig
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.models.rbac_v1 import PolicyRule, RoleRef, Subject
 from lightkube.resources.core_v1 import Namespace, Secret, ServiceAccount
 from lightkube.resources.rbac_authorization_v1 import Role, RoleBinding
 
-from bench.pki import KeyPair, certificate_authority, server_certificate
+from bench.pki import KeyPair, certificate_authority, server_certificate, signing_key
 from bench.processes import Process, register, unregister
 from tagtrail.sandbox import free_port
 
@@ -175,19 +173,7 @@ class ControlPlane:
         self.ca = certificate_authority("tagtrail kube bench CA")
         self.ca.write(pki, "ca")
         serving_cert, serving_key = server_certificate(self.ca).write(pki, "apiserver")
-        sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        (pki / "sa.key").write_bytes(
-            sa_key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.TraditionalOpenSSL,
-                serialization.NoEncryption(),
-            )
-        )
-        (pki / "sa.pub").write_bytes(
-            sa_key.public_key().public_bytes(
-                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-            )
-        )
+        sa_key, sa_pub = signing_key(pki, "sa")
         self.admin_token = secrets.token_urlsafe(24)
         manager_token = secrets.token_urlsafe(24)
         # The controller manager runs every controller with its own credentials
@@ -231,8 +217,8 @@ class ControlPlane:
                 f"--tls-cert-file={serving_cert}",
                 f"--tls-private-key-file={serving_key}",
                 "--service-account-issuer=https://kubernetes.default.svc",
-                f"--service-account-key-file={pki / 'sa.pub'}",
-                f"--service-account-signing-key-file={pki / 'sa.key'}",
+                f"--service-account-key-file={sa_pub}",
+                f"--service-account-signing-key-file={sa_key}",
                 f"--token-auth-file={pki / 'tokens.csv'}",
                 "--authorization-mode=RBAC",
                 "--service-cluster-ip-range=10.96.0.0/24",
@@ -259,7 +245,7 @@ class ControlPlane:
                 f"--cert-dir={self.root / 'certs'}",
                 "--leader-elect=false",
                 "--use-service-account-credentials=false",
-                f"--service-account-private-key-file={pki / 'sa.key'}",
+                f"--service-account-private-key-file={sa_key}",
                 f"--root-ca-file={self.ca_file}",
                 "--controllers=*",
                 "--profiling=false",
