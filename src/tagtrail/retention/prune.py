@@ -82,7 +82,6 @@ async def plan_app(config: Config, app: str, store: Store, keep: Protected, now:
     rules = rules_for(config.retention, app).rules
     try:
         tags = await store.tags()
-        result.movable = frozenset(t for t in tags if _movable(config.tag_scheme, t))
         facts = Facts(
             now,
             tuple(config.deploy.branches_of(app)),
@@ -108,6 +107,7 @@ async def plan_app(config: Config, app: str, store: Store, keep: Protected, now:
             result.problem = f"{unread}; nothing is deleted in this repository until it reads"
             return result
         result.graph = graph
+        result.movable = frozenset(t for t in tags if _movable(config.tag_scheme, t))  # for apply's checks
     except RegistryError as exc:
         result.problem = f"{exc} (nothing is deleted in this repository)"
     return result
