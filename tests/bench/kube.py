@@ -4,41 +4,35 @@ kube-apiserver and kube-controller-manager are v1.20.2, built by `scripts/kube` 
 `kubernetes` source package and cached in $TAGTRAIL_CACHE/kube/bin (no registry these machines reach ships
 them); etcd is Debian's `etcd-server`. Everything listens on free loopback ports and lives in one temporary
 folder that `stop()` removes. Each process runs in a process group of its own, which `stop()` ends, as do
-the process's exit (atexit) and SIGTERM, SIGINT and SIGHUP: a killed test run leaves nothing behind. The
-API server runs with RBAC and a static token file: `admin` is in `system:masters`; service-account tokens
+the process's exit (atexit) and SIGTERM, SIGINT and SIGHUP (bench/processes.py): a killed test run leaves
+nothing behind. The API server runs with RBAC and a static token file: `admin` is in `system:masters`; service-account tokens
 are signed with a key made here and checked by the API server. The stand-in kubelet is in bench/kubelet.py.
 """
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import json
 import os
 import secrets
 import shutil
-import signal
 import ssl
-import subprocess
 import tempfile
-import threading
 import time
 from base64 import b64decode, b64encode
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType, TracebackType
+from types import TracebackType
 from typing import Any
 
 import httpx
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from lightkube import ApiError, Client, KubeConfig
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.models.rbac_v1 import PolicyRule, RoleRef, Subject
 from lightkube.resources.core_v1 import Namespace, Secret, ServiceAccount
 from lightkube.resources.rbac_authorization_v1 import Role, RoleBinding
 
-from bench.pki import KeyPair, certificate_authority, server_certificate
+from bench.pki import KeyPair, certificate_authority, server_certificate, signing_key
+from bench.processes import Process, register, unregister
 from tagtrail.sandbox import free_port
 
 CACHE = Path(os.environ.get("TAGTRAIL_CACHE", "/var/cache/tagtrail-ci")) / "kube" / "bin"
@@ -65,81 +59,6 @@ def binaries(cache: Path = CACHE) -> dict[str, Path]:
     return {**found, "etcd": Path(etcd)}
 
 
-@dataclass
-class _Process:
-    name: str
-    argv: list[str]
-    log: Path
-    popen: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        # a process group of its own: stopped as a whole, and out of reach of a terminal's Ctrl-C, which
-        # the signal handlers below turn into a stop
-        with self.log.open("ab") as log:
-            self.popen = subprocess.Popen(
-                self.argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
-
-    def running(self) -> bool:
-        return self.popen is not None and self.popen.poll() is None
-
-    def stop(self) -> None:
-        # only while it is not reaped: until then its pid, the group's id, cannot be another's
-        if self.popen is not None and self.popen.poll() is None:
-            group = self.popen.pid
-            _signal_group(group, signal.SIGTERM)
-            try:
-                self.popen.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                _signal_group(group, signal.SIGKILL)
-                self.popen.wait()
-        self.popen = None
-
-    def tail(self, lines: int = 15) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
-
-
-def _signal_group(group: int, signum: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(group, signum)
-
-
-_RUNNING: set[ControlPlane] = set()
-_PREVIOUS: dict[int, Any] = {}
-EXIT_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
-
-
-def _stop_all() -> None:
-    for plane in list(_RUNNING):
-        plane.stop()
-
-
-def _on_signal(signum: int, frame: FrameType | None) -> None:
-    """Stops every control plane, then does what the signal did before (SIGINT: KeyboardInterrupt, so
-    pytest reports the interrupted run; SIGTERM, SIGHUP: the process dies of it)."""
-    _stop_all()
-    previous = _PREVIOUS.get(signum, signal.SIG_DFL)
-    if callable(previous):
-        previous(signum, frame)
-    elif previous != signal.SIG_IGN:
-        signal.signal(signum, signal.SIG_DFL)
-        os.kill(os.getpid(), signum)
-
-
-def _stop_on_exit() -> None:
-    """Every way out of the process stops the control planes (a SIGKILL cannot be caught: nothing can)."""
-    atexit.unregister(_stop_all)  # registered once, however many control planes start
-    atexit.register(_stop_all)
-    if _PREVIOUS or threading.current_thread() is not threading.main_thread():
-        return  # installed already, or not installable (signal handlers belong to the main thread)
-    for signum in EXIT_SIGNALS:
-        _PREVIOUS[signum] = signal.getsignal(signum)
-        signal.signal(signum, _on_signal)
-
-
 @dataclass(eq=False)
 class ControlPlane:
     """etcd, kube-apiserver and kube-controller-manager; a context manager, or start() and stop()."""
@@ -149,7 +68,7 @@ class ControlPlane:
     url: str = field(init=False, default="")
     admin_token: str = field(init=False, default="")
     ca: KeyPair = field(init=False, repr=False)
-    _processes: list[_Process] = field(init=False, default_factory=list, repr=False)
+    _processes: list[Process] = field(init=False, default_factory=list, repr=False)
 
     @property
     def kubeconfig(self) -> Path:
@@ -240,9 +159,8 @@ class ControlPlane:
 
     def start(self, timeout: float = 60.0) -> ControlPlane:
         exe = binaries(self.cache)
-        _stop_on_exit()
         self.root = Path(tempfile.mkdtemp(prefix="tagtrail-kube-"))
-        _RUNNING.add(self)
+        register(self)
         try:
             self._start(exe, timeout)
         except BaseException:
@@ -255,19 +173,7 @@ class ControlPlane:
         self.ca = certificate_authority("tagtrail kube bench CA")
         self.ca.write(pki, "ca")
         serving_cert, serving_key = server_certificate(self.ca).write(pki, "apiserver")
-        sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        (pki / "sa.key").write_bytes(
-            sa_key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.TraditionalOpenSSL,
-                serialization.NoEncryption(),
-            )
-        )
-        (pki / "sa.pub").write_bytes(
-            sa_key.public_key().public_bytes(
-                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-            )
-        )
+        sa_key, sa_pub = signing_key(pki, "sa")
         self.admin_token = secrets.token_urlsafe(24)
         manager_token = secrets.token_urlsafe(24)
         # The controller manager runs every controller with its own credentials
@@ -311,8 +217,8 @@ class ControlPlane:
                 f"--tls-cert-file={serving_cert}",
                 f"--tls-private-key-file={serving_key}",
                 "--service-account-issuer=https://kubernetes.default.svc",
-                f"--service-account-key-file={pki / 'sa.pub'}",
-                f"--service-account-signing-key-file={pki / 'sa.key'}",
+                f"--service-account-key-file={sa_pub}",
+                f"--service-account-signing-key-file={sa_key}",
                 f"--token-auth-file={pki / 'tokens.csv'}",
                 "--authorization-mode=RBAC",
                 "--service-cluster-ip-range=10.96.0.0/24",
@@ -339,7 +245,7 @@ class ControlPlane:
                 f"--cert-dir={self.root / 'certs'}",
                 "--leader-elect=false",
                 "--use-service-account-credentials=false",
-                f"--service-account-private-key-file={pki / 'sa.key'}",
+                f"--service-account-private-key-file={sa_key}",
                 f"--root-ca-file={self.ca_file}",
                 "--controllers=*",
                 "--profiling=false",
@@ -348,14 +254,14 @@ class ControlPlane:
         # The controller manager's own certificate is self-signed: only its liveness is checked here.
         self._wait(manager, f"https://127.0.0.1:{manager_port}/healthz", timeout, verify=False)
 
-    def _spawn(self, name: str, argv: list[str]) -> _Process:
-        process = _Process(name, argv, self.root / f"{name}.log")
+    def _spawn(self, name: str, argv: list[str]) -> Process:
+        process = Process(name, argv, self.root / f"{name}.log")
         self._processes.append(process)
         process.start()
         return process
 
     def _wait(
-        self, process: _Process, url: str, timeout: float, *, token: str = "", verify: bool = True
+        self, process: Process, url: str, timeout: float, *, token: str = "", verify: bool = True
     ) -> None:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         deadline = time.monotonic() + timeout
@@ -379,7 +285,7 @@ class ControlPlane:
         )
 
     def stop(self) -> None:
-        _RUNNING.discard(self)
+        unregister(self)
         for process in reversed(self._processes):
             process.stop()
         self._processes.clear()

@@ -1,4 +1,4 @@
-"""Test keys and certificates: a CA, a server certificate for 127.0.0.1, and a token-signing key."""
+"""Test keys and certificates: a CA, a server certificate for 127.0.0.1, and token-signing keys."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 
@@ -74,6 +74,26 @@ def server_certificate(ca: KeyPair, host: str = "127.0.0.1") -> KeyPair:
         .sign(ca.key, hashes.SHA256())
     )
     return KeyPair(key, cert)
+
+
+def signing_key(folder: Path, name: str) -> tuple[Path, Path]:
+    """An RSA key pair written as NAME.key (PKCS#1) and NAME.pub: what signs Kubernetes service-account
+    tokens, and what kube-apiserver checks them with."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private, public = folder / f"{name}.key", folder / f"{name}.pub"
+    private.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+    )
+    public.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    return private, public
 
 
 def libtrust_key_id(public_key: ec.EllipticCurvePublicKey) -> str:

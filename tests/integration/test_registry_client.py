@@ -12,7 +12,7 @@ from tagtrail.config import RegistryConfig
 from tagtrail.errors import RegistryError, RegistryNotFound
 from tagtrail.registry import ImageRef, Platform, RegistryClient
 from tagtrail.sandbox import ImagePusher, RegistryServer
-from tagtrail.sandbox.images import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST
+from tagtrail.sandbox.manifests import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST
 
 pytestmark = pytest.mark.anyio
 

@@ -1,6 +1,7 @@
 """The cluster as tagtrail talks to it: list the workloads of the configured namespaces (one request per kind
 and namespace, however many apps), read their Pods, patch a workload guarded by `test` operations, record
-an Event, follow a rollout with a watch, and read a Deployment's revisions (its ReplicaSets).
+an Event, follow a rollout with a watch, and read what each workload can roll back to (a Deployment's
+ReplicaSets, a StatefulSet's or DaemonSet's ControllerRevisions).
 
 Every request goes through `refusals`, so a failure is one line; `requests` counts them (benchmarks).
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Iterable
 from contextlib import aclosing
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -24,6 +25,7 @@ from lightkube.types import PatchType
 from tagtrail.config.kubernetes import KubernetesConfig
 from tagtrail.errors import KubeConflict, KubeError
 from tagtrail.kube.connect import connect, refusals
+from tagtrail.kube.revisions import owned
 from tagtrail.kube.rollout import Progress, on_new_build, progress
 from tagtrail.kube.workloads import KINDS, Workload, read
 from tagtrail.refs import Matcher
@@ -128,18 +130,38 @@ class Cluster:
             raise _unexpected(self.server, error, f"get {workload.ref}") from None
         return read(workload.kind, {**body, "kind": workload.kind}, self.matcher)
 
-    async def replica_sets(self, namespace: str) -> list[dict[str, Any]]:
-        """The ReplicaSets of a namespace: each Deployment's rollout revisions, as `kubectl rollout history`
-        reads them (one request, however many Deployments)."""
+    async def replica_sets(
+        self, namespace: str, labels: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        """The ReplicaSets of a namespace (those with `labels`): each Deployment's rollout revisions, as
+        `kubectl rollout history` reads them (one request, however many Deployments)."""
         self.requests += 1
         async with refusals(self.server, f"list replicasets in {namespace}"):
-            return [_body(rs) async for rs in self._client().list(REPLICA_SET, namespace=namespace)]
+            listed = self._client().list(REPLICA_SET, namespace=namespace, labels=labels)
+            return [_body(rs) async for rs in listed]
 
     async def controller_revisions(self, namespace: str) -> list[dict[str, Any]]:
         """The ControllerRevisions of a namespace: what a StatefulSet or DaemonSet can roll back to."""
         self.requests += 1
         async with refusals(self.server, f"list controllerrevisions in {namespace}"):
             return [_body(r) async for r in self._client().list(CONTROLLER_REVISION, namespace=namespace)]
+
+    async def revisions(self, workloads: Iterable[Workload]) -> dict[str, list[dict[str, Any]]]:
+        """What each workload can roll back to (`kubectl rollout undo`), by uid: a Deployment's ReplicaSets,
+        a StatefulSet's or DaemonSet's ControllerRevisions, a CronJob's nothing; each list read once per
+        namespace, however many workloads."""
+        lists: dict[tuple[bool, str], list[dict[str, Any]]] = {}
+        found: dict[str, list[dict[str, Any]]] = {}
+        for workload in workloads:
+            if workload.kind == "CronJob":
+                found[workload.uid] = []
+                continue
+            key = (workload.kind == "Deployment", workload.namespace)
+            if key not in lists:
+                listing = self.replica_sets if key[0] else self.controller_revisions
+                lists[key] = await listing(workload.namespace)
+            found[workload.uid] = owned(lists[key], workload.uid)
+        return found
 
     # Writing ------------------------------------------------------------------------------------------
 
@@ -220,11 +242,8 @@ class Cluster:
         """A failed Deployment's rollout told with the ready Pods of its new ReplicaSet. Best effort: a
         refused list leaves the rollout failed as it was, and the rollback goes on."""
         labels = dict(deployment.selector.get("matchLabels") or {}) or None
-        self.requests += 1
         try:
-            async with refusals(self.server, f"list replicasets in {deployment.namespace}"):
-                listed = self._client().list(REPLICA_SET, namespace=deployment.namespace, labels=labels)
-                sets = [_body(rs) async for rs in listed]
+            sets = await self.replica_sets(deployment.namespace, labels)
         except (ApiError, KubeError) as error:
             log.warning("the new ReplicaSet of %s could not be read: %s", deployment.ref, error)
             return failed

@@ -11,16 +11,17 @@ whatever its annotations say: a ReplicaSet skipped here is still a rollback targ
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from tagtrail.kube.workloads import Container, Workload, annotation, read
+from tagtrail.kube.workloads import Container, annotation, read
 from tagtrail.refs import Matcher
 
 log = logging.getLogger("tagtrail.kube")
 REVISION = "deployment.kubernetes.io/revision"
+M = TypeVar("M", bound=Mapping[str, Any])
 
 
 @dataclass(frozen=True)
@@ -33,14 +34,12 @@ class Revision:
     notes: Mapping[str, str]
 
 
-def owned(sets: list[dict[str, Any]], workload: Workload) -> list[dict[str, Any]]:
-    """The ReplicaSets (or ControllerRevisions) the workload owns."""
+def owned(bodies: Iterable[M], uid: str | None) -> list[M]:
+    """The ReplicaSets (or ControllerRevisions) that the object of `uid` owns."""
     return [
         body
-        for body in sets
-        if any(
-            o.get("uid") == workload.uid for o in (body.get("metadata") or {}).get("ownerReferences") or []
-        )
+        for body in bodies
+        if any(o.get("uid") == uid for o in (body.get("metadata") or {}).get("ownerReferences") or [])
     ]
 
 

@@ -9,8 +9,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from tagtrail.kube.revisions import REVISION, owned
+
 State = Literal["complete", "progressing", "failed"]
-REVISION = "deployment.kubernetes.io/revision"
 
 
 @dataclass(frozen=True)
@@ -75,12 +76,10 @@ def on_new_build(
     ReplicaSet of the Deployment's revision (`failed` as it is where no such ReplicaSet is found)."""
     meta: Mapping[str, Any] = deployment.get("metadata") or {}
     revision = (meta.get("annotations") or {}).get(REVISION)
-    for found in sets:
-        owned: Mapping[str, Any] = found.get("metadata") or {}
-        owners = owned.get("ownerReferences") or []
-        if revision is None or not any(o.get("uid") == meta.get("uid") for o in owners):
-            continue
-        if (owned.get("annotations") or {}).get(REVISION) == revision:
+    if revision is None:
+        return failed
+    for found in owned(sets, meta.get("uid")):
+        if ((found.get("metadata") or {}).get("annotations") or {}).get(REVISION) == revision:
             ready = _int((found.get("status") or {}).get("readyReplicas"))
             told = f"{failed.detail}; {ready} of {failed.total} pods of the new build ready"
             return Progress("failed", ready, failed.total, failed.updated, told)

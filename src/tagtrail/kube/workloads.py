@@ -136,13 +136,17 @@ def patch(
         image = images.get(container.app)
         if image is not None:
             ops += swap(container, container.retarget(image))
-    return guarded(workload, ops + annotate(workload.annotations, notes))
+    return guarded(workload, ops, notes)
 
 
-def guarded(workload: Workload, ops: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """`ops` preceded by a `test` of each pin of the workload's apps as read (null: absent), so a pin that
-    a person sets, changes or removes meanwhile wins over a decision made without it. With no annotations
-    at all read, the `test` is of the map itself: one created meanwhile fails the patch, never replaced."""
+def guarded(
+    workload: Workload, ops: list[dict[str, Any]], notes: Mapping[str, str | None]
+) -> list[dict[str, Any]]:
+    """`ops` and the annotations in `notes` (`annotate`), preceded by a `test` of each pin of the
+    workload's apps as read (null: absent), so a pin that a person sets, changes or removes meanwhile wins
+    over a decision made without it. With no annotations at all read, the `test` is of the map itself: one
+    created meanwhile fails the patch, never replaced."""
+    ops = ops + annotate(workload.annotations, notes)
     if not ops:
         return []
     if not workload.annotations:

@@ -7,10 +7,10 @@ the rollback targets.
   history and the pins of its own tagtrail.yaml, fetched, so pins and deploys pushed since this checkout
   was pulled count.
 - tagtrail.yaml as loaded: `deploy.pins`.
-- The cluster, wherever `kubernetes:` is configured (direct mode or GitOps + observe): what every workload
-  runs, the pins annotated on it (`tagtrail.dev/pin.APP`), and the images of every revision it can roll
-  back to (`kubectl rollout undo`: a Deployment's ReplicaSets, a StatefulSet's or DaemonSet's
-  ControllerRevisions), however many.
+- The cluster, wherever `kubernetes:` is configured (direct mode, where it is the target and is read only
+  here, or GitOps + observe): what every workload runs, the pins annotated on it (`tagtrail.dev/pin.APP`),
+  and the images of every revision it can roll back to (`kubectl rollout undo`: a Deployment's
+  ReplicaSets, a StatefulSet's or DaemonSet's ControllerRevisions), however many.
 A place that cannot be read stops the plan: nothing is deleted blind.
 """
 
@@ -19,13 +19,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 
 from tagtrail.config import Config, parse_config
 from tagtrail.config.retention import AppRetentionConfig, RetentionConfig
 from tagtrail.history import HistoryEntry
-from tagtrail.kube.revisions import containers, owned
-from tagtrail.kube.workloads import Workload
+from tagtrail.kube.revisions import containers
 from tagtrail.retention.rules import Rules
 from tagtrail.targets.base import Declared, Target
 
@@ -55,20 +54,33 @@ class Protected:
 class AtHead(Protocol):
     """A target that lives on a branch, read at the branch's head as a deploy would read it."""
 
-    async def at_head(self) -> tuple[Declared, list[HistoryEntry]]: ...
+    async def at_head(self) -> tuple[Declared, list[HistoryEntry]] | None:
+        """None where the target's own reads are at the head; the history only where `history` does not
+        read it already."""
+        ...
 
 
 async def protected(
-    config: Config, target: Target, apps: list[str], cluster: Cluster | None = None
+    config: Config,
+    target: Target,
+    apps: list[str],
+    cluster: Cluster | None = None,
+    *,
+    declared: Declared | None = None,
 ) -> dict[str, Protected]:
-    """What each app keeps whatever the rules say."""
+    """What each app keeps whatever the rules say; `declared`: what the target declares, when the caller
+    has just read it."""
     found: dict[str, Protected] = defaultdict(Protected)
-    views = [(await target.declared(), await target.history())]
-    if isinstance(target, AtHead):
-        views.append(await target.at_head())
+    views = []
+    # direct mode: the target is the cluster, whose reading below holds all the target declares and its
+    # history (every revision, not the last few), so it is not read twice more
+    if cluster is None or getattr(target, "cluster", None) is not cluster:
+        views.append((declared if declared is not None else await target.declared(), await target.history()))
+    if isinstance(target, AtHead) and (head := await target.at_head()) is not None:
+        views.append(head)
     texts = {d.config_text for d, _ in views if d.config_text is not None}
-    for declared, history in views:
-        _declared(declared, apps, found)
+    for view, history in views:
+        _declared(view, apps, found)
         _rollback(config, history, apps, found)
     branch = "tagtrail.yaml on the deploy branch"  # a pin there that does not parse stops the prune
     for pins in [config.deploy.pins, *(parse_config(t, branch).deploy.pins for t in sorted(texts))]:
@@ -108,8 +120,9 @@ def _rollback(
 async def _cluster(cluster: Cluster, apps: list[str], found: dict[str, Protected]) -> None:
     """What the cluster runs, pins and can roll back to (a revision whose annotations history skips is a
     rollback target all the same)."""
-    read: dict[tuple[bool, str], list[dict[str, Any]]] = {}
-    for workload in await cluster.workloads():
+    workloads = [w for w in await cluster.workloads() if set(w.apps) & set(apps)]
+    revisions = await cluster.revisions(workloads)
+    for workload in workloads:
         for app in set(workload.apps) & set(apps):
             keep = found[app]
             for container in workload.of(app):
@@ -117,23 +130,9 @@ async def _cluster(cluster: Cluster, apps: list[str], found: dict[str, Protected
             pin = workload.pin(app)
             if pin:
                 keep.pins.add(pin)
-            for body in owned(await _revisions(cluster, workload, read), workload):
+            for body in revisions[workload.uid]:
                 for container in containers(app, body, cluster.matcher):
                     keep.add(keep.rollback, container.tag, container.digest)
-
-
-async def _revisions(
-    cluster: Cluster, workload: Workload, read: dict[tuple[bool, str], list[dict[str, Any]]]
-) -> list[dict[str, Any]]:
-    """What a workload can roll back to (`kubectl rollout undo`): a Deployment's ReplicaSets, a
-    StatefulSet's or DaemonSet's ControllerRevisions; each list read once per namespace."""
-    if workload.kind == "CronJob":
-        return []
-    key = (workload.kind == "Deployment", workload.namespace)
-    if key not in read:
-        listing = cluster.replica_sets if key[0] else cluster.controller_revisions
-        read[key] = await listing(workload.namespace)
-    return read[key]
 
 
 @dataclass(frozen=True)

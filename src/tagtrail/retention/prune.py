@@ -82,7 +82,6 @@ async def plan_app(config: Config, app: str, store: Store, keep: Protected, now:
     rules = rules_for(config.retention, app).rules
     try:
         tags = await store.tags()
-        result.movable = frozenset(t for t in tags if _movable(config.tag_scheme, t))
         facts = Facts(
             now,
             tuple(config.deploy.branches_of(app)),
@@ -108,6 +107,7 @@ async def plan_app(config: Config, app: str, store: Store, keep: Protected, now:
             result.problem = f"{unread}; nothing is deleted in this repository until it reads"
             return result
         result.graph = graph
+        result.movable = frozenset(t for t in tags if _movable(config.tag_scheme, t))  # for apply's checks
     except RegistryError as exc:
         result.problem = f"{exc} (nothing is deleted in this repository)"
     return result
@@ -221,10 +221,12 @@ async def _named_since(
             seen.tags.pop(tag, None)
         moved = {d for t, d in found.items() if seen.tags.get(t) != d} - set(seen.reach)
         seen.tags.update(found)
-        unknown = {d for d in moved if _reached(d, seen.nodes) is None}
-        fresh = await item.store.nodes(unknown) if unknown else {}
-        for digest in moved:
-            seen.reach[digest] = _reached(digest, {**seen.nodes, **fresh})
+        reached = {d: _reached(d, seen.nodes) for d in moved}
+        unknown = {d for d, r in reached.items() if r is None}  # a manifest the plan did not read
+        if unknown:
+            nodes = {**seen.nodes, **await item.store.nodes(unknown)}
+            reached.update((d, _reached(d, nodes)) for d in unknown)
+        seen.reach.update(reached)
     wanted = set(deletion.digests)
     for tag, digest in seen.tags.items():
         if tag in doomed:

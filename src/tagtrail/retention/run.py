@@ -30,7 +30,7 @@ async def prune(
     config = reconciler.config
     declared = await reconciler.target.declared()
     names = sorted(select(declared.states, apps))
-    keep = await protected(config, reconciler.target, names, reconciler.cluster())
+    keep = await protected(config, reconciler.target, names, reconciler.cluster(), declared=declared)
     client = reconciler.client
     if not isinstance(client, RegistryClient):  # a fake registry of the fast tests cannot delete
         raise TagtrailError("prune needs a registry client that can delete (RegistryClient)")

@@ -2,44 +2,30 @@
 
 Each image has its own digest (its config carries the tag, the `created` time and the labels given), so a
 test can push hundreds of distinct builds quickly; `push_index` makes a multi-arch index over per-platform
-images, as `docker buildx --platform a,b` does. OCI and Docker v2 media types are both available.
+images, as `docker buildx --platform a,b` does. OCI and Docker v2 media types are both available. What is
+pushed is made in `manifests.py`; this module speaks the registry's API.
 """
 
 from __future__ import annotations
 
-import gzip
-import hashlib
-import io
-import json
-import tarfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Literal
 from urllib.parse import urljoin
 
 import httpx
 
 from tagtrail.errors import SandboxError
-
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
-OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
-DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
-OCI_EMPTY = "application/vnd.oci.empty.v1+json"
-EMPTY_JSON = b"{}"
-COSIGN_SIGNATURE = "application/vnd.dev.cosign.simplesigning.v1+json"
-
-MediaFamily = Literal["oci", "docker"]
-
-
-def sha256_digest(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
+from tagtrail.sandbox import manifests
+from tagtrail.sandbox.manifests import (
+    COSIGN_SIGNATURE,
+    OCI_INDEX,
+    OCI_MANIFEST,
+    Built,
+    MediaFamily,
+    sha256_digest,
+)
 
 
 @dataclass(frozen=True)
@@ -53,17 +39,6 @@ class PushedImage:
     created: datetime
     labels: dict[str, str] = field(default_factory=dict)
     platforms: tuple[str, ...] = ()
-
-
-def _layer(content: bytes) -> tuple[bytes, str]:
-    """A gzip'd tar with one file; returns the blob and its diff_id (digest of the uncompressed tar)."""
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        info = tarfile.TarInfo("tagtrail-synthetic")
-        info.size, info.mtime, info.mode = len(content), 0, 0o644
-        tar.addfile(info, io.BytesIO(content))
-    tar_bytes = raw.getvalue()
-    return gzip.compress(tar_bytes, mtime=0), sha256_digest(tar_bytes)
 
 
 class ImagePusher:
@@ -102,50 +77,17 @@ class ImagePusher:
         `annotations` go on its manifest (OCI only), as `buildah bud --annotation` writes them."""
         created = created or datetime.now(UTC)
         labels = dict(labels or {})
-        os_name, arch = platform.split("/", 1)
-        layer, diff_id = _layer(content if content is not None else f"{repository}:{tag}:{platform}".encode())
-        config = json.dumps(
-            {
-                "architecture": arch,
-                "os": os_name,
-                "created": created.astimezone(UTC).isoformat().replace("+00:00", "Z"),
-                "config": {"Labels": labels},
-                "rootfs": {"type": "layers", "diff_ids": [diff_id]},
-                "history": [
-                    {
-                        "created": created.astimezone(UTC).isoformat().replace("+00:00", "Z"),
-                        "comment": f"tagtrail synthetic image {tag or ''}".strip(),
-                    }
-                ],
-            },
-            sort_keys=True,
-        ).encode()
-        self.upload_blob(repository, layer)
-        self.upload_blob(repository, config)
-        oci = media == "oci"
-        manifest = json.dumps(
-            {
-                "schemaVersion": 2,
-                "mediaType": OCI_MANIFEST if oci else DOCKER_MANIFEST,
-                "config": {
-                    "mediaType": OCI_CONFIG if oci else DOCKER_CONFIG,
-                    "digest": sha256_digest(config),
-                    "size": len(config),
-                },
-                "layers": [
-                    {
-                        "mediaType": OCI_LAYER if oci else DOCKER_LAYER,
-                        "digest": sha256_digest(layer),
-                        "size": len(layer),
-                    }
-                ],
-            }
-            | ({"annotations": annotations} if annotations and oci else {}),
-            sort_keys=True,
-        ).encode()
-        media_type = OCI_MANIFEST if oci else DOCKER_MANIFEST
-        digest = self.put_manifest(repository, tag or sha256_digest(manifest), manifest, media_type)
-        return PushedImage(repository, tag or "", digest, media_type, created, labels, (platform,))
+        built = manifests.image(
+            tag,
+            labels=labels,
+            created=created,
+            platform=platform,
+            media=media,
+            content=content if content is not None else f"{repository}:{tag}:{platform}".encode(),
+            annotations=annotations,
+        )
+        digest = self._push(repository, tag, built)
+        return PushedImage(repository, tag or "", digest, built.media_type, created, labels, (platform,))
 
     def push_index(
         self,
@@ -174,26 +116,11 @@ class ImagePusher:
             )
             for p in platforms
         ]
-        oci = media == "oci"
-        index_type = OCI_INDEX if oci else DOCKER_LIST
-        index = json.dumps(
-            {
-                "schemaVersion": 2,
-                "mediaType": index_type,
-                "manifests": [
-                    {
-                        "mediaType": child.media_type,
-                        "digest": child.digest,
-                        "size": self._sizes[child.digest],
-                        "platform": dict(zip(("os", "architecture"), p.split("/", 1), strict=True)),
-                    }
-                    for child, p in zip(children, platforms, strict=True)
-                ],
-            },
-            sort_keys=True,
-        ).encode()
-        digest = self.put_manifest(repository, tag, index, index_type)
-        return PushedImage(repository, tag, digest, index_type, created, dict(labels or {}), tuple(platforms))
+        built = manifests.index([(self._descriptor(c), c.platforms[0]) for c in children], media)
+        digest = self._push(repository, tag, built)
+        return PushedImage(
+            repository, tag, digest, built.media_type, created, dict(labels or {}), tuple(platforms)
+        )
 
     def push_referrer(
         self,
@@ -206,44 +133,18 @@ class ImagePusher:
         """An artifact about `subject` (a signature, an attestation, an SBOM): an OCI manifest with one
         payload layer and the empty config. cosign's tag scheme names its subject in the tag
         (`sha256-<hex>.sig`, `with_subject=False`); OCI 1.1 referrers carry a `subject` descriptor."""
-        payload = json.dumps(
-            {"critical": {"image": {"docker-manifest-digest": subject.digest}}, "tag": tag}
-        ).encode()
-        self.upload_blob(subject.repository, payload)
-        self.upload_blob(subject.repository, EMPTY_JSON)
-        body: dict[str, object] = {
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "artifactType": artifact_type,
-            "config": {"mediaType": OCI_EMPTY, "digest": sha256_digest(EMPTY_JSON), "size": len(EMPTY_JSON)},
-            "layers": [{"mediaType": artifact_type, "digest": sha256_digest(payload), "size": len(payload)}],
-        }
-        if with_subject:
-            body["subject"] = {
-                "mediaType": subject.media_type,
-                "digest": subject.digest,
-                "size": self._sizes[subject.digest],
-            }
-        manifest = json.dumps(body, sort_keys=True).encode()
-        digest = self.put_manifest(subject.repository, tag or sha256_digest(manifest), manifest, OCI_MANIFEST)
+        about = self._descriptor(subject) if with_subject else {"digest": subject.digest}
+        built = manifests.referrer(about, tag, artifact_type, with_subject=with_subject)
+        digest = self._push(subject.repository, tag, built)
         return PushedImage(subject.repository, tag or "", digest, OCI_MANIFEST, subject.created)
 
     def push_referrers_index(self, subject: PushedImage, referrers: Sequence[PushedImage]) -> PushedImage:
         """The OCI 1.1 fallback for registries without the referrers API: an index of `subject`'s
         referrers under the tag `sha256-<hex>`."""
-        index = json.dumps(
-            {
-                "schemaVersion": 2,
-                "mediaType": OCI_INDEX,
-                "manifests": [
-                    {"mediaType": r.media_type, "digest": r.digest, "size": self._sizes[r.digest]}
-                    for r in referrers
-                ],
-            },
-            sort_keys=True,
-        ).encode()
         tag = subject.digest.replace(":", "-")
-        digest = self.put_manifest(subject.repository, tag, index, OCI_INDEX)
+        digest = self._push(
+            subject.repository, tag, manifests.referrers_index([self._descriptor(r) for r in referrers])
+        )
         return PushedImage(subject.repository, tag, digest, OCI_INDEX, subject.created)
 
     def tag(self, image: PushedImage, tag: str) -> PushedImage:
@@ -312,6 +213,16 @@ class ImagePusher:
             link = response.links.get("next", {}).get("url")
             url = urljoin(self.base_url + "/", link) if link else None
         return tags
+
+    def _push(self, repository: str, tag: str | None, built: Built) -> str:
+        """Upload a manifest's blobs, then the manifest under `tag` (by its digest when None)."""
+        for blob in built.blobs:
+            self.upload_blob(repository, blob)
+        return self.put_manifest(repository, tag or built.digest, built.body, built.media_type)
+
+    def _descriptor(self, image: PushedImage) -> dict[str, object]:
+        """How a manifest names one this pusher pushed."""
+        return {"mediaType": image.media_type, "digest": image.digest, "size": self._sizes[image.digest]}
 
     @staticmethod
     def _check(response: httpx.Response, expected: int, what: str) -> None:

@@ -97,9 +97,14 @@ class GitOpsTarget:
     async def sync(self) -> bool:
         return await asyncio.to_thread(self.copies.sync)
 
-    async def at_head(self) -> tuple[Declared, list[HistoryEntry]]:
+    async def at_head(self) -> tuple[Declared, list[HistoryEntry]] | None:
         """What the deploy branch's head declares (tagtrail.yaml's text with it) and its history there, as
-        a deploy sees it: retention must know the pins and deploys pushed since this checkout was pulled."""
+        a deploy sees it: retention must know the pins and deploys pushed since this checkout was pulled.
+        None for a clone (deploy.git.url): each read resets it to that head, so `declared` and `history`
+        read it there already; no history where the head is the commit checked out, with the same deploy
+        files: it is the one `history` reads."""
+        if self.settings.url:
+            return None
         async with self._copy(for_commit=False) as copy:
             return await asyncio.to_thread(self._at_head, copy)
 
@@ -139,8 +144,10 @@ class GitOpsTarget:
         texts = {path: found.get((rev, path)) for path in files}
         states = read_state(texts, self.matcher, self.config.tag_scheme)
         config_text = found.get((rev, config_rel)) if config_rel else None
-        history = deploy_history(copy.repo, files, self.matcher, rev=rev)
-        return Declared(states, config_text), history
+        head, checked_out = copy.repo.run("rev-parse", f"{rev}^{{commit}}", "HEAD^{commit}").split()
+        if head == checked_out and files == self._files(copy):
+            return Declared(states, config_text), []
+        return Declared(states, config_text), deploy_history(copy.repo, files, self.matcher, rev=rev)
 
     def _work_out(self, copy: WorkingCopy, declared: Declared, change: Change) -> Applied:
         """The edits `change` makes to the files as read, and what they change."""

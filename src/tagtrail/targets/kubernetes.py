@@ -28,9 +28,9 @@ from tagtrail.config.kubernetes import KubeTargetConfig
 from tagtrail.errors import KubeError, TagtrailError
 from tagtrail.history import HistoryEntry
 from tagtrail.kube.cluster import Cluster, Conflict
-from tagtrail.kube.revisions import owned, revisions
+from tagtrail.kube.revisions import revisions
 from tagtrail.kube.rollout import Progress
-from tagtrail.kube.workloads import CHANGE_CAUSE, Workload, annotate, annotation, guarded, patch, swap
+from tagtrail.kube.workloads import CHANGE_CAUSE, Workload, annotation, guarded, patch, swap
 from tagtrail.refs import Matcher, Reference
 from tagtrail.refs import Target as Image
 from tagtrail.refs._model import normalise, split_written
@@ -98,15 +98,15 @@ class KubernetesTarget:
         declared = await self.declared()
         apps = [app] if app is not None else sorted(declared.states)
         entries: list[HistoryEntry] = []
-        sets: dict[str, list[dict[str, Any]]] = {}  # namespace → its ReplicaSets, read once
-        for name in apps:
-            workloads = [w for w in declared.workloads if w.of(name)]
-            deployment = next((w for w in workloads if w.kind == "Deployment"), None)
+        runs = {name: [w for w in declared.workloads if w.of(name)] for name in apps}
+        deployments = {
+            name: next((w for w in ws if w.kind == "Deployment"), None) for name, ws in runs.items()
+        }
+        sets = await self.cluster.revisions(d for d in deployments.values() if d is not None)
+        for name, workloads in runs.items():
+            deployment = deployments[name]
             if deployment is not None:
-                if deployment.namespace not in sets:
-                    sets[deployment.namespace] = await self.cluster.replica_sets(deployment.namespace)
-                owned_sets = owned(sets[deployment.namespace], deployment)
-                entries += _revisions(name, owned_sets, self.cluster.matcher)
+                entries += _revisions(name, sets[deployment.uid], self.cluster.matcher)
             elif workloads:
                 entries.append(_current(name, workloads[0]))
         if app is not None:
@@ -190,7 +190,7 @@ class KubernetesTarget:
             )
             undo = {**notes, annotation("commit", app): good}
             try:
-                await self.cluster.patch(now, guarded(now, ops + annotate(now.annotations, undo)))
+                await self.cluster.patch(now, guarded(now, ops, undo))
             except Conflict:
                 applied.failed[app] = f"{reason}; not rolled back: {now.ref} changed meanwhile"
                 return

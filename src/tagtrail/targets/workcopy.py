@@ -92,11 +92,9 @@ class WorkingCopies:
         return _locked(lock, lambda: self._worktree(source, branch))
 
     def head(self, copy: WorkingCopy) -> str:
-        """The rev of the deploy branch's head in `copy` (from `open(for_commit=False)`), as a deploy sees
-        it: a clone's HEAD (reset to the remote branch), the remote branch fetched now where the checkout has
-        a remote (nothing of the user's checkout is touched), else the branch itself."""
-        if copy.mode == "clone":
-            return "HEAD"
+        """The rev of the deploy branch's head in the checkout `copy` (from `open(for_commit=False)`, not a
+        clone), as a deploy sees it: the remote branch fetched now where the checkout has a remote (nothing of
+        the user's checkout is touched), else the branch itself."""
         branch, has_remote = self._checkout_facts(copy.repo)
         if not has_remote or not self.settings.push:
             return branch or "HEAD"
