@@ -22,13 +22,13 @@ from typing import TYPE_CHECKING
 from tagtrail.config import Config, parse_config
 from tagtrail.errors import GitError, NotLeader, TagtrailError
 from tagtrail.gitrepo import GitRepo
-from tagtrail.history import DecisionLog, DecisionRecord, default_log_path
-from tagtrail.policy import Reason
+from tagtrail.history import DecisionLog, default_log_path
 from tagtrail.reconcile.claims import Memory, source_clone
 from tagtrail.reconcile.evaluate import Round, evaluate
 from tagtrail.reconcile.moved import MovedBase
 from tagtrail.reconcile.observe import Observer, Registry
 from tagtrail.reconcile.outcome import Planned, Report
+from tagtrail.reconcile.record import records
 from tagtrail.refs import Matcher
 from tagtrail.registry import ImageRef, RegistryClient
 from tagtrail.targets.base import AppState, Change, Declared, ImageChange, Target
@@ -283,48 +283,8 @@ class Reconciler:
     # Record -------------------------------------------------------------------------------------------
 
     async def record(self, report: Report, actor: str, *, automatic: bool = False) -> None:
-        applied = report.applied
-        records = []
-        for item in report.planned:
-            d = item.decision
-            acted = applied.commit is not None and d.app in applied.changed
-            records.append(
-                DecisionRecord(
-                    d.app,
-                    d.action,
-                    d.reason,
-                    d.sentence,
-                    d.running.shown,
-                    item.target.reference if item.target else d.target_tag,
-                    actor,
-                    item.tags_seen,
-                    d.ignored,
-                    item.requests,
-                    item.duration_ms,
-                    applied.commit if acted else None,
-                    ("pushed" if applied.pushed else "committed") if acted else None,
-                    automatic=automatic,
-                )
-            )
-        for app, why in applied.rolled_back.items():
-            failed = next((p.target.reference for p in report.planned if p.app == app and p.target), None)
-            sentence = f"rolled back: {why}"
-            back = applied.previous.get(app)
-            records.append(
-                DecisionRecord(
-                    app,
-                    "deploy",
-                    Reason.ROLLOUT_FAILED,
-                    sentence,
-                    failed,
-                    back,
-                    actor,
-                    commit=applied.commit,
-                    outcome="rolled back",
-                    automatic=automatic,
-                )
-            )
-        await asyncio.to_thread(self.log.record, *records)
+        """Every decision of `report`, with what came of it, in the decision log in one transaction."""
+        await asyncio.to_thread(self.log.record, *records(report, actor, automatic=automatic))
 
 
 def select(
