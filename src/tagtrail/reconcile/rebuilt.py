@@ -14,9 +14,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 
-from tagtrail.apps import changed, discover
+from tagtrail.apps import changed, changed_in, discover
 from tagtrail.config import Config
-from tagtrail.config.loader import CONFIG_NAME
 from tagtrail.gitrepo import GitRepo
 from tagtrail.scheme import ParsedTag, Ranking
 
@@ -67,26 +66,25 @@ Question = tuple[str, str, str]  # app, the running build's sha, a newer build's
 
 def same_inputs_many(source: GitRepo, config: Config, questions: Iterable[Question]) -> dict[Question, bool]:
     """For each question, whether the newer commit leaves the app's inputs as the running one has them, by
-    the rule of `apps.changed`, in one or two git processes for them all (blocking). A pair whose tagtrail.yaml
-    differs is asked alone: its build settings may have changed every app."""
+    the rule of `apps.changed`, in one or two git processes for them all (blocking); a pair whose tagtrail.yaml
+    differs reads its build settings at both ends."""
     asked = list(dict.fromkeys(questions))
     # the shas are mostly known already (the ancestry and commit checks resolved them): no process then
     named = source.resolve_many(sha for _, base, head in asked for sha in (base, head))
     known = {sha: full for sha, full in named.items() if full is not None}
     pairs = sorted({(known[b], known[h]) for _, b, h in asked if b in known and h in known})
     paths = dict(zip(pairs, source.changed_paths_many(pairs), strict=True))
-    apps = {a.name: a for a in discover(source.root, config)}
+    apps = discover(source.root, config)
+    names = {a.name for a in apps}
     answers: dict[Question, bool] = {}
     for question in asked:
         app, base, head = question
-        if base not in known or head not in known or app not in apps:
+        if base not in known or head not in known or app not in names:
             answers[question] = False
             continue
         full = (known[base], known[head])
-        if CONFIG_NAME in paths[full]:
-            answers[question] = _same_inputs(source, config, app, *full)
-        else:
-            answers[question] = not any(apps[app].owns(path) for path in paths[full])
+        picked, _ = changed_in(source, apps, *full, paths[full])
+        answers[question] = app not in {a.name for a in picked}
     return answers
 
 
