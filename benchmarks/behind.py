@@ -41,7 +41,7 @@ from registry_scan import count_requests, skopeo_loop
 
 from bench.behind import REVISION, SCHEME, Behind, logging_git, make_behind
 from bench.serve import WEBHOOK_TOKEN, ServeProcess, wait_for
-from bench.slowproxy import SlowProxy
+from bench.tcpproxy import TcpProxy
 from tagtrail.sandbox import ImagePusher, RegistryServer
 
 LATENCY = 0.030
@@ -251,7 +251,8 @@ def refused(bench: Bench, work: Path, pusher: ImagePusher, builds: int) -> None:
 def latency(bench: Bench, work: Path, pusher: ImagePusher, apps: int, builds: int) -> None:
     behind = builds * 9 // 10
     case = f"{apps} x {builds}, +{LATENCY * 1000:.0f} ms"
-    with SlowProxy(bench.registry.host, LATENCY) as proxy:
+    host, _, port = bench.registry.host.rpartition(":")
+    with TcpProxy(host, int(port), latency=LATENCY) as proxy:
         project = make_behind(
             work,
             bench.registry,
