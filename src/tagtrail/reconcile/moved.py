@@ -1,6 +1,6 @@
 """Has the base image of the build one app runs moved since it was built? The base watch's question, asked by
 a reconcile of an app whose winner is its running code rebuilt where no watch has said so (the CLI, or serve
-with the watch off: `rebuilt.on_moved_base`), so both record the same reason. And what a base check needs of
+with the watch off: `evaluate`, `rebuilt`), so both record the same reason. And what a base check needs of
 each app the target declares (`running_of`). baseimages is imported when first asked: a plan that meets no
 rebuild never loads it."""
 

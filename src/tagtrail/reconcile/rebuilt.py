@@ -5,14 +5,14 @@ running commit and the candidates whose commit leaves the app's inputs as the ru
 is told apart from new code.
 
 That is a property of the build, not of who deploys it: where no base watch has said the base moved (the
-CLI, or serve with the watch off), a winner is asked about once it is chosen (`on_moved_base`): is it the
-running code (git, only for a newer commit), and only then, has the running build's base moved (the
-registry)."""
+CLI, or serve with the watch off), a winner is asked about once it is chosen (`evaluate`): is it the
+running code (`same_inputs_many`, every app's question at once), and only then, has the running build's base
+moved (`moved.MovedBase`)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 
 from tagtrail.apps import changed, changed_in, discover
 from tagtrail.config import Config
@@ -42,23 +42,6 @@ async def same_code(
         return frozenset({base, *(sha for sha in shas if _same_inputs(source, config, app, full, sha))})
 
     return await asyncio.to_thread(work)
-
-
-async def on_moved_base(
-    same_inputs: Callable[[str, str, str], Awaitable[bool]],
-    app: str,
-    running: ParsedTag,
-    chosen: ParsedTag,
-    moved: Callable[[], Awaitable[bool]],
-) -> frozenset[str]:
-    """The shas of the running build and of `chosen` when `chosen` is the running code rebuilt and the
-    running build's base has moved (`moved`: serve's base-watch question for this app); else empty.
-    `same_inputs(app, base, head)` is asked together with the other apps' (`Observer.same_inputs`)."""
-    if not running.sha or not chosen.sha:
-        return frozenset()
-    if chosen.sha != running.sha and not await same_inputs(app, running.sha, chosen.sha):
-        return frozenset()
-    return frozenset({running.sha, chosen.sha}) if await moved() else frozenset()
 
 
 Question = tuple[str, str, str]  # app, the running build's sha, a newer build's sha (short, as tags say)
