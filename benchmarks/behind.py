@@ -36,12 +36,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
 
-from cli import ROOT, TAGTRAIL, _isolated, kept_polls, run
+from cli import ROOT, TAGTRAIL, idle_rss, isolated, kept_polls, run
 from registry_scan import count_requests, skopeo_loop
 
 from bench.behind import REVISION, SCHEME, Behind, logging_git, make_behind
 from bench.serve import WEBHOOK_TOKEN, ServeProcess, wait_for
-from bench.slowproxy import SlowProxy
+from bench.tcpproxy import TcpProxy
 from tagtrail.sandbox import ImagePusher, RegistryServer
 
 LATENCY = 0.030
@@ -147,19 +147,13 @@ async def polls(bench: Bench, project: Behind, case: str, count: int, *, deploys
 
 def serve_first_deploy(project: Behind) -> tuple[float, float]:
     """Seconds from starting `tagtrail serve` to its deploy commit, and its RSS (MiB) idle afterwards."""
-    head = subprocess.run(
-        ["git", "rev-parse", "HEAD"], cwd=project.root, capture_output=True, text=True, check=True
-    ).stdout
+    head = _head(project.root)
     started = time.perf_counter()
     serve = ServeProcess(project.root).start(ready=False)
     try:
-        wait_for(lambda: _head(project.root) != head.strip(), 300, "the deploy commit")
+        wait_for(lambda: _head(project.root) != head, 300, "the deploy commit")
         seconds = time.perf_counter() - started
-        wait_for(lambda: serve.metric("tagtrail_reconciles_total", result="ok") >= 1, 120, "a reconcile")
-        time.sleep(2)
-        assert serve.process is not None
-        status = Path(f"/proc/{serve.process.pid}/status").read_text()
-        rss = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")) / 1024
+        rss = idle_rss(serve)
     finally:
         serve.stop()
     return seconds, rss
@@ -251,7 +245,8 @@ def refused(bench: Bench, work: Path, pusher: ImagePusher, builds: int) -> None:
 def latency(bench: Bench, work: Path, pusher: ImagePusher, apps: int, builds: int) -> None:
     behind = builds * 9 // 10
     case = f"{apps} x {builds}, +{LATENCY * 1000:.0f} ms"
-    with SlowProxy(bench.registry.host, LATENCY) as proxy:
+    host, _, port = bench.registry.host.rpartition(":")
+    with TcpProxy(host, int(port), latency=LATENCY) as proxy:
         project = make_behind(
             work,
             bench.registry,
@@ -332,7 +327,7 @@ def main() -> int:
     only = set(args.only or ["adoption", "many", "refused", "push", "latency"])
     with tempfile.TemporaryDirectory(prefix="tagtrail-bench-behind-", dir=os.environ.get("TMPDIR")) as folder:
         work = Path(folder)
-        with _isolated(work), RegistryServer(work / "registry", access_log=True) as registry:
+        with isolated(work), RegistryServer(work / "registry", access_log=True) as registry:
             path, git_log = logging_git(work / "logging-git")
             os.environ["PATH"] = f"{path}{os.pathsep}{os.environ['PATH']}"
             bench = Bench(registry, git_log, runs)

@@ -216,13 +216,18 @@ def serve_idle_rss(project: Project) -> float:
     """VmRSS (MiB) of a `tagtrail serve` process on the project, idle after its first reconcile."""
     serve = ServeProcess(project.root).start()
     try:
-        wait_for(lambda: serve.metric("tagtrail_reconciles_total", result="ok") >= 1, 120, "a reconcile")
-        time.sleep(2)
-        assert serve.process is not None
-        status = Path(f"/proc/{serve.process.pid}/status").read_text()
-        return next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")) / 1024
+        return idle_rss(serve)
     finally:
         serve.stop()
+
+
+def idle_rss(serve: ServeProcess) -> float:
+    """VmRSS (MiB) of a running `tagtrail serve`, idle after its first reconcile."""
+    wait_for(lambda: serve.metric("tagtrail_reconciles_total", result="ok") >= 1, 120, "a reconcile")
+    time.sleep(2)
+    assert serve.process is not None
+    status = Path(f"/proc/{serve.process.pid}/status").read_text()
+    return next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")) / 1024
 
 
 @dataclass
@@ -320,7 +325,7 @@ def main() -> int:
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="tagtrail-bench-cli-", dir=os.environ.get("TMPDIR")) as folder:
         work = Path(folder)
-        with _isolated(work), RegistryServer(work / "registry", access_log=True) as registry:
+        with isolated(work), RegistryServer(work / "registry", access_log=True) as registry:
             projects = []
             for apps, tags in cases:
                 print(f"seeding {apps} apps x {tags} tags …", file=sys.stderr, flush=True)
@@ -342,7 +347,7 @@ def main() -> int:
 
 
 @contextmanager
-def _isolated(work: Path) -> Iterator[None]:
+def isolated(work: Path) -> Iterator[None]:
     """A HOME, decision log and git identity of the benchmark's own, for as long as it runs."""
     saved = dict(os.environ)
     isolate(work)

@@ -91,7 +91,14 @@ def changed(repo: GitRepo, config: Config, base: str, head: str = "HEAD") -> tup
     apps = discover(repo.root, config)
     if base.strip("0") == "" or not repo.has_commit(base):
         return apps, f"{base[:12] or 'the base'} is not a commit of this repository: building every app"
-    paths = repo.changed_paths(base, head)
+    return changed_in(repo, apps, base, head, repo.changed_paths(base, head))
+
+
+def changed_in(
+    repo: GitRepo, apps: list[App], base: str, head: str, paths: list[str]
+) -> tuple[list[App], str]:
+    """`changed` for two commits whose differing `paths` are already read (many pairs in one process:
+    `GitRepo.changed_paths_many`): every app when the build settings changed, else the apps owning one."""
     if CONFIG_NAME in paths and _build_config(repo, base) != _build_config(repo, head):
         return apps, f"the build settings in {CONFIG_NAME} changed: building every app"
     picked = [app for app in apps if any(app.owns(path) for path in paths)]

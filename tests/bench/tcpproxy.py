@@ -1,19 +1,24 @@
 """A TCP proxy on loopback that a test can cut: `block()` drops every connection through it and refuses new
-ones, as a network partition between one process and a server would; `unblock()` heals it."""
+ones, as a network partition between one process and a server would; `unblock()` heals it. With `latency`,
+each chunk a client sends waits that long before it goes on (an HTTP request is one chunk), answers flow back
+at once: a registry across the internet."""
 
 from __future__ import annotations
 
 import contextlib
 import socket
 import threading
+import time
 from types import TracebackType
 
 
 class TcpProxy:
-    def __init__(self, upstream_host: str, upstream_port: int) -> None:
+    def __init__(self, upstream_host: str, upstream_port: int, *, latency: float = 0.0) -> None:
         self.upstream = (upstream_host, upstream_port)
+        self.latency = latency
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
+        self.host = f"127.0.0.1:{self.port}"
         self.blocked = threading.Event()
         self._sockets: set[socket.socket] = set()
         self._lock = threading.Lock()
@@ -67,12 +72,14 @@ class TcpProxy:
                 continue
             with self._lock:
                 self._sockets.update((client, server))
-            for a, b in ((client, server), (server, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+            for a, b, delay in ((client, server, self.latency), (server, client, 0.0)):
+                threading.Thread(target=self._pipe, args=(a, b, delay), daemon=True).start()
 
-    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
+    def _pipe(self, source: socket.socket, sink: socket.socket, delay: float) -> None:
         try:
             while data := source.recv(65536):
+                if delay:
+                    time.sleep(delay)
                 if self.blocked.is_set():
                     break
                 sink.sendall(data)

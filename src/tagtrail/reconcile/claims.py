@@ -103,7 +103,6 @@ class Provenance:
         self._recheck: dict[str, bool] = {}
         self._remote: tuple[str | None] | None = None  # the source's remote, once looked up
         self._answered: dict[Question, CommitAnswer] = {}  # this reconcile's answers
-        self._full: dict[str, str] = {}  # short sha → the one commit it names, as they found
 
     def recheck(self, repository: str, tags: Sequence[str], now: datetime) -> bool:
         """Whether the running tag's digest is worth a HEAD: the first look at this repository, its tag
@@ -133,11 +132,6 @@ class Provenance:
                     answers[key] = CommitAnswer(answer.state, answer.full, answer.branch + note)
         return {sha: answer for (sha, _), answer in answers.items()}
 
-    def full(self, sha: str) -> str | None:
-        """The commit a short sha names, where this reconcile's commit checks (or memory) found it."""
-        known = self.memory.on_branch.get(sha)
-        return known.full if known is not None else self._full.get(sha)
-
     async def _answer(self, batch: list[Question]) -> dict[Question, CommitAnswer]:
         source = self.source
         if source is None:  # asked only with a source
@@ -146,7 +140,6 @@ class Provenance:
         if new:
             answers = await self._batch(source, new)
             self._answered.update(answers)
-            self._full.update((sha, a.full) for (sha, _), a in answers.items() if a.full)
         return {key: self._answered[key] for key in batch}
 
     async def _batch(self, source: GitRepo, batch: list[Question]) -> dict[Question, CommitAnswer]:

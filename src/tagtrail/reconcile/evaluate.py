@@ -20,7 +20,7 @@ from tagtrail.policy import AppPolicy, Decision, Facts, Need, NeedAncestry, Need
 from tagtrail.provenance import Claims, NeedCommit, NeedRevision, NeedSignature
 from tagtrail.reconcile.observe import Observer
 from tagtrail.reconcile.outcome import Planned
-from tagtrail.reconcile.rebuilt import on_moved_base, same_code
+from tagtrail.reconcile.rebuilt import same_code
 from tagtrail.refs import Matcher
 from tagtrail.registry import ImageRef
 from tagtrail.registry.stats import counting
@@ -152,24 +152,26 @@ async def _decide(run: Round, state: AppState, repository: str) -> Planned:
 async def _rebuilt_on_moved_base(
     run: Round, state: AppState, decision: Decision, facts: Facts
 ) -> frozenset[str]:
-    """For a deploy of what may be the running code rebuilt: the shas that are, when its base moved."""
+    """For a deploy of what may be the running code rebuilt, where no base watch said its base moved: the
+    shas of the running build and of the winner when the winner is the running code (git, only for a newer
+    commit, asked with the other apps') and, only then, the running build's base has moved (the registry)."""
+    running, chosen = decision.running_parsed, decision.target
     if (
         run.base_moved is None
         or facts.base_rebuilt
         or decision.action != "deploy"
         or decision.reason not in (Reason.NEWER_BUILD, Reason.REBUILD)
-        or decision.target is None
-        or decision.running_parsed is None
+        or running is None
+        or chosen is None
+        or not running.sha
+        or not chosen.sha
     ):
         return frozenset()
-    moved = run.base_moved
-    return await on_moved_base(
-        lambda app, base, head: run.observer.same_inputs(run.config, app, base, head),
-        state.app,
-        decision.running_parsed,
-        decision.target,
-        lambda: moved(state),
-    )
+    if chosen.sha != running.sha and not await run.observer.same_inputs(
+        run.config, state.app, running.sha, chosen.sha
+    ):
+        return frozenset()
+    return frozenset({running.sha, chosen.sha}) if await run.base_moved(state) else frozenset()
 
 
 async def answer(

@@ -158,9 +158,8 @@ class Observer:
         wanted = [s for s in dict.fromkeys(shas) if s]
         if source is None:
             return {s: s for s in wanted}
-        known = {s: full for s in wanted if (full := self.provenance.full(s))}  # the commit checks found them
-        found = await asyncio.to_thread(source.resolve_many, [s for s in wanted if s not in known])
-        return {s: known.get(s) or found.get(s) or s for s in wanted}
+        found = await asyncio.to_thread(source.resolve_many, wanted)  # none for shas git already resolved
+        return {s: found.get(s) or s for s in wanted}
 
     async def close(self) -> None:
         """Tag lists asked for ahead that nobody used (an app not in the files, an error): let them go."""

@@ -5,18 +5,17 @@ running commit and the candidates whose commit leaves the app's inputs as the ru
 is told apart from new code.
 
 That is a property of the build, not of who deploys it: where no base watch has said the base moved (the
-CLI, or serve with the watch off), a winner is asked about once it is chosen (`on_moved_base`): is it the
-running code (git, only for a newer commit), and only then, has the running build's base moved (the
-registry)."""
+CLI, or serve with the watch off), a winner is asked about once it is chosen (`evaluate`): is it the
+running code (`same_inputs_many`, every app's question at once), and only then, has the running build's base
+moved (`moved.MovedBase`)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 
-from tagtrail.apps import changed, discover
+from tagtrail.apps import changed, changed_in, discover
 from tagtrail.config import Config
-from tagtrail.config.loader import CONFIG_NAME
 from tagtrail.gitrepo import GitRepo
 from tagtrail.scheme import ParsedTag, Ranking
 
@@ -45,48 +44,30 @@ async def same_code(
     return await asyncio.to_thread(work)
 
 
-async def on_moved_base(
-    same_inputs: Callable[[str, str, str], Awaitable[bool]],
-    app: str,
-    running: ParsedTag,
-    chosen: ParsedTag,
-    moved: Callable[[], Awaitable[bool]],
-) -> frozenset[str]:
-    """The shas of the running build and of `chosen` when `chosen` is the running code rebuilt and the
-    running build's base has moved (`moved`: serve's base-watch question for this app); else empty.
-    `same_inputs(app, base, head)` is asked together with the other apps' (`Observer.same_inputs`)."""
-    if not running.sha or not chosen.sha:
-        return frozenset()
-    if chosen.sha != running.sha and not await same_inputs(app, running.sha, chosen.sha):
-        return frozenset()
-    return frozenset({running.sha, chosen.sha}) if await moved() else frozenset()
-
-
 Question = tuple[str, str, str]  # app, the running build's sha, a newer build's sha (short, as tags say)
 
 
 def same_inputs_many(source: GitRepo, config: Config, questions: Iterable[Question]) -> dict[Question, bool]:
     """For each question, whether the newer commit leaves the app's inputs as the running one has them, by
-    the rule of `apps.changed`, in one or two git processes for them all (blocking). A pair whose tagtrail.yaml
-    differs is asked alone: its build settings may have changed every app."""
+    the rule of `apps.changed`, in one or two git processes for them all (blocking); a pair whose tagtrail.yaml
+    differs reads its build settings at both ends."""
     asked = list(dict.fromkeys(questions))
     # the shas are mostly known already (the ancestry and commit checks resolved them): no process then
     named = source.resolve_many(sha for _, base, head in asked for sha in (base, head))
     known = {sha: full for sha, full in named.items() if full is not None}
     pairs = sorted({(known[b], known[h]) for _, b, h in asked if b in known and h in known})
     paths = dict(zip(pairs, source.changed_paths_many(pairs), strict=True))
-    apps = {a.name: a for a in discover(source.root, config)}
+    apps = discover(source.root, config)
+    names = {a.name for a in apps}
     answers: dict[Question, bool] = {}
     for question in asked:
         app, base, head = question
-        if base not in known or head not in known or app not in apps:
+        if base not in known or head not in known or app not in names:
             answers[question] = False
             continue
         full = (known[base], known[head])
-        if CONFIG_NAME in paths[full]:
-            answers[question] = _same_inputs(source, config, app, *full)
-        else:
-            answers[question] = not any(apps[app].owns(path) for path in paths[full])
+        picked, _ = changed_in(source, apps, *full, paths[full])
+        answers[question] = app not in {a.name for a in picked}
     return answers
 
 

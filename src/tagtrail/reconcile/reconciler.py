@@ -22,19 +22,19 @@ from typing import TYPE_CHECKING
 from tagtrail.config import Config, parse_config
 from tagtrail.errors import GitError, NotLeader, TagtrailError
 from tagtrail.gitrepo import GitRepo
-from tagtrail.history import DecisionLog, DecisionRecord, default_log_path
-from tagtrail.policy import Reason
+from tagtrail.history import DecisionLog, default_log_path
 from tagtrail.reconcile.claims import Memory, source_clone
 from tagtrail.reconcile.evaluate import Round, evaluate
+from tagtrail.reconcile.moved import MovedBase
 from tagtrail.reconcile.observe import Observer, Registry
 from tagtrail.reconcile.outcome import Planned, Report
+from tagtrail.reconcile.record import records
 from tagtrail.refs import Matcher
 from tagtrail.registry import ImageRef, RegistryClient
 from tagtrail.targets.base import AppState, Change, Declared, ImageChange, Target
 from tagtrail.targets.gitops import GitOpsTarget
 
 if TYPE_CHECKING:  # lightkube is loaded only where a cluster is configured
-    from tagtrail.baseimages import Memory as BaseMemory
     from tagtrail.kube.cluster import Cluster
     from tagtrail.targets.kubernetes import KubernetesTarget
 
@@ -94,7 +94,8 @@ class Reconciler:
         self._cluster: Cluster | None = None  # observing what runs (GitOps + observe)
         self._fence: Callable[[], None] | None = None
         self.bases_moved: frozenset[str] = frozenset()  # set by tagtrail serve's base-image watch
-        self._base_memory: BaseMemory | None = None  # what base checks of one app learned (kept by serve)
+        # asked of an app whose winner is its running code rebuilt, where no base watch said its base moved
+        self.moved_base = MovedBase(client, config, config_path.parent, self.matcher)
 
     @classmethod
     @asynccontextmanager
@@ -275,67 +276,15 @@ class Reconciler:
             prove,
             self.config_path.parent,
             bases_moved=self.bases_moved,
-            base_moved=self._base_moved,
+            base_moved=self.moved_base,
         )
         return await evaluate(run, states)
-
-    async def _base_moved(self, state: AppState) -> bool:
-        """Whether the base of the build `state` runs has moved since it was built: the base watch's
-        question, asked of one app whose winner is its running code rebuilt (a failed read: not moved)."""
-        from tagtrail.baseimages import Memory as Learned  # noqa: PLC0415 (lazy: only a rebuild asks)
-        from tagtrail.reconcile.bases import check_running, running_of  # noqa: PLC0415 (it imports this)
-
-        self._base_memory = self._base_memory or Learned()
-        [row] = await check_running(
-            self, running_of(self, {state.app: state}), memory=self._base_memory, dockerfiles=False
-        )
-        return bool(row.moved)
 
     # Record -------------------------------------------------------------------------------------------
 
     async def record(self, report: Report, actor: str, *, automatic: bool = False) -> None:
-        applied = report.applied
-        records = []
-        for item in report.planned:
-            d = item.decision
-            acted = applied.commit is not None and d.app in applied.changed
-            records.append(
-                DecisionRecord(
-                    d.app,
-                    d.action,
-                    d.reason,
-                    d.sentence,
-                    d.running.shown,
-                    item.target.reference if item.target else d.target_tag,
-                    actor,
-                    item.tags_seen,
-                    d.ignored,
-                    item.requests,
-                    item.duration_ms,
-                    applied.commit if acted else None,
-                    ("pushed" if applied.pushed else "committed") if acted else None,
-                    automatic=automatic,
-                )
-            )
-        for app, why in applied.rolled_back.items():
-            failed = next((p.target.reference for p in report.planned if p.app == app and p.target), None)
-            sentence = f"rolled back: {why}"
-            back = applied.previous.get(app)
-            records.append(
-                DecisionRecord(
-                    app,
-                    "deploy",
-                    Reason.ROLLOUT_FAILED,
-                    sentence,
-                    failed,
-                    back,
-                    actor,
-                    commit=applied.commit,
-                    outcome="rolled back",
-                    automatic=automatic,
-                )
-            )
-        await asyncio.to_thread(self.log.record, *records)
+        """Every decision of `report`, with what came of it, in the decision log in one transaction."""
+        await asyncio.to_thread(self.log.record, *records(report, actor, automatic=automatic))
 
 
 def select(

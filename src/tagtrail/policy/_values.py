@@ -1,0 +1,123 @@
+"""The policy's values: what the config says of an app (`AppPolicy`), what runs (`Running`), the facts it
+looks at (`Facts`), what it decides (`Decision` and its `Reason`) and the facts it may ask for first (`Need`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Literal
+
+from tagtrail.provenance import Claims, NeedCommit, NeedDigest, NeedRevision, NeedSignature, Refusal
+from tagtrail.scheme import ParsedTag, Ranking
+
+Action = Literal["deploy", "hold", "nothing"]
+
+
+class Reason(StrEnum):
+    """Why a decision is what it is: a stable code, stored in the decision log and commit trailers."""
+
+    NEWER_BUILD = "newer-build"
+    REBUILD = "rebuild"
+    BASE_IMAGE = "base-image"  # a rebuild of the running commit while the running build's base has moved
+    RUNNING_UNKNOWN = "running-unknown"
+    PIN_DIGEST = "pin-digest"
+    UP_TO_DATE = "up-to-date"
+    PINNED = "pinned"
+    ROLLBACK = "rollback"
+    PIN = "pin"
+    PIN_FORCED = "pin-forced"  # a person pinned a tag that is not an eligible build, on purpose
+    UNPIN = "unpin"
+    ROLLOUT_FAILED = "rollout-failed"  # the cluster did not run the deployed build (or rolled it back)
+    ROLLED_OUT = "rolled-out"  # the cluster runs the deployed build (a GitOps deploy, followed)
+    NO_ELIGIBLE_TAGS = "no-eligible-tags"
+    TOO_YOUNG = "too-young"
+    ANCESTOR_OF_RUNNING = "ancestor-of-running"
+    COOLDOWN = "cooldown"
+    REGISTRY_ERROR = "registry-error"
+    COMMIT_UNKNOWN = "commit-unknown"  # from here: a tag's claims refused (provenance.Refused)
+    COMMIT_AMBIGUOUS = "commit-ambiguous"
+    COMMIT_NOT_ON_BRANCH = "commit-not-on-branch"
+    REVISION_MISMATCH = "revision-mismatch"
+    DATED_IN_THE_FUTURE = "dated-in-the-future"
+    TAG_MOVED = "tag-moved"
+    UNSIGNED = "unsigned"
+    SIGNATURE_INVALID = "signature-invalid"
+
+
+@dataclass(frozen=True)
+class AppPolicy:
+    """What the config says about one app."""
+
+    branches: tuple[str, ...]
+    min_age: timedelta = timedelta(0)
+    cooldown: timedelta = timedelta(0)
+    pin: str | None = None
+
+
+@dataclass(frozen=True)
+class Running:
+    """What is deployed now, as the deploy files say (tag and digest may be unknown)."""
+
+    tag: str | None
+    digest: str | None
+
+    @property
+    def shown(self) -> str | None:
+        if self.tag is None:
+            return None
+        return self.tag + (f"@{self.digest}" if self.digest else "")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do for one app and why. `reason` is a stable code; `sentence` is for people."""
+
+    app: str
+    action: Action
+    reason: Reason
+    sentence: str
+    running: Running
+    running_parsed: ParsedTag | None = None
+    target: ParsedTag | None = None  # the build chosen, when it is a build of the scheme
+    target_tag: str | None = None  # the tag chosen (a pin may name a tag outside the scheme)
+    digest: str | None = None  # the chosen tag's digest: every deploy pins it
+    ignored: dict[str, int] = field(default_factory=dict)
+    candidates: int = 0
+    behind: int | None = None  # eligible builds newer than the running one
+    refusals: tuple[Refusal, ...] = ()  # candidates whose claims were not believed, newest first
+
+
+@dataclass(frozen=True)
+class NeedCreated:
+    """The order of these tags depends on their images' `created` times: fetch them and decide again."""
+
+    tags: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class NeedAncestry:
+    """Whether each (candidate sha, running sha) pair's candidate is a strict ancestor of the running commit."""
+
+    pairs: tuple[tuple[str, str], ...]
+
+
+Need = NeedCreated | NeedAncestry | NeedDigest | NeedCommit | NeedRevision | NeedSignature
+
+
+@dataclass(frozen=True)
+class Facts:
+    """Everything the policy looks at besides the config. `ancestry` is None where no source repository is
+    at hand (the guard is then skipped); a pair mapped to None could not be told."""
+
+    ranking: Ranking  # of the app's eligible branches
+    now: datetime
+    created: Mapping[str, datetime] = field(default_factory=dict)
+    ancestry: Mapping[tuple[str, str], bool | None] | None = None
+    digests: Mapping[str, str] = field(default_factory=dict)
+    last_automatic: datetime | None = None
+    automatic: bool = False
+    total_tags: int = 0
+    claims: Claims = field(default_factory=Claims)
+    base_rebuilt: frozenset[str] = frozenset()  # shas of builds of the running code on its moved base image
