@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import sqlite3
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import closing, contextmanager
@@ -19,20 +18,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from tagtrail import trailers
 from tagtrail.errors import RefsError
 from tagtrail.gitrepo import GitRepo
 from tagtrail.refs import Matcher, Reference, find
 
 log = logging.getLogger("tagtrail.history")
-TRAILERS = (
-    "Tagtrail-App",
-    "Tagtrail-From",
-    "Tagtrail-To",
-    "Tagtrail-Reason",
-    "Tagtrail-Commit",
-    "Tagtrail-Actor",
-)
-_TRAILER = re.compile(r"^(Tagtrail-[A-Za-z]+): (.*)$", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -55,17 +46,6 @@ class HistoryEntry:
     @property
     def actor_name(self) -> str:
         return self.actor or ("tagtrail" if self.by_tagtrail else f"manual ({self.author})")
-
-
-def trailers(message: str) -> list[dict[str, str]]:
-    """The Tagtrail-* trailer groups of a commit message, one per app (each starts at Tagtrail-App)."""
-    groups: list[dict[str, str]] = []
-    for key, value in _TRAILER.findall(message):
-        if key == "Tagtrail-App":
-            groups.append({})
-        if groups:
-            groups[-1][key] = value.strip()
-    return groups
 
 
 _Refs = list[Reference]
@@ -139,14 +119,14 @@ def deploy_history(
         after = after if after is not None else refs_at(sha)
         older = commits[index + 1][0] if index + 1 < len(commits) else parent
         before = refs_at(older)
-        groups = {g.get("Tagtrail-App"): g for g in trailers(message)}
+        stated = {t.app: t for t in trailers.parse(message)}
         for name in sorted(set(before) | set(after)):
             if app is not None and name != app:
                 continue
             old, new = _summary(before.get(name)), _summary(after.get(name))
             if old[0] == new[0]:
                 continue
-            group = groups.get(name)
+            group = stated.get(name)
             entries.append(
                 HistoryEntry(
                     sha,
@@ -158,9 +138,9 @@ def deploy_history(
                     new[1],
                     new[2],
                     group is not None,
-                    group.get("Tagtrail-Reason") if group else None,
-                    group.get("Tagtrail-Actor") if group else None,
-                    group.get("Tagtrail-Commit") if group else None,
+                    group.reason if group else None,
+                    group.actor if group else None,
+                    group.commit if group else None,
                 )
             )
             if limit is not None and len(entries) >= limit:

@@ -4,6 +4,7 @@ one module, and only the store opens SQLite (import-linter says the last)."""
 from __future__ import annotations
 
 import ast
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -51,3 +52,14 @@ def test_no_two_enums_repeat_a_code() -> None:
 def test_a_refusal_is_held_on_with_its_own_code() -> None:
     assert set(REFUSALS) < set(Reason)
     assert all(isinstance(Refusal("t", code, "").code, Reason) for code in REFUSALS)
+
+
+def test_the_trailer_names_are_spelled_in_one_module() -> None:
+    spelled = {
+        str(path.relative_to(SRC))
+        for path in SRC.rglob("*")
+        if path.is_file()
+        and path.suffix in {".py", ".html", ".j2"}
+        and re.search(r"Tagtrail-[A-Z]", path.read_text(encoding="utf-8"))
+    }
+    assert spelled == {"trailers.py"}
