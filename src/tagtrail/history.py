@@ -9,11 +9,8 @@ deploy history, only the record of why.
 from __future__ import annotations
 
 import json
-import logging
 import os
-import sqlite3
-from collections.abc import Callable, Collection, Iterator, Mapping
-from contextlib import closing, contextmanager
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,8 +19,7 @@ from tagtrail import trailers
 from tagtrail.errors import RefsError
 from tagtrail.gitrepo import GitRepo
 from tagtrail.refs import Matcher, Reference, find
-
-log = logging.getLogger("tagtrail.history")
+from tagtrail.store import Store, Transaction
 
 
 @dataclass(frozen=True)
@@ -182,68 +178,26 @@ def default_log_path() -> Path:
     return state / "tagtrail" / "decisions.sqlite"
 
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS decisions (
-    id INTEGER PRIMARY KEY,
-    time TEXT NOT NULL,
-    app TEXT NOT NULL,
-    action TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    sentence TEXT NOT NULL,
-    running TEXT,
-    target TEXT,
-    actor TEXT NOT NULL,
-    candidates INTEGER NOT NULL,
-    ignored TEXT NOT NULL,
-    requests INTEGER NOT NULL,
-    duration_ms INTEGER NOT NULL,
-    "commit" TEXT,
-    outcome TEXT,
-    automatic INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS decisions_by_app ON decisions (app, id);
-"""
-# Logs written before the `automatic` column: the controller's actor name said it then.
-_MIGRATE_AUTOMATIC = (
-    "ALTER TABLE decisions ADD COLUMN automatic INTEGER NOT NULL DEFAULT 0",
-    "UPDATE decisions SET automatic = 1 WHERE actor = 'tagtrail serve'",
-)
+_LOG = "the decision log"
 
 
 class DecisionLog:
-    """The decision log in one SQLite file. A log that cannot be written is a warning, never a failed
-    deploy: the deploy history is in git. A decision that repeats the app's last one (a poll that changed
-    nothing) moves that row's time instead of adding a row."""
+    """The decision log, a table of the SQLite store. A log that cannot be written is a warning, never a
+    failed deploy: the deploy history is in git. A decision that repeats the app's last one (a poll that
+    changed nothing) moves that row's time instead of adding a row."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(sqlite3.connect(self.path, timeout=10)) as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(_SCHEMA)
-            columns = {row[1] for row in db.execute("PRAGMA table_info(decisions)")}
-            if "automatic" not in columns:
-                with db:
-                    for statement in _MIGRATE_AUTOMATIC:
-                        db.execute(statement)
-            with db:
-                yield db
+        self._store = Store(path)
 
     def record(self, *entries: DecisionRecord) -> None:
         """Add decisions, in one transaction."""
-        try:
-            with self._connect() as db:
-                for entry in entries:
-                    _insert(db, entry)
-        except (sqlite3.Error, OSError) as exc:
-            log.warning(
-                "the decision log %s cannot be written (%s); the deploy history in git is unaffected",
-                self.path,
-                exc,
-            )
+
+        def insert(tx: Transaction) -> None:
+            for entry in entries:
+                _insert(tx, entry)
+
+        self._store.write(insert, what=_LOG, failing="; the deploy history in git is unaffected")
 
     def recent(self, app: str | None = None, limit: int = 20) -> list[DecisionRecord]:
         """The newest decisions, of one app or of all, newest first; empty if the log is unreadable."""
@@ -256,15 +210,6 @@ class DecisionLog:
 
     def _select(self, query: str, args: tuple[object, ...]) -> list[DecisionRecord]:
         """Rows as records; empty when there is no log yet or it cannot be read."""
-        if not self.path.exists():
-            return []
-        try:
-            with self._connect() as db:
-                db.row_factory = sqlite3.Row
-                rows = db.execute(query, args).fetchall()
-        except (sqlite3.Error, OSError) as exc:
-            log.warning("the decision log %s cannot be read (%s)", self.path, exc)
-            return []
         return [
             DecisionRecord(
                 row["app"],
@@ -283,7 +228,7 @@ class DecisionLog:
                 datetime.fromisoformat(row["time"]),
                 bool(row["automatic"]),
             )
-            for row in rows
+            for row in self._store.read(query, args, what=_LOG)
         ]
 
     def last_each(self, *, acted: bool = False) -> dict[str, DecisionRecord]:
@@ -312,20 +257,14 @@ class DecisionLog:
     def digests_seen(self, limit: int = 20_000) -> dict[str, str]:
         """The first digest recorded for each chosen image ("registry/repo:tag" → digest) among the newest
         `limit` decisions: a tag never legitimately moves, so one that did shows against these."""
-        if not self.path.exists():
-            return {}
-        try:
-            with self._connect() as db:
-                rows = db.execute(
-                    "SELECT target FROM decisions WHERE target LIKE '%@sha256:%' ORDER BY id DESC LIMIT ?",
-                    (limit,),
-                ).fetchall()
-        except (sqlite3.Error, OSError) as exc:
-            log.warning("the decision log %s cannot be read (%s)", self.path, exc)
-            return {}
+        rows = self._store.read(
+            "SELECT target FROM decisions WHERE target LIKE '%@sha256:%' ORDER BY id DESC LIMIT ?",
+            (limit,),
+            what=_LOG,
+        )
         seen: dict[str, str] = {}
-        for (target,) in reversed(rows):  # oldest first: the first digest recorded is the one kept
-            name, _, digest = str(target).partition("@")
+        for row in reversed(rows):  # oldest first: the first digest recorded is the one kept
+            name, _, digest = str(row["target"]).partition("@")
             seen.setdefault(name, digest)
         return seen
 
@@ -339,7 +278,7 @@ class DecisionLog:
         return {record.commit for record in found if record.commit}
 
 
-def _insert(db: sqlite3.Connection, entry: DecisionRecord) -> None:
+def _insert(tx: Transaction, entry: DecisionRecord) -> None:
     data = asdict(entry)
     data["time"] = entry.time.astimezone(UTC).isoformat()
     data["ignored"] = json.dumps(entry.ignored, sort_keys=True)
@@ -348,16 +287,16 @@ def _insert(db: sqlite3.Connection, entry: DecisionRecord) -> None:
     if entry.commit is None and entry.outcome is None:
         # the same decision as last time (a poll that changed nothing): say when it was last made instead
         # of adding a row, so a controller polling every few minutes keeps a short log
-        same = db.execute(
+        same = tx.run(
             "UPDATE decisions SET time = :time, requests = :requests, duration_ms = :duration_ms,"
             " sentence = :sentence WHERE id = (SELECT MAX(id) FROM decisions WHERE app = :app)"
             " AND action = :action AND reason = :reason AND running IS :running AND target IS :target"
             ' AND actor = :actor AND "commit" IS NULL AND outcome IS NULL',
             data,
         )
-        if same.rowcount:
+        if same:
             return
-    db.execute(
+    tx.run(
         "INSERT INTO decisions (time, app, action, reason, sentence, running, target, actor, candidates,"
         ' ignored, requests, duration_ms, "commit", outcome, automatic) VALUES (:time, :app, :action, :reason,'
         " :sentence, :running, :target, :actor, :candidates, :ignored, :requests, :duration_ms, :commit,"
