@@ -19,7 +19,7 @@ from tagtrail import trailers
 from tagtrail.errors import RefsError
 from tagtrail.gitrepo import GitRepo
 from tagtrail.refs import Matcher, Reference, find
-from tagtrail.store import Store, Transaction
+from tagtrail.store import Row, Store, Transaction
 
 
 @dataclass(frozen=True)
@@ -179,6 +179,11 @@ def default_log_path() -> Path:
 
 
 _LOG = "the decision log"
+# DecisionRecord's fields, in its order
+_COLUMNS = (
+    'app, action, reason, sentence, running, target, actor, candidates, ignored, requests, duration_ms, "commit",'
+    " outcome, time, automatic"
+)
 
 
 class DecisionLog:
@@ -203,41 +208,22 @@ class DecisionLog:
         """The newest decisions, of one app or of all, newest first; empty if the log is unreadable."""
         args: tuple[object, ...]
         if app:
-            query, args = "SELECT * FROM decisions WHERE app = ? ORDER BY id DESC LIMIT ?", (app, limit)
+            query, args = "WHERE app = ? ORDER BY id DESC LIMIT ?", (app, limit)
         else:
-            query, args = "SELECT * FROM decisions ORDER BY id DESC LIMIT ?", (limit,)
+            query, args = "ORDER BY id DESC LIMIT ?", (limit,)
         return self._select(query, args)
 
-    def _select(self, query: str, args: tuple[object, ...]) -> list[DecisionRecord]:
-        """Rows as records; empty when there is no log yet or it cannot be read."""
-        return [
-            DecisionRecord(
-                row["app"],
-                row["action"],
-                row["reason"],
-                row["sentence"],
-                row["running"],
-                row["target"],
-                row["actor"],
-                row["candidates"],
-                json.loads(row["ignored"]),
-                row["requests"],
-                row["duration_ms"],
-                row["commit"],
-                row["outcome"],
-                datetime.fromisoformat(row["time"]),
-                bool(row["automatic"]),
-            )
-            for row in self._store.read(query, args, what=_LOG)
-        ]
+    def _select(self, where: str, args: tuple[object, ...]) -> list[DecisionRecord]:
+        """The records of the rows `where` picks; empty when there is no log yet or it cannot be read."""
+        query = f"SELECT {_COLUMNS} FROM decisions {where}"  # noqa: S608 (this module's clauses; values bound)
+        return [_record(row) for row in self._store.read(query, args, what=_LOG)]
 
     def last_each(self, *, acted: bool = False) -> dict[str, DecisionRecord]:
         """Each app's newest decision (with `acted`, its newest that did something), in one query."""
         query = (
-            "SELECT * FROM decisions WHERE id IN"
-            " (SELECT MAX(id) FROM decisions WHERE outcome IS NOT NULL GROUP BY app)"
+            "WHERE id IN (SELECT MAX(id) FROM decisions WHERE outcome IS NOT NULL GROUP BY app)"
             if acted
-            else "SELECT * FROM decisions WHERE id IN (SELECT MAX(id) FROM decisions GROUP BY app)"
+            else "WHERE id IN (SELECT MAX(id) FROM decisions GROUP BY app)"
         )
         return {record.app: record for record in self._select(query, ())}
 
@@ -248,7 +234,7 @@ class DecisionLog:
     def last_automatic_deploys(self) -> dict[str, datetime]:
         """When the controller last deployed each app on its own (the cooldown), in one query."""
         found = self._select(
-            "SELECT * FROM decisions WHERE id IN (SELECT MAX(id) FROM decisions WHERE automatic = 1"
+            "WHERE id IN (SELECT MAX(id) FROM decisions WHERE automatic = 1"
             " AND action = 'deploy' AND \"commit\" IS NOT NULL GROUP BY app)",
             (),
         )
@@ -263,8 +249,8 @@ class DecisionLog:
             what=_LOG,
         )
         seen: dict[str, str] = {}
-        for row in reversed(rows):  # oldest first: the first digest recorded is the one kept
-            name, _, digest = str(row["target"]).partition("@")
+        for (target,) in reversed(rows):  # oldest first: the first digest recorded is the one kept
+            name, _, digest = str(target).partition("@")
             seen.setdefault(name, digest)
         return seen
 
@@ -272,10 +258,33 @@ class DecisionLog:
         """The deploy commits of rollbacks the controller made on its own (delivery insights count them
         apart from a person's), in one query; empty when there is no log."""
         found = self._select(
-            "SELECT * FROM decisions WHERE automatic = 1 AND reason = 'rollback' AND \"commit\" IS NOT NULL",
+            "WHERE automatic = 1 AND reason = 'rollback' AND \"commit\" IS NOT NULL",
             (),
         )
         return {record.commit for record in found if record.commit}
+
+
+def _record(row: Row) -> DecisionRecord:
+    """A row of `_COLUMNS` as its record."""
+    (app, action, reason, sentence, running, target, actor) = row[:7]
+    (candidates, ignored, requests, duration_ms, commit, outcome, time, automatic) = row[7:]
+    return DecisionRecord(
+        app,
+        action,
+        reason,
+        sentence,
+        running,
+        target,
+        actor,
+        candidates,
+        json.loads(ignored),
+        requests,
+        duration_ms,
+        commit,
+        outcome,
+        datetime.fromisoformat(time),
+        bool(automatic),
+    )
 
 
 def _insert(tx: Transaction, entry: DecisionRecord) -> None:

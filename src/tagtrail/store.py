@@ -22,7 +22,8 @@ from typing import Any, TypeVar
 
 log = logging.getLogger("tagtrail.store")
 T = TypeVar("T")
-Row = dict[str, Any]
+Row = tuple[Any, ...]  # in the order the query names its columns (plain tuples: 20,000 rows per first read)
+
 
 _TABLES = (
     """CREATE TABLE IF NOT EXISTS decisions (
@@ -86,14 +87,13 @@ class Store:
         self.path = path
 
     def read(self, query: str, args: Sequence[object] = (), *, what: str) -> list[Row]:
-        """The rows of `query`, by column name; empty when there is no file yet or it cannot be read."""
+        """The rows of `query`; empty when there is no file yet or it cannot be read."""
         if not self.path.exists():
             return []
         try:
             with self._open() as db:
-                cursor = db.execute(query, args)
-                names = [column[0] for column in cursor.description]
-                return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+                rows: list[Row] = db.execute(query, args).fetchall()
+                return rows
         except (sqlite3.Error, OSError) as exc:
             log.warning("%s %s cannot be read (%s)", what, self.path, exc)
             return []

@@ -65,7 +65,7 @@ class Ledger:
         rows = self._store.read(
             "SELECT app, base_digest, via FROM base_rebuilds ORDER BY started", what=_LEDGER
         )
-        return [(str(r["app"]), str(r["base_digest"]), str(r["via"])) for r in rows]
+        return [(str(app), str(digest), str(via)) for app, digest, via in rows]
 
 
 async def dispatch(
