@@ -1,4 +1,4 @@
-"""Deploy history (the git log of the deploy files) and the decision log (SQLite).
+"""Deploy history (the git log of the deploy files) and the decision log (a table of the SQLite store).
 
 The git log is the deploy history: every change of an app's reference in the deploy files, made by tagtrail
 (its commits carry `Tagtrail-*` trailers) or by a person ("manual"). The decision log keeps every plan and

@@ -49,7 +49,7 @@ def test_no_two_enums_repeat_a_code() -> None:
     assert repeated == {}
 
 
-def test_a_refusal_is_held_on_with_its_own_code() -> None:
+def test_the_refusals_are_a_subset_of_the_reasons() -> None:
     assert set(REFUSALS) < set(Reason)
     assert all(isinstance(Refusal("t", code, "").code, Reason) for code in REFUSALS)
 
