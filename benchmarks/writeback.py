@@ -17,7 +17,7 @@ import time
 
 from ruamel.yaml import YAML
 
-from tagtrail.refs import Matcher, Target, find, rewrite
+from tagtrail.refs import Image, Matcher, find, rewrite
 
 DIGEST = "sha256:" + "f" * 64
 
@@ -65,7 +65,7 @@ def main() -> int:
     matcher = Matcher("ghcr.io/acme/homelab/{app}")
     apps = sorted({r.app for r in find("stack.yaml", text, matcher)})
     targets = {
-        app: Target(f"ghcr.io/acme/homelab/{app}", "main.20251014-051038.185c95c", DIGEST) for app in apps
+        app: Image(f"ghcr.io/acme/homelab/{app}", "main.20251014-051038.185c95c", DIGEST) for app in apps
     }
 
     def tagtrail() -> str:

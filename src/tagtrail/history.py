@@ -1,4 +1,4 @@
-"""Deploy history (the git log of the deploy files) and the decision log (SQLite).
+"""Deploy history (the git log of the deploy files) and the decision log (a table of the SQLite store).
 
 The git log is the deploy history: every change of an app's reference in the deploy files, made by tagtrail
 (its commits carry `Tagtrail-*` trailers) or by a person ("manual"). The decision log keeps every plan and
@@ -9,30 +9,17 @@ deploy history, only the record of why.
 from __future__ import annotations
 
 import json
-import logging
 import os
-import re
-import sqlite3
-from collections.abc import Callable, Collection, Iterator, Mapping
-from contextlib import closing, contextmanager
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from tagtrail import trailers
 from tagtrail.errors import RefsError
 from tagtrail.gitrepo import GitRepo
 from tagtrail.refs import Matcher, Reference, find
-
-log = logging.getLogger("tagtrail.history")
-TRAILERS = (
-    "Tagtrail-App",
-    "Tagtrail-From",
-    "Tagtrail-To",
-    "Tagtrail-Reason",
-    "Tagtrail-Commit",
-    "Tagtrail-Actor",
-)
-_TRAILER = re.compile(r"^(Tagtrail-[A-Za-z]+): (.*)$", re.MULTILINE)
+from tagtrail.store import Row, Store, Transaction
 
 
 @dataclass(frozen=True)
@@ -55,17 +42,6 @@ class HistoryEntry:
     @property
     def actor_name(self) -> str:
         return self.actor or ("tagtrail" if self.by_tagtrail else f"manual ({self.author})")
-
-
-def trailers(message: str) -> list[dict[str, str]]:
-    """The Tagtrail-* trailer groups of a commit message, one per app (each starts at Tagtrail-App)."""
-    groups: list[dict[str, str]] = []
-    for key, value in _TRAILER.findall(message):
-        if key == "Tagtrail-App":
-            groups.append({})
-        if groups:
-            groups[-1][key] = value.strip()
-    return groups
 
 
 _Refs = list[Reference]
@@ -139,14 +115,14 @@ def deploy_history(
         after = after if after is not None else refs_at(sha)
         older = commits[index + 1][0] if index + 1 < len(commits) else parent
         before = refs_at(older)
-        groups = {g.get("Tagtrail-App"): g for g in trailers(message)}
+        stated = {t.app: t for t in trailers.parse(message)}
         for name in sorted(set(before) | set(after)):
             if app is not None and name != app:
                 continue
             old, new = _summary(before.get(name)), _summary(after.get(name))
             if old[0] == new[0]:
                 continue
-            group = groups.get(name)
+            group = stated.get(name)
             entries.append(
                 HistoryEntry(
                     sha,
@@ -158,9 +134,9 @@ def deploy_history(
                     new[1],
                     new[2],
                     group is not None,
-                    group.get("Tagtrail-Reason") if group else None,
-                    group.get("Tagtrail-Actor") if group else None,
-                    group.get("Tagtrail-Commit") if group else None,
+                    group.reason if group else None,
+                    group.actor if group else None,
+                    group.commit if group else None,
                 )
             )
             if limit is not None and len(entries) >= limit:
@@ -202,117 +178,52 @@ def default_log_path() -> Path:
     return state / "tagtrail" / "decisions.sqlite"
 
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS decisions (
-    id INTEGER PRIMARY KEY,
-    time TEXT NOT NULL,
-    app TEXT NOT NULL,
-    action TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    sentence TEXT NOT NULL,
-    running TEXT,
-    target TEXT,
-    actor TEXT NOT NULL,
-    candidates INTEGER NOT NULL,
-    ignored TEXT NOT NULL,
-    requests INTEGER NOT NULL,
-    duration_ms INTEGER NOT NULL,
-    "commit" TEXT,
-    outcome TEXT,
-    automatic INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS decisions_by_app ON decisions (app, id);
-"""
-# Logs written before the `automatic` column: the controller's actor name said it then.
-_MIGRATE_AUTOMATIC = (
-    "ALTER TABLE decisions ADD COLUMN automatic INTEGER NOT NULL DEFAULT 0",
-    "UPDATE decisions SET automatic = 1 WHERE actor = 'tagtrail serve'",
+_LOG = "the decision log"
+# DecisionRecord's fields, in its order
+_COLUMNS = (
+    'app, action, reason, sentence, running, target, actor, candidates, ignored, requests, duration_ms, "commit",'
+    " outcome, time, automatic"
 )
 
 
 class DecisionLog:
-    """The decision log in one SQLite file. A log that cannot be written is a warning, never a failed
-    deploy: the deploy history is in git. A decision that repeats the app's last one (a poll that changed
-    nothing) moves that row's time instead of adding a row."""
+    """The decision log, a table of the SQLite store. A log that cannot be written is a warning, never a
+    failed deploy: the deploy history is in git. A decision that repeats the app's last one (a poll that
+    changed nothing) moves that row's time instead of adding a row."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(sqlite3.connect(self.path, timeout=10)) as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(_SCHEMA)
-            columns = {row[1] for row in db.execute("PRAGMA table_info(decisions)")}
-            if "automatic" not in columns:
-                with db:
-                    for statement in _MIGRATE_AUTOMATIC:
-                        db.execute(statement)
-            with db:
-                yield db
+        self._store = Store(path)
 
     def record(self, *entries: DecisionRecord) -> None:
         """Add decisions, in one transaction."""
-        try:
-            with self._connect() as db:
-                for entry in entries:
-                    _insert(db, entry)
-        except (sqlite3.Error, OSError) as exc:
-            log.warning(
-                "the decision log %s cannot be written (%s); the deploy history in git is unaffected",
-                self.path,
-                exc,
-            )
+
+        def insert(tx: Transaction) -> None:
+            for entry in entries:
+                _insert(tx, entry)
+
+        self._store.write(insert, what=_LOG, failing="; the deploy history in git is unaffected")
 
     def recent(self, app: str | None = None, limit: int = 20) -> list[DecisionRecord]:
         """The newest decisions, of one app or of all, newest first; empty if the log is unreadable."""
         args: tuple[object, ...]
         if app:
-            query, args = "SELECT * FROM decisions WHERE app = ? ORDER BY id DESC LIMIT ?", (app, limit)
+            query, args = "WHERE app = ? ORDER BY id DESC LIMIT ?", (app, limit)
         else:
-            query, args = "SELECT * FROM decisions ORDER BY id DESC LIMIT ?", (limit,)
+            query, args = "ORDER BY id DESC LIMIT ?", (limit,)
         return self._select(query, args)
 
-    def _select(self, query: str, args: tuple[object, ...]) -> list[DecisionRecord]:
-        """Rows as records; empty when there is no log yet or it cannot be read."""
-        if not self.path.exists():
-            return []
-        try:
-            with self._connect() as db:
-                db.row_factory = sqlite3.Row
-                rows = db.execute(query, args).fetchall()
-        except (sqlite3.Error, OSError) as exc:
-            log.warning("the decision log %s cannot be read (%s)", self.path, exc)
-            return []
-        return [
-            DecisionRecord(
-                row["app"],
-                row["action"],
-                row["reason"],
-                row["sentence"],
-                row["running"],
-                row["target"],
-                row["actor"],
-                row["candidates"],
-                json.loads(row["ignored"]),
-                row["requests"],
-                row["duration_ms"],
-                row["commit"],
-                row["outcome"],
-                datetime.fromisoformat(row["time"]),
-                bool(row["automatic"]),
-            )
-            for row in rows
-        ]
+    def _select(self, where: str, args: tuple[object, ...]) -> list[DecisionRecord]:
+        """The records of the rows `where` picks; empty when there is no log yet or it cannot be read."""
+        query = f"SELECT {_COLUMNS} FROM decisions {where}"  # noqa: S608 (this module's clauses; values bound)
+        return [_record(row) for row in self._store.read(query, args, what=_LOG)]
 
     def last_each(self, *, acted: bool = False) -> dict[str, DecisionRecord]:
         """Each app's newest decision (with `acted`, its newest that did something), in one query."""
         query = (
-            "SELECT * FROM decisions WHERE id IN"
-            " (SELECT MAX(id) FROM decisions WHERE outcome IS NOT NULL GROUP BY app)"
+            "WHERE id IN (SELECT MAX(id) FROM decisions WHERE outcome IS NOT NULL GROUP BY app)"
             if acted
-            else "SELECT * FROM decisions WHERE id IN (SELECT MAX(id) FROM decisions GROUP BY app)"
+            else "WHERE id IN (SELECT MAX(id) FROM decisions GROUP BY app)"
         )
         return {record.app: record for record in self._select(query, ())}
 
@@ -323,7 +234,7 @@ class DecisionLog:
     def last_automatic_deploys(self) -> dict[str, datetime]:
         """When the controller last deployed each app on its own (the cooldown), in one query."""
         found = self._select(
-            "SELECT * FROM decisions WHERE id IN (SELECT MAX(id) FROM decisions WHERE automatic = 1"
+            "WHERE id IN (SELECT MAX(id) FROM decisions WHERE automatic = 1"
             " AND action = 'deploy' AND \"commit\" IS NOT NULL GROUP BY app)",
             (),
         )
@@ -332,17 +243,11 @@ class DecisionLog:
     def digests_seen(self, limit: int = 20_000) -> dict[str, str]:
         """The first digest recorded for each chosen image ("registry/repo:tag" → digest) among the newest
         `limit` decisions: a tag never legitimately moves, so one that did shows against these."""
-        if not self.path.exists():
-            return {}
-        try:
-            with self._connect() as db:
-                rows = db.execute(
-                    "SELECT target FROM decisions WHERE target LIKE '%@sha256:%' ORDER BY id DESC LIMIT ?",
-                    (limit,),
-                ).fetchall()
-        except (sqlite3.Error, OSError) as exc:
-            log.warning("the decision log %s cannot be read (%s)", self.path, exc)
-            return {}
+        rows = self._store.read(
+            "SELECT target FROM decisions WHERE target LIKE '%@sha256:%' ORDER BY id DESC LIMIT ?",
+            (limit,),
+            what=_LOG,
+        )
         seen: dict[str, str] = {}
         for (target,) in reversed(rows):  # oldest first: the first digest recorded is the one kept
             name, _, digest = str(target).partition("@")
@@ -353,13 +258,36 @@ class DecisionLog:
         """The deploy commits of rollbacks the controller made on its own (delivery insights count them
         apart from a person's), in one query; empty when there is no log."""
         found = self._select(
-            "SELECT * FROM decisions WHERE automatic = 1 AND reason = 'rollback' AND \"commit\" IS NOT NULL",
+            "WHERE automatic = 1 AND reason = 'rollback' AND \"commit\" IS NOT NULL",
             (),
         )
         return {record.commit for record in found if record.commit}
 
 
-def _insert(db: sqlite3.Connection, entry: DecisionRecord) -> None:
+def _record(row: Row) -> DecisionRecord:
+    """A row of `_COLUMNS` as its record."""
+    (app, action, reason, sentence, running, target, actor) = row[:7]
+    (candidates, ignored, requests, duration_ms, commit, outcome, time, automatic) = row[7:]
+    return DecisionRecord(
+        app,
+        action,
+        reason,
+        sentence,
+        running,
+        target,
+        actor,
+        candidates,
+        json.loads(ignored),
+        requests,
+        duration_ms,
+        commit,
+        outcome,
+        datetime.fromisoformat(time),
+        bool(automatic),
+    )
+
+
+def _insert(tx: Transaction, entry: DecisionRecord) -> None:
     data = asdict(entry)
     data["time"] = entry.time.astimezone(UTC).isoformat()
     data["ignored"] = json.dumps(entry.ignored, sort_keys=True)
@@ -368,16 +296,16 @@ def _insert(db: sqlite3.Connection, entry: DecisionRecord) -> None:
     if entry.commit is None and entry.outcome is None:
         # the same decision as last time (a poll that changed nothing): say when it was last made instead
         # of adding a row, so a controller polling every few minutes keeps a short log
-        same = db.execute(
+        same = tx.run(
             "UPDATE decisions SET time = :time, requests = :requests, duration_ms = :duration_ms,"
             " sentence = :sentence WHERE id = (SELECT MAX(id) FROM decisions WHERE app = :app)"
             " AND action = :action AND reason = :reason AND running IS :running AND target IS :target"
             ' AND actor = :actor AND "commit" IS NULL AND outcome IS NULL',
             data,
         )
-        if same.rowcount:
+        if same:
             return
-    db.execute(
+    tx.run(
         "INSERT INTO decisions (time, app, action, reason, sentence, running, target, actor, candidates,"
         ' ignored, requests, duration_ms, "commit", outcome, automatic) VALUES (:time, :app, :action, :reason,'
         " :sentence, :running, :target, :actor, :candidates, :ignored, :requests, :duration_ms, :commit,"

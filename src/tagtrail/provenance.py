@@ -21,23 +21,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from tagtrail.reasons import Reason, Refused
 from tagtrail.scheme import ParsedTag
 
 COMMIT_BATCH = 16  # commit questions asked in one round (each costs a few local git commands)
 COMMIT_WINDOW = 4 * COMMIT_BATCH  # candidates looked at for them (of thousands, where builds share commits)
-
-
-class Refused(StrEnum):
-    """Why a candidate's claims were not believed: stable codes (decision log, plan, dashboard)."""
-
-    COMMIT_UNKNOWN = "commit-unknown"
-    COMMIT_AMBIGUOUS = "commit-ambiguous"
-    COMMIT_NOT_ON_BRANCH = "commit-not-on-branch"
-    REVISION_MISMATCH = "revision-mismatch"
-    DATED_IN_THE_FUTURE = "dated-in-the-future"
-    TAG_MOVED = "tag-moved"
-    UNSIGNED = "unsigned"
-    SIGNATURE_INVALID = "signature-invalid"
 
 
 class CommitState(StrEnum):
@@ -125,7 +113,7 @@ def screen(
     if candidate.instants and min(candidate.instants) > now + claims.max_skew:
         when = min(candidate.instants).isoformat()
         return Refusal(
-            candidate.tag, Refused.DATED_IN_THE_FUTURE, f"{candidate.tag} is dated in the future ({when})"
+            candidate.tag, Reason.DATED_IN_THE_FUTURE, f"{candidate.tag} is dated in the future ({when})"
         )
     if claims.commits is None or not candidate.sha:
         return None
@@ -141,14 +129,14 @@ def _commit_refusal(candidate: ParsedTag, answer: CommitAnswer) -> Refusal | Non
         return None
     if answer.state is CommitState.AMBIGUOUS:
         why = f"{candidate.tag}: the short sha {candidate.sha} names more than one commit"
-        return Refusal(candidate.tag, Refused.COMMIT_AMBIGUOUS, why)
+        return Refusal(candidate.tag, Reason.COMMIT_AMBIGUOUS, why)
     if answer.state is CommitState.MISSING:
         why = (
             f"{candidate.tag}: no commit {candidate.sha} exists in the source repository (looked on {where})"
         )
-        return Refusal(candidate.tag, Refused.COMMIT_UNKNOWN, why)
+        return Refusal(candidate.tag, Reason.COMMIT_UNKNOWN, why)
     why = f"{candidate.tag}: commit {candidate.sha} is not on {where}"
-    return Refusal(candidate.tag, Refused.COMMIT_NOT_ON_BRANCH, why)
+    return Refusal(candidate.tag, Reason.COMMIT_NOT_ON_BRANCH, why)
 
 
 def examine(
@@ -171,7 +159,7 @@ def examine(
             why = (
                 f"{tag}: the image says it was built from {label[:40]}, the tag says {full or candidate.sha}"
             )
-            return Refusal(tag, Refused.REVISION_MISMATCH, why)
+            return Refusal(tag, Reason.REVISION_MISMATCH, why)
     if claims.signatures is None:
         return None
     answer = claims.signatures.get(digest)
@@ -179,13 +167,13 @@ def examine(
         return NeedSignature(tag, digest)
     if answer.valid:
         return None
-    code = Refused.SIGNATURE_INVALID if answer.signed else Refused.UNSIGNED
+    code: Refused = Reason.SIGNATURE_INVALID if answer.signed else Reason.UNSIGNED
     return Refusal(tag, code, f"{tag}: {answer.detail}")
 
 
 def moved(tag: str, recorded: str, now: str) -> Refusal:
     why = f"{tag} now points at {now[:19]}…, not {recorded[:19]}… as before (re-pushed or tampered): not followed"
-    return Refusal(tag, Refused.TAG_MOVED, why)
+    return Refusal(tag, Reason.TAG_MOVED, why)
 
 
 def commit_needs(

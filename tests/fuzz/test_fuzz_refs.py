@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from bench.fuzzing import mutated, outcome, yamlish
 from tagtrail.errors import TagtrailError
-from tagtrail.refs import HelmKeys, Matcher, Reference, Target, find, rewrite
+from tagtrail.refs import HelmKeys, Image, Matcher, Reference, find, rewrite
 
 APPS = ("web", "api", "worker")
 MATCHER = Matcher(
@@ -21,7 +21,7 @@ MATCHER = Matcher(
     helm={"worker": [HelmKeys("image.name", "image.tag", "image.digest")]},
 )
 TARGETS = {
-    app: Target(f"ghcr.io/acme/homelab/{app}", "main.20251014-051038.185c95c", "sha256:" + "2" * 64)
+    app: Image(f"ghcr.io/acme/homelab/{app}", "main.20251014-051038.185c95c", "sha256:" + "2" * 64)
     for app in APPS
 }
 KEYS = [

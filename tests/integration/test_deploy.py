@@ -16,8 +16,8 @@ import pytest
 from bench.cli import run
 from bench.git import Remote, git
 from bench.homelab import APPS, SCHEME, Homelab, make_homelab
-from tagtrail.history import trailers
 from tagtrail.sandbox import ImagePusher, RegistryServer
+from tagtrail.trailers import groups as trailers
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from tagtrail.history import DecisionLog
 from tagtrail.notify import Message, Notifier
 from tagtrail.policy import Decision, Reason, Running
 from tagtrail.reconcile import Planned, Reconciler, Report
-from tagtrail.refs import Target as Image
+from tagtrail.refs import Image
 from tagtrail.targets.base import Applied, Declared
 
 

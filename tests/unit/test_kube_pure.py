@@ -14,8 +14,7 @@ from tagtrail.controller.snapshot import Snapshot, observe_cluster, replicas
 from tagtrail.kube.rollout import on_new_build, progress
 from tagtrail.kube.view import AppView, WorkloadView
 from tagtrail.kube.workloads import annotate, matches, patch, read
-from tagtrail.refs import Matcher
-from tagtrail.refs import Target as Image
+from tagtrail.refs import Image, Matcher
 
 D1, D2 = "sha256:" + "1" * 64, "sha256:" + "2" * 64
 MATCHER = Matcher("registry.lan/x/{app}", ["registry.lan:32000/{app}"])

@@ -239,7 +239,7 @@ def test_the_steady_state_asks_for_nothing() -> None:
 
 
 def test_every_refusal_code_is_a_reason() -> None:
-    from tagtrail.provenance import Refused
+    from tagtrail.reasons import REFUSALS as Refused
 
     assert {r.value for r in Refused} <= {r.value for r in Reason}
 

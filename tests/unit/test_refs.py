@@ -7,7 +7,7 @@ import pytest
 import tagtrail.refs
 from tagtrail.config.model import Config
 from tagtrail.errors import RefsError
-from tagtrail.refs import HelmKeys, Matcher, Target, find, rewrite
+from tagtrail.refs import HelmKeys, Image, Matcher, find, rewrite
 from tagtrail.refs._verify import verify
 
 D1 = "sha256:" + "1" * 64
@@ -15,8 +15,8 @@ D2 = "sha256:" + "2" * 64
 M = Matcher("ghcr.io/acme/homelab/{app}", ["registry.lan:32000/{app}"])
 
 
-def target(app: str, tag: str = "main.20251014-051038.185c95c", digest: str = D2) -> Target:
-    return Target(f"ghcr.io/acme/homelab/{app}", tag, digest)
+def target(app: str, tag: str = "main.20251014-051038.185c95c", digest: str = D2) -> Image:
+    return Image(f"ghcr.io/acme/homelab/{app}", tag, digest)
 
 
 PULUMI = """\
@@ -166,8 +166,8 @@ def test_a_flow_kustomize_entry_without_a_digest_key_is_refused() -> None:
 HUB = Matcher("docker.io/library/{app}")
 
 
-def hub(app: str, tag: str = "v2", digest: str = D2) -> Target:
-    return Target(f"docker.io/library/{app}", tag, digest)
+def hub(app: str, tag: str = "v2", digest: str = D2) -> Image:
+    return Image(f"docker.io/library/{app}", tag, digest)
 
 
 def test_bare_docker_hub_names_under_image_keys_and_split_forms_are_references_and_stay_bare() -> None:
@@ -195,7 +195,7 @@ def test_bare_docker_hub_names_under_image_keys_and_split_forms_are_references_a
 def test_helm_name_and_version_keys_change_the_tag_never_the_name() -> None:
     text = "image:\n  name: docker.io/bitnami/nginx\n  version: v0.0.0\n"
     bitnami = Matcher("docker.io/bitnami/{app}")
-    new, _ = rewrite("values.yaml", text, bitnami, {"nginx": Target("docker.io/bitnami/nginx", "v1.0.0", D2)})
+    new, _ = rewrite("values.yaml", text, bitnami, {"nginx": Image("docker.io/bitnami/nginx", "v1.0.0", D2)})
     assert new == f"image:\n  name: docker.io/bitnami/nginx\n  version: v1.0.0@{D2}\n"
 
 
@@ -376,13 +376,15 @@ def test_a_marker_inside_a_kustomize_entry_leaves_the_entrys_name_alone() -> Non
 def test_the_package_keeps_the_names_its_callers_import() -> None:
     assert sorted(tagtrail.refs.__all__) == [
         "HelmKeys",
+        "Image",
         "Kind",
         "Matcher",
         "Reference",
         "Span",
-        "Target",
         "find",
+        "normalise",
         "rewrite",
+        "split_written",
     ]
 
 

@@ -22,7 +22,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from tagtrail.errors import RefsError
-from tagtrail.refs import HelmKeys, Matcher, Target, find, rewrite
+from tagtrail.refs import HelmKeys, Image, Matcher, find, rewrite
 
 ROOT = Path(__file__).resolve().parents[2]
 PEERS = ROOT / "tests" / "fixtures" / "peers" / "writeback"
@@ -36,8 +36,8 @@ FLUX = Matcher("index.repo.fake/{app}", namespaces=["automation-ns"])  # the nam
 # TestUpdateWithSetters' policies. Its third, `unchanged`, is not a target: tagtrail is only ever asked to
 # rewrite the apps it deploys, and that policy's latest image is what the files already say.
 FLUX_TARGETS = {
-    "policy": Target("index.repo.fake/updated", "v1.0.1", D),
-    "policy-with-digest": Target("image", "v1.0.0", FLUX_DIGEST),
+    "policy": Image("index.repo.fake/updated", "v1.0.1", D),
+    "policy-with-digest": Image("image", "v1.0.0", FLUX_DIGEST),
 }
 
 
@@ -53,7 +53,7 @@ class Case:
     original: str
     expected: str | None
     matcher: Matcher
-    targets: dict[str, Target]
+    targets: dict[str, Image]
     stricter: tuple[tuple[str, str], ...] = ()
     setter: dict[str, str] = field(default_factory=dict)  # text the peer's test substitutes in both files
 
@@ -106,7 +106,7 @@ EXACT = {
         "flux/controller/appconfig/deploy.yaml",
         "flux/controller/appconfig-setters-expected/deploy.yaml",
         Matcher("ghcr.io/acme/homelab/{app}"),
-        {"helloworld": Target("helloworld", "1.0.1", D)},
+        {"helloworld": Image("helloworld", "1.0.1", D)},
         (("helloworld:1.0.1 #", f"helloworld:{pinned('1.0.1')} #"),),
         {"SETTER_SITE": '{"$imagepolicy": "flux-system:helloworld"}'},
     ),
@@ -115,14 +115,14 @@ EXACT = {
         "flux/update/replace/original/deployment.yaml",
         "flux/update/replace/expected/deployment.yaml",
         HUB,
-        {"used": Target("docker.io/library/used", "v1.1.0", D)},
+        {"used": Image("docker.io/library/used", "v1.1.0", D)},
         (("used:v1.1.0", f"used:{pinned('v1.1.0')}"),),
     ),
     "flux/replace/cronjob": Case(
         "flux/update/replace/original/cronjob.yaml",
         "flux/update/replace/expected/cronjob.yaml",
         HUB,
-        {"used": Target("docker.io/library/used", "v1.1.0", D)},
+        {"used": Image("docker.io/library/used", "v1.1.0", D)},
         (("used:v1.1.0", f"used:{pinned('v1.1.0')}"),),
     ),
     # Argo CD Image Updater: pkg/argocd/update_test.go.
@@ -130,63 +130,63 @@ EXACT = {
         "argo/preserves-formatting/original.yaml",
         "argo/preserves-formatting/expected.yaml",
         HUB,
-        {"myapp": Target("myapp", "v2.0.0", D)},
+        {"myapp": Image("myapp", "v2.0.0", D)},
         (("tag: v2.0.0", f"tag: {pinned('v2.0.0')}"),),  # both: the merged mapping's own tag and its base's
     ),
     "argo/preserves-block-scalars": Case(
         "argo/preserves-block-scalars/original.yaml",
         "argo/preserves-block-scalars/expected.yaml",
         HUB,
-        {"myapp": Target("myapp", "v2.0.0", D)},
+        {"myapp": Image("myapp", "v2.0.0", D)},
         (("tag: v2.0.0", f"tag: {pinned('v2.0.0')}"),),
     ),
     "argo/image-spec": Case(
         "argo/image-spec/original.yaml",
         "argo/image-spec/expected.yaml",
         HUB,
-        {"nginx": Target("nginx", "v1.0.0", D)},
+        {"nginx": Image("nginx", "v1.0.0", D)},
         (("nginx:v1.0.0", f"nginx:{pinned('v1.0.0')}"),),
     ),
     "argo/flat-dotted-keys": Case(
         "argo/flat-dotted-keys/original.yaml",
         "argo/flat-dotted-keys/expected.yaml",
         Matcher("docker.io/library/{app}", helm={"nginx": [HelmKeys("image.name", "image.tag")]}),
-        {"nginx": Target("nginx", "v1.0.0", D)},
+        {"nginx": Image("nginx", "v1.0.0", D)},
         (("image.tag: v1.0.0", f"image.tag: {pinned('v1.0.0')}"),),
     ),
     "argo/name-tag-long-form": Case(
         "argo/name-tag-long-form/original.yaml",
         "argo/name-tag-long-form/expected.yaml",
         Matcher("docker.io/bitnami/{app}"),
-        {"nginx": Target("docker.io/bitnami/nginx", "v1.0.0", D)},
+        {"nginx": Image("docker.io/bitnami/nginx", "v1.0.0", D)},
         (("tag: v1.0.0", f"tag: {pinned('v1.0.0')}"),),
     ),
     "argo/registry-name-tag-short-form": Case(
         "argo/registry-name-tag-short-form/original.yaml",
         "argo/registry-name-tag-short-form/expected.yaml",
         Matcher("docker.io/bitnami/{app}"),
-        {"nginx": Target("docker.io/bitnami/nginx", "v1.0.0", D)},
+        {"nginx": Image("docker.io/bitnami/nginx", "v1.0.0", D)},
         (("tag: v1.0.0", f"tag: {pinned('v1.0.0')}"),),
     ),
     "argo/set-helm-value-aliases-comments-multiline": Case(
         "argo/set-helm-value-aliases-comments-multiline/original.yaml",
         "argo/set-helm-value-aliases-comments-multiline/expected.yaml",
         HUB,
-        {"repo-name": Target("repo-name", "v2.0.0", D)},
+        {"repo-name": Image("repo-name", "v2.0.0", D)},
         (("tag: v2.0.0", f"tag: {pinned('v2.0.0')}"),),
     ),
     "argo/set-helm-value-aliases-to-mappings": Case(
         "argo/set-helm-value-aliases-to-mappings/original.yaml",
         "argo/set-helm-value-aliases-to-mappings/expected.yaml",
         HUB,
-        {"repo-name": Target("repo-name", "v2.0.0", D)},
+        {"repo-name": Image("repo-name", "v2.0.0", D)},
         (("tag: v2.0.0", f"tag: {pinned('v2.0.0')}"),),
     ),
     "argo/set-helm-value-aliases-to-scalars": Case(
         "argo/set-helm-value-aliases-to-scalars/original.yaml",
         "argo/set-helm-value-aliases-to-scalars/expected.yaml",
         HUB,
-        {"repo-name": Target("repo-name", "v2.0.0", D)},
+        {"repo-name": Image("repo-name", "v2.0.0", D)},
         (("&ver v2.0.0", f"&ver {pinned('v2.0.0')}"),),
     ),
     # kustomize: TestImageTagUpdater_Filter (compared with surrounding whitespace trimmed, as the test does).
@@ -194,7 +194,7 @@ EXACT = {
         "kustomize/imagetag/new-tag/input.yaml",
         "kustomize/imagetag/new-tag/expected.yaml",
         HUB,
-        {"nginx": Target("docker.io/library/nginx", "v2", D)},
+        {"nginx": Image("docker.io/library/nginx", "v2", D)},
         (("nginx:v2\n", f"nginx:{pinned('v2')}\n"),),
         # tagtrail refuses this container's `nginx@sha256:111111111111111111` (see the test below), so the case
         # runs without it, in both files.
@@ -235,7 +235,7 @@ def load(text: str) -> Any:
 def test_flux_reindents_what_tagtrail_keeps_byte_for_byte() -> None:
     """replace/commented and leave/: Flux's expected files re-indent the containers list (a kyaml re-dump);
     tagtrail changes the image's value token only, and the result means what Flux's means."""
-    used = {"used": Target("docker.io/library/used", "v1.1.0", D)}
+    used = {"used": Image("docker.io/library/used", "v1.1.0", D)}
     original = read("flux/update/replace/commented/deployment.yaml")
     new, _ = rewrite("deployment.yaml", original, HUB, used)
     assert new == original.replace("used:v1.0.0", f"used:{pinned('v1.1.0')}")
@@ -250,14 +250,14 @@ def test_flux_reindents_what_tagtrail_keeps_byte_for_byte() -> None:
 
 def test_argo_quoted_target_keeps_its_quotes() -> None:
     original = read("argo/quoted-target/original.yaml")
-    new, _ = rewrite("values.yaml", original, HUB, {"myapp": Target("myapp", "v2.0.0", D)})
+    new, _ = rewrite("values.yaml", original, HUB, {"myapp": Image("myapp", "v2.0.0", D)})
     assert new == original.replace('"v1.0.0"', f'"{pinned("v2.0.0")}"')
     assert load(new)["config"]["image"]["tag"] == pinned("v2.0.0")
 
 
 def test_argo_document_start_is_kept() -> None:
     original = read("argo/document-start/original.yaml")
-    new, _ = rewrite("values.yaml", original, HUB, {"myapp": Target("myapp", "v2.0.0", D)})
+    new, _ = rewrite("values.yaml", original, HUB, {"myapp": Image("myapp", "v2.0.0", D)})
     assert new.startswith("---\n")
     assert new == original.replace('"v1.0.0"', f'"{pinned("v2.0.0")}"')
 
@@ -267,7 +267,7 @@ def test_argo_issue_1584_leaves_the_tags_of_images_not_deployed() -> None:
     original = read("argo/issue-1584-non-live-tags/original.yaml")
     matcher = Matcher("registry.local/aiu/{app}")
     new, changed = rewrite(
-        "values.yaml", original, matcher, {"manager": Target("registry.local/aiu/manager", "main-1111111", D)}
+        "values.yaml", original, matcher, {"manager": Image("registry.local/aiu/manager", "main-1111111", D)}
     )
     assert [r.app for r in changed] == ["manager"]
     assert new == original.replace('tag: "main-0000000"', f'tag: "{pinned("main-1111111")}"', 1)
@@ -285,12 +285,12 @@ def test_argo_e2e_helm_app_and_multiple_public_images() -> None:
         "values.yaml",
         values,
         Matcher("quay.io/dkarpele/{app}"),
-        {"my-guestbook": Target("quay.io/dkarpele/my-guestbook", "1.0.2", D)},
+        {"my-guestbook": Image("quay.io/dkarpele/my-guestbook", "1.0.2", D)},
     )
     assert new == values.replace("\n  tag: 1.0.0\n", f"\n  tag: {pinned('1.0.2')}\n")
     assert "#  tag: 1.0.0" in new  # the commented-out block is a comment
     deployment = read("argo/e2e/004-multi-images-public/deployment.yaml")
-    targets = {"nginx": Target("nginx", "1.17.10", D), "memcached": Target("memcached", "1.6.10", D)}
+    targets = {"nginx": Image("nginx", "1.17.10", D), "memcached": Image("memcached", "1.6.10", D)}
     new, _ = rewrite("deployment.yaml", deployment, HUB, targets)
     assert new == deployment.replace("nginx:1.17.0", f"nginx:{pinned('1.17.10')}").replace(
         "memcached:1.6.0", f"memcached:{pinned('1.6.10')}"
@@ -315,7 +315,7 @@ def test_kustomize_set_image(case: str) -> None:
     app, tag, digest, added = KUSTOMIZE[case]
     original = read(f"kustomize/setimage/{case}/kustomization.yaml")
     matcher = Matcher("docker.io/library/{app}", ["foo.bar.foo:8800/foo/{app}"])
-    target = Target(f"docker.io/library/{app}", tag, digest)
+    target = Image(f"docker.io/library/{app}", tag, digest)
     new, _ = rewrite("kustomization.yaml", original, matcher, {app: target})
     peers = load(read(f"kustomize/setimage/{case}/expected-contains.yaml"))["images"]
     ours = load(new)["images"]
@@ -335,7 +335,7 @@ def test_a_placeholder_tag_is_refused_where_kustomize_would_replace_it() -> None
         match=r"^input.yaml:11: the image of my-image reads 'some.registry.io/my-image:\{GENERATED_TAG\}'.*; nothing was written$",
     ):
         rewrite(
-            "input.yaml", text, matcher, {"my-image": Target("some.registry.io/my-image", "my-fixed-tag", D)}
+            "input.yaml", text, matcher, {"my-image": Image("some.registry.io/my-image", "my-fixed-tag", D)}
         )
 
 
@@ -346,7 +346,7 @@ def test_a_broken_digest_is_refused_where_kustomize_would_replace_it() -> None:
     with pytest.raises(
         RefsError, match=r"^input.yaml:22: the image of nginx reads 'nginx@sha256:111111111111111111'"
     ):
-        rewrite("input.yaml", text, HUB, {"nginx": Target("docker.io/library/nginx", "v2", D)})
+        rewrite("input.yaml", text, HUB, {"nginx": Image("docker.io/library/nginx", "v2", D)})
 
 
 LEFT_OUT = {

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from tagtrail.refs import Matcher, Target, find, rewrite
+from tagtrail.refs import Image, Matcher, find, rewrite
 
 EXAMPLES = 10_000 if os.environ.get("CI") == "true" else 500
 APPS = ("web", "api", "worker")
@@ -33,7 +33,7 @@ NEW = {"web": "main.20251014-051038.185c95c", "api": "v2.0.1", "worker": "2025.1
 D1 = "sha256:" + "1" * 64
 D2 = "sha256:" + "2" * 64
 M = Matcher("ghcr.io/acme/homelab/{app}", ["registry.lan:32000/{app}", "docker.io/library/{app}"])
-TARGETS = {app: Target(f"ghcr.io/acme/homelab/{app}", NEW[app], D2) for app in APPS}
+TARGETS = {app: Image(f"ghcr.io/acme/homelab/{app}", NEW[app], D2) for app in APPS}
 
 Check = Callable[[Any], None]  # asserts, on one loaded document, what a piece must read after the rewrite
 

@@ -12,13 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import os
-import sqlite3
 import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import closing, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,63 +23,49 @@ import httpx
 from tagtrail.config.bases import GitHubDispatchConfig, LocalBuildConfig
 from tagtrail.errors import TagtrailError
 from tagtrail.gitrepo import GitRepo
+from tagtrail.store import Store
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS base_rebuilds (
-    app TEXT NOT NULL,
-    base_digest TEXT NOT NULL,
-    started TEXT NOT NULL,
-    via TEXT NOT NULL,
-    PRIMARY KEY (app, base_digest)
-);
-"""
 MESSAGE_CAP = 200
-log = logging.getLogger("tagtrail.baseimages")
+_LEDGER = "the rebuild ledger"
 
 
 class Ledger:
-    """Which (app, base digest) rebuilds were started, in the decision log's SQLite file."""
+    """Which (app, base digest) rebuilds were started: a table of the SQLite store, the decision log's
+    file."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(sqlite3.connect(self.path, timeout=10)) as db:
-            db.executescript(_SCHEMA)
-            with db:
-                yield db
+        self._store = Store(path)
 
     def claim(self, app: str, digest: str, via: str) -> bool:
         """True when this (app, base digest) had no rebuild yet, and now has one. A ledger that cannot be
         written claims nothing: no rebuild without its record (the guard against loops)."""
-        try:
-            with self._connect() as db:
-                cursor = db.execute(
+        claimed = self._store.write(
+            lambda tx: (
+                tx.run(
                     "INSERT OR IGNORE INTO base_rebuilds VALUES (?, ?, ?, ?)",
                     (app, digest, datetime.now(UTC).isoformat(), via),
                 )
-                return cursor.rowcount == 1
-        except (sqlite3.Error, OSError) as exc:
-            log.warning(
-                "the rebuild ledger %s cannot be written (%s): %s is not rebuilt", self.path, exc, app
-            )
-            return False
+                == 1
+            ),
+            what=_LEDGER,
+            failing=f": {app} is not rebuilt",
+        )
+        return claimed is True
 
     def release(self, app: str, digest: str) -> None:
         """A rebuild that could not be started: the next check may try again."""
-        try:
-            with self._connect() as db:
-                db.execute("DELETE FROM base_rebuilds WHERE app = ? AND base_digest = ?", (app, digest))
-        except (sqlite3.Error, OSError) as exc:
-            log.warning("the rebuild ledger %s cannot be written (%s)", self.path, exc)
+        self._store.write(
+            lambda tx: tx.run("DELETE FROM base_rebuilds WHERE app = ? AND base_digest = ?", (app, digest)),
+            what=_LEDGER,
+        )
 
     def started(self) -> list[tuple[str, str, str]]:
         """(app, base digest, via) of every rebuild started, oldest first."""
-        with self._connect() as db:
-            rows = db.execute("SELECT app, base_digest, via FROM base_rebuilds ORDER BY started").fetchall()
-        return [(str(a), str(d), str(v)) for a, d, v in rows]
+        rows = self._store.read(
+            "SELECT app, base_digest, via FROM base_rebuilds ORDER BY started", what=_LEDGER
+        )
+        return [(str(app), str(digest), str(via)) for app, digest, via in rows]
 
 
 async def dispatch(

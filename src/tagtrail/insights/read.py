@@ -13,11 +13,13 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from tagtrail import trailers
 from tagtrail.gitrepo import CommitInfo, GitRepo
-from tagtrail.history import HistoryEntry, refs_in, trailers
+from tagtrail.history import HistoryEntry, refs_in
 from tagtrail.insights.measures import Built, Insights, ages, classify, measure, running_since
 from tagtrail.refs import Matcher, Reference
 from tagtrail.scheme import ParsedTag, Scheme
+from tagtrail.trailers import Trailers
 
 _LOG_FORMAT = "--format=%H%x1f%P%x1f%an <%ae>%x1f%cI%x1f%B%x1e"
 _DEPENDABOT = re.compile(r"dependabot[/\[-]", re.IGNORECASE)
@@ -49,7 +51,7 @@ def read_history(repo: GitRepo, files: list[str], matcher: Matcher, rev: str = "
     read: list[list[HistoryEntry] | None] = []
     diff: dict[int, tuple[str, str]] = {}  # index → (commit, the state before it)
     for index, (sha, parent, author, when, message) in enumerate(commits):
-        read.append(_from_trailers(sha, datetime.fromisoformat(when), author, trailers(message)))
+        read.append(_from_trailers(sha, datetime.fromisoformat(when), author, trailers.parse(message)))
         if read[-1] is None:
             # the log lists only commits that touch the files, so the state before a commit is what the
             # next (older) logged commit left
@@ -75,36 +77,33 @@ def _states(repo: GitRepo, files: list[str], matcher: Matcher, revs: set[str]) -
 
 
 def _from_trailers(
-    sha: str, time: datetime, author: str, groups: list[dict[str, str]]
+    sha: str, time: datetime, author: str, stated: list[Trailers]
 ) -> list[HistoryEntry] | None:
     """The changes a deploy commit's trailers state; None when they cannot be trusted alone: no trailers
     (a hand edit, a merge) or one app named twice (a squash of several deploys)."""
-    apps = [group.get("Tagtrail-App") for group in groups]
-    if not groups or len(set(apps)) != len(apps):
+    apps = [app.app for app in stated]
+    if not stated or len(set(apps)) != len(apps):
         return None
     entries = []
-    for group in groups:
-        after = group.get("Tagtrail-To")
-        if after is None:  # a pin or unpin that left the reference as it was
+    for app in stated:
+        if app.after is None:  # a pin or unpin that left the reference as it was
             continue
-        before = group.get("Tagtrail-From")
-        name, _, digest = after.partition("@")
+        name, _, digest = app.after.partition("@")
         tail = name.rsplit("/", 1)[-1]
-        built = group.get("Tagtrail-Commit")
         entries.append(
             HistoryEntry(
                 sha,
                 time,
                 author,
-                group["Tagtrail-App"],
-                None if before in (None, "none") else before,
-                after,
+                app.app,
+                app.before,
+                app.after,
                 tail.split(":", 1)[1] if ":" in tail else None,
                 digest or None,
                 True,
-                group.get("Tagtrail-Reason"),
-                group.get("Tagtrail-Actor"),
-                None if built in (None, "?") else built,
+                app.reason,
+                app.actor,
+                app.commit,
             )
         )
     return entries

@@ -12,9 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tagtrail.errors import InvalidReference
-from tagtrail.refs import Matcher
-from tagtrail.refs import Target as Image
-from tagtrail.refs._model import normalise, split_written
+from tagtrail.refs import Image, Matcher, normalise, split_written
 
 # kind → (API group, plural, path from the object to its Pod spec)
 KINDS: dict[str, tuple[str, str, tuple[str, ...]]] = {

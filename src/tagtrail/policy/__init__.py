@@ -24,10 +24,10 @@ from tagtrail.policy._values import (
     Need,
     NeedAncestry,
     NeedCreated,
-    Reason,
     Running,
 )
 from tagtrail.provenance import NeedDigest
+from tagtrail.reasons import Reason
 
 __all__ = [
     "Action",

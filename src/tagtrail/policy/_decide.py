@@ -8,9 +8,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from tagtrail import provenance
-from tagtrail.policy._values import AppPolicy, Decision, Facts, Need, NeedCreated, Reason, Running
+from tagtrail.policy._values import AppPolicy, Decision, Facts, Need, NeedCreated, Running
 from tagtrail.policy._walk import Context, candidates, first_acceptable
 from tagtrail.provenance import NeedDigest
+from tagtrail.reasons import Reason
 from tagtrail.scheme import Candidates, ParsedTag, Ranking, Scheme
 from tagtrail.scheme import ranking as order
 
@@ -116,7 +117,7 @@ def _staying(ctx: Context, policy: AppPolicy, chosen: ParsedTag | None, behind: 
     running = ctx.running
     if ctx.refusals:  # the newest refused candidate's reason; the others are counted in `ignored`
         first = ctx.refusals[0]
-        return ctx.decision("hold", Reason(first.code), first.sentence, chosen, behind)
+        return ctx.decision("hold", first.code, first.sentence, chosen, behind)
     if ctx.ignored["too-young"]:
         why = f"the newer builds are younger than the soak time {policy.min_age}"
         return ctx.decision("hold", Reason.TOO_YOUNG, why, chosen, behind)

@@ -6,44 +6,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Literal
 
 from tagtrail.provenance import Claims, NeedCommit, NeedDigest, NeedRevision, NeedSignature, Refusal
+from tagtrail.reasons import Reason
 from tagtrail.scheme import ParsedTag, Ranking
 
 Action = Literal["deploy", "hold", "nothing"]
-
-
-class Reason(StrEnum):
-    """Why a decision is what it is: a stable code, stored in the decision log and commit trailers."""
-
-    NEWER_BUILD = "newer-build"
-    REBUILD = "rebuild"
-    BASE_IMAGE = "base-image"  # a rebuild of the running commit while the running build's base has moved
-    RUNNING_UNKNOWN = "running-unknown"
-    PIN_DIGEST = "pin-digest"
-    UP_TO_DATE = "up-to-date"
-    PINNED = "pinned"
-    ROLLBACK = "rollback"
-    PIN = "pin"
-    PIN_FORCED = "pin-forced"  # a person pinned a tag that is not an eligible build, on purpose
-    UNPIN = "unpin"
-    ROLLOUT_FAILED = "rollout-failed"  # the cluster did not run the deployed build (or rolled it back)
-    ROLLED_OUT = "rolled-out"  # the cluster runs the deployed build (a GitOps deploy, followed)
-    NO_ELIGIBLE_TAGS = "no-eligible-tags"
-    TOO_YOUNG = "too-young"
-    ANCESTOR_OF_RUNNING = "ancestor-of-running"
-    COOLDOWN = "cooldown"
-    REGISTRY_ERROR = "registry-error"
-    COMMIT_UNKNOWN = "commit-unknown"  # from here: a tag's claims refused (provenance.Refused)
-    COMMIT_AMBIGUOUS = "commit-ambiguous"
-    COMMIT_NOT_ON_BRANCH = "commit-not-on-branch"
-    REVISION_MISMATCH = "revision-mismatch"
-    DATED_IN_THE_FUTURE = "dated-in-the-future"
-    TAG_MOVED = "tag-moved"
-    UNSIGNED = "unsigned"
-    SIGNATURE_INVALID = "signature-invalid"
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,10 @@ from tagtrail.policy._values import (
     Need,
     NeedAncestry,
     NeedCreated,
-    Reason,
     Running,
 )
 from tagtrail.provenance import NeedCommit, Refusal
+from tagtrail.reasons import Reason
 from tagtrail.scheme import Candidates, ParsedTag
 from tagtrail.scheme import ranking as order
 
@@ -106,7 +106,7 @@ def first_acceptable(ctx: Context, ordered: Candidates, policy: AppPolicy) -> Pa
             continue
         claims = ctx.facts.claims
         screened = provenance.screen(candidate, ctx.branch_names, claims, ctx.facts.now)
-        future = isinstance(screened, Refusal) and screened.code is provenance.Refused.DATED_IN_THE_FUTURE
+        future = isinstance(screened, Refusal) and screened.code is Reason.DATED_IN_THE_FUTURE
         if not future and candidate.instants and max(candidate.instants) > ctx.facts.now - policy.min_age:
             ctx.ignored["too-young"] += 1
             continue

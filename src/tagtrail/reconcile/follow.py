@@ -17,7 +17,7 @@ from tagtrail.kube.view import AppView, observe
 from tagtrail.policy import Reason
 from tagtrail.reconcile.outcome import Report
 from tagtrail.reconcile.reconciler import Reconciler
-from tagtrail.refs import Target as Image
+from tagtrail.refs import Image
 
 if TYPE_CHECKING:
     from tagtrail.kube.cluster import Cluster

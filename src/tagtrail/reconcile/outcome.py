@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from tagtrail.policy import Decision
-from tagtrail.refs import Target as Image
+from tagtrail.refs import Image
 from tagtrail.targets.base import Applied
 
 

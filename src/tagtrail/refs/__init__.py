@@ -17,6 +17,17 @@ tagtrail cannot do that way is refused with one line, `file:line: what is wrong;
 
 from tagtrail.refs._edit import rewrite
 from tagtrail.refs._find import find
-from tagtrail.refs._model import HelmKeys, Kind, Matcher, Reference, Span, Target
+from tagtrail.refs._model import HelmKeys, Image, Kind, Matcher, Reference, Span, normalise, split_written
 
-__all__ = ["HelmKeys", "Kind", "Matcher", "Reference", "Span", "Target", "find", "rewrite"]
+__all__ = [
+    "HelmKeys",
+    "Image",
+    "Kind",
+    "Matcher",
+    "Reference",
+    "Span",
+    "find",
+    "normalise",
+    "rewrite",
+    "split_written",
+]

@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 from tagtrail.errors import RefsError
 from tagtrail.refs._find import find
-from tagtrail.refs._model import Matcher, Reference, Span, Target, split_written
+from tagtrail.refs._model import Image, Matcher, Reference, Span, split_written
 from tagtrail.refs._verify import verify
 
 # Plain scalars YAML would read as something other than a string (1.10 is the float 1.1): quoted when
@@ -48,9 +48,7 @@ def _replace(ref: Reference, role: str, value: str) -> Edit:
     return Edit(span.start, span.end, span.lead + quote(span.style, value), ref.line)
 
 
-def _edits(
-    ref: Reference, target: Target, text: str, matcher: Matcher, digest_marked: set[str]
-) -> list[Edit]:
+def _edits(ref: Reference, target: Image, text: str, matcher: Matcher, digest_marked: set[str]) -> list[Edit]:
     if ref.kind == "image":
         written, _, _ = split_written(ref.spans["image"].value)
         name = written if matcher.names(written, ref.app, target) else target.repository
@@ -73,7 +71,7 @@ def _edits(
     return _kustomize_edits(ref, target, text)
 
 
-def _kustomize_edits(ref: Reference, target: Target, text: str) -> list[Edit]:
+def _kustomize_edits(ref: Reference, target: Image, text: str) -> list[Edit]:
     roles = (("newTag", target.tag), ("digest", target.digest))
     edits = [_replace(ref, role, value) for role, value in roles if role in ref.spans]
     missing = [f"{role}: {quote(None, value)}" for role, value in roles if role not in ref.spans]
@@ -92,7 +90,7 @@ def _kustomize_edits(ref: Reference, target: Target, text: str) -> list[Edit]:
 
 
 def rewrite(
-    path: str, text: str, matcher: Matcher, targets: Mapping[str, Target]
+    path: str, text: str, matcher: Matcher, targets: Mapping[str, Image]
 ) -> tuple[str, list[Reference]]:
     """The file with every reference of the apps in `targets` pointing at its target, and the references
     that changed. Raises RefsError (nothing is written) if the result does not read back as intended."""

@@ -23,7 +23,7 @@ Kind = Literal["image", "tag", "name", "digest", "helm", "kustomize"]
 
 
 @dataclass(frozen=True)
-class Target:
+class Image:
     """What an app's references should say: its canonical repository, tag and digest."""
 
     repository: str
@@ -140,7 +140,7 @@ class Matcher:
     def canonical(self, app: str) -> str:
         return normalise(self._canonical.replace("{app}", app))
 
-    def names(self, written: str, app: str, target: Target) -> bool:
+    def names(self, written: str, app: str, target: Image) -> bool:
         """Whether a repository as written is the app's image (by template, alias, or the target's name)."""
         try:
             name = normalise(written)

@@ -7,11 +7,11 @@ from collections.abc import Mapping
 
 from tagtrail.errors import RefsError
 from tagtrail.refs._find import find
-from tagtrail.refs._model import Matcher, Reference, Target
+from tagtrail.refs._model import Image, Matcher, Reference
 
 
 def verify(
-    path: str, text: str, matcher: Matcher, targets: Mapping[str, Target], before: list[Reference]
+    path: str, text: str, matcher: Matcher, targets: Mapping[str, Image], before: list[Reference]
 ) -> None:
     """Every reference of the apps edited must now name its target, and each app must have exactly as many
     references as before: an edit that made one unreadable, or made a new one, is a broken edit."""
@@ -42,7 +42,7 @@ def verify(
             )
 
 
-def _reads_as(ref: Reference, target: Target, matcher: Matcher, digest_marked: set[str]) -> bool:
+def _reads_as(ref: Reference, target: Image, matcher: Matcher, digest_marked: set[str]) -> bool:
     if ref.kind == "digest":
         return ref.digest == target.digest
     if ref.kind == "name":

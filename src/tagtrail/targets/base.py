@@ -13,8 +13,7 @@ from typing import Protocol
 
 from tagtrail.history import HistoryEntry
 from tagtrail.policy import Running
-from tagtrail.refs import Reference
-from tagtrail.refs import Target as Image
+from tagtrail.refs import Image, Reference
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from tagtrail.policy import Running
-from tagtrail.refs import Matcher, Reference, find, rewrite
-from tagtrail.refs import Target as Image
+from tagtrail.refs import Image, Matcher, Reference, find, rewrite
 from tagtrail.scheme import ParsedTag, Scheme
 from tagtrail.targets.base import AppState
 

@@ -31,9 +31,7 @@ from tagtrail.kube.cluster import Cluster, Conflict
 from tagtrail.kube.revisions import revisions
 from tagtrail.kube.rollout import Progress
 from tagtrail.kube.workloads import CHANGE_CAUSE, Workload, annotation, guarded, patch, swap
-from tagtrail.refs import Matcher, Reference
-from tagtrail.refs import Target as Image
-from tagtrail.refs._model import normalise, split_written
+from tagtrail.refs import Image, Matcher, Reference, normalise, split_written
 from tagtrail.scheme import Scheme
 from tagtrail.targets.base import Applied, Change, Decide, Declared
 from tagtrail.targets.files import state_of

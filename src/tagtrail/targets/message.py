@@ -1,9 +1,11 @@
 """The deploy commit's message: a subject people read in `git log --oneline`, a body per app, and the
-`Tagtrail-*` trailers that make the git log the deploy history (read back by tagtrail.history)."""
+`Tagtrail-*` trailers that make the git log the deploy history (`tagtrail.trailers` writes and reads them)."""
 
 from __future__ import annotations
 
+from tagtrail import trailers
 from tagtrail.targets.base import Change
+from tagtrail.trailers import Trailers
 
 SKIP_CI = "[skip ci]"
 SUBJECT_MAX = 60
@@ -18,17 +20,14 @@ def commit_message(change: Change, changed: list[str], previous: dict[str, str |
             f"{app}: pinned at {tag}" if tag else f"Automatic deploys of {app} resume."
             for app, tag in sorted(change.pins.items())
         )
-        trailers = "\n".join(
-            f"Tagtrail-App: {app}\nTagtrail-Reason: {change.verb}\nTagtrail-Actor: {change.actor}"
-            for app in sorted(change.pins)
-        )
-        return f"{change.verb}: {names}\n\n{said}\n\n{trailers}\n"
+        pins = trailers.text(Trailers(app, change.verb, change.actor) for app in sorted(change.pins))
+        return f"{change.verb}: {names}\n\n{said}\n\n{pins}\n"
     names = ", ".join(f"{a} {images[a].image.tag}" for a in apps)
     subject = f"{change.verb}: {names}" if len(names) <= SUBJECT_MAX else f"{change.verb}: {len(apps)} apps"
     if change.skip_ci:
         subject += f" {SKIP_CI}"
     body: list[str] = []
-    lines: list[str] = []
+    stated: list[Trailers] = []
     for app in apps:
         item = images[app]
         before = previous.get(app)
@@ -36,12 +35,5 @@ def commit_message(change: Change, changed: list[str], previous: dict[str, str |
         body.append(
             f"{app}: {before or 'nothing'}\n  → {item.image.reference}\n  built from commit {built}; {item.sentence}"
         )
-        lines += [
-            f"Tagtrail-App: {app}",
-            f"Tagtrail-From: {before or 'none'}",
-            f"Tagtrail-To: {item.image.reference}",
-            f"Tagtrail-Commit: {built}",
-            f"Tagtrail-Reason: {item.reason}",
-            f"Tagtrail-Actor: {change.actor}",
-        ]
-    return subject + "\n\n" + "\n\n".join(body) + "\n\n" + "\n".join(lines) + "\n"
+        stated.append(Trailers(app, item.reason, change.actor, before, item.image.reference, item.built_from))
+    return subject + "\n\n" + "\n\n".join(body) + "\n\n" + trailers.text(stated) + "\n"

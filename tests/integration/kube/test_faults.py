@@ -24,8 +24,7 @@ from bench.kubelab import DEPLOYMENT, Lab, NewLab, deployment, spec_images
 from bench.kubelet import Kubelet
 from tagtrail.cli import main
 from tagtrail.config import load_config
-from tagtrail.refs import Matcher
-from tagtrail.refs import Target as Image
+from tagtrail.refs import Image, Matcher
 from tagtrail.sandbox import free_port
 from tagtrail.targets.base import Applied, Change, Decide, Declared, ImageChange
 from tagtrail.targets.kubernetes import KubernetesTarget
