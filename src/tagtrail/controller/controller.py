@@ -73,10 +73,12 @@ class Controller:
         self._stopping = False
         self._pull_error: str | None = None
         self._reconcilers = reconcilers  # how a config becomes a Reconciler (fast tests use fakes)
-        self.elector = leadership.elector_for(self)  # serve.leader_election: one of several replicas
+        # serve.leader_election: one of several replicas
+        self.elector = leadership.elector_for(self.config, self.metrics, self.hint_all)
         self._lease: asyncio.Task[None] | None = None
-        self.decisions = Decisions(self)  # the leader's decision log, read by a follower's dashboard
         self.reconciler = self._new_reconciler()
+        # the leader's decision log, read by a follower's dashboard
+        self.decisions = Decisions(lambda: self.reconciler.log, self.elector)
         self.commit_url = snapshot.commit_url(self.config, self.config_path)
 
     def _new_reconciler(self) -> Reconciler:
@@ -165,7 +167,8 @@ class Controller:
         """A webhook says `image:tag` was pushed: schedule its app (coalescing the images of one commit).
         Returns the app, or None when the image is not managed or the tag is not a build it deploys."""
         if self.elector is not None and not self.elector.leading:
-            return await leadership.forward(self, image, tag, source)  # a follower: the leader deploys
+            app = self.reconciler.matcher.app_of_pushed(image)  # a follower: the leader deploys
+            return await leadership.forward(self.elector, app, image, tag, source)
         return self.hints.hint(image, tag, source)
 
     def wake(self) -> None:
