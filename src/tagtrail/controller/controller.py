@@ -34,6 +34,7 @@ from tagtrail.history import DecisionRecord, HistoryEntry
 from tagtrail.metrics import Metrics
 from tagtrail.notify import Notifier
 from tagtrail.reconcile import Reconciler, Report, history, matcher_for, target_for
+from tagtrail.reconcile.outcome import Outcome, outcome_of
 from tagtrail.registry import ImageRef, RegistryClient
 
 log = logging.getLogger("tagtrail.controller")
@@ -238,7 +239,8 @@ class Controller:
         try:
             report = await self.reconciler.run(chosen, actor=actor, automatic=automatic, prefetch=True)
         except Exception as error:  # a bug too must not end the loop: told, and polled again later
-            if await self.results.failed(error, counted=counted):
+            await self.results.failed(error, counted=counted)
+            if outcome_of(error) is Outcome.RETRY:
                 self.schedule.retry(names, interval_of(self.config))
             else:
                 self.schedule.stalled(names, interval_of(self.config))
