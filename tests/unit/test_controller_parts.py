@@ -13,10 +13,12 @@ from fakes import FakeRegistry, FakeTarget, build, config, config_text, digest_o
 from tagtrail.config import Config
 from tagtrail.controller import Controller
 from tagtrail.controller.announce import RegistryFailures, acted, deployed
+from tagtrail.controller.periodic import every
 from tagtrail.controller.schedule import WHOLE, Schedule
 from tagtrail.controller.triggers import Coalescer
 from tagtrail.errors import ConfigError, GitError, KubeError, NotLeader, RegistryAuthError, RegistryError
 from tagtrail.history import DecisionLog
+from tagtrail.metrics import Metrics
 from tagtrail.notify import Message, Notifier
 from tagtrail.policy import Decision, Reason, Running
 from tagtrail.reconcile import Planned, Reconciler, Report
@@ -248,6 +250,27 @@ def test_a_reconcile_that_raises_backs_off_only_where_the_error_says_trying_agai
 )
 def test_one_classifier_says_whether_a_failure_may_pass_by_itself(error: Exception, outcome: Outcome) -> None:
     assert outcome_of(error) is outcome
+
+
+def test_a_periodic_task_outlives_its_failures_backing_off_until_a_turn_works() -> None:
+    """One crash policy for poll, prune, base watch and lease: each turn that raises (a bug too) is counted
+    by task and waited out, 5 s, 10 s, … up to 5 minutes; a turn that works starts the backoff again; only
+    cancelling or `until` ends the task."""
+    outcomes: list[Exception | None] = [KeyError("a bug")] * 8 + [None, GitError("unreachable"), None]
+    slept: list[float] = []
+
+    async def turn() -> None:
+        outcome = outcomes.pop(0)
+        if outcome is not None:
+            raise outcome
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    metrics = Metrics()
+    asyncio.run(every("poll", turn, metrics, sleep=sleep, until=lambda: not outcomes))
+    assert slept == [5, 10, 20, 40, 80, 160, 300, 300, 5]
+    assert 'tagtrail_task_failures_total{task="poll"} 9.0' in metrics.render().decode()
 
 
 def test_the_loop_deploys_and_tells(tmp_path: Path) -> None:

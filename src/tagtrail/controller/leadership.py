@@ -6,6 +6,7 @@ that arrived during the handover is deployed by it (and only by it)."""
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 import os
@@ -15,9 +16,11 @@ import httpx
 
 from tagtrail.config import Config
 from tagtrail.config.kubernetes import KubernetesConfig, LeaderElectionConfig
+from tagtrail.controller.periodic import every
 from tagtrail.errors import TagtrailError
 from tagtrail.kube.lease import Elector
 from tagtrail.metrics import Metrics
+from tagtrail.refs import Matcher
 
 ENV = "TAGTRAIL_LEADER_ELECTION"
 # Replica-to-replica calls (webhooks passed on, decisions read) carry this per-install secret, never the
@@ -54,6 +57,20 @@ def elector_for(
     return Elector(settings, cluster, on_change=changed)
 
 
+async def lead(elector: Elector, metrics: Metrics) -> None:
+    """Try and renew the Lease every `retry` until cancelled (a turn that raises: `periodic.every`); on the
+    way out, give it up if this replica holds it, so a follower takes over at once."""
+
+    async def renew() -> None:
+        await elector.step()
+        await asyncio.sleep(elector.settings.retry.total_seconds())
+
+    try:
+        await every("lease", renew, metrics)
+    finally:
+        await elector.release()
+
+
 def advertise(elector: Elector | None, host: str, port: int, environ: Mapping[str, str] = os.environ) -> None:
     """Where this replica serves, for the Lease: the Pod's IP (POD_IP) where Kubernetes gives it, else the
     address it listens on. Followers believe it only as http://IP:PORT matching the holder Pod's IP."""
@@ -87,11 +104,11 @@ def client(secret: str) -> httpx.AsyncClient:
 
 
 async def forward(
-    elector: Elector | None, app: str | None, image: str, tag: str | None, source: str
+    elector: Elector | None, matcher: Matcher, image: str, tag: str | None, source: str
 ) -> str | None:
-    """A follower's webhook for `app` (None: not a managed image), passed to the leader (POST /internal/hint),
-    so a push is deployed at once whichever replica the Service sent it to; else the leader's next poll
-    finds it."""
+    """A follower's webhook, passed to the leader (POST /internal/hint), so a push is deployed at once
+    whichever replica the Service sent it to; else the leader's next poll finds it."""
+    app = matcher.app_of_pushed(image)
     if app is None:
         return None
     found = leader(elector)
