@@ -116,4 +116,8 @@ class KubeConflict(KubeError):
 
 
 class NotLeader(KubeError):
-    """More than one replica runs and this one does not hold the Lease (or could not renew it in time)."""
+    """More than one replica runs and this one does not hold the Lease (or could not renew it in time).
+    Transient: the Lease may come back to this replica, so a reconcile that met it backs off and tries again."""
+
+    def __init__(self, message: str, *, transient: bool = True) -> None:
+        super().__init__(message, transient=transient)

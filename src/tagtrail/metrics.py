@@ -154,6 +154,13 @@ class Metrics:
             ["app", "via"],
             registry=self.registry,
         )
+        self.task_failures = Counter(
+            "tagtrail_task_failures",
+            "Turns of a periodic task of tagtrail serve (poll, prune, base-images, lease) that raised: logged"
+            " with a traceback, backed off, and tried again.",
+            ["task"],
+            registry=self.registry,
+        )
         self.prune_deletions = Counter(
             "tagtrail_prune_deletions",
             "Manifests scheduled prunes deleted, by app and the rule that allowed it.",

@@ -7,18 +7,22 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 from fakes import FakeRegistry, FakeTarget, build, config, config_text, digest_of
 
 from tagtrail.config import Config
 from tagtrail.controller import Controller
 from tagtrail.controller.announce import RegistryFailures, acted, deployed
+from tagtrail.controller.periodic import every
 from tagtrail.controller.schedule import WHOLE, Schedule
 from tagtrail.controller.triggers import Coalescer
-from tagtrail.errors import KubeError, NotLeader, RegistryAuthError, RegistryError
+from tagtrail.errors import ConfigError, GitError, KubeError, NotLeader, RegistryAuthError, RegistryError
 from tagtrail.history import DecisionLog
+from tagtrail.metrics import Metrics
 from tagtrail.notify import Message, Notifier
 from tagtrail.policy import Decision, Reason, Running
 from tagtrail.reconcile import Planned, Reconciler, Report
+from tagtrail.reconcile.outcome import Outcome, outcome_of
 from tagtrail.refs import Image
 from tagtrail.targets.base import Applied, Declared
 
@@ -198,6 +202,77 @@ def test_a_first_reconcile_that_fails_whole_backs_off_instead_of_spinning(tmp_pa
     controller = asyncio.run(go())
     assert controller.status.last_error is not None
     assert "cannot reach the Kubernetes API" in controller.status.last_error
+
+
+@pytest.mark.parametrize(
+    ("error", "retried"),
+    [
+        (KubeError("the Kubernetes API forbids tagtrail to list deployments", transient=False), False),
+        (KubeError("the Kubernetes API failed to list deployments (503)", transient=True), True),
+        (RegistryAuthError("registry.test", "acme/web", "401"), False),
+        (RegistryError("registry.test", "acme/web", "timed out", transient=True), True),
+    ],
+)
+def test_a_reconcile_that_raises_backs_off_only_where_the_error_says_trying_again_may_help(
+    tmp_path: Path, error: KubeError | RegistryError, retried: bool
+) -> None:
+    """A refused account (403) or credential waits for the interval (or a config reload), as the same
+    refusal of one app's registry does; an unreachable or failing API server backs off (5 s, 10 s, …)."""
+    target = FakeTarget({})
+    clock = Clock()
+
+    def failing() -> Declared:
+        raise error
+
+    target._declared = failing  # type: ignore[method-assign]
+
+    async def go() -> Controller:
+        controller = _controller(tmp_path, target, FakeRegistry({}), clock)
+        await controller.reconcile()
+        await controller.client.aclose()
+        return controller
+
+    controller = asyncio.run(go())
+    interval = controller.config.serve.interval.total_seconds()
+    assert controller.schedule.when(WHOLE) == clock.now + (5 if retried else interval)
+    assert controller.schedule.failures(WHOLE) == (1 if retried else 0)
+
+
+@pytest.mark.parametrize(
+    ("error", "outcome"),
+    [
+        (GitError("the push was rejected 5 times"), Outcome.RETRY),
+        (ConfigError([]), Outcome.STALLED),
+        (KeyError("a bug"), Outcome.STALLED),
+        (RegistryError("registry.test", None, "500", transient=True), Outcome.RETRY),
+        (RegistryError("registry.test", None, "manifest does not parse"), Outcome.STALLED),
+        (NotLeader("the Lease moved to another replica"), Outcome.RETRY),
+        (KubeError("forbidden: patch deployments"), Outcome.STALLED),
+    ],
+)
+def test_one_classifier_says_whether_a_failure_may_pass_by_itself(error: Exception, outcome: Outcome) -> None:
+    assert outcome_of(error) is outcome
+
+
+def test_a_periodic_task_outlives_its_failures_backing_off_until_a_turn_works() -> None:
+    """One crash policy for poll, prune, base watch and lease: each turn that raises (a bug too) is counted
+    by task and waited out, 5 s, 10 s, … up to 5 minutes; a turn that works starts the backoff again; only
+    cancelling or `until` ends the task."""
+    outcomes: list[Exception | None] = [KeyError("a bug")] * 8 + [None, GitError("unreachable"), None]
+    slept: list[float] = []
+
+    async def turn() -> None:
+        outcome = outcomes.pop(0)
+        if outcome is not None:
+            raise outcome
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    metrics = Metrics()
+    asyncio.run(every("poll", turn, metrics, sleep=sleep, until=lambda: not outcomes))
+    assert slept == [5, 10, 20, 40, 80, 160, 300, 300, 5]
+    assert 'tagtrail_task_failures_total{task="poll"} 9.0' in metrics.render().decode()
 
 
 def test_the_loop_deploys_and_tells(tmp_path: Path) -> None:

@@ -224,3 +224,50 @@ def test_the_scheduled_prune_is_off_by_default_counts_bytes_and_notifies() -> No
     [message] = sent
     assert "deleted 1 manifests, 1.1 kB" in message.body
     assert "collect garbage" in message.body
+
+
+def test_a_bug_in_a_scheduled_prune_is_logged_counted_and_the_next_prune_still_runs(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Not only a TagtrailError: any exception of one prune is logged with its traceback and counted in
+    /metrics, and the schedule goes on (it used to end the prune task without a word)."""
+    scheduled = parse_config("image: registry.lan/o/{app}\nretention: {schedule: 1h}\n", "tagtrail.yaml")
+    reconciler = SimpleNamespace(config=scheduled, leads=lambda: True)
+    now = [1000.0]
+    prunes: list[float] = []
+    second = asyncio.Event()
+
+    async def work(_: object) -> PruneReport:
+        prunes.append(now[0])
+        if len(prunes) == 1:
+            raise KeyError("a bug")
+        second.set()
+        return PruneReport([], applied=True)
+
+    async def sleep(seconds: float) -> None:
+        now[0] += seconds
+        await asyncio.sleep(0)
+
+    class Quiet:
+        async def send_async(self, message: Message) -> bool:
+            return True
+
+    metrics = Metrics()
+    pruner = Pruner(metrics, Quiet(), work=work, clock=lambda: now[0], sleep=sleep)  # type: ignore[arg-type]
+
+    async def go() -> asyncio.Task[None]:
+        task = asyncio.create_task(pruner.loop(lambda: reconciler, asyncio.Lock()))  # type: ignore[arg-type,return-value]
+        waiting = asyncio.create_task(second.wait())
+        await asyncio.wait({task, waiting}, return_when=asyncio.FIRST_COMPLETED)
+        waiting.cancel()
+        task.cancel()
+        await asyncio.gather(task, waiting, return_exceptions=True)
+        return task
+
+    task = asyncio.run(go())
+    assert task.cancelled(), task.exception()  # it ran until stopped, not until the bug
+    assert len(prunes) == 2
+    assert prunes[1] - prunes[0] >= 3600  # the next one on the schedule
+    [failed] = [r for r in caplog.records if r.exc_info]
+    assert "prune" in failed.getMessage()
+    assert 'tagtrail_task_failures_total{task="prune"} 1.0' in metrics.render().decode()

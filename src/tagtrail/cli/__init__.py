@@ -6,19 +6,12 @@ answers `tagtrail --version` before importing anything at all.
 
 from __future__ import annotations
 
-import gc
-import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from tagtrail import __version__
+from tagtrail.cli.startup import Process, importing, lean_imports
 
 __all__ = ["main"]
-
-
-class _Process:
-    own = False  # this process is tagtrail's (the console script, python -m tagtrail), not a host's
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,37 +20,12 @@ def main(argv: list[str] | None = None) -> int:
     if args == ["--version"]:
         sys.stdout.write(f"tagtrail {__version__}\n")
         return 0
-    _Process.own = _Process.own or argv is None
-    if _Process.own:
-        _lean_imports()
+    Process.own = Process.own or argv is None
+    if Process.own:
+        lean_imports()
     with importing():
         from tagtrail.cli import dispatch  # noqa: PLC0415
         from tagtrail.cli.app import main as run  # noqa: PLC0415  (typer and the commands: when one runs)
 
-        dispatch.load(args)
+        dispatch.load(args)  # the command's module registers itself on the root app, which imports none
     return run(args)
-
-
-def _lean_imports() -> None:
-    """Two things libraries do on import that no tagtrail command uses, skipped in tagtrail's own process
-    (a host that runs `main` in-process keeps both): httpx imports its own command line, and with it click,
-    rich's console and pygments, whenever click is installed (uvicorn installs it); pydantic reads every
-    installed package's entry points looking for plugins the first time it builds a model."""
-    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]  # httpx then defines a stub `main`
-    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
-
-
-@contextmanager
-def importing() -> Iterator[None]:
-    """Around imports in tagtrail's own process: what they make lives as long as the process, so garbage
-    collections meanwhile find nothing to free (they were 15% of a plan's start-up); none runs, and what
-    the imports made is frozen out of later ones. A host that runs `main` in-process keeps its own GC."""
-    if not _Process.own:
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.freeze()
-        gc.enable()

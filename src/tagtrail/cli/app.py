@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from tagtrail import __version__
-from tagtrail.cli import importing, output
+from tagtrail.cli import output
+from tagtrail.cli.startup import importing
 from tagtrail.errors import ConfigError, TagtrailError
 
 if TYPE_CHECKING:
@@ -188,12 +189,10 @@ def configure_logging(verbose: int, *, plain: bool = False) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; return (and, as a console script, exit with) its exit code. Never shows a traceback
+    """Run the CLI with the commands registered so far (`tagtrail.cli.main` registers the one `argv` names:
+    this root imports no command, the commands import it); return its exit code. Never shows a traceback
     for a TagtrailError; an unexpected exception is reported as a bug."""
-    from tagtrail.cli import dispatch  # noqa: PLC0415  (the commands register themselves; imported late: a cycle)
-
     args = sys.argv[1:] if argv is None else argv
-    dispatch.load(args)
     try:
         result = app(args=args, prog_name="tagtrail", standalone_mode=False)
     except typer.Exit as exc:

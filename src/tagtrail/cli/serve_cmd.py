@@ -155,7 +155,7 @@ def serve(
     host = host or config.serve.host
     port = port or config.serve.port
     sock = _listen(host, port)
-    advertise(controller, host, sock.getsockname()[1])
+    advertise(controller.elector, host, sock.getsockname()[1])
     hooks = config.serve.webhooks
     on = [
         name

@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 
 from tagtrail.baseimages import AppBase, Memory
 from tagtrail.baseimages.rebuild import Ledger, build_locally, dispatch
+from tagtrail.controller.periodic import scheduled
 from tagtrail.errors import TagtrailError
 from tagtrail.metrics import Metrics
 from tagtrail.notify import Message, Notifier
@@ -29,7 +30,6 @@ from tagtrail.reconcile import Reconciler
 from tagtrail.reconcile.bases import check_running, running_apps
 
 log = logging.getLogger("tagtrail.controller.bases")
-IDLE = 60.0  # how often an unset interval is looked at again
 FIRST = 30.0  # seconds from start to the first check (at most the interval)
 
 Deploy = Callable[[set[str]], Awaitable[object]]  # reconcile these apps now
@@ -150,16 +150,10 @@ class BaseWatch:
             await deploy(set(started))
 
     async def loop(self, reconciler: Callable[[], Reconciler], lock: asyncio.Lock, deploy: Deploy) -> None:
-        """Until cancelled: wait for the interval, check, act, repeat."""
-        while True:
-            wait = self.wait(reconciler())
-            if wait is None or wait > 0:
-                await self._sleep(IDLE if wait is None else min(wait, IDLE))
-                continue
-            try:
-                await self.run_once(reconciler(), lock, deploy)
-            except Exception:  # a bug must not end the watch: report it, check again at the next turn
-                log.exception("the base-image watch failed")
+        """Until cancelled: wait for the interval, check, act, repeat (a turn that raises: `periodic.every`)."""
+
+        due, run = lambda: self.wait(reconciler()), lambda: self.run_once(reconciler(), lock, deploy)
+        await scheduled("base-images", due, run, self.metrics, sleep=self._sleep)
 
 
 def _batches(rows: list[AppBase], *, github: bool) -> list[tuple[list[str], str | None]]:

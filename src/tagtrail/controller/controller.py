@@ -24,6 +24,7 @@ from tagtrail.controller import announce, leadership, snapshot
 from tagtrail.controller.bases import BaseWatch
 from tagtrail.controller.decisions import Decisions
 from tagtrail.controller.hints import Hints
+from tagtrail.controller.periodic import every
 from tagtrail.controller.prune import Pruner
 from tagtrail.controller.results import Results
 from tagtrail.controller.rollouts import Rollouts
@@ -34,6 +35,7 @@ from tagtrail.history import DecisionRecord, HistoryEntry
 from tagtrail.metrics import Metrics
 from tagtrail.notify import Notifier
 from tagtrail.reconcile import Reconciler, Report, history, matcher_for, target_for
+from tagtrail.reconcile.outcome import Outcome, outcome_of
 from tagtrail.registry import ImageRef, RegistryClient
 
 log = logging.getLogger("tagtrail.controller")
@@ -73,10 +75,11 @@ class Controller:
         self._stopping = False
         self._pull_error: str | None = None
         self._reconcilers = reconcilers  # how a config becomes a Reconciler (fast tests use fakes)
-        self.elector = leadership.elector_for(self)  # serve.leader_election: one of several replicas
+        # serve.leader_election: one of several replicas
+        self.elector = leadership.elector_for(self.config, self.metrics, self.hint_all)
         self._lease: asyncio.Task[None] | None = None
-        self.decisions = Decisions(self)  # the leader's decision log, read by a follower's dashboard
         self.reconciler = self._new_reconciler()
+        self.decisions = Decisions(lambda: self.reconciler.log, self.elector)  # the leader's, on a follower
         self.commit_url = snapshot.commit_url(self.config, self.config_path)
 
     def _new_reconciler(self) -> Reconciler:
@@ -95,8 +98,10 @@ class Controller:
 
     async def start(self) -> None:
         if self.elector is not None:
-            self._lease = asyncio.create_task(self.elector.run(), name="tagtrail-lease")
-        self._task = asyncio.create_task(self._loop(), name="tagtrail-reconcile")
+            lease = leadership.lead(self.elector, self.metrics)
+            self._lease = asyncio.create_task(lease, name="tagtrail-lease")
+        poll = every("poll", self._poll, self.metrics, until=lambda: self._stopping)
+        self._task = asyncio.create_task(poll, name="tagtrail-reconcile")
         prunes = self.pruner.loop(lambda: self.reconciler, self.lock)
         self._prunes = asyncio.create_task(prunes, name="tagtrail-prune")
         self.bases.start(lambda: self.reconciler, self.lock, self.reconcile)
@@ -165,7 +170,7 @@ class Controller:
         """A webhook says `image:tag` was pushed: schedule its app (coalescing the images of one commit).
         Returns the app, or None when the image is not managed or the tag is not a build it deploys."""
         if self.elector is not None and not self.elector.leading:
-            return await leadership.forward(self, image, tag, source)  # a follower: the leader deploys
+            return await leadership.forward(self.elector, self.reconciler.matcher, image, tag, source)
         return self.hints.hint(image, tag, source)
 
     def wake(self) -> None:
@@ -173,25 +178,25 @@ class Controller:
 
     # The loop -----------------------------------------------------------------------------------------
 
-    async def _loop(self) -> None:
-        while not self._stopping:
-            hinted, everything = self.triggers.take()
-            due = self.schedule.due()
-            if everything or not self.schedule.known or hinted or due:
-                if (everything or due or not self.schedule.known) and self.config.serve.pull:
-                    await self._pull()
-                whole = everything or not self.schedule.known or WHOLE in due
-                await self.reconcile(None if whole else hinted | due)
-                continue
-            deadlines = [
-                d for d in (self.triggers.next_deadline(), self.schedule.next_deadline()) if d is not None
-            ]
-            self._wake.clear()
-            if self.triggers.pending:
-                continue
-            sleep = max(0.0, min(deadlines) - self.triggers.clock()) if deadlines else None
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=sleep)
+    async def _poll(self) -> None:
+        """One turn of the loop: reconcile what is hinted or due, else wait for a hint or the next deadline."""
+        hinted, everything = self.triggers.take()
+        due = self.schedule.due()
+        if everything or not self.schedule.known or hinted or due:
+            if (everything or due or not self.schedule.known) and self.config.serve.pull:
+                await self._pull()
+            whole = everything or not self.schedule.known or WHOLE in due
+            await self.reconcile(None if whole else hinted | due)
+            return
+        deadlines = [
+            d for d in (self.triggers.next_deadline(), self.schedule.next_deadline()) if d is not None
+        ]
+        self._wake.clear()
+        if self.triggers.pending:
+            return
+        sleep = max(0.0, min(deadlines) - self.triggers.clock()) if deadlines else None
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=sleep)
 
     async def _pull(self) -> None:
         """Fast-forward the checkout from its remote (config, pins and commits pushed by others)."""
@@ -235,7 +240,8 @@ class Controller:
         try:
             report = await self.reconciler.run(chosen, actor=actor, automatic=automatic, prefetch=True)
         except Exception as error:  # a bug too must not end the loop: told, and polled again later
-            if await self.results.failed(error, counted=counted):
+            await self.results.failed(error, counted=counted)
+            if outcome_of(error) is Outcome.RETRY:
                 self.schedule.retry(names, interval_of(self.config))
             else:
                 self.schedule.stalled(names, interval_of(self.config))

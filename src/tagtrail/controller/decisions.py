@@ -9,16 +9,15 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 
 from tagtrail.controller import leadership
-from tagtrail.history import DecisionRecord
-
-if TYPE_CHECKING:
-    from tagtrail.controller.controller import Controller
+from tagtrail.history import DecisionLog, DecisionRecord
+from tagtrail.kube.lease import Elector
 
 log = logging.getLogger("tagtrail.controller")
 # The kinds DecisionRecord's fields are declared with: a field of a new kind fails the round trip in
@@ -48,24 +47,28 @@ def from_json(data: dict[str, Any]) -> DecisionRecord:
 
 
 class Decisions:
-    def __init__(self, controller: Controller) -> None:
-        self.controller = controller
+    """`own`: this replica's decision log as it is now (a config reload may move it); `elector`: None with
+    one replica."""
+
+    def __init__(self, own: Callable[[], DecisionLog], elector: Elector | None) -> None:
+        self.own = own
+        self.elector = elector
 
     async def recent(self, app: str, limit: int) -> list[DecisionRecord]:
         asked = await self._ask({"app": app, "limit": str(limit)})
         if asked is not None:
             return asked
-        return await asyncio.to_thread(self.controller.reconciler.log.recent, app, limit)
+        return await asyncio.to_thread(self.own().recent, app, limit)
 
     async def last_each(self, *, acted: bool = False) -> dict[str, DecisionRecord]:
         asked = await self._ask({"last": "acted" if acted else "any"})
         if asked is not None:
             return {r.app: r for r in asked}
-        return await asyncio.to_thread(self.controller.reconciler.log.last_each, acted=acted)
+        return await asyncio.to_thread(self.own().last_each, acted=acted)
 
     async def _ask(self, params: dict[str, str]) -> list[DecisionRecord] | None:
         """The leader's records, on a follower that has proven where the leader is; None: read this replica's."""
-        found = leadership.leader(self.controller)
+        found = leadership.leader(self.elector)
         if found is None:
             return None
         url, secret = found

@@ -7,20 +7,39 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from tagtrail.config import Config
 from tagtrail.controller.commits import CommitApps
-from tagtrail.controller.triggers import stale
+from tagtrail.controller.snapshot import Status
+from tagtrail.controller.triggers import Coalescer, stale
 from tagtrail.policy import eligible_build
-
-if TYPE_CHECKING:
-    from tagtrail.controller.controller import Controller
+from tagtrail.reconcile import Reconciler
 
 log = logging.getLogger("tagtrail.controller")
 
 
+class Loop(Protocol):
+    """What hints use of the controller's loop: its config and reconciler as they are now (a reload replaces
+    both), what its last reconcile planned, its triggers, and waking it."""
+
+    @property
+    def config(self) -> Config: ...
+
+    @property
+    def reconciler(self) -> Reconciler: ...
+
+    @property
+    def status(self) -> Status: ...
+
+    @property
+    def triggers(self) -> Coalescer: ...
+
+    def wake(self) -> None: ...
+
+
 class Hints:
-    def __init__(self, controller: Controller) -> None:
+    def __init__(self, controller: Loop) -> None:
         self.controller = controller
         self.commits = CommitApps()
         self._lookups: set[asyncio.Task[None]] = set()

@@ -6,17 +6,21 @@ that arrived during the handover is deployed by it (and only by it)."""
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 import os
-from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping
 
 import httpx
 
+from tagtrail.config import Config
 from tagtrail.config.kubernetes import KubernetesConfig, LeaderElectionConfig
+from tagtrail.controller.periodic import every
 from tagtrail.errors import TagtrailError
 from tagtrail.kube.lease import Elector
+from tagtrail.metrics import Metrics
+from tagtrail.refs import Matcher
 
 ENV = "TAGTRAIL_LEADER_ELECTION"
 # Replica-to-replica calls (webhooks passed on, decisions read) carry this per-install secret, never the
@@ -24,14 +28,17 @@ ENV = "TAGTRAIL_LEADER_ELECTION"
 SECRET_ENV = "TAGTRAIL_REPLICA_SECRET"  # noqa: S105 (the variable's name, not a secret)
 log = logging.getLogger("tagtrail.controller")
 
-if TYPE_CHECKING:
-    from tagtrail.controller.controller import Controller
 
-
-def elector_for(controller: Controller, environ: Mapping[str, str] = os.environ) -> Elector | None:
+def elector_for(
+    config: Config,
+    metrics: Metrics,
+    hint_all: Callable[[str], None],
+    environ: Mapping[str, str] = os.environ,
+) -> Elector | None:
     """serve.leader_election, or TAGTRAIL_LEADER_ELECTION=NAMESPACE/NAME (what deploy/kubernetes sets, so
-    that its replicas elect a leader whatever tagtrail.yaml says; in the cluster, by its service account)."""
-    settings, cluster = controller.config.serve.leader_election, controller.config.kubernetes
+    that its replicas elect a leader whatever tagtrail.yaml says; in the cluster, by its service account).
+    Leading is shown in `metrics`; the replica that becomes the leader reconciles everything (`hint_all`)."""
+    settings, cluster = config.serve.leader_election, config.kubernetes
     named = environ.get(ENV, "").strip()
     if settings is None and named:
         namespace, slash, name = named.partition("/")
@@ -43,29 +50,42 @@ def elector_for(controller: Controller, environ: Mapping[str, str] = os.environ)
     cluster = cluster or KubernetesConfig()  # $KUBECONFIG, ~/.kube/config, else the in-cluster account
 
     def changed(leading: bool) -> None:
-        controller.metrics.leader.set(1 if leading else 0)
+        metrics.leader.set(1 if leading else 0)
         if leading:
-            controller.hint_all("this replica became the leader")
+            hint_all("this replica became the leader")
 
     return Elector(settings, cluster, on_change=changed)
 
 
-def advertise(controller: Controller, host: str, port: int, environ: Mapping[str, str] = os.environ) -> None:
+async def lead(elector: Elector, metrics: Metrics) -> None:
+    """Try and renew the Lease every `retry` until cancelled (a turn that raises: `periodic.every`); on the
+    way out, give it up if this replica holds it, so a follower takes over at once."""
+
+    async def renew() -> None:
+        await elector.step()
+        await asyncio.sleep(elector.settings.retry.total_seconds())
+
+    try:
+        await every("lease", renew, metrics)
+    finally:
+        await elector.release()
+
+
+def advertise(elector: Elector | None, host: str, port: int, environ: Mapping[str, str] = os.environ) -> None:
     """Where this replica serves, for the Lease: the Pod's IP (POD_IP) where Kubernetes gives it, else the
     address it listens on. Followers believe it only as http://IP:PORT matching the holder Pod's IP."""
-    if controller.elector is not None:
+    if elector is not None:
         ip = environ.get("POD_IP") or ("127.0.0.1" if host in ("0.0.0.0", "::", "") else host)  # noqa: S104
         try:
             ip = str(ipaddress.ip_address(ip))  # the spelling tagtrail.kube.leader compares
         except ValueError:
             log.warning("this replica's address %r is not an IP: followers cannot pass it webhooks", ip)
         shown = f"[{ip}]" if ":" in ip else ip
-        controller.elector.address = f"http://{shown}:{port}"
+        elector.address = f"http://{shown}:{port}"
 
 
-def leader(controller: Controller, environ: Mapping[str, str] = os.environ) -> tuple[str, str] | None:
+def leader(elector: Elector | None, environ: Mapping[str, str] = os.environ) -> tuple[str, str] | None:
     """The proven leader's URL and the replicas' secret, on a follower that has both; else None."""
-    elector = controller.elector
     secret = environ.get(SECRET_ENV)
     if elector is None or elector.leading or not elector.leader_address or not secret:
         return None
@@ -83,13 +103,15 @@ def client(secret: str) -> httpx.AsyncClient:
     )
 
 
-async def forward(controller: Controller, image: str, tag: str | None, source: str) -> str | None:
+async def forward(
+    elector: Elector | None, matcher: Matcher, image: str, tag: str | None, source: str
+) -> str | None:
     """A follower's webhook, passed to the leader (POST /internal/hint), so a push is deployed at once
     whichever replica the Service sent it to; else the leader's next poll finds it."""
-    app = controller.reconciler.matcher.app_of_pushed(image)
+    app = matcher.app_of_pushed(image)
     if app is None:
         return None
-    found = leader(controller)
+    found = leader(elector)
     if found is None:
         why = "no leader address proven" if os.environ.get(SECRET_ENV) else f"{SECRET_ENV} is not set"
         log.warning(

@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
+from tagtrail.controller.periodic import scheduled
 from tagtrail.errors import TagtrailError
 from tagtrail.humanize import size
 from tagtrail.metrics import Metrics
@@ -22,7 +23,6 @@ from tagtrail.retention.run import prune
 
 log = logging.getLogger("tagtrail.controller.prune")
 ACTOR = "tagtrail serve (retention)"
-IDLE = 60.0  # how often an unset schedule is looked at again
 
 
 async def _apply(reconciler: Reconciler) -> PruneReport:
@@ -60,7 +60,8 @@ class Pruner:
         return max(0.0, self.last + schedule.total_seconds() - self._clock())
 
     async def run_once(self, reconciler: Reconciler, lock: asyncio.Lock) -> PruneReport | None:
-        """One prune under the write lock; a failure is a notification, never the end of the loop."""
+        """One prune under the write lock; a TagtrailError is told (a notification), the next prune comes on
+        schedule (anything else raised: `periodic.every`)."""
         self.last = self._clock()
         if not reconciler.leads():
             return None  # another replica leads: it prunes
@@ -93,13 +94,7 @@ class Pruner:
             await self.notifier.send_async(Message(title, text, "warning" if problems else "success"))
 
     async def loop(self, reconciler: Callable[[], Reconciler], lock: asyncio.Lock) -> None:
-        """Until cancelled: wait for the schedule, prune, repeat."""
-        while True:
-            wait = self.wait(reconciler())
-            if wait is None:
-                await self._sleep(IDLE)
-                continue
-            if wait > 0:
-                await self._sleep(min(wait, IDLE))
-                continue
-            await self.run_once(reconciler(), lock)
+        """Until cancelled: wait for the schedule, prune, repeat (a turn that raises: `periodic.every`)."""
+
+        due, run = lambda: self.wait(reconciler()), lambda: self.run_once(reconciler(), lock)
+        await scheduled("prune", due, run, self.metrics, sleep=self._sleep)

@@ -1,6 +1,5 @@
 """What a reconcile's result changes outside the schedule: the controller's status, the metrics, and what
-people are told; and of a reconcile that raised, whether it may pass by itself (for the schedule to back
-off)."""
+people are told (when to try again is the schedule's, from `outcome_of`)."""
 
 from __future__ import annotations
 
@@ -9,7 +8,7 @@ from datetime import UTC, datetime
 
 from tagtrail.controller import announce
 from tagtrail.controller.snapshot import Status
-from tagtrail.errors import GitError, KubeError, RegistryError, TagtrailError
+from tagtrail.errors import GitError, TagtrailError
 from tagtrail.metrics import Metrics
 from tagtrail.notify import Message, Notifier
 from tagtrail.reconcile import Report
@@ -25,11 +24,9 @@ class Results:
         self.registry_failures = announce.RegistryFailures()
         self.refusals = announce.Refusals()
 
-    async def failed(self, error: Exception, *, counted: bool = True) -> bool:
-        """A reconcile that raised, told; whether it may pass by itself (a push rejected again and again, an
-        unreachable registry, remote or cluster: the apps back off) or not (a bad config where the target
-        keeps it, a file that does not parse, a bug: they wait for the interval). `counted`: this replica
-        reconciles (it leads, or there is one); a follower's plan is not counted."""
+    async def failed(self, error: Exception, *, counted: bool = True) -> None:
+        """A reconcile that raised, told. `counted`: this replica reconciles (it leads, or there is one); a
+        follower's plan is not counted."""
         if isinstance(error, TagtrailError):
             text = str(error)
         else:  # a bug must not end the loop: reported with its traceback
@@ -42,7 +39,6 @@ class Results:
         log.error("reconcile failed: %s", text)
         if isinstance(error, GitError):
             await self.send([announce.failed(text)])
-        return isinstance(error, (GitError, RegistryError, KubeError))
 
     async def succeeded(self, report: Report, registry_errors: int, *, counted: bool = True) -> None:
         status = self.status

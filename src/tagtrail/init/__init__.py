@@ -19,8 +19,9 @@ from tagtrail.config import CONFIG_NAME
 from tagtrail.config.guard import CONFIG_MAX_BYTES
 from tagtrail.errors import TagtrailError
 from tagtrail.init.choice import Choice
+from tagtrail.init.proposal import Proposal
 from tagtrail.init.reader import Reader
-from tagtrail.init.survey import Proposal, github_repository, survey
+from tagtrail.init.survey import github_repository, survey
 
 __all__ = [
     "Choice",

@@ -7,12 +7,9 @@ from __future__ import annotations
 import json
 import re
 import textwrap
-from typing import TYPE_CHECKING
 
 from tagtrail.init.deployfiles import KINDS
-
-if TYPE_CHECKING:
-    from tagtrail.init.survey import Proposal
+from tagtrail.init.proposal import Proposal
 
 WIDTH = 110
 _PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_./-]*")

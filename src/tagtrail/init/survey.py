@@ -3,56 +3,30 @@
 from __future__ import annotations
 
 import re
-from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from tagtrail.apps import App, discover
-from tagtrail.config import Config, parse_config
+from tagtrail.apps import discover
+from tagtrail.config import parse_config
 from tagtrail.errors import GitError, TagtrailError
 from tagtrail.gitrepo import GitRepo
 from tagtrail.init.choice import Choice
 from tagtrail.init.deployfiles import (
     OTHER,
-    DeployFile,
     deploy_files,
     infer_aliases,
     is_loopback,
     read_yaml_files,
 )
-from tagtrail.init.folders import FoundApps, find_apps
+from tagtrail.init.folders import find_apps
 from tagtrail.init.naming import choose_image, disagreement
+from tagtrail.init.proposal import Proposal
 from tagtrail.init.reader import Reader
 from tagtrail.init.render import render
-from tagtrail.init.workflow import SchemeChoice, choose_scheme, read_workflows
+from tagtrail.init.workflow import choose_scheme, read_workflows
 from tagtrail.refs import Matcher
 from tagtrail.registry import ImageRef
 
 _GITHUB = re.compile(r"github\.com[:/]+([^/\s]+)/([^/\s]+?)(?:\.git)?/*$")
-
-
-@dataclass
-class Proposal:
-    """What init read and what it proposes; `text` is the tagtrail.yaml to write (validated)."""
-
-    root: Path
-    found: FoundApps
-    scheme: SchemeChoice
-    image: Choice
-    aliases: list[Choice]
-    insecure: list[str]
-    files: list[DeployFile]
-    branch: Choice
-    todo: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)  # files not read, one sentence each
-    text: str = ""
-    apps: list[App] = field(default_factory=list)
-    config: Config | None = None
-
-    def references(self) -> dict[str, int]:
-        """References per app in the deploy files (0 for an app named nowhere)."""
-        counts = Counter(ref.app for file in self.files for ref in file.refs)
-        return {app.name: counts.get(app.name, 0) for app in self.apps}
 
 
 def github_repository(url: str | None) -> str | None:

@@ -12,7 +12,6 @@ renew_deadline` before any follower may take over; the reconciler checks `check(
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import socket
@@ -78,15 +77,6 @@ class Elector:
         if not self.leading:
             holder = f" ({self.holder} leads)" if self.holder and self.holder != self.name else ""
             raise NotLeader(f"this replica is not the leader{holder}: it writes nothing; the leader deploys")
-
-    async def run(self) -> None:
-        """Try and renew until cancelled; release the Lease on the way out when this replica holds it."""
-        try:
-            while True:
-                await self.step()
-                await asyncio.sleep(self.settings.retry.total_seconds())
-        finally:
-            await self.release()
 
     async def step(self) -> None:
         """One try: create, renew or take over the Lease (or see that another holds it)."""

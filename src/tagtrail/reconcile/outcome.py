@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from tagtrail.errors import GitError, KubeError, RegistryError
 from tagtrail.policy import Decision
 from tagtrail.refs import Image
 from tagtrail.targets.base import Applied
@@ -85,3 +86,13 @@ class Report:
         for app in self.applied.rolled_back:
             outcomes[app] = Outcome.ROLLED_BACK
         return outcomes
+
+
+def outcome_of(error: BaseException) -> Outcome:
+    """A reconcile that raised: RETRY where the error says trying again may help (`.transient`: a timeout, a
+    5xx or 429, an unreachable API server) or git failed (a push rejected again and again, an unreachable
+    remote), STALLED for the rest (refused credentials or a forbidden verb, no such image, a bad config, a
+    file that does not parse, a bug), which waits for the interval or a config reload."""
+    if isinstance(error, (RegistryError, KubeError)):
+        return Outcome.RETRY if error.transient else Outcome.STALLED
+    return Outcome.RETRY if isinstance(error, GitError) else Outcome.STALLED

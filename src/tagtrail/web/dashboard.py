@@ -48,7 +48,7 @@ class Dashboard:
         self.templates.env.filters["span"] = span
         self.templates.env.filters["share"] = share
         self.templates.env.globals["version"] = __version__
-        self.insights = InsightsPages(self)
+        self.insights = InsightsPages(self, controller)
 
     def signed_in(self, request: Request) -> Login | None:
         return self.sessions.get(request.cookies.get(COOKIE))

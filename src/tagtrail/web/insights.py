@@ -13,7 +13,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -27,7 +27,6 @@ from tagtrail.web.charts import Chart, deploys_over_time, lead_time_distribution
 
 if TYPE_CHECKING:
     from tagtrail.controller import Controller
-    from tagtrail.web.dashboard import Dashboard
 
 log = logging.getLogger("tagtrail.web")
 DEFAULT_WINDOW = "30d"
@@ -83,19 +82,28 @@ class InsightsCache:
             return facts
 
 
-class InsightsPages:
-    """GET /insights and the charts of an app's page, bound to the dashboard."""
+class Pages(Protocol):
+    """What the insights pages use of the dashboard: who may read, and a page in the dashboard's frame."""
 
-    def __init__(self, dashboard: Dashboard) -> None:
-        self.dashboard = dashboard
-        self.cache = InsightsCache(dashboard.controller)
+    def may_read(self, request: Request) -> bool: ...
+
+    def page(self, request: Request, template: str, status: int = 200, **context: Any) -> Response: ...
+
+
+class InsightsPages:
+    """GET /insights and the charts of an app's page, shown by the dashboard (`pages`)."""
+
+    def __init__(self, pages: Pages, controller: Controller) -> None:
+        self.pages = pages
+        self.controller = controller
+        self.cache = InsightsCache(controller)
 
     def _behind(self) -> dict[str, int | None]:
-        return {p.app: p.decision.behind for p in self.dashboard.controller.snapshot.planned}
+        return {p.app: p.decision.behind for p in self.controller.snapshot.planned}
 
     async def page(self, request: Request) -> Response:
-        dashboard = self.dashboard
-        if not dashboard.may_read(request):
+        pages = self.pages
+        if not pages.may_read(request):
             return RedirectResponse("/login?next=/insights", status_code=303)
         since = request.query_params.get("since", DEFAULT_WINDOW)
         try:
@@ -115,10 +123,10 @@ class InsightsPages:
         except TagtrailError as exc:
             log.warning("the deploy history could not be read for insights: %s", exc)
             context["error"] = str(exc).splitlines()[0]
-            return dashboard.page(request, "insights.html", **context)
+            return pages.page(request, "insights.html", **context)
         if facts is None:
             context["error"] = "Insights read the deploy history in git; this target keeps none."
-            return dashboard.page(request, "insights.html", **context)
+            return pages.page(request, "insights.html", **context)
         insights = facts.insights(window, datetime.now(UTC), behind=self._behind())
         context["insights"] = insights
         context["charts"] = (
@@ -126,7 +134,7 @@ class InsightsPages:
             lead_time_distribution("lead", insights.events, "Lead time of the deploys"),
         )
         context["read"] = facts.reading
-        return dashboard.page(request, "insights.html", **context)
+        return pages.page(request, "insights.html", **context)
 
     async def app_charts(self, app: str) -> AppCharts | None:
         """The app's deploys over the last 90 days (restores marked) and its lead times; None when the
