@@ -21,6 +21,7 @@ from tagtrail.policy import Decision, Reason, Running
 from tagtrail.reconcile import Planned, Reconciler, Report
 from tagtrail.refs import Target as Image
 from tagtrail.targets.base import Applied, Declared
+from tagtrail.targets.factory import open_project
 
 
 class Clock:
@@ -145,9 +146,8 @@ def _controller(tmp_path: Path, target: FakeTarget, registry: FakeRegistry, cloc
     path.write_text(config_text() + f"  decision_log: {tmp_path / 'log.sqlite'}\n")
 
     def reconcilers(config: Config, config_path: Path) -> Reconciler:
-        return Reconciler(
-            config, config_path, registry, target=target, log=DecisionLog(tmp_path / "l.sqlite")
-        )
+        log = DecisionLog(tmp_path / "l.sqlite")
+        return Reconciler(open_project(config, config_path, registry, target=target, log=log))
 
     return Controller(path, notifier=Sent(), clock=clock, reconcilers=reconcilers)
 
@@ -241,7 +241,7 @@ def test_a_flood_of_unknown_commits_costs_one_fetch(tmp_path: Path) -> None:
     wrapper.chmod(0o755)
     clock = Clock()
     commits = CommitApps(clock)
-    rec = Reconciler(config(), repo / "tagtrail.yaml", FakeRegistry({}), target=FakeTarget({}))
+    rec = Reconciler(open_project(config(), repo / "tagtrail.yaml", FakeRegistry({}), target=FakeTarget({})))
 
     async def flood() -> list[set[str] | None]:
         import os

@@ -18,7 +18,8 @@ app, and watches the rollout.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -27,7 +28,8 @@ from tagtrail.config import Config
 from tagtrail.config.kubernetes import KubeTargetConfig
 from tagtrail.errors import KubeError, TagtrailError
 from tagtrail.history import HistoryEntry
-from tagtrail.kube.cluster import Cluster, Conflict
+from tagtrail.kube.cluster import Cluster
+from tagtrail.kube.cluster import Conflict as PatchConflict
 from tagtrail.kube.revisions import revisions
 from tagtrail.kube.rollout import Progress
 from tagtrail.kube.workloads import CHANGE_CAUSE, Workload, annotation, guarded, patch, swap
@@ -35,7 +37,8 @@ from tagtrail.refs import Matcher, Reference
 from tagtrail.refs import Target as Image
 from tagtrail.refs._model import normalise, split_written
 from tagtrail.scheme import Scheme
-from tagtrail.targets.base import Applied, Change, Decide, Declared
+from tagtrail.targets.base import Applied, C, Capability, Change, Conflict, Declared, offered
+from tagtrail.targets.capabilities import IN_CLUSTER
 from tagtrail.targets.files import state_of
 
 RETRIES = 5
@@ -51,7 +54,14 @@ class Seen(Declared):
 class KubernetesTarget:
     """Workloads in the namespaces of `kubernetes:`. Close it (`aclose`) when done."""
 
-    def __init__(self, config: Config, matcher: Matcher, *, cluster: Cluster | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        matcher: Matcher,
+        *,
+        cluster: Cluster | None = None,
+        fence: Callable[[], None] | None = None,
+    ) -> None:
         settings = config.deploy.kubernetes
         if config.kubernetes is None or settings is None:
             raise TagtrailError(
@@ -60,7 +70,7 @@ class KubernetesTarget:
         self.settings: KubeTargetConfig = settings
         self.scheme = config.tag_scheme
         self.cluster = cluster or Cluster(config.kubernetes, matcher)
-        self.fence: Callable[[], None] | None = None  # with leader election: raises unless this replica leads
+        self.fence = fence  # with leader election: raises unless this replica leads
         spaces = config.kubernetes.namespaces
         self.where = f"the workloads of namespace{'s' if len(spaces) > 1 else ''} {', '.join(spaces)}"
 
@@ -72,27 +82,12 @@ class KubernetesTarget:
     async def declared(self) -> Seen:
         return seen(await self.cluster.workloads(), self.scheme)
 
-    async def apply(self, decide: Decide, *, dry_run: bool = False) -> Applied:
-        for attempt in range(1, RETRIES + 2):
-            declared = await self.declared()
-            change = await decide(declared)
-            plans = _plan(declared, change)
-            applied = _applied(declared, change, plans, attempt)
-            if dry_run or not plans:
-                return applied
-            try:
-                done = await self._patch(plans, applied)
-            except Conflict:
-                if attempt > RETRIES:
-                    raise KubeError(
-                        f"the workloads changed under every one of {attempt} attempts; nothing was overwritten."
-                        " Someone else changes them constantly: try again later"
-                    ) from None
-                continue
-            await self._announce(done, change)
-            await self._roll_out(done, change, applied)
-            return applied
-        raise AssertionError("unreachable")  # pragma: no cover
+    @asynccontextmanager
+    async def writing(self, *, dry_run: bool = False) -> AsyncIterator[_Writing]:
+        yield _Writing(self, dry_run)
+
+    def offers(self, capability: Capability[C]) -> C | None:
+        return offered(self, capability, IN_CLUSTER)
 
     async def history(self, app: str | None = None, *, until: list[str] | None = None) -> list[HistoryEntry]:
         declared = await self.declared()
@@ -191,7 +186,7 @@ class KubernetesTarget:
             undo = {**notes, annotation("commit", app): good}
             try:
                 await self.cluster.patch(now, guarded(now, ops, undo))
-            except Conflict:
+            except PatchConflict:
                 applied.failed[app] = f"{reason}; not rolled back: {now.ref} changed meanwhile"
                 return
             await self.cluster.event(now, "TagtrailRollback", told, warning=True)
@@ -200,6 +195,41 @@ class KubernetesTarget:
             applied.failed[app] = f"{reason}; nothing to roll back"
             return
         applied.rolled_back[app] = reason + (f"; pinned to {pin}" if pin else "")
+
+
+class _Writing:
+    """A deploy's patches: every read asks the API server, so there is nothing to refresh."""
+
+    def __init__(self, target: KubernetesTarget, dry_run: bool) -> None:
+        self.target, self.dry_run = target, dry_run
+        self.retries = RETRIES
+
+    async def read(self) -> Declared:
+        return await self.target.declared()
+
+    async def write(self, declared: Declared, change: Change) -> Applied | Conflict:
+        target = self.target
+        plans = _plan(declared, change)
+        applied = _applied(declared, change, plans)
+        if self.dry_run or not plans:
+            return applied
+        try:
+            done = await target._patch(plans, applied)
+        except PatchConflict:
+            return Conflict("a workload changed since it was read", _changed_under)
+        await target._announce(done, change)
+        await target._roll_out(done, change, applied)
+        return applied
+
+    async def refresh(self) -> None:
+        return None
+
+
+def _changed_under(attempts: int) -> KubeError:
+    return KubeError(
+        f"the workloads changed under every one of {attempts} attempts; nothing was overwritten."
+        " Someone else changes them constantly: try again later"
+    )
 
 
 @dataclass
@@ -262,7 +292,7 @@ def _plan(declared: Declared, change: Change) -> list[_Plan]:
     return plans
 
 
-def _applied(declared: Declared, change: Change, plans: list[_Plan], attempt: int) -> Applied:
+def _applied(declared: Declared, change: Change, plans: list[_Plan]) -> Applied:
     changed = sorted(
         {app for p in plans for app in p.images}
         | {a for a in change.pins if any(a in p.workload.apps for p in plans)}
@@ -270,7 +300,7 @@ def _applied(declared: Declared, change: Change, plans: list[_Plan], attempt: in
     previous = {app: declared.states[app].shown for app in changed if app in declared.states}
     files = {p.workload.ref: _describe(p.workload, p.images) for p in plans}
     before: dict[str, str | None] = {p.workload.ref: _describe(p.workload, {}) for p in plans}
-    return Applied(change, changed=changed, previous=previous, files=files, before=before, attempts=attempt)
+    return Applied(change, changed=changed, previous=previous, files=files, before=before)
 
 
 def _describe(workload: Workload, images: Mapping[str, Image]) -> str:
