@@ -26,7 +26,7 @@ def project_in(
     tmp_path: Path, registry: FakeRegistry, section: str = "file:\n    path: deployed.json\n"
 ) -> Project[FakeRegistry]:
     (tmp_path / "tagtrail.yaml").write_text(
-        f'scheme: "{SCHEME}"\nimage: registry.test/acme/{{app}}\ndeploy:\n  decision_log: log.sqlite\n  {section}'
+        f'scheme: "{SCHEME}"\nimage: registry.test/acme/{{app}}\ndeploy:\n  decision_log: {tmp_path / "log.sqlite"}\n  {section}'
     )
     return open_project(load_config(tmp_path / "tagtrail.yaml"), tmp_path / "tagtrail.yaml", registry)
 
