@@ -20,7 +20,7 @@ from tagtrail.notify import Message, Notifier
 from tagtrail.policy import Decision, Reason, Running
 from tagtrail.reconcile import Planned, Reconciler, Report
 from tagtrail.refs import Target as Image
-from tagtrail.targets.base import Applied, Declared
+from tagtrail.targets.base import Applied, Declared, Then
 from tagtrail.targets.factory import open_project
 
 
@@ -111,7 +111,8 @@ def _planned(app: str, reason: Reason = Reason.NEWER_BUILD, action: str = "deplo
 
 def test_a_deploy_is_announced_with_from_and_to_and_a_failed_then_too() -> None:
     report = Report(
-        [_planned("web")], Applied(commit="c" * 40, changed=["web"], previous={"web": "old"}, then_exit=2)
+        [_planned("web")],
+        Applied(commit="c" * 40, changed=["web"], previous={"web": "old"}, details=Then(2, "")),
     )
     [done, then] = deployed(report)
     assert done == Message("tagtrail deployed web", "web: old → new\ncommit cccccccccccc", "success")

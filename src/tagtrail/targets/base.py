@@ -64,8 +64,26 @@ class Change:
 
 
 @dataclass
+class Rollouts:
+    """A target's own details: the rollouts it followed after its write (the cluster)."""
+
+    ended: dict[str, str] = field(default_factory=dict)  # app → how its rollout ended
+    rolled_back: dict[str, str] = field(default_factory=dict)  # app → why its failed rollout was undone
+    failed: dict[str, str] = field(default_factory=dict)  # app → why its rollout failed, not undone
+
+
+@dataclass(frozen=True)
+class Then:
+    """A target's own details: the command it ran after its write (deploy.git.then)."""
+
+    exit: int
+    output: str
+
+
+@dataclass
 class Applied:
-    """What applying a change did. `commit` is None when there was nothing to change (or a dry run)."""
+    """What writing a change did: what every target says, and its own `details` beside it. `commit` is
+    None when there was nothing to change (or a dry run)."""
 
     change: Change | None = None
     commit: str | None = None
@@ -75,14 +93,32 @@ class Applied:
     previous: dict[str, str | None] = field(default_factory=dict)  # app → its reference before
     files: dict[str, str] = field(default_factory=dict)  # path → new text (dry-run diffs)
     before: dict[str, str | None] = field(default_factory=dict)  # path → text before
-    then_exit: int | None = None
-    then_output: str = ""
     kind: str = (
         "commit"  # what `commit` names: a git commit, or a workload patch (namespace/kind/name@version)
     )
-    rollouts: dict[str, str] = field(default_factory=dict)  # app → how its rollout ended (cluster targets)
-    rolled_back: dict[str, str] = field(default_factory=dict)  # app → why its failed rollout was undone
-    failed: dict[str, str] = field(default_factory=dict)  # app → why its rollout failed, not undone
+    details: Rollouts | Then | None = None
+
+    # What readers ask of the details, whichever target wrote them (empty where it has none of them)
+
+    @property
+    def rollouts(self) -> dict[str, str]:
+        return self.details.ended if isinstance(self.details, Rollouts) else {}
+
+    @property
+    def rolled_back(self) -> dict[str, str]:
+        return self.details.rolled_back if isinstance(self.details, Rollouts) else {}
+
+    @property
+    def failed(self) -> dict[str, str]:
+        return self.details.failed if isinstance(self.details, Rollouts) else {}
+
+    @property
+    def then_exit(self) -> int | None:
+        return self.details.exit if isinstance(self.details, Then) else None
+
+    @property
+    def then_output(self) -> str:
+        return self.details.output if isinstance(self.details, Then) else ""
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
 """The GitOps target: deploy decisions written to files in git, one commit per deploy, pushed.
 
-Where the commit is made is `targets.workcopy`'s job. A rejected push is never forced: the remote branch is
-fetched, the files and tagtrail.yaml are read again on its new head, the caller decides again on what they
-say now (a rollback or pin that landed meanwhile wins), and the result is committed and pushed, a bounded
-number of times. A change that is already there produces no commit, so re-running after a crash at any
+Where the commit is made is `targets.workcopy`'s job. A rejected push is never forced: it is a `Conflict`,
+on which the reconciler's loop refreshes (the remote branch fetched), reads the files and tagtrail.yaml
+again on its new head and decides again on what they say now (a rollback or pin that landed meanwhile
+wins), a bounded number of times (deploy.git.retries). A change that is already there produces no commit, so re-running after a crash at any
 point converges without duplicates. git blocks, so every git step runs in a worker thread.
 """
 
@@ -26,7 +26,7 @@ from tagtrail.errors import GitError, TagtrailError
 from tagtrail.gitrepo import GitRepo, Push
 from tagtrail.history import HistoryEntry, deploy_history
 from tagtrail.refs import Matcher
-from tagtrail.targets.base import Applied, C, Capability, Change, Conflict, Declared, offered
+from tagtrail.targets.base import Applied, C, Capability, Change, Conflict, Declared, Then, offered
 from tagtrail.targets.capabilities import CHECKOUT
 from tagtrail.targets.files import read_state, rewrite_all
 from tagtrail.targets.message import commit_message
@@ -239,11 +239,9 @@ class GitOpsTarget:
                 timeout=THEN_TIMEOUT,
                 check=False,
             )
-            applied.then_exit = result.returncode
-            applied.then_output = (result.stdout + result.stderr)[-THEN_OUTPUT_CAP:]
+            applied.details = Then(result.returncode, (result.stdout + result.stderr)[-THEN_OUTPUT_CAP:])
         except subprocess.TimeoutExpired:
-            applied.then_exit = -1
-            applied.then_output = f"`{command}` did not finish within an hour"
+            applied.details = Then(-1, f"`{command}` did not finish within an hour")
 
 
 class _Writing:

@@ -4,7 +4,7 @@ app, and watches the rollout.
 - Declared: what the workloads' specs say (every container and init container of the app's image, under
   any alias); pins are annotations on the workloads (`tagtrail.dev/pin.APP`), so the cluster alone says
   what runs and why, and losing the decision log loses nothing of it.
-- Apply: one JSON patch per workload, each image and each pin `test`ed against what was read before
+- Write: one JSON patch per workload, each image and each pin `test`ed against what was read before
   anything is written (annotations are added key by key, never as a whole map): a concurrent change (a
   person's `kubectl set image` or pin, another controller) makes the API server refuse the patch, and the
   reconciler reads and decides again. The patch also annotates the workload (tag, commit, reason, actor;
@@ -37,7 +37,7 @@ from tagtrail.refs import Matcher, Reference
 from tagtrail.refs import Target as Image
 from tagtrail.refs._model import normalise, split_written
 from tagtrail.scheme import Scheme
-from tagtrail.targets.base import Applied, C, Capability, Change, Conflict, Declared, offered
+from tagtrail.targets.base import Applied, C, Capability, Change, Conflict, Declared, Rollouts, offered
 from tagtrail.targets.capabilities import IN_CLUSTER
 from tagtrail.targets.files import state_of
 
@@ -130,7 +130,7 @@ class KubernetesTarget:
         for plan in done:
             await self.cluster.event(plan.workload, f"Tagtrail{change.verb.title()}", plan.cause)
 
-    async def _roll_out(self, done: list[_Plan], change: Change, applied: Applied) -> None:
+    async def _roll_out(self, done: list[_Plan], change: Change, rollouts: Rollouts) -> None:
         """Follow each changed workload's rollout; roll a failed one back (and pin) when configured."""
         moving = [p for p in done if p.images]
         timeout = self.settings.rollout_timeout.total_seconds()
@@ -138,17 +138,17 @@ class KubernetesTarget:
         failed: dict[str, tuple[_Plan, Progress]] = {}
         for plan, result in zip(moving, results, strict=True):
             for app in plan.images:
-                applied.rollouts[app] = result.text
+                rollouts.ended[app] = result.text
                 if result.state == "failed":
                     failed.setdefault(app, (plan, result))
         for app, (_, result) in sorted(failed.items()):
             reason = f"the rollout of {app} failed: {result.detail}"
             if not self.settings.rollback:
-                applied.failed[app] = reason
+                rollouts.failed[app] = reason
                 continue
-            await self._roll_back(app, [p for p in moving if app in p.images], reason, applied)
+            await self._roll_back(app, [p for p in moving if app in p.images], reason, rollouts)
 
-    async def _roll_back(self, app: str, plans: list[_Plan], reason: str, applied: Applied) -> None:
+    async def _roll_back(self, app: str, plans: list[_Plan], reason: str, rollouts: Rollouts) -> None:
         """Put the app's containers back to the images they had, guarded as a deploy is, and pin the app.
         Every annotation of the app then says what the spec runs again: the good build's commit where
         tagtrail had recorded it, none rather than the bad build's."""
@@ -187,14 +187,14 @@ class KubernetesTarget:
             try:
                 await self.cluster.patch(now, guarded(now, ops, undo))
             except PatchConflict:
-                applied.failed[app] = f"{reason}; not rolled back: {now.ref} changed meanwhile"
+                rollouts.failed[app] = f"{reason}; not rolled back: {now.ref} changed meanwhile"
                 return
             await self.cluster.event(now, "TagtrailRollback", told, warning=True)
             undone += 1
         if not undone:
-            applied.failed[app] = f"{reason}; nothing to roll back"
+            rollouts.failed[app] = f"{reason}; nothing to roll back"
             return
-        applied.rolled_back[app] = reason + (f"; pinned to {pin}" if pin else "")
+        rollouts.rolled_back[app] = reason + (f"; pinned to {pin}" if pin else "")
 
 
 class _Writing:
@@ -218,7 +218,8 @@ class _Writing:
         except PatchConflict:
             return Conflict("a workload changed since it was read", _changed_under)
         await target._announce(done, change)
-        await target._roll_out(done, change, applied)
+        applied.details = Rollouts()
+        await target._roll_out(done, change, applied.details)
         return applied
 
     async def refresh(self) -> None:
