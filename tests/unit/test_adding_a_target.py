@@ -13,7 +13,7 @@ import pytest
 from fakes import SCHEME, FakeRegistry, build, digest_of
 
 from tagtrail.config import load_config
-from tagtrail.errors import ConfigError
+from tagtrail.errors import ConfigError, TagtrailError
 from tagtrail.reconcile import Outcome, Reconciler
 from tagtrail.registry import ImageRef, Inspection
 from tagtrail.targets.factory import open_project
@@ -84,3 +84,9 @@ def test_a_write_that_loses_to_another_is_decided_again_and_overwrites_nothing(t
 def test_a_bad_section_is_one_line_at_its_place(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"tagtrail.yaml:6:\d+: deploy.file.path"):
         project_in(tmp_path, FakeRegistry({}), "file:\n    path: [1]\n")
+
+
+def test_a_second_target_section_beside_git_is_one_clear_error(tmp_path: Path) -> None:
+    both = "git:\n    files: [deploy.yaml]\n  file:\n    path: deployed.json\n"
+    with pytest.raises(TagtrailError, match=r"^deploy.git and deploy.file are both set: .* keep one$"):
+        project_in(tmp_path, FakeRegistry({}), both)

@@ -72,7 +72,8 @@ def _target(project: Project[Any], keep: bool) -> Target:
     chosen = [(kind, settings) for kind in KINDS.values() if (settings := _settings(deploy, kind.section))]
     if len(chosen) > 1:
         names = " and ".join(f"deploy.{kind.section}" for kind, _ in chosen)
-        raise TagtrailError(f"{names} are all set: a deploy lands in one place; keep one")
+        both = "both" if len(chosen) == 2 else "all"
+        raise TagtrailError(f"{names} are {both} set: a deploy lands in one place; keep one")
     if not chosen:
         return _gitops(project, None, keep)  # it says which section is missing
     kind, settings = chosen[0]
