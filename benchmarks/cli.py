@@ -50,11 +50,11 @@ from registry_scan import count_requests, skopeo_loop  # the same baseline loop,
 from bench.isolate import isolate
 from bench.serve import ServeProcess, wait_for
 from tagtrail.config import load_config
-from tagtrail.reconcile import Reconciler, Report, matcher_for
+from tagtrail.reconcile import Reconciler, Report
 from tagtrail.registry import RegistryClient
 from tagtrail.sandbox import ImagePusher, RegistryServer
 from tagtrail.scheme import Scheme
-from tagtrail.targets.gitops import GitOpsTarget
+from tagtrail.targets.factory import open_project
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = Path(sys.executable)
@@ -184,8 +184,7 @@ async def kept_polls(path: Path, log: Path, count: int) -> AsyncIterator[tuple[R
     config = load_config(path)
     offset = log.stat().st_size
     async with RegistryClient(config.registries) as client:
-        target = GitOpsTarget(config, path, matcher_for(config), keep=True)
-        reconciler = Reconciler(config, path, client, target=target)
+        reconciler = Reconciler(open_project(config, path, client, keep=True))
         for n in range(count):
             wall, cpu = time.perf_counter(), time.process_time()
             children = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -34,6 +34,7 @@ from tagtrail.reconcile import Reconciler, evaluate
 from tagtrail.registry import RegistryClient
 from tagtrail.sandbox import ImagePusher, RegistryServer
 from tagtrail.scheme import Scheme
+from tagtrail.targets.factory import open_project
 
 SCHEME = Scheme.compile("{{branch}}.{{date 'YYYYMMDD-HHmmss' tz='UTC'}}.{{sha}}")
 REVISION = "org.opencontainers.image.revision"
@@ -161,15 +162,15 @@ async def run(apps: int) -> list[Row]:
             counter = Counter(registry.log_path)
 
             client = RegistryClient(config.registries)
-            on = Reconciler(config, path, client)  # one per config, as serve keeps it
-            off = Reconciler(config, path, client)
+            on = Reconciler(open_project(config, path, client))  # one per config, as serve keeps it
+            off = Reconciler(open_project(config, path, client))
             # both read the same files; `off` never finds anything to write after `on` deployed
             await measure(rows, counter, "first reconcile (deploys every app)", on, True)
             for checks, reconciler in ((False, off), (True, on)):
                 await measure(rows, counter, "steady state (nothing new)", reconciler, checks)
             for checks, reconciler in ((False, off), (True, on)):
                 await measure(rows, counter, "steady state, again", reconciler, checks)
-            fresh = Reconciler(config, path, client)  # a new process: nothing remembered
+            fresh = Reconciler(open_project(config, path, client))  # a new process: nothing remembered
             await measure(rows, counter, "a new process's first look (CLI)", fresh, True)
             # one new build: a commit pushed by CI's checkout, its image pushed
             other = work / "ci-clone"

@@ -29,6 +29,7 @@ from tagtrail.retention.run import store_for
 from tagtrail.retention.stores import Store
 from tagtrail.sandbox import ImagePusher, PushedImage, RegistryServer
 from tagtrail.scheme import Scheme
+from tagtrail.targets.factory import open_project
 
 SCHEME = Scheme.compile("{{branch}}.{{date 'YYYYMMDD-HHmmss' tz='UTC'}}.{{sha}}")
 RETENTION = """\
@@ -197,7 +198,7 @@ def prune_beside(s: Scenario, person: Callable[[Graph], Callable[[], object]]) -
 
     async def main() -> AppPlan:
         async with RegistryClient(config.registries) as client:
-            reconciler = Reconciler(config, config_path, client)
+            reconciler = Reconciler(open_project(config, config_path, client))
             keep = await protected(config, reconciler.target, ["web"])
             store = store_for(config, client, ImageRef.parse(s.image))
             report = await plan(config, {"web": store}, keep, reconciler.clock())

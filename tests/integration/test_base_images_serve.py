@@ -29,6 +29,7 @@ from tagtrail.notify import Message, Notifier
 from tagtrail.reconcile import Reconciler, Report
 from tagtrail.registry import RegistryClient
 from tagtrail.sandbox import RegistryServer
+from tagtrail.targets.factory import open_project
 
 __all__ = ["buildah_storage", "lab"]  # fixtures
 
@@ -60,7 +61,7 @@ async def watch_once(
     where `leads` is false: its fence says another replica holds the Lease)."""
     config = load_config(path)
     async with RegistryClient(config.registries) as client:
-        reconciler = Reconciler(config, path, client)
+        reconciler = Reconciler(open_project(config, path, client))
         if not leads:
             reconciler.fence = _not_leader
 
@@ -74,7 +75,7 @@ async def deploy_as_serve(path: Path, watch: BaseWatch) -> Report:
     """A reconcile of every app, as serve runs it: its reconciler knows the apps on a moved base."""
     config = load_config(path)
     async with RegistryClient(config.registries) as client:
-        reconciler = Reconciler(config, path, client)
+        reconciler = Reconciler(open_project(config, path, client))
         reconciler.bases_moved = watch.moved
         return await reconciler.run(actor="tagtrail serve", automatic=True)
 

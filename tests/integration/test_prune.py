@@ -34,6 +34,7 @@ from tagtrail.retention.prune import PruneReport, apply, plan
 from tagtrail.retention.run import store_for
 from tagtrail.retention.stores import DistributionStore
 from tagtrail.sandbox import ImagePusher, PushedImage, RegistryServer
+from tagtrail.targets.factory import open_project
 
 
 @pytest.fixture
@@ -118,7 +119,7 @@ def test_builds_pushed_while_prune_runs_are_never_deleted(scenario: Scenario, tm
 
     async def main() -> tuple[list[str], list[str]]:
         async with RegistryClient(config.registries) as client:
-            reconciler = Reconciler(config, config_path, client)
+            reconciler = Reconciler(open_project(config, config_path, client))
             keep = await protected(config, reconciler.target, ["web"])
             ref = ImageRef.parse(scenario.image)
             report = await plan(config, {"web": store_for(config, client, ref)}, keep, reconciler.clock())
@@ -174,7 +175,7 @@ def _plan_and_apply_through(proxy: FaultProxy, scenario: Scenario) -> PruneRepor
 
     async def main() -> PruneReport:
         async with RegistryClient({proxy.host: RegistryConfig(insecure=True)}, retries=0) as client:
-            reconciler = Reconciler(config, config_path, client)
+            reconciler = Reconciler(open_project(config, config_path, client))
             keep = await protected(config, reconciler.target, ["web"])
             store = DistributionStore(client, ImageRef.parse(f"{proxy.host}/{scenario.repo}"))
             report = await plan(config, {"web": store}, keep, reconciler.clock())
@@ -289,7 +290,7 @@ def test_a_build_kept_by_digest_alone_keeps_the_platform_images_it_lists(scenari
 
     async def main() -> PruneReport:
         async with RegistryClient(config.registries) as client:
-            reconciler = Reconciler(config, config_path, client)
+            reconciler = Reconciler(open_project(config, config_path, client))
             keep = await protected(config, reconciler.target, ["web"])
             keep["web"].digests.add(alone)
             store = store_for(config, client, ImageRef.parse(scenario.image))

@@ -9,17 +9,18 @@ shows on a bad day made on purpose.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from tagtrail.config import Config, parse_config
-from tagtrail.errors import RegistryError, RegistryNotFound
+from tagtrail.errors import RegistryError, RegistryNotFound, TagtrailError
 from tagtrail.history import HistoryEntry
 from tagtrail.policy import Running
 from tagtrail.registry import ImageConfig, ImageRef, Inspection, Manifest, ManifestHead, Revision
 from tagtrail.scheme import Scheme
-from tagtrail.targets.base import Applied, AppState, Change, Decide, Declared
+from tagtrail.targets.base import Applied, AppState, C, Capability, Change, Conflict, Declared
 
 SCHEME = "{{branch}}.{{date 'YYYYMMDD-HHmmss' tz='UTC'}}.{{sha}}"
 NOW = datetime(2025, 10, 14, 12, 0, tzinfo=UTC)
@@ -124,30 +125,12 @@ class FakeTarget:
     async def declared(self) -> Declared:
         return self._declared()
 
-    async def apply(self, decide: Decide, *, dry_run: bool = False) -> Applied:
-        while True:
-            self.attempts += 1
-            declared = self._declared()
-            change = await decide(declared)
-            changed = [
-                c.app
-                for c in change.images
-                if self.running.get(c.app) != Running(c.image.tag, c.image.digest)
-            ]
-            if not changed and not change.pins:
-                return Applied(change, attempts=self.attempts)
-            if dry_run:
-                return Applied(change, attempts=self.attempts, changed=changed)
-            if self.before_write is not None:  # someone else wrote first: read again, decide again
-                hook, self.before_write = self.before_write, None
-                hook(self)
-                continue
-            previous = {app: self.running[app].shown for app in changed}
-            for c in change.images:
-                self.running[c.app] = Running(c.image.tag, c.image.digest)
-            self.writes.append(change)
-            commit = hashlib.sha1(repr(change).encode()).hexdigest()  # noqa: S324 (an id, not security)
-            return Applied(change, commit, True, self.attempts, changed, previous)
+    @asynccontextmanager
+    async def writing(self, *, dry_run: bool = False) -> AsyncIterator[FakeWriting]:
+        yield FakeWriting(self, dry_run)
+
+    def offers(self, capability: Capability[C]) -> C | None:
+        return None
 
     async def history(self, app: str | None = None, *, until: list[str] | None = None) -> list[HistoryEntry]:
         return [e for e in self.entries if app is None or e.app == app]
@@ -156,4 +139,42 @@ class FakeTarget:
         return False
 
     async def aclose(self) -> None:
+        return None
+
+
+@dataclass
+class FakeWriting:
+    """One write of a FakeTarget; `before_write` makes the first write lose (a conflict)."""
+
+    target: FakeTarget
+    dry_run: bool
+    retries: int = 5
+
+    async def read(self) -> Declared:
+        self.target.attempts += 1
+        return self.target._declared()
+
+    async def write(self, declared: Declared, change: Change) -> Applied | Conflict:
+        target = self.target
+        changed = [
+            c.app for c in change.images if target.running.get(c.app) != Running(c.image.tag, c.image.digest)
+        ]
+        if not changed and not change.pins:
+            return Applied(change)
+        if self.dry_run:
+            return Applied(change, changed=changed)
+        if target.before_write is not None:  # someone else wrote first: read again, decide again
+            hook, target.before_write = target.before_write, None
+            hook(target)
+            return Conflict(
+                "someone else wrote first", lambda attempts: TagtrailError(f"lost {attempts} times")
+            )
+        previous = {app: target.running[app].shown for app in changed}
+        for c in change.images:
+            target.running[c.app] = Running(c.image.tag, c.image.digest)
+        target.writes.append(change)
+        commit = hashlib.sha1(repr(change).encode()).hexdigest()  # noqa: S324 (an id, not security)
+        return Applied(change, commit, True, 0, changed, previous)
+
+    async def refresh(self) -> None:
         return None

@@ -39,3 +39,13 @@ def test_every_module_the_page_names_exists() -> None:
         if module.endswith("/"):
             for name in re.findall(r"`([a-z_]+\.py)`", job):
                 assert (src / module / name).exists(), f"docs/architecture.md names {module}{name}"
+
+
+def test_every_module_the_walkthroughs_name_exists() -> None:
+    for title in ("## Adding a target",):
+        section = DOC.split(title, 1)[1].split("\n## ", 1)[0]
+        named = re.findall(r"`((?:tests/[\w/]+|[a-z_]+)/[a-z_]+\.py)`", section)
+        assert named, f"{title} names no module"
+        for path in named:
+            found = ROOT / path if path.startswith("tests/") else ROOT / "src" / "tagtrail" / path
+            assert found.exists(), f"docs/architecture.md's {title[3:]} names {path}, which does not exist"

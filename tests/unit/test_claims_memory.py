@@ -16,6 +16,7 @@ from tagtrail.policy import Reason, Running
 from tagtrail.reconcile import Reconciler
 from tagtrail.reconcile.claims import RECHECK
 from tagtrail.scheme import Ranking
+from tagtrail.targets.factory import open_project
 
 
 def test_the_running_tag_is_looked_at_when_its_list_changes_and_hourly(tmp_path: Path) -> None:
@@ -23,14 +24,9 @@ def test_the_running_tag_is_looked_at_when_its_list_changes_and_hourly(tmp_path:
     target = FakeTarget({"web": Running(new, digest_of(new))})
     registry = FakeRegistry({"acme/web": [old, new]})
     now = [NOW]
-    rec = Reconciler(
-        config(),
-        tmp_path / "tagtrail.yaml",
-        registry,
-        target=target,
-        log=DecisionLog(tmp_path / "log.sqlite"),
-        clock=lambda: now[0],
-    )
+    log = DecisionLog(tmp_path / "log.sqlite")
+    project = open_project(config(), tmp_path / "tagtrail.yaml", registry, target=target, log=log)
+    rec = Reconciler(project, clock=lambda: now[0])
 
     def heads() -> int:
         count = registry.requests.count(("head", "acme/web"))
@@ -60,14 +56,9 @@ def test_a_new_process_reads_the_winner_once_even_where_the_log_knows_its_digest
     log = DecisionLog(tmp_path / "log.sqlite")
 
     def plan() -> list[str]:
-        rec = Reconciler(
-            config(),
-            tmp_path / "tagtrail.yaml",
-            registry,
-            target=FakeTarget({"web": Running(old, digest_of(old))}),
-            log=log,
-            clock=lambda: NOW,
-        )
+        target = FakeTarget({"web": Running(old, digest_of(old))})
+        project = open_project(config(), tmp_path / "tagtrail.yaml", registry, target=target, log=log)
+        rec = Reconciler(project, clock=lambda: NOW)
         [planned] = asyncio.run(rec.plan(actor="test"))
         assert (planned.decision.action, planned.decision.target_tag) == ("deploy", new)
         asked = [what for what, _ in registry.requests if what != "tags"]
@@ -84,12 +75,10 @@ def test_an_unchanged_tag_list_is_not_read_again(tmp_path: Path, monkeypatch: py
     parsing; a list that changed is ranked anew (issue 15)."""
     old, new = build("main", 48, "aaaaaaa"), build("main", 2, "ccccccc")
     registry = FakeRegistry({"acme/web": [old, new, *(build("feature/x", h, "bbbbbbb") for h in range(50))]})
+    target = FakeTarget({"web": Running(new, digest_of(new))})
+    log = DecisionLog(tmp_path / "log.sqlite")
     rec = Reconciler(
-        config(),
-        tmp_path / "tagtrail.yaml",
-        registry,
-        target=FakeTarget({"web": Running(new, digest_of(new))}),
-        log=DecisionLog(tmp_path / "log.sqlite"),
+        open_project(config(), tmp_path / "tagtrail.yaml", registry, target=target, log=log),
         clock=lambda: NOW,
     )
     reads: list[str] = []

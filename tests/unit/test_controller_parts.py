@@ -24,7 +24,8 @@ from tagtrail.policy import Decision, Reason, Running
 from tagtrail.reconcile import Planned, Reconciler, Report
 from tagtrail.reconcile.outcome import Outcome, outcome_of
 from tagtrail.refs import Image
-from tagtrail.targets.base import Applied, Declared
+from tagtrail.targets.base import Applied, Declared, Then
+from tagtrail.targets.factory import open_project
 
 
 class Clock:
@@ -114,7 +115,8 @@ def _planned(app: str, reason: Reason = Reason.NEWER_BUILD, action: str = "deplo
 
 def test_a_deploy_is_announced_with_from_and_to_and_a_failed_then_too() -> None:
     report = Report(
-        [_planned("web")], Applied(commit="c" * 40, changed=["web"], previous={"web": "old"}, then_exit=2)
+        [_planned("web")],
+        Applied(commit="c" * 40, changed=["web"], previous={"web": "old"}, details=Then(2, "")),
     )
     [done, then] = deployed(report)
     assert done == Message("tagtrail deployed web", "web: old → new\ncommit cccccccccccc", "success")
@@ -149,9 +151,8 @@ def _controller(tmp_path: Path, target: FakeTarget, registry: FakeRegistry, cloc
     path.write_text(config_text() + f"  decision_log: {tmp_path / 'log.sqlite'}\n")
 
     def reconcilers(config: Config, config_path: Path) -> Reconciler:
-        return Reconciler(
-            config, config_path, registry, target=target, log=DecisionLog(tmp_path / "l.sqlite")
-        )
+        log = DecisionLog(tmp_path / "l.sqlite")
+        return Reconciler(open_project(config, config_path, registry, target=target, log=log))
 
     return Controller(path, notifier=Sent(), clock=clock, reconcilers=reconcilers)
 
@@ -316,7 +317,7 @@ def test_a_flood_of_unknown_commits_costs_one_fetch(tmp_path: Path) -> None:
     wrapper.chmod(0o755)
     clock = Clock()
     commits = CommitApps(clock)
-    rec = Reconciler(config(), repo / "tagtrail.yaml", FakeRegistry({}), target=FakeTarget({}))
+    rec = Reconciler(open_project(config(), repo / "tagtrail.yaml", FakeRegistry({}), target=FakeTarget({})))
 
     async def flood() -> list[set[str] | None]:
         import os

@@ -17,8 +17,7 @@ from tagtrail.config.deployfiles import deploy_files, deploy_files_among
 from tagtrail.controller import Controller
 from tagtrail.errors import ConfigError
 from tagtrail.gitrepo import GitRepo
-from tagtrail.reconcile.reconciler import matcher_for
-from tagtrail.targets.gitops import GitOpsTarget
+from tagtrail.targets.factory import open_project
 
 IMAGE = "registry.test/acme/{app}"
 TYPO = (
@@ -91,7 +90,7 @@ def test_globs_resolve_in_a_stable_order_and_each_file_once(tmp_path: Path) -> N
     )
     config = load_config(root / "tagtrail.yaml")
     assert deploy_files(config, root) == ["deploy/a.yaml", "deploy/b.yaml", "deploy/sub/extra.yaml"]
-    target = GitOpsTarget(config, root / "tagtrail.yaml", matcher_for(config))
+    target = open_project(config, root / "tagtrail.yaml", client=None).target
     assert sorted(asyncio.run(target.declared()).states) == ["api", "web", "worker"]
     # retention reads the deploy branch's head, a commit's tree rather than a work tree: the same files
     tree = init_repo_tree(root)

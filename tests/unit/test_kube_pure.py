@@ -270,11 +270,10 @@ def test_direct_mode_drift_reaches_the_dashboard_and_metrics() -> None:
             return []
 
     class Direct:  # a reconciler whose target is the cluster
+        project = SimpleNamespace(direct=True)
+
         def cluster(self) -> Cluster:
             return Cluster()
-
-        def direct(self) -> object:
-            return self
 
         async def source(self) -> None:
             return None

@@ -14,6 +14,7 @@ from tagtrail.errors import ConfigError, RegistryAuthError, RegistryError, Tagtr
 from tagtrail.history import DecisionLog, DecisionRecord
 from tagtrail.policy import Reason, Running
 from tagtrail.reconcile import Outcome, Reconciler, pin, rollback, unpin
+from tagtrail.targets.factory import open_project
 
 OLD = build("main", 48, "aaaaaaa")
 MID = build("main", 24, "bbbbbbb")
@@ -25,14 +26,9 @@ def running(tag: str) -> Running:
 
 
 def reconciler(tmp_path: Path, target: FakeTarget, registry: FakeRegistry, extra: str = "") -> Reconciler:
-    return Reconciler(
-        config(extra),
-        tmp_path / "tagtrail.yaml",
-        registry,
-        target=target,
-        log=DecisionLog(tmp_path / "decisions.sqlite"),
-        clock=lambda: NOW,
-    )
+    log = DecisionLog(tmp_path / "decisions.sqlite")
+    project = open_project(config(extra), tmp_path / "tagtrail.yaml", registry, target=target, log=log)
+    return Reconciler(project, clock=lambda: NOW)
 
 
 def test_a_newer_build_is_deployed_pinned_by_digest_and_recorded(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from tagtrail.controller import Controller
 from tagtrail.controller.signouts import KEPT, SignOuts
 from tagtrail.history import DecisionLog
 from tagtrail.reconcile import Reconciler
+from tagtrail.targets.factory import open_project
 from tagtrail.web.app import create_app
 from tagtrail.web.hooks import CLIENTS_KEPT, RateLimiter
 
@@ -41,7 +42,7 @@ def replicas(tmp_path: Path) -> Iterator[Callable[[], Starlette]]:
 
     def reconcilers(config: Config, config_path: Path) -> Reconciler:
         log = DecisionLog(tmp_path / "l.sqlite")
-        return Reconciler(config, config_path, FakeRegistry({}), target=FakeTarget({}), log=log)
+        return Reconciler(open_project(config, config_path, FakeRegistry({}), target=FakeTarget({}), log=log))
 
     def make() -> Starlette:
         made.append(Controller(path, reconcilers=reconcilers))

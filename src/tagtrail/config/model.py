@@ -5,19 +5,25 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from functools import cached_property
+from typing import Any
 
 from pydantic import (
+    BaseModel,
     ConfigDict,
     Field,
+    ModelWrapValidatorHandler,
     PrivateAttr,
+    ValidationError,
     field_validator,
     model_validator,
 )
+from pydantic_core import ErrorDetails, InitErrorDetails
 
 from tagtrail.config.bases import BaseImagesConfig
 from tagtrail.config.kubernetes import KubernetesConfig, KubeTargetConfig
 from tagtrail.config.provenance import SourceConfig, VerifyConfig
 from tagtrail.config.retention import RetentionConfig
+from tagtrail.config.sections import TARGET_SECTIONS
 from tagtrail.config.serve import NotifyConfig, ServeConfig
 from tagtrail.config.types import (
     CredentialsSpec,
@@ -153,6 +159,8 @@ class AppDeployConfig(_Section):
 class DeployConfig(_Section):
     """Which images are eligible and where the choice is written."""
 
+    _sections: dict[str, BaseModel] = PrivateAttr(default_factory=dict)  # registered targets' own
+
     branch: str | list[str] = Field(
         "main", description="Only tags of this branch (or these branches) are deployed."
     )
@@ -202,6 +210,25 @@ class DeployConfig(_Section):
             raise ValueError("name at least one branch, e.g. 'main'")
         return value
 
+    @model_validator(mode="wrap")
+    @classmethod
+    def _target_sections(cls, data: Any, handler: ModelWrapValidatorHandler[DeployConfig]) -> DeployConfig:
+        """The sections registered by target modules (config.sections), each validated by its own model."""
+        own = {k: v for k, v in data.items() if k in TARGET_SECTIONS} if isinstance(data, dict) else {}
+        deploy = handler({k: v for k, v in data.items() if k not in own} if own else data)
+        for key, value in own.items():
+            try:
+                deploy._sections[key] = TARGET_SECTIONS[key].model_validate(value or {})
+            except ValidationError as exc:  # its errors told at their place under deploy.<key>
+                raise ValidationError.from_exception_data(
+                    exc.title, [_under(key, error) for error in exc.errors()]
+                ) from None
+        return deploy
+
+    def section(self, name: str) -> BaseModel | None:
+        """A registered target's section (`deploy.<name>:`), validated; None where it is not there."""
+        return self._sections.get(name)
+
     @property
     def branches(self) -> list[str]:
         return [self.branch] if isinstance(self.branch, str) else list(self.branch)
@@ -222,6 +249,13 @@ class DeployConfig(_Section):
     def min_age_of(self, app: str) -> timedelta:
         own = self.apps[app].min_age if app in self.apps else None
         return self.min_age if own is None else own
+
+
+def _under(key: str, error: ErrorDetails) -> InitErrorDetails:
+    detail: InitErrorDetails = {"type": error["type"], "loc": (key, *error["loc"]), "input": error["input"]}
+    if "ctx" in error:
+        detail["ctx"] = error["ctx"]
+    return detail
 
 
 class Config(_Section):

@@ -12,7 +12,7 @@ from tagtrail import apps as app_discovery
 from tagtrail.errors import TagtrailError
 from tagtrail.gitrepo import GitRepo
 from tagtrail.reconcile import Reconciler
-from tagtrail.targets.gitops import GitOpsTarget
+from tagtrail.targets.capabilities import CHECKOUT
 
 REMEMBERED = 256
 FETCH_EVERY = 10.0  # seconds: a flood of hints naming unknown commits costs one fetch, not one each
@@ -44,14 +44,11 @@ class CommitApps:
             if source is not None:
                 return changed_in(source)
             # in a cluster there is no checkout of the monorepo, but the deploy repository may be it
-            target = reconciler.target
-            if not isinstance(target, GitOpsTarget):
+            checkout = reconciler.target.offers(CHECKOUT)
+            if checkout is None:
                 return None
-            copy = target.copies.open(for_commit=False)
-            try:
-                return changed_in(copy.repo)
-            finally:
-                target.copies.close(copy)
+            with checkout.checked_out() as repo:
+                return changed_in(repo)
 
         try:
             found = await asyncio.to_thread(compute)

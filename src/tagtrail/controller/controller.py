@@ -34,9 +34,10 @@ from tagtrail.errors import ConfigError, GitError, TagtrailError
 from tagtrail.history import DecisionRecord, HistoryEntry
 from tagtrail.metrics import Metrics
 from tagtrail.notify import Notifier
-from tagtrail.reconcile import Reconciler, Report, history, matcher_for, target_for
+from tagtrail.reconcile import Reconciler, Report, history
 from tagtrail.reconcile.outcome import Outcome, outcome_of
 from tagtrail.registry import ImageRef, RegistryClient
+from tagtrail.targets.factory import open_project
 
 log = logging.getLogger("tagtrail.controller")
 ACTOR = "tagtrail serve"
@@ -89,8 +90,7 @@ class Controller:
         self.client.stats.subscribe(
             lambda registry, status: self.metrics.registry_requests.labels(registry, status).inc()
         )
-        target = target_for(self.config, self.config_path, matcher_for(self.config), keep=True)
-        reconciler = Reconciler(self.config, self.config_path, self.client, target=target)
+        reconciler = Reconciler(open_project(self.config, self.config_path, self.client, keep=True))
         reconciler.fence = self.elector.check if self.elector is not None else None
         return self.bases.applied(reconciler)
 

@@ -80,7 +80,7 @@ async def observe_cluster(reconciler: Reconciler, snapshot: Snapshot) -> None:
         committed = commits.get(running.sha) if running else None
         if committed is not None and view.finished is not None:
             snapshot.lead_time[planned.app] = view.finished - committed
-        why = view.drift(planned.decision.running.digest, annotated=reconciler.direct() is not None)
+        why = view.drift(planned.decision.running.digest, annotated=reconciler.project.direct)
         if why:
             snapshot.drift[planned.app] = why
         pinned = next((p for w in view.workloads if (p := w.workload.pin(planned.app))), None)

@@ -3,7 +3,7 @@
 from tagtrail.reconcile.inspect import AppStatus, commit_times, history, status
 from tagtrail.reconcile.manual import pin, rollback, unpin
 from tagtrail.reconcile.outcome import Outcome, Planned, Report
-from tagtrail.reconcile.reconciler import Reconciler, decision_log, matcher_for, target_for
+from tagtrail.reconcile.reconciler import Reconciler
 
 __all__ = [
     "AppStatus",
@@ -12,12 +12,9 @@ __all__ = [
     "Reconciler",
     "Report",
     "commit_times",
-    "decision_log",
     "history",
-    "matcher_for",
     "pin",
     "rollback",
     "status",
-    "target_for",
     "unpin",
 ]

@@ -10,17 +10,12 @@ time and commit, so it never legitimately moves). Steady state (nothing new) cos
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import itertools
-import os
-import shutil
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from tagtrail.config.provenance import SourceConfig
 from tagtrail.errors import GitError
 from tagtrail.gitrepo import GitRepo
 from tagtrail.provenance import CommitAnswer, CommitState, SignatureAnswer
@@ -241,20 +236,3 @@ def _resolve(
                     )
         open_ = [key for key in open_ if key not in answers]
     return answers
-
-
-def source_clone(settings: SourceConfig) -> GitRepo:
-    """A blobless clone of the configured source repository (commits and trees, no file contents), kept in
-    a cache folder; the deploy branches are fetched into it when a commit is not known there yet."""
-    default = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tagtrail" / "sources"
-    cache = Path(settings.cache).expanduser() if settings.cache else default
-    folder = cache / hashlib.sha256(settings.url.encode()).hexdigest()[:16]
-    if not (folder / ".git").exists():
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        GitRepo(folder.parent).run(
-            "clone", "--quiet", "--filter=blob:none", "--no-checkout", settings.url, folder.name
-        )
-    repo = GitRepo(folder)
-    repo.run("remote", "set-url", REMOTE, settings.url)  # the config may have moved the remote
-    return repo

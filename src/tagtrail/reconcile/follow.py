@@ -37,7 +37,7 @@ async def follow(reconciler: Reconciler, report: Report, *, actor: str, poll: fl
     """Wait (up to kubernetes.follow) for every app the report deployed to run in the cluster; record each."""
     cluster = reconciler.cluster()
     settings = reconciler.config.kubernetes
-    if cluster is None or settings is None or reconciler.direct() is not None:
+    if cluster is None or settings is None or reconciler.project.direct:
         return []
     timeout = settings.follow.total_seconds()
     wanted = {p.app: p.target for p in report.planned if p.target is not None and p.app in report.changed}

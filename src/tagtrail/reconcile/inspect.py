@@ -40,7 +40,7 @@ async def status(reconciler: Reconciler, apps: list[str] | None = None, *, actor
     cluster = reconciler.cluster()
     views = await observe(cluster) if cluster is not None else None
     commits = await commit_times(reconciler, planned) if views else {}
-    direct = reconciler.direct() is not None  # tagtrail's annotations declare what should run
+    direct = reconciler.project.direct  # tagtrail's annotations declare what should run
     rows = []
     for p in planned:
         row = AppStatus(p.app, p, pins.get(p.app), last_deploy.get(p.app), decisions.get(p.app))

@@ -94,7 +94,7 @@ async def _pin_change(
         reconciler.check_fence()  # the last moment before the target writes
         return Change(str(reason), actor, images, pins={app: tag})
 
-    report.applied = await reconciler.target.apply(decide)
+    report.applied = await reconciler.write(decide)
     if report.planned:
         await reconciler.record(report, actor)
     return report

@@ -2,12 +2,14 @@
 
 - observe: what the target declares, the registry's tags and the source repository's facts (Observer);
 - decide: the pure policy, asked again with each fact it needs (evaluate);
-- act: the target applies the change atomically; after a concurrent write it reads again, and the policy
-  decides again on what is there now, with the config as it is there now (a pin that landed wins);
+- act: the target writes the change atomically (`write`: read → decide → write, and on a conflict refresh
+  and decide again on what is there now, with the config as it is there now, so a pin that landed wins;
+  the one loop for every target);
 - record: every decision, with what came of it, in the decision log, in one transaction.
 
-It returns a Report whose outcomes say, per app, deployed / held / nothing / stalled / retry. The CLI
-wraps each call in `asyncio.run`; `tagtrail serve` keeps one Reconciler (and so its caches) per config.
+It returns a Report whose outcomes say, per app, deployed / held / nothing / stalled / retry. The project
+(config, clients, decision log, target) is given: `targets.factory.open_project` builds it. The CLI wraps
+each call in `asyncio.run`; `tagtrail serve` keeps one Reconciler (and so its caches) per config.
 """
 
 from __future__ import annotations
@@ -20,10 +22,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tagtrail.config import Config, parse_config
-from tagtrail.errors import GitError, NotLeader, TagtrailError
+from tagtrail.errors import NotLeader, TagtrailError
 from tagtrail.gitrepo import GitRepo
-from tagtrail.history import DecisionLog, default_log_path
-from tagtrail.reconcile.claims import Memory, source_clone
+from tagtrail.history import DecisionLog
+from tagtrail.reconcile.claims import Memory
 from tagtrail.reconcile.evaluate import Round, evaluate
 from tagtrail.reconcile.moved import MovedBase
 from tagtrail.reconcile.observe import Observer, Registry
@@ -31,27 +33,14 @@ from tagtrail.reconcile.outcome import Planned, Report
 from tagtrail.reconcile.record import records
 from tagtrail.refs import Matcher
 from tagtrail.registry import ImageRef, RegistryClient
-from tagtrail.targets.base import AppState, Change, Declared, ImageChange, Target
-from tagtrail.targets.gitops import GitOpsTarget
+from tagtrail.targets.base import Applied, AppState, Change, Conflict, Decide, Declared, ImageChange, Target
+from tagtrail.targets.factory import open_project
+from tagtrail.targets.project import Project
 
 if TYPE_CHECKING:  # lightkube is loaded only where a cluster is configured
     from tagtrail.kube.cluster import Cluster
-    from tagtrail.targets.kubernetes import KubernetesTarget
 
 Clock = Callable[[], datetime]
-
-
-def matcher_for(config: Config) -> Matcher:
-    return Matcher.from_config(config)
-
-
-def target_for(config: Config, config_path: Path, matcher: Matcher, *, keep: bool = False) -> Target:
-    """Where deploys land: the cluster (deploy.kubernetes, direct mode), else files in git."""
-    if config.deploy.kubernetes is not None:
-        from tagtrail.targets.kubernetes import KubernetesTarget  # noqa: PLC0415
-
-        return KubernetesTarget(config, matcher)
-    return GitOpsTarget(config, config_path, matcher, keep=keep)
 
 
 def with_pins(config: Config, declared: Declared) -> Config:
@@ -62,95 +51,75 @@ def with_pins(config: Config, declared: Declared) -> Config:
     return config.model_copy(update={"deploy": config.deploy.model_copy(update={"pins": pins})})
 
 
-def decision_log(config: Config) -> DecisionLog:
-    path = config.deploy.decision_log
-    return DecisionLog(Path(path).expanduser() if path else default_log_path())
-
-
 class Reconciler:
-    """One project's deploys. Built per command by the CLI (`open`), kept for its config's lifetime by
-    the controller, which passes its long-lived client and a target that keeps its worktree."""
+    """The algorithm, for one project. Built per command by the CLI (`open`), kept for its config's lifetime
+    by the controller, whose project has a long-lived client and a target that keeps its worktree."""
 
-    def __init__(
-        self,
-        config: Config,
-        config_path: Path,
-        client: Registry,
-        *,
-        target: Target | None = None,
-        log: DecisionLog | None = None,
-        clock: Clock = lambda: datetime.now(UTC),
-    ) -> None:
-        self.config = config
-        self.config_path = config_path
-        self.client = client
-        self.matcher = matcher_for(config)
-        self.target: Target = target or target_for(config, config_path, self.matcher)
-        self.log = log or decision_log(config)
+    def __init__(self, project: Project[Registry], *, clock: Clock = lambda: datetime.now(UTC)) -> None:
+        self.project = project
         self.clock = clock
-        self._source: GitRepo | bool | None = False  # False: not looked for yet
         self.memory = Memory()  # what the claims checks learned that cannot change (kept by serve)
         self._remembered = False  # the decision log's digests read into memory
-        self._cluster: Cluster | None = None  # observing what runs (GitOps + observe)
-        self._fence: Callable[[], None] | None = None
         self.bases_moved: frozenset[str] = frozenset()  # set by tagtrail serve's base-image watch
         # asked of an app whose winner is its running code rebuilt, where no base watch said its base moved
-        self.moved_base = MovedBase(client, config, config_path.parent, self.matcher)
+        self.moved_base = MovedBase(
+            project.client, project.config, project.config_path.parent, project.matcher
+        )
 
     @classmethod
     @asynccontextmanager
     async def open(cls, config: Config, config_path: Path) -> AsyncIterator[Reconciler]:
         """A reconciler with a registry client of its own, closed afterwards."""
         async with RegistryClient(config.registries) as client:
-            reconciler = cls(config, config_path, client)
+            reconciler = cls(open_project(config, config_path, client))
             try:
                 yield reconciler
             finally:
                 await reconciler.aclose()
 
-    def direct(self) -> KubernetesTarget | None:
-        """The target when it is the cluster itself (direct mode, `deploy.kubernetes`), else None."""
-        if self.config.deploy.kubernetes is None:
-            return None
-        from tagtrail.targets.kubernetes import KubernetesTarget  # noqa: PLC0415
+    # The project's resources, for the surfaces that hold a reconciler --------------------------------
 
-        return self.target if isinstance(self.target, KubernetesTarget) else None
+    @property
+    def config(self) -> Config:
+        return self.project.config
+
+    @property
+    def config_path(self) -> Path:
+        return self.project.config_path
+
+    @property
+    def client(self) -> Registry:
+        return self.project.client
+
+    @property
+    def matcher(self) -> Matcher:
+        return self.project.matcher
+
+    @property
+    def target(self) -> Target:
+        return self.project.target
+
+    @property
+    def log(self) -> DecisionLog:
+        return self.project.log
 
     def cluster(self) -> Cluster | None:
-        """The cluster whose workloads say what runs (`kubernetes:`), or None where none is configured."""
-        direct = self.direct()
-        if direct is not None:
-            return direct.cluster
-        if self._cluster is None and self.config.kubernetes is not None:
-            from tagtrail.kube.cluster import Cluster  # noqa: PLC0415
-
-            self._cluster = Cluster(self.config.kubernetes, self.matcher)
-        return self._cluster
-
-    async def aclose(self) -> None:
-        await self.target.aclose()
-        if self._cluster is not None:
-            await self._cluster.aclose()
+        return self.project.cluster()
 
     async def source(self) -> GitRepo | None:
-        """The repository the images are built from, for the ancestry guard and the commit checks: a clone
-        of `deploy.source.url`, else the checkout tagtrail.yaml is in (None: not a git repository)."""
-        if self._source is False:
-            settings = self.config.deploy.source
-            if settings is not None:  # a clone that cannot be made is an error, never "unchecked"
-                self._source = await asyncio.to_thread(source_clone, settings)
-            else:
-                self._source = await asyncio.to_thread(_discover, self.config_path.parent)
-        return self._source if isinstance(self._source, GitRepo) else None
+        return await self.project.source()
+
+    async def aclose(self) -> None:
+        await self.project.aclose()
 
     async def observer(self) -> Observer:
         """An observer for one run, with this reconciler's memory and every deploy branch (one fetch)."""
-        deploy = self.config.deploy
+        deploy = self.project.config.deploy
         branches = [*deploy.branches, *(b for app in deploy.apps for b in deploy.branches_of(app))]
         if not self._remembered:  # the digests chosen before, by any process: a tag moved since shows
             self._remembered = True
-            self.memory.remember(await asyncio.to_thread(self.log.digests_seen))
-        return Observer(self.client, await self.source(), self.memory, branches)
+            self.memory.remember(await asyncio.to_thread(self.project.log.digests_seen))
+        return Observer(self.project.client, await self.project.source(), self.memory, branches)
 
     # Plan and deploy ----------------------------------------------------------------------------------
 
@@ -166,12 +135,12 @@ class Reconciler:
         """What a deploy would do, per app, writing nothing (but the decision log). `declared`: the target
         as the caller has just read it, not read again."""
         if declared is None:
-            declared = await self.target.declared()
+            declared = await self.project.target.declared()
         observer = await self.observer()
         try:
-            config = with_pins(self.config, declared)
+            config = with_pins(self.project.config, declared)
             planned = await self._evaluate(
-                config, observer, select(declared.states, apps, self.target.where), automatic
+                config, observer, select(declared.states, apps, self.project.target.where), automatic
             )
         finally:
             await observer.close()
@@ -195,13 +164,13 @@ class Reconciler:
             return Report(await self.plan(apps, actor=actor, record=False, automatic=automatic))
         observer = await self.observer()
         if prefetch and apps:
-            observer.prefetch(ImageRef.parse(self.matcher.canonical(app)) for app in apps)
+            observer.prefetch(ImageRef.parse(self.project.matcher.canonical(app)) for app in apps)
         report = Report([])
         first_config: list[str | None] = []
 
         async def decide(declared: Declared) -> Change:
             config = with_pins(self._config_now(declared, first_config), declared)
-            states = select(declared.states, apps, self.target.where)
+            states = select(declared.states, apps, self.project.target.where)
             report.planned = await self._evaluate(config, observer, states, automatic, prove=not dry_run)
             git = config.deploy.git
             skip = bool(skip_ci) if skip_ci is not None else bool(git and git.skip_ci)
@@ -214,25 +183,39 @@ class Reconciler:
             return Change("deploy", actor, images, skip_ci=skip)
 
         try:
-            report.applied = await self.target.apply(decide, dry_run=dry_run)
+            report.applied = await self.write(decide, dry_run=dry_run)
         finally:
             await observer.close()
         if not dry_run:
             await self.record(report, actor, automatic=automatic)
         return report
 
+    async def write(self, decide: Decide, *, dry_run: bool = False) -> Applied:
+        """Read, decide, write; on a conflict (a concurrent write won) refresh, read and decide again on
+        what is there now, a bounded number of times. The same loop for every target."""
+        target = self.project.target
+        async with target.writing(dry_run=dry_run) as writing:
+            attempts = 0
+            while True:
+                attempts += 1
+                declared = await writing.read()
+                written = await writing.write(declared, await decide(declared))
+                if not isinstance(written, Conflict):
+                    written.attempts = attempts
+                    return written
+                if attempts > writing.retries:
+                    raise written.give_up(attempts)
+                await writing.refresh()
+
     @property
     def fence(self) -> Callable[[], None] | None:
         """With more than one replica: raises NotLeader unless this one leads; checked right before every
         write (the target's own later writes, a cluster rollback, check it too)."""
-        return self._fence
+        return self.project.fence.by
 
     @fence.setter
     def fence(self, check: Callable[[], None] | None) -> None:
-        self._fence = check
-        direct = self.direct()
-        if direct is not None:
-            direct.fence = check
+        self.project.fence.by = check
 
     def leads(self) -> bool:
         """Whether this replica may write (always, without leader election)."""
@@ -243,18 +226,17 @@ class Reconciler:
         return True
 
     def check_fence(self) -> None:
-        if self.fence is not None:
-            self.fence()
+        self.project.fence.check()
 
     def _config_now(self, declared: Declared, seen: list[str | None]) -> Config:
         """The config to decide with: the one loaded, unless tagtrail.yaml changed where the target keeps
         it since the first attempt (a pin or rollback pushed while we retried): then that one."""
         if not seen:
             seen.append(declared.config_text)
-            return self.config
+            return self.project.config
         if declared.config_text is None or declared.config_text == seen[0]:
-            return self.config
-        return parse_config(declared.config_text, str(self.config_path))
+            return self.project.config
+        return parse_config(declared.config_text, str(self.project.config_path))
 
     async def _evaluate(
         self,
@@ -265,16 +247,16 @@ class Reconciler:
         *,
         prove: bool = False,
     ) -> list[Planned]:
-        last = await asyncio.to_thread(self.log.last_automatic_deploys) if automatic else {}
+        last = await asyncio.to_thread(self.project.log.last_automatic_deploys) if automatic else {}
         run = Round(
             config,
-            self.matcher,
+            self.project.matcher,
             observer,
             self.clock(),
             automatic,
             last,
             prove,
-            self.config_path.parent,
+            self.project.config_path.parent,
             bases_moved=self.bases_moved,
             base_moved=self.moved_base,
         )
@@ -284,7 +266,7 @@ class Reconciler:
 
     async def record(self, report: Report, actor: str, *, automatic: bool = False) -> None:
         """Every decision of `report`, with what came of it, in the decision log in one transaction."""
-        await asyncio.to_thread(self.log.record, *records(report, actor, automatic=automatic))
+        await asyncio.to_thread(self.project.log.record, *records(report, actor, automatic=automatic))
 
 
 def select(
@@ -298,10 +280,3 @@ def select(
         known = ", ".join(states) or "none"
         raise TagtrailError(f"no reference to app '{unknown[0]}' in {where} (apps there: {known})")
     return {a: states[a] for a in apps}
-
-
-def _discover(folder: Path) -> GitRepo | None:
-    try:
-        return GitRepo.discover(folder)
-    except GitError:
-        return None

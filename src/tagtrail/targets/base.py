@@ -1,16 +1,20 @@
 """What every target speaks: what is declared (and, where the target can know it, what runs), a change to
-apply atomically, and what applying it did.
+write atomically, and what writing it did.
 
-A target is where a deploy decision lands: files in git (GitOpsTarget), or a cluster. The reconciler talks
-to targets through `Target` alone; adding one is implementing this protocol and nothing more.
+A target is where a deploy decision lands: files in git, or a cluster. The reconciler talks to targets
+through `Target` alone: it reads, decides, writes, and on a `Conflict` refreshes and decides again, the same
+loop for every target. What only some targets can do (a checkout of the deploy repository, the cluster as
+the target) is a capability a caller asks for with `offers`, never a concrete class it names.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Generic, Protocol, TypeVar, cast
 
+from tagtrail.errors import TagtrailError
 from tagtrail.history import HistoryEntry
 from tagtrail.policy import Running
 from tagtrail.refs import Image, Reference
@@ -59,8 +63,26 @@ class Change:
 
 
 @dataclass
+class Rollouts:
+    """A target's own details: the rollouts it followed after its write (the cluster)."""
+
+    ended: dict[str, str] = field(default_factory=dict)  # app → how its rollout ended
+    rolled_back: dict[str, str] = field(default_factory=dict)  # app → why its failed rollout was undone
+    failed: dict[str, str] = field(default_factory=dict)  # app → why its rollout failed, not undone
+
+
+@dataclass(frozen=True)
+class Then:
+    """A target's own details: the command it ran after its write (deploy.git.then)."""
+
+    exit: int
+    output: str
+
+
+@dataclass
 class Applied:
-    """What applying a change did. `commit` is None when there was nothing to change (or a dry run)."""
+    """What writing a change did: what every target says, and its own `details` beside it. `commit` is
+    None when there was nothing to change (or a dry run)."""
 
     change: Change | None = None
     commit: str | None = None
@@ -70,18 +92,80 @@ class Applied:
     previous: dict[str, str | None] = field(default_factory=dict)  # app → its reference before
     files: dict[str, str] = field(default_factory=dict)  # path → new text (dry-run diffs)
     before: dict[str, str | None] = field(default_factory=dict)  # path → text before
-    then_exit: int | None = None
-    then_output: str = ""
     kind: str = (
         "commit"  # what `commit` names: a git commit, or a workload patch (namespace/kind/name@version)
     )
-    rollouts: dict[str, str] = field(default_factory=dict)  # app → how its rollout ended (cluster targets)
-    rolled_back: dict[str, str] = field(default_factory=dict)  # app → why its failed rollout was undone
-    failed: dict[str, str] = field(default_factory=dict)  # app → why its rollout failed, not undone
+    details: Rollouts | Then | None = None
+
+    # What readers ask of the details, whichever target wrote them (empty where it has none of them)
+
+    @property
+    def rollouts(self) -> dict[str, str]:
+        return self.details.ended if isinstance(self.details, Rollouts) else {}
+
+    @property
+    def rolled_back(self) -> dict[str, str]:
+        return self.details.rolled_back if isinstance(self.details, Rollouts) else {}
+
+    @property
+    def failed(self) -> dict[str, str]:
+        return self.details.failed if isinstance(self.details, Rollouts) else {}
+
+    @property
+    def then_exit(self) -> int | None:
+        return self.details.exit if isinstance(self.details, Then) else None
+
+    @property
+    def then_output(self) -> str:
+        return self.details.output if isinstance(self.details, Then) else ""
 
 
-# Works out the change on what the target declares now; called again after a rejected write.
+@dataclass(frozen=True)
+class Conflict:
+    """A write that lost to a concurrent one: nothing of it was written. The reconciler refreshes, reads
+    and decides again; `give_up` is the error once `attempts` writes have all lost."""
+
+    detail: str
+    give_up: Callable[[int], TagtrailError]
+
+
+# Works out the change on what the target declares now; called again after a conflict.
 Decide = Callable[[Declared], Awaitable[Change]]
+C = TypeVar("C")
+
+
+class Capability(Generic[C]):
+    """What only some targets can do, asked of any with `Target.offers` (see `targets.capabilities`)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"Capability({self.name!r})"
+
+
+def offered(target: object, capability: Capability[C], *offers: Capability[Any]) -> C | None:
+    """`target` as `capability` when it is one of those it `offers`, else None."""
+    return cast(C, target) if capability in offers else None
+
+
+class Writing(Protocol):
+    """One write of a target, held open from the first read to the last attempt (a git working copy, its
+    lock). A dry run writes nothing: `write` says what it would do."""
+
+    retries: int  # how many times a write that lost is tried again
+
+    async def read(self) -> Declared:
+        """What is declared and pinned now."""
+        ...
+
+    async def write(self, declared: Declared, change: Change) -> Applied | Conflict:
+        """Write `change` atomically over `declared`, guarded so a concurrent change is never overwritten."""
+        ...
+
+    async def refresh(self) -> None:
+        """Catch up with the write that won, before the next read."""
+        ...
 
 
 class Target(Protocol):
@@ -93,8 +177,12 @@ class Target(Protocol):
         """What is declared for every app now."""
         ...
 
-    async def apply(self, decide: Decide, *, dry_run: bool = False) -> Applied:
-        """Read, decide (`decide`), write atomically; on a concurrent write, read and decide again."""
+    def writing(self, *, dry_run: bool = False) -> AbstractAsyncContextManager[Writing]:
+        """Open a write (the reconciler's loop reads, writes and refreshes through it)."""
+        ...
+
+    def offers(self, capability: Capability[C]) -> C | None:
+        """This target as `capability` (one of `targets.capabilities`), or None where it cannot."""
         ...
 
     async def history(self, app: str | None = None, *, until: list[str] | None = None) -> list[HistoryEntry]:

@@ -1,9 +1,9 @@
 """The GitOps target: deploy decisions written to files in git, one commit per deploy, pushed.
 
-Where the commit is made is `targets.workcopy`'s job. A rejected push is never forced: the remote branch is
-fetched, the files and tagtrail.yaml are read again on its new head, the caller decides again on what they
-say now (a rollback or pin that landed meanwhile wins), and the result is committed and pushed, a bounded
-number of times. A change that is already there produces no commit, so re-running after a crash at any
+Where the commit is made is `targets.workcopy`'s job. A rejected push is never forced: it is a `Conflict`,
+on which the reconciler's loop refreshes (the remote branch fetched), reads the files and tagtrail.yaml
+again on its new head and decides again on what they say now (a rollback or pin that landed meanwhile
+wins), a bounded number of times (deploy.git.retries). A change that is already there produces no commit, so re-running after a crash at any
 point converges without duplicates. git blocks, so every git step runs in a worker thread.
 """
 
@@ -14,8 +14,8 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +26,8 @@ from tagtrail.errors import GitError, TagtrailError
 from tagtrail.gitrepo import GitRepo, Push
 from tagtrail.history import HistoryEntry, deploy_history
 from tagtrail.refs import Matcher
-from tagtrail.targets.base import Applied, Change, Decide, Declared
+from tagtrail.targets.base import Applied, C, Capability, Change, Conflict, Declared, Then, offered
+from tagtrail.targets.capabilities import CHECKOUT
 from tagtrail.targets.files import read_state, rewrite_all
 from tagtrail.targets.message import commit_message
 from tagtrail.targets.workcopy import WorkingCopies, WorkingCopy
@@ -59,34 +60,13 @@ class GitOpsTarget:
         async with self._copy(for_commit=False) as copy:
             return await asyncio.to_thread(self._read, copy)
 
-    async def apply(self, decide: Decide, *, dry_run: bool = False) -> Applied:
+    @asynccontextmanager
+    async def writing(self, *, dry_run: bool = False) -> AsyncIterator[_Writing]:
         async with self._copy(for_commit=not dry_run) as copy:
-            attempt = 0
-            while True:
-                attempt += 1
-                declared = await asyncio.to_thread(self._read, copy)
-                change = await decide(declared)
-                applied = await asyncio.to_thread(self._work_out, copy, declared, change)
-                applied.attempts = attempt
-                if not applied.files or dry_run:
-                    return applied
-                message = commit_message(change, applied.changed, applied.previous)
-                push = await asyncio.to_thread(self._commit_and_push, copy, applied, message)
-                if copy.remote is None or push.ok:
-                    break
-                if not push.rejected:
-                    raise GitError(
-                        f"cannot push to {copy.remote} ({copy.branch}): {push.detail}; nothing was forced,"
-                        " and the deploy commit was not made there. Check the remote and its access, then run again"
-                    )
-                if attempt > self.settings.retries:
-                    raise GitError(
-                        f"the push to {copy.branch} was rejected {attempt} times ({push.detail}); nothing was forced."
-                        " Someone else pushes to it constantly: try again later"
-                    )
-                await asyncio.to_thread(self.copies.refresh, copy)
-            await asyncio.to_thread(self._then, copy, applied)
-            return applied
+            yield _Writing(self, copy, dry_run)
+
+    def offers(self, capability: Capability[C]) -> C | None:
+        return offered(self, capability, CHECKOUT)
 
     async def history(self, app: str | None = None, *, until: list[str] | None = None) -> list[HistoryEntry]:
         async with self._copy(for_commit=False) as copy:
@@ -110,6 +90,19 @@ class GitOpsTarget:
 
     async def aclose(self) -> None:
         return None  # git holds nothing open between calls
+
+    # The Checkout capability (blocking) ---------------------------------------------------------------
+
+    @contextmanager
+    def checked_out(self) -> Iterator[GitRepo]:
+        copy = self.copies.open(for_commit=False)
+        try:
+            yield copy.repo
+        finally:
+            self.copies.close(copy)
+
+    def source_checkout(self) -> GitRepo:
+        return self.copies.source()
 
     # Steps (blocking, in a worker thread) -------------------------------------------------------------
 
@@ -246,11 +239,47 @@ class GitOpsTarget:
                 timeout=THEN_TIMEOUT,
                 check=False,
             )
-            applied.then_exit = result.returncode
-            applied.then_output = (result.stdout + result.stderr)[-THEN_OUTPUT_CAP:]
+            applied.details = Then(result.returncode, (result.stdout + result.stderr)[-THEN_OUTPUT_CAP:])
         except subprocess.TimeoutExpired:
-            applied.then_exit = -1
-            applied.then_output = f"`{command}` did not finish within an hour"
+            applied.details = Then(-1, f"`{command}` did not finish within an hour")
+
+
+class _Writing:
+    """One deploy's working copy: read, write (commit and push), refresh after a rejected push."""
+
+    def __init__(self, target: GitOpsTarget, copy: WorkingCopy, dry_run: bool) -> None:
+        self.target, self.copy, self.dry_run = target, copy, dry_run
+        self.retries = target.settings.retries
+
+    async def read(self) -> Declared:
+        return await asyncio.to_thread(self.target._read, self.copy)
+
+    async def write(self, declared: Declared, change: Change) -> Applied | Conflict:
+        target, copy = self.target, self.copy
+        applied = await asyncio.to_thread(target._work_out, copy, declared, change)
+        if not applied.files or self.dry_run:
+            return applied
+        message = commit_message(change, applied.changed, applied.previous)
+        push = await asyncio.to_thread(target._commit_and_push, copy, applied, message)
+        if copy.remote is not None and not push.ok:
+            if not push.rejected:
+                raise GitError(
+                    f"cannot push to {copy.remote} ({copy.branch}): {push.detail}; nothing was forced,"
+                    " and the deploy commit was not made there. Check the remote and its access, then run again"
+                )
+            return Conflict(push.detail, lambda attempts: _pushed_over(copy.branch, attempts, push.detail))
+        await asyncio.to_thread(target._then, copy, applied)
+        return applied
+
+    async def refresh(self) -> None:
+        await asyncio.to_thread(self.target.copies.refresh, self.copy)
+
+
+def _pushed_over(branch: str, attempts: int, detail: str) -> GitError:
+    return GitError(
+        f"the push to {branch} was rejected {attempts} times ({detail}); nothing was forced."
+        " Someone else pushes to it constantly: try again later"
+    )
 
 
 @dataclass(frozen=True)

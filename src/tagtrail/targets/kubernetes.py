@@ -4,7 +4,7 @@ app, and watches the rollout.
 - Declared: what the workloads' specs say (every container and init container of the app's image, under
   any alias); pins are annotations on the workloads (`tagtrail.dev/pin.APP`), so the cluster alone says
   what runs and why, and losing the decision log loses nothing of it.
-- Apply: one JSON patch per workload, each image and each pin `test`ed against what was read before
+- Write: one JSON patch per workload, each image and each pin `test`ed against what was read before
   anything is written (annotations are added key by key, never as a whole map): a concurrent change (a
   person's `kubectl set image` or pin, another controller) makes the API server refuse the patch, and the
   reconciler reads and decides again. The patch also annotates the workload (tag, commit, reason, actor;
@@ -18,7 +18,8 @@ app, and watches the rollout.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -27,13 +28,15 @@ from tagtrail.config import Config
 from tagtrail.config.kubernetes import KubeTargetConfig
 from tagtrail.errors import KubeError, TagtrailError
 from tagtrail.history import HistoryEntry
-from tagtrail.kube.cluster import Cluster, Conflict
+from tagtrail.kube.cluster import Cluster
+from tagtrail.kube.cluster import Conflict as PatchConflict
 from tagtrail.kube.revisions import revisions
 from tagtrail.kube.rollout import Progress
 from tagtrail.kube.workloads import CHANGE_CAUSE, Workload, annotation, guarded, patch, swap
 from tagtrail.refs import Image, Matcher, Reference, normalise, split_written
 from tagtrail.scheme import Scheme
-from tagtrail.targets.base import Applied, Change, Decide, Declared
+from tagtrail.targets.base import Applied, C, Capability, Change, Conflict, Declared, Rollouts, offered
+from tagtrail.targets.capabilities import IN_CLUSTER
 from tagtrail.targets.files import state_of
 
 RETRIES = 5
@@ -49,7 +52,14 @@ class Seen(Declared):
 class KubernetesTarget:
     """Workloads in the namespaces of `kubernetes:`. Close it (`aclose`) when done."""
 
-    def __init__(self, config: Config, matcher: Matcher, *, cluster: Cluster | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        matcher: Matcher,
+        *,
+        cluster: Cluster | None = None,
+        fence: Callable[[], None] | None = None,
+    ) -> None:
         settings = config.deploy.kubernetes
         if config.kubernetes is None or settings is None:
             raise TagtrailError(
@@ -58,7 +68,7 @@ class KubernetesTarget:
         self.settings: KubeTargetConfig = settings
         self.scheme = config.tag_scheme
         self.cluster = cluster or Cluster(config.kubernetes, matcher)
-        self.fence: Callable[[], None] | None = None  # with leader election: raises unless this replica leads
+        self.fence = fence  # with leader election: raises unless this replica leads
         spaces = config.kubernetes.namespaces
         self.where = f"the workloads of namespace{'s' if len(spaces) > 1 else ''} {', '.join(spaces)}"
 
@@ -70,27 +80,12 @@ class KubernetesTarget:
     async def declared(self) -> Seen:
         return seen(await self.cluster.workloads(), self.scheme)
 
-    async def apply(self, decide: Decide, *, dry_run: bool = False) -> Applied:
-        for attempt in range(1, RETRIES + 2):
-            declared = await self.declared()
-            change = await decide(declared)
-            plans = _plan(declared, change)
-            applied = _applied(declared, change, plans, attempt)
-            if dry_run or not plans:
-                return applied
-            try:
-                done = await self._patch(plans, applied)
-            except Conflict:
-                if attempt > RETRIES:
-                    raise KubeError(
-                        f"the workloads changed under every one of {attempt} attempts; nothing was overwritten."
-                        " Someone else changes them constantly: try again later"
-                    ) from None
-                continue
-            await self._announce(done, change)
-            await self._roll_out(done, change, applied)
-            return applied
-        raise AssertionError("unreachable")  # pragma: no cover
+    @asynccontextmanager
+    async def writing(self, *, dry_run: bool = False) -> AsyncIterator[_Writing]:
+        yield _Writing(self, dry_run)
+
+    def offers(self, capability: Capability[C]) -> C | None:
+        return offered(self, capability, IN_CLUSTER)
 
     async def history(self, app: str | None = None, *, until: list[str] | None = None) -> list[HistoryEntry]:
         declared = await self.declared()
@@ -133,7 +128,7 @@ class KubernetesTarget:
         for plan in done:
             await self.cluster.event(plan.workload, f"Tagtrail{change.verb.title()}", plan.cause)
 
-    async def _roll_out(self, done: list[_Plan], change: Change, applied: Applied) -> None:
+    async def _roll_out(self, done: list[_Plan], change: Change, rollouts: Rollouts) -> None:
         """Follow each changed workload's rollout; roll a failed one back (and pin) when configured."""
         moving = [p for p in done if p.images]
         timeout = self.settings.rollout_timeout.total_seconds()
@@ -141,17 +136,17 @@ class KubernetesTarget:
         failed: dict[str, tuple[_Plan, Progress]] = {}
         for plan, result in zip(moving, results, strict=True):
             for app in plan.images:
-                applied.rollouts[app] = result.text
+                rollouts.ended[app] = result.text
                 if result.state == "failed":
                     failed.setdefault(app, (plan, result))
         for app, (_, result) in sorted(failed.items()):
             reason = f"the rollout of {app} failed: {result.detail}"
             if not self.settings.rollback:
-                applied.failed[app] = reason
+                rollouts.failed[app] = reason
                 continue
-            await self._roll_back(app, [p for p in moving if app in p.images], reason, applied)
+            await self._roll_back(app, [p for p in moving if app in p.images], reason, rollouts)
 
-    async def _roll_back(self, app: str, plans: list[_Plan], reason: str, applied: Applied) -> None:
+    async def _roll_back(self, app: str, plans: list[_Plan], reason: str, rollouts: Rollouts) -> None:
         """Put the app's containers back to the images they had, guarded as a deploy is, and pin the app.
         Every annotation of the app then says what the spec runs again: the good build's commit where
         tagtrail had recorded it, none rather than the bad build's."""
@@ -189,15 +184,54 @@ class KubernetesTarget:
             undo = {**notes, annotation("commit", app): good}
             try:
                 await self.cluster.patch(now, guarded(now, ops, undo))
-            except Conflict:
-                applied.failed[app] = f"{reason}; not rolled back: {now.ref} changed meanwhile"
+            except PatchConflict:
+                rollouts.failed[app] = f"{reason}; not rolled back: {now.ref} changed meanwhile"
                 return
             await self.cluster.event(now, "TagtrailRollback", told, warning=True)
             undone += 1
         if not undone:
-            applied.failed[app] = f"{reason}; nothing to roll back"
+            rollouts.failed[app] = f"{reason}; nothing to roll back"
             return
-        applied.rolled_back[app] = reason + (f"; pinned to {pin}" if pin else "")
+        rollouts.rolled_back[app] = reason + (f"; pinned to {pin}" if pin else "")
+
+
+class _Writing:
+    """A deploy's patches: every read asks the API server, so there is nothing to refresh."""
+
+    def __init__(self, target: KubernetesTarget, dry_run: bool) -> None:
+        self.target, self.dry_run = target, dry_run
+        self.retries = RETRIES
+
+    async def read(self) -> Declared:
+        return await self.target.declared()
+
+    async def write(self, declared: Declared, change: Change) -> Applied | Conflict:
+        target = self.target
+        plans = _plan(declared, change)
+        applied = _applied(declared, change, plans)
+        if self.dry_run or not plans:
+            return applied
+        try:
+            done = await target._patch(plans, applied)
+        except PatchConflict:
+            return Conflict("a workload changed since it was read", _changed_under)
+        await target._announce(done, change)
+        applied.details = Rollouts()
+        await target._roll_out(done, change, applied.details)
+        return applied
+
+    async def refresh(self) -> None:
+        return None
+
+
+def _changed_under(attempts: int) -> KubeError:
+    """Transient: the next reconcile backs off and tries again, as it does when a push is rejected again and
+    again."""
+    return KubeError(
+        f"the workloads changed under every one of {attempts} attempts; nothing was overwritten."
+        " Someone else changes them constantly: try again later",
+        transient=True,
+    )
 
 
 @dataclass
@@ -260,7 +294,7 @@ def _plan(declared: Declared, change: Change) -> list[_Plan]:
     return plans
 
 
-def _applied(declared: Declared, change: Change, plans: list[_Plan], attempt: int) -> Applied:
+def _applied(declared: Declared, change: Change, plans: list[_Plan]) -> Applied:
     changed = sorted(
         {app for p in plans for app in p.images}
         | {a for a in change.pins if any(a in p.workload.apps for p in plans)}
@@ -268,7 +302,7 @@ def _applied(declared: Declared, change: Change, plans: list[_Plan], attempt: in
     previous = {app: declared.states[app].shown for app in changed if app in declared.states}
     files = {p.workload.ref: _describe(p.workload, p.images) for p in plans}
     before: dict[str, str | None] = {p.workload.ref: _describe(p.workload, {}) for p in plans}
-    return Applied(change, changed=changed, previous=previous, files=files, before=before, attempts=attempt)
+    return Applied(change, changed=changed, previous=previous, files=files, before=before)
 
 
 def _describe(workload: Workload, images: Mapping[str, Image]) -> str:

@@ -18,11 +18,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from tagtrail.config import Config
 from tagtrail.config.types import parse_duration
 from tagtrail.errors import TagtrailError
 from tagtrail.insights import DEFINITIONS, Insights
 from tagtrail.insights.project import DeployFacts, decision_log_of, read_facts
-from tagtrail.targets.gitops import GitOpsTarget
+from tagtrail.targets.capabilities import CHECKOUT, Checkout
 from tagtrail.web.charts import Chart, deploys_over_time, lead_time_distribution
 
 if TYPE_CHECKING:
@@ -63,23 +64,18 @@ class InsightsCache:
             if self._facts is not None and key == self._key:
                 return self._facts
             controller = self.controller
-            target = controller.reconciler.target
-            if not isinstance(target, GitOpsTarget):
+            checkout = controller.reconciler.target.offers(CHECKOUT)
+            if checkout is None:
                 return None
             async with controller.lock:
-                copy = await asyncio.to_thread(target.copies.open, for_commit=False)
-                try:
-                    facts = await asyncio.to_thread(
-                        read_facts,
-                        controller.config,
-                        copy.repo,
-                        target.copies.source(),
-                        decision_log_of(controller.config),
-                    )
-                finally:
-                    await asyncio.to_thread(target.copies.close, copy)
+                facts = await asyncio.to_thread(_read, controller.config, checkout)
             self._facts, self._key = facts, key
             return facts
+
+
+def _read(config: Config, checkout: Checkout) -> DeployFacts:
+    with checkout.checked_out() as repo:
+        return read_facts(config, repo, checkout.source_checkout(), decision_log_of(config))
 
 
 class Pages(Protocol):

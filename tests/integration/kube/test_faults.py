@@ -24,10 +24,11 @@ from bench.kubelab import DEPLOYMENT, Lab, NewLab, deployment, spec_images
 from bench.kubelet import Kubelet
 from tagtrail.cli import main
 from tagtrail.config import load_config
-from tagtrail.refs import Image, Matcher
+from tagtrail.reconcile import Reconciler
+from tagtrail.refs import Image
 from tagtrail.sandbox import free_port
 from tagtrail.targets.base import Applied, Change, Decide, Declared, ImageChange
-from tagtrail.targets.kubernetes import KubernetesTarget
+from tagtrail.targets.factory import open_project
 
 
 @pytest.fixture
@@ -222,15 +223,15 @@ def test_a_workload_deleted_mid_rollout_fails_the_deploy_without_a_rollback(
 
 
 def apply_with(lab: Lab, decide: Decide) -> Applied:
-    """What the Kubernetes target's apply does with the test's own decision, as a deploy makes it."""
-    config = load_config(lab.root / "tagtrail.yaml")
-    target = KubernetesTarget(config, Matcher.from_config(config))
+    """What the reconciler's write to the Kubernetes target does with the test's own decision, as a deploy
+    makes it."""
+    project = open_project(load_config(lab.root / "tagtrail.yaml"), lab.root / "tagtrail.yaml", client=None)
 
     async def go() -> Applied:
         try:
-            return await target.apply(decide)
+            return await Reconciler(project).write(decide)
         finally:
-            await target.aclose()
+            await project.aclose()
 
     return anyio.run(go)
 

@@ -1,0 +1,40 @@
+"""What only some targets can do. A caller asks a target for one with `target.offers(CAPABILITY)` and gets
+the target as that protocol, or None; nothing outside `targets/` names a concrete target."""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Protocol
+
+from tagtrail.gitrepo import GitRepo
+from tagtrail.targets.base import Capability
+
+if TYPE_CHECKING:  # lightkube: loaded only where a cluster is configured
+    from tagtrail.kube.cluster import Cluster
+
+
+class Checkout(Protocol):
+    """The deploy files live in a git checkout, whose history answers commit questions (which apps a pushed
+    commit changed) and the insights. Blocking git: call these in a worker thread."""
+
+    def checked_out(self) -> AbstractContextManager[GitRepo]:
+        """The checkout of the deploy branch, to read (held under its lock until the block ends)."""
+        ...
+
+    def source_checkout(self) -> GitRepo:
+        """The repository tagtrail.yaml is in (GitError where it is not in one)."""
+        ...
+
+
+class InCluster(Protocol):
+    """The target is the cluster's workloads (direct mode): what runs is what it declares, by tagtrail's
+    annotations, and it follows every rollout it starts itself."""
+
+    @property
+    def cluster(self) -> Cluster:
+        """The cluster it patches."""
+        ...
+
+
+CHECKOUT: Capability[Checkout] = Capability("checkout")
+IN_CLUSTER: Capability[InCluster] = Capability("in-cluster")
