@@ -9,7 +9,15 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Literal
 
-from tagtrail.provenance import Claims, NeedCommit, NeedDigest, NeedRevision, NeedSignature, Refusal
+from tagtrail.provenance import (
+    Claims,
+    NeedAttestation,
+    NeedCommit,
+    NeedDigest,
+    NeedRevision,
+    NeedSignature,
+    Refusal,
+)
 from tagtrail.scheme import ParsedTag, Ranking
 
 Action = Literal["deploy", "hold", "nothing"]
@@ -44,6 +52,11 @@ class Reason(StrEnum):
     TAG_MOVED = "tag-moved"
     UNSIGNED = "unsigned"
     SIGNATURE_INVALID = "signature-invalid"
+    NOT_ATTESTED = "not-attested"
+    ATTESTATION_INVALID = "attestation-invalid"
+    ATTESTED_IDENTITY_MISMATCH = "attested-identity-mismatch"
+    ATTESTED_REF_MISMATCH = "attested-ref-mismatch"
+    ATTESTED_COMMIT_MISMATCH = "attested-commit-mismatch"
 
 
 @dataclass(frozen=True)
@@ -103,7 +116,7 @@ class NeedAncestry:
     pairs: tuple[tuple[str, str], ...]
 
 
-Need = NeedCreated | NeedAncestry | NeedDigest | NeedCommit | NeedRevision | NeedSignature
+Need = NeedCreated | NeedAncestry | NeedDigest | NeedCommit | NeedRevision | NeedSignature | NeedAttestation
 
 
 @dataclass(frozen=True)

@@ -23,11 +23,12 @@ from typing import TYPE_CHECKING, Protocol
 from tagtrail.config.provenance import SourceConfig
 from tagtrail.errors import GitError
 from tagtrail.gitrepo import GitRepo
-from tagtrail.provenance import CommitAnswer, CommitState, SignatureAnswer
+from tagtrail.provenance import AttestationAnswer, CommitAnswer, CommitState, SignatureAnswer
 from tagtrail.reconcile.rounds import Rounds
 from tagtrail.registry import ImageRef, ManifestHead, Revision
 from tagtrail.scheme import Ranking, Scheme
 from tagtrail.verify import verify_image
+from tagtrail.verify.attached import Expected, verify_attached
 from tagtrail.verify.cosign import SignatureRegistry
 
 if TYPE_CHECKING:
@@ -60,6 +61,9 @@ class Memory:
     signed: dict[tuple[str, str], SignatureAnswer] = field(
         default_factory=dict
     )  # (digest, keys' bytes) → valid
+    attested: dict[tuple[str, str], AttestationAnswer] = field(
+        default_factory=dict
+    )  # (digest, what was expected) → proven
     seen: dict[str, dict[str, str]] = field(default_factory=dict)  # repository → tag → first digest
     lists: dict[str, tuple[int, datetime]] = field(default_factory=dict)  # repository → (tag list hash, when)
     # repository → ((scheme, branches), its last tag list, their ranking): an unchanged list is not read again
@@ -199,6 +203,23 @@ class Provenance:
         if answer.valid:
             self.memory.signed[(digest, keys_id)] = answer
             _bounded(self.memory.signed)  # type: ignore[arg-type]
+        return answer
+
+    async def attestation(self, ref: ImageRef, digest: str, expected: Expected) -> AttestationAnswer:
+        """What a bundle from the configured workflow proves about `digest`. What it proves is remembered
+        for the digest (a new build costs one referrers read and its bundles once, a verified one nothing
+        again); a refusal is not, since the attestation step runs after the push and may land later."""
+        known = self.memory.attested.get((digest, expected.key))
+        if known is not None:
+            return known
+        answer = (
+            await verify_attached(
+                self.client, ref, digest, expected.root, expected.identity, expected.require
+            )
+        ).answer
+        if answer.refused is None:
+            self.memory.attested[(digest, expected.key)] = answer
+            _bounded(self.memory.attested)  # type: ignore[arg-type]
         return answer
 
 

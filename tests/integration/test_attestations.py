@@ -1,0 +1,145 @@
+"""Deploy only what the deploy branch's workflow built, proven (deploy.verify.github): bundles made by a
+Sigstore instance of the test's own (tests/bench/sigstore_local.py: a CA with Fulcio's GitHub extensions, a
+CT log key, a transparency log key, the trusted root file naming them) over the images' own digests, attached
+as OCI referrers in the real registry (through the `sha256-<hex>` fallback index: distribution 2.8 has no
+referrers API), and the whole deploy path: plan, deploy, `tagtrail verify`."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from test_provenance import Site, make_site
+
+from bench.cli import run
+from bench.git import Remote
+from bench.sigstore_local import LocalSigstore, Run, attach
+from tagtrail.sandbox import ImagePusher, PushedImage, RegistryServer
+
+REPOSITORY = "acme/homelab"
+
+
+@pytest.fixture(scope="module")
+def sigstore() -> LocalSigstore:
+    return LocalSigstore()
+
+
+@pytest.fixture
+def site(
+    tmp_path: Path,
+    registry: RegistryServer,
+    pusher: ImagePusher,
+    repo_name: str,
+    file_remote: Remote,
+    sigstore: LocalSigstore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Site:
+    root = sigstore.write_trusted_root(tmp_path / "trust" / "trusted_root.json")
+    extra = f"  verify:\n    github:\n      repository: {REPOSITORY}\n      trusted_root: {root}\n"
+    made = make_site(
+        tmp_path / "site", file_remote, registry, pusher, repo_name.replace("/", "-"), extra=extra
+    )
+    monkeypatch.chdir(made.root)
+    return made
+
+
+def attest(site: Site, sigstore: LocalSigstore, image: PushedImage, run: Run) -> None:
+    attach(site.pusher, image, sigstore.attest(run, f"{site.image}", image.digest))
+
+
+def main_run(commit: str) -> Run:
+    return Run(repository=REPOSITORY, commit=commit)
+
+
+def plan(capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
+    code, out, err = run(capsys, "plan", "--json")
+    assert code == 0, err
+    [web] = json.loads(out)
+    return web  # type: ignore[no-any-return]
+
+
+def test_an_attested_main_build_deploys(
+    capsys: pytest.CaptureFixture[str], site: Site, sigstore: LocalSigstore
+) -> None:
+    build = site.push(site.main[-1], 1)
+    attest(site, sigstore, build, main_run(site.main[-1]))
+    web = plan(capsys)
+    assert (web["action"], web["target"]["tag"], web["refused"]) == ("deploy", build.tag, [])  # type: ignore[index]
+    code, _, err = run(capsys, "deploy")
+    assert code == 0, err
+    assert f"web:{build.tag}@{build.digest}" in site.deployed()
+
+
+def _newer(site: Site, sigstore: LocalSigstore, case: str) -> tuple[PushedImage, str]:
+    """A build newer than the attested one, and the reason it is refused."""
+    sha = site.main[-1]
+    newer = site.push(sha, 1, content=b"the newer build")
+    runs = {
+        "a feature branch's run": (
+            replace(main_run(sha), ref="refs/heads/feature/x"),
+            "attested-ref-mismatch",
+        ),
+        "another workflow": (
+            replace(main_run(sha), workflow=".github/workflows/other.yml"),
+            "attested-identity-mismatch",
+        ),
+        "another repository": (
+            replace(main_run(sha), repository="mallory/homelab"),
+            "attested-identity-mismatch",
+        ),
+        "a self-hosted runner": (replace(main_run(sha), runner="self-hosted"), "attested-identity-mismatch"),
+        "another commit": (main_run(site.main[0]), "attested-commit-mismatch"),
+    }
+    if case in runs:
+        made_by, reason = runs[case]
+        attest(site, sigstore, newer, made_by)
+        return newer, reason
+    if case == "a bundle for another digest":
+        other = site.push(sha, 3, content=b"some other image")
+        attach(site.pusher, newer, sigstore.attest(main_run(sha), site.image, other.digest))
+        return newer, "attestation-invalid"
+    if case == "another trust root":
+        attest(site, LocalSigstore(), newer, main_run(sha))
+        return newer, "attestation-invalid"
+    assert case == "no attestation"
+    return newer, "not-attested"
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "a feature branch's run",
+        "another workflow",
+        "another repository",
+        "a self-hosted runner",
+        "another commit",
+        "a bundle for another digest",
+        "another trust root",
+        "no attestation",
+    ],
+)
+def test_a_build_without_the_deploy_branch_s_proof_is_refused(
+    capsys: pytest.CaptureFixture[str], site: Site, sigstore: LocalSigstore, case: str
+) -> None:
+    good = site.push(site.main[-1], 2)
+    attest(site, sigstore, good, main_run(site.main[-1]))
+    newer, reason = _newer(site, sigstore, case)
+    web = plan(capsys)
+    assert (web["action"], web["target"]["tag"]) == ("deploy", good.tag)  # type: ignore[index]
+    assert [(r["tag"], r["reason"]) for r in web["refused"]] == [(newer.tag, reason)]  # type: ignore[attr-defined]
+    code, _, err = run(capsys, "deploy")
+    assert code == 0, err
+    deployed = site.deployed()
+    assert f"web:{good.tag}@{good.digest}" in deployed
+    assert newer.digest not in deployed
+
+
+def test_nothing_attested_holds_with_the_reason(capsys: pytest.CaptureFixture[str], site: Site) -> None:
+    site.push(site.main[-1], 1)
+    code, out, err = run(capsys, "deploy", "--json")
+    assert code == 0, err
+    [web] = json.loads(out)["apps"]
+    assert (web["action"], web["reason"]) == ("hold", "not-attested")
+    assert "bootstrap" in site.deployed()
