@@ -143,3 +143,47 @@ def test_nothing_attested_holds_with_the_reason(capsys: pytest.CaptureFixture[st
     [web] = json.loads(out)["apps"]
     assert (web["action"], web["reason"]) == ("hold", "not-attested")
     assert "bootstrap" in site.deployed()
+
+
+def test_verify_prints_what_was_proven(
+    capsys: pytest.CaptureFixture[str], site: Site, sigstore: LocalSigstore
+) -> None:
+    build = site.push(site.main[-1], 1)
+    attest(site, sigstore, build, replace(main_run(site.main[-1]), run_id=777))
+    code, out, err = run(capsys, "verify", f"{site.image}:{build.tag}")
+    assert code == 0, out + err
+    lines = out.splitlines()
+    assert "ok      looked: referrers API: not offered by this registry" in lines
+    assert (
+        f"ok      looked: tag {build.digest.replace(':', '-')}: 1 referrer(s), 1 Sigstore bundle(s)" in lines
+    )
+    [proven] = [line for line in lines if line.startswith("ok      provenance: ")]
+    assert proven.startswith(
+        f"ok      provenance: attestation by {REPOSITORY}/.github/workflows/build.yml"
+        f" run https://github.com/{REPOSITORY}/actions/runs/777/attempts/1, commit {site.main[-1]},"
+        " ref refs/heads/main, log index "
+    )
+    assert (
+        f"ok      attested: the run's ref and commit are the tag's (refs/heads/main, {site.main[-1]})"
+        in lines
+    )
+
+
+def test_verify_says_why_a_feature_branch_build_is_refused(
+    capsys: pytest.CaptureFixture[str], site: Site, sigstore: LocalSigstore
+) -> None:
+    build = site.push(site.main[-1], 1)
+    attest(site, sigstore, build, replace(main_run(site.main[-1]), ref="refs/heads/feature/x"))
+    code, out, _ = run(capsys, "verify", f"{site.image}:{build.tag}")
+    assert code == 1
+    [failed] = [line for line in out.splitlines() if line.startswith("FAIL")]
+    assert failed == (
+        f"FAIL    attested: attested-ref-mismatch: {build.tag}: attested by a run of refs/heads/feature/x,"
+        " not refs/heads/main"
+    )
+    unattested = site.push(site.main[-1], 0.5, content=b"never attested")
+    code, out, _ = run(capsys, "verify", f"{site.image}@{unattested.digest}")
+    assert code == 1
+    assert (
+        f"FAIL    provenance: not-attested: no Sigstore bundle for {unattested.digest[:19]}… was found" in out
+    )

@@ -236,3 +236,16 @@ def test_not_a_bundle_and_not_a_trusted_root(tmp_path: Path) -> None:
 )
 def test_the_repository_of_a_remote(remote: str | None, repository: str | None) -> None:
     assert repository_of(remote) == repository
+
+
+def test_verifying_opens_no_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Never TUF, Fulcio or Rekor while deciding: the trusted root is on disk, the proofs in the bundle."""
+    import socket
+
+    def refused(*args: object, **kwargs: object) -> None:
+        raise AssertionError("verification tried the network")
+
+    monkeypatch.setattr(socket.socket, "connect", refused)
+    monkeypatch.setattr(socket, "getaddrinfo", refused)
+    checked = check(WHEEL_BUNDLE.read_bytes(), digest_of(WHEEL), production_root(), RFC8785, "signature", "b")
+    assert checked.code is None, checked.problem
