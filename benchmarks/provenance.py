@@ -140,6 +140,16 @@ def seed(
     return root, names
 
 
+def new_build(work: Path, pusher: ImagePusher, app: str) -> tuple[PushedImage, str]:
+    """One new build: a commit pushed by CI's checkout, its image pushed."""
+    other = work / "ci-clone"
+    git(work, "clone", "-q", (work / "origin.git").as_uri(), other.name)
+    sha = commit(other, {"apps/app00/v.txt": "new\n"}, "web: new")
+    git(other, "push", "-q", "origin", "main")
+    tag = SCHEME.format(branch="main", sha=sha, time=datetime.now(UTC) - timedelta(minutes=10))
+    return pusher.push_image(f"bench/{app}", tag, labels={REVISION: sha}), sha
+
+
 async def reconcile(reconciler: Reconciler) -> str:
     report = await reconciler.run(actor="bench", automatic=True)
     return f"{len(report.changed)} deployed" if report.changed else "nothing to do"
@@ -197,13 +207,7 @@ async def run(apps: int) -> list[Row]:
                 await measure(rows, counter, "steady state, again", reconciler, checks)
             fresh = Reconciler(config, path, client)  # a new process: nothing remembered
             await measure(rows, counter, "a new process's first look (CLI)", fresh, True)
-            # one new build: a commit pushed by CI's checkout, its image pushed
-            other = work / "ci-clone"
-            git(work, "clone", "-q", (work / "origin.git").as_uri(), other.name)
-            sha = commit(other, {"apps/app00/v.txt": "new\n"}, "web: new")
-            git(other, "push", "-q", "origin", "main")
-            tag = SCHEME.format(branch="main", sha=sha, time=datetime.now(UTC) - timedelta(minutes=10))
-            pusher.push_image(f"bench/{names[0]}", tag, labels={REVISION: sha})
+            new_build(work, pusher, names[0])
             counter.take()
             for checks, reconciler in ((False, off), (True, on)):
                 await plan(rows, counter, "one new build: plan", reconciler, checks)
@@ -244,12 +248,7 @@ async def keyless(apps: int) -> list[Row]:
             for verify, reconciler in ((False, off), (True, on)):
                 with nullcontext() if verify else keyless_off():
                     await measure(rows, counter, "steady state (nothing new)", reconciler, verify)
-            other = work / "ci-clone"
-            git(work, "clone", "-q", (work / "origin.git").as_uri(), other.name)
-            sha = commit(other, {"apps/app00/v.txt": "new\n"}, "web: new")
-            git(other, "push", "-q", "origin", "main")
-            tag = SCHEME.format(branch="main", sha=sha, time=datetime.now(UTC) - timedelta(minutes=10))
-            attested(pusher.push_image(f"bench/{names[0]}", tag, labels={REVISION: sha}), sha)
+            attested(*new_build(work, pusher, names[0]))
             counter.take()
             for scenario in ("one new build: plan", "the same build: plan again"):
                 for verify, reconciler in ((False, off), (True, on)):
