@@ -187,3 +187,15 @@ def test_verify_says_why_a_feature_branch_build_is_refused(
     assert (
         f"FAIL    provenance: not-attested: no Sigstore bundle for {unattested.digest[:19]}… was found" in out
     )
+
+
+def test_plan_and_status_say_which_run_attested_a_refused_build(
+    capsys: pytest.CaptureFixture[str], site: Site, sigstore: LocalSigstore
+) -> None:
+    build = site.push(site.main[-1], 1)
+    attest(site, sigstore, build, replace(main_run(site.main[-1]), ref="refs/heads/feature/x"))
+    said = f"web: refused attested-ref-mismatch: {build.tag}: attested by a run of refs/heads/feature/x, not refs/heads/main"
+    for command in ("plan", "status"):
+        code, out, err = run(capsys, command)
+        assert code == 0, err
+        assert said in (out + err).splitlines(), command
