@@ -37,9 +37,10 @@ from tagtrail.config import load_config
 from tagtrail.gitrepo import GitRepo
 from tagtrail.provenance import Claims
 from tagtrail.reconcile import Reconciler, evaluate
-from tagtrail.registry import RegistryClient
+from tagtrail.registry import ImageRef, RegistryClient
 from tagtrail.sandbox import ImagePusher, PushedImage, RegistryServer
 from tagtrail.scheme import Scheme
+from tagtrail.verify.attached import expected, verify_attached
 
 SCHEME = Scheme.compile("{{branch}}.{{date 'YYYYMMDD-HHmmss' tz='UTC'}}.{{sha}}")
 REVISION = "org.opencontainers.image.revision"
@@ -245,19 +246,50 @@ async def keyless(apps: int) -> list[Row]:
             on = Reconciler(config, path, client)  # one per config, as serve keeps it
             off = Reconciler(config, path, client)  # the same, never asked to verify
             await measure(rows, counter, "first reconcile (deploys every app)", on, True)
+            with keyless_off():
+                await off.plan(actor="bench")  # its first look (a HEAD per running tag), not measured
+            counter.take()
             for verify, reconciler in ((False, off), (True, on)):
                 with nullcontext() if verify else keyless_off():
-                    await measure(rows, counter, "steady state (nothing new)", reconciler, verify)
-            attested(*new_build(work, pusher, names[0]))
+                    await measure(rows, counter, "steady state (nothing new)", reconciler, True)
+                rows[-1].checks = verify
+            image, _ = new_build(work, pusher, names[0])
+            attested(image, _)
             counter.take()
+            await verification_alone(rows, counter, config, path, image)
             for scenario in ("one new build: plan", "the same build: plan again"):
                 for verify, reconciler in ((False, off), (True, on)):
                     with nullcontext() if verify else keyless_off():
-                        await plan(rows, counter, scenario, reconciler, verify)
+                        await plan(rows, counter, scenario, reconciler, True)  # the other checks on
+                    rows[-1].checks = verify
             await measure(rows, counter, "one new build: deploy (after those)", on, True)
             await measure(rows, counter, "steady state after it", on, True)
             await client.aclose()
     return rows
+
+
+async def verification_alone(
+    rows: list[Row], counter: Counter, config: Any, path: Path, image: PushedImage
+) -> None:
+    """The verification step by itself, as the reconciler makes it for a new build (median of 5): its
+    requests and time, without the rest of a reconcile's noise."""
+    settings = config.deploy.verify.github
+    wanted = expected(settings, config.deploy.verify.require, path.parent, lambda: None)
+    ref = ImageRef.parse(f"{config.image_for(image.repository.rsplit('/', 1)[-1])}")
+    times = []
+    async with RegistryClient(config.registries) as client:
+        for _ in range(5):
+            started = time.perf_counter()
+            found = await verify_attached(
+                client, ref, image.digest, wanted.root, wanted.identity, wanted.require
+            )
+            times.append(time.perf_counter() - started)
+            assert found.answer.refused is None, found.answer.detail
+    requests, _ = counter.take()
+    outcome = "proven" if found.answer.refused is None else str(found.answer.refused)
+    rows.append(
+        Row("its verification alone (median of 5)", True, requests // 5, 0, sorted(times)[2], outcome)
+    )
 
 
 def keyless_main(apps: int) -> int:
@@ -269,11 +301,12 @@ def keyless_main(apps: int) -> int:
         )
     off, on = (r for r in rows if r.scenario == "one new build: plan")
     off_again, on_again = (r for r in rows if r.scenario == "the same build: plan again")
+    [alone] = (r for r in rows if r.scenario.startswith("its verification alone"))
     steady = [r for r in rows if r.scenario.startswith("steady state") and r.checks]
     extra = max(r.requests for r in steady) - apps
     print(
-        f"\nVerifying a new build adds {on.requests - off.requests} request(s) and"
-        f" {(on.seconds - off.seconds) * 1000:.0f} ms to its first plan; once verified, a build costs"
+        f"\nVerifying a new build adds {on.requests - off.requests} request(s) to its first plan; the"
+        f" verification alone makes {alone.requests} and takes {alone.seconds * 1000:.0f} ms; once verified, a build costs"
         f" {on_again.requests - off_again.requests} request(s) more than without; the steady state"
         f" {extra} request(s) beyond the {apps} tag lists."
     )
