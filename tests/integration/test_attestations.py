@@ -199,3 +199,48 @@ def test_plan_and_status_say_which_run_attested_a_refused_build(
         code, out, err = run(capsys, command)
         assert code == 0, err
         assert said in (out + err).splitlines(), command
+
+
+@pytest.mark.parametrize(
+    ("require", "made", "reason"),
+    [
+        ("signature", "signature", None),
+        ("signature", "attestation", "not-attested"),
+        ("either", "signature", None),
+        ("either", "attestation", None),
+        ("attestation", "signature", "not-attested"),
+    ],
+)
+def test_what_deploy_verify_require_accepts(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    registry: RegistryServer,
+    pusher: ImagePusher,
+    repo_name: str,
+    file_remote: Remote,
+    sigstore: LocalSigstore,
+    monkeypatch: pytest.MonkeyPatch,
+    require: str,
+    made: str,
+    reason: str | None,
+) -> None:
+    root = sigstore.write_trusted_root(tmp_path / "trust" / "trusted_root.json")
+    extra = (
+        f"  verify:\n    require: {require}\n    github:\n      repository: {REPOSITORY}\n"
+        f"      trusted_root: {root}\n"
+    )
+    site = make_site(
+        tmp_path / "site", file_remote, registry, pusher, repo_name.replace("/", "-"), extra=extra
+    )
+    monkeypatch.chdir(site.root)
+    build = site.push(site.main[-1], 1)
+    made_by = main_run(site.main[-1])
+    if made == "signature":
+        attach(pusher, build, sigstore.sign(made_by, build.digest), predicate=None)
+    else:
+        attest(site, sigstore, build, made_by)
+    web = plan(capsys)
+    if reason is None:
+        assert (web["action"], web["target"]["tag"]) == ("deploy", build.tag)  # type: ignore[index]
+    else:
+        assert (web["action"], web["reason"]) == ("hold", reason)
