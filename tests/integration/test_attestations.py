@@ -7,6 +7,7 @@ referrers API), and the whole deploy path: plan, deploy, `tagtrail verify`."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -27,7 +28,7 @@ def sigstore() -> LocalSigstore:
 
 
 @pytest.fixture
-def site(
+def sites(
     tmp_path: Path,
     registry: RegistryServer,
     pusher: ImagePusher,
@@ -35,14 +36,28 @@ def site(
     file_remote: Remote,
     sigstore: LocalSigstore,
     monkeypatch: pytest.MonkeyPatch,
-) -> Site:
-    root = sigstore.write_trusted_root(tmp_path / "trust" / "trusted_root.json")
-    extra = f"  verify:\n    github:\n      repository: {REPOSITORY}\n      trusted_root: {root}\n"
-    made = make_site(
-        tmp_path / "site", file_remote, registry, pusher, repo_name.replace("/", "-"), extra=extra
-    )
-    monkeypatch.chdir(made.root)
-    return made
+) -> Callable[[str], Site]:
+    """A site whose deploys need its workflow's proof (deploy.verify.require as given), the local
+    instance's trusted root configured."""
+
+    def make(require: str) -> Site:
+        root = sigstore.write_trusted_root(tmp_path / "trust" / "trusted_root.json")
+        extra = (
+            f"  verify:\n    require: {require}\n    github:\n      repository: {REPOSITORY}\n"
+            f"      trusted_root: {root}\n"
+        )
+        made = make_site(
+            tmp_path / "site", file_remote, registry, pusher, repo_name.replace("/", "-"), extra=extra
+        )
+        monkeypatch.chdir(made.root)
+        return made
+
+    return make
+
+
+@pytest.fixture
+def site(sites: Callable[[str], Site]) -> Site:
+    return sites("attestation")
 
 
 def attest(site: Site, sigstore: LocalSigstore, image: PushedImage, run: Run) -> None:
@@ -213,30 +228,17 @@ def test_plan_and_status_say_which_run_attested_a_refused_build(
 )
 def test_what_deploy_verify_require_accepts(
     capsys: pytest.CaptureFixture[str],
-    tmp_path: Path,
-    registry: RegistryServer,
-    pusher: ImagePusher,
-    repo_name: str,
-    file_remote: Remote,
+    sites: Callable[[str], Site],
     sigstore: LocalSigstore,
-    monkeypatch: pytest.MonkeyPatch,
     require: str,
     made: str,
     reason: str | None,
 ) -> None:
-    root = sigstore.write_trusted_root(tmp_path / "trust" / "trusted_root.json")
-    extra = (
-        f"  verify:\n    require: {require}\n    github:\n      repository: {REPOSITORY}\n"
-        f"      trusted_root: {root}\n"
-    )
-    site = make_site(
-        tmp_path / "site", file_remote, registry, pusher, repo_name.replace("/", "-"), extra=extra
-    )
-    monkeypatch.chdir(site.root)
+    site = sites(require)
     build = site.push(site.main[-1], 1)
     made_by = main_run(site.main[-1])
     if made == "signature":
-        attach(pusher, build, sigstore.sign(made_by, build.digest), predicate=None)
+        attach(site.pusher, build, sigstore.sign(made_by, build.digest), predicate=None)
     else:
         attest(site, sigstore, build, made_by)
     web = plan(capsys)
