@@ -212,6 +212,18 @@ def test_a_bundle_under_a_root_that_does_not_name_its_ca(staging_root: Path) -> 
 def test_not_a_bundle_and_not_a_trusted_root(tmp_path: Path) -> None:
     checked = check(b"{nope", digest_of(WHEEL), production_root(), RFC8785, "either", "b")
     assert checked.code is Refused.ATTESTATION_INVALID
+    sha512 = "sha512:" + hashlib.sha512(WHEEL.read_bytes()).hexdigest()
+    other = check(WHEEL_BUNDLE.read_bytes(), sha512, production_root(), RFC8785, "either", "b")
+    assert (other.code, other.problem) == (
+        Refused.ATTESTATION_INVALID,
+        f"{sha512[:19]}… is not a sha256 digest",
+    )
+    bundle = json.loads(DSSE_BUNDLE.read_bytes())
+    bundle["dsseEnvelope"]["payload"] = base64.b64encode(
+        b'{"subject": [{"digest": "not a mapping"}]}'
+    ).decode()
+    hostile = check(json.dumps(bundle).encode(), SUBJECT, production_root(), BEACON, "either", "b")
+    assert hostile.code is Refused.ATTESTATION_INVALID
     assert judge([], digest_of(WHEEL)).refused is Refused.NOT_ATTESTED
     bad = tmp_path / "root.json"
     bad.write_text("{}")

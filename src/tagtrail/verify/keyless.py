@@ -136,9 +136,11 @@ def check(
     )
     if require not in ("either", kind):
         return Checked(where, None, Refused.NOT_ATTESTED, f"a {kind}, and deploy.verify.require is {require}")
-    verifier = Verifier(trusted_root=root)
+    if not digest.startswith("sha256:") or len(digest) != 71:
+        return Checked(where, None, Refused.ATTESTATION_INVALID, f"{digest[:19]}… is not a sha256 digest")
     predicate: str | None = None
     try:
+        verifier = Verifier(trusted_root=root)
         if kind == "attestation":
             kind_of, payload = verifier.verify_dsse(bundle, _Recorded())
             predicate, problem = _statement(kind_of, payload, digest)
@@ -148,11 +150,15 @@ def check(
             from sigstore.hashes import Hashed  # noqa: PLC0415
             from sigstore_models.common.v1 import HashAlgorithm  # noqa: PLC0415
 
-            hashed = Hashed(algorithm=HashAlgorithm.SHA2_256, digest=_raw(digest))
+            hashed = Hashed(algorithm=HashAlgorithm.SHA2_256, digest=bytes.fromhex(digest[7:]))
             verifier.verify_artifact(hashed, bundle, _Recorded())
+        proven = _proven(bundle, kind, predicate)
     except SigstoreError as exc:
         return Checked(where, None, Refused.ATTESTATION_INVALID, f"does not verify: {_first(exc)}")
-    proven = _proven(bundle, kind, predicate)
+    except (
+        Exception
+    ) as exc:  # anyone can push a bundle: what the libraries raise over a hostile one refuses it
+        return Checked(where, None, Refused.ATTESTATION_INVALID, f"cannot be read: {_first(exc)}")
     if proven is None:
         return Checked(
             where, None, Refused.ATTESTED_IDENTITY_MISMATCH, "its certificate names no GitHub Actions run"
@@ -180,13 +186,6 @@ def judge(checked: list[Checked], digest: str) -> AttestationAnswer:
 def _first(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0][:200]
-
-
-def _raw(digest: str) -> bytes:
-    algorithm, _, hexpart = digest.partition(":")
-    if algorithm != "sha256" or len(hexpart) != 64:
-        raise ValueError(f"{digest[:19]}… is not a sha256 digest")
-    return bytes.fromhex(hexpart)
 
 
 def _statement(kind: str, payload: bytes, digest: str) -> tuple[str | None, str]:
