@@ -261,3 +261,56 @@ def test_verifying_opens_no_connection(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket, "getaddrinfo", refused)
     checked = check(WHEEL_BUNDLE.read_bytes(), digest_of(WHEEL), production_root(), RFC8785, "signature", "b")
     assert checked.code is None, checked.problem
+
+
+CONFIG = "image: ghcr.io/acme/homelab/{app}\ndeploy:\n  verify:\n"
+
+
+@pytest.mark.parametrize(
+    ("verify", "said"),
+    [
+        (
+            "    github: {repository: acme}\n",
+            "tagtrail.yaml:4:26: deploy.verify.github.repository: 'acme' is not OWNER/REPO, e.g. acme/homelab",
+        ),
+        (
+            "    github: {workflow: build.yml}\n",
+            "deploy.verify.github.workflow: 'build.yml' is not a workflow file",
+        ),
+        (
+            "    github: {ref: main}\n",
+            "deploy.verify.github.ref: 'main' is not a full ref, e.g. refs/heads/main",
+        ),
+        ("    require: attestation\n", "deploy.verify: name keys, github, or both"),
+        (
+            "    github: {}\n    require: sometimes\n",
+            "deploy.verify.require: Input should be 'attestation', 'signature' or 'either'",
+        ),
+    ],
+)
+def test_deploy_verify_github_is_checked_when_loaded(verify: str, said: str) -> None:
+    from tagtrail.config import parse_config
+    from tagtrail.errors import ConfigError
+
+    with pytest.raises(ConfigError) as raised:
+        parse_config(CONFIG + verify, "tagtrail.yaml")
+    assert said in str(raised.value)
+
+
+def test_deploy_verify_github_defaults() -> None:
+    from tagtrail.config import parse_config
+
+    verify = parse_config(CONFIG + "    github: {}\n").deploy.verify
+    assert verify is not None
+    assert verify.github is not None
+    assert (verify.require, verify.keys) == ("attestation", [])
+    assert (verify.github.repository, verify.github.workflow, verify.github.ref) == (
+        None,
+        ".github/workflows/build.yml",
+        None,
+    )
+    assert (verify.github.issuer, verify.github.self_hosted, verify.github.trusted_root) == (
+        "https://token.actions.githubusercontent.com",
+        False,
+        None,
+    )

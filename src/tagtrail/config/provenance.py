@@ -47,6 +47,12 @@ def _workflow(value: str) -> str:
     return value
 
 
+def _ref(value: str | None) -> str | None:
+    if value is not None and not re.fullmatch(r"refs/(heads|tags)/\S+", value):
+        raise ValueError(f"'{value}' is not a full ref, e.g. refs/heads/main")
+    return value
+
+
 class GithubConfig(BaseModel):
     """Keyless: the image was signed or attested (Sigstore) by a run of this workflow, checked offline."""
 
@@ -58,7 +64,7 @@ class GithubConfig(BaseModel):
     workflow: Annotated[str, AfterValidator(_workflow)] = Field(
         ".github/workflows/build.yml", description="The workflow file that signs or attests the images."
     )
-    ref: str | None = Field(
+    ref: Annotated[str | None, AfterValidator(_ref)] = Field(
         None,
         description="The ref its run must be of, e.g. refs/heads/main; default: the tag's deploy branch.",
     )

@@ -1,9 +1,9 @@
 """Observe a tag's claims (DESIGN invariant 9): its commit on the remote deploy branch, its image's revision
-label, its signature, and whether the tag moved. Git runs in worker threads; the deploy branches are
+label, its signature, what its workflow's Sigstore bundle proves, and whether the tag moved. Git runs in worker threads; the deploy branches are
 fetched at most once per reconcile, and only when a candidate's commit is not already known there.
 
 What cannot change is remembered by a long-lived reconciler (`Memory`): a commit found on a branch, an
-image's label and a valid signature by digest, and the first digest seen for each tag (a tag carries its
+image's label, a valid signature and a proven attestation by digest, and the first digest seen for each tag (a tag carries its
 time and commit, so it never legitimately moves). Steady state (nothing new) costs no request and no fetch.
 """
 
