@@ -246,3 +246,27 @@ def test_what_deploy_verify_require_accepts(
         assert (web["action"], web["target"]["tag"]) == ("deploy", build.tag)  # type: ignore[index]
     else:
         assert (web["action"], web["reason"]) == ("hold", reason)
+
+
+def test_a_repository_that_cannot_be_told_is_one_line(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    registry: RegistryServer,
+    pusher: ImagePusher,
+    repo_name: str,
+    file_remote: Remote,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The default repository is the source's GitHub remote; a file:// remote names none."""
+    extra = "  verify:\n    github: {}\n"
+    site = make_site(
+        tmp_path / "site", file_remote, registry, pusher, repo_name.replace("/", "-"), extra=extra
+    )
+    monkeypatch.chdir(site.root)
+    site.push(site.main[-1], 1)
+    code, out, err = run(capsys, "plan")
+    assert code != 0
+    assert err.strip().splitlines() == [
+        f"error: {site.root / 'tagtrail.yaml'}: deploy.verify.github.repository: cannot tell the repository"
+        " from the source repository's remote: set it (OWNER/REPO)"
+    ]
