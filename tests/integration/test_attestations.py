@@ -264,7 +264,7 @@ def test_a_repository_that_cannot_be_told_is_one_line(
     )
     monkeypatch.chdir(site.root)
     site.push(site.main[-1], 1)
-    code, out, err = run(capsys, "plan")
+    code, _, err = run(capsys, "plan")
     assert code != 0
     assert err.strip().splitlines() == [
         f"error: {site.root / 'tagtrail.yaml'}: deploy.verify.github.repository: cannot tell the repository"
