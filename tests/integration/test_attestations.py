@@ -270,3 +270,17 @@ def test_a_repository_that_cannot_be_told_is_one_line(
         f"error: {site.root / 'tagtrail.yaml'}: deploy.verify.github.repository: cannot tell the repository"
         " from the source repository's remote: set it (OWNER/REPO)"
     ]
+
+
+def test_many_unattested_builds_are_each_refused_and_the_attested_one_deploys(
+    capsys: pytest.CaptureFixture[str], site: Site, sigstore: LocalSigstore
+) -> None:
+    """Builds pushed while the attestation step failed (or before it was added): each is looked at and
+    refused with its own reason, however many, and the newest attested build is still chosen."""
+    good = site.push(site.main[-1], 20)
+    attest(site, sigstore, good, main_run(site.main[-1]))
+    unattested = [site.push(site.main[-1], 10 - n, content=f"build {n}".encode()) for n in range(8)]
+    web = plan(capsys)
+    assert (web["action"], web["target"]["tag"]) == ("deploy", good.tag)  # type: ignore[index]
+    refused = [(r["tag"], r["reason"]) for r in web["refused"]]  # type: ignore[attr-defined]
+    assert refused == [(b.tag, "not-attested") for b in reversed(unattested)]

@@ -162,15 +162,24 @@ async def _decide(run: Round, state: AppState, repository: str) -> Planned:
         claims=claims,
         base_rebuilt=rebuilt,
     )
-    for _ in range(MAX_ROUNDS):
+    # An image's questions (label, signature, attestation) are asked once per candidate the walk reaches:
+    # bounded by the tags, not by MAX_ROUNDS, so that builds pushed unsigned or unattested are each refused
+    # with their reason however many there are, and the newest good one still chosen.
+    rounds, examined = 0, 0
+    while rounds < MAX_ROUNDS and examined <= 3 * len(tags):
         result = decide(state.app, scheme, policy, state.running, facts)
         if isinstance(result, Decision):
+            rounds += 1
             if rebuilt := await _rebuilt_on_moved_base(run, state, result, facts):
                 facts = replace(facts, base_rebuilt=rebuilt)  # the same decision, its reason base-image
                 continue
             if run.prove and result.action == "deploy" and result.digest is not None:
                 await observer.prove(ref, result.digest)
             return Planned(result, repository, tags_seen=len(tags), created=dict(facts.created))
+        if isinstance(result, NeedRevision | NeedSignature | NeedAttestation):
+            examined += 1
+        else:
+            rounds += 1
         facts = await answer(observer, ref, facts, result, keys, attesting)
     raise RegistryError(ref.registry, ref.repository, "the order of its newest tags could not be settled")
 
