@@ -6,6 +6,7 @@ referrers API), and the whole deploy path: plan, deploy, `tagtrail verify`."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from dataclasses import replace
@@ -17,6 +18,8 @@ from test_provenance import Site, make_site
 from bench.cli import run
 from bench.git import Remote
 from bench.sigstore_local import LocalSigstore, Run, attach
+from tagtrail.config import load_config
+from tagtrail.reconcile import Planned, Reconciler
 from tagtrail.sandbox import ImagePusher, PushedImage, RegistryServer
 
 REPOSITORY = "acme/homelab"
@@ -284,3 +287,35 @@ def test_many_unattested_builds_are_each_refused_and_the_attested_one_deploys(
     assert (web["action"], web["target"]["tag"]) == ("deploy", good.tag)  # type: ignore[index]
     refused = [(r["tag"], r["reason"]) for r in web["refused"]]  # type: ignore[attr-defined]
     assert refused == [(b.tag, "not-attested") for b in reversed(unattested)]
+
+
+def test_a_long_lived_reconciler_reads_a_build_s_bundles_once(site: Site, sigstore: LocalSigstore) -> None:
+    """serve's reconciler: a build's bundles are read and verified once (proven, or refused for good), a
+    build not attested yet is asked again until its attestation lands, and then deploys."""
+    good = site.push(site.main[-1], 3)
+    attest(site, sigstore, good, main_run(site.main[-1]))
+    other = site.push(site.main[-1], 2, content=b"attested by another workflow")
+    attest(site, sigstore, other, replace(main_run(site.main[-1]), workflow=".github/workflows/x.yml"))
+    late = site.push(site.main[-1], 1, content=b"its attestation lands later")
+    path = site.root / "tagtrail.yaml"
+
+    async def plans() -> list[Planned]:
+        async with Reconciler.open(load_config(path), path) as reconciler:
+            first = await reconciler.plan(actor="test", record=False)
+            second = await reconciler.plan(actor="test", record=False)
+            attest(site, sigstore, late, main_run(site.main[-1]))
+            third = await reconciler.plan(actor="test", record=False)
+            fourth = await reconciler.plan(actor="test", record=False)
+        return [*first, *second, *third, *fourth]
+
+    first, second, third, fourth = asyncio.run(plans())
+    assert (first.decision.target_tag, second.decision.target_tag) == (good.tag, good.tag)
+    assert [(r.tag, r.code) for r in second.decision.refusals] == [
+        (late.tag, "not-attested"),
+        (other.tag, "attested-identity-mismatch"),
+    ]
+    # again: the tag list, a HEAD per candidate (has its tag moved?), and for the build not attested yet
+    # the referrers API and the index tag; no bundle is read twice
+    assert (first.requests, second.requests) == (1 + 3 * 2 + 4 + 4 + 2, 1 + 3 + 2)
+    assert (third.decision.action, third.decision.target_tag) == ("deploy", late.tag)
+    assert fourth.requests == 1 + 1  # the tag list and the winner's HEAD: its bundle was verified before

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Protocol
 from tagtrail.config.provenance import SourceConfig
 from tagtrail.errors import GitError
 from tagtrail.gitrepo import GitRepo
-from tagtrail.provenance import AttestationAnswer, CommitAnswer, CommitState, SignatureAnswer
+from tagtrail.provenance import AttestationAnswer, CommitAnswer, CommitState, Refused, SignatureAnswer
 from tagtrail.reconcile.rounds import Rounds
 from tagtrail.registry import ImageRef, ManifestHead, Revision
 from tagtrail.scheme import Ranking, Scheme
@@ -63,7 +63,7 @@ class Memory:
     )  # (digest, keys' bytes) → valid
     attested: dict[tuple[str, str], AttestationAnswer] = field(
         default_factory=dict
-    )  # (digest, what was expected) → proven
+    )  # (digest, what was expected) → what its bundles prove, or why they prove nothing
     seen: dict[str, dict[str, str]] = field(default_factory=dict)  # repository → tag → first digest
     lists: dict[str, tuple[int, datetime]] = field(default_factory=dict)  # repository → (tag list hash, when)
     # repository → ((scheme, branches), its last tag list, their ranking): an unchanged list is not read again
@@ -206,9 +206,9 @@ class Provenance:
         return answer
 
     async def attestation(self, ref: ImageRef, digest: str, expected: Expected) -> AttestationAnswer:
-        """What a bundle from the configured workflow proves about `digest`. What it proves is remembered
-        for the digest (a new build costs one referrers read and its bundles once, a verified one nothing
-        again); a refusal is not, since the attestation step runs after the push and may land later."""
+        """What a bundle from the configured workflow proves about `digest`, remembered for the digest: a
+        new build costs one referrers read and its bundles once, then nothing again. Only "no bundle yet"
+        is asked again at the next reconcile: the attestation step runs after the push, and lands later."""
         known = self.memory.attested.get((digest, expected.key))
         if known is not None:
             return known
@@ -217,7 +217,7 @@ class Provenance:
                 self.client, ref, digest, expected.root, expected.identity, expected.require
             )
         ).answer
-        if answer.refused is None:
+        if answer.refused is not Refused.NOT_ATTESTED:
             self.memory.attested[(digest, expected.key)] = answer
             _bounded(self.memory.attested)  # type: ignore[arg-type]
         return answer
