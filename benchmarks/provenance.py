@@ -6,7 +6,12 @@ scenario runs once with the checks and once without (the reconciler as it was be
 moved-tag or date checks). Requests are counted at the registry's access log; git fetches where tagtrail
 runs them.
 
-Run it with `./scripts/bench provenance` (`--apps N`, `--quick` for 5 apps).
+With `--keyless`, every app's images must be attested by the deploy branch's workflow (deploy.verify.github,
+the bundles made by a local Sigstore instance and attached as OCI referrers): what verifying a new build
+costs (requests, time) against the same reconciler not asked to verify, and that a build already verified
+costs nothing more.
+
+Run it with `./scripts/bench provenance` (`--apps N`, `--quick` for 5 apps, `--keyless`).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import asyncio
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -27,14 +32,16 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
 
 from bench.git import commit, git, init_repo
 from bench.isolate import isolate
+from bench.sigstore_local import LocalSigstore, Run, attach
 from tagtrail.config import load_config
 from tagtrail.gitrepo import GitRepo
 from tagtrail.provenance import Claims
 from tagtrail.reconcile import Reconciler, evaluate
-from tagtrail.registry import RegistryClient
-from tagtrail.sandbox import ImagePusher, RegistryServer
+from tagtrail.registry import ImageRef, RegistryClient
+from tagtrail.sandbox import ImagePusher, PushedImage, RegistryServer
 from tagtrail.scheme import Scheme
 from tagtrail.targets.factory import open_project
+from tagtrail.verify.attached import expected, verify_attached
 
 SCHEME = Scheme.compile("{{branch}}.{{date 'YYYYMMDD-HHmmss' tz='UTC'}}.{{sha}}")
 REVISION = "org.opencontainers.image.revision"
@@ -87,7 +94,25 @@ def checks_off() -> Iterator[None]:
         evaluate.Claims = original  # type: ignore[misc]
 
 
-def seed(work: Path, registry: RegistryServer, pusher: ImagePusher, apps: int) -> tuple[Path, list[str]]:
+@contextmanager
+def keyless_off() -> Iterator[None]:
+    """The reconciler not asked to verify keyless provenance (deploy.verify.github ignored)."""
+    original = evaluate.Round.attesting_of
+    evaluate.Round.attesting_of = lambda self, app: None  # type: ignore[method-assign,assignment,misc]
+    try:
+        yield
+    finally:
+        evaluate.Round.attesting_of = original  # type: ignore[method-assign]
+
+
+def seed(
+    work: Path,
+    registry: RegistryServer,
+    pusher: ImagePusher,
+    apps: int,
+    extra: str = "",
+    pushed: Callable[[PushedImage, str], None] | None = None,
+) -> tuple[Path, list[str]]:
     names = [f"app{n:02d}" for n in range(apps)]
     image = f"{registry.host}/bench"
     files = {f"apps/{a}/Dockerfile": "FROM scratch\n" for a in names}
@@ -95,7 +120,7 @@ def seed(work: Path, registry: RegistryServer, pusher: ImagePusher, apps: int) -
     files["tagtrail.yaml"] = (
         f'image: {image}/{{app}}\nregistries:\n  "{registry.host}": {{insecure: true}}\n'
         "deploy:\n  branch: main\n  cooldown: 0s\n  git:\n    files: [deploy.yaml]\n"
-    )
+    ) + extra
     root = init_repo(work / "mono", files, "fifty apps")
     commits = [git(root, "rev-parse", "HEAD")]
     for n in range(3):
@@ -110,9 +135,21 @@ def seed(work: Path, registry: RegistryServer, pusher: ImagePusher, apps: int) -
             when = start + timedelta(days=index)
             tag = SCHEME.format(branch="main", sha=sha, time=when)
             first = pusher.push_image(f"bench/{app}", tag, created=when, labels={REVISION: sha})
+            if pushed is not None:
+                pushed(first, sha)
         for n in range(6):  # builds of other branches and other schemes: listed, never candidates
             pusher.tag(first, SCHEME.format(branch="feature/x", sha=f"{n:07x}", time=start))
     return root, names
+
+
+def new_build(work: Path, pusher: ImagePusher, app: str) -> tuple[PushedImage, str]:
+    """One new build: a commit pushed by CI's checkout, its image pushed."""
+    other = work / "ci-clone"
+    git(work, "clone", "-q", (work / "origin.git").as_uri(), other.name)
+    sha = commit(other, {"apps/app00/v.txt": "new\n"}, "web: new")
+    git(other, "push", "-q", "origin", "main")
+    tag = SCHEME.format(branch="main", sha=sha, time=datetime.now(UTC) - timedelta(minutes=10))
+    return pusher.push_image(f"bench/{app}", tag, labels={REVISION: sha}), sha
 
 
 async def reconcile(reconciler: Reconciler) -> str:
@@ -172,13 +209,7 @@ async def run(apps: int) -> list[Row]:
                 await measure(rows, counter, "steady state, again", reconciler, checks)
             fresh = Reconciler(open_project(config, path, client))  # a new process: nothing remembered
             await measure(rows, counter, "a new process's first look (CLI)", fresh, True)
-            # one new build: a commit pushed by CI's checkout, its image pushed
-            other = work / "ci-clone"
-            git(work, "clone", "-q", (work / "origin.git").as_uri(), other.name)
-            sha = commit(other, {"apps/app00/v.txt": "new\n"}, "web: new")
-            git(other, "push", "-q", "origin", "main")
-            tag = SCHEME.format(branch="main", sha=sha, time=datetime.now(UTC) - timedelta(minutes=10))
-            pusher.push_image(f"bench/{names[0]}", tag, labels={REVISION: sha})
+            new_build(work, pusher, names[0])
             counter.take()
             for checks, reconciler in ((False, off), (True, on)):
                 await plan(rows, counter, "one new build: plan", reconciler, checks)
@@ -189,14 +220,111 @@ async def run(apps: int) -> list[Row]:
     return rows
 
 
+async def keyless(apps: int) -> list[Row]:
+    """Every build attested by the deploy branch's workflow; a new build verified, then remembered."""
+    with tempfile.TemporaryDirectory(prefix="tagtrail-bench-keyless-") as folder:
+        work = Path(folder)
+        isolate(work)
+        sigstore = LocalSigstore()
+        root_file = sigstore.write_trusted_root(work / "trusted_root.json")
+        extra = f"  verify:\n    github:\n      repository: acme/homelab\n      trusted_root: {root_file}\n"
+        with (
+            RegistryServer(work / "registry", access_log=True) as registry,
+            ImagePusher(registry.url) as pusher,
+        ):
+
+            def attested(image: PushedImage, sha: str) -> None:
+                bundle = sigstore.attest(Run(commit=sha), image.repository, image.digest)
+                attach(pusher, image, bundle)
+
+            print(f"seeding {apps} apps, their builds attested …", file=sys.stderr, flush=True)
+            root, names = seed(work, registry, pusher, apps, extra, attested)
+            path = (root / "tagtrail.yaml").resolve()
+            config = load_config(path)
+            rows: list[Row] = []
+            counter = Counter(registry.log_path)
+            client = RegistryClient(config.registries)
+            on = Reconciler(config, path, client)  # one per config, as serve keeps it
+            off = Reconciler(config, path, client)  # the same, never asked to verify
+            await measure(rows, counter, "first reconcile (deploys every app)", on, True)
+            with keyless_off():
+                await off.plan(actor="bench")  # its first look (a HEAD per running tag), not measured
+            counter.take()
+            for verify, reconciler in ((False, off), (True, on)):
+                with nullcontext() if verify else keyless_off():
+                    await measure(rows, counter, "steady state (nothing new)", reconciler, True)
+                rows[-1].checks = verify
+            image, _ = new_build(work, pusher, names[0])
+            attested(image, _)
+            counter.take()
+            await verification_alone(rows, counter, config, path, image)
+            for scenario in ("one new build: plan", "the same build: plan again"):
+                for verify, reconciler in ((False, off), (True, on)):
+                    with nullcontext() if verify else keyless_off():
+                        await plan(rows, counter, scenario, reconciler, True)  # the other checks on
+                    rows[-1].checks = verify
+            await measure(rows, counter, "one new build: deploy (after those)", on, True)
+            await measure(rows, counter, "steady state after it", on, True)
+            await client.aclose()
+    return rows
+
+
+async def verification_alone(
+    rows: list[Row], counter: Counter, config: Any, path: Path, image: PushedImage
+) -> None:
+    """The verification step by itself, as the reconciler makes it for a new build (median of 5): its
+    requests and time, without the rest of a reconcile's noise."""
+    settings = config.deploy.verify.github
+    wanted = expected(settings, config.deploy.verify.require, path.parent, lambda: None)
+    ref = ImageRef.parse(f"{config.image_for(image.repository.rsplit('/', 1)[-1])}")
+    times = []
+    async with RegistryClient(config.registries) as client:
+        for _ in range(5):
+            started = time.perf_counter()
+            found = await verify_attached(
+                client, ref, image.digest, wanted.root, wanted.identity, wanted.require
+            )
+            times.append(time.perf_counter() - started)
+            assert found.answer.refused is None, found.answer.detail
+    requests, _ = counter.take()
+    outcome = "proven" if found.answer.refused is None else str(found.answer.refused)
+    rows.append(
+        Row("its verification alone (median of 5)", True, requests // 5, 0, sorted(times)[2], outcome)
+    )
+
+
+def keyless_main(apps: int) -> int:
+    rows = asyncio.run(keyless(apps))
+    print(f"\n{'scenario (' + str(apps) + ' apps)':<40} {'verify':>6} {'requests':>9} {'wall s':>7}  outcome")
+    for r in rows:
+        print(
+            f"{r.scenario:<40} {'on' if r.checks else 'off':>6} {r.requests:>9} {r.seconds:>7.2f}  {r.outcome}"
+        )
+    off, on = (r for r in rows if r.scenario == "one new build: plan")
+    off_again, on_again = (r for r in rows if r.scenario == "the same build: plan again")
+    [alone] = (r for r in rows if r.scenario.startswith("its verification alone"))
+    steady = [r for r in rows if r.scenario.startswith("steady state") and r.checks]
+    extra = max(r.requests for r in steady) - apps
+    print(
+        f"\nVerifying a new build adds {on.requests - off.requests} request(s) to its first plan; the"
+        f" verification alone makes {alone.requests} and takes {alone.seconds * 1000:.0f} ms; once verified, a build costs"
+        f" {on_again.requests - off_again.requests} request(s) more than without; the steady state"
+        f" {extra} request(s) beyond the {apps} tag lists."
+    )
+    return 0 if extra <= 0 and on_again.requests <= off_again.requests else 1
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--apps", type=int, default=50)
     parser.add_argument("--quick", action="store_true", help="5 apps")
+    parser.add_argument("--keyless", action="store_true", help="every build attested (deploy.verify.github)")
     args = parser.parse_args()
     apps = 5 if args.quick else args.apps
+    if args.keyless:
+        return keyless_main(apps)
     rows = asyncio.run(run(apps))
     print(
         f"\n{'scenario (' + str(apps) + ' apps)':<40} {'checks':>6} {'requests':>9} {'fetches':>8} {'wall s':>7}  outcome"

@@ -29,6 +29,7 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "docker/metadata-action": ("dc802804100637a589fabce1cb79ff13a1411302", "v6.2.0"),
     "docker/build-push-action": ("c3c9e263c25d99ce0380d002d59b67737d91b0dc", "v7.4.0"),
     "sigstore/cosign-installer": ("3454372f43399081ed03b604cb2d021dabca52bb", "v3.8.2"),  # a shell action
+    "actions/attest-build-provenance": ("977bb373ede98d70efdf65b84cb5f73e068dcc2a", "v3.0.0"),
 }
 # cosign 2.x writes key-based signatures as tagtrail verifies them: the `sha256-<hex>.sig` tag beside the image.
 COSIGN_RELEASE = "v2.4.1"
@@ -58,6 +59,7 @@ class WorkflowOptions:
     install: str = f"tagtrail=={__version__}"
     python: str = "3.12"
     sign: bool = False  # sign each image with cosign, the key in the COSIGN_PRIVATE_KEY secret
+    attest: bool = False  # attest each image's SLSA provenance, keyless (also whenever verify.github is set)
 
 
 def uses(action: str, pin: bool) -> str:
@@ -126,6 +128,9 @@ def workflow(config: Config, options: WorkflowOptions) -> str:
         )
     platforms = check_platforms(options.platforms)
     qemu = any(not p.endswith("/amd64") for p in platforms)
+    attest = options.attest or attested(config)
+    # the run's OIDC token (id-token) is what Sigstore's Fulcio certifies; attestations: write stores it
+    permissions = "      id-token: write\n      attestations: write\n" if attest else ""
     sha_env = (
         f'        env:\n          DOCKER_METADATA_SHORT_SHA_LENGTH: "{config.sha_length}"\n'
         if config.sha_length != 7
@@ -169,6 +174,7 @@ def workflow(config: Config, options: WorkflowOptions) -> str:
         "    if: needs.discover.outputs.count != '0'\n"
         "    runs-on: ubuntu-latest\n"
         "    permissions:\n      contents: read\n      packages: write\n"
+        f"{permissions}"
         "    strategy:\n"
         "      fail-fast: false\n"
         "      matrix: ${{ fromJSON(needs.discover.outputs.matrix) }}\n"
@@ -205,6 +211,29 @@ def workflow(config: Config, options: WorkflowOptions) -> str:
         "          cache-from: type=gha,scope=${{ matrix.app }}\n"
         "          cache-to: type=gha,mode=max,scope=${{ matrix.app }}\n"
         + (_signing(pin) if options.sign else "")
+        + (_attesting(pin) if attest else "")
+    )
+
+
+def attested(config: Config) -> bool:
+    """Whether deploy.verify.github asks for a workflow's Sigstore bundle, for any app."""
+    deploy = config.deploy
+    return any(
+        v is not None and v.github is not None
+        for v in (deploy.verify, *(a.verify for a in deploy.apps.values()))
+    )
+
+
+def _attesting(pin: bool) -> str:
+    """The pushed digest's SLSA provenance, signed keylessly with this run's identity (repository, workflow,
+    ref, commit: what deploy.verify.github checks) and attached to the image as an OCI referrer."""
+    return (
+        "      - name: attest ${{ matrix.app }} (SLSA provenance, signed with this run's identity)\n"
+        f"        uses: {uses('actions/attest-build-provenance', pin)}\n"
+        "        with:\n"
+        "          subject-name: ${{ matrix.image }}\n"
+        "          subject-digest: ${{ steps.build.outputs.digest }}\n"
+        "          push-to-registry: true\n"
     )
 
 

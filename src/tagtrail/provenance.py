@@ -7,10 +7,13 @@ A tag says which branch and commit built it and when. Before a candidate is depl
 - the image's `org.opencontainers.image.revision` label, where it has one, is that commit;
 - its tag points at the digest recorded for it before, if any (a tag carries its time and commit, so it
   never legitimately moves);
-- where keys are configured, a signature by one of them covers exactly its digest.
+- where keys are configured, a signature by one of them covers exactly its digest;
+- where a GitHub workflow is configured (deploy.verify.github), a Sigstore bundle made in that workflow's run
+  covers its digest, and the run's commit and ref are the commit the tag names and its deploy branch.
 
 Each refusal has its own code; the policy skips a refused candidate and considers the next. What it cannot
-know yet, it asks for (NeedCommit, NeedRevision, NeedSignature), like the policy's other needs.
+know yet, it asks for (NeedCommit, NeedRevision, NeedSignature, NeedAttestation), like the policy's other
+needs.
 """
 
 from __future__ import annotations
@@ -54,6 +57,17 @@ class SignatureAnswer:
 
 
 @dataclass(frozen=True)
+class AttestationAnswer:
+    """What a Sigstore bundle attached to a digest proves, or why none proves anything (`refused`: the
+    code and `detail` the sentence). The ref and commits are the run's, checked against the tag here."""
+
+    refused: Refused | None
+    detail: str
+    ref: str = ""
+    commits: tuple[str, ...] = ()  # the certificate's source commit, and the SLSA predicate's
+
+
+@dataclass(frozen=True)
 class NeedDigest:
     """The digest the registry holds for this tag (every deploy pins it, and the image checks read it)."""
 
@@ -85,6 +99,14 @@ class NeedSignature:
 
 
 @dataclass(frozen=True)
+class NeedAttestation:
+    """What a bundle from the configured workflow proves about the image at this digest."""
+
+    tag: str
+    digest: str
+
+
+@dataclass(frozen=True)
 class Claims:
     """The facts about claims known so far. `commits` is None where no source repository is at hand and
     `signatures` None where no keys are configured (those checks are then not made)."""
@@ -95,6 +117,8 @@ class Claims:
     signatures: Mapping[str, SignatureAnswer] | None = None  # digest → answer
     recorded: Mapping[str, str] = field(default_factory=dict)  # tag → digest seen for it before
     recheck_running: bool = False  # compare the running tag's digest with the registry's
+    attestations: Mapping[str, AttestationAnswer] | None = None  # digest → answer; None: not configured
+    attested_refs: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # branch token → refs
 
 
 @dataclass(frozen=True)
@@ -141,9 +165,9 @@ def _commit_refusal(candidate: ParsedTag, answer: CommitAnswer) -> Refusal | Non
 
 def examine(
     candidate: ParsedTag, digest: str, claims: Claims
-) -> Refusal | NeedRevision | NeedSignature | None:
+) -> Refusal | NeedRevision | NeedSignature | NeedAttestation | None:
     """The claims about the image the tag names now (the winner only): the tag has not moved, its
-    revision label agrees, and it is signed where keys are configured."""
+    revision label agrees, it is signed where keys are configured, and attested where a workflow is."""
     tag = candidate.tag
     recorded = claims.recorded.get(tag)
     if recorded is not None and recorded != digest:
@@ -160,15 +184,42 @@ def examine(
                 f"{tag}: the image says it was built from {label[:40]}, the tag says {full or candidate.sha}"
             )
             return Refusal(tag, Reason.REVISION_MISMATCH, why)
-    if claims.signatures is None:
+    if claims.signatures is not None:
+        answer = claims.signatures.get(digest)
+        if answer is None:
+            return NeedSignature(tag, digest)
+        if not answer.valid:
+            code: Refused = Reason.SIGNATURE_INVALID if answer.signed else Reason.UNSIGNED
+            return Refusal(tag, code, f"{tag}: {answer.detail}")
+    if claims.attestations is None:
         return None
-    answer = claims.signatures.get(digest)
-    if answer is None:
-        return NeedSignature(tag, digest)
-    if answer.valid:
+    attested = claims.attestations.get(digest)
+    if attested is None:
+        return NeedAttestation(tag, digest)
+    return attested_refusal(candidate, attested, claims)
+
+
+def attested_refusal(candidate: ParsedTag, answer: AttestationAnswer, claims: Claims) -> Refusal | None:
+    """What the workflow's bundle proves, held against what the tag claims: the run's ref is the deploy
+    branch the tag names, and its commit (the certificate's and the provenance's) the tag's commit
+    (DESIGN invariant 14: where a workflow attests a build, its identity outranks what the tag says)."""
+    tag = candidate.tag
+    if answer.refused is not None:
+        return Refusal(tag, answer.refused, f"{tag}: {answer.detail}")
+    refs = claims.attested_refs.get(candidate.branch, ())
+    if answer.ref not in refs:
+        wanted = " or ".join(refs) or f"a deploy branch named {candidate.branch}"
+        why = f"{tag}: attested by a run of {answer.ref or 'no ref'}, not {wanted}"
+        return Refusal(tag, Reason.ATTESTED_REF_MISMATCH, why)
+    if not candidate.sha:
         return None
-    code: Refused = Reason.SIGNATURE_INVALID if answer.signed else Reason.UNSIGNED
-    return Refusal(tag, code, f"{tag}: {answer.detail}")
+    known = claims.commits.get(candidate.sha) if claims.commits is not None else None
+    full = known.full if known is not None else None
+    for commit in answer.commits:
+        if not (commit == full if full else commit.lower().startswith(candidate.sha.lower())):
+            why = f"{tag}: attested as built from {commit[:40]}, the tag says {full or candidate.sha}"
+            return Refusal(tag, Reason.ATTESTED_COMMIT_MISMATCH, why)
+    return None
 
 
 def moved(tag: str, recorded: str, now: str) -> Refusal:
@@ -197,10 +248,15 @@ def commit_needs(
 
 def winner(
     candidate: ParsedTag, digests: Mapping[str, str], claims: Claims
-) -> Refusal | NeedDigest | NeedRevision | NeedSignature | None:
+) -> Refusal | NeedDigest | NeedRevision | NeedSignature | NeedAttestation | None:
     """The image checks of the candidate about to be chosen, where the reconciler makes them: its digest
     first (which every deploy needs anyway), then the image at that digest."""
-    if claims.revisions is None and claims.signatures is None and not claims.recorded:
+    if (
+        claims.revisions is None
+        and claims.signatures is None
+        and claims.attestations is None
+        and not claims.recorded
+    ):
         return None
     digest = digests.get(candidate.tag)
     if digest is None:
@@ -221,6 +277,17 @@ def running_moved(
     if now is None:
         return NeedDigest(running.tag)
     return None if now == pinned else moved(running.tag, pinned, now)
+
+
+def attested_refs(
+    token: Callable[[str], str], branches: tuple[str, ...], ref: str | None
+) -> dict[str, tuple[str, ...]]:
+    """Branch token in tags → the refs a run attesting such a tag may be of: the configured ref, else the
+    deploy branches the token stands for."""
+    return {
+        name: (ref,) if ref else tuple(f"refs/heads/{b}" for b in named)
+        for name, named in branch_names(token, branches).items()
+    }
 
 
 def branch_names(token: Callable[[str], str], branches: tuple[str, ...]) -> dict[str, tuple[str, ...]]:

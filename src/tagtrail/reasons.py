@@ -37,6 +37,11 @@ class Reason(StrEnum):
     TAG_MOVED = "tag-moved"
     UNSIGNED = "unsigned"
     SIGNATURE_INVALID = "signature-invalid"
+    NOT_ATTESTED = "not-attested"
+    ATTESTATION_INVALID = "attestation-invalid"
+    ATTESTED_IDENTITY_MISMATCH = "attested-identity-mismatch"
+    ATTESTED_REF_MISMATCH = "attested-ref-mismatch"
+    ATTESTED_COMMIT_MISMATCH = "attested-commit-mismatch"
 
 
 # The reasons a candidate's claims are not believed: a type, so that a refusal can only carry one of
@@ -50,5 +55,10 @@ Refused = Literal[
     Reason.TAG_MOVED,
     Reason.UNSIGNED,
     Reason.SIGNATURE_INVALID,
+    Reason.NOT_ATTESTED,
+    Reason.ATTESTATION_INVALID,
+    Reason.ATTESTED_IDENTITY_MISMATCH,
+    Reason.ATTESTED_REF_MISMATCH,
+    Reason.ATTESTED_COMMIT_MISMATCH,
 ]
 REFUSALS: tuple[Reason, ...] = get_args(Refused)

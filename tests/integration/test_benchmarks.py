@@ -104,6 +104,25 @@ def test_provenance_benchmark_costs_nothing_in_the_steady_state(
     assert "0 request(s) beyond the 5 tag lists, 0 git fetch(es)" in out
 
 
+def test_keyless_provenance_costs_nothing_once_a_build_is_verified(
+    capsys: object, monkeypatch: object, tmp_path: Path
+) -> None:
+    bench = load("provenance")
+    monkeypatch.setattr(sys, "argv", ["provenance", "--quick", "--keyless"])  # type: ignore[attr-defined]
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # type: ignore[attr-defined]
+    assert bench.main() == 0
+    out = capsys.readouterr().out  # type: ignore[attr-defined]
+    rows = [
+        (line[:40].strip(), *line[40:].split()[:2])
+        for line in out.splitlines()
+        if line[:1] in ("s", "o", "t")
+    ]
+    assert ("steady state after it", "on", "5") in rows  # the tag lists alone
+    assert ("the same build: plan again", "on", "6") in rows  # verified once: as cheap as not verifying
+    assert ("the same build: plan again", "off", "6") in rows
+    assert "once verified, a build costs 0 request(s) more than without" in out
+
+
 def test_report_benchmark_counts_every_generated_change(
     capsys: object, monkeypatch: object, tmp_path: Path
 ) -> None:

@@ -65,6 +65,7 @@ def load(path: Path) -> dict:  # type: ignore[type-arg]
         ["--platforms", "linux/amd64,linux/arm64", "--schedule", "17 4 * * 1"],
         ["--version-tags"],
         ["--sign"],
+        ["--attest"],
     ],
 )
 def test_the_workflow_passes_actionlint(
@@ -78,7 +79,8 @@ def test_the_workflow_passes_actionlint(
     workflow = load(path)
     assert workflow["on"]["push"]["paths-ignore"] == ["pulumi/Pulumi.prod.yaml", "k8s/web.yaml"]
     build = workflow["jobs"]["build"]
-    assert build["permissions"] == {"contents": "read", "packages": "write"}
+    keyless = {"id-token": "write", "attestations": "write"} if "--attest" in args else {}
+    assert build["permissions"] == {"contents": "read", "packages": "write", **keyless}
     assert build["strategy"]["matrix"] == "${{ fromJSON(needs.discover.outputs.matrix) }}"
     steps = {s.get("uses", "").split("@")[0]: s for s in build["steps"]}
     assert steps["docker/metadata-action"]["with"]["tags"].strip() == (
@@ -94,8 +96,12 @@ def test_actions_are_pinned_by_full_sha_unless_asked(capsys: pytest.CaptureFixtu
     run(capsys, "ci", "github")
     text = (repo / ".github/workflows/build.yml").read_text()
     for action, (sha, version) in ACTIONS.items():
-        if action in ("docker/setup-qemu-action", "sigstore/cosign-installer"):
-            assert action not in text  # amd64 only: no emulation needed; signing is opt-in
+        if action in (
+            "docker/setup-qemu-action",
+            "sigstore/cosign-installer",
+            "actions/attest-build-provenance",
+        ):
+            assert action not in text  # amd64 only: no emulation needed; signing and attesting are opt-in
             continue
         assert f"uses: {action}@{sha} # {version}" in text
     run(capsys, "ci", "github", "--version-tags", "--force")
@@ -117,6 +123,37 @@ def test_signing_is_opt_in_with_a_pinned_installer_and_the_key_from_a_secret(
     assert (
         f"sigstore/cosign-installer@{sha} # {version}" in (repo / ".github/workflows/build.yml").read_text()
     )
+
+
+@pytest.mark.parametrize("how", ["--attest", "deploy.verify.github"])
+def test_attesting_with_this_run_s_identity(capsys: pytest.CaptureFixture[str], repo: Path, how: str) -> None:
+    """What deploy.verify.github checks, the workflow makes: SLSA provenance of the pushed digest, signed
+    with the run's OIDC identity, attached to the image; configuring the check is enough to get it."""
+    if how == "--attest":
+        args = ["--attest"]
+    else:
+        config = repo / "tagtrail.yaml"
+        config.write_text(config.read_text() + "  verify:\n    github:\n      repository: acme/homelab\n")
+        args = []
+    assert run(capsys, "ci", "github", *args)[0] == 0
+    path = repo / ".github/workflows/build.yml"
+    build = load(path)["jobs"]["build"]
+    assert build["permissions"] == {
+        "contents": "read",
+        "packages": "write",
+        "id-token": "write",
+        "attestations": "write",
+    }
+    sha, version = ACTIONS["actions/attest-build-provenance"]
+    attesting = build["steps"][-1]
+    assert attesting["uses"] == f"actions/attest-build-provenance@{sha}"
+    assert attesting["with"] == {
+        "subject-name": "${{ matrix.image }}",
+        "subject-digest": "${{ steps.build.outputs.digest }}",
+        "push-to-registry": True,
+    }
+    assert f"actions/attest-build-provenance@{sha} # {version}" in path.read_text()
+    assert actionlint(path).returncode == 0
 
 
 def test_multi_arch_and_schedule(capsys: pytest.CaptureFixture[str], repo: Path) -> None:

@@ -81,6 +81,13 @@ def github(
             help="Sign each image with cosign, the key from the COSIGN_PRIVATE_KEY (and COSIGN_PASSWORD) secret.",
         ),
     ] = False,
+    attest: Annotated[
+        bool,
+        typer.Option(
+            "--attest",
+            help="Attest each image's build provenance, keyless (always when deploy.verify.github is set).",
+        ),
+    ] = False,
     force: Annotated[bool, typer.Option(help="Replace the file even if it was edited by hand.")] = False,
 ) -> None:
     """Write the GitHub Actions workflow that builds and pushes every changed app: a discover job runs
@@ -97,6 +104,7 @@ def github(
         pin=not version_tags,
         install=install,
         sign=sign,
+        attest=attest,
     )
     content = generated.render(ci.WORKFLOW_HEADER, ci.workflow(config, options))
     target = output_path if output_path.is_absolute() else current.project_root() / output_path

@@ -1,5 +1,5 @@
-"""`tagtrail verify IMAGE[:TAG|@DIGEST]`: an image's claims and signature checked as a deploy checks them,
-one line per check, saying why it passed or failed; exit 1 when one failed."""
+"""`tagtrail verify IMAGE[:TAG|@DIGEST]`: an image's claims, signature and keyless provenance checked as a
+deploy checks them, one line per check, saying why it passed or failed; exit 1 when one failed."""
 
 from __future__ import annotations
 
@@ -17,11 +17,12 @@ from tagtrail.cli.registry_cmd import InsecureOption, JsonOption, _resolve
 from tagtrail.config import Config, RegistryConfig
 from tagtrail.errors import GitError, TagtrailError
 from tagtrail.gitrepo import GitRepo
-from tagtrail.provenance import CommitState
+from tagtrail.provenance import Claims, CommitAnswer, CommitState, attested_refs, attested_refusal
 from tagtrail.reconcile.claims import Memory, Provenance
 from tagtrail.registry import ImageRef, RegistryClient
 from tagtrail.scheme import ParsedTag
 from tagtrail.verify import load_keys, verify_image
+from tagtrail.verify.attached import Expected, expected, verify_attached
 
 if TYPE_CHECKING:
     from tagtrail.verify.signatures import PublicKey
@@ -54,7 +55,8 @@ def verify(
     json: JsonOption = False,
 ) -> None:
     """Check what a deploy checks before it trusts a build: its date, its commit on the deploy branch, its
-    revision label, and (with keys) its cosign signature. Prints each check and why it passed or failed."""
+    revision label, (with keys) its cosign signature, and (with deploy.verify.github) the Sigstore bundle of
+    the workflow run that built it. Prints each check and why it passed or failed."""
     current = state(ctx)
     ref, registries, config = _resolve(current, image, insecure)
     if not ref.tag and not ref.digest:
@@ -62,7 +64,8 @@ def verify(
     base = current.project_root() if config is not None else Path.cwd()
     keys = _keys(config, ref, [str(k) for k in key or []], base)
     source = _source(base) if config is not None else None
-    report = asyncio.run(_check(ref, registries, config, keys, source))
+    attesting = _attesting(config, ref, base, source)
+    report = asyncio.run(_check(ref, registries, config, keys, source, attesting))
     if json:
         output.print_json(
             {
@@ -92,6 +95,20 @@ def _keys(config: Config | None, ref: ImageRef, files: list[str], base: Path) ->
     return load_keys(list(settings.keys), base) if settings else []
 
 
+def _attesting(config: Config | None, ref: ImageRef, base: Path, source: GitRepo | None) -> Expected | None:
+    """What the image's Sigstore bundles must prove (deploy.verify.github, the app's or deploy's)."""
+    if config is None:
+        return None
+    app_name = ref.repository.rsplit("/", 1)[-1]
+    settings = config.deploy.verify_of(app_name) if config.image_for(app_name) == ref.name else None
+    settings = settings or config.deploy.verify
+    if settings is None or settings.github is None:
+        return None
+    return expected(
+        settings.github, settings.require, base, lambda: source.remote_url("origin") if source else None
+    )
+
+
 def _source(base: Path) -> GitRepo | None:
     try:
         return GitRepo.discover(base)
@@ -105,6 +122,7 @@ async def _check(
     config: Config | None,
     keys: list[PublicKey],
     source: GitRepo | None,
+    attesting: Expected | None = None,
 ) -> Report:
     report = Report(str(ref))
     async with RegistryClient(registries) as client:
@@ -123,22 +141,68 @@ async def _check(
             report.add(agrees, check, f"{label} {'is' if agrees else 'is not'} {full or parsed.sha}")
         else:
             report.add(True, check, f"{label} (no tag of the scheme to compare with)")
-        if not keys:
-            report.add(True, "signature", "not checked: no keys (deploy.verify.keys or --key)")
-            return report
-        found = await verify_image(client, ref, digest, keys)
-        for looked in found.looked:
-            report.add(True, "looked", looked)
-        if not found.answer.valid:  # one line: why none is valid
-            report.add(False, "signature", found.answer.detail)
-            return report
-        for checked in found.checked:  # one valid signature is enough: the others are set aside
-            report.add(
-                True if checked.problem is None else None,
-                "signature",
-                f"{checked.where}: {checked.problem or 'valid'}",
-            )
+        await _signature(report, client, ref, digest, keys)
+        if attesting is not None:
+            tag = parsed if isinstance(parsed, ParsedTag) else None
+            await _attestation(report, client, ref, digest, attesting, config, tag, full)
     return report
+
+
+async def _signature(
+    report: Report, client: RegistryClient, ref: ImageRef, digest: str, keys: list[PublicKey]
+) -> None:
+    if not keys:
+        report.add(True, "signature", "not checked: no keys (deploy.verify.keys or --key)")
+        return
+    found = await verify_image(client, ref, digest, keys)
+    for looked in found.looked:
+        report.add(True, "looked", looked)
+    if not found.answer.valid:  # one line: why none is valid
+        report.add(False, "signature", found.answer.detail)
+        return
+    for checked in found.checked:  # one valid signature is enough: the others are set aside
+        report.add(
+            True if checked.problem is None else None,
+            "signature",
+            f"{checked.where}: {checked.problem or 'valid'}",
+        )
+
+
+async def _attestation(
+    report: Report,
+    client: RegistryClient,
+    ref: ImageRef,
+    digest: str,
+    attesting: Expected,
+    config: Config | None,
+    parsed: ParsedTag | None,
+    full: str | None,
+) -> None:
+    """The image's Sigstore bundles, as a deploy verifies them; what the valid one proves, held against the
+    tag (the run's ref its deploy branch, the run's commit its commit)."""
+    found = await verify_attached(client, ref, digest, attesting.root, attesting.identity, attesting.require)
+    for looked in found.looked:
+        report.add(True, "looked", looked)
+    answer = found.answer
+    if answer.refused is not None:
+        report.add(False, "provenance", f"{answer.refused}: {answer.detail}")
+        return
+    for checked in found.checked:
+        if checked.code is not None:
+            report.add(None, "provenance", f"{checked.where}: {checked.problem}")
+    report.add(True, "provenance", answer.detail)
+    if parsed is None or config is None:
+        report.add(True, "attested", "not compared: no tag of the scheme")
+        return
+    refs = attested_refs(config.tag_scheme.branch_token, tuple(config.deploy.branches), attesting.ref)
+    commits = {parsed.sha: CommitAnswer(CommitState.ON_BRANCH, full)} if full else None
+    refusal = attested_refusal(parsed, answer, Claims(commits=commits, attested_refs=refs))
+    if refusal is not None:
+        report.add(False, "attested", f"{refusal.code}: {refusal.sentence}")
+    else:
+        report.add(
+            True, "attested", f"the run's ref and commit are the tag's ({answer.ref}, {answer.commits[0]})"
+        )
 
 
 async def _claims(

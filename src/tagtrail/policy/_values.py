@@ -8,7 +8,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
-from tagtrail.provenance import Claims, NeedCommit, NeedDigest, NeedRevision, NeedSignature, Refusal
+from tagtrail.provenance import (
+    Claims,
+    NeedAttestation,
+    NeedCommit,
+    NeedDigest,
+    NeedRevision,
+    NeedSignature,
+    Refusal,
+)
 from tagtrail.reasons import Reason
 from tagtrail.scheme import ParsedTag, Ranking
 
@@ -72,7 +80,7 @@ class NeedAncestry:
     pairs: tuple[tuple[str, str], ...]
 
 
-Need = NeedCreated | NeedAncestry | NeedDigest | NeedCommit | NeedRevision | NeedSignature
+Need = NeedCreated | NeedAncestry | NeedDigest | NeedCommit | NeedRevision | NeedSignature | NeedAttestation
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
 """Observe a tag's claims (DESIGN invariant 9): its commit on the remote deploy branch, its image's revision
-label, its signature, and whether the tag moved. Git runs in worker threads; the deploy branches are
+label, its signature, what its workflow's Sigstore bundle proves, and whether the tag moved. Git runs in worker threads; the deploy branches are
 fetched at most once per reconcile, and only when a candidate's commit is not already known there.
 
 What cannot change is remembered by a long-lived reconciler (`Memory`): a commit found on a branch, an
-image's label and a valid signature by digest, and the first digest seen for each tag (a tag carries its
+image's label, a valid signature and a proven attestation by digest, and the first digest seen for each tag (a tag carries its
 time and commit, so it never legitimately moves). Steady state (nothing new) costs no request and no fetch.
 """
 
@@ -18,11 +18,13 @@ from typing import TYPE_CHECKING, Protocol
 
 from tagtrail.errors import GitError
 from tagtrail.gitrepo import GitRepo
-from tagtrail.provenance import CommitAnswer, CommitState, SignatureAnswer
+from tagtrail.provenance import AttestationAnswer, CommitAnswer, CommitState, SignatureAnswer
+from tagtrail.reasons import Reason
 from tagtrail.reconcile.rounds import Rounds
 from tagtrail.registry import ImageRef, ManifestHead, Revision
 from tagtrail.scheme import Ranking, Scheme
 from tagtrail.verify import verify_image
+from tagtrail.verify.attached import Expected, verify_attached
 from tagtrail.verify.cosign import SignatureRegistry
 
 if TYPE_CHECKING:
@@ -55,6 +57,9 @@ class Memory:
     signed: dict[tuple[str, str], SignatureAnswer] = field(
         default_factory=dict
     )  # (digest, keys' bytes) → valid
+    attested: dict[tuple[str, str], AttestationAnswer] = field(
+        default_factory=dict
+    )  # (digest, what was expected) → what its bundles prove, or why they prove nothing
     seen: dict[str, dict[str, str]] = field(default_factory=dict)  # repository → tag → first digest
     lists: dict[str, tuple[int, datetime]] = field(default_factory=dict)  # repository → (tag list hash, when)
     # repository → ((scheme, branches), its last tag list, their ranking): an unchanged list is not read again
@@ -194,6 +199,23 @@ class Provenance:
         if answer.valid:
             self.memory.signed[(digest, keys_id)] = answer
             _bounded(self.memory.signed)  # type: ignore[arg-type]
+        return answer
+
+    async def attestation(self, ref: ImageRef, digest: str, expected: Expected) -> AttestationAnswer:
+        """What a bundle from the configured workflow proves about `digest`, remembered for the digest: a
+        new build costs one referrers read and its bundles once, then nothing again. Only "no bundle yet"
+        is asked again at the next reconcile: the attestation step runs after the push, and lands later."""
+        known = self.memory.attested.get((digest, expected.key))
+        if known is not None:
+            return known
+        answer = (
+            await verify_attached(
+                self.client, ref, digest, expected.root, expected.identity, expected.require
+            )
+        ).answer
+        if answer.refused is not Reason.NOT_ATTESTED:
+            self.memory.attested[(digest, expected.key)] = answer
+            _bounded(self.memory.attested)  # type: ignore[arg-type]
         return answer
 
 

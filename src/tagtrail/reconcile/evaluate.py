@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING
 from tagtrail.config import Config
 from tagtrail.errors import RegistryError
 from tagtrail.policy import AppPolicy, Decision, Facts, Need, NeedAncestry, NeedCreated, Reason, decide
-from tagtrail.provenance import Claims, NeedCommit, NeedRevision, NeedSignature
+from tagtrail.provenance import (
+    Claims,
+    NeedAttestation,
+    NeedCommit,
+    NeedRevision,
+    NeedSignature,
+    attested_refs,
+)
 from tagtrail.reconcile.observe import Observer
 from tagtrail.reconcile.outcome import Planned
 from tagtrail.reconcile.rebuilt import same_code
@@ -27,6 +34,7 @@ from tagtrail.registry.stats import counting
 from tagtrail.scheme import ParsedTag
 from tagtrail.targets.base import AppState
 from tagtrail.verify import fingerprint, load_keys
+from tagtrail.verify.attached import Expected, expected
 
 if TYPE_CHECKING:
     from tagtrail.verify.signatures import PublicKey
@@ -58,6 +66,7 @@ class Round:
     prove: bool = False  # a deploy (not a plan): read each digest to write back by digest first
     base: Path = Path()  # tagtrail.yaml's folder: where file: keys are found
     keys: dict[tuple[str, ...], tuple[list[PublicKey], str]] = field(default_factory=dict)
+    attesting: dict[object, Expected] = field(default_factory=dict)
     bases_moved: frozenset[str] = frozenset()  # apps whose running build's base image has moved
     # asked of an app not among them whose winner may be its running code rebuilt: has its base moved?
     base_moved: Callable[[AppState], Awaitable[bool]] | None = None
@@ -66,13 +75,26 @@ class Round:
         """The keys an app's images must be signed with (read once per evaluation) and their fingerprint,
         or None."""
         verify = self.config.deploy.verify_of(app)
-        if verify is None:
+        if verify is None or not verify.keys:
             return None
         specs = tuple(verify.keys)
         if specs not in self.keys:
             keys = load_keys(list(specs), self.base)
             self.keys[specs] = keys, fingerprint(keys)
         return self.keys[specs]
+
+    def attesting_of(self, app: str) -> Expected | None:
+        """What an app's images' Sigstore bundles must prove (deploy.verify.github), loaded once per
+        evaluation, or None."""
+        verify = self.config.deploy.verify_of(app)
+        if verify is None or verify.github is None:
+            return None
+        key = (verify.github, verify.require)
+        if key not in self.attesting:
+            source = self.observer.source
+            remote = (lambda: source.remote_url("origin")) if source is not None else (lambda: None)
+            self.attesting[key] = expected(verify.github, verify.require, self.base, remote)
+        return self.attesting[key]
 
 
 async def evaluate(run: Round, states: Mapping[str, AppState]) -> list[Planned]:
@@ -109,7 +131,7 @@ async def _decide(run: Round, state: AppState, repository: str) -> Planned:
     policy = app_policy(config, state.app)
     ref = ImageRef.parse(repository)
     tags = await observer.tags(ref)
-    provenance, keys = observer.provenance, run.keys_of(state.app)
+    provenance, keys, attesting = observer.provenance, run.keys_of(state.app), run.attesting_of(state.app)
     if state.running.tag and state.running.digest:  # what the files pin is what was recorded for it
         provenance.memory.saw(ref.name, state.running.tag, state.running.digest)
     claims = Claims(
@@ -119,6 +141,10 @@ async def _decide(run: Round, state: AppState, repository: str) -> Planned:
         signatures={} if keys else None,
         recorded=provenance.memory.recorded(ref.name),
         recheck_running=provenance.recheck(ref.name, tags, run.now),
+        attestations={} if attesting else None,
+        attested_refs=attested_refs(
+            scheme.branch_token, policy.branches, attesting.ref if attesting else None
+        ),
     )
     ranking = observer.ranking(ref, scheme, tags, policy.branches)
     rebuilt = frozenset[str]()
@@ -136,16 +162,25 @@ async def _decide(run: Round, state: AppState, repository: str) -> Planned:
         claims=claims,
         base_rebuilt=rebuilt,
     )
-    for _ in range(MAX_ROUNDS):
+    # An image's questions (label, signature, attestation) are asked once per candidate the walk reaches:
+    # bounded by the tags, not by MAX_ROUNDS, so that builds pushed unsigned or unattested are each refused
+    # with their reason however many there are, and the newest good one still chosen.
+    rounds, examined = 0, 0
+    while rounds < MAX_ROUNDS and examined <= 3 * len(tags):
         result = decide(state.app, scheme, policy, state.running, facts)
         if isinstance(result, Decision):
+            rounds += 1
             if rebuilt := await _rebuilt_on_moved_base(run, state, result, facts):
                 facts = replace(facts, base_rebuilt=rebuilt)  # the same decision, its reason base-image
                 continue
             if run.prove and result.action == "deploy" and result.digest is not None:
                 await observer.prove(ref, result.digest)
             return Planned(result, repository, tags_seen=len(tags), created=dict(facts.created))
-        facts = await answer(observer, ref, facts, result, keys)
+        if isinstance(result, NeedRevision | NeedSignature | NeedAttestation):
+            examined += 1
+        else:
+            rounds += 1
+        facts = await answer(observer, ref, facts, result, keys, attesting)
     raise RegistryError(ref.registry, ref.repository, "the order of its newest tags could not be settled")
 
 
@@ -180,6 +215,7 @@ async def answer(
     facts: Facts,
     need: Need,
     keys: tuple[list[PublicKey], str] | None = None,
+    attesting: Expected | None = None,
 ) -> Facts:
     """Facts with the answer to what the policy asked."""
     if isinstance(need, NeedCreated):
@@ -188,6 +224,14 @@ async def answer(
     if isinstance(need, NeedAncestry):
         found = await observer.ancestry(need.pairs)
         return replace(facts, ancestry={**(facts.ancestry or {}), **found})
+    if isinstance(need, NeedAttestation):
+        if attesting is None:  # asked only where a workflow is configured
+            raise AssertionError(
+                "an attestation was asked for without deploy.verify.github"
+            )  # pragma: no cover
+        verdict = await observer.provenance.attestation(ref, need.digest, attesting)
+        attestations = {**(facts.claims.attestations or {}), need.digest: verdict}
+        return replace(facts, claims=replace(facts.claims, attestations=attestations))
     if isinstance(need, NeedCommit | NeedRevision | NeedSignature):
         return await _claims(observer, ref, facts, need, keys)
     digest = await observer.digest(ref, need.tag)
