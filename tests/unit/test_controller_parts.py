@@ -348,7 +348,7 @@ def test_a_follower_counts_no_reconcile_it_did_not_make(tmp_path: Path) -> None:
 
     async def go() -> Controller:
         controller = _controller(tmp_path, target, FakeRegistry({"acme/web": [old, new]}), Clock())
-        controller.reconciler.fence = follower
+        controller.reconciler.project.fence.by = follower
         await controller.reconcile()
         await controller.client.aclose()
         return controller
