@@ -191,9 +191,9 @@ def requests_per_reconcile(plane: ControlPlane, work: Path, apps: int) -> tuple[
         observing = cluster.requests
         await cluster.aclose()
         async with Reconciler.open(config, path) as reconciler:
-            declared = await reconciler.target.declared()
+            declared = await reconciler.project.target.declared()
             assert len(declared.states) == apps
-            target = reconciler.cluster()
+            target = reconciler.project.cluster()
             assert target is not None
             return observing, target.requests, took
 

@@ -199,13 +199,13 @@ def prune_beside(s: Scenario, person: Callable[[Graph], Callable[[], object]]) -
     async def main() -> AppPlan:
         async with RegistryClient(config.registries) as client:
             reconciler = Reconciler(open_project(config, config_path, client))
-            keep = await protected(config, reconciler.target, ["web"])
+            keep = await protected(config, reconciler.project.target, ["web"])
             store = store_for(config, client, ImageRef.parse(s.image))
             report = await plan(config, {"web": store}, keep, reconciler.clock())
             [item] = report.plans
             assert item.graph is not None
             item.store = RetagOnFirstDelete(store, person(item.graph))
-            await apply(report, reconciler.log, actor="test")
+            await apply(report, reconciler.project.log, actor="test")
             return item
 
     return asyncio.run(main())

@@ -63,7 +63,7 @@ async def watch_once(
     async with RegistryClient(config.registries) as client:
         reconciler = Reconciler(open_project(config, path, client))
         if not leads:
-            reconciler.fence = _not_leader
+            reconciler.project.fence.by = _not_leader
 
         async def deploy_now(apps: set[str]) -> object:
             return await reconciler.run(sorted(apps), actor="tagtrail serve", automatic=True)

@@ -120,7 +120,7 @@ def test_builds_pushed_while_prune_runs_are_never_deleted(scenario: Scenario, tm
     async def main() -> tuple[list[str], list[str]]:
         async with RegistryClient(config.registries) as client:
             reconciler = Reconciler(open_project(config, config_path, client))
-            keep = await protected(config, reconciler.target, ["web"])
+            keep = await protected(config, reconciler.project.target, ["web"])
             ref = ImageRef.parse(scenario.image)
             report = await plan(config, {"web": store_for(config, client, ref)}, keep, reconciler.clock())
             with ImagePusher(scenario.registry.url) as pusher:
@@ -134,7 +134,7 @@ def test_builds_pushed_while_prune_runs_are_never_deleted(scenario: Scenario, tm
                 pushing = asyncio.to_thread(
                     lambda: [pusher.push_image(scenario.repo, f"main-new-{n}") for n in range(5)]
                 )
-                await asyncio.gather(apply(report, reconciler.log, actor="test"), pushing)
+                await asyncio.gather(apply(report, reconciler.project.log, actor="test"), pushing)
             [item] = report.plans
             return [d.digest for d in item.deleted], [d.digest for d, _ in item.blocked]
 
@@ -176,10 +176,10 @@ def _plan_and_apply_through(proxy: FaultProxy, scenario: Scenario) -> PruneRepor
     async def main() -> PruneReport:
         async with RegistryClient({proxy.host: RegistryConfig(insecure=True)}, retries=0) as client:
             reconciler = Reconciler(open_project(config, config_path, client))
-            keep = await protected(config, reconciler.target, ["web"])
+            keep = await protected(config, reconciler.project.target, ["web"])
             store = DistributionStore(client, ImageRef.parse(f"{proxy.host}/{scenario.repo}"))
             report = await plan(config, {"web": store}, keep, reconciler.clock())
-            return await apply(report, reconciler.log, actor="test")
+            return await apply(report, reconciler.project.log, actor="test")
 
     try:
         return asyncio.run(main())
@@ -291,7 +291,7 @@ def test_a_build_kept_by_digest_alone_keeps_the_platform_images_it_lists(scenari
     async def main() -> PruneReport:
         async with RegistryClient(config.registries) as client:
             reconciler = Reconciler(open_project(config, config_path, client))
-            keep = await protected(config, reconciler.target, ["web"])
+            keep = await protected(config, reconciler.project.target, ["web"])
             keep["web"].digests.add(alone)
             store = store_for(config, client, ImageRef.parse(scenario.image))
             return await plan(config, {"web": store}, keep, reconciler.clock())

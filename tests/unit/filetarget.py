@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,13 @@ from tagtrail.policy import Running
 from tagtrail.targets.base import Applied, AppState, C, Capability, Change, Conflict, Declared
 from tagtrail.targets.factory import TargetKind, register
 from tagtrail.targets.project import Project
+
+
+@dataclass(frozen=True)
+class Written:
+    """This target's own detail of a write, beside Applied's common fields: the version it wrote."""
+
+    version: int
 
 
 class FileSettings(BaseModel):
@@ -83,6 +91,7 @@ class FileWriting:
         apps.update({c.app: c.image.reference for c in change.images})
         self.target.path.write_text(json.dumps({"version": self.version + 1, "apps": apps}))
         applied.commit, applied.pushed, applied.kind = f"version {self.version + 1}", True, "file"
+        applied.details.add(Written(self.version + 1))
         return applied
 
     async def refresh(self) -> None:

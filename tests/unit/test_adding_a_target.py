@@ -16,6 +16,7 @@ from tagtrail.config import load_config
 from tagtrail.errors import ConfigError, TagtrailError
 from tagtrail.reconcile import Outcome, Reconciler
 from tagtrail.registry import ImageRef, Inspection
+from tagtrail.targets.base import Rollouts, Then
 from tagtrail.targets.factory import open_project
 from tagtrail.targets.project import Project
 
@@ -49,6 +50,21 @@ def test_the_factory_builds_a_third_target_from_its_section_and_the_reconciler_d
     assert project.log.last_each()["web"].commit == "version 2"
     # the next run finds it there: nothing to write
     assert asyncio.run(Reconciler(project).run(actor="test")).outcomes() == {"web": Outcome.NOTHING}
+
+
+def test_a_third_target_says_its_own_details_beside_the_common_fields_and_not_the_others(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "deployed.json").write_text(
+        json.dumps({"version": 1, "apps": {"web": f"registry.test/acme/web:{OLD}@{digest_of(OLD)}"}})
+    )
+    report = asyncio.run(
+        Reconciler(project_in(tmp_path, FakeRegistry({"acme/web": [OLD, NEW]}))).run(actor="t")
+    )
+    details = report.applied.details
+    assert (report.applied.commit, details.get(filetarget.Written)) == ("version 2", filetarget.Written(2))
+    assert details.get(Then) is None  # git's own detail: not this target's
+    assert Rollouts.of(details) == Rollouts()  # nor the cluster's
 
 
 class WrittenMeanwhile(FakeRegistry):

@@ -230,7 +230,7 @@ def test_the_first_check_waits_for_serves_first_reconcile(interval: str | None, 
     text = IMAGE + (
         "base_images:\n  interval: null\n" if interval is None else f"base_images:\n  interval: {interval}\n"
     )
-    reconciler = SimpleNamespace(config=parse_config(text))
+    reconciler = SimpleNamespace(project=SimpleNamespace(config=parse_config(text)))
     assert watch.wait(reconciler) == first  # type: ignore[arg-type]
     if first is not None:
         now[0] += 5

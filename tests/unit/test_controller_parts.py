@@ -24,7 +24,7 @@ from tagtrail.policy import Decision, Reason, Running
 from tagtrail.reconcile import Planned, Reconciler, Report
 from tagtrail.reconcile.outcome import Outcome, outcome_of
 from tagtrail.refs import Image
-from tagtrail.targets.base import Applied, Declared, Then
+from tagtrail.targets.base import Applied, Declared, Details, Then
 from tagtrail.targets.factory import open_project
 
 
@@ -116,7 +116,7 @@ def _planned(app: str, reason: Reason = Reason.NEWER_BUILD, action: str = "deplo
 def test_a_deploy_is_announced_with_from_and_to_and_a_failed_then_too() -> None:
     report = Report(
         [_planned("web")],
-        Applied(commit="c" * 40, changed=["web"], previous={"web": "old"}, details=Then(2, "")),
+        Applied(commit="c" * 40, changed=["web"], previous={"web": "old"}, details=Details(Then(2, ""))),
     )
     [done, then] = deployed(report)
     assert done == Message("tagtrail deployed web", "web: old → new\ncommit cccccccccccc", "success")
@@ -348,7 +348,7 @@ def test_a_follower_counts_no_reconcile_it_did_not_make(tmp_path: Path) -> None:
 
     async def go() -> Controller:
         controller = _controller(tmp_path, target, FakeRegistry({"acme/web": [old, new]}), Clock())
-        controller.reconciler.fence = follower
+        controller.reconciler.project.fence.by = follower
         await controller.reconcile()
         await controller.client.aclose()
         return controller

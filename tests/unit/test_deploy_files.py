@@ -66,7 +66,7 @@ def test_serve_reports_it_as_a_failed_reconcile_with_the_line(typo: Path) -> Non
 
     async def once() -> None:
         await controller.reconcile()
-        await controller.reconciler.aclose()
+        await controller.reconciler.project.aclose()
         await controller.client.aclose()
 
     asyncio.run(once())

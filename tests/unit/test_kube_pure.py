@@ -269,8 +269,8 @@ def test_direct_mode_drift_reaches_the_dashboard_and_metrics() -> None:
         async def pods(self) -> list[Any]:
             return []
 
-    class Direct:  # a reconciler whose target is the cluster
-        project = SimpleNamespace(direct=True)
+    class Direct:  # a project whose target is the cluster
+        direct = True
 
         def cluster(self) -> Cluster:
             return Cluster()

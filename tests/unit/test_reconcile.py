@@ -50,7 +50,7 @@ def test_a_newer_build_is_deployed_pinned_by_digest_and_recorded(tmp_path: Path)
         ("tags", "acme/api"),
         ("tags", "acme/web"),
     ]
-    last = rec.log.last_each()
+    last = rec.project.log.last_each()
     assert (last["web"].action, last["web"].outcome, last["web"].commit) == (
         "deploy",
         "pushed",
@@ -146,7 +146,7 @@ def test_the_cooldown_holds_automatic_deploys_only(tmp_path: Path) -> None:
     extra = "  cooldown: 10m\n"
     target = FakeTarget({"web": running(OLD)})
     rec = reconciler(tmp_path, target, FakeRegistry({"acme/web": [OLD, NEW]}), extra)
-    rec.log.record(
+    rec.project.log.record(
         DecisionRecord(
             "web", "deploy", "newer-build", "", None, None, "x", commit="c" * 40, outcome="pushed",
             time=NOW - timedelta(minutes=3), automatic=True,
@@ -163,9 +163,9 @@ def test_an_automatic_deploy_is_recorded_as_such_for_the_next_cooldown(tmp_path:
     target = FakeTarget({"web": running(OLD)})
     rec = reconciler(tmp_path, target, FakeRegistry({"acme/web": [OLD, NEW]}))
     asyncio.run(rec.run(actor="anything", automatic=True))
-    assert set(rec.log.last_automatic_deploys()) == {"web"}
+    assert set(rec.project.log.last_automatic_deploys()) == {"web"}
     asyncio.run(rec.run(actor="tagtrail serve"))  # a person's deploy, whatever the actor's name
-    assert rec.log.last_each()["web"].automatic is False
+    assert rec.project.log.last_each()["web"].automatic is False
 
 
 def test_a_pin_in_the_config_is_deployed_and_held(tmp_path: Path) -> None:

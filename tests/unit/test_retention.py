@@ -194,7 +194,7 @@ class _Store:
 def test_the_scheduled_prune_is_off_by_default_counts_bytes_and_notifies() -> None:
     config = parse_config("image: registry.lan/o/{app}\n", "tagtrail.yaml")
     scheduled = parse_config("image: registry.lan/o/{app}\nretention: {schedule: 1d}\n", "tagtrail.yaml")
-    reconciler = SimpleNamespace(config=config, leads=lambda: True)
+    reconciler = SimpleNamespace(project=SimpleNamespace(config=config), leads=lambda: True)
     sent: list[Message] = []
     graph = resolve(
         [Verdict("old", Why.OLD_BUILD, "old")], Inventory({"old": d("a")}, {d("a"): node("a", blobs=("l",))})
@@ -214,7 +214,7 @@ def test_the_scheduled_prune_is_off_by_default_counts_bytes_and_notifies() -> No
     metrics = Metrics()
     pruner = Pruner(metrics, Notify(), work=work, clock=lambda: now[0])  # type: ignore[arg-type]
     assert pruner.wait(reconciler) is None  # type: ignore[arg-type]
-    reconciler.config = scheduled
+    reconciler.project.config = scheduled
     assert pruner.wait(reconciler) == 0.0  # type: ignore[arg-type]
     asyncio.run(pruner.run_once(reconciler, asyncio.Lock()))  # type: ignore[arg-type]
     assert pruner.wait(reconciler) == 86400  # type: ignore[arg-type]
@@ -232,7 +232,7 @@ def test_a_bug_in_a_scheduled_prune_is_logged_counted_and_the_next_prune_still_r
     """Not only a TagtrailError: any exception of one prune is logged with its traceback and counted in
     /metrics, and the schedule goes on (it used to end the prune task without a word)."""
     scheduled = parse_config("image: registry.lan/o/{app}\nretention: {schedule: 1h}\n", "tagtrail.yaml")
-    reconciler = SimpleNamespace(config=scheduled, leads=lambda: True)
+    reconciler = SimpleNamespace(project=SimpleNamespace(config=scheduled), leads=lambda: True)
     now = [1000.0]
     prunes: list[float] = []
     second = asyncio.Event()

@@ -20,6 +20,7 @@ from tagtrail.reconcile import Planned, Reconciler, Report
 from tagtrail.reconcile.follow import Followed, follow
 from tagtrail.reconcile.placed import placed
 from tagtrail.scheme import ParsedTag
+from tagtrail.targets.base import Rollouts, Then
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 AppsArgument = Annotated[
@@ -176,6 +177,7 @@ def deploy(
 
     report, followed = _run(current, deploy_and_follow)
     outcome = report.applied
+    rollouts, then = Rollouts.of(outcome.details), outcome.details.get(Then)
     if json:
         output.print_json(
             {
@@ -185,12 +187,10 @@ def deploy(
                 "pushed": outcome.pushed,
                 "attempts": outcome.attempts,
                 "dry_run": dry_run,
-                "then": {"exit": outcome.then_exit, "output": outcome.then_output}
-                if outcome.then_exit is not None
-                else None,
-                "rollouts": outcome.rollouts,
-                "rolled_back": outcome.rolled_back,
-                "failed": outcome.failed,
+                "then": {"exit": then.exit, "output": then.output} if then is not None else None,
+                "rollouts": rollouts.ended,
+                "rolled_back": rollouts.rolled_back,
+                "failed": rollouts.failed,
                 "followed": [{"app": f.app, "ok": f.ok, "sentence": f.sentence} for f in followed],
             }
         )
@@ -198,7 +198,7 @@ def deploy(
         _plan_table(report.planned)
         _report_outcome(current, report, dry_run)
         print_followed(followed)
-    if outcome.then_exit not in (None, 0) or outcome.rolled_back or outcome.failed:
+    if (then is not None and then.exit != 0) or rollouts.rolled_back or rollouts.failed:
         raise typer.Exit(EXIT_FAILED)
     if any(not f.ok for f in followed):
         raise typer.Exit(EXIT_FAILED)
@@ -229,19 +229,21 @@ def _report_outcome(current: State, report: Report, dry_run: bool) -> None:
     output.stderr.print(
         f"[green]✓[/] {', '.join(report.changed)}: {written(outcome)}{retried}", highlight=False
     )
-    for name, how in outcome.rollouts.items():
-        if name not in outcome.rolled_back and name not in outcome.failed:
+    rollouts = Rollouts.of(outcome.details)
+    for name, how in rollouts.ended.items():
+        if name not in rollouts.rolled_back and name not in rollouts.failed:
             output.stderr.print(f"rollout of {name}: {escape(how)}", highlight=False)
-    for name, why in {**outcome.failed, **outcome.rolled_back}.items():
-        verb = "rolled back" if name in outcome.rolled_back else "left as it is"
+    for name, why in {**rollouts.failed, **rollouts.rolled_back}.items():
+        verb = "rolled back" if name in rollouts.rolled_back else "left as it is"
         output.stderr.print(f"[red]✗[/] {name}: {escape(why)} ({verb})", highlight=False)
-    if outcome.then_exit is not None:
-        status = "[green]ok[/]" if outcome.then_exit == 0 else f"[red]failed with exit {outcome.then_exit}[/]"
+    then = outcome.details.get(Then)
+    if then is not None:
+        status = "[green]ok[/]" if then.exit == 0 else f"[red]failed with exit {then.exit}[/]"
         git = current.config().deploy.git
-        then = git.then if git else None
-        output.stderr.print(f"then: {escape(then or '')} {status}", highlight=False)
-        if outcome.then_output:
-            output.stderr.print(outcome.then_output.rstrip(), markup=False, highlight=False)
+        command = git.then if git else None
+        output.stderr.print(f"then: {escape(command or '')} {status}", highlight=False)
+        if then.output:
+            output.stderr.print(then.output.rstrip(), markup=False, highlight=False)
 
 
 @app.command("status")
@@ -350,7 +352,8 @@ def _pin_result(report: Report, what: str) -> None:
         output.stderr.print(f"{what}: nothing to change", highlight=False)
         return
     output.stderr.print(f"[green]✓[/] {what}: {written(outcome)}", highlight=False)
-    for name, why in {**outcome.failed, **outcome.rolled_back}.items():
+    rollouts = Rollouts.of(outcome.details)
+    for name, why in {**rollouts.failed, **rollouts.rolled_back}.items():
         output.stderr.print(f"[red]✗[/] {name}: {escape(why)}", highlight=False)
 
 

@@ -8,6 +8,7 @@ from tagtrail.notify import Message
 from tagtrail.policy import Reason
 from tagtrail.provenance import Refusal
 from tagtrail.reconcile import Report
+from tagtrail.targets.base import Rollouts, Then
 
 
 def deployed(report: Report) -> list[Message]:
@@ -24,15 +25,17 @@ def deployed(report: Report) -> list[Message]:
             "success",
         )
     ]
-    for app, why in applied.rolled_back.items():
+    rollouts = Rollouts.of(applied.details)
+    for app, why in rollouts.rolled_back.items():
         messages.append(Message(f"tagtrail rolled {app} back", why, "failure"))
-    for app, why in applied.failed.items():
+    for app, why in rollouts.failed.items():
         messages.append(Message(f"tagtrail: the rollout of {app} failed", why, "failure"))
-    if applied.then_exit not in (None, 0):
+    then = applied.details.get(Then)
+    if then is not None and then.exit != 0:
         messages.append(
             Message(
                 "tagtrail: the command after a deploy failed",
-                f"deploy.git.then exited {applied.then_exit} after commit {commit}",
+                f"deploy.git.then exited {then.exit} after commit {commit}",
                 "failure",
             )
         )

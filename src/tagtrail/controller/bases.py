@@ -71,7 +71,7 @@ class BaseWatch:
 
     def wait(self, reconciler: Reconciler) -> float | None:
         """Seconds until the next check; None when checks are off."""
-        interval = reconciler.config.base_images.interval
+        interval = reconciler.project.config.base_images.interval
         if interval is None:
             return None
         if self.last is None:  # the first check lets serve's first reconcile go first
@@ -104,7 +104,7 @@ class BaseWatch:
             return
         lines = [
             f"{row.app}: {row.base} moved from {str(row.used)[:19]}… to {str(row.current)[:19]}…"
-            f" ({reconciler.config.base_images.on_change_of(row.app)})"
+            f" ({reconciler.project.config.base_images.on_change_of(row.app)})"
             for row in rows
         ]
         for row in rows:
@@ -113,8 +113,9 @@ class BaseWatch:
         await self.notifier().send_async(Message("tagtrail: base images moved", "\n".join(lines), "warning"))
 
     async def _rebuild(self, reconciler: Reconciler, moved: list[AppBase], deploy: Deploy) -> None:
-        settings = reconciler.config.base_images
-        ledger = Ledger(reconciler.log.path)
+        project = reconciler.project
+        settings = project.config.base_images
+        ledger = Ledger(project.log.path)
         via = "github" if settings.github is not None else "local"
         claimed = [
             row
@@ -130,8 +131,8 @@ class BaseWatch:
                 if settings.github is not None:
                     await dispatch(settings.github, names)
                 elif settings.local is not None:
-                    branch = reconciler.config.deploy.branches_of(names[0])[0]
-                    await build_locally(settings.local, reconciler.config_path, names, commit, branch)
+                    branch = project.config.deploy.branches_of(names[0])[0]
+                    await build_locally(settings.local, project.config_path, names, commit, branch)
             except TagtrailError as exc:  # not started: the next check may try again
                 for row in claimed:
                     if row.app in names:

@@ -28,8 +28,8 @@ class CommitApps:
         """The deployed apps commit `sha` changed (None: cannot tell, e.g. no history of the monorepo here)."""
         if sha in self._known:
             return self._known[sha]
-        source = await reconciler.source()
-        config = reconciler.config
+        source = await reconciler.project.source()
+        config = reconciler.project.config
 
         def changed_in(repo: GitRepo) -> set[str] | None:
             if not repo.has_commit(sha):
@@ -44,7 +44,7 @@ class CommitApps:
             if source is not None:
                 return changed_in(source)
             # in a cluster there is no checkout of the monorepo, but the deploy repository may be it
-            checkout = reconciler.target.offers(CHECKOUT)
+            checkout = reconciler.project.target.offers(CHECKOUT)
             if checkout is None:
                 return None
             with checkout.checked_out() as repo:

@@ -80,7 +80,8 @@ class Controller:
         self.elector = leadership.elector_for(self.config, self.metrics, self.hint_all)
         self._lease: asyncio.Task[None] | None = None
         self.reconciler = self._new_reconciler()
-        self.decisions = Decisions(lambda: self.reconciler.log, self.elector)  # the leader's, on a follower
+        # the leader's, on a follower
+        self.decisions = Decisions(lambda: self.reconciler.project.log, self.elector)
         self.commit_url = snapshot.commit_url(self.config, self.config_path)
 
     def _new_reconciler(self) -> Reconciler:
@@ -91,7 +92,7 @@ class Controller:
             lambda registry, status: self.metrics.registry_requests.labels(registry, status).inc()
         )
         reconciler = Reconciler(open_project(self.config, self.config_path, self.client, keep=True))
-        reconciler.fence = self.elector.check if self.elector is not None else None
+        reconciler.project.fence.by = self.elector.check if self.elector is not None else None
         return self.bases.applied(reconciler)
 
     # Lifecycle and config -----------------------------------------------------------------------------
@@ -118,7 +119,7 @@ class Controller:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
-        await self.reconciler.target.aclose()
+        await self.reconciler.project.target.aclose()
         await self.client.aclose()
 
     async def reload(self, *, hint: bool = True) -> bool:
@@ -134,7 +135,7 @@ class Controller:
             )
             self.live.publish("config")
             return False
-        old, old_target = self.client, self.reconciler.target
+        old, old_target = self.client, self.reconciler.project.target
         self.status.config_error = None
         self.config, self._config_text = config, text
         self.notifier = self.results.notifier = self.pruner.notifier = Notifier.from_config(config)
@@ -170,7 +171,7 @@ class Controller:
         """A webhook says `image:tag` was pushed: schedule its app (coalescing the images of one commit).
         Returns the app, or None when the image is not managed or the tag is not a build it deploys."""
         if self.elector is not None and not self.elector.leading:
-            return await leadership.forward(self.elector, self.reconciler.matcher, image, tag, source)
+            return await leadership.forward(self.elector, self.reconciler.project.matcher, image, tag, source)
         return self.hints.hint(image, tag, source)
 
     def wake(self) -> None:
@@ -201,7 +202,7 @@ class Controller:
     async def _pull(self) -> None:
         """Fast-forward the checkout from its remote (config, pins and commits pushed by others)."""
         try:
-            await self.reconciler.target.sync()
+            await self.reconciler.project.target.sync()
         except TagtrailError as exc:
             if str(exc) != self._pull_error:
                 log.warning("the checkout could not be brought up to date: %s", exc)

@@ -53,7 +53,7 @@ class Hints:
         is scheduled unless the build is no newer than what runs (a late notification)."""
         controller = self.controller
         config = controller.config
-        app = controller.reconciler.matcher.app_of_pushed(image)
+        app = controller.reconciler.project.matcher.app_of_pushed(image)
         if app is None:
             return None
         if not tag:

@@ -52,7 +52,7 @@ class Pruner:
 
     def wait(self, reconciler: Reconciler) -> float | None:
         """Seconds until the next prune is due; None when no schedule is set."""
-        schedule = reconciler.config.retention.schedule
+        schedule = reconciler.project.config.retention.schedule
         if schedule is None:
             return None
         if self.last is None:

@@ -12,6 +12,7 @@ from tagtrail.errors import GitError, TagtrailError
 from tagtrail.metrics import Metrics
 from tagtrail.notify import Message, Notifier
 from tagtrail.reconcile import Report
+from tagtrail.targets.base import Rollouts
 
 log = logging.getLogger("tagtrail.controller")
 
@@ -65,9 +66,10 @@ class Results:
             for app in report.changed:
                 self.metrics.deploys.labels(app, result).inc()
             self.metrics.observe_deploys(report)
-            for app in applied.rolled_back:
+            rolled_back = Rollouts.of(applied.details).rolled_back
+            for app in rolled_back:
                 self.metrics.automatic_rollbacks.labels(app).inc()
-                log.warning("rolled %s back: %s", app, applied.rolled_back[app])
+                log.warning("rolled %s back: %s", app, rolled_back[app])
         fresh = self.refusals.first(report)
         for app, refusal in fresh:
             log.warning("refused %s for %s: %s", refusal.tag, app, refusal.sentence)

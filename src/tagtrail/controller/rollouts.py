@@ -24,7 +24,7 @@ class Rollouts:
 
     def follow(self, reconciler: Reconciler, report: Report, done: Callable[[], Awaitable[None]]) -> None:
         """Start following `report`'s deploy commit, if the cluster is observed and a commit was made."""
-        if reconciler.config.kubernetes is None or report.commit is None or not report.changed:
+        if reconciler.project.config.kubernetes is None or report.commit is None or not report.changed:
             return
         task = asyncio.create_task(self._follow(reconciler, report, done), name="tagtrail-rollout")
         self._tasks.add(task)

@@ -175,4 +175,4 @@ class LeaseStore:
 def store_for(controller: Controller) -> Store:
     if controller.elector is not None:
         return LeaseStore(controller.elector)
-    return FileStore(controller.reconciler.log.path.with_name("signed-out.json"))
+    return FileStore(controller.reconciler.project.log.path.with_name("signed-out.json"))

@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from tagtrail.build import source_url
 from tagtrail.config import Config
@@ -19,6 +20,7 @@ from tagtrail.gitrepo import GitRepo
 from tagtrail.history import DecisionRecord, HistoryEntry
 from tagtrail.kube.view import AppView, observe
 from tagtrail.reconcile import Planned, Reconciler, commit_times
+from tagtrail.targets.project import Project
 
 log = logging.getLogger("tagtrail.controller")
 
@@ -62,9 +64,9 @@ class Snapshot:
     cluster_error: str | None = None
 
 
-async def observe_cluster(reconciler: Reconciler, snapshot: Snapshot) -> None:
+async def observe_cluster(project: Project[Any], snapshot: Snapshot) -> None:
     """What the cluster runs, per app, and where it drifts from what is declared."""
-    cluster = reconciler.cluster()
+    cluster = project.cluster()
     if cluster is None:
         return
     try:
@@ -73,14 +75,14 @@ async def observe_cluster(reconciler: Reconciler, snapshot: Snapshot) -> None:
         snapshot.cluster_error = str(exc)
         log.warning("what the cluster runs could not be read: %s", exc)
         return
-    commits = await commit_times(reconciler, snapshot.planned)
+    commits = await commit_times(project, snapshot.planned)
     for planned in snapshot.planned:
         view = snapshot.cluster[planned.app] = views.get(planned.app, AppView(planned.app))
         running = planned.decision.running_parsed
         committed = commits.get(running.sha) if running else None
         if committed is not None and view.finished is not None:
             snapshot.lead_time[planned.app] = view.finished - committed
-        why = view.drift(planned.decision.running.digest, annotated=reconciler.project.direct)
+        why = view.drift(planned.decision.running.digest, annotated=project.direct)
         if why:
             snapshot.drift[planned.app] = why
         pinned = next((p for w in view.workloads if (p := w.workload.pin(planned.app))), None)
@@ -99,9 +101,9 @@ def replicas(snapshot: Snapshot) -> dict[str, tuple[int, int, bool, float | None
 async def take(
     reconciler: Reconciler, planned: list[Planned], decisions: Decisions | None = None
 ) -> Snapshot:
-    snapshot = Snapshot(planned, dict(reconciler.config.deploy.pins))
+    snapshot = Snapshot(planned, dict(reconciler.project.config.deploy.pins))
     try:
-        for entry in await reconciler.target.history(until=[p.app for p in planned]):
+        for entry in await reconciler.project.target.history(until=[p.app for p in planned]):
             snapshot.last_deploy.setdefault(entry.app, entry)
     except TagtrailError as exc:
         log.warning("the deploy history could not be read: %s", exc)
@@ -109,9 +111,9 @@ async def take(
         snapshot.last_decision = await decisions.last_each()
         snapshot.last_result = await decisions.last_each(acted=True)
     else:
-        snapshot.last_decision = await asyncio.to_thread(reconciler.log.last_each)
-        snapshot.last_result = await asyncio.to_thread(reconciler.log.last_each, acted=True)
-    await observe_cluster(reconciler, snapshot)
+        snapshot.last_decision = await asyncio.to_thread(reconciler.project.log.last_each)
+        snapshot.last_result = await asyncio.to_thread(reconciler.project.log.last_each, acted=True)
+    await observe_cluster(reconciler.project, snapshot)
     return snapshot
 
 

@@ -19,12 +19,13 @@ async def check_running(
     reconciler: Reconciler, running: list[Running], *, memory: Memory | None = None
 ) -> list[AppBase]:
     """The check of what runs (registry reads, and git for images that record no base)."""
-    source = await reconciler.source()
-    root = reconciler.config_path.parent
-    return await check(reconciler.client, running, memory=memory, source=source, root=root)
+    source = await reconciler.project.source()
+    root = reconciler.project.config_path.parent
+    return await check(reconciler.project.client, running, memory=memory, source=source, root=root)
 
 
 async def running_apps(reconciler: Reconciler, apps: list[str] | None = None) -> list[Running]:
     """What runs, per app, as the target declares it (serve reads it under its write lock)."""
-    declared = select((await reconciler.target.declared()).states, apps)
-    return running_of(reconciler.config, reconciler.config_path.parent, reconciler.matcher, declared)
+    project = reconciler.project
+    declared = select((await project.target.declared()).states, apps)
+    return running_of(project.config, project.config_path.parent, project.matcher, declared)

@@ -35,8 +35,8 @@ class Followed:
 
 async def follow(reconciler: Reconciler, report: Report, *, actor: str, poll: float = POLL) -> list[Followed]:
     """Wait (up to kubernetes.follow) for every app the report deployed to run in the cluster; record each."""
-    cluster = reconciler.cluster()
-    settings = reconciler.config.kubernetes
+    cluster = reconciler.project.cluster()
+    settings = reconciler.project.config.kubernetes
     if cluster is None or settings is None or reconciler.project.direct:
         return []
     timeout = settings.follow.total_seconds()
@@ -58,7 +58,7 @@ async def follow(reconciler: Reconciler, report: Report, *, actor: str, poll: fl
         )
         for f in results
     ]
-    await asyncio.to_thread(reconciler.log.record, *records)
+    await asyncio.to_thread(reconciler.project.log.record, *records)
     return list(results)
 
 

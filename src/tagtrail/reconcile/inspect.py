@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from tagtrail.errors import TagtrailError
 from tagtrail.history import DecisionRecord, HistoryEntry
 from tagtrail.kube.view import AppView, observe
 from tagtrail.reconcile.outcome import Planned
 from tagtrail.reconcile.reconciler import Reconciler
+from tagtrail.targets.project import Project
 
 
 @dataclass
@@ -28,18 +30,18 @@ class AppStatus:
 async def status(reconciler: Reconciler, apps: list[str] | None = None, *, actor: str) -> list[AppStatus]:
     """What the target declares for each app, the newest eligible build, how far behind, pins, the last
     deploy and the last decision."""
-    declared = await reconciler.target.declared()  # read once: the plan and the pins both need it
+    declared = await reconciler.project.target.declared()  # read once: the plan and the pins both need it
     planned = await reconciler.plan(apps, actor=actor, record=False, declared=declared)
     names = [p.app for p in planned]
-    history = await reconciler.target.history(until=names)
+    history = await reconciler.project.target.history(until=names)
     last_deploy: dict[str, HistoryEntry] = {}
     for entry in history:
         last_deploy.setdefault(entry.app, entry)
-    decisions = await asyncio.to_thread(reconciler.log.last_each)
-    pins = {**reconciler.config.deploy.pins, **(declared.pins or {})}
-    cluster = reconciler.cluster()
+    decisions = await asyncio.to_thread(reconciler.project.log.last_each)
+    pins = {**reconciler.project.config.deploy.pins, **(declared.pins or {})}
+    cluster = reconciler.project.cluster()
     views = await observe(cluster) if cluster is not None else None
-    commits = await commit_times(reconciler, planned) if views else {}
+    commits = await commit_times(reconciler.project, planned) if views else {}
     direct = reconciler.project.direct  # tagtrail's annotations declare what should run
     rows = []
     for p in planned:
@@ -55,9 +57,9 @@ async def status(reconciler: Reconciler, apps: list[str] | None = None, *, actor
     return rows
 
 
-async def commit_times(reconciler: Reconciler, planned: list[Planned]) -> dict[str, datetime]:
+async def commit_times(project: Project[Any], planned: list[Planned]) -> dict[str, datetime]:
     """When each running build's commit was made, from the source repository (one git process)."""
-    source = await reconciler.source()
+    source = await project.source()
     shas = [r.sha for p in planned if (r := p.decision.running_parsed) is not None]
     if source is None or not shas:
         return {}
@@ -67,9 +69,9 @@ async def commit_times(reconciler: Reconciler, planned: list[Planned]) -> dict[s
 
 async def history(reconciler: Reconciler, app: str) -> list[HistoryEntry]:
     """Every change of the app's reference, newest first; an app the target does not know is an error."""
-    entries = await reconciler.target.history(app)
+    entries = await reconciler.project.target.history(app)
     if not entries:
-        declared = await reconciler.target.declared()
+        declared = await reconciler.project.target.declared()
         if app not in declared.states:
-            raise TagtrailError(f"no reference to app '{app}' in {reconciler.target.where}")
+            raise TagtrailError(f"no reference to app '{app}' in {reconciler.project.target.where}")
     return entries

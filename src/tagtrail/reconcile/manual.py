@@ -5,21 +5,22 @@ from __future__ import annotations
 
 from tagtrail.errors import TagtrailError
 from tagtrail.policy import Decision, Reason, eligible_build, explicit
-from tagtrail.reconcile.observe import Observer
+from tagtrail.reconcile.observe import Observer, Registry
 from tagtrail.reconcile.outcome import Planned, Report
 from tagtrail.reconcile.reconciler import Reconciler
 from tagtrail.registry import ImageRef
 from tagtrail.scheme import ParsedTag, rank
 from tagtrail.targets.base import Change, Declared, ImageChange
+from tagtrail.targets.project import Project
 
 
 async def rollback(reconciler: Reconciler, app: str, to: str | None, *, actor: str) -> Report:
     """Deploy an earlier build of `app` (a tag, a commit, or the previous entry of its history) and pin it."""
-    config = reconciler.config
+    config = reconciler.project.config
     branches = tuple(config.deploy.branches_of(app))
     scheme = config.tag_scheme
     if to is None:
-        entries = await reconciler.target.history(app)
+        entries = await reconciler.project.target.history(app)
         current = entries[0].tag if entries else None
         earlier = [e.tag for e in entries[1:] if e.tag and e.tag != current]
         eligible = [t for t in earlier if eligible_build(scheme, branches, t)]
@@ -30,7 +31,7 @@ async def rollback(reconciler: Reconciler, app: str, to: str | None, *, actor: s
             )
         tag = eligible[0]
     else:
-        tag = await _resolve_to(reconciler, app, to, branches)
+        tag = await _resolve_to(reconciler.project, app, to, branches)
     if eligible_build(scheme, branches, tag) is None:
         raise TagtrailError(
             f"'{tag}' is not a build of {', '.join(branches)}: only eligible builds are ever deployed"
@@ -41,7 +42,7 @@ async def rollback(reconciler: Reconciler, app: str, to: str | None, *, actor: s
 async def pin(reconciler: Reconciler, app: str, tag: str, *, actor: str, force: bool = False) -> Report:
     """Deploy `tag` for `app` and hold it there. Only an eligible build (of the scheme, on a deploy branch)
     unless `force`, which the commit then records (reason pin-forced)."""
-    config = reconciler.config
+    config = reconciler.project.config
     branches = config.deploy.branches_of(app)
     if eligible_build(config.tag_scheme, branches, tag) is not None:
         return await _pin_change(reconciler, app, tag, Reason.PIN, actor)
@@ -50,14 +51,16 @@ async def pin(reconciler: Reconciler, app: str, tag: str, *, actor: str, force: 
             f"'{tag[:80]}' is not a build of {', '.join(branches)} in the scheme ({config.tag_scheme.example});"
             " only eligible builds are pinned. Pass --force to pin it anyway (the commit says so)"
         )
-    ImageRef.parse(reconciler.matcher.canonical(app)).with_tag(tag)  # a tag at all, before any request
+    ImageRef.parse(reconciler.project.matcher.canonical(app)).with_tag(
+        tag
+    )  # a tag at all, before any request
     return await _pin_change(reconciler, app, tag, Reason.PIN_FORCED, actor)
 
 
 async def unpin(reconciler: Reconciler, app: str, *, actor: str) -> Report:
     """Remove `app`'s pin: the next deploy moves it to the newest eligible build again."""
-    if app not in reconciler.config.deploy.pins:
-        declared = await reconciler.target.declared()
+    if app not in reconciler.project.config.deploy.pins:
+        declared = await reconciler.project.target.declared()
         if app not in (declared.pins or {}):
             raise TagtrailError(f"{app} is not pinned")
     return await _pin_change(reconciler, app, None, Reason.UNPIN, actor)
@@ -68,17 +71,17 @@ async def _pin_change(
 ) -> Report:
     """One change that writes `tag` for `app` (unless unpinning) and sets or removes its pin."""
     report = Report([])
-    repository = reconciler.matcher.canonical(app)
+    repository = reconciler.project.matcher.canonical(app)
     ref = ImageRef.parse(repository)
-    observer = Observer(reconciler.client, await reconciler.source())
-    scheme = reconciler.config.tag_scheme
+    observer = Observer(reconciler.project.client, await reconciler.project.source())
+    scheme = reconciler.project.config.tag_scheme
 
     async def decide(declared: Declared) -> Change:
         state = declared.states.get(app)
         if state is None:
-            raise TagtrailError(f"no reference to app '{app}' in {reconciler.target.where}")
+            raise TagtrailError(f"no reference to app '{app}' in {reconciler.project.target.where}")
         if tag is None:
-            reconciler.check_fence()
+            reconciler.project.fence.check()
             return Change(str(reason), actor, pins={app: None})
         digest = await observer.digest(ref, tag)
         decision = explicit(app, scheme, reason, tag, state.running, digest)
@@ -91,7 +94,7 @@ async def _pin_change(
         report.planned = [item]
         target = item.target
         images = (ImageChange(app, target, reason, decision.sentence, item.built_from),) if target else ()
-        reconciler.check_fence()  # the last moment before the target writes
+        reconciler.project.fence.check()  # the last moment before the target writes
         return Change(str(reason), actor, images, pins={app: tag})
 
     report.applied = await reconciler.write(decide)
@@ -100,15 +103,15 @@ async def _pin_change(
     return report
 
 
-async def _resolve_to(reconciler: Reconciler, app: str, to: str, branches: tuple[str, ...]) -> str:
+async def _resolve_to(project: Project[Registry], app: str, to: str, branches: tuple[str, ...]) -> str:
     """A tag of the scheme as given, or the newest build of the commit a (short) sha names."""
-    scheme = reconciler.config.tag_scheme
+    scheme = project.config.tag_scheme
     if isinstance(scheme.parse(to), ParsedTag):
         return to
     if not (4 <= len(to) <= 64 and all(c in "0123456789abcdef" for c in to.lower())):
         raise TagtrailError(f"'{to}' is neither a tag of the scheme ({scheme.example}) nor a commit sha")
     sha = to.lower()
-    tags = await reconciler.client.list_tags(ImageRef.parse(reconciler.matcher.canonical(app)))
+    tags = await project.client.list_tags(ImageRef.parse(project.matcher.canonical(app)))
     ranking = rank(scheme, tags, branches)
     for tag in ranking.newest_first:
         build = ranking.parse(tag)

@@ -10,7 +10,7 @@ from enum import StrEnum
 from tagtrail.errors import GitError, KubeError, RegistryError
 from tagtrail.policy import Decision
 from tagtrail.refs import Image
-from tagtrail.targets.base import Applied
+from tagtrail.targets.base import Applied, Rollouts
 
 
 class Outcome(StrEnum):
@@ -81,9 +81,10 @@ class Report:
 
     def outcomes(self) -> dict[str, Outcome]:
         outcomes = {p.app: p.outcome(self.changed) for p in self.planned}
-        for app in self.applied.failed:
+        rollouts = Rollouts.of(self.applied.details)
+        for app in rollouts.failed:
             outcomes[app] = Outcome.FAILED
-        for app in self.applied.rolled_back:
+        for app in rollouts.rolled_back:
             outcomes[app] = Outcome.ROLLED_BACK
         return outcomes
 

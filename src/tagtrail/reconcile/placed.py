@@ -22,14 +22,15 @@ async def placed(reconciler: Reconciler, work: Awaitable[Done]) -> Done:
     done = await work
     if done.planned if isinstance(done, Report) else done:
         return done
-    config = reconciler.config
-    names = sorted(app.name for app in discovery.discover(reconciler.config_path.parent, config))
+    project = reconciler.project
+    config = project.config
+    names = sorted(app.name for app in discovery.discover(project.config_path.parent, config))
     if names:
         which = f"{', '.join(names)} {'has' if len(names) == 1 else 'have'} none"
     else:
         which = f"and no app is found under {config.apps.root}/ either"
     example = config.image_for(names[0] if names else "APP")
     raise TagtrailError(
-        f"not one app has a reference in {reconciler.target.where}: {which}. A reference names an app's"
+        f"not one app has a reference in {project.target.where}: {which}. A reference names an app's"
         f" image as `image:` (or deploy.aliases) does, such as {example}:TAG; nothing to plan or deploy"
     )

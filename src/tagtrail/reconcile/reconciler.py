@@ -19,26 +19,19 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from tagtrail.config import Config, parse_config
 from tagtrail.errors import NotLeader, TagtrailError
-from tagtrail.gitrepo import GitRepo
-from tagtrail.history import DecisionLog
 from tagtrail.reconcile.claims import Memory
 from tagtrail.reconcile.evaluate import Round, evaluate
 from tagtrail.reconcile.moved import MovedBase
 from tagtrail.reconcile.observe import Observer, Registry
 from tagtrail.reconcile.outcome import Planned, Report
 from tagtrail.reconcile.record import records
-from tagtrail.refs import Matcher
 from tagtrail.registry import ImageRef, RegistryClient
-from tagtrail.targets.base import Applied, AppState, Change, Conflict, Decide, Declared, ImageChange, Target
+from tagtrail.targets.base import Applied, AppState, Change, Conflict, Decide, Declared, ImageChange
 from tagtrail.targets.factory import open_project
 from tagtrail.targets.project import Project
-
-if TYPE_CHECKING:  # lightkube is loaded only where a cluster is configured
-    from tagtrail.kube.cluster import Cluster
 
 Clock = Callable[[], datetime]
 
@@ -75,42 +68,7 @@ class Reconciler:
             try:
                 yield reconciler
             finally:
-                await reconciler.aclose()
-
-    # The project's resources, for the surfaces that hold a reconciler --------------------------------
-
-    @property
-    def config(self) -> Config:
-        return self.project.config
-
-    @property
-    def config_path(self) -> Path:
-        return self.project.config_path
-
-    @property
-    def client(self) -> Registry:
-        return self.project.client
-
-    @property
-    def matcher(self) -> Matcher:
-        return self.project.matcher
-
-    @property
-    def target(self) -> Target:
-        return self.project.target
-
-    @property
-    def log(self) -> DecisionLog:
-        return self.project.log
-
-    def cluster(self) -> Cluster | None:
-        return self.project.cluster()
-
-    async def source(self) -> GitRepo | None:
-        return await self.project.source()
-
-    async def aclose(self) -> None:
-        await self.project.aclose()
+                await reconciler.project.aclose()
 
     async def observer(self) -> Observer:
         """An observer for one run, with this reconciler's memory and every deploy branch (one fetch)."""
@@ -179,7 +137,7 @@ class Reconciler:
                 for p in report.planned
                 if (target := p.target) is not None
             )
-            self.check_fence()  # the last moment before the target writes
+            self.project.fence.check()  # the last moment before the target writes
             return Change("deploy", actor, images, skip_ci=skip)
 
         try:
@@ -207,26 +165,13 @@ class Reconciler:
                     raise written.give_up(attempts)
                 await writing.refresh()
 
-    @property
-    def fence(self) -> Callable[[], None] | None:
-        """With more than one replica: raises NotLeader unless this one leads; checked right before every
-        write (the target's own later writes, a cluster rollback, check it too)."""
-        return self.project.fence.by
-
-    @fence.setter
-    def fence(self, check: Callable[[], None] | None) -> None:
-        self.project.fence.by = check
-
     def leads(self) -> bool:
         """Whether this replica may write (always, without leader election)."""
         try:
-            self.check_fence()
+            self.project.fence.check()
         except NotLeader:
             return False
         return True
-
-    def check_fence(self) -> None:
-        self.project.fence.check()
 
     def _config_now(self, declared: Declared, seen: list[str | None]) -> Config:
         """The config to decide with: the one loaded, unless tagtrail.yaml changed where the target keeps

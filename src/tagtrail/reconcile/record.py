@@ -5,6 +5,7 @@ from __future__ import annotations
 from tagtrail.history import DecisionRecord
 from tagtrail.policy import Reason
 from tagtrail.reconcile.outcome import Report
+from tagtrail.targets.base import Rollouts
 
 
 def records(report: Report, actor: str, *, automatic: bool = False) -> list[DecisionRecord]:
@@ -33,7 +34,7 @@ def records(report: Report, actor: str, *, automatic: bool = False) -> list[Deci
                 automatic=automatic,
             )
         )
-    for app, why in applied.rolled_back.items():
+    for app, why in Rollouts.of(applied.details).rolled_back.items():
         failed = next((p.target.reference for p in report.planned if p.app == app and p.target), None)
         sentence = f"rolled back: {why}"
         back = applied.previous.get(app)

@@ -27,6 +27,7 @@ from tagtrail.history import HistoryEntry
 from tagtrail.kube.revisions import containers
 from tagtrail.retention.rules import Rules
 from tagtrail.targets.base import Declared, Target
+from tagtrail.targets.capabilities import IN_CLUSTER
 
 if TYPE_CHECKING:  # lightkube: loaded by whoever makes a Cluster
     from tagtrail.kube.cluster import Cluster
@@ -74,7 +75,8 @@ async def protected(
     views = []
     # direct mode: the target is the cluster, whose reading below holds all the target declares and its
     # history (every revision, not the last few), so it is not read twice more
-    if cluster is None or getattr(target, "cluster", None) is not cluster:
+    in_cluster = target.offers(IN_CLUSTER)
+    if cluster is None or in_cluster is None or in_cluster.cluster is not cluster:
         views.append((declared if declared is not None else await target.declared(), await target.history()))
     if isinstance(target, AtHead) and (head := await target.at_head()) is not None:
         views.append(head)

@@ -27,19 +27,18 @@ async def prune(
     reconciler: Reconciler, apps: list[str] | None = None, *, delete: bool = False, actor: str
 ) -> PruneReport:
     """Plan retention for `apps` (default: every app the deploy files name); with `delete`, apply it."""
-    config = reconciler.config
-    declared = await reconciler.target.declared()
+    project = reconciler.project
+    config = project.config
+    declared = await project.target.declared()
     names = sorted(select(declared.states, apps))
-    keep = await protected(config, reconciler.target, names, reconciler.cluster(), declared=declared)
-    client = reconciler.client
+    keep = await protected(config, project.target, names, project.cluster(), declared=declared)
+    client = project.client
     if not isinstance(client, RegistryClient):  # a fake registry of the fast tests cannot delete
         raise TagtrailError("prune needs a registry client that can delete (RegistryClient)")
-    stores = {
-        app: store_for(config, client, ImageRef.parse(reconciler.matcher.canonical(app))) for app in names
-    }
+    stores = {app: store_for(config, client, ImageRef.parse(project.matcher.canonical(app))) for app in names}
     report = await plan(config, stores, keep, reconciler.clock())
     if delete:
-        await apply(report, reconciler.log, actor=actor, clock=reconciler.clock)
+        await apply(report, project.log, actor=actor, clock=reconciler.clock)
     return report
 
 
@@ -49,6 +48,7 @@ async def prune_project(
     """`prune` with a reconciler and a client of its own; also returns the requests spent."""
     async with Reconciler.open(config, config_path) as reconciler:
         report = await prune(reconciler, apps, delete=delete, actor=actor)
-        assert isinstance(reconciler.client, RegistryClient)  # noqa: S101 (Reconciler.open makes one)
-        spent = sum(sum(by_status.values()) for by_status in reconciler.client.stats.snapshot().values())
+        client = reconciler.project.client
+        assert isinstance(client, RegistryClient)  # noqa: S101 (Reconciler.open makes one)
+        spent = sum(sum(by_status.values()) for by_status in client.stats.snapshot().values())
         return report, spent

@@ -70,6 +70,11 @@ class Rollouts:
     rolled_back: dict[str, str] = field(default_factory=dict)  # app → why its failed rollout was undone
     failed: dict[str, str] = field(default_factory=dict)  # app → why its rollout failed, not undone
 
+    @classmethod
+    def of(cls, details: Details) -> Rollouts:
+        """The rollouts in `details`; none from a target that follows none."""
+        return details.get(cls) or cls()
+
 
 @dataclass(frozen=True)
 class Then:
@@ -77,6 +82,28 @@ class Then:
 
     exit: int
     output: str
+
+
+D = TypeVar("D")
+
+
+@dataclass(init=False)
+class Details:
+    """A target's own part of what it applied, by its type: a reader asks `details.get(Then)` and gets the
+    command git ran after its write, or None from a target that runs none; a new target adds a type of its
+    own, and nothing of Applied changes."""
+
+    _parts: dict[type, object]
+
+    def __init__(self, *parts: object) -> None:
+        self._parts = {type(part): part for part in parts}
+
+    def add(self, part: object) -> None:
+        self._parts[type(part)] = part
+
+    def get(self, kind: type[D]) -> D | None:
+        part = self._parts.get(kind)
+        return part if isinstance(part, kind) else None
 
 
 @dataclass
@@ -95,29 +122,7 @@ class Applied:
     kind: str = (
         "commit"  # what `commit` names: a git commit, or a workload patch (namespace/kind/name@version)
     )
-    details: Rollouts | Then | None = None
-
-    # What readers ask of the details, whichever target wrote them (empty where it has none of them)
-
-    @property
-    def rollouts(self) -> dict[str, str]:
-        return self.details.ended if isinstance(self.details, Rollouts) else {}
-
-    @property
-    def rolled_back(self) -> dict[str, str]:
-        return self.details.rolled_back if isinstance(self.details, Rollouts) else {}
-
-    @property
-    def failed(self) -> dict[str, str]:
-        return self.details.failed if isinstance(self.details, Rollouts) else {}
-
-    @property
-    def then_exit(self) -> int | None:
-        return self.details.exit if isinstance(self.details, Then) else None
-
-    @property
-    def then_output(self) -> str:
-        return self.details.output if isinstance(self.details, Then) else ""
+    details: Details = field(default_factory=Details)
 
 
 @dataclass(frozen=True)

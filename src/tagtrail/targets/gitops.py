@@ -239,9 +239,9 @@ class GitOpsTarget:
                 timeout=THEN_TIMEOUT,
                 check=False,
             )
-            applied.details = Then(result.returncode, (result.stdout + result.stderr)[-THEN_OUTPUT_CAP:])
+            applied.details.add(Then(result.returncode, (result.stdout + result.stderr)[-THEN_OUTPUT_CAP:]))
         except subprocess.TimeoutExpired:
-            applied.details = Then(-1, f"`{command}` did not finish within an hour")
+            applied.details.add(Then(-1, f"`{command}` did not finish within an hour"))
 
 
 class _Writing:

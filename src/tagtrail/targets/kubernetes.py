@@ -216,8 +216,9 @@ class _Writing:
         except PatchConflict:
             return Conflict("a workload changed since it was read", _changed_under)
         await target._announce(done, change)
-        applied.details = Rollouts()
-        await target._roll_out(done, change, applied.details)
+        rollouts = Rollouts()
+        applied.details.add(rollouts)
+        await target._roll_out(done, change, rollouts)
         return applied
 
     async def refresh(self) -> None:

@@ -64,7 +64,7 @@ class InsightsCache:
             if self._facts is not None and key == self._key:
                 return self._facts
             controller = self.controller
-            checkout = controller.reconciler.target.offers(CHECKOUT)
+            checkout = controller.reconciler.project.target.offers(CHECKOUT)
             if checkout is None:
                 return None
             async with controller.lock:

@@ -46,7 +46,7 @@ class Internal:
         refused = self._refused(request)
         if refused is not None:
             return refused
-        log = self.controller.reconciler.log
+        log = self.controller.reconciler.project.log
         last = request.query_params.get("last")
         if last in ("any", "acted"):
             found = await asyncio.to_thread(log.last_each, acted=last == "acted")
