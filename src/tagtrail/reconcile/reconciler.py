@@ -31,7 +31,7 @@ from tagtrail.reconcile.outcome import Planned, Report
 from tagtrail.reconcile.record import records
 from tagtrail.refs import Matcher
 from tagtrail.registry import ImageRef, RegistryClient
-from tagtrail.targets.base import AppState, Change, Declared, ImageChange, Target
+from tagtrail.targets.base import Applied, AppState, Change, Decide, Declared, ImageChange, Narrows, Target
 from tagtrail.targets.gitops import GitOpsTarget
 
 if TYPE_CHECKING:  # lightkube is loaded only where a cluster is configured
@@ -214,12 +214,19 @@ class Reconciler:
             return Change("deploy", actor, images, skip_ci=skip)
 
         try:
-            report.applied = await self.target.apply(decide, dry_run=dry_run)
+            report.applied = await self._apply(decide, apps, dry_run)
         finally:
             await observer.close()
         if not dry_run:
             await self.record(report, actor, automatic=automatic)
         return report
+
+    async def _apply(self, decide: Decide, apps: list[str] | None, dry_run: bool) -> Applied:
+        """The target applies the change; for named apps (a webhook hint), a target that can reads and writes
+        only what holds them, so a push costs the same whatever the number of apps (issue 25)."""
+        if apps and isinstance(self.target, Narrows):
+            return await self.target.apply_for(apps, decide, dry_run=dry_run)
+        return await self.target.apply(decide, dry_run=dry_run)
 
     @property
     def fence(self) -> Callable[[], None] | None:

@@ -15,8 +15,8 @@ many references as before). Every other byte of the file stays as it was (DESIGN
 tagtrail cannot do that way is refused with one line, `file:line: what is wrong; what to do`.
 """
 
-from tagtrail.refs._edit import rewrite
+from tagtrail.refs._edit import rewrite, rewrite_found
 from tagtrail.refs._find import find
 from tagtrail.refs._model import HelmKeys, Kind, Matcher, Reference, Span, Target
 
-__all__ = ["HelmKeys", "Kind", "Matcher", "Reference", "Span", "Target", "find", "rewrite"]
+__all__ = ["HelmKeys", "Kind", "Matcher", "Reference", "Span", "Target", "find", "rewrite", "rewrite_found"]

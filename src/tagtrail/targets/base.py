@@ -7,9 +7,9 @@ to targets through `Target` alone; adding one is implementing this protocol and 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from tagtrail.history import HistoryEntry
 from tagtrail.policy import Running
@@ -108,4 +108,16 @@ class Target(Protocol):
 
     async def aclose(self) -> None:
         """Let go of what the target holds open (connections)."""
+        ...
+
+
+@runtime_checkable
+class Narrows(Protocol):
+    """A target that can apply a change reading and writing only what holds some apps (a webhook hint's),
+    to the same effect as `Target.apply` for them."""
+
+    async def apply_for(
+        self, apps: Collection[str] | None, decide: Decide, *, dry_run: bool = False
+    ) -> Applied:
+        """`Target.apply`, with `decide` given only the states of `apps` (all, where None)."""
         ...

@@ -14,7 +14,7 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,9 +25,10 @@ from tagtrail.config.edit import remove_pin, set_pin
 from tagtrail.errors import GitError, TagtrailError
 from tagtrail.gitrepo import GitRepo, Push
 from tagtrail.history import HistoryEntry, deploy_history
-from tagtrail.refs import Matcher
+from tagtrail.refs import Matcher, Reference
 from tagtrail.targets.base import Applied, Change, Decide, Declared
-from tagtrail.targets.files import read_state, rewrite_all
+from tagtrail.targets.files import find_all, read_state, rewrite_all, states_of
+from tagtrail.targets.index import DeployIndex
 from tagtrail.targets.message import commit_message
 from tagtrail.targets.workcopy import WorkingCopies, WorkingCopy
 
@@ -52,6 +53,7 @@ class GitOpsTarget:
         self.matcher = matcher
         self.copies = WorkingCopies(git, self.project_root, keep=keep)
         self.where = "the deploy files"
+        self.index = DeployIndex(list(git.files))  # which files hold each app, for a hint's deploy
 
     # The Target protocol ------------------------------------------------------------------------------
 
@@ -60,13 +62,21 @@ class GitOpsTarget:
             return await asyncio.to_thread(self._read, copy)
 
     async def apply(self, decide: Decide, *, dry_run: bool = False) -> Applied:
+        return await self.apply_for(None, decide, dry_run=dry_run)
+
+    async def apply_for(
+        self, apps: Collection[str] | None, decide: Decide, *, dry_run: bool = False
+    ) -> Applied:
+        """`apply`, reading and writing only the files that hold `apps` (a hint's) where the index knows
+        them (`targets.index`); a retry after a rejected push reads every file, as a deploy of all does."""
         async with self._copy(for_commit=not dry_run) as copy:
             attempt = 0
             while True:
                 attempt += 1
-                declared = await asyncio.to_thread(self._read, copy)
+                only = apps if attempt == 1 else None
+                declared = await asyncio.to_thread(self._read_for, copy, only, not dry_run)
                 change = await decide(declared)
-                applied = await asyncio.to_thread(self._work_out, copy, declared, change)
+                applied, found = await asyncio.to_thread(self._work_out, copy, declared, change)
                 applied.attempts = attempt
                 if not applied.files or dry_run:
                     return applied
@@ -85,6 +95,10 @@ class GitOpsTarget:
                         " Someone else pushes to it constantly: try again later"
                     )
                 await asyncio.to_thread(self.copies.refresh, copy)
+            if applied.commit is not None and not change.pins:
+                self.index.wrote(applied.commit, applied.files, found)
+            else:
+                self.index.forget()
             await asyncio.to_thread(self._then, copy, applied)
             return applied
 
@@ -128,12 +142,29 @@ class GitOpsTarget:
         self.where = described(files)
         return files
 
-    def _read(self, copy: WorkingCopy) -> Declared:
+    def _read(self, copy: WorkingCopy) -> _Read:
         texts = {path: copy.read(path) for path in self._files(copy)}
         config_rel = self._config_in(copy)
         config_text = copy.read(config_rel) if config_rel else None
-        states = read_state(texts, self.matcher, self.config.tag_scheme)
-        return _Read(states, config_text, texts=texts, config_rel=config_rel)
+        found = find_all(texts, self.matcher)
+        states = states_of(found, self.config.tag_scheme)
+        return _Read(states, config_text, texts=texts, config_rel=config_rel, found=found)
+
+    def _read_for(self, copy: WorkingCopy, apps: Collection[str] | None, remember: bool) -> _Read:
+        """With `apps`, only the files holding them, where the index answers; else every file (indexed
+        anew where `remember`: a copy to commit in, which holds the deploy branch as it is)."""
+        if apps:
+            config_rel = self._config_in(copy)
+            part = self.index.read(copy, apps, config_rel)
+            if part is not None:
+                states = states_of(part.found, self.config.tag_scheme, apps)
+                return _Read(
+                    states, part.config_text, texts=part.texts, config_rel=config_rel, found=part.found
+                )
+        read = self._read(copy)
+        if remember:
+            self.index.remember(copy, copy.repo.head_sha(), read.config_text, read.texts, read.found)
+        return read
 
     def _at_head(self, copy: WorkingCopy) -> tuple[Declared, list[HistoryEntry]]:
         rev = self.copies.head(copy)
@@ -149,11 +180,14 @@ class GitOpsTarget:
             return Declared(states, config_text), []
         return Declared(states, config_text), deploy_history(copy.repo, files, self.matcher, rev=rev)
 
-    def _work_out(self, copy: WorkingCopy, declared: Declared, change: Change) -> Applied:
-        """The edits `change` makes to the files as read, and what they change."""
+    def _work_out(
+        self, copy: WorkingCopy, declared: Declared, change: Change
+    ) -> tuple[Applied, dict[str, list[Reference]]]:
+        """The edits `change` makes to the files as read, what they change, and the references of the
+        files rewritten."""
         assert isinstance(declared, _Read)  # noqa: S101 (this target reads what it declares)
         images = {c.app: c.image for c in change.images}
-        edits, changed = rewrite_all(declared.texts, images, self.matcher)
+        edits, changed, found = rewrite_all(declared.texts, images, self.matcher, declared.found)
         if change.pins:
             config_rel = declared.config_rel
             if config_rel is None or declared.config_text is None:
@@ -168,7 +202,7 @@ class GitOpsTarget:
         if declared.config_rel in edits:
             before[declared.config_rel] = declared.config_text
         previous = {app: declared.states[app].shown for app in apps if app in declared.states}
-        return Applied(change, changed=apps, previous=previous, files=edits, before=before)
+        return Applied(change, changed=apps, previous=previous, files=edits, before=before), found
 
     def _commit_and_push(self, copy: WorkingCopy, applied: Applied, message: str) -> Push:
         for path, text in applied.files.items():
@@ -259,6 +293,7 @@ class _Read(Declared):
 
     texts: Mapping[str, str | None] = field(default_factory=dict)
     config_rel: str | None = None
+    found: Mapping[str, Sequence[Reference]] = field(default_factory=dict)  # path → its references
 
 
 # What every command needs to run at all; nothing here is a secret.
