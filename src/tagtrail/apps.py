@@ -17,7 +17,7 @@ from pathlib import Path, PurePosixPath
 from tagtrail.config import Config, parse_config
 from tagtrail.config.globs import glob_match
 from tagtrail.config.loader import CONFIG_NAME
-from tagtrail.errors import ConfigError, TagtrailError
+from tagtrail.errors import ConfigError, GitError, TagtrailError
 from tagtrail.gitrepo import GitRepo
 
 BUILD_FILES = ("Dockerfile", "Containerfile")
@@ -124,9 +124,10 @@ def of_commit(repo: GitRepo, config: Config, sha: str) -> list[App]:
     `changed` (every app for a root commit, or when the build settings changed). Asked for every webhook, so
     only the folders the commit touched (and the apps with declared inputs) are looked in, not every app's."""
     base = f"{sha}^"
-    if not repo.has_commit(base):
+    try:
+        paths = repo.changed_paths(base, sha)
+    except GitError:  # a root commit (or one this repository lacks)
         return changed(repo, config, base, sha)[0]
-    paths = repo.changed_paths(base, sha)
     if CONFIG_NAME in paths:
         return changed_in(repo, discover(repo.root, config), base, sha, paths)[0]
     folder = PurePosixPath(config.apps.root).as_posix()

@@ -92,6 +92,9 @@ def test_apps_looked_up_by_name_are_those_discovery_finds(repo: Path) -> None:
     every = {app.name: app for app in discover(repo, config)}
     asked = ["worker", "backup-nas", "shared", "docs", "nothing", "../apps/web"]
     assert discover_named(repo, config, asked) == {n: every[n] for n in ("worker", "backup-nas")}
+    # a root commit builds every app
+    root = GitRepo(repo)
+    assert of_commit(root, config, root.head_sha()) == list(every.values())
 
 
 @pytest.mark.parametrize(

@@ -81,20 +81,16 @@ class DeployIndex:
         return holding if set(apps) <= named else None
 
     def read(self, copy: WorkingCopy, apps: Collection[str], config_rel: str | None) -> Slice | None:
-        """The files of `apps` in `copy`, read, when the index still describes them; else None (blocking:
-        one or two git processes)."""
+        """The files of `apps` in `copy`, read, when the index still describes them; else None (blocking)."""
         paths = self.files_of(apps) if self.head is not None else None
         if paths is None or self.head is None:
             return None
-        head = copy.repo.head_sha()
-        if head != self.head:
-            try:
-                moved = copy.repo.changed_paths(self.head, head)
-            except GitError:  # the indexed commit is gone (a force-push, a fresh clone)
-                return None
-            if any(self._holds(path, config_rel) for path in moved):
-                return None
-            self.head = head
+        try:  # one git process: commits since (a monorepo's own) that touch no deploy file change nothing
+            moved = copy.repo.changed_paths(self.head, "HEAD")
+        except GitError:  # the indexed commit is gone (a force-push, a fresh clone)
+            return None
+        if any(self._holds(path, config_rel) for path in moved):
+            return None
         config_text = copy.read(config_rel) if config_rel else None
         texts = {path: copy.read(path) for path in paths}
         if config_text != self.config_text or any(texts[p] != self.texts[p] for p in paths):
