@@ -207,3 +207,40 @@ def test_what_the_index_cannot_answer_falls_back_to_the_full_read(
                 n += 1
 
     run(go)
+
+
+def test_each_apps_newest_deploy_is_read_since_the_last_read_as_afresh(
+    tmp_path: Path, registry: RegistryServer, pusher: ImagePusher, file_remote: Remote, repo_name: str
+) -> None:
+    """The dashboard's snapshot after each deploy reads only the commits since its last read, to the same
+    effect as reading the history afresh: after hint deploys, a hand edit, and a branch reset."""
+    project = make_behind(tmp_path, registry, pusher, apps=3, builds=3, behind=1, prefix=repo_name)
+    split_files(project, file_remote)
+    root, apps = project.root, ["app000", "app001", "app002"]
+    by_hand = (root / "deploy/both.yaml").read_text()  # app000 and app001 as they ran before any deploy
+
+    async def newest(target: object) -> list[tuple[str, str, str | None, str | None]]:
+        assert isinstance(target, GitOpsTarget)
+        entries = await target.history(until=apps)
+        first = {e.app: e for e in reversed(entries)}  # the newest of each app
+        return sorted((e.app, e.commit, e.before, e.after) for e in first.values())
+
+    async def afresh() -> list[tuple[str, str, str | None, str | None]]:
+        path = root / "tagtrail.yaml"
+        config = load_config(path)
+        return await newest(target_for(config, path, matcher_for(config)))
+
+    async def go() -> None:
+        async with kept(project) as reconciler:
+            await reconciler.run(actor="test", automatic=True)
+            assert await newest(reconciler.target) == await afresh()
+            for n, app in enumerate(["app000", "app002"]):
+                pushed(project, pusher, app, n)
+                await reconciler.run([app], actor="test", automatic=True)
+                assert await newest(reconciler.target) == await afresh(), app
+            hand_commit(project, {"deploy/both.yaml": by_hand}, "app000 and app001 back, by hand")
+            assert await newest(reconciler.target) == await afresh()
+            git(root, "reset", "-q", "--hard", "HEAD~2")  # the hand edit and the last deploy undone
+            assert await newest(reconciler.target) == await afresh()
+
+    run(go)

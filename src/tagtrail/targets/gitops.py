@@ -29,6 +29,7 @@ from tagtrail.refs import Matcher, Reference
 from tagtrail.targets.base import Applied, Change, Decide, Declared
 from tagtrail.targets.files import find_all, read_state, rewrite_all, states_of
 from tagtrail.targets.index import DeployIndex
+from tagtrail.targets.latest import Latest
 from tagtrail.targets.message import commit_message
 from tagtrail.targets.workcopy import WorkingCopies, WorkingCopy
 
@@ -54,6 +55,7 @@ class GitOpsTarget:
         self.copies = WorkingCopies(git, self.project_root, keep=keep)
         self.where = "the deploy files"
         self.index = DeployIndex(list(git.files))  # which files hold each app, for a hint's deploy
+        self.latest = Latest()
 
     # The Target protocol ------------------------------------------------------------------------------
 
@@ -67,8 +69,7 @@ class GitOpsTarget:
     async def apply_for(
         self, apps: Collection[str] | None, decide: Decide, *, dry_run: bool = False
     ) -> Applied:
-        """`apply`, reading and writing only the files that hold `apps` (a hint's) where the index knows
-        them (`targets.index`); a retry after a rejected push reads every file, as a deploy of all does."""
+        """`apply`, reading and writing only the files holding `apps` where the index knows them."""
         async with self._copy(for_commit=not dry_run) as copy:
             attempt = 0
             while True:
@@ -95,18 +96,17 @@ class GitOpsTarget:
                         " Someone else pushes to it constantly: try again later"
                     )
                 await asyncio.to_thread(self.copies.refresh, copy)
-            if applied.commit is not None and not change.pins:
-                self.index.wrote(applied.commit, applied.files, found)
-            else:
-                self.index.forget()
+            self.index.wrote(None if change.pins else applied.commit, applied.files, found)
             await asyncio.to_thread(self._then, copy, applied)
             return applied
 
     async def history(self, app: str | None = None, *, until: list[str] | None = None) -> list[HistoryEntry]:
         async with self._copy(for_commit=False) as copy:
-            return await asyncio.to_thread(
-                lambda: deploy_history(copy.repo, self._files(copy), self.matcher, app, until=until)
-            )
+            if app is None and until is not None:  # each app's newest: kept, read since (targets.latest)
+                return await asyncio.to_thread(
+                    self.latest.read, copy.repo, self._files(copy), self.matcher, until
+                )
+            return await asyncio.to_thread(deploy_history, copy.repo, self._files(copy), self.matcher, app)
 
     async def sync(self) -> bool:
         return await asyncio.to_thread(self.copies.sync)

@@ -61,9 +61,10 @@ class DeployIndex:
         self.texts = {path: text for path, text in texts.items() if text is not None}
         self.found = {path: found.get(path, ()) for path in self.texts}
 
-    def wrote(self, head: str, texts: Mapping[str, str], found: Found) -> None:
-        """tagtrail committed `head`, changing `texts` (whose references are `found`) and nothing else."""
-        if self.head is None or not set(texts) <= set(self.texts):
+    def wrote(self, head: str | None, texts: Mapping[str, str], found: Found) -> None:
+        """tagtrail committed `head`, changing `texts` (whose references are `found`) and nothing else
+        (None: it changed tagtrail.yaml too, or made no commit: the next read is a full one)."""
+        if head is None or self.head is None or not set(texts) <= set(self.texts):
             self.forget()
             return
         self.head = head
