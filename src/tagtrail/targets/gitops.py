@@ -103,8 +103,9 @@ class GitOpsTarget:
     async def history(self, app: str | None = None, *, until: list[str] | None = None) -> list[HistoryEntry]:
         async with self._copy(for_commit=False) as copy:
             if app is None and until is not None:  # each app's newest: kept, read since (targets.latest)
+                read = self.latest.read
                 return await asyncio.to_thread(
-                    self.latest.read, copy.repo, self._files(copy), self.matcher, until
+                    read, copy.repo, self._files(copy), self.matcher, until, self.index.known
                 )
             return await asyncio.to_thread(deploy_history, copy.repo, self._files(copy), self.matcher, app)
 

@@ -41,6 +41,9 @@ class DeployIndex:
     config_text: str | None = None
     texts: dict[str, str] = field(default_factory=dict)  # every deploy file, in the order they are read
     found: dict[str, Sequence[Reference]] = field(default_factory=dict)
+    before: dict[str, tuple[str, Sequence[Reference]]] = field(
+        default_factory=dict
+    )  # the last commit's parent
     last_read: tuple[str, ...] = ()
 
     def remember(
@@ -68,12 +71,21 @@ class DeployIndex:
             self.forget()
             return
         self.head = head
+        self.before = {path: (self.texts[path], self.found[path]) for path in texts}
         self.texts.update(texts)
         self.found.update({path: found[path] for path in texts})
 
+    def known(self, path: str, text: str) -> Sequence[Reference] | None:
+        """The references of `text` at `path` where the index holds that text, now or before tagtrail's
+        last commit (the history after a deploy reads both versions: not parsed again)."""
+        if self.texts.get(path) == text:
+            return self.found[path]
+        before = self.before.get(path)
+        return before[1] if before is not None and before[0] == text else None
+
     def forget(self) -> None:
         self.head = None
-        self.texts, self.found = {}, {}
+        self.texts, self.found, self.before = {}, {}, {}
 
     def files_of(self, apps: Collection[str]) -> list[str] | None:
         """The files holding the references of `apps`, in read order; None when an app has none indexed."""

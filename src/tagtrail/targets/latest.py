@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from tagtrail.errors import GitError
 from tagtrail.gitrepo import GitRepo
-from tagtrail.history import HistoryEntry, deploy_history
+from tagtrail.history import HistoryEntry, Known, deploy_history
 from tagtrail.refs import Matcher
 
 
@@ -25,16 +25,23 @@ class Latest:
     entries: list[HistoryEntry] = field(default_factory=list)  # the newest of each app, newest first
 
     def read(
-        self, repo: GitRepo, files: list[str], matcher: Matcher, until: Collection[str]
+        self,
+        repo: GitRepo,
+        files: list[str],
+        matcher: Matcher,
+        until: Collection[str],
+        known: Known | None = None,
     ) -> list[HistoryEntry]:
-        """The newest change of each app of `until` (and of the others met on the way), newest first."""
+        """The newest change of each app of `until` (and of the others met on the way), newest first.
+        `known`: the references of texts already read (the deploy index's), not searched again."""
         head = repo.head_sha()
         since = self.head if files == self.files and set(until) <= self.until else None
         if since is not None and since != head and not _follows(repo, since, head):
             since = None
         if since == head:
             return list(self.entries)
-        found = deploy_history(repo, files, matcher, rev=f"{since}..{head}" if since else head, until=until)
+        rev = f"{since}..{head}" if since else head
+        found = deploy_history(repo, files, matcher, rev=rev, until=until, known=known)
         newest: dict[str, HistoryEntry] = {}
         for entry in [*found, *(self.entries if since else [])]:
             newest.setdefault(entry.app, entry)
