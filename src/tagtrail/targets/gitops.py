@@ -164,7 +164,7 @@ class GitOpsTarget:
                 )
         read = self._read(copy)
         if remember:
-            self.index.remember(copy, copy.repo.head_sha(), read.config_text, read.texts, read.found)
+            self.index.remember(copy, read.config_text, read.texts, read.found)
         return read
 
     def _at_head(self, copy: WorkingCopy) -> tuple[Declared, list[HistoryEntry]]:

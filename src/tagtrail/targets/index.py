@@ -41,22 +41,21 @@ class DeployIndex:
     config_text: str | None = None
     texts: dict[str, str] = field(default_factory=dict)  # every deploy file, in the order they are read
     found: dict[str, Sequence[Reference]] = field(default_factory=dict)
-    before: dict[str, tuple[str, Sequence[Reference]]] = field(
-        default_factory=dict
-    )  # the last commit's parent
+    # the texts tagtrail's last commit replaced, with their references (its parent's)
+    before: dict[str, tuple[str, Sequence[Reference]]] = field(default_factory=dict)
     last_read: tuple[str, ...] = ()
 
     def remember(
-        self,
-        copy: WorkingCopy,
-        head: str,
-        config_text: str | None,
-        texts: Mapping[str, str | None],
-        found: Found,
+        self, copy: WorkingCopy, config_text: str | None, texts: Mapping[str, str | None], found: Found
     ) -> None:
-        """A full read at commit `head` of `copy`."""
+        """A full read of `copy`, at the commit checked out there."""
         self.last_read = tuple(texts)
         root = copy.repo.root.resolve()
+        try:
+            head = copy.repo.head_sha()
+        except GitError:  # no commit yet: nothing to vouch for
+            self.forget()
+            return
         if any((root / path).resolve() != root / path for path in texts):
             self.forget()  # a link: a change to the file it names is not a change git shows at its path
             return
