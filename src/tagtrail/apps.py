@@ -10,13 +10,14 @@ sha GitHub sends for a new branch).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from tagtrail.config import Config, parse_config
 from tagtrail.config.globs import glob_match
 from tagtrail.config.loader import CONFIG_NAME
-from tagtrail.errors import ConfigError, TagtrailError
+from tagtrail.errors import ConfigError, GitError, TagtrailError
 from tagtrail.gitrepo import GitRepo
 
 BUILD_FILES = ("Dockerfile", "Containerfile")
@@ -57,27 +58,11 @@ def discover(root: Path, config: Config) -> list[App]:
         raise TagtrailError(
             f"apps.root '{config.apps.root}' is not a folder in {root}; create it or fix apps.root"
         )
-    found = []
-    for folder in sorted(p for p in apps_root.iterdir() if p.is_dir()):
-        if folder.name in config.apps.exclude or folder.name.startswith("."):
-            continue
-        build_file = next((folder / name for name in BUILD_FILES if (folder / name).is_file()), None)
-        if build_file is None:
-            continue
-        if not _NAME.fullmatch(folder.name):
-            raise TagtrailError(
-                f"{folder.relative_to(root)}: '{folder.name}' cannot name an image (lowercase letters, digits and"
-                " . _ - only); rename the folder or add it to apps.exclude"
-            )
-        found.append(
-            App(
-                folder.name,
-                folder.relative_to(root).as_posix(),
-                build_file.relative_to(root).as_posix(),
-                config.image_for(folder.name),
-                tuple(config.apps.inputs.get(folder.name, ())),
-            )
-        )
+    found = [
+        app
+        for folder in sorted(p for p in apps_root.iterdir() if p.is_dir())
+        if (app := _app_in(folder, root, config)) is not None
+    ]
     unknown = sorted(set(config.apps.inputs) - {app.name for app in found})
     if unknown:
         raise TagtrailError(
@@ -105,10 +90,51 @@ def changed_in(
     return picked, f"{len(paths)} files changed between {base[:12]} and {head}"
 
 
+def discover_named(root: Path, config: Config, names: Iterable[str]) -> dict[str, App]:
+    """The apps among `names`, as `discover` finds them, looking in their folders alone (a webhook's app
+    among 500 need not list the other 499)."""
+    apps_root = root / config.apps.root
+    found = ((name, _app_in(apps_root / name, root, config)) for name in names if _NAME.fullmatch(name))
+    return {name: app for name, app in found if app is not None}
+
+
+def _app_in(folder: Path, root: Path, config: Config) -> App | None:
+    """The app `folder` holds (None: excluded, or no Dockerfile or Containerfile there)."""
+    if folder.name in config.apps.exclude or folder.name.startswith("."):
+        return None
+    build_file = next((folder / name for name in BUILD_FILES if (folder / name).is_file()), None)
+    if build_file is None:
+        return None
+    if not _NAME.fullmatch(folder.name):
+        raise TagtrailError(
+            f"{folder.relative_to(root)}: '{folder.name}' cannot name an image (lowercase letters, digits and"
+            " . _ - only); rename the folder or add it to apps.exclude"
+        )
+    return App(
+        folder.name,
+        folder.relative_to(root).as_posix(),
+        build_file.relative_to(root).as_posix(),
+        config.image_for(folder.name),
+        tuple(config.apps.inputs.get(folder.name, ())),
+    )
+
+
 def of_commit(repo: GitRepo, config: Config, sha: str) -> list[App]:
     """The apps CI builds for commit `sha`: those it changed against its first parent, by the same rule as
-    `changed` (every app for a root commit, or when the build settings changed)."""
-    return changed(repo, config, f"{sha}^", sha)[0]
+    `changed` (every app for a root commit, or when the build settings changed). Asked for every webhook, so
+    only the folders the commit touched (and the apps with declared inputs) are looked in, not every app's."""
+    base = f"{sha}^"
+    try:
+        paths = repo.changed_paths(base, sha)
+    except GitError:  # a root commit (or one this repository lacks)
+        return changed(repo, config, base, sha)[0]
+    if CONFIG_NAME in paths:
+        return changed_in(repo, discover(repo.root, config), base, sha, paths)[0]
+    folder = PurePosixPath(config.apps.root).as_posix()
+    prefix = "" if folder == "." else folder + "/"
+    touched = {p.removeprefix(prefix).split("/")[0] for p in paths if p.startswith(prefix)}
+    apps = discover_named(repo.root, config, sorted(touched | set(config.apps.inputs)))
+    return changed_in(repo, sorted(apps.values(), key=lambda a: a.name), base, sha, paths)[0]
 
 
 def _build_config(repo: GitRepo, rev: str) -> object:

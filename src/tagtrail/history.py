@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,13 +45,14 @@ class HistoryEntry:
 
 
 _Refs = list[Reference]
+Known = Callable[[str, str], Sequence[Reference] | None]  # (path, text) → its references, where known
 
 
 _READ_AHEAD = 32  # commits whose deploy files one git process reads
 
 
 def _reader(
-    repo: GitRepo, files: list[str], matcher: Matcher, revs: list[str]
+    repo: GitRepo, files: list[str], matcher: Matcher, revs: list[str], known: Known | None = None
 ) -> Callable[[str], dict[str, _Refs]]:
     """The references at a rev of `revs`, the files of it and of the next revs read in one git process
     (`cat-file --batch`) rather than one `git show` per file and commit."""
@@ -65,20 +66,22 @@ def _reader(
             start = position.get(rev)
             chunk = [rev] if start is None else revs[start : start + _READ_AHEAD]
             texts.update(repo.texts((r, path) for r in chunk if r for path in files))
-        return refs_in({path: texts.get((rev, path)) for path in files}, matcher)
+        return refs_in({path: texts.get((rev, path)) for path in files}, matcher, known)
 
     return refs_at
 
 
-def refs_in(texts: Mapping[str, str | None], matcher: Matcher) -> dict[str, _Refs]:
+def refs_in(
+    texts: Mapping[str, str | None], matcher: Matcher, known: Known | None = None
+) -> dict[str, _Refs]:
     """The references in the deploy files' texts, by app (a file that is missing or does not parse says
-    nothing)."""
+    nothing). `known`: the references of a text already found (None: not known), not searched again."""
     by_app: dict[str, _Refs] = {}
     for path, text in texts.items():
         if text is None:
             continue
         try:
-            refs = find(path, text, matcher)
+            refs = (known(path, text) if known else None) or find(path, text, matcher)
         except RefsError:
             continue  # a commit where the file did not parse says nothing about what ran
         for ref in refs:
@@ -101,13 +104,15 @@ def deploy_history(
     rev: str = "HEAD",
     limit: int | None = None,
     until: Collection[str] | None = None,
+    known: Known | None = None,
 ) -> list[HistoryEntry]:
     """Every change of the reference of `app` (or of every app) in the deploy files, newest first. With
     `until`, reading stops once each of those apps has its newest change (what the dashboard shows)."""
     entries = []
     missing = set(until) if until is not None else None
     commits = repo.log(files, rev)
-    refs_at = _reader(repo, files, matcher, [c[0] for c in commits] + [commits[-1][1] if commits else ""])
+    revs = [c[0] for c in commits] + [commits[-1][1] if commits else ""]
+    refs_at = _reader(repo, files, matcher, revs, known)
     after: dict[str, _Refs] | None = None
     for index, (sha, parent, author, when, message) in enumerate(commits):
         # the log follows first parents and only commits that touch the files, so what a commit's parent

@@ -9,7 +9,9 @@ import pytest
 
 from bench.cli import run
 from bench.git import commit, git, init_repo
-from tagtrail.apps import glob_match
+from tagtrail.apps import discover, discover_named, glob_match, of_commit
+from tagtrail.config import load_config
+from tagtrail.gitrepo import GitRepo
 
 CONFIG = """\
 image: ghcr.io/acme/homelab/{app}
@@ -83,6 +85,18 @@ def test_apps_are_found_by_their_dockerfile(capsys: pytest.CaptureFixture[str], 
     assert [line.split()[0] for line in out.splitlines()] == ["APP", "backup-nas", "web", "worker"]
 
 
+def test_apps_looked_up_by_name_are_those_discovery_finds(repo: Path) -> None:
+    """A webhook's app is looked up in its own folder (`discover_named`), found as the full listing finds it;
+    an excluded folder, one without a Dockerfile and a name that is no app are not apps."""
+    config = load_config(repo / "tagtrail.yaml")
+    every = {app.name: app for app in discover(repo, config)}
+    asked = ["worker", "backup-nas", "shared", "docs", "nothing", "../apps/web"]
+    assert discover_named(repo, config, asked) == {n: every[n] for n in ("worker", "backup-nas")}
+    # a root commit builds every app
+    root = GitRepo(repo)
+    assert of_commit(root, config, root.head_sha()) == list(every.values())
+
+
 @pytest.mark.parametrize(
     ("files", "expected"),
     [
@@ -102,8 +116,11 @@ def test_changed_apps(
     capsys: pytest.CaptureFixture[str], repo: Path, files: dict[str, str], expected: list[str]
 ) -> None:
     base = git(repo, "rev-parse", "HEAD")
-    commit(repo, files, "change")
+    sha = commit(repo, files, "change")
     assert changed(capsys, base) == expected
+    # what a webhook's commit waits for: the same, looked up in the folders the commit touched
+    config = load_config(repo / "tagtrail.yaml")
+    assert [app.name for app in of_commit(GitRepo(repo), config, sha)] == expected
 
 
 def test_an_empty_change_prints_an_empty_matrix(capsys: pytest.CaptureFixture[str], repo: Path) -> None:

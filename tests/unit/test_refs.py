@@ -7,7 +7,7 @@ import pytest
 import tagtrail.refs
 from tagtrail.config.model import Config
 from tagtrail.errors import RefsError
-from tagtrail.refs import HelmKeys, Image, Matcher, find, rewrite
+from tagtrail.refs import HelmKeys, Image, Matcher, find, rewrite, rewrite_found
 from tagtrail.refs._verify import verify
 
 D1 = "sha256:" + "1" * 64
@@ -384,8 +384,18 @@ def test_the_package_keeps_the_names_its_callers_import() -> None:
         "find",
         "normalise",
         "rewrite",
+        "rewrite_found",
         "split_written",
     ]
+
+
+def test_a_rewrite_from_the_references_already_found_is_the_rewrite_and_says_what_it_reads_back() -> None:
+    """The GitOps target keeps each file's references from reading it, so a large file is not searched
+    again before its edit; the references of the result come back from the proof, for the next edit."""
+    targets = {"gosonos": target("gosonos"), "lights": target("lights")}
+    new, changed, after = rewrite_found("p.yaml", PULUMI, M, targets, find("p.yaml", PULUMI, M))
+    assert (new, changed) == rewrite("p.yaml", PULUMI, M, targets)
+    assert after == find("p.yaml", new, M)
 
 
 def test_deploy_files_obey_the_same_limits_as_tagtrail_yaml() -> None:

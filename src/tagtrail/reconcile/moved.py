@@ -49,7 +49,7 @@ def running_of(
     """What the base check needs of each app in `declared`: what runs, and where its Dockerfile is."""
     from tagtrail.baseimages import Running  # noqa: PLC0415 (lazy, as above)
 
-    found = {app.name: app for app in discovery.discover(root, config)}
+    found = discovery.discover_named(root, config, declared)
     running = []
     for name, state in sorted(declared.items()):
         parsed = config.tag_scheme.parse(state.running.tag) if state.running.tag else None

@@ -15,7 +15,7 @@ each call in `asyncio.run`; `tagtrail serve` keeps one Reconciler (and so its ca
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +30,7 @@ from tagtrail.reconcile.outcome import Planned, Report
 from tagtrail.reconcile.record import records
 from tagtrail.registry import ImageRef, RegistryClient
 from tagtrail.targets.base import Applied, AppState, Change, Conflict, Decide, Declared, ImageChange
+from tagtrail.targets.capabilities import NARROWS
 from tagtrail.targets.factory import open_project
 from tagtrail.targets.project import Project
 
@@ -141,18 +142,23 @@ class Reconciler:
             return Change("deploy", actor, images, skip_ci=skip)
 
         try:
-            report.applied = await self.write(decide, dry_run=dry_run)
+            report.applied = await self.write(decide, dry_run=dry_run, apps=apps)
         finally:
             await observer.close()
         if not dry_run:
             await self.record(report, actor, automatic=automatic)
         return report
 
-    async def write(self, decide: Decide, *, dry_run: bool = False) -> Applied:
+    async def write(
+        self, decide: Decide, *, dry_run: bool = False, apps: Collection[str] | None = None
+    ) -> Applied:
         """Read, decide, write; on a conflict (a concurrent write won) refresh, read and decide again on
-        what is there now, a bounded number of times. The same loop for every target."""
+        what is there now, a bounded number of times. The same loop for every target. For named `apps` (a
+        webhook hint's), a target that can narrows its first read to what holds them."""
         target = self.project.target
-        async with target.writing(dry_run=dry_run) as writing:
+        narrows = target.offers(NARROWS) if apps else None
+        opened = narrows.writing_for(apps, dry_run=dry_run) if narrows else target.writing(dry_run=dry_run)
+        async with opened as writing:
             attempts = 0
             while True:
                 attempts += 1

@@ -15,7 +15,7 @@ many references as before). Every other byte of the file stays as it was (DESIGN
 tagtrail cannot do that way is refused with one line, `file:line: what is wrong; what to do`.
 """
 
-from tagtrail.refs._edit import rewrite
+from tagtrail.refs._edit import rewrite, rewrite_found
 from tagtrail.refs._find import find
 from tagtrail.refs._model import HelmKeys, Image, Kind, Matcher, Reference, Span, normalise, split_written
 
@@ -29,5 +29,6 @@ __all__ = [
     "find",
     "normalise",
     "rewrite",
+    "rewrite_found",
     "split_written",
 ]

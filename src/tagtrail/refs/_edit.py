@@ -94,7 +94,15 @@ def rewrite(
 ) -> tuple[str, list[Reference]]:
     """The file with every reference of the apps in `targets` pointing at its target, and the references
     that changed. Raises RefsError (nothing is written) if the result does not read back as intended."""
-    before = find(path, text, matcher)
+    result, changed, _ = rewrite_found(path, text, matcher, targets, find(path, text, matcher))
+    return result, changed
+
+
+def rewrite_found(
+    path: str, text: str, matcher: Matcher, targets: Mapping[str, Image], before: list[Reference]
+) -> tuple[str, list[Reference], list[Reference]]:
+    """`rewrite`, given the references `find` returned for `text` (kept from reading it, so a large file is
+    not searched twice); also returns the references of the result, as the proof read them back."""
     refs = [r for r in before if r.app in targets]
     digest_marked = {r.app for r in refs if r.kind == "digest"}
     edits: dict[tuple[int, int, str], Edit] = {}  # an aliased value is edited once
@@ -124,5 +132,4 @@ def rewrite(
         position = edit.end
     out.append(text[position:])
     result = "".join(out)
-    verify(path, result, matcher, targets, before)
-    return result, changed
+    return result, changed, verify(path, result, matcher, targets, before)

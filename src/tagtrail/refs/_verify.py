@@ -12,9 +12,10 @@ from tagtrail.refs._model import Image, Matcher, Reference
 
 def verify(
     path: str, text: str, matcher: Matcher, targets: Mapping[str, Image], before: list[Reference]
-) -> None:
+) -> list[Reference]:
     """Every reference of the apps edited must now name its target, and each app must have exactly as many
-    references as before: an edit that made one unreadable, or made a new one, is a broken edit."""
+    references as before: an edit that made one unreadable, or made a new one, is a broken edit. Returns the
+    references of `text` as read back."""
     try:
         after = find(path, text, matcher)
     except RefsError as exc:
@@ -40,6 +41,7 @@ def verify(
                 f"{path}:{ref.line}: the rewritten reference of {ref.app} does not read back as"
                 f" {target.reference}; nothing was written; this is a tagtrail bug, please report it with the file"
             )
+    return after
 
 
 def _reads_as(ref: Reference, target: Image, matcher: Matcher, digest_marked: set[str]) -> bool:

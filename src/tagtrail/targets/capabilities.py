@@ -3,11 +3,12 @@ the target as that protocol, or None; nothing outside `targets/` names a concret
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
+from collections.abc import Collection
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from typing import TYPE_CHECKING, Protocol
 
 from tagtrail.gitrepo import GitRepo
-from tagtrail.targets.base import Capability
+from tagtrail.targets.base import Capability, Writing
 
 if TYPE_CHECKING:  # lightkube: loaded only where a cluster is configured
     from tagtrail.kube.cluster import Cluster
@@ -36,5 +37,18 @@ class InCluster(Protocol):
         ...
 
 
+class Narrows(Protocol):
+    """A write for some apps only (a webhook hint's): its first read holds only what holds them, where the
+    target knows that, to the same effect for them as a whole read; so a push costs the same whatever the
+    number of apps. A read after a conflict reads everything."""
+
+    def writing_for(
+        self, apps: Collection[str] | None, *, dry_run: bool = False
+    ) -> AbstractAsyncContextManager[Writing]:
+        """`Target.writing`, its first read narrowed to `apps` (all, where None)."""
+        ...
+
+
 CHECKOUT: Capability[Checkout] = Capability("checkout")
 IN_CLUSTER: Capability[InCluster] = Capability("in-cluster")
+NARROWS: Capability[Narrows] = Capability("narrows")

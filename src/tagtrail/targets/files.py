@@ -3,23 +3,34 @@ rewrite of a set of them (byte-preserving, verified by tagtrail.refs)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from tagtrail.policy import Running
-from tagtrail.refs import Image, Matcher, Reference, find, rewrite
+from tagtrail.refs import Image, Matcher, Reference, find, rewrite_found
 from tagtrail.scheme import ParsedTag, Scheme
 from tagtrail.targets.base import AppState
+
+Found = Mapping[str, Sequence[Reference]]  # path → the references in its text, as `find` returns them
 
 
 def read_state(files: Mapping[str, str | None], matcher: Matcher, scheme: Scheme) -> dict[str, AppState]:
     """Each app's references in the deploy files. Where references disagree, the newest readable build is
     what runs (so a hand-made newer reference is never taken for older)."""
+    return states_of(find_all(files, matcher), scheme)
+
+
+def find_all(files: Mapping[str, str | None], matcher: Matcher) -> dict[str, list[Reference]]:
+    """The references in each file that is there, in the order of `files`."""
+    return {path: find(path, text, matcher) for path, text in files.items() if text is not None}
+
+
+def states_of(found: Found, scheme: Scheme, apps: Collection[str] | None = None) -> dict[str, AppState]:
+    """Each app's state from the references found (only those of `apps`, when given), file by file."""
     by_app: dict[str, list[Reference]] = {}
-    for path, text in files.items():
-        if text is None:
-            continue
-        for ref in find(path, text, matcher):
-            by_app.setdefault(ref.app, []).append(ref)
+    for refs in found.values():
+        for ref in refs:
+            if apps is None or ref.app in apps:
+                by_app.setdefault(ref.app, []).append(ref)
     return {app: state_of(app, refs, scheme) for app, refs in sorted(by_app.items())}
 
 
@@ -34,18 +45,20 @@ def state_of(app: str, refs: Sequence[Reference], scheme: Scheme) -> AppState:
 
 
 def rewrite_all(
-    texts: Mapping[str, str | None], images: Mapping[str, Image], matcher: Matcher
-) -> tuple[dict[str, str], set[str]]:
-    """The files whose text changes (path → new text), and the apps whose references changed."""
+    texts: Mapping[str, str | None], images: Mapping[str, Image], matcher: Matcher, found: Found
+) -> tuple[dict[str, str], set[str], dict[str, list[Reference]]]:
+    """The files whose text changes (path → new text), the apps whose references changed, and the
+    references of each new text. `found`: the references of `texts` as read; a file holding none of the
+    apps in `images` is left alone, unparsed."""
     edits: dict[str, str] = {}
     changed: set[str] = set()
-    if not images:
-        return edits, changed
+    after: dict[str, list[Reference]] = {}
     for path, text in texts.items():
-        if text is None:
+        before = list(found.get(path, ()))
+        if text is None or not any(r.app in images for r in before):
             continue
-        new, refs = rewrite(path, text, matcher, images)
+        new, refs, after[path] = rewrite_found(path, text, matcher, images, before)
         if new != text:
             edits[path] = new
             changed.update(r.app for r in refs)
-    return edits, changed
+    return edits, changed, after

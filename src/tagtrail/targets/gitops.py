@@ -14,8 +14,8 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import AsyncIterator, Iterator, Mapping
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Collection, Iterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,10 +25,12 @@ from tagtrail.config.edit import remove_pin, set_pin
 from tagtrail.errors import GitError, TagtrailError
 from tagtrail.gitrepo import GitRepo, Push
 from tagtrail.history import HistoryEntry, deploy_history
-from tagtrail.refs import Matcher
+from tagtrail.refs import Matcher, Reference
 from tagtrail.targets.base import Applied, C, Capability, Change, Conflict, Declared, Then, offered
-from tagtrail.targets.capabilities import CHECKOUT
-from tagtrail.targets.files import read_state, rewrite_all
+from tagtrail.targets.capabilities import CHECKOUT, NARROWS
+from tagtrail.targets.files import find_all, read_state, rewrite_all, states_of
+from tagtrail.targets.index import DeployIndex
+from tagtrail.targets.latest import Latest
 from tagtrail.targets.message import commit_message
 from tagtrail.targets.workcopy import WorkingCopies, WorkingCopy
 
@@ -53,6 +55,8 @@ class GitOpsTarget:
         self.matcher = matcher
         self.copies = WorkingCopies(git, self.project_root, keep=keep)
         self.where = "the deploy files"
+        self.index = DeployIndex(list(git.files))  # which files hold each app, for a hint's deploy
+        self.latest = Latest()
 
     # The Target protocol ------------------------------------------------------------------------------
 
@@ -60,19 +64,28 @@ class GitOpsTarget:
         async with self._copy(for_commit=False) as copy:
             return await asyncio.to_thread(self._read, copy)
 
+    def writing(self, *, dry_run: bool = False) -> AbstractAsyncContextManager[_Writing]:
+        return self.writing_for(None, dry_run=dry_run)
+
     @asynccontextmanager
-    async def writing(self, *, dry_run: bool = False) -> AsyncIterator[_Writing]:
+    async def writing_for(
+        self, apps: Collection[str] | None, *, dry_run: bool = False
+    ) -> AsyncIterator[_Writing]:
+        """A write whose first read holds only the files holding `apps`, where the index knows them."""
         async with self._copy(for_commit=not dry_run) as copy:
-            yield _Writing(self, copy, dry_run)
+            yield _Writing(self, copy, dry_run, apps)
 
     def offers(self, capability: Capability[C]) -> C | None:
-        return offered(self, capability, CHECKOUT)
+        return offered(self, capability, CHECKOUT, NARROWS)
 
     async def history(self, app: str | None = None, *, until: list[str] | None = None) -> list[HistoryEntry]:
         async with self._copy(for_commit=False) as copy:
-            return await asyncio.to_thread(
-                lambda: deploy_history(copy.repo, self._files(copy), self.matcher, app, until=until)
-            )
+            if app is None and until is not None:  # each app's newest: kept, read since (targets.latest)
+                read = self.latest.read
+                return await asyncio.to_thread(
+                    read, copy.repo, self._files(copy), self.matcher, until, self.index.known
+                )
+            return await asyncio.to_thread(deploy_history, copy.repo, self._files(copy), self.matcher, app)
 
     async def sync(self) -> bool:
         return await asyncio.to_thread(self.copies.sync)
@@ -121,12 +134,29 @@ class GitOpsTarget:
         self.where = described(files)
         return files
 
-    def _read(self, copy: WorkingCopy) -> Declared:
+    def _read(self, copy: WorkingCopy) -> _Read:
         texts = {path: copy.read(path) for path in self._files(copy)}
         config_rel = self._config_in(copy)
         config_text = copy.read(config_rel) if config_rel else None
-        states = read_state(texts, self.matcher, self.config.tag_scheme)
-        return _Read(states, config_text, texts=texts, config_rel=config_rel)
+        found = find_all(texts, self.matcher)
+        states = states_of(found, self.config.tag_scheme)
+        return _Read(states, config_text, texts=texts, config_rel=config_rel, found=found)
+
+    def _read_for(self, copy: WorkingCopy, apps: Collection[str] | None, remember: bool) -> _Read:
+        """With `apps`, only the files holding them, where the index answers; else every file (indexed
+        anew where `remember`: a copy to commit in, which holds the deploy branch as it is)."""
+        if apps:
+            config_rel = self._config_in(copy)
+            part = self.index.read(copy, apps, config_rel)
+            if part is not None:
+                states = states_of(part.found, self.config.tag_scheme, apps)
+                return _Read(
+                    states, part.config_text, texts=part.texts, config_rel=config_rel, found=part.found
+                )
+        read = self._read(copy)
+        if remember:
+            self.index.remember(copy, read.config_text, read.texts, read.found)
+        return read
 
     def _at_head(self, copy: WorkingCopy) -> tuple[Declared, list[HistoryEntry]]:
         rev = self.copies.head(copy)
@@ -142,11 +172,14 @@ class GitOpsTarget:
             return Declared(states, config_text), []
         return Declared(states, config_text), deploy_history(copy.repo, files, self.matcher, rev=rev)
 
-    def _work_out(self, copy: WorkingCopy, declared: Declared, change: Change) -> Applied:
-        """The edits `change` makes to the files as read, and what they change."""
+    def _work_out(
+        self, copy: WorkingCopy, declared: Declared, change: Change
+    ) -> tuple[Applied, dict[str, list[Reference]]]:
+        """The edits `change` makes to the files as read, what they change, and the references of the
+        files rewritten."""
         assert isinstance(declared, _Read)  # noqa: S101 (this target reads what it declares)
         images = {c.app: c.image for c in change.images}
-        edits, changed = rewrite_all(declared.texts, images, self.matcher)
+        edits, changed, found = rewrite_all(declared.texts, images, self.matcher, declared.found)
         if change.pins:
             config_rel = declared.config_rel
             if config_rel is None or declared.config_text is None:
@@ -161,7 +194,7 @@ class GitOpsTarget:
         if declared.config_rel in edits:
             before[declared.config_rel] = declared.config_text
         previous = {app: declared.states[app].shown for app in apps if app in declared.states}
-        return Applied(change, changed=apps, previous=previous, files=edits, before=before)
+        return Applied(change, changed=apps, previous=previous, files=edits, before=before), found
 
     def _commit_and_push(self, copy: WorkingCopy, applied: Applied, message: str) -> Push:
         for path, text in applied.files.items():
@@ -245,18 +278,23 @@ class GitOpsTarget:
 
 
 class _Writing:
-    """One deploy's working copy: read, write (commit and push), refresh after a rejected push."""
+    """One deploy's working copy: read, write (commit and push), refresh after a rejected push. With `apps`
+    (a hint's), the first read holds only their files where the index knows them; a read after a rejected
+    push reads everything again."""
 
-    def __init__(self, target: GitOpsTarget, copy: WorkingCopy, dry_run: bool) -> None:
-        self.target, self.copy, self.dry_run = target, copy, dry_run
+    def __init__(
+        self, target: GitOpsTarget, copy: WorkingCopy, dry_run: bool, apps: Collection[str] | None
+    ) -> None:
+        self.target, self.copy, self.dry_run, self.apps = target, copy, dry_run, apps
         self.retries = target.settings.retries
 
     async def read(self) -> Declared:
-        return await asyncio.to_thread(self.target._read, self.copy)
+        apps, self.apps = self.apps, None
+        return await asyncio.to_thread(self.target._read_for, self.copy, apps, not self.dry_run)
 
     async def write(self, declared: Declared, change: Change) -> Applied | Conflict:
         target, copy = self.target, self.copy
-        applied = await asyncio.to_thread(target._work_out, copy, declared, change)
+        applied, found = await asyncio.to_thread(target._work_out, copy, declared, change)
         if not applied.files or self.dry_run:
             return applied
         message = commit_message(change, applied.changed, applied.previous)
@@ -268,6 +306,7 @@ class _Writing:
                     " and the deploy commit was not made there. Check the remote and its access, then run again"
                 )
             return Conflict(push.detail, lambda attempts: _pushed_over(copy.branch, attempts, push.detail))
+        target.index.wrote(None if change.pins else applied.commit, applied.files, found)
         await asyncio.to_thread(target._then, copy, applied)
         return applied
 
@@ -288,6 +327,7 @@ class _Read(Declared):
 
     texts: Mapping[str, str | None] = field(default_factory=dict)
     config_rel: str | None = None
+    found: Mapping[str, Sequence[Reference]] = field(default_factory=dict)  # path → its references
 
 
 # What every command needs to run at all; nothing here is a secret.

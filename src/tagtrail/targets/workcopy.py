@@ -63,6 +63,7 @@ class WorkingCopies:
         self._source: GitRepo | None = None
         self._facts: tuple[str | None, bool] | None = None
         self._git_dir: Path | None = None
+        self._kept: GitRepo | None = None  # the kept worktree's repository (keep)
 
     def source(self) -> GitRepo:
         if self._source is None or not self.keep:
@@ -193,14 +194,18 @@ class WorkingCopies:
     def _worktree(self, source: GitRepo, branch: str) -> WorkingCopy:
         source.run("fetch", "--quiet", REMOTE, branch)
         folder = self._git_folder(source) / "tagtrail-worktree"
-        reused = self.keep and folder.exists() and _reset_worktree(GitRepo(folder), branch)
+        # a kept worktree keeps its GitRepo, and so what it read once (the commit identity: two processes)
+        kept = self._kept if self._kept is not None and self._kept.root == folder else GitRepo(folder)
+        reused = self.keep and folder.exists() and _reset_worktree(kept, branch)
         if not reused:
             if folder.exists():  # left by a run that crashed: nothing in it matters
                 source.try_run("worktree", "remove", "--force", str(folder))
                 shutil.rmtree(folder, ignore_errors=True)
             source.try_run("worktree", "prune")
             source.run("worktree", "add", "--quiet", "--detach", str(folder), f"{REMOTE}/{branch}")
-        return WorkingCopy(GitRepo(folder), "worktree", branch, REMOTE)
+            kept = GitRepo(folder)
+        self._kept = kept if self.keep else None
+        return WorkingCopy(kept, "worktree", branch, REMOTE)
 
     def _check_in_place(self, source: GitRepo, branch: str) -> None:
         current = source.current_branch()
