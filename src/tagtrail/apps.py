@@ -57,33 +57,44 @@ def discover(root: Path, config: Config) -> list[App]:
         raise TagtrailError(
             f"apps.root '{config.apps.root}' is not a folder in {root}; create it or fix apps.root"
         )
-    found = []
-    for folder in sorted(p for p in apps_root.iterdir() if p.is_dir()):
-        if folder.name in config.apps.exclude or folder.name.startswith("."):
-            continue
-        build_file = next((folder / name for name in BUILD_FILES if (folder / name).is_file()), None)
-        if build_file is None:
-            continue
-        if not _NAME.fullmatch(folder.name):
-            raise TagtrailError(
-                f"{folder.relative_to(root)}: '{folder.name}' cannot name an image (lowercase letters, digits and"
-                " . _ - only); rename the folder or add it to apps.exclude"
-            )
-        found.append(
-            App(
-                folder.name,
-                folder.relative_to(root).as_posix(),
-                build_file.relative_to(root).as_posix(),
-                config.image_for(folder.name),
-                tuple(config.apps.inputs.get(folder.name, ())),
-            )
-        )
+    found = [
+        app
+        for folder in sorted(p for p in apps_root.iterdir() if p.is_dir())
+        if (app := _app(root, config, folder)) is not None
+    ]
     unknown = sorted(set(config.apps.inputs) - {app.name for app in found})
     if unknown:
         raise TagtrailError(
             f"apps.inputs names '{unknown[0]}', which is not an app below {config.apps.root}/"
         )
     return found
+
+
+def app_named(root: Path, config: Config, name: str) -> App | None:
+    """The app `name` as `discover` finds it, reading its folder alone (None: not an app). A question about
+    one app (has the base of what it runs moved?) costs one folder, not every app's."""
+    folder = root / config.apps.root / name
+    return _app(root, config, folder) if _NAME.fullmatch(name) and folder.is_dir() else None
+
+
+def _app(root: Path, config: Config, folder: Path) -> App | None:
+    if folder.name in config.apps.exclude or folder.name.startswith("."):
+        return None
+    build_file = next((folder / name for name in BUILD_FILES if (folder / name).is_file()), None)
+    if build_file is None:
+        return None
+    if not _NAME.fullmatch(folder.name):
+        raise TagtrailError(
+            f"{folder.relative_to(root)}: '{folder.name}' cannot name an image (lowercase letters, digits and"
+            " . _ - only); rename the folder or add it to apps.exclude"
+        )
+    return App(
+        folder.name,
+        folder.relative_to(root).as_posix(),
+        build_file.relative_to(root).as_posix(),
+        config.image_for(folder.name),
+        tuple(config.apps.inputs.get(folder.name, ())),
+    )
 
 
 def changed(repo: GitRepo, config: Config, base: str, head: str = "HEAD") -> tuple[list[App], str]:

@@ -9,7 +9,8 @@ import pytest
 
 from bench.cli import run
 from bench.git import commit, git, init_repo
-from tagtrail.apps import glob_match
+from tagtrail.apps import app_named, discover, glob_match
+from tagtrail.config import load_config
 
 CONFIG = """\
 image: ghcr.io/acme/homelab/{app}
@@ -182,3 +183,11 @@ def test_apps_problems_are_one_line(capsys: pytest.CaptureFixture[str], repo: Pa
 )
 def test_glob_match(pattern: str, path: str, matches: bool) -> None:
     assert glob_match(pattern, path) is matches
+
+
+def test_one_app_is_found_as_discover_finds_it(repo: Path) -> None:
+    """A base question about one app reads that app's folder alone, and finds what discover finds."""
+    config = load_config(repo / "tagtrail.yaml")
+    found = {app.name: app for app in discover(repo, config)}
+    for name in ["web", "worker", "backup-nas", "shared", "docs", "missing", "..", "web/..", "Web"]:
+        assert app_named(repo, config, name) == found.get(name), name

@@ -38,18 +38,28 @@ class MovedBase:
         from tagtrail.baseimages import Memory, check  # noqa: PLC0415 (lazy: only a rebuild asks)
 
         self._memory = self._memory or Memory()
-        running = running_of(self._config, self._root, self._matcher, {state.app: state})
+        app = discovery.app_named(
+            self._root, self._config, state.app
+        )  # every deploying app asks: not discover
+        found = {app.name: app} if app is not None else {}
+        running = running_of(self._config, self._root, self._matcher, {state.app: state}, found)
         [row] = await check(self._client, running, memory=self._memory, root=self._root)
         return bool(row.moved)
 
 
 def running_of(
-    config: Config, root: Path, matcher: Matcher, declared: Mapping[str, AppState]
+    config: Config,
+    root: Path,
+    matcher: Matcher,
+    declared: Mapping[str, AppState],
+    found: Mapping[str, discovery.App] | None = None,
 ) -> list[Running]:
-    """What the base check needs of each app in `declared`: what runs, and where its Dockerfile is."""
+    """What the base check needs of each app in `declared`: what runs, and where its Dockerfile is (from
+    `found`, the apps already found, else every app discovered)."""
     from tagtrail.baseimages import Running  # noqa: PLC0415 (lazy, as above)
 
-    found = {app.name: app for app in discovery.discover(root, config)}
+    if found is None:
+        found = {app.name: app for app in discovery.discover(root, config)}
     running = []
     for name, state in sorted(declared.items()):
         parsed = config.tag_scheme.parse(state.running.tag) if state.running.tag else None
