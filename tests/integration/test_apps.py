@@ -199,3 +199,11 @@ def test_apps_problems_are_one_line(capsys: pytest.CaptureFixture[str], repo: Pa
 )
 def test_glob_match(pattern: str, path: str, matches: bool) -> None:
     assert glob_match(pattern, path) is matches
+
+
+def test_one_app_is_found_as_discover_finds_it(repo: Path) -> None:
+    """A base question about one app reads that app's folder alone, and finds what discover finds."""
+    config = load_config(repo / "tagtrail.yaml")
+    found = {app.name: app for app in discover(repo, config)}
+    for name in ["web", "worker", "backup-nas", "shared", "docs", "missing", "..", "web/..", "Web"]:
+        assert discover_named(repo, config, [name]).get(name) == found.get(name), name

@@ -93,6 +93,22 @@ def test_many_shas_cost_one_git_process(repo: Path, git_calls: list[list[str]]) 
     assert len(git_calls) == 1
 
 
+def test_expected_shas_are_resolved_in_the_next_batch(repo: Path, git_calls: list[list[str]]) -> None:
+    """What runs is expected before the ancestry walk names it: the candidates' batch resolves it too, so
+    the walk's own resolution starts no process; a name that is not one commit is left to be asked."""
+    head, first = git(repo, "rev-parse", "HEAD"), git(repo, "rev-parse", "HEAD~1")
+    git(repo, "branch", "abcdef1")
+    source = GitRepo(repo)
+    source.expect([first[:7], "abcdef1", "1234567"])
+    git_calls.clear()
+    assert source.commits_named_many([head[:7]]) == {head[:7]: [head]}
+    assert len(git_calls) == 1
+    assert source.resolve_many([first[:7], head[:7]]) == {first[:7]: first, head[:7]: head}
+    assert len(git_calls) == 1
+    assert source.resolve_many(["abcdef1"]) == {"abcdef1": None}  # asked on its own, as before
+    assert len(git_calls) > 1
+
+
 def test_reached_says_what_merge_base_says_for_each_commit(repo: Path) -> None:
     main = git(repo, "rev-parse", "HEAD")
     git(repo, "checkout", "-q", "-b", "feature")

@@ -55,7 +55,9 @@ class RegistryConfig(_Section):
         "docker",
         description="Where credentials come from: docker (config.json, helpers), anonymous, env:PREFIX or file:PATH.",
     )
-    concurrency: int = Field(8, ge=1, le=256, description="Most requests in flight to this registry at once.")
+    concurrency: int = Field(
+        16, ge=1, le=256, description="Most requests in flight to this registry at once."
+    )
     rps: float | None = Field(
         None, gt=0, description="Most requests per second to this registry (default: no limit)."
     )

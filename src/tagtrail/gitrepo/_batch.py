@@ -27,13 +27,26 @@ class CommitInfo:
 
 
 class Shas:
-    """Short sha → the full sha of the commit it names, as found (bounded: cleared when full)."""
+    """Short sha → the full sha of the commit it names, as found (bounded: cleared when full); and the short
+    shas a later question will name (`expect`), resolved by the next batch that resolves any."""
 
     def __init__(self) -> None:
         self._known: dict[str, str] = {}
+        self._expected: dict[str, None] = {}
 
     def get(self, rev: str) -> str | None:
         return self._known.get(rev)
+
+    def expect(self, revs: Iterable[str]) -> None:
+        for rev in revs:
+            if rev and rev.lower() not in self._known and len(self._expected) < _SHAS_MAX:
+                self._expected[rev.lower()] = None
+
+    def expected(self) -> list[str]:
+        """The short shas expected and not yet known, once: the batch that takes them resolves them."""
+        found = [rev for rev in self._expected if rev not in self._known]
+        self._expected.clear()
+        return found
 
     def remember(self, rev: str, sha: str) -> None:
         if len(self._known) >= _SHAS_MAX:
@@ -96,22 +109,28 @@ class BatchReader:
         asked = [p for p in found if HEX.fullmatch(p.lower()) and len(p) <= 40]
         if not asked:
             return found
+        # the shas a later question names (what runs, for the ancestry walk) ride along: no process of their own
+        ahead = [p for p in self.shas.expected() if HEX.fullmatch(p) and len(p) <= 40 and p not in found]
         result = run(
             self.root,
             "cat-file",
             "--batch-check=%(objectname) %(objecttype)",
-            stdin="".join(f"{p.lower()}\n" for p in asked),
+            stdin="".join(f"{p.lower()}\n" for p in [*asked, *ahead]),
         )
         lines = result.stdout.splitlines()
-        if result.returncode != 0 or len(lines) != len(asked):
+        if result.returncode != 0 or len(lines) != len(asked) + len(ahead):
             return {p: self.commits_named(p) for p in found}
-        for prefix, line in zip(asked, lines, strict=True):
+        for prefix, line in zip(asked, lines, strict=False):
             name, _, kind = line.partition(" ")
             if kind == "ambiguous" or (kind != "missing" and not name.startswith(prefix.lower())):
                 found[prefix] = self.commits_named(prefix)  # several objects, or a ref of that name
             elif kind == "commit":
                 found[prefix] = [name]
                 self.shas.remember(prefix.lower(), name)
+        for prefix, line in zip(ahead, lines[len(asked) :], strict=True):
+            name, _, kind = line.partition(" ")
+            if kind == "commit" and name.startswith(prefix):  # anything else is asked again when named
+                self.shas.remember(prefix, name)
         return found
 
     def resolve_many(self, revs: Iterable[str]) -> dict[str, str | None]:

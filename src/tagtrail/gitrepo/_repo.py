@@ -179,6 +179,11 @@ class GitRepo:
         (`BatchReader.strict_ancestry`)."""
         return self._reads.strict_ancestry(pairs)
 
+    def expect(self, revs: Iterable[str]) -> None:
+        """Short shas a later question will name: resolved with the next batch of short shas asked
+        (`commits_named_many`), in its git process, so that question needs none of its own."""
+        self._shas.expect(revs)
+
     def resolve_many(self, revs: Iterable[str]) -> dict[str, str | None]:
         """`resolve` of many shas, in at most one git process (`BatchReader.resolve_many`)."""
         return self._reads.resolve_many(revs)

@@ -147,6 +147,9 @@ async def _decide(run: Round, state: AppState, repository: str) -> Planned:
         ),
     )
     ranking = observer.ranking(ref, scheme, tags, policy.branches)
+    if observer.source is not None and state.running.tag:  # the ancestry walk starts from what runs
+        read = ranking.parse(state.running.tag)
+        observer.source.expect([read.sha] if isinstance(read, ParsedTag) and read.sha else [])
     rebuilt = frozenset[str]()
     if state.app in run.bases_moved:  # which newer builds are the running code on its moved base
         running = scheme.parse(state.running.tag) if state.running.tag else None

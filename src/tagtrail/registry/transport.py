@@ -1,7 +1,7 @@
 """One logical request to a registry: authenticated, paced, retried, bounded in time and size.
 
-Per registry there is one endpoint: an httpx client, a concurrency limit, an optional requests-per-second
-pace and an authenticator. A request is retried with exponential backoff and jitter on connection errors
+Per registry there is one endpoint: its connections (at most `concurrency`, each its own httpx client), an
+optional requests-per-second pace and an authenticator. A request is retried with exponential backoff and jitter on connection errors
 and 5xx; a 429 waits for its Retry-After. Every httpx error, TLS failure and refused status is translated
 here into a RegistryError, so nothing raw reaches the client's reads (STYLE: translate at the boundary).
 """
@@ -9,13 +9,14 @@ here into a RegistryError, so nothing raw reaches the client's reads (STYLE: tra
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import functools
 import json
 import random
 import ssl
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -53,6 +54,37 @@ class _Pace:
             await asyncio.sleep(start - now)
 
 
+class _Connections:
+    """At most `limit` requests in flight to one registry, each on an httpx client of its own that keeps one
+    connection alive (made when first needed). httpcore's pool works in the square of its connections on
+    every request it sends or finishes (each connection checked for being idle once per connection): at 8
+    connections, half the CPU of a steady poll. The limit here already bounds what is in flight, so each
+    pool holds one connection and has nothing to decide."""
+
+    def __init__(self, limit: int, make: Callable[[], httpx.AsyncClient]) -> None:
+        self._make = make
+        self._made: list[httpx.AsyncClient] = []
+        self._free: asyncio.Queue[httpx.AsyncClient | None] = asyncio.Queue()
+        for _ in range(limit):
+            self._free.put_nowait(None)
+
+    @contextlib.asynccontextmanager
+    async def client(self) -> AsyncIterator[httpx.AsyncClient]:
+        """A client to send one request on, held until the block ends (waits for one to be free)."""
+        held = await self._free.get()
+        if held is None:
+            held = self._make()
+            self._made.append(held)
+        try:
+            yield held
+        finally:
+            self._free.put_nowait(held)
+
+    async def aclose(self) -> None:
+        for client in self._made:
+            await client.aclose()
+
+
 @dataclass
 class Endpoint:
     """One registry as requests see it: where it is, its settings, and what every request to it shares."""
@@ -60,8 +92,8 @@ class Endpoint:
     host: str
     base: str
     settings: RegistryConfig
-    http: httpx.AsyncClient
-    gate: asyncio.Semaphore
+    http: httpx.AsyncClient  # builds requests; sends those to the token service (another host)
+    connections: _Connections
     pace: _Pace | None
     auth: Authenticator
 
@@ -92,6 +124,7 @@ class Transport:
 
     async def aclose(self) -> None:
         for endpoint in self._endpoints.values():
+            await endpoint.connections.aclose()
             await endpoint.http.aclose()
         self._endpoints.clear()
 
@@ -106,21 +139,22 @@ class Transport:
                 verify = ssl.create_default_context(cafile=settings.ca_file)
             except (OSError, ssl.SSLError) as exc:
                 raise RegistryError(registry, None, f"cannot use ca_file {settings.ca_file}: {exc}") from None
-        http = httpx.AsyncClient(
-            transport=self._transport,
-            verify=verify,
-            timeout=settings.timeout,
-            limits=httpx.Limits(
-                max_connections=settings.concurrency, max_keepalive_connections=settings.concurrency
-            ),
-            headers={"User-Agent": f"tagtrail/{__version__}"},
-        )
+
+        def client(connections: int) -> httpx.AsyncClient:
+            return httpx.AsyncClient(
+                transport=self._transport,
+                verify=verify,
+                timeout=settings.timeout,
+                limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
+                headers={"User-Agent": f"tagtrail/{__version__}"},
+            )
+
         endpoint = Endpoint(
             registry,
             f"{'http' if settings.insecure else 'https'}://{ref_host}",
             settings,
-            http,
-            asyncio.Semaphore(settings.concurrency),
+            client(settings.concurrency),
+            _Connections(settings.concurrency, lambda: client(1)),
             _Pace(settings.rps) if settings.rps else None,
             Authenticator(
                 registry, self._credentials.resolve(registry), lambda r: self._send_auth(registry, r)
@@ -134,7 +168,7 @@ class Transport:
         request = ep.http.build_request(
             request.method, request.url, headers=request.headers, content=request.read()
         )
-        response, body = await self._send(ep, request, cap=ERROR_CAP, follow=False)
+        response, body = await self._send(ep, ep.http, request, cap=ERROR_CAP, follow=False)
         return httpx.Response(response.status_code, headers=response.headers, content=body, request=request)
 
     async def call(
@@ -210,14 +244,14 @@ class Transport:
         runs from when the request may go (its turn under the concurrency limit), never while it waits for
         that turn: 50,000 reads queued behind 8 connections are slow, not unanswered."""
         limit = ep.settings.timeout
-        async with ep.gate, asyncio.timeout(limit):
+        async with ep.connections.client() as http, asyncio.timeout(limit):
             auth = await ep.auth.headers(scope)
-            response, body = await self._send(ep, build(auth), cap=cap, follow=follow)
+            response, body = await self._send(ep, http, build(auth), cap=cap, follow=follow)
         if response.status_code == 401:
             async with asyncio.timeout(limit):
                 auth = await ep.auth.answer(response.headers.get("WWW-Authenticate", ""), scope, repository)
-            async with ep.gate, asyncio.timeout(limit):
-                response, body = await self._send(ep, build(auth), cap=cap, follow=follow)
+            async with ep.connections.client() as http, asyncio.timeout(limit):
+                response, body = await self._send(ep, http, build(auth), cap=cap, follow=follow)
             if response.status_code == 401:
                 raise ep.auth.refused(repository)
         if response.status_code == 403:
@@ -225,12 +259,12 @@ class Transport:
         return response, body
 
     async def _send(
-        self, ep: Endpoint, request: httpx.Request, *, cap: int, follow: bool
+        self, ep: Endpoint, http: httpx.AsyncClient, request: httpx.Request, *, cap: int, follow: bool
     ) -> tuple[httpx.Response, bytes]:
         if ep.pace is not None:
             await ep.pace.wait()
         try:
-            response = await ep.http.send(request, stream=True, follow_redirects=follow)
+            response = await http.send(request, stream=True, follow_redirects=follow)
         except httpx.TransportError:
             self._stats.count(ep.host, NO_ANSWER)
             raise
