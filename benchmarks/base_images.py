@@ -26,10 +26,10 @@ from pathlib import Path
 
 import httpx
 
-from tagtrail.baseimages import BASE_DIGEST, BASE_NAME, Memory, Running, check
+from tagtrail.adapters.baseimages import BASE_DIGEST, BASE_NAME, Memory, Running, check
+from tagtrail.adapters.registry import ImageRef, RegistryClient
 from tagtrail.config import RegistryConfig
-from tagtrail.registry import ImageRef, RegistryClient
-from tagtrail.sandbox import ImagePusher, RegistryServer
+from tagtrail_demo import ImagePusher, RegistryServer
 
 
 class Counting(httpx.AsyncBaseTransport):

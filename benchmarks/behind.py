@@ -42,7 +42,7 @@ from registry_scan import count_requests, skopeo_loop
 from bench.behind import REVISION, SCHEME, Behind, logging_git, make_behind
 from bench.serve import WEBHOOK_TOKEN, ServeProcess, wait_for
 from bench.tcpproxy import TcpProxy
-from tagtrail.sandbox import ImagePusher, RegistryServer
+from tagtrail_demo import ImagePusher, RegistryServer
 
 LATENCY = 0.030
 TOKEN = {"Authorization": f"Bearer {WEBHOOK_TOKEN}"}

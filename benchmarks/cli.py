@@ -49,12 +49,12 @@ from registry_scan import count_requests, skopeo_loop  # the same baseline loop,
 
 from bench.isolate import isolate
 from bench.serve import ServeProcess, wait_for
+from tagtrail.adapters.registry import RegistryClient
 from tagtrail.config import load_config
+from tagtrail.domain.scheme import Scheme
 from tagtrail.reconcile import Reconciler, Report
-from tagtrail.registry import RegistryClient
-from tagtrail.sandbox import ImagePusher, RegistryServer
-from tagtrail.scheme import Scheme
 from tagtrail.targets.factory import open_project
+from tagtrail_demo import ImagePusher, RegistryServer
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = Path(sys.executable)

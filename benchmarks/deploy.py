@@ -28,7 +28,7 @@ from bench.homelab import APPS, Homelab, make_homelab
 from bench.isolate import isolate
 from tagtrail.config import load_config
 from tagtrail.reconcile import Planned, Reconciler, Report
-from tagtrail.sandbox import ImagePusher, RegistryServer
+from tagtrail_demo import ImagePusher, RegistryServer
 
 
 def count(log: Path, agent: str, offset: int) -> tuple[int, int]:

@@ -34,13 +34,13 @@ from bench.kube import ControlPlane
 from bench.kubelab import DEPLOYMENT, SCHEME, Lab, deployment, make_lab
 from bench.kubelet import Kubelet
 from bench.serve import REGISTRY_SECRET, ServeProcess, wait_for
+from tagtrail.adapters.kube.cluster import Cluster
+from tagtrail.adapters.kube.view import observe
+from tagtrail.adapters.refs import Matcher
 from tagtrail.config import load_config
-from tagtrail.kube.cluster import Cluster
-from tagtrail.kube.view import observe
 from tagtrail.reconcile import Reconciler
-from tagtrail.refs import Matcher
-from tagtrail.sandbox import ImagePusher, RegistryServer
-from tagtrail.sandbox.registry import free_port
+from tagtrail_demo import ImagePusher, RegistryServer
+from tagtrail_demo.registry import free_port
 
 SERVE = "serve:\n  interval: 1h\n"
 

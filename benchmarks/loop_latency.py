@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
 from bench.git import git, init_repo
 from bench.homelab import SCHEME
 from bench.serve import ServeProcess, serve_env
-from tagtrail.sandbox import ImagePusher, RegistryServer
+from tagtrail_demo import ImagePusher, RegistryServer
 
 GOAL_P99_MS = 50.0
 START = datetime(2026, 1, 1, tzinfo=UTC)

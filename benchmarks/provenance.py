@@ -33,15 +33,15 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
 from bench.git import commit, git, init_repo
 from bench.isolate import isolate
 from bench.sigstore_local import LocalSigstore, Run, attach
+from tagtrail.adapters.gitrepo import GitRepo
+from tagtrail.adapters.registry import ImageRef, RegistryClient
+from tagtrail.adapters.verify.attached import expected, verify_attached
 from tagtrail.config import load_config
-from tagtrail.gitrepo import GitRepo
-from tagtrail.provenance import Claims
+from tagtrail.domain.provenance import Claims
+from tagtrail.domain.scheme import Scheme
 from tagtrail.reconcile import Reconciler, evaluate
-from tagtrail.registry import ImageRef, RegistryClient
-from tagtrail.sandbox import ImagePusher, PushedImage, RegistryServer
-from tagtrail.scheme import Scheme
 from tagtrail.targets.factory import open_project
-from tagtrail.verify.attached import expected, verify_attached
+from tagtrail_demo import ImagePusher, PushedImage, RegistryServer
 
 SCHEME = Scheme.compile("{{branch}}.{{date 'YYYYMMDD-HHmmss' tz='UTC'}}.{{sha}}")
 REVISION = "org.opencontainers.image.revision"

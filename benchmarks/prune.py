@@ -27,13 +27,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from tagtrail.adapters.registry import ImageRef, RegistryClient
 from tagtrail.config import RegistryConfig, parse_config
-from tagtrail.registry import ImageRef, RegistryClient
-from tagtrail.retention.facts import Protected
-from tagtrail.retention.prune import PruneReport, plan
-from tagtrail.retention.stores import DistributionStore
-from tagtrail.sandbox import ImagePusher, RegistryServer
-from tagtrail.scheme import Scheme
+from tagtrail.domain.scheme import Scheme
+from tagtrail.features.retention.facts import Protected
+from tagtrail.features.retention.prune import PruneReport, plan
+from tagtrail.features.retention.stores import DistributionStore
+from tagtrail_demo import ImagePusher, RegistryServer
 
 SCHEME = Scheme.compile("{{branch}}.{{date 'YYYYMMDD-HHmmss' tz='UTC'}}.{{sha}}")
 NOW = datetime.now(UTC)

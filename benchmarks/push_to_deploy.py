@@ -38,8 +38,8 @@ from bench.git import commit, git, init_repo
 from bench.homelab import APPS, SCHEME, Homelab, make_homelab
 from bench.isolate import isolate
 from bench.serve import REGISTRY_SECRET, ServeProcess, serve_env, wait_for
-from tagtrail.sandbox import ImagePusher, RegistryServer
-from tagtrail.sandbox.registry import free_port
+from tagtrail_demo import ImagePusher, RegistryServer
+from tagtrail_demo.registry import free_port
 
 POLL_INTERVAL = 60.0
 

@@ -27,10 +27,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from tagtrail.adapters.registry import ImageRef, RegistryClient
 from tagtrail.config import RegistryConfig
-from tagtrail.registry import ImageRef, RegistryClient
-from tagtrail.sandbox import ImagePusher, RegistryServer
-from tagtrail.scheme import ParsedTag, Scheme, rank
+from tagtrail.domain.scheme import ParsedTag, Scheme, rank
+from tagtrail_demo import ImagePusher, RegistryServer
 
 SCHEME = Scheme.compile("{{branch}}.{{date 'YYYYMMDD-HHmmss' tz='UTC'}}.{{sha}}")
 OTHER_BRANCHES = ("feature/login", "dependabot/pip/apps/web/httpx-0.28.1", "fix/dst")

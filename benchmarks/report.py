@@ -29,7 +29,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from tagtrail.scheme import Scheme
+from tagtrail.domain.scheme import Scheme
 
 SCHEME_TEXT = "{{branch}}.{{date 'YYYYMMDD-HHmmss' tz='UTC'}}.{{sha}}"
 SCHEME = Scheme.compile(SCHEME_TEXT)
@@ -179,8 +179,8 @@ def time_page(root: Path, runs: int) -> tuple[float, float, int]:
 
     import httpx  # noqa: PLC0415
 
-    from tagtrail.controller import Controller  # noqa: PLC0415
-    from tagtrail.web.app import create_app  # noqa: PLC0415
+    from tagtrail.serve.controller import Controller  # noqa: PLC0415
+    from tagtrail.serve.web.app import create_app  # noqa: PLC0415
 
     os.environ["XDG_STATE_HOME"] = str(root.parent / "state")
     app = create_app(Controller(root / "tagtrail.yaml"), {}, run=False)

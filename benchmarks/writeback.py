@@ -17,7 +17,7 @@ import time
 
 from ruamel.yaml import YAML
 
-from tagtrail.refs import Image, Matcher, find, rewrite
+from tagtrail.adapters.refs import Image, Matcher, find, rewrite
 
 DIGEST = "sha256:" + "f" * 64
 

@@ -22,7 +22,7 @@ from bench.git import commit
 from bench.kube import BenchMissing, ControlPlane
 from bench.kubelab import SCHEME, deployment, make_lab
 from bench.kubelet import Kubelet
-from tagtrail.sandbox import ImagePusher, RegistryServer
+from tagtrail_demo import ImagePusher, RegistryServer
 
 NAMESPACE = "shop"
 

@@ -32,7 +32,7 @@ from bench.githttp import GitHTTPServer
 from bench.pki import KeyPair, certificate_authority, server_certificate
 from bench.tokens import TokenIssuer
 from bench.users import GIT_USER, REGISTRY_USER
-from tagtrail.sandbox import ImagePusher, RegistryServer
+from tagtrail_demo import ImagePusher, RegistryServer
 
 # Timing-based failures are noise on shared machines: speed lives in benchmarks/, not here.
 settings.register_profile("default", deadline=None, suppress_health_check=[HealthCheck.too_slow])

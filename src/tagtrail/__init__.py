@@ -18,8 +18,8 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from tagtrail.config import Config, load_config, parse_config
+    from tagtrail.domain.scheme import ParsedTag, Rejected, Scheme
     from tagtrail.errors import ConfigError, GitError, Problem, SandboxError, SchemeError, TagtrailError
-    from tagtrail.scheme import ParsedTag, Rejected, Scheme
 
 _WHERE = {
     "Config": "tagtrail.config",
@@ -31,9 +31,9 @@ _WHERE = {
     "SandboxError": "tagtrail.errors",
     "SchemeError": "tagtrail.errors",
     "TagtrailError": "tagtrail.errors",
-    "ParsedTag": "tagtrail.scheme",
-    "Rejected": "tagtrail.scheme",
-    "Scheme": "tagtrail.scheme",
+    "ParsedTag": "tagtrail.domain.scheme",
+    "Rejected": "tagtrail.domain.scheme",
+    "Scheme": "tagtrail.domain.scheme",
 }
 
 __all__ = [

@@ -11,9 +11,9 @@ import pytest
 
 from bench.cli import run
 from bench.git import commit, init_repo
+from tagtrail.adapters.registry import ImageRef, RegistryClient
 from tagtrail.config import RegistryConfig
-from tagtrail.registry import ImageRef, RegistryClient
-from tagtrail.sandbox import RegistryServer
+from tagtrail_demo import RegistryServer
 
 BASE_NAME = "org.opencontainers.image.base.name"
 BASE_DIGEST = "org.opencontainers.image.base.digest"

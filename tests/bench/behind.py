@@ -20,8 +20,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bench.git import git, init_repo
-from tagtrail.sandbox import ImagePusher, RegistryServer
-from tagtrail.scheme import Scheme
+from tagtrail.domain.scheme import Scheme
+from tagtrail_demo import ImagePusher, RegistryServer
 
 TEMPLATE = "{{branch}}.{{date 'YYYYMMDD-HHmmss' tz='UTC'}}.{{sha}}"
 SCHEME = Scheme.compile(TEMPLATE)

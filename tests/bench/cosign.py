@@ -13,7 +13,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from tagtrail.sandbox import ImagePusher
+from tagtrail_demo import ImagePusher
 
 SIMPLE_SIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from tagtrail.config import parse_config
-from tagtrail.scheme import Scheme
+from tagtrail.domain.scheme import Scheme
 
 SCHEME = Scheme.compile("{{branch}}.{{date 'YYYYMMDD-HHmmss' tz='UTC'}}.{{sha}}")
 T0 = datetime(2025, 10, 1, tzinfo=UTC)

@@ -14,8 +14,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bench.git import commit, git, init_repo
-from tagtrail.sandbox import ImagePusher, PushedImage, RegistryServer
-from tagtrail.scheme import Scheme
+from tagtrail.domain.scheme import Scheme
+from tagtrail_demo import ImagePusher, PushedImage, RegistryServer
 
 APPS = ("gosonos", "lights", "chime", "clocktime", "buttons", "backup-todoist", "switches", "doorbell")
 SCHEME = Scheme.compile("{{branch}}.{{date 'YYYYMMDD-HHmmss' tz='UTC'}}.{{sha}}")

@@ -33,7 +33,7 @@ from lightkube.resources.rbac_authorization_v1 import Role, RoleBinding
 
 from bench.pki import KeyPair, certificate_authority, server_certificate, signing_key
 from bench.processes import Process, register, unregister
-from tagtrail.sandbox import free_port
+from tagtrail_demo import free_port
 
 CACHE = Path(os.environ.get("TAGTRAIL_CACHE", "/var/cache/tagtrail-ci")) / "kube" / "bin"
 CONTROL_PLANE = ("kube-apiserver", "kube-controller-manager")

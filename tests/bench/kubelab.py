@@ -16,8 +16,8 @@ from lightkube import Client
 from lightkube.generic_resource import create_namespaced_resource
 
 from bench.git import commit, git, init_repo
-from tagtrail.sandbox import ImagePusher, PushedImage, RegistryServer
-from tagtrail.scheme import Scheme
+from tagtrail.domain.scheme import Scheme
+from tagtrail_demo import ImagePusher, PushedImage, RegistryServer
 
 SCHEME = Scheme.compile("{{branch}}.{{date 'YYYYMMDD-HHmmss' tz='UTC'}}.{{sha}}")
 DEPLOYMENT = create_namespaced_resource("apps", "v1", "Deployment", "deployments")

@@ -19,17 +19,17 @@ from pathlib import Path
 from typing import Any
 
 from bench.git import commit, init_repo
+from tagtrail.adapters.registry import ImageRef, RegistryClient
 from tagtrail.config import load_config
+from tagtrail.domain.scheme import Scheme
+from tagtrail.features.retention.facts import protected
+from tagtrail.features.retention.graph import Graph
+from tagtrail.features.retention.prune import AppPlan, apply, plan
+from tagtrail.features.retention.run import store_for
+from tagtrail.features.retention.stores import Store
 from tagtrail.reconcile import Reconciler
-from tagtrail.registry import ImageRef, RegistryClient
-from tagtrail.retention.facts import protected
-from tagtrail.retention.graph import Graph
-from tagtrail.retention.prune import AppPlan, apply, plan
-from tagtrail.retention.run import store_for
-from tagtrail.retention.stores import Store
-from tagtrail.sandbox import ImagePusher, PushedImage, RegistryServer
-from tagtrail.scheme import Scheme
 from tagtrail.targets.factory import open_project
+from tagtrail_demo import ImagePusher, PushedImage, RegistryServer
 
 SCHEME = Scheme.compile("{{branch}}.{{date 'YYYYMMDD-HHmmss' tz='UTC'}}.{{sha}}")
 RETENTION = """\

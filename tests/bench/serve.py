@@ -28,8 +28,8 @@ import httpx
 from bench.git import Remote, commit, git
 from bench.homelab import SCHEME, Homelab
 from bench.httpserver import serve, stop
-from tagtrail.sandbox import ImagePusher, RegistryServer
-from tagtrail.sandbox.registry import free_port
+from tagtrail_demo import ImagePusher, RegistryServer
+from tagtrail_demo.registry import free_port
 
 REGISTRY_SECRET = "registry-hook-secret-7f3a"
 GITHUB_SECRET = "github-hook-secret-91c2"

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
 from tagtrail.errors import SandboxError
-from tagtrail.sandbox import ImagePusher, PushedImage
+from tagtrail_demo import ImagePusher, PushedImage
 
 ISSUER = "https://token.actions.githubusercontent.com"
 BUNDLE_V03 = "application/vnd.dev.sigstore.bundle.v0.3+json"

@@ -11,7 +11,14 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from bench.fuzzing import as_bytes, body_bytes, json_values, nested, outcome
-from tagtrail.web.hooks import PUSHED_TYPES, HookError, Push, distribution_pushes, generic_push, github_pushes
+from tagtrail.serve.web.hooks import (
+    PUSHED_TYPES,
+    HookError,
+    Push,
+    distribution_pushes,
+    generic_push,
+    github_pushes,
+)
 
 anything = json_values
 

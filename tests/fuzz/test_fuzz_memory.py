@@ -20,9 +20,9 @@ WORST = textwrap.dedent(
     import json
     from tagtrail.config import parse_config
     from tagtrail.errors import TagtrailError
-    from tagtrail.refs import Matcher, find
-    from tagtrail.scheme import Scheme
-    from tagtrail.web.hooks import distribution_pushes, generic_push, github_pushes
+    from tagtrail.adapters.refs import Matcher, find
+    from tagtrail.domain.scheme import Scheme
+    from tagtrail.serve.web.hooks import distribution_pushes, generic_push, github_pushes
 
     from test_fuzz_config import DEEP, DEEP_BLOCK, LAUGHS, WIDE
 

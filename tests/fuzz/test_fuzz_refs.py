@@ -11,8 +11,8 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from bench.fuzzing import mutated, outcome, yamlish
+from tagtrail.adapters.refs import HelmKeys, Image, Matcher, Reference, find, rewrite
 from tagtrail.errors import TagtrailError
-from tagtrail.refs import HelmKeys, Image, Matcher, Reference, find, rewrite
 
 APPS = ("web", "api", "worker")
 MATCHER = Matcher(

@@ -11,8 +11,8 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from bench.fuzzing import ODD, outcome
+from tagtrail.domain.scheme import ParsedTag, Rejected, Scheme
 from tagtrail.errors import TagtrailError
-from tagtrail.scheme import ParsedTag, Rejected, Scheme
 
 TEMPLATES = [
     "{{branch}}.{{date 'YYYYMMDD-HHmmss' tz='UTC'}}.{{sha}}",

@@ -9,9 +9,9 @@ import pytest
 
 from bench.cli import run
 from bench.git import commit, git, init_repo
-from tagtrail.apps import discover, discover_named, glob_match, of_commit
+from tagtrail.adapters.apps import discover, discover_named, glob_match, of_commit
+from tagtrail.adapters.gitrepo import GitRepo
 from tagtrail.config import load_config
-from tagtrail.gitrepo import GitRepo
 
 CONFIG = """\
 image: ghcr.io/acme/homelab/{app}

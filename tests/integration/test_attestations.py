@@ -20,7 +20,7 @@ from bench.git import Remote
 from bench.sigstore_local import LocalSigstore, Run, attach
 from tagtrail.config import load_config
 from tagtrail.reconcile import Planned, Reconciler
-from tagtrail.sandbox import ImagePusher, PushedImage, RegistryServer
+from tagtrail_demo import ImagePusher, PushedImage, RegistryServer
 
 REPOSITORY = "acme/homelab"
 

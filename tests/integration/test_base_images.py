@@ -25,9 +25,9 @@ from bench.baseimage import (
 )
 from bench.cli import run
 from bench.git import commit
+from tagtrail.adapters.registry import ImageRef, Platform, RegistryClient
 from tagtrail.config import RegistryConfig, load_config
-from tagtrail.registry import ImageRef, Platform, RegistryClient
-from tagtrail.sandbox import ImagePusher, RegistryServer
+from tagtrail_demo import ImagePusher, RegistryServer
 
 __all__ = ["buildah_storage", "lab"]  # fixtures
 

@@ -18,18 +18,18 @@ from bench.cli import run
 from bench.git import commit, git
 from bench.githubapi import GitHubStandIn
 from bench.serve import ServeProcess, wait_for
-from tagtrail.baseimages import AppBase
-from tagtrail.baseimages.rebuild import Ledger
+from tagtrail.adapters.baseimages import AppBase
+from tagtrail.adapters.baseimages.rebuild import Ledger
+from tagtrail.adapters.history import default_log_path
+from tagtrail.adapters.notify import Message, Notifier
+from tagtrail.adapters.registry import RegistryClient
 from tagtrail.config import load_config
-from tagtrail.controller.bases import BaseWatch, Deploy
 from tagtrail.errors import NotLeader
-from tagtrail.history import default_log_path
-from tagtrail.metrics import Metrics
-from tagtrail.notify import Message, Notifier
 from tagtrail.reconcile import Reconciler, Report
-from tagtrail.registry import RegistryClient
-from tagtrail.sandbox import RegistryServer
+from tagtrail.serve.controller.bases import BaseWatch, Deploy
+from tagtrail.serve.metrics import Metrics
 from tagtrail.targets.factory import open_project
+from tagtrail_demo import RegistryServer
 
 __all__ = ["buildah_storage", "lab"]  # fixtures
 

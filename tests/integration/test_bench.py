@@ -14,8 +14,8 @@ from bench.git import Remote, commit, git, init_repo
 from bench.githttp import GitHTTPServer
 from bench.users import REGISTRY_USER
 from tagtrail.errors import SandboxError
-from tagtrail.sandbox import ImagePusher, RegistryServer
-from tagtrail.sandbox.manifests import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST
+from tagtrail_demo import ImagePusher, RegistryServer
+from tagtrail_demo.manifests import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST
 
 
 def skopeo_inspect(registry: RegistryServer, reference: str, *extra: str) -> dict[str, object]:

@@ -12,7 +12,7 @@ from types import ModuleType
 import pytest
 
 from bench.behind import logging_git
-from tagtrail.sandbox import ImagePusher, RegistryServer
+from tagtrail_demo import ImagePusher, RegistryServer
 
 BENCHMARKS = Path(__file__).parents[2] / "benchmarks"
 

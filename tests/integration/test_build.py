@@ -14,11 +14,11 @@ from bench.baseimage import buildah_storage
 from bench.cli import run
 from bench.git import commit, git, init_repo
 from bench.users import REGISTRY_USER
-from tagtrail.build import BuildOptions, BuildPlan, Docker, Podman, source_url
+from tagtrail.adapters.registry import CredentialResolver, ImageRef, Platform, RegistryClient, Revision
 from tagtrail.config import RegistryConfig
-from tagtrail.registry import CredentialResolver, ImageRef, Platform, RegistryClient, Revision
-from tagtrail.sandbox import RegistryServer
-from tagtrail.scheme import Rejected, Scheme
+from tagtrail.domain.scheme import Rejected, Scheme
+from tagtrail.features.build import BuildOptions, BuildPlan, Docker, Podman, source_url
+from tagtrail_demo import RegistryServer
 
 __all__ = ["buildah_storage"]  # a fixture
 SCHEME = Scheme.compile("{{branch}}.{{date 'YYYYMMDD-HHmmss' tz='UTC'}}.{{sha}}")
@@ -232,7 +232,7 @@ def test_source_url() -> None:
 def test_docker_and_podman_commands(tmp_path: Path) -> None:
     # Neither docker (no engine) nor podman (no container runtime) can build on this machine, so the commands
     # they would be given are checked here; buildah's are exercised for real above.
-    from tagtrail.apps import App
+    from tagtrail.adapters.apps import App
 
     plan = BuildPlan(
         App("web", "apps/web", "apps/web/Dockerfile", "ghcr.io/o/r/web"),

@@ -14,7 +14,7 @@ from ruamel.yaml import YAML
 
 from bench.cli import run
 from bench.git import init_repo
-from tagtrail.ci import ACTIONS
+from tagtrail.features.ci import ACTIONS
 
 CONFIG = """\
 image: ghcr.io/acme/homelab/{app}

@@ -29,7 +29,7 @@ import pytest
 from bench.faultproxy import Fault, FaultProxy
 from bench.git import git
 from bench.homelab import Homelab, make_homelab
-from tagtrail.sandbox import ImagePusher, RegistryServer
+from tagtrail_demo import ImagePusher, RegistryServer
 
 pytestmark = pytest.mark.timeout(1800)  # a hundred-odd runs of tagtrail, each killed and run again
 

@@ -16,8 +16,8 @@ import pytest
 from bench.cli import run
 from bench.git import Remote, git
 from bench.homelab import APPS, SCHEME, Homelab, make_homelab
-from tagtrail.sandbox import ImagePusher, RegistryServer
-from tagtrail.trailers import groups as trailers
+from tagtrail.adapters.trailers import groups as trailers
+from tagtrail_demo import ImagePusher, RegistryServer
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import pytest
 from bench.behind import Behind, logging_git, make_behind
 from tagtrail.config import load_config
 from tagtrail.reconcile import Planned, Reconciler
-from tagtrail.sandbox import ImagePusher, RegistryServer
+from tagtrail_demo import ImagePusher, RegistryServer
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from bench.githubapi import GitHubStandIn
-from tagtrail.baseimages.rebuild import dispatch
+from tagtrail.adapters.baseimages.rebuild import dispatch
 from tagtrail.config.bases import GitHubDispatchConfig
 from tagtrail.errors import TagtrailError
 

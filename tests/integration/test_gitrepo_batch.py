@@ -12,12 +12,12 @@ from typing import Any, cast
 import pytest
 
 from bench.git import commit, git, init_repo
+from tagtrail.adapters.gitrepo import GitRepo
+from tagtrail.adapters.history import deploy_history
+from tagtrail.adapters.refs import Matcher
 from tagtrail.config import parse_config
-from tagtrail.gitrepo import GitRepo
-from tagtrail.history import deploy_history
-from tagtrail.provenance import CommitAnswer, CommitState
+from tagtrail.domain.provenance import CommitAnswer, CommitState
 from tagtrail.reconcile.claims import Memory, Provenance
-from tagtrail.refs import Matcher
 
 NO_REGISTRY = cast(Any, None)  # commit questions ask git only
 

@@ -21,8 +21,8 @@ from bench.git import Remote, git
 from bench.homelab import make_homelab
 from bench.image import Rootfs, build, inspect, mounted
 from bench.serve import wait_for
-from tagtrail.sandbox import ImagePusher, RegistryServer
-from tagtrail.sandbox.registry import free_port
+from tagtrail_demo import ImagePusher, RegistryServer
+from tagtrail_demo.registry import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 USER = 10001

@@ -19,7 +19,7 @@ from ruamel.yaml import YAML
 from bench.cli import run
 from bench.git import git, init_repo
 from tagtrail.config import parse_config
-from tagtrail.sandbox import RegistryServer
+from tagtrail_demo import RegistryServer
 
 SHAPES = Path(__file__).parents[1] / "fixtures" / "init-shapes"
 TAG = "main.20251014-051038.185c95c"

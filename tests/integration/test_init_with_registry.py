@@ -14,8 +14,8 @@ import pytest
 from bench import samples
 from bench.cli import run
 from bench.git import git
-from tagtrail.sandbox import ImagePusher, RegistryServer
-from tagtrail.scheme import Scheme
+from tagtrail.domain.scheme import Scheme
+from tagtrail_demo import ImagePusher, RegistryServer
 
 RUNNING_SHA = "185c95c0d0a39b4d6a1ef2b2b0f3a0f4e9f1c2d3"  # an older build, of a commit this clone lacks
 BUILT = datetime(2025, 10, 14, 5, 10, 38, tzinfo=UTC)

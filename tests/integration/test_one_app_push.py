@@ -14,12 +14,12 @@ from typing import Any
 
 from bench.behind import REVISION, SCHEME, Behind, make_behind
 from bench.git import Remote, commit, git
+from tagtrail.adapters.registry import RegistryClient
 from tagtrail.config import load_config
 from tagtrail.reconcile import Reconciler, Report
-from tagtrail.registry import RegistryClient
-from tagtrail.sandbox import ImagePusher, RegistryServer
 from tagtrail.targets.factory import open_project
 from tagtrail.targets.gitops import GitOpsTarget
+from tagtrail_demo import ImagePusher, RegistryServer
 
 # app000 in two files, app001 beside it in one of them, app002 alone in a third
 LAYOUT = {

@@ -15,8 +15,8 @@ import pytest
 
 from bench.cli import run
 from bench.git import Remote, bare_repo, commit, git, init_repo
-from tagtrail.sandbox import ImagePusher, PushedImage, RegistryServer
-from tagtrail.scheme import Scheme
+from tagtrail.domain.scheme import Scheme
+from tagtrail_demo import ImagePusher, PushedImage, RegistryServer
 
 TEMPLATE = "{{branch}}.{{date 'YYYYMMDD-HHmmss' tz='UTC'}}.{{sha}}"
 REVISION = "org.opencontainers.image.revision"

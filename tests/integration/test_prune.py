@@ -25,16 +25,16 @@ from bench.retention import (
     pulls_completely,
     retag,
 )
+from tagtrail.adapters.registry import ImageRef, RegistryClient
 from tagtrail.config import RegistryConfig, load_config
+from tagtrail.features.retention.facts import protected
+from tagtrail.features.retention.graph import Graph
+from tagtrail.features.retention.prune import PruneReport, apply, plan
+from tagtrail.features.retention.run import store_for
+from tagtrail.features.retention.stores import DistributionStore
 from tagtrail.reconcile import Reconciler
-from tagtrail.registry import ImageRef, RegistryClient
-from tagtrail.retention.facts import protected
-from tagtrail.retention.graph import Graph
-from tagtrail.retention.prune import PruneReport, apply, plan
-from tagtrail.retention.run import store_for
-from tagtrail.retention.stores import DistributionStore
-from tagtrail.sandbox import ImagePusher, PushedImage, RegistryServer
 from tagtrail.targets.factory import open_project
+from tagtrail_demo import ImagePusher, PushedImage, RegistryServer
 
 
 @pytest.fixture

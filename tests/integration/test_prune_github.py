@@ -15,12 +15,12 @@ import pytest
 from bench.cli import run
 from bench.ghpackages import GitHubPackages
 from bench.retention import Scenario, make_scenario, prune_beside, pulls_completely, retag
+from tagtrail.adapters.registry import ImageRef, RegistryClient
 from tagtrail.config import load_config
-from tagtrail.registry import ImageRef, RegistryClient
-from tagtrail.retention.github import GitHubStore
-from tagtrail.retention.graph import Graph
-from tagtrail.retention.run import store_for
-from tagtrail.sandbox import ImagePusher, RegistryServer
+from tagtrail.features.retention.github import GitHubStore
+from tagtrail.features.retention.graph import Graph
+from tagtrail.features.retention.run import store_for
+from tagtrail_demo import ImagePusher, RegistryServer
 
 
 @pytest.fixture

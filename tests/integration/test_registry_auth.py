@@ -12,10 +12,10 @@ import pytest
 
 from bench.tokens import TokenIssuer
 from bench.users import REGISTRY_USER
+from tagtrail.adapters.registry import CredentialResolver, ImageRef, RegistryClient
 from tagtrail.config import RegistryConfig
 from tagtrail.errors import RegistryAuthError
-from tagtrail.registry import CredentialResolver, ImageRef, RegistryClient
-from tagtrail.sandbox import ImagePusher, RegistryServer
+from tagtrail_demo import ImagePusher, RegistryServer
 
 pytestmark = pytest.mark.anyio
 USER, PASSWORD = REGISTRY_USER

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from bench.cli import run
-from tagtrail.sandbox import ImagePusher, RegistryServer
-from tagtrail.scheme import Scheme
+from tagtrail.domain.scheme import Scheme
+from tagtrail_demo import ImagePusher, RegistryServer
 
 SCHEME = Scheme.compile("{{branch}}.{{date 'YYYYMMDD-HHmmss' tz='UTC'}}.{{sha}}")
 START = datetime(2025, 10, 14, 5, 10, 38, tzinfo=UTC)

@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 
 import pytest
 
+from tagtrail.adapters.registry import ImageRef, Platform, RegistryClient
 from tagtrail.config import RegistryConfig
 from tagtrail.errors import RegistryError, RegistryNotFound
-from tagtrail.registry import ImageRef, Platform, RegistryClient
-from tagtrail.sandbox import ImagePusher, RegistryServer
-from tagtrail.sandbox.manifests import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST
+from tagtrail_demo import ImagePusher, RegistryServer
+from tagtrail_demo.manifests import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST
 
 pytestmark = pytest.mark.anyio
 

@@ -11,11 +11,11 @@ import time
 import pytest
 
 from bench.faultproxy import Fault, FaultProxy
+from tagtrail.adapters.registry import ImageRef, RegistryClient
+from tagtrail.adapters.registry import client as client_module
 from tagtrail.config import RegistryConfig
 from tagtrail.errors import RegistryError
-from tagtrail.registry import ImageRef, RegistryClient
-from tagtrail.registry import client as client_module
-from tagtrail.sandbox import ImagePusher
+from tagtrail_demo import ImagePusher
 
 pytestmark = pytest.mark.anyio
 TAGS = [f"main.2025101{d}-0510{s:02d}.185c95c" for d in range(5) for s in range(5)]

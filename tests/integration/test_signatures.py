@@ -17,7 +17,7 @@ from bench.cosign import Key, openssl_key, openssl_sign, payload, push_signature
 from bench.git import Remote
 from tagtrail.config import load_config
 from tagtrail.reconcile import Planned, Reconciler
-from tagtrail.sandbox import ImagePusher, PushedImage, RegistryServer
+from tagtrail_demo import ImagePusher, PushedImage, RegistryServer
 
 
 @pytest.fixture

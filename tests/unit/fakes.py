@@ -14,12 +14,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from tagtrail.adapters.history import HistoryEntry
+from tagtrail.adapters.registry import ImageConfig, ImageRef, Inspection, Manifest, ManifestHead, Revision
 from tagtrail.config import Config, parse_config
+from tagtrail.domain.policy import Running
+from tagtrail.domain.scheme import Scheme
 from tagtrail.errors import RegistryError, RegistryNotFound, TagtrailError
-from tagtrail.history import HistoryEntry
-from tagtrail.policy import Running
-from tagtrail.registry import ImageConfig, ImageRef, Inspection, Manifest, ManifestHead, Revision
-from tagtrail.scheme import Scheme
 from tagtrail.targets.base import Applied, AppState, C, Capability, Change, Conflict, Declared
 
 SCHEME = "{{branch}}.{{date 'YYYYMMDD-HHmmss' tz='UTC'}}.{{sha}}"

@@ -16,9 +16,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tagtrail.adapters.history import HistoryEntry
+from tagtrail.domain.policy import Running
 from tagtrail.errors import TagtrailError
-from tagtrail.history import HistoryEntry
-from tagtrail.policy import Running
 from tagtrail.targets.base import Applied, AppState, C, Capability, Change, Conflict, Declared
 from tagtrail.targets.factory import TargetKind, register
 from tagtrail.targets.project import Project

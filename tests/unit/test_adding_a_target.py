@@ -12,10 +12,10 @@ import filetarget
 import pytest
 from fakes import SCHEME, FakeRegistry, build, digest_of
 
+from tagtrail.adapters.registry import ImageRef, Inspection
 from tagtrail.config import load_config
 from tagtrail.errors import ConfigError, TagtrailError
 from tagtrail.reconcile import Outcome, Reconciler
-from tagtrail.registry import ImageRef, Inspection
 from tagtrail.targets.base import Rollouts, Then
 from tagtrail.targets.factory import open_project
 from tagtrail.targets.project import Project

@@ -11,18 +11,18 @@ from types import SimpleNamespace
 
 import pytest
 
-from tagtrail.apps import App
-from tagtrail.baseimages import AppBase, Memory, Recorded, ResolvedBase, Running, check
-from tagtrail.baseimages.rebuild import Ledger
-from tagtrail.baseimages.record import base_name
-from tagtrail.build import Buildah, BuildOptions, BuildPlan, Docker
+from tagtrail.adapters.apps import App
+from tagtrail.adapters.baseimages import AppBase, Memory, Recorded, ResolvedBase, Running, check
+from tagtrail.adapters.baseimages.rebuild import Ledger
+from tagtrail.adapters.baseimages.record import base_name
+from tagtrail.adapters.notify import Notifier
+from tagtrail.adapters.registry import ImageConfig, ImageRef, Manifest, ManifestHead
+from tagtrail.adapters.registry.media import Descriptor
 from tagtrail.config import parse_config
-from tagtrail.controller.bases import BaseWatch, _batches
 from tagtrail.errors import ConfigError, RegistryNotFound
-from tagtrail.metrics import Metrics
-from tagtrail.notify import Notifier
-from tagtrail.registry import ImageConfig, ImageRef, Manifest, ManifestHead
-from tagtrail.registry.media import Descriptor
+from tagtrail.features.build import Buildah, BuildOptions, BuildPlan, Docker
+from tagtrail.serve.controller.bases import BaseWatch, _batches
+from tagtrail.serve.metrics import Metrics
 
 DIGEST = "sha256:" + "ab" * 32
 IMAGE = "image: ghcr.io/o/r/{app}\n"

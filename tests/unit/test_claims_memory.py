@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from fakes import NOW, FakeRegistry, FakeTarget, build, config, digest_of
 
-from tagtrail.history import DecisionLog
-from tagtrail.policy import Reason, Running
+from tagtrail.adapters.history import DecisionLog
+from tagtrail.domain.policy import Reason, Running
+from tagtrail.domain.scheme import Ranking
 from tagtrail.reconcile import Reconciler
 from tagtrail.reconcile.claims import RECHECK
-from tagtrail.scheme import Ranking
 from tagtrail.targets.factory import open_project
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -243,3 +244,16 @@ def test_an_unexpected_exception_is_reported_as_a_bug(
     assert "internal error: KeyError" in err
     assert "this is a bug" in err
     assert "Traceback" not in err
+
+
+def test_demo_without_its_scaffolding_says_how_to_get_it(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The demo's scaffolding is a package beside the product: where an install lacks it, `tagtrail demo`
+    says so in one line instead of a traceback (None in sys.modules stands for a package not installed)."""
+    monkeypatch.setitem(sys.modules, "tagtrail_demo", None)
+    code, _, err = run(capsys, "demo", "--workdir", str(tmp_path))
+    assert code != 0
+    assert "tagtrail demo needs the tagtrail_demo package" in err
+    assert "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []

@@ -10,20 +10,20 @@ from pathlib import Path
 import pytest
 from fakes import FakeRegistry, FakeTarget, build, config, config_text, digest_of
 
+from tagtrail.adapters.history import DecisionLog
+from tagtrail.adapters.notify import Message, Notifier
+from tagtrail.adapters.refs import Image
 from tagtrail.config import Config
-from tagtrail.controller import Controller
-from tagtrail.controller.announce import RegistryFailures, acted, deployed
-from tagtrail.controller.periodic import every
-from tagtrail.controller.schedule import WHOLE, Schedule
-from tagtrail.controller.triggers import Coalescer
+from tagtrail.domain.policy import Decision, Reason, Running
 from tagtrail.errors import ConfigError, GitError, KubeError, NotLeader, RegistryAuthError, RegistryError
-from tagtrail.history import DecisionLog
-from tagtrail.metrics import Metrics
-from tagtrail.notify import Message, Notifier
-from tagtrail.policy import Decision, Reason, Running
 from tagtrail.reconcile import Planned, Reconciler, Report
 from tagtrail.reconcile.outcome import Outcome, outcome_of
-from tagtrail.refs import Image
+from tagtrail.serve.controller import Controller
+from tagtrail.serve.controller.announce import RegistryFailures, acted, deployed
+from tagtrail.serve.controller.periodic import every
+from tagtrail.serve.controller.schedule import WHOLE, Schedule
+from tagtrail.serve.controller.triggers import Coalescer
+from tagtrail.serve.metrics import Metrics
 from tagtrail.targets.base import Applied, Declared, Details, Then
 from tagtrail.targets.factory import open_project
 
@@ -301,7 +301,7 @@ def test_a_flood_of_unknown_commits_costs_one_fetch(tmp_path: Path) -> None:
     """A registry notification naming thousands of commits nobody has: one `git fetch`, not one each."""
     import subprocess
 
-    from tagtrail.controller.commits import CommitApps
+    from tagtrail.serve.controller.commits import CommitApps
 
     repo = tmp_path / "repo"
     (repo / "apps" / "web").mkdir(parents=True)

@@ -12,11 +12,11 @@ import pytest
 
 from bench.cli import run
 from bench.git import init_repo
+from tagtrail.adapters.gitrepo import GitRepo
 from tagtrail.config import load_config
 from tagtrail.config.deployfiles import deploy_files, deploy_files_among
-from tagtrail.controller import Controller
 from tagtrail.errors import ConfigError
-from tagtrail.gitrepo import GitRepo
+from tagtrail.serve.controller import Controller
 from tagtrail.targets.factory import open_project
 
 IMAGE = "registry.test/acme/{app}"

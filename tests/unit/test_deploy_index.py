@@ -5,7 +5,7 @@ tests/integration/test_one_app_push.py."""
 
 from __future__ import annotations
 
-from tagtrail.refs import Matcher, find
+from tagtrail.adapters.refs import Matcher, find
 from tagtrail.targets.index import DeployIndex
 
 M = Matcher("ghcr.io/acme/homelab/{app}", [])

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tagtrail.dockerfiles import Base, DockerfileError, final_base, read, stages
+from tagtrail.adapters.dockerfiles import Base, DockerfileError, final_base, read, stages
 
 CORPUS = Path(__file__).parents[1] / "fixtures" / "dockerfiles"
 NODE_DIGEST = "sha256:0f5e3e9b5bd2b4d1e1b0b2f7a4b7e5f1c1a9c8d3e2f1a0b9c8d7e6f5a4b3c2d1"

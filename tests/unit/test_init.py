@@ -12,11 +12,11 @@ import pytest
 from bench import samples
 from bench.cli import run
 from bench.git import git, init_repo
+from tagtrail.adapters.refs import Matcher, find
 from tagtrail.config import DEFAULT_SCHEME, Config, parse_config
-from tagtrail.init import github_repository, survey
-from tagtrail.init.deployfiles import image_of
-from tagtrail.init.workflow import MetadataStep, choose_scheme
-from tagtrail.refs import Matcher, find
+from tagtrail.features.init import github_repository, survey
+from tagtrail.features.init.deployfiles import image_of
+from tagtrail.features.init.workflow import MetadataStep, choose_scheme
 
 TAG = "main.20251014-051038.185c95c"
 README = (Path(__file__).parents[2] / "README.md").read_text()

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bench.git import commit, git, init_repo
-from tagtrail.init import survey
+from tagtrail.features.init import survey
 
 LIMIT = 1024 * 1024 * 1024  # the child's address space: the interpreter and its imports use ~300 MiB
 IMAGE = "ghcr.io/acme/shop/web:main.20251014-051038.185c95c"

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from bench.git import init_repo
-from tagtrail.init import survey
-from tagtrail.init.deployfiles import app_templates
-from tagtrail.init.expressions import Context, app_key, filled, per_app, resolve
+from tagtrail.features.init import survey
+from tagtrail.features.init.deployfiles import app_templates
+from tagtrail.features.init.expressions import Context, app_key, filled, per_app, resolve
 
 APPS = ["api", "web", "web-admin"]
 

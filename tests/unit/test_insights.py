@@ -14,9 +14,16 @@ import pytest
 
 from bench.cli import run
 from bench.deployhistory import CONFIG, CONFIG_TEXT, NOW, SCHEME, T0, Monorepo, h, timeline
-from tagtrail.gitrepo import GitRepo
-from tagtrail.history import DecisionLog, DecisionRecord, HistoryEntry, default_log_path, deploy_history
-from tagtrail.insights import (
+from tagtrail.adapters.gitrepo import GitRepo
+from tagtrail.adapters.history import (
+    DecisionLog,
+    DecisionRecord,
+    HistoryEntry,
+    default_log_path,
+    deploy_history,
+)
+from tagtrail.adapters.refs import Matcher
+from tagtrail.features.insights import (
     Built,
     built_commits,
     classify,
@@ -26,8 +33,7 @@ from tagtrail.insights import (
     percentile,
     read_history,
 )
-from tagtrail.metrics import Metrics
-from tagtrail.refs import Matcher
+from tagtrail.serve.metrics import Metrics
 
 
 @pytest.fixture

@@ -16,10 +16,10 @@ import pytest
 from starlette.applications import Starlette
 
 from bench.deployhistory import CONFIG_TEXT, T0, Monorepo, timeline
-from tagtrail.controller import Controller
-from tagtrail.insights import Event
-from tagtrail.web.app import create_app
-from tagtrail.web.charts import deploys_over_time, lead_time_distribution
+from tagtrail.features.insights import Event
+from tagtrail.serve.controller import Controller
+from tagtrail.serve.web.app import create_app
+from tagtrail.serve.web.charts import deploys_over_time, lead_time_distribution
 
 Served = tuple[Starlette, Controller, Monorepo]
 Get = Callable[[str], Awaitable[httpx.Response]]
@@ -86,7 +86,7 @@ def test_the_history_is_read_again_only_when_it_changed(
 ) -> None:
     app, controller, repo = served
     reads: list[str] = []
-    import tagtrail.web.insights as module
+    import tagtrail.serve.web.insights as module
 
     real = module.read_facts
 

@@ -13,10 +13,17 @@ from pathlib import Path
 
 import pytest
 
-from tagtrail.provenance import AttestationAnswer, Claims, attested_refusal
-from tagtrail.reasons import Reason
-from tagtrail.scheme import ParsedTag
-from tagtrail.verify.keyless import Identity, check, judge, production_root, repository_of, trusted_root
+from tagtrail.adapters.verify.keyless import (
+    Identity,
+    check,
+    judge,
+    production_root,
+    repository_of,
+    trusted_root,
+)
+from tagtrail.domain.provenance import AttestationAnswer, Claims, attested_refusal
+from tagtrail.domain.reasons import Reason
+from tagtrail.domain.scheme import ParsedTag
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "attestations"
 SHARED = Path(__file__).parents[2].parent.parent / "shared" / "attestations"

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from tagtrail.controller.snapshot import Snapshot, observe_cluster, replicas
-from tagtrail.kube.rollout import on_new_build, progress
-from tagtrail.kube.view import AppView, WorkloadView
-from tagtrail.kube.workloads import annotate, matches, patch, read
-from tagtrail.refs import Image, Matcher
+from tagtrail.adapters.kube.rollout import on_new_build, progress
+from tagtrail.adapters.kube.view import AppView, WorkloadView
+from tagtrail.adapters.kube.workloads import annotate, matches, patch, read
+from tagtrail.adapters.refs import Image, Matcher
+from tagtrail.serve.controller.snapshot import Snapshot, observe_cluster, replicas
 
 D1, D2 = "sha256:" + "1" * 64, "sha256:" + "2" * 64
 MATCHER = Matcher("registry.lan/x/{app}", ["registry.lan:32000/{app}"])

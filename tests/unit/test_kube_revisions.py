@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from tagtrail.kube.revisions import containers
-from tagtrail.refs import Matcher
+from tagtrail.adapters.kube.revisions import containers
+from tagtrail.adapters.refs import Matcher
 from tagtrail.targets.kubernetes import _revisions
 
 D1, D2, D3 = ("sha256:" + c * 64 for c in "123")

@@ -13,9 +13,9 @@ from lightkube.models.core_v1 import Container, PodSpec, PodStatus
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Pod
 
-from tagtrail.controller.decisions import from_json, to_json
-from tagtrail.history import DecisionRecord
-from tagtrail.kube.leader import LeaderAddress, current, leader_url, pod_of
+from tagtrail.adapters.history import DecisionRecord
+from tagtrail.adapters.kube.leader import LeaderAddress, current, leader_url, pod_of
+from tagtrail.serve.controller.decisions import from_json, to_json
 
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 

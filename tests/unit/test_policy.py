@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tagtrail.policy import (
+from tagtrail.domain.policy import (
     AppPolicy,
     Decision,
     Facts,
@@ -22,7 +22,7 @@ from tagtrail.policy import (
     eligible_build,
     explicit,
 )
-from tagtrail.scheme import Ranking, Scheme, rank
+from tagtrail.domain.scheme import Ranking, Scheme, rank
 
 UTC_SCHEME = Scheme.compile("{{branch}}.{{date 'YYYYMMDD-HHmmss' tz='UTC'}}.{{sha}}")
 LA = Scheme.compile("{{branch}}.{{date 'YYYYMMDD-HHmmss' tz='America/Los_Angeles'}}.{{sha}}")

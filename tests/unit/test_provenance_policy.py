@@ -9,8 +9,17 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tagtrail.policy import AppPolicy, Decision, Facts, NeedAncestry, NeedDigest, Reason, Running, decide
-from tagtrail.provenance import (
+from tagtrail.domain.policy import (
+    AppPolicy,
+    Decision,
+    Facts,
+    NeedAncestry,
+    NeedDigest,
+    Reason,
+    Running,
+    decide,
+)
+from tagtrail.domain.provenance import (
     Claims,
     CommitAnswer,
     CommitState,
@@ -19,7 +28,7 @@ from tagtrail.provenance import (
     NeedSignature,
     SignatureAnswer,
 )
-from tagtrail.scheme import Scheme, rank
+from tagtrail.domain.scheme import Scheme, rank
 
 SCHEME = Scheme.compile("{{branch}}.{{date 'YYYYMMDD-HHmmss' tz='UTC'}}.{{sha}}")
 NOW = datetime(2025, 10, 14, 12, 0, tzinfo=UTC)
@@ -239,7 +248,7 @@ def test_the_steady_state_asks_for_nothing() -> None:
 
 
 def test_every_refusal_code_is_a_reason() -> None:
-    from tagtrail.reasons import REFUSALS as Refused
+    from tagtrail.domain.reasons import REFUSALS as Refused
 
     assert {r.value for r in Refused} <= {r.value for r in Reason}
 

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tagtrail.scheme import Candidates, ParsedTag, Ranking, Scheme, rank
-from tagtrail.scheme.ranking import behind_count
+from tagtrail.domain.scheme import Candidates, ParsedTag, Ranking, Scheme, rank
+from tagtrail.domain.scheme.ranking import behind_count
 
 UTC_SCHEME = Scheme.compile("{{branch}}.{{date 'YYYYMMDD-HHmmss' tz='UTC'}}.{{sha}}")
 BERLIN = Scheme.compile("{{branch}}.{{date 'YYYYMMDD-HHmmss' tz='Europe/Berlin'}}.{{sha}}")

@@ -11,7 +11,7 @@ import pytest
 from tagtrail.cli import main
 from tagtrail.config import parse_config
 from tagtrail.config.docs import markdown_table
-from tagtrail.metrics import Metrics
+from tagtrail.serve.metrics import Metrics
 
 README = (Path(__file__).parents[2] / "README.md").read_text()
 

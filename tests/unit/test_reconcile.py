@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from fakes import NOW, FakeRegistry, FakeTarget, build, config, config_text, digest_of
 
+from tagtrail.adapters.history import DecisionLog, DecisionRecord
+from tagtrail.domain.policy import Reason, Running
 from tagtrail.errors import ConfigError, RegistryAuthError, RegistryError, TagtrailError
-from tagtrail.history import DecisionLog, DecisionRecord
-from tagtrail.policy import Reason, Running
 from tagtrail.reconcile import Outcome, Reconciler, pin, rollback, unpin
 from tagtrail.targets.factory import open_project
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-import tagtrail.refs
+import tagtrail.adapters.refs
+from tagtrail.adapters.refs import HelmKeys, Image, Matcher, find, rewrite, rewrite_found
+from tagtrail.adapters.refs._verify import verify
 from tagtrail.config.model import Config
 from tagtrail.errors import RefsError
-from tagtrail.refs import HelmKeys, Image, Matcher, find, rewrite, rewrite_found
-from tagtrail.refs._verify import verify
 
 D1 = "sha256:" + "1" * 64
 D2 = "sha256:" + "2" * 64
@@ -374,7 +374,7 @@ def test_a_marker_inside_a_kustomize_entry_leaves_the_entrys_name_alone() -> Non
 
 
 def test_the_package_keeps_the_names_its_callers_import() -> None:
-    assert sorted(tagtrail.refs.__all__) == [
+    assert sorted(tagtrail.adapters.refs.__all__) == [
         "HelmKeys",
         "Image",
         "Kind",

@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
+from tagtrail.adapters.refs import HelmKeys, Image, Matcher, find, rewrite
 from tagtrail.errors import RefsError
-from tagtrail.refs import HelmKeys, Image, Matcher, find, rewrite
 
 ROOT = Path(__file__).resolve().parents[2]
 PEERS = ROOT / "tests" / "fixtures" / "peers" / "writeback"

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from tagtrail.refs import Image, Matcher, find, rewrite
+from tagtrail.adapters.refs import Image, Matcher, find, rewrite
 
 EXAMPLES = 10_000 if os.environ.get("CI") == "true" else 500
 APPS = ("web", "api", "worker")

@@ -9,9 +9,9 @@ from pathlib import Path
 from fakes import FakeRegistry, FakeTarget, build, digest_of
 from test_controller_parts import Clock, Sent, _controller
 
-from tagtrail.controller import Controller
-from tagtrail.policy import Reason, Running
-from tagtrail.web.views import row
+from tagtrail.domain.policy import Reason, Running
+from tagtrail.serve.controller import Controller
+from tagtrail.serve.web.views import row
 
 
 def test_a_refused_candidate_is_told_once_and_shown(tmp_path: Path) -> None:

@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tagtrail.errors import RegistryAuthError
-from tagtrail.registry import CredentialResolver, ImageRef, InvalidReference, Platform, Secret
-from tagtrail.registry.auth import parse_challenge
-from tagtrail.registry.media import (
+from tagtrail.adapters.registry import CredentialResolver, ImageRef, InvalidReference, Platform, Secret
+from tagtrail.adapters.registry.auth import parse_challenge
+from tagtrail.adapters.registry.media import (
     DOCKER_LIST,
     OCI_INDEX,
     OCI_MANIFEST,
@@ -20,6 +19,7 @@ from tagtrail.registry.media import (
     parse_config,
     parse_manifest,
 )
+from tagtrail.errors import RegistryAuthError
 
 DIGEST = "sha256:" + "a" * 64
 

@@ -8,15 +8,15 @@ from types import SimpleNamespace
 
 import pytest
 
+from tagtrail.adapters.notify import Message
+from tagtrail.adapters.registry import ImageRef
 from tagtrail.config import parse_config
-from tagtrail.controller.prune import Pruner
-from tagtrail.metrics import Metrics
-from tagtrail.notify import Message
-from tagtrail.registry import ImageRef
-from tagtrail.retention.graph import Inventory, Node, resolve
-from tagtrail.retention.prune import AppPlan, PruneReport
-from tagtrail.retention.rules import Facts, NeedCreated, Rules, Verdict, Why, judge, referrer_subject
-from tagtrail.scheme import Scheme
+from tagtrail.domain.scheme import Scheme
+from tagtrail.features.retention.graph import Inventory, Node, resolve
+from tagtrail.features.retention.prune import AppPlan, PruneReport
+from tagtrail.features.retention.rules import Facts, NeedCreated, Rules, Verdict, Why, judge, referrer_subject
+from tagtrail.serve.controller.prune import Pruner
+from tagtrail.serve.metrics import Metrics
 
 SCHEME = Scheme.compile("{{branch}}.{{date 'YYYYMMDD-HHmmss' tz='UTC'}}.{{sha}}")
 NOW = datetime(2025, 10, 20, 12, 0, tzinfo=UTC)
@@ -112,7 +112,7 @@ def node(name: str, *children: str, blobs: tuple[str, ...] = (), subject: str | 
 def plan(kept: dict[str, str], gone: dict[str, str], nodes: list[Node], protected: tuple[str, ...] = ()):  # type: ignore[no-untyped-def]
     tags = {**kept, **gone}
     inventory = Inventory({t: d(n) for t, n in tags.items()}, {x.digest: x for x in nodes})
-    from tagtrail.retention.rules import referrer_subject as subject_of
+    from tagtrail.features.retention.rules import referrer_subject as subject_of
 
     judged = [
         Verdict(t, Why.REFERRER if subject_of(t) else (Why.NEWEST if t in kept else Why.OLD_BUILD), "")

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from tagtrail.domain.scheme import ParsedTag, Rejected, Scheme
 from tagtrail.errors import SchemeError
-from tagtrail.scheme import ParsedTag, Rejected, Scheme
 
 SEED = "{{branch}}.{{date 'YYYYMMDD-HHmmss' tz='UTC'}}.{{sha}}"
 LOS_ANGELES = "{{branch}}.{{date 'YYYYMMDD-HHmmss' tz='America/Los_Angeles'}}.{{sha}}"

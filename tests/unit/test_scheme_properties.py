@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from tagtrail.domain.scheme import MAX_TAG_LENGTH, ParsedTag, Rejected, Scheme, is_valid_tag
 from tagtrail.errors import SchemeError
-from tagtrail.scheme import MAX_TAG_LENGTH, ParsedTag, Rejected, Scheme, is_valid_tag
 
 # (template, whether the branch is read back exactly: false where a literal next to the branch is itself
 # sanitised, so a trailing '/' of the branch and that literal merge into one '-')

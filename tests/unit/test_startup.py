@@ -56,14 +56,14 @@ def test_the_version_is_the_one_installed() -> None:
 
 def test_version_imports_neither_the_cli_framework_nor_the_config(project: Path) -> None:
     modules = _modules(["--version"], project)
-    assert _loaded(modules, "typer", "rich", "pydantic", "tagtrail.config", "tagtrail.scheme") == []
+    assert _loaded(modules, "typer", "rich", "pydantic", "tagtrail.config", "tagtrail.domain.scheme") == []
 
 
 def test_tag_parse_with_a_scheme_does_not_load_the_config(project: Path) -> None:
     modules = _modules(
         ["tag", "parse", "--scheme", SCHEME, "--json", "main.20251014-051038.185c95c"], project
     )
-    assert "tagtrail.scheme" in modules
+    assert "tagtrail.domain.scheme" in modules
     assert _loaded(modules, "tagtrail.config", "ruamel.yaml", "httpx", "rich", "cryptography") == []
 
 
@@ -71,7 +71,14 @@ def test_tag_parse_with_a_scheme_does_not_load_the_config(project: Path) -> None
 def test_commands_that_read_the_config_load_no_network_or_crypto_code(project: Path, args: list[str]) -> None:
     modules = _modules(args, project)
     assert "tagtrail.config" in modules
-    never = ("httpx", "tagtrail.registry", "cryptography", "starlette", "sqlite3", "rich")  # JSON: no rich
+    never = (
+        "httpx",
+        "tagtrail.adapters.registry",
+        "cryptography",
+        "starlette",
+        "sqlite3",
+        "rich",
+    )  # JSON: no rich
     assert _loaded(modules, *never) == []
 
 
@@ -127,7 +134,13 @@ def test_the_deploy_commands_load_no_kubernetes_client_rich_or_crypto_until_need
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     modules = set(json.loads(done.stdout))
     assert "tagtrail.reconcile" in modules
-    never = ("lightkube", "tagtrail.kube.cluster", "tagtrail.targets.kubernetes", "rich", "cryptography")
+    never = (
+        "lightkube",
+        "tagtrail.adapters.kube.cluster",
+        "tagtrail.targets.kubernetes",
+        "rich",
+        "cryptography",
+    )
     assert _loaded(modules, *never) == []
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tagtrail.baseimages.rebuild import Ledger
-from tagtrail.history import DecisionLog, DecisionRecord
+from tagtrail.adapters.baseimages.rebuild import Ledger
+from tagtrail.adapters.history import DecisionLog, DecisionRecord
 
 DIGEST = "sha256:" + "3" * 64
 # The decision log as tagtrail wrote it before the store numbered its schema; `automatic` came later.

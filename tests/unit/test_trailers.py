@@ -3,11 +3,11 @@ as earlier versions wrote it (old deploy commits stay readable)."""
 
 from __future__ import annotations
 
-from tagtrail import trailers
-from tagtrail.refs import Image
+from tagtrail.adapters import trailers
+from tagtrail.adapters.refs import Image
+from tagtrail.adapters.trailers import Trailers
 from tagtrail.targets.base import Change, ImageChange
 from tagtrail.targets.message import commit_message
-from tagtrail.trailers import Trailers
 
 DIGEST = "sha256:" + "2" * 64
 WEB = Image("ghcr.io/acme/homelab/web", "main.20251014-051038.185c95c", DIGEST)

@@ -12,10 +12,10 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
+from tagtrail.adapters.registry import ImageRef, Manifest
+from tagtrail.adapters.verify import SIGNATURE_ANNOTATION, SIMPLE_SIGNING, Signed, find, judge, load_keys
+from tagtrail.adapters.verify.signatures import load_key
 from tagtrail.errors import ConfigError, RegistryNotFound
-from tagtrail.registry import ImageRef, Manifest
-from tagtrail.verify import SIGNATURE_ANNOTATION, SIMPLE_SIGNING, Signed, find, judge, load_keys
-from tagtrail.verify.signatures import load_key
 
 IMAGE = ImageRef.parse("registry.test/acme/web")
 DIGEST = "sha256:" + "ab" * 32

@@ -8,9 +8,9 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
-from tagtrail.policy import Reason
-from tagtrail.provenance import Refusal
-from tagtrail.reasons import REFUSALS
+from tagtrail.domain.policy import Reason
+from tagtrail.domain.provenance import Refusal
+from tagtrail.domain.reasons import REFUSALS
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "tagtrail"
 # One word, two concepts: retention keeps a tag that is deployed, pinned or too young to delete, and a
@@ -44,7 +44,7 @@ def test_no_two_enums_repeat_a_code() -> None:
     for enum, values in _enum_codes().items():
         for value in values:
             owners[value].append(enum)
-    assert "reasons.py:Reason" in _enum_codes()
+    assert "domain/reasons.py:Reason" in _enum_codes()
     repeated = {code: where for code, where in owners.items() if len(where) > 1 and code not in HOMONYMS}
     assert repeated == {}
 
@@ -62,4 +62,4 @@ def test_the_trailer_names_are_spelled_in_one_module() -> None:
         and path.suffix in {".py", ".html", ".j2"}
         and re.search(r"Tagtrail-[A-Z]", path.read_text(encoding="utf-8"))
     }
-    assert spelled == {"trailers.py"}
+    assert spelled == {"adapters/trailers.py"}

@@ -14,14 +14,14 @@ from fakes import FakeRegistry, FakeTarget, config_text
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
+from tagtrail.adapters.history import DecisionLog
 from tagtrail.config import Config
-from tagtrail.controller import Controller
-from tagtrail.controller.signouts import KEPT, SignOuts
-from tagtrail.history import DecisionLog
 from tagtrail.reconcile import Reconciler
+from tagtrail.serve.controller import Controller
+from tagtrail.serve.controller.signouts import KEPT, SignOuts
+from tagtrail.serve.web.app import create_app
+from tagtrail.serve.web.hooks import CLIENTS_KEPT, RateLimiter
 from tagtrail.targets.factory import open_project
-from tagtrail.web.app import create_app
-from tagtrail.web.hooks import CLIENTS_KEPT, RateLimiter
 
 TOKEN = "t" * 40
 WEBHOOK_TOKEN = "w" * 40

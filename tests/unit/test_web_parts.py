@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tagtrail.humanize import age
-from tagtrail.web import hooks
-from tagtrail.web.app import _safe_next
-from tagtrail.web.auth import Sessions, csrf_ok, same_origin
+from tagtrail.domain.humanize import age
+from tagtrail.serve.web import hooks
+from tagtrail.serve.web.app import _safe_next
+from tagtrail.serve.web.auth import Sessions, csrf_ok, same_origin
 
 
 class Clock:

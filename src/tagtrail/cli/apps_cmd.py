@@ -7,11 +7,11 @@ from typing import Annotated
 
 import typer
 
-from tagtrail import apps as app_discovery
+from tagtrail.adapters import apps as app_discovery
+from tagtrail.adapters.gitrepo import GitRepo
 from tagtrail.cli import output
 from tagtrail.cli.app import app, state
 from tagtrail.cli.output import escape
-from tagtrail.gitrepo import GitRepo
 
 
 @app.command("apps")

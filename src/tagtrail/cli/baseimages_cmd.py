@@ -9,17 +9,17 @@ from typing import Annotated
 
 import typer
 
-from tagtrail import apps as discovery
-from tagtrail.baseimages import AppBase, ResolvedBase, resolve_bases
+from tagtrail.adapters import apps as discovery
+from tagtrail.adapters.baseimages import AppBase, ResolvedBase, resolve_bases
+from tagtrail.adapters.registry import RegistryClient
 from tagtrail.cli import output
 from tagtrail.cli.app import app, state
 from tagtrail.cli.deploy_cmd import EXIT_PENDING, AppsArgument, JsonOption, _run
 from tagtrail.cli.output import escape
 from tagtrail.config import Config
+from tagtrail.domain.humanize import age
 from tagtrail.errors import TagtrailError
-from tagtrail.humanize import age
 from tagtrail.reconcile.bases import base_images
-from tagtrail.registry import RegistryClient
 
 _DELIMITER = "TAGTRAIL_BASE_EOF"  # GitHub's multi-line output form: name<<DELIMITER … DELIMITER
 

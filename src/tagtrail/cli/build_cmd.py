@@ -11,18 +11,19 @@ from typing import Annotated, get_args
 
 import typer
 
-from tagtrail import apps as app_discovery
-from tagtrail import build as builds
-from tagtrail import ci, generated
-from tagtrail.apps import App
-from tagtrail.baseimages import Resolution, resolve_bases
+from tagtrail.adapters import apps as app_discovery
+from tagtrail.adapters import generated
+from tagtrail.adapters.apps import App
+from tagtrail.adapters.baseimages import Resolution, resolve_bases
+from tagtrail.adapters.gitrepo import GitRepo
+from tagtrail.adapters.registry import CredentialResolver, ImageRef, RegistryClient
 from tagtrail.cli import output
 from tagtrail.cli.app import State, app, state
 from tagtrail.cli.output import escape
 from tagtrail.config import Config
 from tagtrail.errors import TagtrailError
-from tagtrail.gitrepo import GitRepo
-from tagtrail.registry import CredentialResolver, ImageRef, RegistryClient
+from tagtrail.features import build as builds
+from tagtrail.features import ci
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 

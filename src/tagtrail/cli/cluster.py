@@ -5,7 +5,7 @@ from __future__ import annotations
 from tagtrail import reconcile
 from tagtrail.cli import output
 from tagtrail.cli.output import escape
-from tagtrail.humanize import span
+from tagtrail.domain.humanize import span
 from tagtrail.reconcile.follow import Followed
 from tagtrail.targets.base import Applied
 

@@ -7,15 +7,15 @@ from typing import Annotated
 
 import typer
 
+from tagtrail.adapters.gitrepo import GitRepo
 from tagtrail.cli import output
 from tagtrail.cli.app import app, state
 from tagtrail.cli.output import escape
 from tagtrail.config import Config
 from tagtrail.config.deployfiles import deploy_files
 from tagtrail.config.docs import json_schema, markdown_table, settings
+from tagtrail.domain.scheme import Rejected
 from tagtrail.errors import ConfigError, GitError
-from tagtrail.gitrepo import GitRepo
-from tagtrail.scheme import Rejected
 
 config_app = typer.Typer(help="Check tagtrail.yaml, or show every setting it takes.", no_args_is_help=True)
 app.add_typer(config_app, name="config")

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import importlib
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markdown import Markdown
 
 from tagtrail.cli import output
 from tagtrail.cli.app import app
-from tagtrail.demo import run_demo
+from tagtrail.errors import TagtrailError
 
 
 def _say(text: str) -> None:
@@ -21,6 +23,21 @@ def _say(text: str) -> None:
         text = "\n".join(text.splitlines()[1:])
     if text:
         output.stdout.print(text, highlight=False, markup=False)
+
+
+def _load_demo() -> Callable[..., Any]:
+    """The demo's scaffolding is a package beside the product's: present in a clone's install, absent from
+    a slim one; loaded only here, so no other command pays for it."""
+    try:
+        module = importlib.import_module("tagtrail_demo.run")
+    except ModuleNotFoundError as error:
+        if error.name is None or not error.name.startswith("tagtrail_demo"):
+            raise
+        raise TagtrailError(
+            "tagtrail demo needs the tagtrail_demo package, which this install does not have:"
+            " install tagtrail from a clone (pip install -e .) to run the demo"
+        ) from None
+    return module.run_demo  # type: ignore[no-any-return]
 
 
 @app.command()
@@ -38,6 +55,7 @@ def demo(
     """Run tagtrail end to end on this machine: a real registry on loopback, a sample monorepo with a git
     remote, builds on main and a feature branch, then plan, deploy, status, a new build and its deploy, a
     rollback, unpin and history. Needs docker-registry and git; builds with buildah when it works here."""
+    run_demo = _load_demo()
     if workdir is not None:
         workdir.mkdir(parents=True, exist_ok=True)
         result = run_demo(workdir.resolve(), _say, keep=keep)

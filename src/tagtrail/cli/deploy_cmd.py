@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import difflib
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
-from typing import Annotated, Any, TypeVar
+from datetime import UTC
+from typing import Annotated, TypeVar
 
 import typer
 
@@ -15,11 +15,10 @@ from tagtrail.cli import output
 from tagtrail.cli.app import State, app, state
 from tagtrail.cli.cluster import cluster_record, cluster_text, print_followed, written
 from tagtrail.cli.output import escape
-from tagtrail.humanize import age
-from tagtrail.reconcile import Planned, Reconciler, Report
+from tagtrail.cli.planned import plan_table, planned_record, say_refusals, short_age
+from tagtrail.reconcile import Reconciler, Report
 from tagtrail.reconcile.follow import Followed, follow
 from tagtrail.reconcile.placed import placed
-from tagtrail.scheme import ParsedTag
 from tagtrail.targets.base import Rollouts, Then
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
@@ -49,68 +48,6 @@ def _run(current: State, work: Callable[[Reconciler], Awaitable[T]]) -> T:
     return asyncio.run(main())
 
 
-def _age(moment: datetime | None) -> str:
-    return age(moment, empty="-")
-
-
-def _build(parsed: ParsedTag | None, tag: str | None, digest: str | None) -> dict[str, Any] | None:
-    if tag is None:
-        return None
-    built = max(parsed.instants) if parsed and parsed.instants else None
-    return {
-        "tag": tag,
-        "digest": digest,
-        "commit": parsed.sha if parsed and parsed.sha else None,
-        "branch": parsed.branch if parsed and parsed.branch else None,
-        "built": output.iso(built),
-        "age": _age(built) if built else None,
-    }
-
-
-def planned_record(item: Planned) -> dict[str, Any]:
-    d = item.decision
-    return {
-        "app": d.app,
-        "action": d.action,
-        "reason": d.reason,
-        "sentence": d.sentence,
-        "running": _build(d.running_parsed, d.running.tag, d.running.digest),
-        "target": _build(d.target, d.target_tag, item.digest),
-        "built_from": item.built_from,
-        "behind": d.behind,
-        "candidates": item.tags_seen,
-        "ignored": d.ignored,
-        "refused": [{"tag": r.tag, "reason": str(r.code), "sentence": r.sentence} for r in d.refusals],
-        "requests": item.requests,
-        "duration_ms": item.duration_ms,
-    }
-
-
-def _plan_table(planned: list[Planned]) -> None:
-    table = output.table("APP", "RUNNING", "NEWEST ELIGIBLE", "ACTION", "WHY", box=None, pad_edge=False)
-    style = {"deploy": "[bold green]deploy[/]", "hold": "[yellow]hold[/]", "nothing": "nothing"}
-    for item in planned:
-        d = item.decision
-        running = d.running.tag or "-"
-        target = (
-            d.target_tag
-            if d.target_tag and d.target_tag != d.running.tag
-            else ("same" if d.target_tag else "-")
-        )
-        table.add_row(d.app, escape(running), escape(target), style[d.action], escape(d.sentence))
-    output.print_table(table)
-    _say_refusals(planned)
-
-
-def _say_refusals(planned: list[Planned]) -> None:
-    """Each candidate whose claims were not believed, with its reason (DESIGN invariant 9)."""
-    for item in planned:
-        for refusal in item.decision.refusals:
-            output.stderr.print(
-                f"{item.app}: refused {refusal.code}: {refusal.sentence}", markup=False, highlight=False
-            )
-
-
 @app.command("plan")
 def plan(
     ctx: typer.Context,
@@ -126,7 +63,7 @@ def plan(
     if json:
         output.print_json([planned_record(p) for p in planned])
     else:
-        _plan_table(planned)
+        plan_table(planned)
     if exit_code and any(p.decision.action == "deploy" for p in planned):
         raise typer.Exit(EXIT_PENDING)
 
@@ -195,7 +132,7 @@ def deploy(
             }
         )
     else:
-        _plan_table(report.planned)
+        plan_table(report.planned)
         _report_outcome(current, report, dry_run)
         print_followed(followed)
     if (then is not None and then.exit != 0) or rollouts.rolled_back or rollouts.failed:
@@ -292,12 +229,14 @@ def status(ctx: typer.Context, apps: AppsArgument = None, json: JsonOption = Fal
             else ("current" if d.action == "nothing" else "-")
         )
         last = r.last_deploy
-        last_text = f"{_age(last.time)} ago by {last.actor_name} ({last.reason or 'manual'})" if last else "-"
+        last_text = (
+            f"{short_age(last.time)} ago by {last.actor_name} ({last.reason or 'manual'})" if last else "-"
+        )
         table.add_row(
             d.app,
             escape(d.running.tag or "-"),
             running.sha if running else "-",
-            _age(built),
+            short_age(built),
             escape(newest),
             "-" if d.behind is None else str(d.behind),
             r.pinned or "-",
@@ -305,7 +244,7 @@ def status(ctx: typer.Context, apps: AppsArgument = None, json: JsonOption = Fal
             *([escape(cluster_text(r))] if observed else []),
         )
     output.print_table(table)
-    _say_refusals([r.planned for r in rows])
+    say_refusals([r.planned for r in rows])
 
 
 @app.command("history")

@@ -9,15 +9,15 @@ from typing import Annotated
 
 import typer
 
-from tagtrail import init as initializer
+from tagtrail.adapters.gitrepo import GitRepo
+from tagtrail.adapters.registry import ImageRef, RegistryClient
 from tagtrail.cli import config_cmd, deploy_cmd, output
 from tagtrail.cli.app import State
 from tagtrail.cli.app import app as root_app
 from tagtrail.cli.output import escape
 from tagtrail.config import Config, RegistryConfig
 from tagtrail.errors import RegistryError, TagtrailError
-from tagtrail.gitrepo import GitRepo
-from tagtrail.registry import ImageRef, RegistryClient
+from tagtrail.features import init as initializer
 
 PROBE_TIMEOUT = 5.0
 NEXT_STEPS = (

@@ -10,9 +10,9 @@ import typer
 from tagtrail.cli import output
 from tagtrail.cli.app import EXIT_ERROR, app, state
 from tagtrail.cli.output import escape
-from tagtrail.humanize import size
-from tagtrail.retention.prune import AppPlan, PruneReport
-from tagtrail.retention.run import prune_project
+from tagtrail.domain.humanize import size
+from tagtrail.features.retention.prune import AppPlan, PruneReport
+from tagtrail.features.retention.run import prune_project
 
 EXIT_PARTIAL = 4  # some repository could not be read, or deleting stopped early
 

@@ -9,16 +9,16 @@ from typing import Annotated, TypeVar
 
 import typer
 
+from tagtrail.adapters.registry import ImageRef, InvalidReference, Platform, RegistryClient
+from tagtrail.adapters.registry.media import REVISION_LABEL, SOURCE_LABEL
 from tagtrail.cli import output
 from tagtrail.cli.app import State, app, state
 from tagtrail.cli.output import escape
 from tagtrail.cli.tag import tag_record
 from tagtrail.config import Config, RegistryConfig
+from tagtrail.domain.humanize import age
+from tagtrail.domain.scheme import ParsedTag
 from tagtrail.errors import TagtrailError
-from tagtrail.humanize import age
-from tagtrail.registry import ImageRef, InvalidReference, Platform, RegistryClient
-from tagtrail.registry.media import REVISION_LABEL, SOURCE_LABEL
-from tagtrail.scheme import ParsedTag
 
 registry_app = typer.Typer(
     help="Read a registry: tags (parsed with the scheme), a tag's digest, an image's platforms and labels.",

@@ -13,11 +13,11 @@ from tagtrail.cli import output
 from tagtrail.cli.app import app, state
 from tagtrail.cli.output import escape
 from tagtrail.config.types import parse_duration
+from tagtrail.domain.humanize import share, span
 from tagtrail.errors import TagtrailError
-from tagtrail.humanize import share, span
 
 if TYPE_CHECKING:
-    from tagtrail.insights import Insights, Measures
+    from tagtrail.features.insights import Insights, Measures
 
 
 def _seconds(value: timedelta | None) -> float | None:
@@ -96,8 +96,8 @@ def report(
     """Delivery insights from the deploy history in git and the decision log: deployment frequency, lead
     time for changes, change failure rate, time to restore, age of what runs and the security-only share,
     per app and overall, each with its definition. Reads no registry."""
-    from tagtrail.insights import DEFINITIONS  # noqa: PLC0415 (lazy: the other commands do not need it)
-    from tagtrail.insights.project import decision_log_of, read_facts  # noqa: PLC0415
+    from tagtrail.features.insights import DEFINITIONS  # noqa: PLC0415 (lazy: the other commands do not need it)
+    from tagtrail.features.insights.project import decision_log_of, read_facts  # noqa: PLC0415
     from tagtrail.targets.workcopy import WorkingCopies  # noqa: PLC0415
 
     try:

@@ -22,7 +22,7 @@ from tagtrail.cli.app import app, configure_logging, state
 from tagtrail.errors import TagtrailError
 
 if TYPE_CHECKING:
-    from tagtrail.controller import Controller
+    from tagtrail.serve.controller import Controller
 
 log = logging.getLogger("tagtrail.serve")
 
@@ -88,7 +88,7 @@ def _listen(host: str, port: int) -> socket.socket:
 async def _serve(controller: Controller, sock: socket.socket, secure_cookies: bool | None) -> None:
     import uvicorn  # noqa: PLC0415 (see the module docstring)
 
-    from tagtrail.web.app import create_app  # noqa: PLC0415
+    from tagtrail.serve.web.app import create_app  # noqa: PLC0415
 
     config = uvicorn.Config(
         create_app(controller, secure_cookies=secure_cookies),
@@ -139,9 +139,9 @@ def serve(
     config = current.config()
     path = (current.config_path or current.project_root() / "tagtrail.yaml").resolve()
     configure_logging(max(1, current.verbose), plain=not output.stderr.is_terminal)
-    from tagtrail.controller import Controller  # noqa: PLC0415 (see the module docstring)
-    from tagtrail.controller.leadership import SECRET_ENV, advertise  # noqa: PLC0415
-    from tagtrail.web.auth import weak_token  # noqa: PLC0415
+    from tagtrail.serve.controller import Controller  # noqa: PLC0415 (see the module docstring)
+    from tagtrail.serve.controller.leadership import SECRET_ENV, advertise  # noqa: PLC0415
+    from tagtrail.serve.web.auth import weak_token  # noqa: PLC0415
 
     for env, what in (
         (config.serve.token_env, "the dashboard's actions"),

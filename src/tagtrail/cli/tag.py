@@ -9,12 +9,12 @@ from typing import Annotated
 
 import typer
 
+from tagtrail.adapters.gitrepo import GitRepo
 from tagtrail.cli import output
 from tagtrail.cli.app import app, state
 from tagtrail.cli.output import escape
+from tagtrail.domain.scheme import ParsedTag, Rejected, Scheme
 from tagtrail.errors import GitError, TagtrailError
-from tagtrail.gitrepo import GitRepo
-from tagtrail.scheme import ParsedTag, Rejected, Scheme
 
 tag_app = typer.Typer(no_args_is_help=False)
 app.add_typer(tag_app, name="tag")

@@ -11,21 +11,21 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from tagtrail.adapters.gitrepo import GitRepo
+from tagtrail.adapters.registry import ImageRef, RegistryClient
+from tagtrail.adapters.verify import load_keys, verify_image
+from tagtrail.adapters.verify.attached import Expected, expected, verify_attached
 from tagtrail.cli import output
 from tagtrail.cli.app import app, state
 from tagtrail.cli.registry_cmd import InsecureOption, JsonOption, _resolve
 from tagtrail.config import Config, RegistryConfig
+from tagtrail.domain.provenance import Claims, CommitAnswer, CommitState, attested_refs, attested_refusal
+from tagtrail.domain.scheme import ParsedTag
 from tagtrail.errors import GitError, TagtrailError
-from tagtrail.gitrepo import GitRepo
-from tagtrail.provenance import Claims, CommitAnswer, CommitState, attested_refs, attested_refusal
 from tagtrail.reconcile.claims import Memory, Provenance
-from tagtrail.registry import ImageRef, RegistryClient
-from tagtrail.scheme import ParsedTag
-from tagtrail.verify import load_keys, verify_image
-from tagtrail.verify.attached import Expected, expected, verify_attached
 
 if TYPE_CHECKING:
-    from tagtrail.verify.signatures import PublicKey
+    from tagtrail.adapters.verify.signatures import PublicKey
 
 
 @dataclass

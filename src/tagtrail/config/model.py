@@ -36,8 +36,8 @@ from tagtrail.config.types import (
     RelativePath,
     _Section,
 )
+from tagtrail.domain.scheme import Scheme
 from tagtrail.errors import SchemeError
-from tagtrail.scheme import Scheme
 
 DEFAULT_SCHEME = "{{branch}}.{{date 'YYYYMMDD-HHmmss' tz='UTC'}}.{{sha}}"
 

@@ -19,7 +19,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from tagtrail.scheme import is_valid_tag
+from tagtrail.domain.scheme import is_valid_tag
 
 # host[:port]/path with lowercase path components, and one `{app}` placeholder somewhere in the path.
 # The distribution spec's path grammar: lowercase alphanumerics joined by '.', '_', '__' or runs of '-'.

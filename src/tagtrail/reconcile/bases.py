@@ -3,7 +3,7 @@ per distinct base). `tagtrail base-images` asks once; `tagtrail serve` keeps the
 
 from __future__ import annotations
 
-from tagtrail.baseimages import AppBase, Memory, Running, check
+from tagtrail.adapters.baseimages import AppBase, Memory, Running, check
 from tagtrail.reconcile.moved import running_of
 from tagtrail.reconcile.reconciler import Reconciler, select
 

@@ -16,19 +16,19 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
+from tagtrail.adapters.gitrepo import GitRepo
+from tagtrail.adapters.registry import ImageRef, ManifestHead, Revision
+from tagtrail.adapters.verify import verify_image
+from tagtrail.adapters.verify.attached import Expected, verify_attached
+from tagtrail.adapters.verify.cosign import SignatureRegistry
+from tagtrail.domain.provenance import AttestationAnswer, CommitAnswer, CommitState, SignatureAnswer
+from tagtrail.domain.reasons import Reason
+from tagtrail.domain.scheme import Ranking, Scheme
 from tagtrail.errors import GitError
-from tagtrail.gitrepo import GitRepo
-from tagtrail.provenance import AttestationAnswer, CommitAnswer, CommitState, SignatureAnswer
-from tagtrail.reasons import Reason
 from tagtrail.reconcile.rounds import Rounds
-from tagtrail.registry import ImageRef, ManifestHead, Revision
-from tagtrail.scheme import Ranking, Scheme
-from tagtrail.verify import verify_image
-from tagtrail.verify.attached import Expected, verify_attached
-from tagtrail.verify.cosign import SignatureRegistry
 
 if TYPE_CHECKING:
-    from tagtrail.verify.signatures import PublicKey
+    from tagtrail.adapters.verify.signatures import PublicKey
 
 REMOTE = "origin"
 RECHECK = timedelta(hours=1)  # at least this often, a long-lived reconciler HEADs each running tag

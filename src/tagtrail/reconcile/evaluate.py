@@ -14,10 +14,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tagtrail.adapters.refs import Matcher
+from tagtrail.adapters.registry import ImageRef
+from tagtrail.adapters.registry.stats import counting
+from tagtrail.adapters.verify import fingerprint, load_keys
+from tagtrail.adapters.verify.attached import Expected, expected
 from tagtrail.config import Config
-from tagtrail.errors import RegistryError
-from tagtrail.policy import AppPolicy, Decision, Facts, Need, NeedAncestry, NeedCreated, Reason, decide
-from tagtrail.provenance import (
+from tagtrail.domain.policy import AppPolicy, Decision, Facts, Need, NeedAncestry, NeedCreated, Reason, decide
+from tagtrail.domain.provenance import (
     Claims,
     NeedAttestation,
     NeedCommit,
@@ -25,19 +29,15 @@ from tagtrail.provenance import (
     NeedSignature,
     attested_refs,
 )
+from tagtrail.domain.scheme import ParsedTag
+from tagtrail.errors import RegistryError
 from tagtrail.reconcile.observe import Observer
 from tagtrail.reconcile.outcome import Planned
 from tagtrail.reconcile.rebuilt import same_code
-from tagtrail.refs import Matcher
-from tagtrail.registry import ImageRef
-from tagtrail.registry.stats import counting
-from tagtrail.scheme import ParsedTag
 from tagtrail.targets.base import AppState
-from tagtrail.verify import fingerprint, load_keys
-from tagtrail.verify.attached import Expected, expected
 
 if TYPE_CHECKING:
-    from tagtrail.verify.signatures import PublicKey
+    from tagtrail.adapters.verify.signatures import PublicKey
 
 # Each round answers one need; a tie, an ancestry question and a digest take three, the claims (commit,
 # label, signature, the running tag's digest) four more. More means a registry changing under us.

@@ -11,16 +11,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from tagtrail.history import DecisionRecord
-from tagtrail.humanize import span
-from tagtrail.kube.view import AppView, observe
-from tagtrail.policy import Reason
+from tagtrail.adapters.history import DecisionRecord
+from tagtrail.adapters.kube.view import AppView, observe
+from tagtrail.adapters.refs import Image
+from tagtrail.domain.humanize import span
+from tagtrail.domain.policy import Reason
 from tagtrail.reconcile.outcome import Report
 from tagtrail.reconcile.reconciler import Reconciler
-from tagtrail.refs import Image
 
 if TYPE_CHECKING:
-    from tagtrail.kube.cluster import Cluster
+    from tagtrail.adapters.kube.cluster import Cluster
 
 POLL = 2.0
 

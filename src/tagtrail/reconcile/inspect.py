@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from tagtrail.adapters.history import DecisionRecord, HistoryEntry
+from tagtrail.adapters.kube.view import AppView, observe
 from tagtrail.errors import TagtrailError
-from tagtrail.history import DecisionRecord, HistoryEntry
-from tagtrail.kube.view import AppView, observe
 from tagtrail.reconcile.outcome import Planned
 from tagtrail.reconcile.reconciler import Reconciler
 from tagtrail.targets.project import Project

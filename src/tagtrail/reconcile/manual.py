@@ -3,13 +3,13 @@ pin in tagtrail.yaml together), recorded with its actor, so automation never und
 
 from __future__ import annotations
 
+from tagtrail.adapters.registry import ImageRef
+from tagtrail.domain.policy import Decision, Reason, eligible_build, explicit
+from tagtrail.domain.scheme import ParsedTag, rank
 from tagtrail.errors import TagtrailError
-from tagtrail.policy import Decision, Reason, eligible_build, explicit
 from tagtrail.reconcile.observe import Observer, Registry
 from tagtrail.reconcile.outcome import Planned, Report
 from tagtrail.reconcile.reconciler import Reconciler
-from tagtrail.registry import ImageRef
-from tagtrail.scheme import ParsedTag, rank
 from tagtrail.targets.base import Change, Declared, ImageChange
 from tagtrail.targets.project import Project
 

@@ -10,15 +10,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tagtrail import apps as discovery
+from tagtrail.adapters import apps as discovery
+from tagtrail.adapters.refs import Matcher
 from tagtrail.config import Config
-from tagtrail.refs import Matcher
-from tagtrail.scheme import ParsedTag
+from tagtrail.domain.scheme import ParsedTag
 from tagtrail.targets.base import AppState
 
 if TYPE_CHECKING:
-    from tagtrail.baseimages import Memory, Running
-    from tagtrail.baseimages.check import Reads
+    from tagtrail.adapters.baseimages import Memory, Running
+    from tagtrail.adapters.baseimages.check import Reads
 
 
 class MovedBase:
@@ -35,7 +35,7 @@ class MovedBase:
     async def __call__(self, state: AppState) -> bool:
         """Whether the base of the build `state` runs has moved (a failed read: not moved). No Dockerfile is
         read: an image that records no base digest cannot say it moved."""
-        from tagtrail.baseimages import Memory, check  # noqa: PLC0415 (lazy: only a rebuild asks)
+        from tagtrail.adapters.baseimages import Memory, check  # noqa: PLC0415 (lazy: only a rebuild asks)
 
         self._memory = self._memory or Memory()
         running = running_of(self._config, self._root, self._matcher, {state.app: state})
@@ -47,7 +47,7 @@ def running_of(
     config: Config, root: Path, matcher: Matcher, declared: Mapping[str, AppState]
 ) -> list[Running]:
     """What the base check needs of each app in `declared`: what runs, and where its Dockerfile is."""
-    from tagtrail.baseimages import Running  # noqa: PLC0415 (lazy, as above)
+    from tagtrail.adapters.baseimages import Running  # noqa: PLC0415 (lazy, as above)
 
     found = discovery.discover_named(root, config, declared)
     running = []

@@ -11,14 +11,14 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
+from tagtrail.adapters.gitrepo import GitRepo
+from tagtrail.adapters.registry import ImageConfig, ImageRef, Manifest, ManifestHead
 from tagtrail.config import Config
+from tagtrail.domain.scheme import ParsedTag, Ranking, Scheme, rank
 from tagtrail.errors import RegistryError
-from tagtrail.gitrepo import GitRepo
 from tagtrail.reconcile.claims import ClaimsRegistry, Memory, Provenance
 from tagtrail.reconcile.rebuilt import Question, same_inputs_many
 from tagtrail.reconcile.rounds import Rounds
-from tagtrail.registry import ImageConfig, ImageRef, Manifest, ManifestHead
-from tagtrail.scheme import ParsedTag, Ranking, Scheme, rank
 
 _EARLIEST = datetime.min.replace(tzinfo=UTC)
 Pair = tuple[str, str]

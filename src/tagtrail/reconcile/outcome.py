@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from tagtrail.adapters.refs import Image
+from tagtrail.domain.policy import Decision
 from tagtrail.errors import GitError, KubeError, RegistryError
-from tagtrail.policy import Decision
-from tagtrail.refs import Image
 from tagtrail.targets.base import Applied, Rollouts
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from typing import TypeVar
 
-from tagtrail import apps as discovery
+from tagtrail.adapters import apps as discovery
 from tagtrail.errors import TagtrailError
 from tagtrail.reconcile.outcome import Planned, Report
 from tagtrail.reconcile.reconciler import Reconciler

@@ -14,10 +14,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 
-from tagtrail.apps import changed, changed_in, discover
+from tagtrail.adapters.apps import changed, changed_in, discover
+from tagtrail.adapters.gitrepo import GitRepo
 from tagtrail.config import Config
-from tagtrail.gitrepo import GitRepo
-from tagtrail.scheme import ParsedTag, Ranking
+from tagtrail.domain.scheme import ParsedTag, Ranking
 
 NEWEST = 5  # candidates looked at, newest first: a base rebuild is the newest build, or close to it
 

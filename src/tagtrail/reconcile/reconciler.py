@@ -20,6 +20,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+from tagtrail.adapters.registry import ImageRef, RegistryClient
 from tagtrail.config import Config, parse_config
 from tagtrail.errors import NotLeader, TagtrailError
 from tagtrail.reconcile.claims import Memory
@@ -28,7 +29,6 @@ from tagtrail.reconcile.moved import MovedBase
 from tagtrail.reconcile.observe import Observer, Registry
 from tagtrail.reconcile.outcome import Planned, Report
 from tagtrail.reconcile.record import records
-from tagtrail.registry import ImageRef, RegistryClient
 from tagtrail.targets.base import Applied, AppState, Change, Conflict, Decide, Declared, ImageChange
 from tagtrail.targets.capabilities import NARROWS
 from tagtrail.targets.factory import open_project

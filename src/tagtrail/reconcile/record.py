@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tagtrail.history import DecisionRecord
-from tagtrail.policy import Reason
+from tagtrail.adapters.history import DecisionRecord
+from tagtrail.domain.policy import Reason
 from tagtrail.reconcile.outcome import Report
 from tagtrail.targets.base import Rollouts
 

@@ -14,10 +14,10 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar, cast
 
+from tagtrail.adapters.history import HistoryEntry
+from tagtrail.adapters.refs import Image, Reference
+from tagtrail.domain.policy import Running
 from tagtrail.errors import TagtrailError
-from tagtrail.history import HistoryEntry
-from tagtrail.policy import Running
-from tagtrail.refs import Image, Reference
 
 
 @dataclass(frozen=True)

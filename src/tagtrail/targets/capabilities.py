@@ -7,11 +7,11 @@ from collections.abc import Collection
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from typing import TYPE_CHECKING, Protocol
 
-from tagtrail.gitrepo import GitRepo
+from tagtrail.adapters.gitrepo import GitRepo
 from tagtrail.targets.base import Capability, Writing
 
 if TYPE_CHECKING:  # lightkube: loaded only where a cluster is configured
-    from tagtrail.kube.cluster import Cluster
+    from tagtrail.adapters.kube.cluster import Cluster
 
 
 class Checkout(Protocol):

@@ -15,11 +15,11 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
+from tagtrail.adapters.history import DecisionLog, default_log_path
 from tagtrail.config import Config
 from tagtrail.config.model import DeployConfig
 from tagtrail.config.sections import register_section
 from tagtrail.errors import TagtrailError
-from tagtrail.history import DecisionLog, default_log_path
 from tagtrail.targets.base import Target
 from tagtrail.targets.project import Project
 

@@ -1,13 +1,13 @@
 """The deploy files as the GitOps target sees them: each app's references, what runs by them, and the
-rewrite of a set of them (byte-preserving, verified by tagtrail.refs)."""
+rewrite of a set of them (byte-preserving, verified by tagtrail.adapters.refs)."""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 
-from tagtrail.policy import Running
-from tagtrail.refs import Image, Matcher, Reference, find, rewrite_found
-from tagtrail.scheme import ParsedTag, Scheme
+from tagtrail.adapters.refs import Image, Matcher, Reference, find, rewrite_found
+from tagtrail.domain.policy import Running
+from tagtrail.domain.scheme import ParsedTag, Scheme
 from tagtrail.targets.base import AppState
 
 Found = Mapping[str, Sequence[Reference]]  # path → the references in its text, as `find` returns them

@@ -19,13 +19,13 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager, context
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tagtrail.adapters.gitrepo import GitRepo, Push
+from tagtrail.adapters.history import HistoryEntry, deploy_history
+from tagtrail.adapters.refs import Matcher, Reference
 from tagtrail.config import Config
 from tagtrail.config.deployfiles import deploy_files, deploy_files_among, described
 from tagtrail.config.edit import remove_pin, set_pin
 from tagtrail.errors import GitError, TagtrailError
-from tagtrail.gitrepo import GitRepo, Push
-from tagtrail.history import HistoryEntry, deploy_history
-from tagtrail.refs import Matcher, Reference
 from tagtrail.targets.base import Applied, C, Capability, Change, Conflict, Declared, Then, offered
 from tagtrail.targets.capabilities import CHECKOUT, NARROWS
 from tagtrail.targets.files import find_all, read_state, rewrite_all, states_of

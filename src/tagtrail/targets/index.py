@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from tagtrail.adapters.refs import Reference
 from tagtrail.config.globs import glob_match, is_glob
 from tagtrail.errors import GitError
-from tagtrail.refs import Reference
 from tagtrail.targets.files import Found
 from tagtrail.targets.workcopy import WorkingCopy
 

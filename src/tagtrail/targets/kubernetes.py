@@ -24,17 +24,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from tagtrail.adapters.history import HistoryEntry
+from tagtrail.adapters.kube.cluster import Cluster
+from tagtrail.adapters.kube.cluster import Conflict as PatchConflict
+from tagtrail.adapters.kube.revisions import revisions
+from tagtrail.adapters.kube.rollout import Progress
+from tagtrail.adapters.kube.workloads import CHANGE_CAUSE, Workload, annotation, guarded, patch, swap
+from tagtrail.adapters.refs import Image, Matcher, Reference, normalise, split_written
 from tagtrail.config import Config
 from tagtrail.config.kubernetes import KubeTargetConfig
+from tagtrail.domain.scheme import Scheme
 from tagtrail.errors import KubeError, TagtrailError
-from tagtrail.history import HistoryEntry
-from tagtrail.kube.cluster import Cluster
-from tagtrail.kube.cluster import Conflict as PatchConflict
-from tagtrail.kube.revisions import revisions
-from tagtrail.kube.rollout import Progress
-from tagtrail.kube.workloads import CHANGE_CAUSE, Workload, annotation, guarded, patch, swap
-from tagtrail.refs import Image, Matcher, Reference, normalise, split_written
-from tagtrail.scheme import Scheme
 from tagtrail.targets.base import Applied, C, Capability, Change, Conflict, Declared, Rollouts, offered
 from tagtrail.targets.capabilities import IN_CLUSTER
 from tagtrail.targets.files import state_of

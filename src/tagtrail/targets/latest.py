@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
+from tagtrail.adapters.gitrepo import GitRepo
+from tagtrail.adapters.history import HistoryEntry, Known, deploy_history
+from tagtrail.adapters.refs import Matcher
 from tagtrail.errors import GitError
-from tagtrail.gitrepo import GitRepo
-from tagtrail.history import HistoryEntry, Known, deploy_history
-from tagtrail.refs import Matcher
 
 
 @dataclass

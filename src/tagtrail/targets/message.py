@@ -1,11 +1,11 @@
 """The deploy commit's message: a subject people read in `git log --oneline`, a body per app, and the
-`Tagtrail-*` trailers that make the git log the deploy history (`tagtrail.trailers` writes and reads them)."""
+`Tagtrail-*` trailers that make the git log the deploy history (`tagtrail.adapters.trailers` writes and reads them)."""
 
 from __future__ import annotations
 
-from tagtrail import trailers
+from tagtrail.adapters import trailers
+from tagtrail.adapters.trailers import Trailers
 from tagtrail.targets.base import Change
-from tagtrail.trailers import Trailers
 
 SKIP_CI = "[skip ci]"
 SUBJECT_MAX = 60

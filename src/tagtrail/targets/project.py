@@ -12,17 +12,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Generic, TypeVar
 
+from tagtrail.adapters.gitrepo import GitRepo
+from tagtrail.adapters.history import DecisionLog
+from tagtrail.adapters.refs import Matcher
 from tagtrail.config import Config
 from tagtrail.config.provenance import SourceConfig
 from tagtrail.errors import GitError
-from tagtrail.gitrepo import GitRepo
-from tagtrail.history import DecisionLog
-from tagtrail.refs import Matcher
 from tagtrail.targets.base import Target
 from tagtrail.targets.capabilities import IN_CLUSTER
 
 if TYPE_CHECKING:  # lightkube is loaded only where a cluster is configured
-    from tagtrail.kube.cluster import Cluster
+    from tagtrail.adapters.kube.cluster import Cluster
 
 R = TypeVar("R")  # the registry client (RegistryClient; an in-memory registry in fast tests)
 REMOTE = "origin"
@@ -65,7 +65,7 @@ class Project(Generic[R]):
         """The cluster whose workloads say what runs (`kubernetes:`), or None where none is configured; one
         connection, the direct target's own included."""
         if self._cluster is None and self.config.kubernetes is not None:
-            from tagtrail.kube.cluster import Cluster  # noqa: PLC0415
+            from tagtrail.adapters.kube.cluster import Cluster  # noqa: PLC0415
 
             self._cluster = Cluster(self.config.kubernetes, self.matcher)
         return self._cluster

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from tagtrail.adapters.gitrepo import GitRepo
 from tagtrail.config.deployfiles import pathspecs
 from tagtrail.config.model import GitTargetConfig
 from tagtrail.errors import GitError, TagtrailError
-from tagtrail.gitrepo import GitRepo
 from tagtrail.targets.lock import CheckoutLock
 
 Mode = Literal["clone", "worktree", "in-place"]

@@ -25,7 +25,7 @@ from lightkube.resources.core_v1 import Namespace
 from bench.kube import BenchMissing, ControlPlane
 from bench.kubelab import Lab, NewLab, make_lab
 from bench.kubelet import Kubelet
-from tagtrail.sandbox import ImagePusher, RegistryServer
+from tagtrail_demo import ImagePusher, RegistryServer
 
 _counter = itertools.count()
 

@@ -22,13 +22,13 @@ from bench.cli import run
 from bench.kube import ControlPlane
 from bench.kubelab import DEPLOYMENT, Lab, NewLab, deployment, spec_images
 from bench.kubelet import Kubelet
+from tagtrail.adapters.refs import Image
 from tagtrail.cli import main
 from tagtrail.config import load_config
 from tagtrail.reconcile import Reconciler
-from tagtrail.refs import Image
-from tagtrail.sandbox import free_port
 from tagtrail.targets.base import Applied, Change, Decide, Declared, ImageChange
 from tagtrail.targets.factory import open_project
+from tagtrail_demo import free_port
 
 
 @pytest.fixture

@@ -33,12 +33,12 @@ from bench.kubelab import SCHEME, Lab, NewLab, deployment, make_lab, spec_images
 from bench.kubelet import Kubelet
 from bench.serve import REGISTRY_SECRET, WEBHOOK_TOKEN, ServeProcess, serve_env, wait_for
 from bench.tcpproxy import TcpProxy
+from tagtrail.adapters.kube.lease import ADDRESS, Elector
 from tagtrail.config.kubernetes import KubernetesConfig, LeaderElectionConfig
-from tagtrail.controller.signouts import LeaseStore
-from tagtrail.kube.lease import ADDRESS, Elector
-from tagtrail.sandbox import ImagePusher, RegistryServer
-from tagtrail.sandbox.registry import free_port
-from tagtrail.web.auth import Sessions
+from tagtrail.serve.controller.signouts import LeaseStore
+from tagtrail.serve.web.auth import Sessions
+from tagtrail_demo import ImagePusher, RegistryServer
+from tagtrail_demo.registry import free_port
 
 LEASE = "  leader_election: {{namespace: {namespace}, duration: 4s, renew_deadline: 2500ms, retry: 500ms}}\n"
 REPLICA_SECRET = "replica-secret-" + "5" * 32

@@ -26,8 +26,8 @@ from lightkube.resources.rbac_authorization_v1 import Role
 from ruamel.yaml import YAML
 
 from bench.kube import ControlPlane
+from tagtrail.adapters.kube.lease import Elector
 from tagtrail.config.kubernetes import KubernetesConfig, LeaderElectionConfig
-from tagtrail.kube.lease import Elector
 
 MANIFESTS = Path(__file__).parents[3] / "deploy" / "kubernetes"
 

@@ -11,8 +11,8 @@ import pytest
 from bench.git import Remote, git
 from bench.homelab import Homelab, make_homelab
 from bench.serve import REGISTRY_SECRET, Receiver, ServeProcess, remote_log, wait_for
-from tagtrail.sandbox import ImagePusher, RegistryServer
-from tagtrail.sandbox.registry import free_port
+from tagtrail_demo import ImagePusher, RegistryServer
+from tagtrail_demo.registry import free_port
 
 
 @pytest.fixture(scope="module")

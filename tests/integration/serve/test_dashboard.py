@@ -18,8 +18,8 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from bench.git import Remote, git
 from bench.homelab import APPS, Homelab
 from bench.serve import DASHBOARD_TOKEN, Receiver, ServeProcess, ci_run, remote_log, serve_env, wait_for
-from tagtrail.sandbox import RegistryServer
-from tagtrail.trailers import groups as trailers
+from tagtrail.adapters.trailers import groups as trailers
+from tagtrail_demo import RegistryServer
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).resolve().parents[3] / "build" / "screenshots"

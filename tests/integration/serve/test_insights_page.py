@@ -17,11 +17,11 @@ import uvicorn
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from bench.deployhistory import CONFIG_TEXT, timeline
-from tagtrail.controller import Controller
-from tagtrail.policy import Decision, Reason, Running
+from tagtrail.domain.policy import Decision, Reason, Running
 from tagtrail.reconcile import Planned
-from tagtrail.sandbox.registry import free_port
-from tagtrail.web.app import create_app
+from tagtrail.serve.controller import Controller
+from tagtrail.serve.web.app import create_app
+from tagtrail_demo.registry import free_port
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).resolve().parents[3] / "build" / "screenshots"

@@ -46,7 +46,7 @@ from bench.serve import (
     wait_for,
 )
 from bench.users import GIT_USER, REGISTRY_USER
-from tagtrail.sandbox import ImagePusher, RegistryServer
+from tagtrail_demo import ImagePusher, RegistryServer
 
 
 def _basic(user: str, password: str) -> str:

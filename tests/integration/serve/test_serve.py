@@ -29,8 +29,8 @@ from bench.serve import (
     serve_env,
     wait_for,
 )
-from tagtrail.sandbox import RegistryServer
-from tagtrail.trailers import groups as trailers
+from tagtrail.adapters.trailers import groups as trailers
+from tagtrail_demo import RegistryServer
 
 
 def test_one_ci_run_of_three_apps_becomes_one_deploy_commit(

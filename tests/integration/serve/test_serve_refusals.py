@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from bench.git import Remote
 from bench.homelab import SCHEME, Homelab
 from bench.serve import WEBHOOK_TOKEN, Receiver, ServeProcess, remote_log, wait_for
-from tagtrail.sandbox import ImagePusher, RegistryServer
+from tagtrail_demo import ImagePusher, RegistryServer
 
 
 def test_a_forged_tag_is_refused_told_once_and_shown(

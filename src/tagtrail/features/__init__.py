@@ -1,0 +1,1 @@
+"""What tagtrail does besides deploying: retention, init, insights, the build side (build, ci)."""

@@ -1,0 +1,1 @@
+"""`tagtrail serve`: the controller and its web surface (webhooks, dashboard, metrics)."""
