@@ -244,8 +244,8 @@ async def keyless(apps: int) -> list[Row]:
             rows: list[Row] = []
             counter = Counter(registry.log_path)
             client = RegistryClient(config.registries)
-            on = Reconciler(config, path, client)  # one per config, as serve keeps it
-            off = Reconciler(config, path, client)  # the same, never asked to verify
+            on = Reconciler(open_project(config, path, client))  # one per config, as serve keeps it
+            off = Reconciler(open_project(config, path, client))  # the same, never asked to verify
             await measure(rows, counter, "first reconcile (deploys every app)", on, True)
             with keyless_off():
                 await off.plan(actor="bench")  # its first look (a HEAD per running tag), not measured
