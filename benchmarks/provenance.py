@@ -36,7 +36,7 @@ from bench.sigstore_local import LocalSigstore, Run, attach
 from tagtrail.adapters.gitrepo import GitRepo
 from tagtrail.adapters.registry import ImageRef, RegistryClient
 from tagtrail.adapters.verify.attached import expected, verify_attached
-from tagtrail.config import load_config
+from tagtrail.config import Config, load_config
 from tagtrail.domain.provenance import Claims
 from tagtrail.domain.scheme import Scheme
 from tagtrail.reconcile import Reconciler, evaluate
@@ -152,6 +152,16 @@ def new_build(work: Path, pusher: ImagePusher, app: str) -> tuple[PushedImage, s
     return pusher.push_image(f"bench/{app}", tag, labels={REVISION: sha}), sha
 
 
+def _reconciler(config: Config, path: Path, client: RegistryClient) -> Reconciler:
+    return Reconciler(open_project(config, path, client))
+
+
+def _on_and_off(config: Config, path: Path, client: RegistryClient) -> tuple[Reconciler, Reconciler]:
+    """Two reconcilers of one config, each kept as serve keeps one: `on` asked to verify, `off` never (it reads
+    the same files; after `on` deployed it finds nothing to write)."""
+    return _reconciler(config, path, client), _reconciler(config, path, client)
+
+
 async def reconcile(reconciler: Reconciler) -> str:
     report = await reconciler.run(actor="bench", automatic=True)
     return f"{len(report.changed)} deployed" if report.changed else "nothing to do"
@@ -199,15 +209,13 @@ async def run(apps: int) -> list[Row]:
             counter = Counter(registry.log_path)
 
             client = RegistryClient(config.registries)
-            on = Reconciler(open_project(config, path, client))  # one per config, as serve keeps it
-            off = Reconciler(open_project(config, path, client))
-            # both read the same files; `off` never finds anything to write after `on` deployed
+            on, off = _on_and_off(config, path, client)
             await measure(rows, counter, "first reconcile (deploys every app)", on, True)
             for checks, reconciler in ((False, off), (True, on)):
                 await measure(rows, counter, "steady state (nothing new)", reconciler, checks)
             for checks, reconciler in ((False, off), (True, on)):
                 await measure(rows, counter, "steady state, again", reconciler, checks)
-            fresh = Reconciler(open_project(config, path, client))  # a new process: nothing remembered
+            fresh = _reconciler(config, path, client)  # a new process: nothing remembered
             await measure(rows, counter, "a new process's first look (CLI)", fresh, True)
             new_build(work, pusher, names[0])
             counter.take()
@@ -244,8 +252,7 @@ async def keyless(apps: int) -> list[Row]:
             rows: list[Row] = []
             counter = Counter(registry.log_path)
             client = RegistryClient(config.registries)
-            on = Reconciler(open_project(config, path, client))  # one per config, as serve keeps it
-            off = Reconciler(open_project(config, path, client))  # the same, never asked to verify
+            on, off = _on_and_off(config, path, client)
             await measure(rows, counter, "first reconcile (deploys every app)", on, True)
             with keyless_off():
                 await off.plan(actor="bench")  # its first look (a HEAD per running tag), not measured
