@@ -19,6 +19,7 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails, InitErrorDetails
 
+from tagtrail.config.appliedby import AppliedByConfig
 from tagtrail.config.bases import BaseImagesConfig
 from tagtrail.config.kubernetes import KubernetesConfig, KubeTargetConfig
 from tagtrail.config.provenance import SourceConfig, VerifyConfig
@@ -117,6 +118,10 @@ class GitTargetConfig(_Section):
     )
     cache: str | None = Field(
         None, description="Folder for the clone of url; default: $XDG_CACHE_HOME/tagtrail/repos."
+    )
+    applied_by: AppliedByConfig | None = Field(
+        None,
+        description="Who applies the deploy commits (the Pulumi Kubernetes Operator's Stack): followed after each one.",
     )
 
     @field_validator("author")
@@ -322,6 +327,23 @@ class Config(_Section):
         if self.serve.leader_election is not None and self.kubernetes is None:
             raise ValueError(
                 "serve.leader_election needs a kubernetes: section saying how to reach the cluster"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _applier_reachable(self) -> Config:
+        if self.deploy.git is not None and self.deploy.git.applied_by is not None and self.kubernetes is None:
+            error = ValueError("it needs a kubernetes: section saying how to reach the cluster")
+            raise ValidationError.from_exception_data(
+                "Config",
+                [
+                    {
+                        "type": "value_error",
+                        "loc": ("deploy", "git", "applied_by"),
+                        "input": None,
+                        "ctx": {"error": error},
+                    }
+                ],
             )
         return self
 
