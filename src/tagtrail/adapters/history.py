@@ -232,6 +232,12 @@ class DecisionLog:
         )
         return {record.app: record for record in self._select(query, ())}
 
+    def last_applies(self) -> dict[str, DecisionRecord]:
+        """Each app's newest judgement of whether its deploy commit was applied (deploy.git.applied_by: action
+        `apply`), in one query."""
+        query = "WHERE id IN (SELECT MAX(id) FROM decisions WHERE action = 'apply' GROUP BY app)"
+        return {record.app: record for record in self._select(query, ())}
+
     def last(self, app: str) -> DecisionRecord | None:
         found = self.recent(app, 1)
         return found[0] if found else None

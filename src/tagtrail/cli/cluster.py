@@ -1,4 +1,5 @@
-"""What runs in the cluster, as `status` shows it (table column and --json)."""
+"""What runs in the cluster, and whether deploy.git.applied_by applied the deploy commit, as `status` and
+`deploy --wait` show them (table column and --json)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from tagtrail import reconcile
 from tagtrail.cli import output
 from tagtrail.cli.output import escape
 from tagtrail.domain.humanize import span
+from tagtrail.reconcile.applied import Applying
 from tagtrail.reconcile.follow import Followed
 from tagtrail.targets.base import Applied
 
@@ -48,6 +50,34 @@ def cluster_text(r: reconcile.AppStatus) -> str:
     elif r.lead_time is not None:
         text += f", running {span(r.lead_time)} after its commit"
     return text
+
+
+def applying_record(applying: Applying) -> dict[str, object]:
+    """Whether deploy.git.applied_by applied the deploy commit, for --json."""
+    return {
+        "commit": applying.commit,
+        "state": applying.state,
+        "message": applying.message or None,
+        "permalink": applying.permalink,
+        "rolled_back": applying.rolled_back,
+    }
+
+
+def applying_text(applying: Applying | None) -> str:
+    """`applied`, `pending`, `not-applied` or `failed: <message>`, with the update's permalink."""
+    if applying is None:
+        return "-"
+    text = f"failed: {applying.message}" if applying.state == "failed" else applying.state
+    return f"{text} {applying.permalink}" if applying.permalink else text
+
+
+def print_applying(applying: Applying | None) -> None:
+    """deploy --wait: whether the Stack applied the deploy commit."""
+    if applying is not None:
+        mark = "[green]✓[/]" if applying.state == "applied" else "[red]✗[/]"
+        back = "".join(f"; {a} rolled back to {t} and pinned" for a, t in applying.rolled_back.items())
+        sentence = f"{applying.commit[:12]}: {applying.sentence}{back}"
+        output.stderr.print(f"{mark} applied: {escape(sentence)}", highlight=False)
 
 
 def print_followed(followed: list[Followed]) -> None:

@@ -13,10 +13,19 @@ import typer
 from tagtrail import reconcile
 from tagtrail.cli import output
 from tagtrail.cli.app import State, app, state
-from tagtrail.cli.cluster import cluster_record, cluster_text, print_followed, written
+from tagtrail.cli.cluster import (
+    applying_record,
+    applying_text,
+    cluster_record,
+    cluster_text,
+    print_applying,
+    print_followed,
+    written,
+)
 from tagtrail.cli.output import escape
 from tagtrail.cli.planned import plan_table, planned_record, say_refusals, short_age
 from tagtrail.reconcile import Reconciler, Report
+from tagtrail.reconcile.applied import Applying, Deployed, follow_applied
 from tagtrail.reconcile.follow import Followed, follow
 from tagtrail.reconcile.placed import placed
 from tagtrail.targets.base import Rollouts, Then
@@ -107,12 +116,17 @@ def deploy(
     registry (the others were deployed)."""
     current = state(ctx)
 
-    async def deploy_and_follow(r: Reconciler) -> tuple[Report, list[Followed]]:
+    async def deploy_and_follow(r: Reconciler) -> tuple[Report, Applying | None, list[Followed]]:
         report = await placed(r, r.run(apps, actor="tagtrail deploy", dry_run=dry_run, skip_ci=skip_ci))
-        followed = await follow(r, report, actor="tagtrail deploy") if wait and not dry_run else []
-        return report, followed
+        if not wait or dry_run:
+            return report, None, []
+        deployed = Deployed.of_report(report)
+        applying = await follow_applied(r, deployed, actor="tagtrail deploy") if deployed else None
+        if applying is not None and applying.state != "applied":
+            return report, applying, []  # what the cluster runs follows only from an applied commit
+        return report, applying, await follow(r, report, actor="tagtrail deploy")
 
-    report, followed = _run(current, deploy_and_follow)
+    report, applying, followed = _run(current, deploy_and_follow)
     outcome = report.applied
     rollouts, then = Rollouts.of(outcome.details), outcome.details.get(Then)
     if json:
@@ -130,11 +144,15 @@ def deploy(
                 "failed": rollouts.failed,
                 "followed": [{"app": f.app, "ok": f.ok, "sentence": f.sentence} for f in followed],
             }
+            | ({} if applying is None else {"applied": applying_record(applying)})
         )
     else:
         plan_table(report.planned)
         _report_outcome(current, report, dry_run)
+        print_applying(applying)
         print_followed(followed)
+    if applying is not None and applying.state != "applied":
+        raise typer.Exit(EXIT_FAILED)
     if (then is not None and then.exit != 0) or rollouts.rolled_back or rollouts.failed:
         raise typer.Exit(EXIT_FAILED)
     if any(not f.ok for f in followed):
@@ -212,12 +230,15 @@ def status(ctx: typer.Context, apps: AppsArgument = None, json: JsonOption = Fal
                     },
                 }
                 | ({} if r.cluster is None else {"cluster": cluster_record(r)})
+                | ({} if r.applying is None else {"applied": applying_record(r.applying)})
                 for r in rows
             ]
         )
         return
     observed = any(r.cluster is not None for r in rows)
+    applied = any(r.applying is not None for r in rows)
     columns = ["APP", "DECLARED", "COMMIT", "AGE", "NEWEST ELIGIBLE", "BEHIND", "PINNED", "LAST DEPLOY"]
+    columns += ["APPLIED"] if applied else []
     table = output.table(*columns, *(["CLUSTER"] if observed else []), box=None, pad_edge=False)
     for r in rows:
         d = r.planned.decision
@@ -241,6 +262,7 @@ def status(ctx: typer.Context, apps: AppsArgument = None, json: JsonOption = Fal
             "-" if d.behind is None else str(d.behind),
             r.pinned or "-",
             escape(last_text),
+            *([escape(applying_text(r.applying))] if applied else []),
             *([escape(cluster_text(r))] if observed else []),
         )
     output.print_table(table)

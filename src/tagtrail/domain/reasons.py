@@ -24,6 +24,9 @@ class Reason(StrEnum):
     UNPIN = "unpin"
     ROLLOUT_FAILED = "rollout-failed"  # the cluster did not run the deployed build (or rolled it back)
     ROLLED_OUT = "rolled-out"  # the cluster runs the deployed build (a GitOps deploy, followed)
+    APPLIED = "applied"  # deploy.git.applied_by applied the deploy commit (or a later one)
+    APPLY_FAILED = "apply-failed"  # deploy.git.applied_by failed on the deploy commit (its message kept)
+    NOT_APPLIED = "not-applied"  # deploy.git.applied_by did not get to the deploy commit within its timeout
     NO_ELIGIBLE_TAGS = "no-eligible-tags"
     TOO_YOUNG = "too-young"
     ANCESTOR_OF_RUNNING = "ancestor-of-running"

@@ -10,6 +10,7 @@ from typing import Any
 from tagtrail.adapters.history import DecisionRecord, HistoryEntry
 from tagtrail.adapters.kube.view import AppView, observe
 from tagtrail.errors import TagtrailError
+from tagtrail.reconcile.applied import Applying, applied_states
 from tagtrail.reconcile.outcome import Planned
 from tagtrail.reconcile.reconciler import Reconciler
 from tagtrail.targets.project import Project
@@ -25,6 +26,7 @@ class AppStatus:
     cluster: AppView | None = None  # what runs, where the cluster is observed
     drift: str | None = None  # why what runs is not what is declared
     lead_time: timedelta | None = None  # from the running build's commit to the cluster running it
+    applying: Applying | None = None  # whether deploy.git.applied_by applied the last deploy commit
 
 
 async def status(reconciler: Reconciler, apps: list[str] | None = None, *, actor: str) -> list[AppStatus]:
@@ -43,9 +45,11 @@ async def status(reconciler: Reconciler, apps: list[str] | None = None, *, actor
     views = await observe(cluster) if cluster is not None else None
     commits = await commit_times(reconciler.project, planned) if views else {}
     direct = reconciler.project.direct  # tagtrail's annotations declare what should run
+    applying = await applied_states(reconciler, last_deploy)
     rows = []
     for p in planned:
         row = AppStatus(p.app, p, pins.get(p.app), last_deploy.get(p.app), decisions.get(p.app))
+        row.applying = applying.get(p.app)
         if views is not None:
             row.cluster = views.get(p.app, AppView(p.app))
             row.drift = row.cluster.drift(p.decision.running.digest, annotated=direct)

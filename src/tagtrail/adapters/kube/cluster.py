@@ -67,6 +67,10 @@ class Cluster:
             self.client, self.server = connect(self.settings)
         return self.client
 
+    def connection(self) -> AsyncClient:
+        """The one client of this cluster, for readers of other kinds (`stacks.py`); `server` is set after."""
+        return self._client()
+
     async def aclose(self) -> None:
         if self.client is not None:
             await self.client.close()

@@ -1,0 +1,203 @@
+"""deploy.git.applied_by.pulumi_stack on the real control plane (issue 30): the operator's Stack CRD installed
+in the API server, and each Stack's status written through its status subresource as the operator writes it
+after a Pulumi update. tagtrail follows the Stack after a deploy commit and says, in `deploy --wait`,
+`status` and the decision log, whether the operator applied the commit, failed on it, or did not get to it."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import threading
+from pathlib import Path
+
+import pytest
+from lightkube import Client
+
+from bench.cli import run
+from bench.git import commit, git
+from bench.kube import ControlPlane
+from bench.kubelab import Lab, NewLab
+from bench.pulumi import CRD, create_stack, install_crd, write_status
+from tagtrail.adapters.history import DecisionLog, DecisionRecord, default_log_path
+
+SHARED = Path(__file__).parents[3].parent / "shared" / "pulumi-operator" / "pulumi.com_stacks.yaml"
+STACK = "homeslice-prod"
+PERMALINK = "https://app.pulumi.com/acme/homeslice/prod/updates/7"
+
+
+@pytest.fixture(scope="module")
+def stack_crd(control_plane: ControlPlane) -> None:
+    with control_plane.client() as client:
+        install_crd(client)
+
+
+@pytest.fixture
+def lab(new_lab: NewLab, stack_crd: None, admin: Client, monkeypatch: pytest.MonkeyPatch) -> Lab:
+    made = new_lab(mode="gitops", extra="  follow: 0s\n")
+    monkeypatch.chdir(made.root)
+    configure(made, "      timeout: 60s\n")
+    create_stack(admin, made.namespace, STACK, f"file://{made.root}")
+    return made
+
+
+def configure(lab: Lab, more: str) -> None:
+    """deploy.git applied by the test's Stack (instead of `then`), with `more` settings of applied_by."""
+    path = lab.root / "tagtrail.yaml"
+    lines = [line for line in path.read_text().splitlines(keepends=True) if "then: kubectl" not in line]
+    if "applied_by:" in path.read_text():  # the lab's own settings replaced by the test's
+        path.write_text("".join(lines).replace("      timeout: 60s\n", more))
+        commit(lab.root, {}, "the test's applied_by")
+        return
+    text = "".join(lines).replace(
+        "    files: [deploy/web.yaml]\n",
+        "    files: [deploy/web.yaml]\n    push: false\n    applied_by:\n"
+        f"      pulumi_stack: {{namespace: {lab.namespace}, name: {STACK}}}\n{more}",
+    )
+    path.write_text(text)
+    commit(lab.root, {}, "tagtrail follows the Stack")
+
+
+def head(lab: Lab) -> str:
+    return git(lab.root, "rev-parse", "HEAD")
+
+
+def deploy_while_the_operator(
+    capsys: pytest.CaptureFixture[str], lab: Lab, admin: Client, state: str, *args: str, message: str = ""
+) -> tuple[int, str, str]:
+    """`deploy --wait ARGS` while the operator, as the test plays it, updates the Stack once the deploy
+    commit lands on the branch: `succeeded` applies it, `failed` leaves the commit before applied."""
+    before = head(lab)
+
+    def act() -> None:
+        for _ in range(600):
+            now = head(lab)
+            if now != before:
+                applied = now if state == "succeeded" else before
+                write_status(
+                    admin,
+                    lab.namespace,
+                    STACK,
+                    state,
+                    attempted=now,
+                    applied=applied,
+                    message=message,
+                    permalink=PERMALINK,
+                )
+                return
+            threading.Event().wait(0.05)
+
+    thread = threading.Thread(target=act, daemon=True)
+    thread.start()
+    try:
+        return run(capsys, "deploy", "--wait", *args)
+    finally:
+        thread.join()
+
+
+def applies(app: str) -> list[DecisionRecord]:
+    return [r for r in DecisionLog(default_log_path()).recent(app, 50) if r.action == "apply"]
+
+
+def status_of(capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
+    code, out, err = run(capsys, "status", "--json")
+    assert code == 0, err
+    [web] = json.loads(out)
+    return dict(web)
+
+
+def test_the_fixture_is_the_operators_crd_byte_for_byte() -> None:
+    if not SHARED.is_file():
+        pytest.skip(f"{SHARED} is not beside this clone; the copy in tests/fixtures is used alone")
+    assert gzip.decompress(CRD.read_bytes()) == SHARED.read_bytes()
+
+
+def test_a_commit_the_stack_applies_is_applied(
+    capsys: pytest.CaptureFixture[str], lab: Lab, admin: Client
+) -> None:
+    code, out, err = deploy_while_the_operator(capsys, lab, admin, "succeeded", "--json")
+    assert code == 0, out + err
+    result = json.loads(out)
+    assert result["applied"]["state"] == "applied"
+    assert result["applied"]["commit"] == result["commit"] == head(lab)
+    [logged] = applies("web")
+    assert (logged.reason, logged.outcome, logged.commit) == ("applied", "applied", head(lab))
+    assert PERMALINK in logged.sentence
+    web = status_of(capsys)
+    assert web["applied"] == {
+        "commit": head(lab),
+        "state": "applied",
+        "message": None,
+        "permalink": PERMALINK,
+        "rolled_back": {},
+    }
+    code, out, _ = run(capsys, "status")
+    assert "APPLIED" in out
+    assert f"applied {PERMALINK}" in out
+
+
+def test_a_failed_update_is_recorded_with_the_operators_message_and_left_in_git(
+    capsys: pytest.CaptureFixture[str], lab: Lab, admin: Client
+) -> None:
+    before = head(lab)
+    message = "error: update failed: Deployment web: ImagePullBackOff"
+
+    code, out, err = deploy_while_the_operator(capsys, lab, admin, "failed", message=message)
+    assert code == 1, out + err
+    assert f"the Stack failed to apply it: {message}" in err
+    deployed = head(lab)
+    assert deployed != before
+    [logged] = applies("web")
+    assert (logged.reason, logged.outcome, logged.commit) == ("apply-failed", "failed", deployed)
+    assert message in logged.sentence
+    web = status_of(capsys)
+    assert web["applied"]["state"] == "failed"  # type: ignore[index]
+    assert web["applied"]["message"] == message  # type: ignore[index]
+    assert web["pinned"] is None
+    code, out, _ = run(capsys, "status")
+    assert f"failed: {message}" in " ".join(out.split())
+
+
+def test_a_failed_update_is_rolled_back_and_pinned_where_configured(
+    capsys: pytest.CaptureFixture[str], lab: Lab, admin: Client
+) -> None:
+    configure(lab, "      timeout: 60s\n      rollback: true\n")
+    code, out, err = deploy_while_the_operator(capsys, lab, admin, "failed", "--json", message="boom")
+    assert code == 1, out + err
+    result = json.loads(out)
+    assert result["applied"]["state"] == "failed"
+    assert result["applied"]["rolled_back"] == {"web": lab.builds["web"][0].tag}
+    assert head(lab) != result["commit"]  # the rollback is a commit of its own, after the deploy's
+    web = status_of(capsys)
+    assert web["pinned"] == lab.builds["web"][0].tag
+    assert lab.builds["web"][0].digest in (lab.root / "deploy" / "web.yaml").read_text()
+    assert [r.reason for r in applies("web")] == ["apply-failed"]
+
+
+def test_a_stack_stuck_at_an_older_commit_is_not_applied_after_the_timeout(
+    capsys: pytest.CaptureFixture[str], lab: Lab, admin: Client
+) -> None:
+    configure(lab, "      timeout: 1s\n")
+    older = head(lab)
+    write_status(admin, lab.namespace, STACK, "succeeded", attempted=older, applied=older)
+    code, out, err = run(capsys, "deploy", "--wait", "--json")
+    assert code == 1, out + err
+    result = json.loads(out)
+    assert result["applied"]["state"] == "not-applied"
+    assert f"it last applied {older[:12]}" in result["applied"]["message"]
+    [logged] = applies("web")
+    assert (logged.reason, logged.outcome) == ("not-applied", "not applied")
+    assert status_of(capsys)["applied"]["state"] == "not-applied"  # type: ignore[index]
+
+
+def test_a_newer_commit_applied_before_tagtrail_looked_counts_as_applied(
+    capsys: pytest.CaptureFixture[str], lab: Lab, admin: Client
+) -> None:
+    code, out, err = run(capsys, "deploy", "--json")
+    assert code == 0, out + err
+    deployed = json.loads(out)["commit"]
+    assert status_of(capsys)["applied"]["state"] == "pending"  # type: ignore[index]
+    newer = commit(lab.root, {"pulumi/README.md": "later\n"}, "a later commit of the deploy branch")
+    write_status(admin, lab.namespace, STACK, "succeeded", attempted=newer, applied=newer)
+    web = status_of(capsys)
+    assert web["applied"]["state"] == "applied"  # type: ignore[index]
+    assert web["applied"]["commit"] == deployed  # type: ignore[index]
