@@ -11,6 +11,7 @@ so a restart of serve picks a deploy commit up again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -89,9 +90,12 @@ def settings_of(reconciler: Reconciler) -> AppliedByConfig | None:
     return git.applied_by if git is not None and reconciler.project.cluster() is not None else None
 
 
-async def follow_applied(reconciler: Reconciler, deployed: Deployed, *, actor: str) -> Applying | None:
+async def follow_applied(
+    reconciler: Reconciler, deployed: Deployed, *, actor: str, lock: asyncio.Lock | None = None
+) -> Applying | None:
     """Follow the Stack (one watch) until it judges `deployed`, or applied_by.timeout after its commit; the
-    judgement recorded per app, a failed one rolled back where configured. None where not configured."""
+    judgement recorded per app, a failed one rolled back where configured (holding `lock`, serve's one write
+    at a time). None where not configured."""
     from tagtrail.adapters.kube.stacks import Stacks  # noqa: PLC0415 (lightkube: only where configured)
 
     settings, cluster = settings_of(reconciler), reconciler.project.cluster()
@@ -106,7 +110,8 @@ async def follow_applied(reconciler: Reconciler, deployed: Deployed, *, actor: s
     result = found or _not_applied(deployed.commit, settings, last)
     await asyncio.to_thread(reconciler.project.log.record, *_records(deployed, result, actor))
     if result.state == "failed" and settings.rollback:
-        result = await _rolled_back(reconciler, deployed, result, actor)
+        async with lock or contextlib.nullcontext():
+            result = await _rolled_back(reconciler, deployed, result, actor)
     return result
 
 

@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 # lead time buckets: 10 minutes to 2 weeks
 LEAD_BUCKETS = (600, 1800, 3600, 4 * 3600, 12 * 3600, 86400, 3 * 86400, 7 * 86400, 14 * 86400)
 ROLLBACK = "rollback"
+APPLY_STATES = ("applied", "pending", "failed", "not-applied")  # reconcile/applied.py's State
 AUTOMATIC_ROLLBACK = "auto-rollback"
 
 
@@ -167,6 +168,27 @@ class Metrics:
             ["app", "reason"],
             registry=self.registry,
         )
+
+        self.stack_state = Gauge(
+            "tagtrail_pulumi_stack_state",
+            "1 for what the Pulumi operator's Stack says of the last deploy commit (applied, pending, failed,"
+            " not-applied), else 0, by stack (deploy.git.applied_by).",
+            ["stack", "state"],
+            registry=self.registry,
+        )
+        self.applies = Counter(
+            "tagtrail_applies",
+            "Deploy commits the Stack applying them judged, by stack and result (applied, failed, not-applied).",
+            ["stack", "result"],
+            registry=self.registry,
+        )
+
+    def observe_applying(self, stack: str, state: str, *, judged: bool) -> None:
+        """The Stack's state of the deploy commit followed; counted once when `judged`."""
+        for each in APPLY_STATES:
+            self.stack_state.labels(stack, each).set(1 if each == state else 0)
+        if judged:
+            self.applies.labels(stack, state).inc()
 
     def observe_cluster(self, running: dict[str, tuple[int, int, bool, float | None]]) -> None:
         """What the cluster runs, per app: (ready, total, drift, lead time in seconds or None)."""

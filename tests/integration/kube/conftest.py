@@ -9,6 +9,7 @@
 - `kubelet`: the stand-in kubelet (tests/bench/kubelet.py) of a Node of the test's own, tending the Pods of `namespace`.
 - `admin`: a synchronous lightkube client as `admin`, for a test's own setup and checks.
 - `new_lab`: makes the test's project (tests/bench/kubelab.py) in `namespace`, its builds in `registry`.
+- `receiver`: where `tagtrail serve` in a test sends its notifications.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from lightkube.resources.core_v1 import Namespace
 from bench.kube import BenchMissing, ControlPlane
 from bench.kubelab import Lab, NewLab, make_lab
 from bench.kubelet import Kubelet
+from bench.serve import Receiver
 from tagtrail_demo import ImagePusher, RegistryServer
 
 _counter = itertools.count()
@@ -77,6 +79,14 @@ def new_lab(
         )
 
     return make
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A notification receiver (apprise's JSON posts) on loopback, for `tagtrail serve`'s messages."""
+    found = Receiver()
+    yield found
+    found.close()
 
 
 @pytest.fixture

@@ -18,7 +18,11 @@ from bench.git import commit, git
 from bench.kube import ControlPlane
 from bench.kubelab import Lab, NewLab
 from bench.pulumi import CRD, create_stack, install_crd, write_status
+from bench.serve import Receiver, ServeProcess, wait_for
 from tagtrail.adapters.history import DecisionLog, DecisionRecord, default_log_path
+
+from .test_faults import use_kubeconfig
+from .test_rbac import role_rules
 
 SHARED = Path(__file__).parents[3].parent / "shared" / "pulumi-operator" / "pulumi.com_stacks.yaml"
 STACK = "homeslice-prod"
@@ -201,3 +205,133 @@ def test_a_newer_commit_applied_before_tagtrail_looked_counts_as_applied(
     web = status_of(capsys)
     assert web["applied"]["state"] == "applied"  # type: ignore[index]
     assert web["applied"]["commit"] == deployed  # type: ignore[index]
+
+
+SERVE = "serve:\n  interval: 1s\n  public: true\nnotify:\n  urls: ['{url}']\n"
+
+
+def serving(lab: Lab, receiver: Receiver) -> ServeProcess:
+    path = lab.root / "tagtrail.yaml"
+    if "serve:" not in path.read_text():
+        path.write_text(path.read_text() + SERVE.format(url=receiver.url))
+        commit(lab.root, {}, "serve")
+    return ServeProcess(lab.root).start()
+
+
+def serve_until_pending(lab: Lab, receiver: Receiver) -> tuple[ServeProcess, str, str]:
+    """serve started, its deploy commit made and followed (the Stack pending): the process, the commit and
+    the stack as /metrics names it."""
+    process = serving(lab, receiver)
+    stack = f"stack/{lab.namespace}/{STACK}"
+    try:
+        deployed = deploy_commit(process)
+        wait_for(lambda: process.metric("tagtrail_pulumi_stack_state", stack=stack, state="pending") == 1.0)
+    except BaseException:
+        process.stop()
+        print(process.output())  # shown only when the test fails
+        raise
+    return process, deployed, stack
+
+
+def deploy_commit(process: ServeProcess) -> str:
+    """The deploy commit serve made, from the decision log."""
+
+    def made() -> list[str]:
+        rows = DecisionLog(default_log_path()).recent("web", 50)
+        return [r.commit for r in rows if r.action == "deploy" and r.commit]
+
+    found: list[str] = wait_for(made, 60, f"a deploy commit\n{process.output()}")
+    return found[0]
+
+
+def dashboard_with(process: ServeProcess, marker: str) -> str:
+    def page() -> str | None:
+        text = process.get("/").text
+        return text if marker in text else None
+
+    found: str = wait_for(page, 30, f"{marker} on the dashboard")
+    return found
+
+
+def test_serve_tells_a_failed_apply_on_the_dashboard_in_metrics_and_to_people(
+    lab: Lab, admin: Client, receiver: Receiver
+) -> None:
+    process, deployed, stack = serve_until_pending(lab, receiver)
+    try:
+        message = "error: update failed: Deployment web: ImagePullBackOff"
+        write_status(
+            admin,
+            lab.namespace,
+            STACK,
+            "failed",
+            attempted=deployed,
+            applied=lab.commits[0],
+            message=message,
+            permalink=PERMALINK,
+        )
+        wait_for(lambda: "tagtrail: web failed to apply" in receiver.titles(), 30, "the notification")
+        [told] = [m for m in receiver.messages if m["title"] == "tagtrail: web failed to apply"]
+        assert message in told["message"]
+        assert process.metric("tagtrail_pulumi_stack_state", stack=stack, state="failed") == 1.0
+        assert process.metric("tagtrail_pulumi_stack_state", stack=stack, state="pending") == 0.0
+        assert process.metric("tagtrail_applies_total", stack=stack, result="failed") == 1.0
+        page = dashboard_with(process, "apply-failed")
+        assert message in page
+        assert f'href="{PERMALINK}"' in page
+        assert [r.reason for r in applies("web")] == ["apply-failed"]
+    finally:
+        code = process.stop()
+        print(process.output())  # shown only when the test fails
+    assert code == 0, process.output()
+
+
+def test_a_restarted_serve_follows_the_deploy_commit_it_was_waiting_for(
+    lab: Lab, admin: Client, receiver: Receiver
+) -> None:
+    process, deployed, stack = serve_until_pending(lab, receiver)
+    assert process.stop() == 0, process.output()
+    assert applies("web") == []  # stopped while the Stack had not got to it
+    write_status(admin, lab.namespace, STACK, "succeeded", attempted=deployed, applied=deployed)
+    process = serving(lab, receiver)
+    try:
+        wait_for(
+            lambda: process.metric("tagtrail_applies_total", stack=stack, result="applied") == 1.0,
+            30,
+            f"the restarted serve to judge {deployed[:12]}\n{process.output()}",
+        )
+        [logged] = applies("web")
+        assert (logged.reason, logged.commit, logged.actor) == ("applied", deployed, "tagtrail serve")
+        page = dashboard_with(process, "apply-applied")
+        assert deployed[:12] in page
+    finally:
+        code = process.stop()
+        print(process.output())  # shown only when the test fails
+    assert code == 0, process.output()
+
+
+def test_the_shipped_role_is_enough_and_each_of_its_rules_is_needed(
+    capsys: pytest.CaptureFixture[str], lab: Lab, admin: Client, control_plane: ControlPlane
+) -> None:
+    """With observe.yaml's rules for the workloads and pulumi-stack.yaml's for the Stack, a deploy is
+    followed until applied and status reads it; without one rule of pulumi-stack.yaml, the command that
+    needs it says which right is missing."""
+    observe, stacks = role_rules("observe.yaml"), role_rules("pulumi-stack.yaml")
+    token = control_plane.service_account_token(lab.namespace, "tagtrail", observe + stacks)
+    use_kubeconfig(lab, control_plane.kubeconfig_dict(token))
+    code, out, err = deploy_while_the_operator(capsys, lab, admin, "succeeded", "--json")
+    assert code == 0, out + err
+    assert json.loads(out)["applied"]["state"] == "applied"
+    assert status_of(capsys)["applied"]["state"] == "applied"  # type: ignore[index]
+    for index, rule in enumerate(stacks):
+        kept = [r for i, r in enumerate(stacks) if i != index]
+        token = control_plane.service_account_token(lab.namespace, f"without-{index}", observe + kept)
+        use_kubeconfig(lab, control_plane.kubeconfig_dict(token))
+        git(lab.root, "revert", "--no-edit", "HEAD")  # the deploy undone: the next one has work to do
+        _, out, err = run(capsys, "status")
+        said = out + err
+        code, out, err = run(capsys, "deploy", "--wait")  # the Stack does not move: followed by a watch
+        said += out + err
+        assert code == 1, said
+        [verb] = rule.verbs
+        wanted = f"forbids tagtrail to {verb} stacks.pulumi.com {STACK} in {lab.namespace}"
+        assert wanted in said, f"without {verb} nothing said so:\n{said}"

@@ -6,11 +6,9 @@ cluster (kubectl applies it) and the dashboard shows drift when an image is set 
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 from lightkube import Client
 
 from bench.kubelab import NewLab, deployment, spec_images
@@ -18,13 +16,6 @@ from bench.kubelet import Kubelet
 from bench.serve import DASHBOARD_TOKEN, Receiver, ServeProcess, wait_for
 
 SERVE = "serve:\n  interval: 1s\n  public: true\nnotify:\n  urls: ['{url}']\n"
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    found = Receiver()
-    yield found
-    found.close()
 
 
 def serving(root: Path) -> ServeProcess:

@@ -50,27 +50,33 @@ async def refusals(server: str, what: str) -> AsyncIterator[None]:
         code = error.status.code or 0
         if code in (404, 409, 422):
             raise
-        message = _first_line(error.status.message or error.status.reason or "")
-        if code == 401:
-            raise KubeError(
-                f"the Kubernetes API at {server} refused the credentials ({code} Unauthorized) to {what}:"
-                " the token may have expired; renew the kubeconfig's credentials"
-            ) from None
-        if code == 403:
-            raise KubeError(
-                f"the Kubernetes API at {server} forbids tagtrail to {what}: {message}; grant it with the Role"
-                " in deploy/kubernetes/"
-            ) from None
-        raise KubeError(
-            f"the Kubernetes API at {server} failed to {what} ({code}): {message}",
-            transient=code >= 500 or code == 429,
-        ) from None
+        raise _refused(server, what, code, error.status.message or error.status.reason or "") from None
+    except httpx2.HTTPStatusError as error:  # how lightkube fails a watch the API server refuses outright
+        raise _refused(server, what, error.response.status_code, error.response.reason_phrase) from None
     except httpx2.TransportError as error:
         raise KubeError(
             f"cannot reach the Kubernetes API at {server} to {what}: {_first_line(error) or type(error).__name__};"
             " check kubernetes.kubeconfig and that the API server is up",
             transient=True,
         ) from None
+
+
+def _refused(server: str, what: str, code: int, said: str) -> KubeError:
+    message = _first_line(said)
+    if code == 401:
+        return KubeError(
+            f"the Kubernetes API at {server} refused the credentials ({code} Unauthorized) to {what}:"
+            " the token may have expired; renew the kubeconfig's credentials"
+        )
+    if code == 403:
+        return KubeError(
+            f"the Kubernetes API at {server} forbids tagtrail to {what}: {message}; grant it with the Role"
+            " in deploy/kubernetes/"
+        )
+    return KubeError(
+        f"the Kubernetes API at {server} failed to {what} ({code}): {message}",
+        transient=code >= 500 or code == 429,
+    )
 
 
 def _first_line(exc: BaseException | str) -> str:

@@ -50,13 +50,19 @@ class LastUpdate:
             _text(last.get("lastAttemptedCommit")),
             _text(last.get("lastSuccessfulCommit")),
             _one_line(last.get("message")),
-            _text(last.get("permalink")),
+            _link(last.get("permalink")),
             failures if isinstance(failures, int) else 0,
         )
 
 
 def _text(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+def _link(value: object) -> str | None:
+    """The update's page, only as a web address: the dashboard links it."""
+    text = _text(value)
+    return text if text is not None and text.startswith(("https://", "http://")) else None
 
 
 def _one_line(value: object) -> str:
@@ -77,7 +83,7 @@ class Stacks:
         client = self.cluster.connection()
         self.cluster.requests += 1
         try:
-            async with refusals(self.cluster.server, f"get {stack.ref}"):
+            async with refusals(self.cluster.server, f"get {_named(stack)}"):
                 body = _body(await client.get(STACK, stack.name, namespace=stack.namespace))
         except ApiError as error:
             if error.status.code == 404:
@@ -86,7 +92,7 @@ class Stacks:
                     " deploy.git.applied_by.pulumi_stack and that the Pulumi Kubernetes Operator is installed"
                 ) from None
             raise KubeError(
-                f"the Kubernetes API at {self.cluster.server} failed to get {stack.ref}"
+                f"the Kubernetes API at {self.cluster.server} failed to get {_named(stack)}"
                 f" ({error.status.code}): {error.status.message}"
             ) from None
         version = (body.get("metadata") or {}).get("resourceVersion")
@@ -118,11 +124,16 @@ class Stacks:
         )
         # closed on leaving, not when collected: lightkube's generator holds the response open
         watching = aclosing(cast("AsyncGenerator[tuple[str, Any], None]", stream))
-        async with refusals(self.cluster.server, f"watch {stack.ref}"), watching as watch:
+        async with refusals(self.cluster.server, f"watch {_named(stack)}"), watching as watch:
             async for kind, body in watch:
                 if kind == "DELETED":
                     return
                 yield LastUpdate.of(_body(body))
+
+
+def _named(stack: PulumiStackRef) -> str:
+    """The Stack as a Role names what it allows (stacks.pulumi.com), for a refusal to say which right."""
+    return f"stacks.pulumi.com {stack.name} in {stack.namespace}"
 
 
 def _body(obj: Any) -> dict[str, Any]:

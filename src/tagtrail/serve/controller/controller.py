@@ -61,13 +61,13 @@ class Controller:
         self.status = snapshot.Status()
         self.results = Results(self.status, self.metrics, self.notifier)
         self.pruner = Pruner(self.metrics, self.notifier)  # retention.schedule: off unless set
-        self.rollouts = Rollouts(self.results)  # GitOps + observe: deploy commits followed into the cluster
+        self.lock = asyncio.Lock()  # one write at a time to the deploy repository
+        self.rollouts = Rollouts(self.results, self.lock)  # deploy commits followed: applied_by, cluster
         self.bases = BaseWatch(self.metrics, lambda: self.notifier)  # base_images.interval
         self.snapshot = snapshot.Snapshot()
         self.live = snapshot.Broadcast()
         self.triggers = Coalescer(clock)
         self.schedule = Schedule(clock)
-        self.lock = asyncio.Lock()  # one write at a time to the deploy repository
         self.closing = asyncio.Event()  # set when the server starts to stop: live-update streams end
         self._wake = asyncio.Event()
         self.hints = Hints(self)
@@ -106,6 +106,7 @@ class Controller:
         prunes = self.pruner.loop(lambda: self.reconciler, self.lock)
         self._prunes = asyncio.create_task(prunes, name="tagtrail-prune")
         self.bases.start(lambda: self.reconciler, self.lock, self.reconcile)
+        self.rollouts.resume(self.reconciler, self._rolled_out)
 
     async def stop(self) -> None:
         """Finish the write in progress (never half a deploy), then stop."""
@@ -278,7 +279,7 @@ class Controller:
     async def _refresh_snapshot(self) -> None:
         planned = [self.status.planned[a] for a in sorted(self.status.planned)]
         self.snapshot = await snapshot.take(self.reconciler, planned, self.decisions)
-        self.metrics.observe_cluster(snapshot.replicas(self.snapshot))
+        snapshot.measured(self.snapshot, self.metrics, self.config)
 
     async def _rolled_out(self) -> None:
         async with self.lock:

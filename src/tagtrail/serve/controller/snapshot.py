@@ -19,7 +19,9 @@ from tagtrail.config import Config
 from tagtrail.errors import GitError, TagtrailError
 from tagtrail.features.build import source_url
 from tagtrail.reconcile import Planned, Reconciler, commit_times
+from tagtrail.reconcile.applied import Applying, applied_states
 from tagtrail.serve.controller.decisions import Decisions
+from tagtrail.serve.metrics import Metrics
 from tagtrail.targets.project import Project
 
 log = logging.getLogger("tagtrail.controller")
@@ -62,6 +64,7 @@ class Snapshot:
         default_factory=dict
     )  # app → from its commit to the cluster running it
     cluster_error: str | None = None
+    applying: dict[str, Applying] = field(default_factory=dict)  # app → did applied_by apply its commit
 
 
 async def observe_cluster(project: Project[Any], snapshot: Snapshot) -> None:
@@ -114,7 +117,22 @@ async def take(
         snapshot.last_decision = await asyncio.to_thread(reconciler.project.log.last_each)
         snapshot.last_result = await asyncio.to_thread(reconciler.project.log.last_each, acted=True)
     await observe_cluster(reconciler.project, snapshot)
+    try:
+        snapshot.applying = await applied_states(reconciler, snapshot.last_deploy)
+    except TagtrailError as exc:
+        snapshot.cluster_error = str(exc)
+        log.warning("the Stack applying the deploy commits could not be read: %s", exc)
     return snapshot
+
+
+def measured(snapshot: Snapshot, metrics: Metrics, config: Config) -> None:
+    """What /metrics reads of a snapshot: per observed app its replicas, drift and lead time; and what the
+    Stack says of the newest deploy commit, where deploy.git.applied_by is set."""
+    metrics.observe_cluster(replicas(snapshot))
+    shown = [(snapshot.last_deploy[app].time, a.state) for app, a in snapshot.applying.items()]
+    settings = config.deploy.git.applied_by if config.deploy.git is not None else None
+    if shown and settings is not None:
+        metrics.observe_applying(settings.pulumi_stack.ref, max(shown)[1], judged=False)
 
 
 def commit_url(config: Config, config_path: Path) -> str | None:
