@@ -326,3 +326,16 @@ def test_metrics_count_rollbacks_and_observe_lead_times() -> None:
     assert 'tagtrail_rollbacks_total{app="db"} 1.0' in text
     assert 'tagtrail_automatic_rollbacks_total{app="db"} 1.0' in text
     assert 'tagtrail_automatic_rollbacks_total{app="api"}' not in text
+
+
+def test_with_applied_by_the_lead_time_ends_when_the_deploy_commit_was_applied() -> None:
+    """deploy.git.applied_by (issue 30): a deploy counts from its build to the operator applying it, not
+    to the commit being pushed; a commit the operator never applied has no lead time."""
+    sha = "a" * 40
+    tag = SCHEME.format(branch="main", sha=sha, time=T0 + h(1))
+    later = SCHEME.format(branch="main", sha="b" * 40, time=T0 + h(2))
+    entries = [_entry("d2", 5, later), _entry("d1", 3, tag)]  # newest first
+    pushed = classify(entries, SCHEME, {})
+    assert [e.lead for e in pushed] == [h(2), h(3)]
+    applied = classify(entries, SCHEME, {}, applied={"d1": T0 + h(4)})
+    assert [e.lead for e in applied] == [h(3), None]

@@ -238,6 +238,17 @@ class DecisionLog:
         query = "WHERE id IN (SELECT MAX(id) FROM decisions WHERE action = 'apply' GROUP BY app)"
         return {record.app: record for record in self._select(query, ())}
 
+    def applied_commits(self) -> dict[str, datetime]:
+        """When deploy.git.applied_by first said each deploy commit was applied (insights' lead time ends
+        there), in one query; empty when there is no log."""
+        rows = self._store.read(
+            "SELECT \"commit\", MIN(time) FROM decisions WHERE action = 'apply' AND reason = 'applied'"
+            ' AND "commit" IS NOT NULL GROUP BY "commit"',
+            (),
+            what=_LOG,
+        )
+        return {str(commit): datetime.fromisoformat(str(time)) for commit, time in rows}
+
     def last(self, app: str) -> DecisionRecord | None:
         found = self.recent(app, 1)
         return found[0] if found else None

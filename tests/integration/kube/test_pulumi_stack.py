@@ -109,6 +109,13 @@ def status_of(capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
     return dict(web)
 
 
+def lead_samples(capsys: pytest.CaptureFixture[str]) -> int:
+    code, out, err = run(capsys, "report", "--json", "--since", "30d")
+    assert code == 0, err
+    samples: int = json.loads(out)["overall"]["lead_time_samples"]
+    return samples
+
+
 def test_the_fixture_is_the_operators_crd_byte_for_byte() -> None:
     if not SHARED.is_file():
         pytest.skip(f"{SHARED} is not beside this clone; the copy in tests/fixtures is used alone")
@@ -137,6 +144,7 @@ def test_a_commit_the_stack_applies_is_applied(
     code, out, _ = run(capsys, "status")
     assert "APPLIED" in out
     assert f"applied {PERMALINK}" in out
+    assert lead_samples(capsys) == 1  # the deploy's lead time ends when the Stack applied it
 
 
 def test_a_failed_update_is_recorded_with_the_operators_message_and_left_in_git(
@@ -191,6 +199,7 @@ def test_a_stack_stuck_at_an_older_commit_is_not_applied_after_the_timeout(
     [logged] = applies("web")
     assert (logged.reason, logged.outcome) == ("not-applied", "not applied")
     assert status_of(capsys)["applied"]["state"] == "not-applied"  # type: ignore[index]
+    assert lead_samples(capsys) == 0  # never applied: no lead time, though it was pushed
 
 
 def test_a_newer_commit_applied_before_tagtrail_looked_counts_as_applied(

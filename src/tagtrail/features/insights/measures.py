@@ -223,11 +223,13 @@ def classify(
     *,
     automatic: Collection[str] = (),
     running: Mapping[tuple[str, str], datetime] | None = None,
+    applied: Mapping[str, datetime] | None = None,
     window: timedelta = FAILURE_WINDOW,
 ) -> list[Event]:
     """Every change (entries newest first, as the history gives them) as an Event, oldest first.
     `automatic`: deploy commits the decision log says were automatic rollbacks. `running`: when the
-    cluster first ran (app, tag), where it is observed."""
+    cluster first ran (app, tag), where it is observed. `applied`: when each deploy commit was applied,
+    where deploy.git.applied_by says so: a lead time then ends there (none for a commit never applied)."""
     facts = _Facts(scheme, built)
     events: list[Event] = []
     last: dict[str, int] = {}  # app → index in events of its previous change
@@ -261,6 +263,7 @@ def classify(
             parsed = facts.parsed(entry.tag) if commit is None or "dependabot" in (entry.tag or "") else None
             start = commit.time if commit else (parsed.time if parsed else None)
             seen = running.get((entry.app, entry.tag or "")) if running else None
+            end = entry.time if applied is None else applied.get(entry.commit)
             event = Event(
                 entry.app,
                 entry.time,
@@ -268,7 +271,7 @@ def classify(
                 entry.tag,
                 "deploy",
                 reason,
-                lead=max(entry.time - start, timedelta(0)) if start else None,
+                lead=max(end - start, timedelta(0)) if start and end else None,
                 lead_from=("commit" if commit else "build") if start else None,
                 lead_running=max(seen - start, timedelta(0)) if seen and start else None,
                 security=reason in SECURITY_REASONS

@@ -61,5 +61,7 @@ def read_facts(config: Config, deploy: GitRepo, source: GitRepo, log: DecisionLo
     scheme = config.tag_scheme
     built = built_commits(source, reading.entries, scheme)
     automatic = log.automatic_rollback_commits() if log is not None else set()
-    events = classify(reading.entries, scheme, built, automatic=automatic)
+    git = config.deploy.git
+    applied = log.applied_commits() if log is not None and git and git.applied_by else None
+    events = classify(reading.entries, scheme, built, automatic=automatic, applied=applied)
     return DeployFacts(head, reading, tuple(events), running_since(reading.entries, scheme, built))
