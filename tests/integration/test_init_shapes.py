@@ -69,6 +69,22 @@ def test_init_proposes_a_config_with_which_status_finds_every_app(
     # and nothing else: a shape init reads right leaves nothing to do
     assert [line for line in said if not any(words in line for words in expect["said"])] == []
 
+    if "applied_by" in expect:  # the operator's Stack found, proposed commented out (it needs kubernetes:)
+        stack = expect["applied_by"]
+        assert f"Stack in {stack['where']} applies this branch" in " ".join(written.split())
+        assert f"#   pulumi_stack: {{namespace: {stack['namespace']}, name: {stack['name']}}}" in written
+        assert f"the Pulumi Stack {stack['namespace']}/{stack['name']} ({stack['where']})" in out
+        uncommented = written.replace("# applied_by:", "applied_by:").replace(
+            "#   pulumi_stack", "  pulumi_stack"
+        )
+        uncommented = uncommented.replace("# kubernetes:", "kubernetes:").replace(
+            "#   namespaces", "  namespaces"
+        )
+        applied = parse_config(uncommented).deploy.git
+        assert applied is not None
+        assert applied.applied_by is not None  # uncommented, it is the config that follows the Stack
+        assert applied.applied_by.pulumi_stack.name == stack["name"]
+
     code, out, err = run(capsys, "status", "--json")
     assert code == 0, err
     found = {row["app"]: row["running"]["tag"] if row["running"] else None for row in json.loads(out)}

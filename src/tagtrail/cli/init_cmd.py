@@ -99,6 +99,10 @@ def _summary(proposal: initializer.Proposal, *, to_stderr: bool) -> None:
         count = f"{len(file.refs)} reference" + ("s" if len(file.refs) != 1 else "")
         rows.append(("file", f"{file.path}: {file.kind}, {count}"))
         rows += [("", f"left alone: {m.text} (line {m.line})") for m in file.third_party]
+    rows += [
+        ("applied by", f"the Pulumi Stack {s.namespace}/{s.name} ({s.where}): proposed, commented out")
+        for s in proposal.stacks
+    ]
     if proposal.files:
         rows.append(("references", ", ".join(f"{app} {n}" for app, n in proposal.references().items())))
     lines = [f"{key:<11} {value}".rstrip() for key, value in rows]

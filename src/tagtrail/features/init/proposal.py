@@ -12,6 +12,7 @@ from tagtrail.config import Config
 from tagtrail.features.init.choice import Choice
 from tagtrail.features.init.deployfiles import DeployFile
 from tagtrail.features.init.folders import FoundApps
+from tagtrail.features.init.stacks import FoundStack
 from tagtrail.features.init.workflow import SchemeChoice
 
 
@@ -32,6 +33,7 @@ class Proposal:
     text: str = ""
     apps: list[App] = field(default_factory=list)
     config: Config | None = None
+    stacks: list[FoundStack] = field(default_factory=list)  # the operator's Stacks applying the branch
 
     def references(self) -> dict[str, int]:
         """References per app in the deploy files (0 for an app named nowhere)."""

@@ -108,4 +108,20 @@ def _deploy(p: Proposal) -> str:
                 left = ", ".join(f"{m.text} (line {m.line})" for m in file.third_party)
                 out += comment(f"left alone (not an app's image): {left}", "      ")
             out += f"      - {scalar(file.path)}\n"
-    return out
+    return out + _applied_by(p)
+
+
+def _applied_by(p: Proposal) -> str:
+    """The operator's Stack that applies the branch, proposed commented out: following it needs a
+    `kubernetes:` section saying how to reach the cluster, which the repository cannot tell."""
+    if not p.stacks:
+        return ""
+    first = p.stacks[0]
+    out = comment(
+        f"The Pulumi Kubernetes Operator's Stack in {first.where} applies this branch: uncomment to follow it"
+        " after each deploy commit (it needs kubernetes:, how to reach the cluster).",
+        "    ",
+    )
+    out += "    # applied_by:\n"
+    out += f"    #   pulumi_stack: {{namespace: {first.namespace}, name: {first.name}}}\n"
+    return out + "# kubernetes:\n#   namespaces: [default]   # where the apps run\n"

@@ -24,6 +24,7 @@ from tagtrail.features.init.naming import choose_image, disagreement
 from tagtrail.features.init.proposal import Proposal
 from tagtrail.features.init.reader import Reader
 from tagtrail.features.init.render import render
+from tagtrail.features.init.stacks import find_stacks
 from tagtrail.features.init.workflow import choose_scheme, read_workflows
 
 _GITHUB = re.compile(r"github\.com[:/]+([^/\s]+)/([^/\s]+?)(?:\.git)?/*$")
@@ -74,6 +75,9 @@ def survey(root: Path) -> Proposal:
         skipped=reader.said(),
     )
     proposal.todo += proposal.scheme.todo
+    if proposal.files:  # applied_by follows who applies the deploy files: only where there are some
+        proposal.stacks, others = find_stacks(reader, yaml_files, repo.remote_url(), proposal.branch.value)
+        proposal.todo += others
     proposal.todo += [
         f"{f.path} names an app's image but is no kind of deploy file init knows (a compose file?): deploys"
         " will rewrite it; take it out of deploy.git.files if they should not"
