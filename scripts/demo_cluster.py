@@ -18,6 +18,8 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
+from demo_cluster_pulumi import run_pulumi
+
 from bench.git import commit
 from bench.kube import BenchMissing, ControlPlane
 from bench.kubelab import SCHEME, deployment, make_lab
@@ -53,6 +55,7 @@ def main() -> int:
             plane.create_namespace(NAMESPACE)
             with ImagePusher(registry.url) as pusher, Kubelet(plane, NAMESPACE, node="demo-node") as kubelet:
                 run(workdir, plane, registry, pusher, kubelet)
+                run_pulumi(workdir, plane, registry, pusher, NAMESPACE, tagtrail, kubectl, say)
     except BenchMissing as missing:
         print(f"demo-cluster: {missing}", file=sys.stderr)
         return 1
@@ -60,7 +63,8 @@ def main() -> int:
         if not args.keep and args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)
     print(
-        "\nThe cluster demo finished: a deploy rolled out, a bad build was rolled back and pinned automatically."
+        "\nThe cluster demo finished: a deploy rolled out, a bad build was rolled back and pinned automatically;"
+        " a deploy commit the Pulumi operator applied, and one it failed on, reported."
     )
     return 0
 

@@ -5,7 +5,11 @@ the status subresource as the operator writes it (the operator and the Pulumi en
 from __future__ import annotations
 
 import gzip
+import subprocess
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -87,3 +91,52 @@ def write_status(
     client.patch(
         STACK.Status, name, {"status": {"lastUpdate": last}}, namespace=namespace, patch_type=PatchType.MERGE
     )
+
+
+@contextmanager
+def operator(
+    client: Client,
+    namespace: str,
+    name: str,
+    repo: Path,
+    state: str,
+    *,
+    message: str = "",
+    permalink: str | None = None,
+) -> Iterator[None]:
+    """The operator, as a test or the demo plays it, while the block runs: once a new commit lands on the
+    branch checked out in `repo`, one update of the Stack: `succeeded` applies it, `failed` leaves the
+    commit before it applied."""
+    before = _head(repo)
+    done = threading.Event()
+
+    def act() -> None:
+        while not done.wait(0.05):
+            now = _head(repo)
+            if now != before:
+                applied = now if state == "succeeded" else before
+                write_status(
+                    client,
+                    namespace,
+                    name,
+                    state,
+                    attempted=now,
+                    applied=applied,
+                    message=message,
+                    permalink=permalink,
+                )
+                return
+
+    thread = threading.Thread(target=act, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+
+
+def _head(repo: Path) -> str:
+    return subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True
+    ).stdout.strip()

@@ -1,5 +1,6 @@
 """The README's cluster demo (`./scripts/demo-cluster` runs scripts/demo_cluster.py after the installs) runs
-end to end on the real control plane: a deploy rolled out, a bad build rolled back and pinned."""
+end to end on the real control plane: a deploy rolled out, a bad build rolled back and pinned; a deploy
+commit the Pulumi operator's Stack applied, and one it failed on, reported."""
 
 from __future__ import annotations
 
@@ -35,4 +36,8 @@ def test_the_cluster_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert "(rolled back)" in out
     assert "rollout-failed" in out
     assert "TagtrailRollback" in out
+    # the Pulumi operator path (issue 30): one deploy commit applied by the Stack, one it failed on
+    assert "the Stack applied it" in out
+    assert "the Stack failed to apply it: error: update failed" in out
+    assert "failed: error: update failed" in out  # status's APPLIED column
     assert "Traceback" not in result.stderr

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import threading
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ from bench.cli import run
 from bench.git import commit, git
 from bench.kube import ControlPlane
 from bench.kubelab import Lab, NewLab
-from bench.pulumi import CRD, create_stack, install_crd, write_status
+from bench.pulumi import CRD, create_stack, install_crd, operator, write_status
 from bench.serve import Receiver, ServeProcess, wait_for
 from tagtrail.adapters.history import DecisionLog, DecisionRecord, default_log_path
 
@@ -68,34 +67,9 @@ def head(lab: Lab) -> str:
 def deploy_while_the_operator(
     capsys: pytest.CaptureFixture[str], lab: Lab, admin: Client, state: str, *args: str, message: str = ""
 ) -> tuple[int, str, str]:
-    """`deploy --wait ARGS` while the operator, as the test plays it, updates the Stack once the deploy
-    commit lands on the branch: `succeeded` applies it, `failed` leaves the commit before applied."""
-    before = head(lab)
-
-    def act() -> None:
-        for _ in range(600):
-            now = head(lab)
-            if now != before:
-                applied = now if state == "succeeded" else before
-                write_status(
-                    admin,
-                    lab.namespace,
-                    STACK,
-                    state,
-                    attempted=now,
-                    applied=applied,
-                    message=message,
-                    permalink=PERMALINK,
-                )
-                return
-            threading.Event().wait(0.05)
-
-    thread = threading.Thread(target=act, daemon=True)
-    thread.start()
-    try:
+    """`deploy --wait ARGS` while the operator updates the Stack once the deploy commit lands."""
+    with operator(admin, lab.namespace, STACK, lab.root, state, message=message, permalink=PERMALINK):
         return run(capsys, "deploy", "--wait", *args)
-    finally:
-        thread.join()
 
 
 def applies(app: str) -> list[DecisionRecord]:
