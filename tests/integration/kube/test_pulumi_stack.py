@@ -5,8 +5,10 @@ after a Pulumi update. tagtrail follows the Stack after a deploy commit and says
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,9 @@ from bench.kubelab import Lab, NewLab
 from bench.pulumi import CRD, create_stack, install_crd, operator, write_status
 from bench.serve import Receiver, ServeProcess, wait_for
 from tagtrail.adapters.history import DecisionLog, DecisionRecord, default_log_path
+from tagtrail.config import load_config
+from tagtrail.reconcile import Reconciler
+from tagtrail.reconcile.applied import Applying, Deployed, follow_applied, pending
 
 from .test_faults import use_kubeconfig
 from .test_rbac import role_rules
@@ -318,3 +323,30 @@ def test_the_shipped_role_is_enough_and_each_of_its_rules_is_needed(
         [verb] = rule.verbs
         wanted = f"forbids tagtrail to {verb} stacks.pulumi.com {STACK} in {lab.namespace}"
         assert wanted in said, f"without {verb} nothing said so:\n{said}"
+
+
+def test_a_commit_applied_while_nobody_watched_is_applied_even_after_the_timeout(
+    capsys: pytest.CaptureFixture[str], lab: Lab, admin: Client
+) -> None:
+    """A serve restarted long after its deploy commit: the Stack applied it meanwhile, so it is applied,
+    not `not-applied` for want of time left to watch; and nothing is left pending after that."""
+    code, out, err = run(capsys, "deploy", "--json")
+    assert code == 0, out + err
+    deployed = json.loads(out)["commit"]
+    write_status(admin, lab.namespace, STACK, "succeeded", attempted=deployed, applied=deployed)
+
+    async def restarted() -> tuple[Applying | None, Deployed | None]:
+        path = lab.root / "tagtrail.yaml"
+        async with Reconciler.open(load_config(path), path) as reconciler:
+            found = await pending(reconciler)
+            assert found is not None
+            assert found.commit == deployed
+            long_ago = Deployed(found.commit, found.time - timedelta(hours=2), found.apps)
+            result = await follow_applied(reconciler, long_ago, actor="tagtrail serve")
+            return result, await pending(reconciler)
+
+    result, left = asyncio.run(restarted())
+    assert result is not None
+    assert result.state == "applied"
+    assert left is None
+    assert [r.reason for r in applies("web")] == ["applied"]

@@ -101,21 +101,25 @@ class Stacks:
     async def follow(
         self, stack: PulumiStackRef, judge: Callable[[LastUpdate], Awaitable[T | None]], timeout: float
     ) -> tuple[T | None, LastUpdate]:
-        """Watch the Stack until `judge` decides on its last update, or `timeout` seconds pass (None)."""
-        last = LastUpdate()
-        try:
-            async with asyncio.timeout(max(timeout, 0.0)):
-                while True:
-                    last, version = await self.get(stack)
-                    if (decided := await judge(last)) is not None:
-                        return decided, last
+        """Watch the Stack until `judge` decides on its last update, or `timeout` seconds pass (None). What
+        the Stack says now is judged first, however little time is left: a commit applied while nobody
+        watched (serve restarted after the timeout) is applied, not missed."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:  # a turn per watch: one ends at the server's timeout, or when the Stack is deleted
+            last, version = await self.get(stack)
+            if (decided := await judge(last)) is not None:
+                return decided, last
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                return None, last
+            try:
+                async with asyncio.timeout(left):
                     async for update in self._watch(stack, version):
                         last = update
                         if (decided := await judge(last)) is not None:
                             return decided, last
-                    # the watch ended (the server's timeout, or the Stack deleted): read it again
-        except TimeoutError:
-            return None, last
+            except TimeoutError:
+                return None, last
 
     async def _watch(self, stack: PulumiStackRef, version: str | None) -> AsyncGenerator[LastUpdate]:
         self.cluster.requests += 1

@@ -21,6 +21,7 @@ from tagtrail.serve.controller.results import Results
 
 log = logging.getLogger("tagtrail.controller")
 ACTOR = "tagtrail serve"
+LEAD_CHECK = 2.0  # seconds between looks at whether this replica leads, before following again
 
 
 class Rollouts:
@@ -46,6 +47,8 @@ class Rollouts:
         task.add_done_callback(self._tasks.discard)
 
     async def _resume(self, reconciler: Reconciler, done: Callable[[], Awaitable[None]]) -> None:
+        while not reconciler.leads():  # a follower replica records nothing: the leader follows it
+            await asyncio.sleep(LEAD_CHECK)
         try:
             deployed = await pending(reconciler)
         except TagtrailError as exc:
