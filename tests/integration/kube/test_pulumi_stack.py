@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import subprocess
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from bench.cli import run
 from bench.git import commit, git
 from bench.kube import ControlPlane
 from bench.kubelab import Lab, NewLab
+from bench.kubelet import Kubelet
 from bench.pulumi import CRD, create_stack, install_crd, operator, write_status
 from bench.serve import Receiver, ServeProcess, wait_for
 from tagtrail.adapters.history import DecisionLog, DecisionRecord, default_log_path
@@ -350,3 +352,23 @@ def test_a_commit_applied_while_nobody_watched_is_applied_even_after_the_timeout
     assert result.state == "applied"
     assert left is None
     assert [r.reason for r in applies("web")] == ["applied"]
+
+
+def test_an_applied_commit_is_then_followed_into_the_cluster(
+    capsys: pytest.CaptureFixture[str], lab: Lab, admin: Client, kubeconfig: Path, kubelet: Kubelet
+) -> None:
+    """With kubernetes.follow, what the Stack applied is followed until the cluster runs it, as today (the
+    operator's `pulumi up` played by kubectl apply, as deploy.git.then)."""
+    apply = f"kubectl --kubeconfig={kubeconfig} apply -f deploy/web.yaml"
+    subprocess.run(apply.split(), cwd=lab.root, check=True, capture_output=True, timeout=60)
+    path = lab.root / "tagtrail.yaml"
+    text = path.read_text().replace("  follow: 0s\n", "  follow: 60s\n")
+    path.write_text(text.replace("    push: false\n", f"    push: false\n    then: {apply}\n"))
+    commit(lab.root, {}, "the cluster followed too")
+    code, out, err = deploy_while_the_operator(capsys, lab, admin, "succeeded", "--json")
+    assert code == 0, out + err
+    result = json.loads(out)
+    assert result["applied"]["state"] == "applied"
+    [followed] = result["followed"]
+    assert followed["ok"], followed
+    assert "the cluster runs it" in followed["sentence"]
