@@ -102,7 +102,8 @@ def deploy(
         typer.Option(
             "--wait",
             help="GitOps with kubernetes: set: after the commit, wait (up to kubernetes.follow) until the"
-            " cluster runs what was deployed, and exit 1 if it does not.",
+            " cluster runs what was deployed, and exit 1 if it does not; with deploy.git.applied_by, first"
+            " until the Stack applied the commit (exit 1 if it failed or did not within applied_by.timeout).",
         ),
     ] = False,
 ) -> None:
@@ -204,7 +205,8 @@ def _report_outcome(current: State, report: Report, dry_run: bool) -> None:
 @app.command("status")
 def status(ctx: typer.Context, apps: AppsArgument = None, json: JsonOption = False) -> None:
     """Per app: what git declares (tag, digest, commit, branch, age), the newest eligible build, how many
-    eligible builds behind, whether it is pinned, and the last deploy (when, by whom, why)."""
+    eligible builds behind, whether it is pinned, and the last deploy (when, by whom, why); with
+    deploy.git.applied_by, whether the Stack applied its commit (applied, pending, not-applied, failed)."""
     rows = _run(state(ctx), lambda r: reconcile.status(r, apps, actor="tagtrail status"))
     if json:
         output.print_json(
