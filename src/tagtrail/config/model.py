@@ -22,6 +22,7 @@ from pydantic_core import ErrorDetails, InitErrorDetails
 from tagtrail.config.bases import BaseImagesConfig
 from tagtrail.config.kubernetes import KubernetesConfig, KubeTargetConfig
 from tagtrail.config.provenance import SourceConfig, VerifyConfig
+from tagtrail.config.pulls import PullRequestConfig
 from tagtrail.config.retention import RetentionConfig
 from tagtrail.config.sections import TARGET_SECTIONS
 from tagtrail.config.serve import NotifyConfig, ServeConfig
@@ -117,6 +118,9 @@ class GitTargetConfig(_Section):
     )
     cache: str | None = Field(
         None, description="Folder for the clone of url; default: $XDG_CACHE_HOME/tagtrail/repos."
+    )
+    pull_request: PullRequestConfig | None = Field(
+        None, description="Deploy through pull requests to the branch instead of pushing to it."
     )
 
     @field_validator("author")

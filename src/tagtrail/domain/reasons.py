@@ -24,6 +24,7 @@ class Reason(StrEnum):
     UNPIN = "unpin"
     ROLLOUT_FAILED = "rollout-failed"  # the cluster did not run the deployed build (or rolled it back)
     ROLLED_OUT = "rolled-out"  # the cluster runs the deployed build (a GitOps deploy, followed)
+    DECLINED = "declined"  # a person closed the pull request proposing this build without merging it
     NO_ELIGIBLE_TAGS = "no-eligible-tags"
     TOO_YOUNG = "too-young"
     ANCESTOR_OF_RUNNING = "ancestor-of-running"

@@ -10,7 +10,7 @@ from enum import StrEnum
 from tagtrail.adapters.refs import Image
 from tagtrail.domain.policy import Decision
 from tagtrail.errors import GitError, KubeError, RegistryError
-from tagtrail.targets.base import Applied, Rollouts
+from tagtrail.targets.base import Applied, Reviewing, Rollouts
 
 
 class Outcome(StrEnum):
@@ -23,6 +23,7 @@ class Outcome(StrEnum):
     RETRY = "retry"  # transient (timeout, 5xx, 429, unreachable remote): try again after a backoff
     ROLLED_BACK = "rolled-back"  # deployed, but its rollout failed: put back and pinned (cluster targets)
     FAILED = "failed"  # deployed, but its rollout failed and was left as it is (rollback: false)
+    PENDING_REVIEW = "pending-review"  # proposed in a pull request: deployed once a person merges it
 
 
 @dataclass
@@ -86,6 +87,8 @@ class Report:
             outcomes[app] = Outcome.FAILED
         for app in rollouts.rolled_back:
             outcomes[app] = Outcome.ROLLED_BACK
+        for app in Reviewing.of(self.applied.details).pending:
+            outcomes[app] = Outcome.PENDING_REVIEW
         return outcomes
 
 
