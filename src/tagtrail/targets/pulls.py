@@ -60,6 +60,7 @@ class PullRequests:
         self.counts: Counter[str] = Counter()  # pull requests by state, in the last list (metrics)
         self._pulls: Pulls | None = None
         self._listed: list[tuple[Pull, Marker]] = []
+        self._settings_checked = False
 
     @classmethod
     def from_environment(cls, settings: PullRequestConfig, config: Config) -> PullRequests:
@@ -118,6 +119,9 @@ class PullRequests:
                 " remote and deploy.git.push: true"
             )
         pulls = await self._client(copy)
+        if self.settings.merge == "auto" and not self._settings_checked:
+            await pulls.check_auto_merge(self.settings.method)  # once: GraphQL says it again if they change
+            self._settings_checked = True
         base = await asyncio.to_thread(self._fetch, copy)
         reviewing = Reviewing()
         for apps in self._groups(change, applied):

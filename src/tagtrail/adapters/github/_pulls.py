@@ -92,24 +92,27 @@ class Pulls:
             "POST", f"/issues/{number}/labels", f"label #{number}", json={"labels": labels}
         )
 
-    async def auto_merge(self, pull: Pull, method: Method, headline: str, body: str) -> None:
-        """GitHub merges `pull` with `method` once its required checks and reviews pass, with this commit
-        message (tagtrail's trailers in `body`, so the history reads the merge)."""
+    async def check_auto_merge(self, method: Method) -> None:
+        """Refuse, before anything is proposed, where the repository's settings forbid what auto-merge needs."""
         repo = await self.client.rest("GET", "", "read the repository's settings")
         where = self.client.repository
-        if not repo.get("allow_auto_merge", False):
+        if repo.get("allow_auto_merge") is False:  # absent where the token may not read settings
             raise _no_auto_merge(where)
         if repo.get(_ALLOWS[method]) is False:
             raise GitHubError(
-                f'{where} does not allow {method} merges: turn on "{_SETTING[method]}" in its Settings →'
+                f"{where} does not allow {method} merges: turn on \"{_SETTING[method]}\" in its Settings →"
                 f" General → Pull Requests, or set deploy.git.pull_request.method to one it allows"
             )
+
+    async def auto_merge(self, pull: Pull, method: Method, headline: str, body: str) -> None:
+        """GitHub merges `pull` with `method` once its required checks and reviews pass, with this commit
+        message (tagtrail's trailers in `body`, so the history reads the merge)."""
         variables = {"id": pull.node_id, "method": method.upper(), "headline": headline, "body": body}
         try:
             await self.client.graphql(_AUTO_MERGE, variables, f"enable auto-merge of #{pull.number}")
         except GitHubError as exc:
             if "auto merge is not allowed" in str(exc).lower():
-                raise _no_auto_merge(where) from None
+                raise _no_auto_merge(self.client.repository) from None
             raise
 
 
