@@ -10,7 +10,7 @@ from enum import StrEnum
 from tagtrail.adapters.refs import Image
 from tagtrail.domain.policy import Decision
 from tagtrail.errors import GitError, KubeError, RegistryError
-from tagtrail.targets.base import Applied, Reviewing, Rollouts
+from tagtrail.targets.base import Applied, Review, Reviewing, Rollouts
 
 
 class Outcome(StrEnum):
@@ -39,6 +39,7 @@ class Planned:
     transient: bool = False  # with `error`: trying again later may help
     tags_seen: int = 0
     created: dict[str, datetime] = field(default_factory=dict)
+    review: Review | None = None  # the open pull request proposing this decision (deploy.git.pull_request)
 
     @property
     def app(self) -> str:

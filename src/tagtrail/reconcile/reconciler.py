@@ -29,7 +29,7 @@ from tagtrail.reconcile.moved import MovedBase
 from tagtrail.reconcile.observe import Observer, Registry
 from tagtrail.reconcile.outcome import Planned, Report
 from tagtrail.reconcile.record import records
-from tagtrail.reconcile.reviews import reviewed
+from tagtrail.reconcile.reviews import proposed, reviewed
 from tagtrail.targets.base import Applied, AppState, Change, Conflict, Decide, Declared, ImageChange
 from tagtrail.targets.capabilities import NARROWS
 from tagtrail.targets.factory import open_project
@@ -146,6 +146,7 @@ class Reconciler:
 
         try:
             report.applied = await self.write(decide, dry_run=dry_run, apps=apps)
+            report.planned = proposed(report.planned, report.applied)
         finally:
             await observer.close()
         if not dry_run:

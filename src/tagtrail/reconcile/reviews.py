@@ -10,7 +10,7 @@ from dataclasses import replace
 
 from tagtrail.domain.policy import Decision, Reason
 from tagtrail.reconcile.outcome import Planned
-from tagtrail.targets.base import Review
+from tagtrail.targets.base import Applied, Review, Reviewing
 
 PENDING = "pending-review"
 
@@ -37,10 +37,20 @@ def _reviewed(item: Planned, reviews: tuple[Review, ...]) -> Planned:
         )
         return replace(item, decision=_hold(decision, Reason.DECLINED, said))
     pending = next((r for r in reviews if r.state == "open" and r.to == target.reference), None)
-    if pending is not None:
-        sentence = f"{PENDING} {pending.shown}: {decision.sentence}"
-        return replace(item, decision=replace(decision, sentence=sentence))
-    return item
+    return _pending(item, pending) if pending is not None else item
+
+
+def proposed(planned: list[Planned], applied: Applied) -> list[Planned]:
+    """`planned` with the pull requests this write opened or updated (`Reviewing`)."""
+    pending = Reviewing.of(applied.details).pending
+    return [_pending(item, pending[item.app]) if item.app in pending else item for item in planned]
+
+
+def _pending(item: Planned, review: Review) -> Planned:
+    if item.review == review:
+        return item
+    sentence = f"{PENDING} {review.shown}: {item.decision.sentence}"
+    return replace(item, decision=replace(item.decision, sentence=sentence), review=review)
 
 
 def _hold(decision: Decision, reason: Reason, sentence: str) -> Decision:

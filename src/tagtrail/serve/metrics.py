@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 LEAD_BUCKETS = (600, 1800, 3600, 4 * 3600, 12 * 3600, 86400, 3 * 86400, 7 * 86400, 14 * 86400)
 ROLLBACK = "rollback"
 AUTOMATIC_ROLLBACK = "auto-rollback"
+PULL_REQUEST_STATES = ("open", "merged", "declined", "superseded")
 
 
 class _Build(Protocol):
@@ -161,12 +162,24 @@ class Metrics:
             ["task"],
             registry=self.registry,
         )
+        self.pull_requests = Gauge(
+            "tagtrail_pull_requests",
+            "tagtrail's pull requests among the newest hundred GitHub lists, by state: open (pending review),"
+            " merged, declined (closed by a person), superseded (closed for a person's rollback or pin).",
+            ["state"],
+            registry=self.registry,
+        )
         self.prune_deletions = Counter(
             "tagtrail_prune_deletions",
             "Manifests scheduled prunes deleted, by app and the rule that allowed it.",
             ["app", "reason"],
             registry=self.registry,
         )
+
+    def observe_pull_requests(self, counts: Mapping[str, int]) -> None:
+        """What the last list of pull requests said (deploy.git.pull_request), every state set."""
+        for state in PULL_REQUEST_STATES:
+            self.pull_requests.labels(state).set(counts.get(state, 0))
 
     def observe_cluster(self, running: dict[str, tuple[int, int, bool, float | None]]) -> None:
         """What the cluster runs, per app: (ready, total, drift, lead time in seconds or None)."""

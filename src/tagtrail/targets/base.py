@@ -102,6 +102,7 @@ class Reviewing:
 
     pending: dict[str, Review] = field(default_factory=dict)
     superseded: dict[str, Review] = field(default_factory=dict)  # closed for a person's rollback or pin
+    counts: dict[str, int] = field(default_factory=dict)  # the target's pull requests listed, by state
 
     @classmethod
     def of(cls, details: Details) -> Reviewing:

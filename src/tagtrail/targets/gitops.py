@@ -305,10 +305,12 @@ class _Writing:
     async def write(self, declared: Declared, change: Change) -> Applied | Conflict:
         target, copy = self.target, self.copy
         applied, found = await asyncio.to_thread(target._work_out, copy, declared, change)
+        if target.pulls is not None:
+            applied.details.add(target.pulls.reviewing())
+            if applied.files and not self.dry_run:
+                return await target.pulls.write(target, copy, declared, change, applied)
         if not applied.files or self.dry_run:
             return applied
-        if target.pulls is not None:
-            return await target.pulls.write(target, copy, declared, change, applied)
         message = commit_message(change, applied.changed, applied.previous)
         push = await asyncio.to_thread(target._commit_and_push, copy, applied, message)
         if copy.remote is not None and not push.ok:

@@ -73,6 +73,10 @@ class PullRequests:
             )
         return cls(settings, config, Secret(value))
 
+    def reviewing(self) -> Reviewing:
+        """What this write's details say of pull requests before it proposes any: the last list's counts."""
+        return Reviewing(counts=dict(self.counts))
+
     def branch(self, apps: list[str], verb: str) -> str:
         if verb == "deploy":
             return (
@@ -123,7 +127,7 @@ class PullRequests:
             await pulls.check_auto_merge(self.settings.method)  # once: GraphQL says it again if they change
             self._settings_checked = True
         base = await asyncio.to_thread(self._fetch, copy)
-        reviewing = Reviewing()
+        reviewing = Reviewing.of(applied.details)
         for apps in self._groups(change, applied):
             part = _part(change, apps)
             sub, _ = await asyncio.to_thread(target._work_out, copy, declared, part)

@@ -100,7 +100,7 @@ class Pulls:
             raise _no_auto_merge(where)
         if repo.get(_ALLOWS[method]) is False:
             raise GitHubError(
-                f"{where} does not allow {method} merges: turn on \"{_SETTING[method]}\" in its Settings →"
+                f'{where} does not allow {method} merges: turn on "{_SETTING[method]}" in its Settings →'
                 f" General → Pull Requests, or set deploy.git.pull_request.method to one it allows"
             )
 
