@@ -177,7 +177,7 @@ def label(api: str, full_name: str, name: str, number: int) -> dict[str, Any]:
         "node_id": node_id("LA", number),
         "url": f"{api}/repos/{full_name}/labels/{name}",
         "name": name,
-        "description": None,
+        "description": "",  # pull-request-simple lists labels whose description is a string, not null
         "color": "ededed",
         "default": False,
     }

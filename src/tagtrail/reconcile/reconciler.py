@@ -133,7 +133,7 @@ class Reconciler:
             config = with_pins(self._config_now(declared, first_config), declared)
             states = select(declared.states, apps, self.project.target.where)
             planned = await self._evaluate(config, observer, states, automatic, prove=not dry_run)
-            report.planned = reviewed(planned, declared.reviews)
+            report.planned = reviewed(planned, declared.reviews, say=False)
             git = config.deploy.git
             skip = bool(skip_ci) if skip_ci is not None else bool(git and git.skip_ci)
             images = tuple(

@@ -15,12 +15,16 @@ from tagtrail.targets.base import Applied, Review, Reviewing
 PENDING = "pending-review"
 
 
-def reviewed(planned: list[Planned], reviews: Mapping[str, tuple[Review, ...]]) -> list[Planned]:
-    """`planned` with what the pull requests of each app say."""
-    return [_reviewed(item, reviews.get(item.app, ())) if reviews else item for item in planned]
+def reviewed(
+    planned: list[Planned], reviews: Mapping[str, tuple[Review, ...]], *, say: bool = True
+) -> list[Planned]:
+    """`planned` with what the pull requests of each app say. `say` False (a deploy, before it writes): a
+    pending one is only noted, so the change (and the pull request's text) is worked out from the policy's
+    own sentence; `proposed` says it once written."""
+    return [_reviewed(item, reviews.get(item.app, ()), say) if reviews else item for item in planned]
 
 
-def _reviewed(item: Planned, reviews: tuple[Review, ...]) -> Planned:
+def _reviewed(item: Planned, reviews: tuple[Review, ...], say: bool) -> Planned:
     target = item.target
     if target is None or not reviews:
         return item
@@ -37,7 +41,7 @@ def _reviewed(item: Planned, reviews: tuple[Review, ...]) -> Planned:
         )
         return replace(item, decision=_hold(decision, Reason.DECLINED, said))
     pending = next((r for r in reviews if r.state == "open" and r.to == target.reference), None)
-    return _pending(item, pending) if pending is not None else item
+    return _pending(item, pending, say) if pending is not None else item
 
 
 def proposed(planned: list[Planned], applied: Applied) -> list[Planned]:
@@ -46,11 +50,12 @@ def proposed(planned: list[Planned], applied: Applied) -> list[Planned]:
     return [_pending(item, pending[item.app]) if item.app in pending else item for item in planned]
 
 
-def _pending(item: Planned, review: Review) -> Planned:
-    if item.review == review:
+def _pending(item: Planned, review: Review, say: bool = True) -> Planned:
+    item = replace(item, review=review)
+    if not say or item.decision.sentence.startswith(PENDING):
         return item
     sentence = f"{PENDING} {review.shown}: {item.decision.sentence}"
-    return replace(item, decision=replace(item.decision, sentence=sentence), review=review)
+    return replace(item, decision=replace(item.decision, sentence=sentence))
 
 
 def _hold(decision: Decision, reason: Reason, sentence: str) -> Decision:
