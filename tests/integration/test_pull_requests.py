@@ -17,8 +17,11 @@ import pytest
 
 from bench.behind import REVISION, SCHEME, Behind, kept, make_behind
 from bench.git import commit, git
+from tagtrail.adapters.gitrepo import GitRepo
 from tagtrail.errors import GitError, GitHubError
+from tagtrail.features.insights.read import read_history
 from tagtrail.reconcile import Outcome, Report, rollback
+from tagtrail.targets.base import Reviewing
 from tagtrail_demo import ImagePusher, RegistryServer
 
 APP, OTHER = "app000", "app001"
@@ -64,11 +67,13 @@ def lab(
     github_pulls: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Callable[..., Lab]:
-    def make(apps: int = 1, merge: str = "off", method: str = "squash", one_per: str = "app") -> Lab:
+    def make(
+        apps: int = 1, merge: str = "off", method: str = "squash", one_per: str = "app", api: str = ""
+    ) -> Lab:
         extra = (
             "    pull_request:\n"
             f"      repository: {github_pulls.repository}\n"
-            f"      api_url: {github_pulls.api_url}\n"
+            f"      api_url: {github_pulls.api_url}{api}\n"
             f"      merge: {merge}\n      method: {method}\n      one_per: {one_per}\n"
             "      labels: [deploy]\n"
         )
@@ -122,8 +127,11 @@ def test_one_pull_request_per_app_however_many_builds_arrive(lab: Callable[..., 
                 f"pending-review #{pull['number']} {pull['html_url']}"
             )
 
+            listed = it.requests("GET", "/pulls")
             again = await reconciler.run(actor="test", automatic=True)  # the same builds: quiet
             assert again.outcomes()[APP] == Outcome.PENDING_REVIEW
+            assert it.requests("GET", "/pulls") == listed + 1  # one list per reconcile, not one per app
+            assert Reviewing.of(again.applied.details).counts == {"open": 2}
             assert it.requests("POST", "/pulls") == 2
             assert it.requests("PATCH", f"/pulls/{pull['number']}") == 0
 
@@ -143,12 +151,19 @@ def test_one_pull_request_per_app_however_many_builds_arrive(lab: Callable[..., 
 
 
 @pytest.mark.parametrize(
-    ("merge", "method"), [("auto", "squash"), ("auto", "merge"), ("auto", "rebase"), ("off", "merge")]
+    ("merge", "method", "api"),
+    [
+        ("auto", "squash", "/api/v3"),  # GitHub Enterprise Server's prefix (and its /api/graphql)
+        ("auto", "merge", ""),
+        ("auto", "rebase", ""),
+        ("off", "merge", ""),  # a person's merge, with GitHub's own message
+        ("off", "squash", ""),
+    ],
 )
 def test_a_merged_pull_request_is_the_deploy_in_the_history(
-    lab: Callable[..., Lab], merge: str, method: str
+    lab: Callable[..., Lab], merge: str, method: str, api: str
 ) -> None:
-    it = lab(merge=merge, method=method)
+    it = lab(merge=merge, method=method, api=api)
 
     async def go() -> None:
         async with kept(it.project) as reconciler:
@@ -171,6 +186,13 @@ def test_a_merged_pull_request_is_the_deploy_in_the_history(
                 "test",
             )
             assert entry.built_from is not None
+            matcher = reconciler.project.matcher
+            insights = read_history(GitRepo(it.github.remote), [FILE], matcher, rev="main").entries[0]
+            assert (insights.after, insights.reason, insights.built_from) == (
+                reference,
+                "newer-build",
+                entry.built_from,
+            )
             # byte-exact: the merge leaves main as a direct push would have
             assert it.remote_text("main") == with_reference(it.remote_text("main~1"), APP, reference)
 
@@ -306,5 +328,22 @@ def test_a_rate_limit_is_waited_out_once(lab: Callable[..., Lab]) -> None:
             assert report.outcomes()[APP] == Outcome.PENDING_REVIEW
             limited = [e for e in it.github.exchanges if e.status in (403, 429)]
             assert len(limited) == 1
+
+    run(go)
+
+
+def test_one_per_reconcile_proposes_every_app_changed_together(lab: Callable[..., Lab]) -> None:
+    it = lab(apps=2, one_per="reconcile")
+
+    async def go() -> None:
+        async with kept(it.project) as reconciler:
+            report = await reconciler.run(actor="test", automatic=True)
+            assert report.outcomes() == {APP: Outcome.PENDING_REVIEW, OTHER: Outcome.PENDING_REVIEW}
+            (pull,) = it.github.pulls
+            assert pull["head"]["ref"] == "tagtrail/reconcile"
+            both = with_reference(it.remote_text("main"), APP, proposed(report, APP))
+            assert it.remote_text("tagtrail/reconcile") == with_reference(
+                both, OTHER, proposed(report, OTHER)
+            )
 
     run(go)

@@ -1,0 +1,46 @@
+"""What a person reads in tagtrail's pull request, and the marker tagtrail reads back from its body."""
+
+from __future__ import annotations
+
+from tagtrail.adapters.refs import Image
+from tagtrail.domain.scheme import Scheme
+from tagtrail.targets.base import Change, ImageChange
+from tagtrail.targets.pullbody import Links, Marker, body, title, with_marker
+
+SCHEME = Scheme.compile("{{branch}}.{{date 'YYYYMMDD-HHmmss' tz='UTC'}}.{{sha}}")
+OLD = "ghcr.io/acme/homelab/web:main.20251231-220000.9e1b0d4@sha256:" + "5" * 64
+NEW = Image("ghcr.io/acme/homelab/web", "main.20260101-050000.3f2a9c1", "sha256:" + "c" * 64)
+BUILT = "3f2a9c1" + "0" * 33
+CHANGE = Change(
+    "deploy",
+    "tagtrail serve",
+    (ImageChange("web", NEW, "newer-build", "the newest eligible build", BUILT),),
+)
+
+
+def test_the_title_names_each_app_and_its_new_tag() -> None:
+    assert title(CHANGE, ["web"], {"web": OLD}) == "tagtrail deploy: web main.20260101-050000.3f2a9c1"
+
+
+def test_the_body_says_from_to_why_and_the_commits_between_linked() -> None:
+    text = body(CHANGE, ["web"], {"web": OLD}, SCHEME, Links("https://github.com/acme/homelab"), {})
+    assert f"| from | `{OLD}` |" in text
+    assert f"| to | `{NEW.reference}` |" in text
+    assert "**Why:** `newer-build`: the newest eligible build" in text
+    assert f"[9e1b0d4...3f2a9c1](https://github.com/acme/homelab/compare/9e1b0d4...{BUILT})" in text
+    assert Marker.read(text) == Marker("deploy", {"web": NEW.reference})
+
+
+def test_a_superseded_marker_replaces_the_old_one_and_keeps_the_text() -> None:
+    text = body(CHANGE, ["web"], {"web": None}, SCHEME, Links(None), {"web": ["signed"]})
+    marker = Marker.read(text)
+    assert marker is not None
+    closed = with_marker(text, marker.superseding())
+    assert Marker.read(closed) == Marker("deploy", {"web": NEW.reference}, superseded=True)
+    assert closed.count("<!-- tagtrail") == 1
+    assert "**Checked:** signed." in closed
+
+
+def test_a_body_tagtrail_did_not_write_has_no_marker() -> None:
+    assert Marker.read("Bump web to 1.2 <!-- tagtrail {not json} -->") is None
+    assert Marker.read("") is None
