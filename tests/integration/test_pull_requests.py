@@ -284,6 +284,7 @@ def test_a_token_without_rights_fails_in_one_line(
             assert "\n" not in said
             assert "Contents and Pull requests: read and write" in said
             assert it.github.weak_token not in said
+            assert git(it.github.remote, "branch", "--list", "tagtrail/*") == ""  # nothing half done
 
     run(go)
 

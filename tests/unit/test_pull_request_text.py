@@ -1,10 +1,18 @@
-"""What a person reads in tagtrail's pull request, and the marker tagtrail reads back from its body."""
+"""What a person reads in tagtrail's pull request, the marker tagtrail reads back from its body, and what
+/metrics counts of them."""
 
 from __future__ import annotations
 
+import asyncio
+
+from tagtrail.adapters.notify import Notifier
 from tagtrail.adapters.refs import Image
 from tagtrail.domain.scheme import Scheme
-from tagtrail.targets.base import Change, ImageChange
+from tagtrail.reconcile import Report
+from tagtrail.serve.controller.results import Results
+from tagtrail.serve.controller.snapshot import Status
+from tagtrail.serve.metrics import Metrics
+from tagtrail.targets.base import Applied, Change, Details, ImageChange, Reviewing
 from tagtrail.targets.pullbody import Links, Marker, body, title, with_marker
 
 SCHEME = Scheme.compile("{{branch}}.{{date 'YYYYMMDD-HHmmss' tz='UTC'}}.{{sha}}")
@@ -44,3 +52,13 @@ def test_a_superseded_marker_replaces_the_old_one_and_keeps_the_text() -> None:
 def test_a_body_tagtrail_did_not_write_has_no_marker() -> None:
     assert Marker.read("Bump web to 1.2 <!-- tagtrail {not json} -->") is None
     assert Marker.read("") is None
+
+
+def test_metrics_count_the_last_list_of_pull_requests_by_state() -> None:
+    metrics = Metrics()
+    report = Report([], Applied(details=Details(Reviewing(counts={"open": 2, "declined": 1}))))
+    asyncio.run(Results(Status(), metrics, Notifier([])).succeeded(report, 3))
+    text = metrics.render().decode()
+    assert 'tagtrail_pull_requests{state="open"} 2.0' in text
+    assert 'tagtrail_pull_requests{state="declined"} 1.0' in text
+    assert 'tagtrail_pull_requests{state="merged"} 0.0' in text

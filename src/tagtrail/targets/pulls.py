@@ -29,7 +29,7 @@ from tagtrail.adapters.refs import Reference
 from tagtrail.adapters.registry import Secret
 from tagtrail.config import Config
 from tagtrail.config.pulls import PullRequestConfig, repository_of
-from tagtrail.errors import GitError, TagtrailError
+from tagtrail.errors import GitError, GitHubError, TagtrailError
 from tagtrail.targets.base import Applied, Change, Conflict, Declared, Review, Reviewing
 from tagtrail.targets.message import commit_message
 from tagtrail.targets.pullbody import Links, Marker, body, title, with_marker
@@ -123,8 +123,8 @@ class PullRequests:
                 " remote and deploy.git.push: true"
             )
         pulls = await self._client(copy)
-        if self.settings.merge == "auto" and not self._settings_checked:
-            await pulls.check_auto_merge(self.settings.method)  # once: GraphQL says it again if they change
+        if not self._settings_checked:  # once: GitHub refuses again if they change
+            await pulls.check(self.settings.method if self.settings.merge == "auto" else None)
             self._settings_checked = True
         base = await asyncio.to_thread(self._fetch, copy)
         reviewing = Reviewing.of(applied.details)
@@ -134,10 +134,16 @@ class PullRequests:
             if not sub.files:
                 continue
             branch = self.branch(apps, change.verb)
-            pushed = await asyncio.to_thread(self._push, target, copy, base, branch, part, sub)
+            seen = await asyncio.to_thread(copy.repo.resolve, f"{MIRROR}{branch}")
+            pushed = await asyncio.to_thread(self._push, target, copy, (base, seen), branch, part, sub)
             if isinstance(pushed, Conflict):
                 return pushed
-            pull = await self._propose(pulls, branch, part, sub, declared, pushed)
+            try:
+                pull = await self._propose(pulls, branch, part, sub, declared, pushed is not None)
+            except GitHubError:
+                if pushed is not None:  # nothing half done: the branch back as it was
+                    await asyncio.to_thread(self._put_back, copy, branch, pushed, seen)
+                raise
             for app in apps:
                 reviewing.pending[app] = Review(pull.number, pull.url, "open", _to(part, app), change.verb)
             if change.verb != "deploy":
@@ -161,14 +167,19 @@ class PullRequests:
         return copy.repo.head_sha()
 
     def _push(
-        self, target: Committer, copy: WorkingCopy, base: str, branch: str, part: Change, sub: Applied
-    ) -> bool | Conflict:
-        """Commit `sub` on the deploy head and push it to `branch`, unless the branch holds those bytes
-        already (False). The lease: the branch is overwritten only as tagtrail last saw it."""
-        repo = copy.repo
-        seen = repo.resolve(f"{MIRROR}{branch}")
+        self,
+        target: Committer,
+        copy: WorkingCopy,
+        at: tuple[str, str | None],
+        branch: str,
+        part: Change,
+        sub: Applied,
+    ) -> str | Conflict | None:
+        """Commit `sub` on the deploy head and push it to `branch`: the commit pushed, or None where the
+        branch holds those bytes already. The lease: the branch is overwritten only as tagtrail last saw it."""
+        repo, (base, seen) = copy.repo, at  # the deploy head; the branch as tagtrail last saw it
         if seen is not None and _holds(repo, seen, sub.files):
-            return False
+            return None
         try:
             target._commit_files(copy, sub.files, commit_message(part, sub.changed, sub.previous))
             made = repo.head_sha()
@@ -178,7 +189,7 @@ class PullRequests:
             repo.run("reset", "--quiet", "--hard", base)
         if push.ok:
             repo.run("update-ref", f"{MIRROR}{branch}", made)
-            return True
+            return made
         if push.rejected:
             return Conflict(
                 push.detail, lambda n: GitError(f"the push to {branch} lost {n} times ({push.detail})")
@@ -190,6 +201,16 @@ class PullRequests:
                 f" push and force-push to branches matching {self.prefix}*"
             )
         raise GitError(f"cannot push {branch} to {copy.remote}: {push.detail}; nothing was merged")
+
+    def _put_back(self, copy: WorkingCopy, branch: str, made: str, seen: str | None) -> None:
+        """`branch` as it was before tagtrail pushed `made` (gone, where it was not there), with a lease."""
+        lease = f"--force-with-lease=refs/heads/{branch}:{made}"
+        ref = f"refs/heads/{branch}"
+        put = copy.repo.push(copy.remote or REMOTE, f"{seen}:{ref}" if seen else f":{ref}", lease)
+        if put.ok:
+            copy.repo.run(
+                "update-ref", *(["-d", f"{MIRROR}{branch}"] if not seen else [f"{MIRROR}{branch}", seen])
+            )
 
     async def _propose(
         self, pulls: Pulls, branch: str, part: Change, sub: Applied, declared: Declared, pushed: bool

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from tagtrail.adapters.github._client import Client
+from tagtrail.adapters.github._client import PERMISSIONS, Client
 from tagtrail.errors import GitHubError
 
 Method = Literal["squash", "merge", "rebase"]
@@ -92,10 +92,15 @@ class Pulls:
             "POST", f"/issues/{number}/labels", f"label #{number}", json={"labels": labels}
         )
 
-    async def check_auto_merge(self, method: Method) -> None:
-        """Refuse, before anything is proposed, where the repository's settings forbid what auto-merge needs."""
-        repo = await self.client.rest("GET", "", "read the repository's settings")
+    async def check(self, method: Method | None) -> None:
+        """Refuse, before anything is pushed or proposed, where the token may not push, or (`method`: with
+        auto-merge) where the repository's settings forbid what auto-merge needs."""
+        repo = await self.client.rest("GET", "", "read the repository")
         where = self.client.repository
+        if (repo.get("permissions") or {}).get("push") is False:
+            raise GitHubError(f"the token in ${self.client.token_env} may only read {where}: {PERMISSIONS}")
+        if method is None:
+            return
         if repo.get("allow_auto_merge") is False:  # absent where the token may not read settings
             raise _no_auto_merge(where)
         if repo.get(_ALLOWS[method]) is False:
