@@ -219,6 +219,59 @@ def test_a_graphql_document_that_breaks_the_schema_is_a_violation(
     github_pulls.violations.clear()
 
 
+def test_every_endpoint_answers_in_the_shape_github_describes(
+    github_pulls: GitHubPulls, api: httpx.Client, clone: Path
+) -> None:
+    """The fixture's teardown fails this test if any answer below broke the description."""
+    head = push_branch(clone, "tagtrail/prod/web", {"apps.yaml": "web: v1\n"})
+    number = open_pull(api, "tagtrail/prod/web")["number"]
+    ghes = "/api/v3/repos/acme/homelab"
+
+    edited = api.patch(f"{ghes}/pulls/{number}", json={"title": "Deploy web v1", "body": "why"}).json()
+    comment = api.post(f"{ghes}/issues/{number}/comments", json={"body": "superseded by #2"})
+    labels = api.post(f"{ghes}/issues/{number}/labels", json={"labels": ["deploy", "web"]}).json()
+    protection = api.get(f"{ghes}/branches/main/protection")
+    blocked = api.put(f"{ghes}/pulls/{number}/merge", json={"merge_method": "squash"})
+    github_pulls.checks_pass(number)
+    stale = api.put(f"{ghes}/pulls/{number}/merge", json={"merge_method": "squash", "sha": "0" * 40})
+    merged = api.put(f"{ghes}/pulls/{number}/merge", json={"merge_method": "squash", "sha": head})
+    closed = api.patch(f"{ghes}/pulls/{number}", json={"state": "open"})
+
+    assert (edited["title"], edited["body"]) == ("Deploy web v1", "why")
+    assert comment.status_code == 201
+    assert comment.headers["location"] == comment.json()["url"]
+    assert github_pulls.comments(number) == ["superseded by #2"]
+    assert [label["name"] for label in labels] == github_pulls.labels(number) == ["deploy", "web"]
+    assert protection.status_code == 403  # GitHub asks for Administration, which this token lacks
+    assert (blocked.status_code, blocked.json()["message"]) == (
+        405,
+        'Required status check "ci" is expected.',
+    )
+    assert stale.status_code == 409
+    assert merged.json()["merged"] is True
+    assert closed.json()["errors"][0]["message"].startswith("state cannot be changed")
+    assert [e.status for e in github_pulls.exchanges] == [201, 200, 201, 200, 403, 405, 409, 200, 422]
+    assert github_pulls.pulls[0]["merge_commit_sha"] == merged.json()["sha"]
+
+
+def test_a_closed_pull_request_stays_closed_and_frees_its_branch(
+    github_pulls: GitHubPulls, api: httpx.Client, clone: Path
+) -> None:
+    push_branch(clone, "tagtrail/prod/web", {"apps.yaml": "web: v1\n"})
+    first = open_pull(api, "tagtrail/prod/web")["number"]
+
+    github_pulls.close(first)
+    second = open_pull(api, "tagtrail/prod/web")["number"]
+
+    closed = api.get(PULLS, params={"state": "closed", "head": "acme:tagtrail/prod/web"}).json()
+    assert [(p["number"], p["merged_at"]) for p in closed] == [(first, None)]
+    reopen = api.patch(f"{PULLS}/{first}", json={"state": "open"})
+    assert (
+        reopen.json()["errors"][0]["message"] == "A pull request already exists for acme:tagtrail/prod/web."
+    )
+    assert [p["number"] for p in api.get(PULLS).json()] == [second]
+
+
 def test_tokens_bad_and_read_only(github_pulls: GitHubPulls, clone: Path) -> None:
     push_branch(clone, "tagtrail/prod/web", {"apps.yaml": "web: v1\n"})
     body = {"title": "Deploy web", "head": "tagtrail/prod/web", "base": "main"}
