@@ -17,7 +17,8 @@ response the stand-in would send out of shape; the `github_pulls` fixture fails 
 Also under GitHub Enterprise's /api/v3 (and /api/graphql). What GitHub enforces that matters is enforced: one
 open pull request per head and base, mergeability after base moved, required checks (`required_checks`,
 ["ci"] by default, passed by `checks_pass`), the repository's allowed merge methods and auto-merge, the
-token's permissions (`weak_token` reads only), rate limits (`rate_limit`).
+token's permissions (`weak_token` reads only), rate limits (`rate_limit`). With `slow_mergeability`, the
+first answer after head or base moved says `mergeable: null`, "unknown", as GitHub's background check does.
 """
 
 from __future__ import annotations
@@ -85,6 +86,7 @@ class GitHubPulls:
         self.remote = bare_repo(root / "acme-homelab.git")
         self.settings = Settings()
         self.required_checks = ["ci"]
+        self.slow_mergeability = False
         self.exchanges: list[Exchange] = []
         self.violations: list[str] = []
         self.lock = threading.RLock()
@@ -142,7 +144,10 @@ class GitHubPulls:
     @property
     def pulls(self) -> list[dict[str, Any]]:
         with self.lock:
-            return [self.render(pull, full=True) for pull in sorted(self._pulls.values(), key=_number)]
+            return [
+                render(pull, self, full=True, sent=False)
+                for pull in sorted(self._pulls.values(), key=_number)
+            ]
 
     def find(self, number: int) -> Pull | None:
         return self._pulls.get(number)
@@ -165,9 +170,7 @@ class GitHubPulls:
         return [label["name"] for label in self._pulls[number].labels]
 
     def render(self, pull: Pull, full: bool) -> dict[str, Any]:
-        return render(
-            pull, self.remote, self.api_url, self.repository, self.settings, self.required_checks, full
-        )
+        return render(pull, self, full)
 
     # -- a person's actions --------------------------------------------------------------------------------
     def merge(self, number: int, method: str = "squash") -> str:
@@ -192,7 +195,7 @@ class GitHubPulls:
             pull = self._pulls[number]
             pull.checks_passed = pull.head_sha(self.remote)
             auto = pull.auto_merge
-            if auto is not None and mergeability(pull, self.remote, self.required_checks).state == "clean":
+            if auto is not None and mergeability(pull, self).state == "clean":
                 method = auto["merge_method"]
                 self.write_merge(
                     pull, method, auto["commit_title"], auto["commit_message"], auto["enabled_by"]

@@ -80,7 +80,7 @@ class _Root:
         expected = input.get("expectedHeadOid")
         if expected and expected != pull.head_sha(gh.remote):
             raise _refused("Head branch was modified. Review and try the merge again.", "UNPROCESSABLE")
-        state = mergeability(pull, gh.remote, gh.required_checks).state
+        state = mergeability(pull, gh).state
         if state in ("clean", "dirty"):
             # GitHub enables auto-merge only while something is pending: a clean one is merged, not queued
             raise _refused(f"Pull request is in {state} status", "UNPROCESSABLE")
@@ -142,7 +142,7 @@ class _Root:
         if pull is None:
             return None
         gh = self.gh
-        state = mergeability(pull, gh.remote, gh.required_checks)
+        state = mergeability(pull, gh)
         auto = pull.auto_merge
         node: dict[str, Any] = {
             "__typename": "PullRequest",

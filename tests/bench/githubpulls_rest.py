@@ -168,7 +168,7 @@ def refuse_merge(gh: GitHubPulls, pull: Pull, method: str) -> str | None:
     """Why GitHub would not merge `pull` with `method` now, or None."""
     if not gh.allows(method):
         return f"{METHODS[method]} are not allowed on this repository."
-    state = mergeability(pull, gh.remote, gh.required_checks).state
+    state = mergeability(pull, gh).state
     if pull.state != "open" or state == "dirty":
         return "Pull Request is not mergeable"
     if state == "blocked":

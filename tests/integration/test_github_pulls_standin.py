@@ -127,6 +127,21 @@ def test_mergeability_follows_the_base_branch(
     assert _mergeable(api, number) == (True, "clean")
 
 
+def test_mergeability_can_be_computed_in_the_background_as_on_github(
+    github_pulls: GitHubPulls, api: httpx.Client, clone: Path
+) -> None:
+    github_pulls.slow_mergeability = True
+    push_branch(clone, "tagtrail/prod/web", {"apps.yaml": "web: v1\n"})
+    created = open_pull(api, "tagtrail/prod/web")
+    assert (created["mergeable"], created["mergeable_state"]) == (None, "unknown")
+    assert _mergeable(api, created["number"]) == (True, "blocked")
+
+    github_pulls.advance_base("apps.yaml", "web: v0-hotfix\n", "a person's hotfix")
+
+    assert _mergeable(api, created["number"]) == (None, "unknown")
+    assert _mergeable(api, created["number"]) == (False, "dirty")
+
+
 @pytest.mark.parametrize("method", ["squash", "merge", "rebase"])
 def test_a_persons_merge_leaves_the_commits_github_leaves(
     github_pulls: GitHubPulls, api: httpx.Client, clone: Path, method: str
