@@ -55,6 +55,12 @@ def open_pull(api: httpx.Client, branch: str, title: str = "Deploy web") -> dict
     return dict(answer.json())
 
 
+def web_pull(api: httpx.Client, clone: Path) -> dict[str, Any]:
+    """tagtrail's branch for the app web, pushed with one deploy commit, and its pull request opened."""
+    push_branch(clone, "tagtrail/prod/web", {"apps.yaml": "web: v1\n"})
+    return open_pull(api, "tagtrail/prod/web")
+
+
 def test_a_request_that_breaks_the_description_is_answered_422_and_recorded(
     github_pulls: GitHubPulls, api: httpx.Client
 ) -> None:
@@ -71,8 +77,7 @@ def test_a_request_that_breaks_the_description_is_answered_422_and_recorded(
 def test_a_response_out_of_shape_is_caught(
     github_pulls: GitHubPulls, github_openapi: Description, api: httpx.Client, clone: Path
 ) -> None:
-    push_branch(clone, "tagtrail/prod/web", {"apps.yaml": "web: v1\n"})
-    pull = open_pull(api, "tagtrail/prod/web")
+    pull = web_pull(api, clone)
     assert github_openapi.response("GET", f"{PULLS}/1", {}, _json(pull), 200, {}) == []
 
     del pull["head"]
@@ -85,8 +90,7 @@ def test_a_response_out_of_shape_is_caught(
 
 
 def test_one_open_pull_request_per_head_branch(api: httpx.Client, clone: Path) -> None:
-    push_branch(clone, "tagtrail/prod/web", {"apps.yaml": "web: v1\n"})
-    first = open_pull(api, "tagtrail/prod/web")
+    first = web_pull(api, clone)
 
     again = api.post(PULLS, json={"title": "Deploy web again", "head": "tagtrail/prod/web", "base": "main"})
 
@@ -97,8 +101,7 @@ def test_one_open_pull_request_per_head_branch(api: httpx.Client, clone: Path) -
 
 
 def test_a_newer_push_updates_the_open_pull_request(api: httpx.Client, clone: Path) -> None:
-    push_branch(clone, "tagtrail/prod/web", {"apps.yaml": "web: v1\n"})
-    number = open_pull(api, "tagtrail/prod/web")["number"]
+    number = web_pull(api, clone)["number"]
 
     newer = push_branch(clone, "tagtrail/prod/web", {"apps.yaml": "web: v2\n"})
 
@@ -110,8 +113,7 @@ def test_a_newer_push_updates_the_open_pull_request(api: httpx.Client, clone: Pa
 def test_mergeability_follows_the_base_branch(
     github_pulls: GitHubPulls, api: httpx.Client, clone: Path
 ) -> None:
-    push_branch(clone, "tagtrail/prod/web", {"apps.yaml": "web: v1\n"})
-    number = open_pull(api, "tagtrail/prod/web")["number"]
+    number = web_pull(api, clone)["number"]
     assert _mergeable(api, number) == (True, "blocked")  # the required check "ci" has not passed yet
 
     github_pulls.advance_base("docs.md", "unrelated\n", "docs")
@@ -131,8 +133,7 @@ def test_mergeability_can_be_computed_in_the_background_as_on_github(
     github_pulls: GitHubPulls, api: httpx.Client, clone: Path
 ) -> None:
     github_pulls.slow_mergeability = True
-    push_branch(clone, "tagtrail/prod/web", {"apps.yaml": "web: v1\n"})
-    created = open_pull(api, "tagtrail/prod/web")
+    created = web_pull(api, clone)
     assert (created["mergeable"], created["mergeable_state"]) == (None, "unknown")
     assert _mergeable(api, created["number"]) == (True, "blocked")
 
@@ -180,8 +181,7 @@ def test_a_persons_merge_leaves_the_commits_github_leaves(
 def test_auto_merge_merges_once_checks_pass(
     github_pulls: GitHubPulls, api: httpx.Client, clone: Path
 ) -> None:
-    push_branch(clone, "tagtrail/prod/web", {"apps.yaml": "web: v1\n"})
-    pull = open_pull(api, "tagtrail/prod/web")
+    pull = web_pull(api, clone)
     variables = {"id": pull["node_id"], "method": "SQUASH", "headline": "Deploy web v1"}
 
     enabled = api.post("/graphql", json={"query": AUTO_MERGE, "variables": variables}).json()
@@ -207,8 +207,7 @@ def test_auto_merge_is_refused_where_the_repository_does_not_allow_it(
     github_pulls: GitHubPulls, api: httpx.Client, clone: Path
 ) -> None:
     github_pulls.allow_auto_merge = False
-    push_branch(clone, "tagtrail/prod/web", {"apps.yaml": "web: v1\n"})
-    pull = open_pull(api, "tagtrail/prod/web")
+    pull = web_pull(api, clone)
     assert api.get("/repos/acme/homelab").json()["allow_auto_merge"] is False
 
     answer = api.post("/graphql", json={"query": AUTO_MERGE, "variables": {"id": pull["node_id"]}}).json()
@@ -272,8 +271,7 @@ def test_every_endpoint_answers_in_the_shape_github_describes(
 def test_a_closed_pull_request_stays_closed_and_frees_its_branch(
     github_pulls: GitHubPulls, api: httpx.Client, clone: Path
 ) -> None:
-    push_branch(clone, "tagtrail/prod/web", {"apps.yaml": "web: v1\n"})
-    first = open_pull(api, "tagtrail/prod/web")["number"]
+    first = web_pull(api, clone)["number"]
 
     github_pulls.close(first)
     second = open_pull(api, "tagtrail/prod/web")["number"]
