@@ -144,6 +144,7 @@ class GitHubPulls:
     @property
     def pulls(self) -> list[dict[str, Any]]:
         with self.lock:
+            self.sync()
             return [
                 render(pull, self, full=True, sent=False)
                 for pull in sorted(self._pulls.values(), key=_number)
@@ -157,8 +158,20 @@ class GitHubPulls:
 
     def add_pull(self, title: str, body: str | None, head: str, base: str, draft: bool) -> Pull:
         pull = Pull(len(self._pulls) + 1, title, body, head, base, self.bot, draft=draft)
+        pull.last_head = pull.head_sha(self.remote)
         self._pulls[pull.number] = pull
         return pull
+
+    def sync(self) -> None:
+        """What GitHub does when branches move: an open pull request whose head branch was deleted is closed."""
+        branches = repo.branches(self.remote)
+        for pull in self._pulls.values():
+            if pull.state != "open":
+                continue
+            if pull.head in branches:
+                pull.last_head = branches[pull.head]
+            else:
+                pull.finish(self.remote)
 
     def next_id(self) -> int:
         return next(self._comment_ids)
@@ -176,6 +189,7 @@ class GitHubPulls:
     def merge(self, number: int, method: str = "squash") -> str:
         """Merge as a person does on the web page (checks need not have passed: an admin may)."""
         with self.lock:
+            self.sync()
             pull = self._pulls[number]
             assert pull.state == "open", f"pull request #{number} is {pull.state}"
             return self.write_merge(pull, method, None, None, user(self.api_url, PERSON, 7))
@@ -192,6 +206,7 @@ class GitHubPulls:
     def checks_pass(self, number: int) -> None:
         """The required checks pass on the head: an auto-merge-enabled pull request merges itself."""
         with self.lock:
+            self.sync()
             pull = self._pulls[number]
             pull.checks_passed = pull.head_sha(self.remote)
             auto = pull.auto_merge

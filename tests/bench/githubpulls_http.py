@@ -26,6 +26,7 @@ def answer(gh: GitHubPulls, method: str, target: str, headers: dict[str, str], b
     graphql = path in ("/graphql", "/api/graphql")
     with gh.lock:
         gh.used += 1
+        gh.sync()
         reply = _limited(gh, graphql)
         if reply is None:
             who = _token(gh, headers)

@@ -31,6 +31,7 @@ class Pull:
     checks_passed: str | None = None  # the head sha whose required checks passed
     auto_merge: dict[str, Any] | None = None  # as REST sends it; GraphQL adds when it was enabled
     auto_merge_at: str | None = None
+    last_head: str = "0" * 40  # the head's sha when last seen: a deleted branch closes the pull request at it
     computed: tuple[str, str] | None = None  # base and head whose mergeability was last answered
     labels: list[dict[str, Any]] = field(default_factory=list)
     comments: list[dict[str, Any]] = field(default_factory=list)
@@ -44,7 +45,7 @@ class Pull:
         return self.merged_at is not None
 
     def head_sha(self, remote: Path) -> str:
-        return self.frozen_head or repo.head(remote, self.head) or "0" * 40
+        return self.frozen_head or repo.head(remote, self.head) or self.last_head
 
     def touch(self) -> None:
         self.updated_at = now()
