@@ -105,7 +105,11 @@ def handler(gh: GitHubPulls) -> type[BaseHTTPRequestHandler]:
         def _serve(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             headers = {k.lower(): v for k, v in self.headers.items()}
-            reply = answer(gh, self.command, self.path, headers, body)
+            try:
+                reply = answer(gh, self.command, self.path, headers, body)
+            except Exception as failure:  # a bug of the stand-in must fail the test, not reset a connection
+                gh.violations.append(f"{self.command} {self.path}: the stand-in failed: {failure!r}")
+                reply = Reply(500, error("Server Error", "", status="500"))
             payload = b"" if reply.payload is None else json.dumps(reply.payload).encode()
             self.send_response(reply.status)
             for name, value in reply.headers.items():

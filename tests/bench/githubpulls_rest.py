@@ -40,6 +40,11 @@ def answer(gh: GitHubPulls, method: str, path: str, query: dict[str, str], write
             continue
         if method != "GET" and not write:
             return Reply(403, error(WRITE_REFUSED, doc, status="403"))
+        try:
+            json.loads(body or b"null")
+        except ValueError:
+            problem = f"{method} {path} request: the body is not JSON"
+            return Reply(400, error("Problems parsing JSON", doc, status="400"), violations=[problem])
         violations = gh.description.request(method, path, query, body)
         if violations:
             return Reply(

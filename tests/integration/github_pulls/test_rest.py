@@ -1,13 +1,13 @@
-"""The GitHub pull-request stand-in (tests/bench/githubpulls.py) answers as GitHub does: its check against
-GitHub's own description is real, and it enforces what GitHub enforces that tagtrail's pull requests meet."""
+"""The GitHub pull-request stand-in (tests/bench/githubpulls.py) answers as GitHub's REST API does: its
+check against GitHub's own description is real, and it enforces what GitHub enforces that tagtrail's pull
+requests meet (one per head branch, mergeability after base moved, merges as GitHub writes them, tokens,
+rate limits, protected branches)."""
 
 from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -15,50 +15,7 @@ import pytest
 from bench.git import commit, git
 from bench.githubpulls import GitHubPulls
 from bench.githubpulls_check import Description
-
-PULLS = "/repos/acme/homelab/pulls"
-AUTO_MERGE = """
-mutation($id: ID!, $method: PullRequestMergeMethod, $headline: String) {
-  enablePullRequestAutoMerge(input: {pullRequestId: $id, mergeMethod: $method, commitHeadline: $headline}) {
-    pullRequest { number autoMergeRequest { mergeMethod commitHeadline } }
-  }
-}"""
-
-
-@pytest.fixture
-def api(github_pulls: GitHubPulls) -> Iterator[httpx.Client]:
-    headers = {"Authorization": f"Bearer {github_pulls.token}", "Accept": "application/vnd.github+json"}
-    with httpx.Client(base_url=github_pulls.api_url, headers=headers) as client:
-        yield client
-
-
-@pytest.fixture
-def clone(github_pulls: GitHubPulls, tmp_path: Path) -> Path:
-    """A clone whose origin is the stand-in's bare repository, as tagtrail's work copy is."""
-    git(tmp_path, "clone", "-q", str(github_pulls.remote), "clone")
-    return tmp_path / "clone"
-
-
-def push_branch(clone: Path, branch: str, *changes: dict[str, str]) -> str:
-    """`branch` from origin's main with one commit per change, pushed (replacing what was there)."""
-    git(clone, "fetch", "-q", "origin")
-    git(clone, "checkout", "-q", "-B", branch, "origin/main")
-    for number, files in enumerate(changes, 1):
-        commit(clone, files, f"deploy {branch} step {number}\n\nTagtrail-App: web\nTagtrail-To: v{number}")
-    git(clone, "push", "-q", "--force", "origin", f"{branch}:{branch}")
-    return git(clone, "rev-parse", "HEAD")
-
-
-def open_pull(api: httpx.Client, branch: str, title: str = "Deploy web") -> dict[str, Any]:
-    answer = api.post(PULLS, json={"title": title, "head": f"acme:{branch}", "base": "main", "body": "b"})
-    assert answer.status_code == 201, answer.text
-    return dict(answer.json())
-
-
-def web_pull(api: httpx.Client, clone: Path) -> dict[str, Any]:
-    """tagtrail's branch for the app web, pushed with one deploy commit, and its pull request opened."""
-    push_branch(clone, "tagtrail/prod/web", {"apps.yaml": "web: v1\n"})
-    return open_pull(api, "tagtrail/prod/web")
+from bench.githubpulls_client import PULLS, mergeable, open_pull, push_branch, web_pull
 
 
 def test_a_request_that_breaks_the_description_is_answered_422_and_recorded(
@@ -74,16 +31,24 @@ def test_a_request_that_breaks_the_description_is_answered_422_and_recorded(
     github_pulls.violations.clear()  # seen: the fixture's teardown would fail the test on it
 
 
+def test_a_body_that_is_not_json_is_answered_400(github_pulls: GitHubPulls, api: httpx.Client) -> None:
+    answer = api.post(PULLS, content=b'{"title": "Deploy web",', headers={"Content-Type": "application/json"})
+
+    assert (answer.status_code, answer.json()["message"]) == (400, "Problems parsing JSON")
+    assert github_pulls.violations == [f"POST {PULLS} request: the body is not JSON"]
+    github_pulls.violations.clear()
+
+
 def test_a_response_out_of_shape_is_caught(
     github_pulls: GitHubPulls, github_openapi: Description, api: httpx.Client, clone: Path
 ) -> None:
     pull = web_pull(api, clone)
-    assert github_openapi.response("GET", f"{PULLS}/1", {}, _json(pull), 200, {}) == []
+    assert github_openapi.response("GET", f"{PULLS}/1", {}, json.dumps(pull).encode(), 200, {}) == []
 
     del pull["head"]
     pull["state"] = "merged"  # GitHub says "closed" and merged: true
 
-    [violation] = github_openapi.response("GET", f"{PULLS}/1", {}, _json(pull), 200, {})
+    [violation] = github_openapi.response("GET", f"{PULLS}/1", {}, json.dumps(pull).encode(), 200, {})
     assert violation.startswith(f"GET {PULLS}/1 response 200: ")
     assert "'head' is a required property" in violation
     assert "'merged' is not one of ['open', 'closed'] at /state" in violation
@@ -114,19 +79,19 @@ def test_mergeability_follows_the_base_branch(
     github_pulls: GitHubPulls, api: httpx.Client, clone: Path
 ) -> None:
     number = web_pull(api, clone)["number"]
-    assert _mergeable(api, number) == (True, "blocked")  # the required check "ci" has not passed yet
+    assert mergeable(api, number) == (True, "blocked")  # the required check "ci" has not passed yet
 
     github_pulls.advance_base("docs.md", "unrelated\n", "docs")
-    assert _mergeable(api, number) == (True, "blocked")
+    assert mergeable(api, number) == (True, "blocked")
 
     github_pulls.advance_base("apps.yaml", "web: v0-hotfix\n", "a person's hotfix")
-    assert _mergeable(api, number) == (False, "dirty")
+    assert mergeable(api, number) == (False, "dirty")
     refused = api.put(f"{PULLS}/{number}/merge", json={"merge_method": "squash"})
     assert (refused.status_code, refused.json()["message"]) == (405, "Pull Request is not mergeable")
 
     push_branch(clone, "tagtrail/prod/web", {"apps.yaml": "web: v1\n"})  # rebuilt on the new head
     github_pulls.checks_pass(number)
-    assert _mergeable(api, number) == (True, "clean")
+    assert mergeable(api, number) == (True, "clean")
 
 
 def test_mergeability_can_be_computed_in_the_background_as_on_github(
@@ -135,12 +100,12 @@ def test_mergeability_can_be_computed_in_the_background_as_on_github(
     github_pulls.slow_mergeability = True
     created = web_pull(api, clone)
     assert (created["mergeable"], created["mergeable_state"]) == (None, "unknown")
-    assert _mergeable(api, created["number"]) == (True, "blocked")
+    assert mergeable(api, created["number"]) == (True, "blocked")
 
     github_pulls.advance_base("apps.yaml", "web: v0-hotfix\n", "a person's hotfix")
 
-    assert _mergeable(api, created["number"]) == (None, "unknown")
-    assert _mergeable(api, created["number"]) == (False, "dirty")
+    assert mergeable(api, created["number"]) == (None, "unknown")
+    assert mergeable(api, created["number"]) == (False, "dirty")
 
 
 @pytest.mark.parametrize("method", ["squash", "merge", "rebase"])
@@ -178,81 +143,6 @@ def test_a_persons_merge_leaves_the_commits_github_leaves(
     assert git(remote, "show", f"{sha}:apps.yaml") == "web: v2"
 
 
-def test_auto_merge_merges_once_checks_pass(
-    github_pulls: GitHubPulls, api: httpx.Client, clone: Path
-) -> None:
-    pull = web_pull(api, clone)
-    variables = {"id": pull["node_id"], "method": "SQUASH", "headline": "Deploy web v1"}
-
-    enabled = api.post("/graphql", json={"query": AUTO_MERGE, "variables": variables}).json()
-
-    assert enabled == {
-        "data": {
-            "enablePullRequestAutoMerge": {
-                "pullRequest": {
-                    "number": pull["number"],
-                    "autoMergeRequest": {"mergeMethod": "SQUASH", "commitHeadline": "Deploy web v1"},
-                }
-            }
-        }
-    }
-    assert api.get(f"{PULLS}/{pull['number']}").json()["auto_merge"]["merge_method"] == "squash"
-    github_pulls.checks_pass(pull["number"])
-    merged = api.get(f"{PULLS}/{pull['number']}").json()
-    assert merged["merged"] is True
-    assert git(github_pulls.remote, "log", "-1", "--format=%s", "main") == "Deploy web v1"
-
-
-def test_auto_merge_disabled_waits_for_a_person(
-    github_pulls: GitHubPulls, api: httpx.Client, clone: Path
-) -> None:
-    pull = web_pull(api, clone)
-    variables = {"id": pull["node_id"], "method": "SQUASH"}
-    api.post("/graphql", json={"query": AUTO_MERGE, "variables": variables}).raise_for_status()
-    disable = (
-        "mutation($id: ID!) { disablePullRequestAutoMerge(input: {pullRequestId: $id}) { clientMutationId } }"
-    )
-
-    api.post("/graphql", json={"query": disable, "variables": {"id": pull["node_id"]}}).raise_for_status()
-    github_pulls.checks_pass(pull["number"])
-
-    after = api.get(f"{PULLS}/{pull['number']}").json()
-    assert (after["state"], after["auto_merge"], after["mergeable_state"]) == ("open", None, "clean")
-
-
-@pytest.mark.parametrize(
-    ("setting", "kind", "message"),
-    [
-        ("auto-merge off", "UNPROCESSABLE", "Pull request Auto merge is not allowed for this repository"),
-        ("read-only token", "FORBIDDEN", "Resource not accessible by personal access token"),
-        ("checks passed", "UNPROCESSABLE", "Pull request is in clean status"),
-        ("no squash", "UNPROCESSABLE", "Squash merges are not allowed on this repository."),
-    ],
-)
-def test_auto_merge_is_refused_as_github_refuses_it(
-    github_pulls: GitHubPulls, api: httpx.Client, clone: Path, setting: str, kind: str, message: str
-) -> None:
-    pull = web_pull(api, clone)
-    token = github_pulls.token
-    if setting == "auto-merge off":
-        github_pulls.allow_auto_merge = False
-        assert api.get("/repos/acme/homelab").json()["allow_auto_merge"] is False
-    elif setting == "read-only token":
-        token = github_pulls.weak_token
-    elif setting == "checks passed":
-        github_pulls.checks_pass(pull["number"])  # nothing left to wait for: GitHub merges, not queues
-    else:
-        github_pulls.allow_squash_merge = False
-    query = {"query": AUTO_MERGE, "variables": {"id": pull["node_id"], "method": "SQUASH"}}
-
-    answer = api.post("/graphql", json=query, headers={"Authorization": f"bearer {token}"}).json()
-
-    assert answer["data"] == {"enablePullRequestAutoMerge": None}
-    [problem] = answer["errors"]
-    assert (problem["type"], problem["message"]) == (kind, message)
-    assert problem["path"] == ["enablePullRequestAutoMerge"]
-
-
 def test_deleting_the_head_branch_closes_the_pull_request(
     github_pulls: GitHubPulls, api: httpx.Client, clone: Path
 ) -> None:
@@ -262,21 +152,6 @@ def test_deleting_the_head_branch_closes_the_pull_request(
 
     after = api.get(f"{PULLS}/{pull['number']}").json()
     assert (after["state"], after["merged"], after["head"]["sha"]) == ("closed", False, pull["head"]["sha"])
-
-
-def test_a_graphql_document_that_breaks_the_schema_is_a_violation(
-    github_pulls: GitHubPulls, api: httpx.Client
-) -> None:
-    query = "mutation { enablePullRequestAutoMerge(input: {mergeMethod: SQUASH}) { clientMutationId } }"
-
-    answer = api.post("/graphql", json={"query": query}).json()
-
-    expected = (
-        "Field 'EnablePullRequestAutoMergeInput.pullRequestId' of required type 'ID!' was not provided."
-    )
-    assert answer == {"errors": [{"message": expected}]}
-    assert github_pulls.violations == [f"graphql: {expected}"]
-    github_pulls.violations.clear()
 
 
 def test_every_endpoint_answers_in_the_shape_github_describes(
@@ -383,12 +258,3 @@ def test_a_protected_branch_refuses_pushes_in_githubs_words(github_pulls: GitHub
         clone, "tagtrail/prod/web", {"apps.yaml": "web: v1\n"}
     )  # its own branch: not protected
     assert git(github_pulls.remote, "rev-parse", "tagtrail/prod/web") == pushed
-
-
-def _mergeable(api: httpx.Client, number: int) -> tuple[bool | None, str]:
-    pull = api.get(f"{PULLS}/{number}").json()
-    return pull["mergeable"], pull["mergeable_state"]
-
-
-def _json(value: Any) -> bytes:
-    return json.dumps(value).encode()
