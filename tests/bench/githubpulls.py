@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -33,24 +33,12 @@ from typing import Any
 from bench import githubpulls_git as repo
 from bench.git import bare_repo
 from bench.githubpulls_check import Description
-from bench.githubpulls_json import Settings, user
+from bench.githubpulls_http import handler
+from bench.githubpulls_json import Exchange, Settings, user
 from bench.githubpulls_pull import Pull, mergeability, render
 from bench.httpserver import serve, stop
 
 BOT, PERSON = "tagtrail-bot", "alice"
-
-
-@dataclass
-class Exchange:
-    """One request and the stand-in's answer, bodies parsed where they are JSON."""
-
-    method: str
-    path: str
-    query: dict[str, str]
-    request: Any
-    status: int
-    response: Any
-    violations: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -138,7 +126,8 @@ class GitHubPulls:
 
     @property
     def person(self) -> tuple[str, str]:
-        return ("Alice", f"7{len(PERSON)}+{PERSON}@users.noreply.github.com")
+        """The git identity of the person who merges and moves base (GitHub's no-reply address)."""
+        return (PERSON, f"7+{PERSON}@users.noreply.github.com")
 
     # -- what happened -------------------------------------------------------------------------------------
     @property
@@ -192,6 +181,7 @@ class GitHubPulls:
             self.sync()
             pull = self._pulls[number]
             assert pull.state == "open", f"pull request #{number} is {pull.state}"
+            assert self.allows(method), f"the repository does not allow {method} merges"
             return self.write_merge(pull, method, None, None, user(self.api_url, PERSON, 7))
 
     def close(self, number: int) -> None:
@@ -248,8 +238,6 @@ class GitHubPulls:
 
     # -- serving -------------------------------------------------------------------------------------------
     def start(self) -> GitHubPulls:
-        from bench.githubpulls_http import handler
-
         self._server = serve(handler(self), "github-pulls")
         return self
 

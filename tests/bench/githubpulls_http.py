@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 import time
 from http.server import BaseHTTPRequestHandler
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlsplit
 
 from bench import githubpulls_graphql, githubpulls_rest
-from bench.githubpulls_json import Reply, error
+from bench.githubpulls_json import Exchange, Reply, error
 
 if TYPE_CHECKING:
     from bench.githubpulls import GitHubPulls
@@ -43,7 +43,7 @@ def answer(gh: GitHubPulls, method: str, target: str, headers: dict[str, str], b
                 method, path, query, payload, reply.status, reply.headers
             )
         gh.violations.extend(reply.violations)
-        gh.exchanges.append(_exchange(gh, method, path, query, body, reply))
+        gh.exchanges.append(_exchange(method, path, query, body, reply))
     return reply
 
 
@@ -88,11 +88,7 @@ def _rate_headers(gh: GitHubPulls, graphql: bool) -> dict[str, str]:
     }
 
 
-def _exchange(
-    gh: GitHubPulls, method: str, path: str, query: dict[str, str], body: bytes, reply: Reply
-) -> Any:
-    from bench.githubpulls import Exchange
-
+def _exchange(method: str, path: str, query: dict[str, str], body: bytes, reply: Reply) -> Exchange:
     try:
         request = json.loads(body) if body else None
     except ValueError:
