@@ -27,7 +27,7 @@ def answer(gh: GitHubPulls, method: str, target: str, headers: dict[str, str], b
     with gh.lock:
         gh.used += 1
         gh.sync()
-        reply = _limited(gh, graphql)
+        reply = _limited(gh)
         if reply is None:
             who = _token(gh, headers)
             if who is None:
@@ -54,7 +54,7 @@ def _token(gh: GitHubPulls, headers: dict[str, str]) -> str | None:
     return {gh.token: "write", gh.weak_token: "read"}.get(value.strip())
 
 
-def _limited(gh: GitHubPulls, graphql: bool) -> Reply | None:
+def _limited(gh: GitHubPulls) -> Reply | None:
     limit = gh.limit
     if limit is None:
         return None
