@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from graphql import GraphQLError, GraphQLResolveInfo, execute_sync
 
+from bench import githubpulls_git as repo
 from bench.githubpulls_json import WEB, Reply, error, node_id, now
 from bench.githubpulls_pull import Pull, mergeability
 from bench.githubpulls_rest import METHODS, WRITE_REFUSED
@@ -159,6 +160,13 @@ class _Root:
             "headRefName": pull.head,
             "headRefOid": pull.head_sha(gh.remote),
             "baseRefName": pull.base,
+            "baseRefOid": repo.head(gh.remote, pull.base),
+            "isDraft": pull.draft,
+            "databaseId": 100000 + pull.number,
+            "createdAt": pull.created_at,
+            "updatedAt": pull.updated_at,
+            "closedAt": pull.closed_at,
+            "mergedAt": pull.merged_at,
             "mergeCommit": {"oid": pull.merge_commit_sha} if pull.merge_commit_sha else None,
         }
         node["autoMergeRequest"] = auto and {

@@ -17,6 +17,11 @@ if TYPE_CHECKING:
 
 LIMIT = 5000
 RATE_DOCS = "overview/rate-limits-for-the-rest-api"
+NO_AGENT = (
+    "Request forbidden by administrative rules. Please make sure your request has a User-Agent header "
+    "(https://docs.github.com/en/rest/overview/resources-in-the-rest-api#user-agent-required). "
+    "Check https://developer.github.com for other possible causes."
+)
 
 
 def answer(gh: GitHubPulls, method: str, target: str, headers: dict[str, str], body: bytes) -> Reply:
@@ -30,7 +35,9 @@ def answer(gh: GitHubPulls, method: str, target: str, headers: dict[str, str], b
         reply = _limited(gh)
         if reply is None:
             who = _token(gh, headers)
-            if who is None:
+            if not headers.get("user-agent"):
+                reply = Reply(403, error(NO_AGENT, "overview/resources-in-the-rest-api#user-agent-required"))
+            elif who is None:
                 reply = Reply(401, error("Bad credentials", "overview/troubleshooting", status="401"))
             elif graphql and method == "POST":
                 reply = githubpulls_graphql.answer(gh, who == "write", body)

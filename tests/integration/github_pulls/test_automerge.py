@@ -102,3 +102,29 @@ def test_a_graphql_document_that_breaks_the_schema_is_a_violation(
     assert answer == {"errors": [{"message": expected}]}
     assert github_pulls.violations == [f"graphql: {expected}"]
     github_pulls.violations.clear()
+
+
+def test_a_pull_request_is_read_through_graphql_as_enabled(api: httpx.Client, clone: Path) -> None:
+    pull = web_pull(api, clone)
+    api.post("/graphql", json={"query": AUTO_MERGE, "variables": {"id": pull["node_id"], "method": "REBASE"}})
+    query = """query($number: Int!) { repository(owner: "acme", name: "homelab") {
+        autoMergeAllowed
+        pullRequest(number: $number) { id isDraft mergeStateStatus mergeable autoMergeRequest { mergeMethod } }
+    } }"""
+
+    answer = api.post("/api/graphql", json={"query": query, "variables": {"number": pull["number"]}}).json()
+
+    assert answer == {
+        "data": {
+            "repository": {
+                "autoMergeAllowed": True,
+                "pullRequest": {
+                    "id": pull["node_id"],
+                    "isDraft": False,
+                    "mergeStateStatus": "BLOCKED",
+                    "mergeable": "MERGEABLE",
+                    "autoMergeRequest": {"mergeMethod": "REBASE"},
+                },
+            }
+        }
+    }

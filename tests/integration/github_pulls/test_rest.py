@@ -224,6 +224,28 @@ def test_tokens_bad_and_read_only(github_pulls: GitHubPulls, clone: Path) -> Non
     assert read.status_code == 200
 
 
+def test_a_request_without_user_agent_is_forbidden(github_pulls: GitHubPulls) -> None:
+    headers = {"Authorization": f"Bearer {github_pulls.token}"}
+    with httpx.Client(base_url=github_pulls.api_url, headers=headers) as client:
+        del client.headers["user-agent"]
+        answer = client.get("/repos/acme/homelab")
+
+    assert answer.status_code == 403
+    assert answer.json()["message"].startswith("Request forbidden by administrative rules.")
+
+
+def test_an_endpoint_the_stand_in_does_not_serve_is_a_violation(
+    github_pulls: GitHubPulls, api: httpx.Client
+) -> None:
+    answer = api.get("/repos/acme/homelab/commits")
+
+    assert answer.status_code == 404
+    assert github_pulls.violations == [
+        "GET /repos/acme/homelab/commits: not served by the stand-in (its routes are in tests/bench/githubpulls_rest.py)"
+    ]
+    github_pulls.violations.clear()
+
+
 def test_rate_limits_answer_as_github_does(github_pulls: GitHubPulls, api: httpx.Client) -> None:
     assert api.get("/repos/acme/homelab").headers["x-ratelimit-remaining"] == "4999"
     github_pulls.rate_limit(after=1, reset_in=600)
