@@ -14,12 +14,13 @@ response the stand-in would send out of shape; the `github_pulls` fixture fails 
     GET   /repos/{owner}/{repo}/branches/{b}/protection   needs Administration: 403 for these tokens
     POST  /graphql                                        enable/disablePullRequestAutoMerge, repository{…}
 
-Also under GitHub Enterprise's /api/v3 (and /api/graphql). Any other request is a violation: GitHub would
-not answer it 404, so a client that needs it must learn that the stand-in lacks it. What GitHub enforces that matters is enforced: one
-open pull request per head and base, mergeability after base moved, required checks (`required_checks`,
-["ci"] by default, passed by `checks_pass`), the repository's allowed merge methods and auto-merge, the
-token's permissions (`weak_token` reads only), a User-Agent on every request, rate limits (`rate_limit`). With `slow_mergeability`, the
-first answer after head or base moved says `mergeable: null`, "unknown", as GitHub's background check does.
+Also under GitHub Enterprise's /api/v3 (and /api/graphql). Any other request is a violation: GitHub would not
+answer it 404, so a client that needs it must learn that the stand-in lacks it. What GitHub enforces that
+matters is enforced: one open pull request per head and base, mergeability after base moved, required checks
+(`required_checks`, ["ci"] by default, passed by `checks_pass`), the repository's allowed merge methods and
+auto-merge, the token's permissions (`weak_token` reads only), a User-Agent on every request, rate limits
+(`rate_limit`). With `slow_mergeability`, the first answer after head or base moved says `mergeable: null`,
+"unknown", as GitHub's background check does.
 """
 
 from __future__ import annotations
