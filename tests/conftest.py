@@ -192,7 +192,7 @@ def github_openapi() -> Description:
     try:
         return Description()
     except FileNotFoundError as missing:
-        pytest.fail(str(missing))
+        pytest.fail(str(missing), pytrace=False)
 
 
 @pytest.fixture

@@ -14,17 +14,20 @@ response the stand-in would send out of shape; the `github_pulls` fixture fails 
     GET   /repos/{owner}/{repo}/branches/{b}/protection   needs Administration: 403 for these tokens
     POST  /graphql                                        enable/disablePullRequestAutoMerge, repository{…}
 
-Also under GitHub Enterprise's /api/v3 (and /api/graphql). What GitHub enforces that matters is enforced: one
-open pull request per head and base, mergeability after base moved, required checks (`required_checks`,
-["ci"] by default, passed by `checks_pass`), the repository's allowed merge methods and auto-merge, the
-token's permissions (`weak_token` reads only), rate limits (`rate_limit`).
+Also under GitHub Enterprise's /api/v3 (and /api/graphql). Any other request is a violation: GitHub would not
+answer it 404, so a client that needs it must learn that the stand-in lacks it. What GitHub enforces that
+matters is enforced: one open pull request per head and base, mergeability after base moved, required checks
+(`required_checks`, ["ci"] by default, passed by `checks_pass`), the repository's allowed merge methods and
+auto-merge, the token's permissions (`weak_token` reads only), a User-Agent on every request, rate limits
+(`rate_limit`). With `slow_mergeability`, the first answer after head or base moved says `mergeable: null`,
+"unknown", as GitHub's background check does.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -32,24 +35,12 @@ from typing import Any
 from bench import githubpulls_git as repo
 from bench.git import bare_repo
 from bench.githubpulls_check import Description
-from bench.githubpulls_json import Settings, user
+from bench.githubpulls_http import handler
+from bench.githubpulls_json import Exchange, Settings, user
 from bench.githubpulls_pull import Pull, mergeability, render
 from bench.httpserver import serve, stop
 
 BOT, PERSON = "tagtrail-bot", "alice"
-
-
-@dataclass
-class Exchange:
-    """One request and the stand-in's answer, bodies parsed where they are JSON."""
-
-    method: str
-    path: str
-    query: dict[str, str]
-    request: Any
-    status: int
-    response: Any
-    violations: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -85,6 +76,7 @@ class GitHubPulls:
         self.remote = bare_repo(root / "acme-homelab.git")
         self.settings = Settings()
         self.required_checks = ["ci"]
+        self.slow_mergeability = False
         self.exchanges: list[Exchange] = []
         self.violations: list[str] = []
         self.lock = threading.RLock()
@@ -136,13 +128,18 @@ class GitHubPulls:
 
     @property
     def person(self) -> tuple[str, str]:
-        return ("Alice", f"7{len(PERSON)}+{PERSON}@users.noreply.github.com")
+        """The git identity of the person who merges and moves base (GitHub's no-reply address)."""
+        return (PERSON, f"7+{PERSON}@users.noreply.github.com")
 
     # -- what happened -------------------------------------------------------------------------------------
     @property
     def pulls(self) -> list[dict[str, Any]]:
         with self.lock:
-            return [self.render(pull, full=True) for pull in sorted(self._pulls.values(), key=_number)]
+            self.sync()
+            return [
+                render(pull, self, full=True, sent=False)
+                for pull in sorted(self._pulls.values(), key=_number)
+            ]
 
     def find(self, number: int) -> Pull | None:
         return self._pulls.get(number)
@@ -152,8 +149,20 @@ class GitHubPulls:
 
     def add_pull(self, title: str, body: str | None, head: str, base: str, draft: bool) -> Pull:
         pull = Pull(len(self._pulls) + 1, title, body, head, base, self.bot, draft=draft)
+        pull.last_head = pull.head_sha(self.remote)
         self._pulls[pull.number] = pull
         return pull
+
+    def sync(self) -> None:
+        """What GitHub does when branches move: an open pull request whose head branch was deleted is closed."""
+        branches = repo.branches(self.remote)
+        for pull in self._pulls.values():
+            if pull.state != "open":
+                continue
+            if pull.head in branches:
+                pull.last_head = branches[pull.head]
+            else:
+                pull.finish(self.remote)
 
     def next_id(self) -> int:
         return next(self._comment_ids)
@@ -165,16 +174,16 @@ class GitHubPulls:
         return [label["name"] for label in self._pulls[number].labels]
 
     def render(self, pull: Pull, full: bool) -> dict[str, Any]:
-        return render(
-            pull, self.remote, self.api_url, self.repository, self.settings, self.required_checks, full
-        )
+        return render(pull, self, full)
 
     # -- a person's actions --------------------------------------------------------------------------------
     def merge(self, number: int, method: str = "squash") -> str:
         """Merge as a person does on the web page (checks need not have passed: an admin may)."""
         with self.lock:
+            self.sync()
             pull = self._pulls[number]
             assert pull.state == "open", f"pull request #{number} is {pull.state}"
+            assert self.allows(method), f"the repository does not allow {method} merges"
             return self.write_merge(pull, method, None, None, user(self.api_url, PERSON, 7))
 
     def close(self, number: int) -> None:
@@ -189,10 +198,11 @@ class GitHubPulls:
     def checks_pass(self, number: int) -> None:
         """The required checks pass on the head: an auto-merge-enabled pull request merges itself."""
         with self.lock:
+            self.sync()
             pull = self._pulls[number]
             pull.checks_passed = pull.head_sha(self.remote)
             auto = pull.auto_merge
-            if auto is not None and mergeability(pull, self.remote, self.required_checks).state == "clean":
+            if auto is not None and mergeability(pull, self).state == "clean":
                 method = auto["merge_method"]
                 self.write_merge(
                     pull, method, auto["commit_title"], auto["commit_message"], auto["enabled_by"]
@@ -230,8 +240,6 @@ class GitHubPulls:
 
     # -- serving -------------------------------------------------------------------------------------------
     def start(self) -> GitHubPulls:
-        from bench.githubpulls_http import handler
-
         self._server = serve(handler(self), "github-pulls")
         return self
 

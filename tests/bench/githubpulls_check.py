@@ -45,9 +45,9 @@ SERVED = (
     "/repos/{owner}/{repo}/issues/{issue_number}/labels",
     "/repos/{owner}/{repo}/branches/{branch}/protection",
 )
-# GitHub answers these on every endpoint (bad credentials, rate limits) without the description listing them
-# per operation; their body is GitHub's basic error.
-EVERYWHERE = (401, 403, 404, 429)
+# GitHub answers these on every endpoint (unparsable JSON, bad credentials, rate limits) without the
+# description listing them per operation; their body is GitHub's basic error.
+EVERYWHERE = (400, 401, 403, 404, 429)
 _LINE = 240
 
 

@@ -30,6 +30,12 @@ def head(remote: Path, branch: str) -> str | None:
     return result.stdout.strip() or None
 
 
+def branches(remote: Path) -> dict[str, str]:
+    """Every branch and its commit, in one git process."""
+    listed = git(remote, "for-each-ref", "--format=%(refname:lstrip=2) %(objectname)", "refs/heads/")
+    return dict(line.split(" ", 1) for line in listed.splitlines())
+
+
 def commits(remote: Path, base: str, tip: str) -> list[str]:
     """The commits on `tip` that `base` lacks, oldest first: what a pull request shows."""
     return git(remote, "rev-list", "--reverse", f"{base}..{tip}").split()

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from graphql import GraphQLError, GraphQLResolveInfo, execute_sync
 
+from bench import githubpulls_git as repo
 from bench.githubpulls_json import WEB, Reply, error, node_id, now
 from bench.githubpulls_pull import Pull, mergeability
 from bench.githubpulls_rest import METHODS, WRITE_REFUSED
@@ -80,7 +81,7 @@ class _Root:
         expected = input.get("expectedHeadOid")
         if expected and expected != pull.head_sha(gh.remote):
             raise _refused("Head branch was modified. Review and try the merge again.", "UNPROCESSABLE")
-        state = mergeability(pull, gh.remote, gh.required_checks).state
+        state = mergeability(pull, gh).state
         if state in ("clean", "dirty"):
             # GitHub enables auto-merge only while something is pending: a clean one is merged, not queued
             raise _refused(f"Pull request is in {state} status", "UNPROCESSABLE")
@@ -142,7 +143,7 @@ class _Root:
         if pull is None:
             return None
         gh = self.gh
-        state = mergeability(pull, gh.remote, gh.required_checks)
+        state = mergeability(pull, gh)
         auto = pull.auto_merge
         node: dict[str, Any] = {
             "__typename": "PullRequest",
@@ -159,6 +160,13 @@ class _Root:
             "headRefName": pull.head,
             "headRefOid": pull.head_sha(gh.remote),
             "baseRefName": pull.base,
+            "baseRefOid": repo.head(gh.remote, pull.base),
+            "isDraft": pull.draft,
+            "databaseId": 100000 + pull.number,
+            "createdAt": pull.created_at,
+            "updatedAt": pull.updated_at,
+            "closedAt": pull.closed_at,
+            "mergedAt": pull.merged_at,
             "mergeCommit": {"oid": pull.merge_commit_sha} if pull.merge_commit_sha else None,
         }
         node["autoMergeRequest"] = auto and {

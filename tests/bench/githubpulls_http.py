@@ -6,17 +6,22 @@ from __future__ import annotations
 import json
 import time
 from http.server import BaseHTTPRequestHandler
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlsplit
 
 from bench import githubpulls_graphql, githubpulls_rest
-from bench.githubpulls_json import Reply, error
+from bench.githubpulls_json import Exchange, Reply, error
 
 if TYPE_CHECKING:
     from bench.githubpulls import GitHubPulls
 
 LIMIT = 5000
 RATE_DOCS = "overview/rate-limits-for-the-rest-api"
+NO_AGENT = (
+    "Request forbidden by administrative rules. Please make sure your request has a User-Agent header "
+    "(https://docs.github.com/en/rest/overview/resources-in-the-rest-api#user-agent-required). "
+    "Check https://developer.github.com for other possible causes."
+)
 
 
 def answer(gh: GitHubPulls, method: str, target: str, headers: dict[str, str], body: bytes) -> Reply:
@@ -26,10 +31,13 @@ def answer(gh: GitHubPulls, method: str, target: str, headers: dict[str, str], b
     graphql = path in ("/graphql", "/api/graphql")
     with gh.lock:
         gh.used += 1
-        reply = _limited(gh, graphql)
+        gh.sync()
+        reply = _limited(gh)
         if reply is None:
             who = _token(gh, headers)
-            if who is None:
+            if not headers.get("user-agent"):
+                reply = Reply(403, error(NO_AGENT, "overview/resources-in-the-rest-api#user-agent-required"))
+            elif who is None:
                 reply = Reply(401, error("Bad credentials", "overview/troubleshooting", status="401"))
             elif graphql and method == "POST":
                 reply = githubpulls_graphql.answer(gh, who == "write", body)
@@ -42,7 +50,7 @@ def answer(gh: GitHubPulls, method: str, target: str, headers: dict[str, str], b
                 method, path, query, payload, reply.status, reply.headers
             )
         gh.violations.extend(reply.violations)
-        gh.exchanges.append(_exchange(gh, method, path, query, body, reply))
+        gh.exchanges.append(_exchange(method, path, query, body, reply))
     return reply
 
 
@@ -53,7 +61,7 @@ def _token(gh: GitHubPulls, headers: dict[str, str]) -> str | None:
     return {gh.token: "write", gh.weak_token: "read"}.get(value.strip())
 
 
-def _limited(gh: GitHubPulls, graphql: bool) -> Reply | None:
+def _limited(gh: GitHubPulls) -> Reply | None:
     limit = gh.limit
     if limit is None:
         return None
@@ -87,11 +95,7 @@ def _rate_headers(gh: GitHubPulls, graphql: bool) -> dict[str, str]:
     }
 
 
-def _exchange(
-    gh: GitHubPulls, method: str, path: str, query: dict[str, str], body: bytes, reply: Reply
-) -> Any:
-    from bench.githubpulls import Exchange
-
+def _exchange(method: str, path: str, query: dict[str, str], body: bytes, reply: Reply) -> Exchange:
     try:
         request = json.loads(body) if body else None
     except ValueError:
@@ -104,7 +108,11 @@ def handler(gh: GitHubPulls) -> type[BaseHTTPRequestHandler]:
         def _serve(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             headers = {k.lower(): v for k, v in self.headers.items()}
-            reply = answer(gh, self.command, self.path, headers, body)
+            try:
+                reply = answer(gh, self.command, self.path, headers, body)
+            except Exception as failure:  # a bug of the stand-in must fail the test, not reset a connection
+                gh.violations.append(f"{self.command} {self.path}: the stand-in failed: {failure!r}")
+                reply = Reply(500, error("Server Error", "", status="500"))
             payload = b"" if reply.payload is None else json.dumps(reply.payload).encode()
             self.send_response(reply.status)
             for name, value in reply.headers.items():

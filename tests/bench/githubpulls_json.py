@@ -212,6 +212,19 @@ class Reply:
     described: bool = True  # a REST path of the description: the answer is checked against it
 
 
+@dataclass
+class Exchange:
+    """One request and the stand-in's answer, bodies parsed where they are JSON."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    request: Any
+    status: int
+    response: Any
+    violations: list[str] = field(default_factory=list)
+
+
 def error(message: str, doc: str, **extra: Any) -> dict[str, Any]:
     """GitHub's error body: a message, a link to the docs, and the status as a string."""
     return {"message": message, "documentation_url": f"{DOCS}/{doc}", **extra}

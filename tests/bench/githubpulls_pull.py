@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from bench import githubpulls_git as repo
 from bench.githubpulls_json import ASSOCIATION, WEB, Settings, node_id, now, repository
@@ -31,6 +31,8 @@ class Pull:
     checks_passed: str | None = None  # the head sha whose required checks passed
     auto_merge: dict[str, Any] | None = None  # as REST sends it; GraphQL adds when it was enabled
     auto_merge_at: str | None = None
+    last_head: str = "0" * 40  # the head's sha when last seen: a deleted branch closes the pull request at it
+    computed: tuple[str, str] | None = None  # base and head whose mergeability was last answered
     labels: list[dict[str, Any]] = field(default_factory=list)
     comments: list[dict[str, Any]] = field(default_factory=list)
 
@@ -43,7 +45,7 @@ class Pull:
         return self.merged_at is not None
 
     def head_sha(self, remote: Path) -> str:
-        return self.frozen_head or repo.head(remote, self.head) or "0" * 40
+        return self.frozen_head or repo.head(remote, self.head) or self.last_head
 
     def touch(self) -> None:
         self.updated_at = now()
@@ -58,14 +60,28 @@ class Pull:
         self.touch()
 
 
+class Host(Protocol):
+    """What of the stand-in a pull request's answers read."""
+
+    remote: Path
+    repository: str
+    settings: Settings
+    required_checks: list[str]
+    slow_mergeability: bool
+
+    @property
+    def api_url(self) -> str: ...
+
+
 @dataclass(frozen=True)
 class Mergeability:
     mergeable: bool | None
     state: str  # GitHub's mergeable_state: clean, blocked, dirty, unknown
 
 
-def mergeability(pull: Pull, remote: Path, required: list[str]) -> Mergeability:
+def mergeability(pull: Pull, host: Host) -> Mergeability:
     """`dirty` when head no longer applies on base; `blocked` while required checks have not passed."""
+    remote, required = host.remote, host.required_checks
     if pull.state != "open":
         return Mergeability(None, "unknown")
     base, head = repo.head(remote, pull.base), repo.head(remote, pull.head)
@@ -76,16 +92,16 @@ def mergeability(pull: Pull, remote: Path, required: list[str]) -> Mergeability:
     return Mergeability(True, "clean")
 
 
-def render(
-    pull: Pull, remote: Path, api: str, full_name: str, settings: Settings, required: list[str], full: bool
-) -> dict[str, Any]:
-    """The pull request as GET /pulls/{n} sends it (`full`) or as the list does."""
+def render(pull: Pull, host: Host, full: bool, sent: bool = True) -> dict[str, Any]:
+    """The pull request as GET /pulls/{n} sends it (`full`) or as the list does; `sent` to a client (not
+    merely looked at by a test), which is what starts GitHub's background mergeability check."""
+    remote, api, full_name = host.remote, host.api_url, host.repository
     url = f"{api}/repos/{full_name}"
     html = f"{WEB}/{full_name}/pull/{pull.number}"
     head = pull.head_sha(remote)
     base = repo.head(remote, pull.base) or "0" * 40
     owner = full_name.split("/", maxsplit=1)[0]
-    repo_json = repository(api, full_name, settings, push=True, full=False)
+    repo_json = repository(api, full_name, host.settings, push=True, full=False)
     links = {
         "self": f"{url}/pulls/{pull.number}",
         "html": html,
@@ -148,7 +164,10 @@ def render(
     }
     if not full:
         return body
-    state = mergeability(pull, remote, required)
+    state = mergeability(pull, host)
+    if sent and host.slow_mergeability and pull.state == "open" and pull.computed != (base, head):
+        # GitHub computes mergeability in the background: the first read after a push answers null
+        pull.computed, state = (base, head), Mergeability(None, "unknown")
     commits = repo.commits(remote, base, head) if pull.state == "open" else []
     additions, deletions, files = repo.diffstat(remote, base, head) if pull.state == "open" else (0, 0, 0)
     return body | {

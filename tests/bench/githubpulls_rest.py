@@ -40,6 +40,11 @@ def answer(gh: GitHubPulls, method: str, path: str, query: dict[str, str], write
             continue
         if method != "GET" and not write:
             return Reply(403, error(WRITE_REFUSED, doc, status="403"))
+        try:
+            json.loads(body or b"null")
+        except ValueError:
+            problem = f"{method} {path} request: the body is not JSON"
+            return Reply(400, error("Problems parsing JSON", doc, status="400"), violations=[problem])
         violations = gh.description.request(method, path, query, body)
         if violations:
             return Reply(
@@ -53,8 +58,12 @@ def answer(gh: GitHubPulls, method: str, path: str, query: dict[str, str], write
             call.pull = found
         handle: Callable[[Call], Reply] = globals()["_" + name]
         return handle(call)
-    described = any(re.fullmatch(prefix + pattern, path) for _v, pattern, _n, _d in ROUTES)
-    return Reply(404, error("Not Found", "repos/repos#get-a-repository", status="404"), described=described)
+    # GitHub would not answer 404 to most of these: a client that calls them must learn the stand-in lacks them
+    unserved = (
+        f"{method} {path}: not served by the stand-in (its routes are in tests/bench/githubpulls_rest.py)"
+    )
+    not_found = error("Not Found", "repos/repos#get-a-repository", status="404")
+    return Reply(404, not_found, violations=[unserved], described=False)
 
 
 def _invalid_request(violation: str) -> str:
@@ -168,7 +177,7 @@ def refuse_merge(gh: GitHubPulls, pull: Pull, method: str) -> str | None:
     """Why GitHub would not merge `pull` with `method` now, or None."""
     if not gh.allows(method):
         return f"{METHODS[method]} are not allowed on this repository."
-    state = mergeability(pull, gh.remote, gh.required_checks).state
+    state = mergeability(pull, gh).state
     if pull.state != "open" or state == "dirty":
         return "Pull Request is not mergeable"
     if state == "blocked":

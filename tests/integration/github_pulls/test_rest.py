@@ -1,13 +1,13 @@
-"""The GitHub pull-request stand-in (tests/bench/githubpulls.py) answers as GitHub does: its check against
-GitHub's own description is real, and it enforces what GitHub enforces that tagtrail's pull requests meet."""
+"""The GitHub pull-request stand-in (tests/bench/githubpulls.py) answers as GitHub's REST API does: its
+check against GitHub's own description is real, and it enforces what GitHub enforces that tagtrail's pull
+requests meet (one per head branch, mergeability after base moved, merges as GitHub writes them, tokens,
+rate limits, protected branches)."""
 
 from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -15,44 +15,7 @@ import pytest
 from bench.git import commit, git
 from bench.githubpulls import GitHubPulls
 from bench.githubpulls_check import Description
-
-PULLS = "/repos/acme/homelab/pulls"
-AUTO_MERGE = """
-mutation($id: ID!, $method: PullRequestMergeMethod, $headline: String) {
-  enablePullRequestAutoMerge(input: {pullRequestId: $id, mergeMethod: $method, commitHeadline: $headline}) {
-    pullRequest { number autoMergeRequest { mergeMethod commitHeadline } }
-  }
-}"""
-
-
-@pytest.fixture
-def api(github_pulls: GitHubPulls) -> Iterator[httpx.Client]:
-    headers = {"Authorization": f"Bearer {github_pulls.token}", "Accept": "application/vnd.github+json"}
-    with httpx.Client(base_url=github_pulls.api_url, headers=headers) as client:
-        yield client
-
-
-@pytest.fixture
-def clone(github_pulls: GitHubPulls, tmp_path: Path) -> Path:
-    """A clone whose origin is the stand-in's bare repository, as tagtrail's work copy is."""
-    git(tmp_path, "clone", "-q", str(github_pulls.remote), "clone")
-    return tmp_path / "clone"
-
-
-def push_branch(clone: Path, branch: str, *changes: dict[str, str]) -> str:
-    """`branch` from origin's main with one commit per change, pushed (replacing what was there)."""
-    git(clone, "fetch", "-q", "origin")
-    git(clone, "checkout", "-q", "-B", branch, "origin/main")
-    for number, files in enumerate(changes, 1):
-        commit(clone, files, f"deploy {branch} step {number}\n\nTagtrail-App: web\nTagtrail-To: v{number}")
-    git(clone, "push", "-q", "--force", "origin", f"{branch}:{branch}")
-    return git(clone, "rev-parse", "HEAD")
-
-
-def open_pull(api: httpx.Client, branch: str, title: str = "Deploy web") -> dict[str, Any]:
-    answer = api.post(PULLS, json={"title": title, "head": f"acme:{branch}", "base": "main", "body": "b"})
-    assert answer.status_code == 201, answer.text
-    return dict(answer.json())
+from bench.githubpulls_client import PULLS, mergeable, open_pull, push_branch, web_pull
 
 
 def test_a_request_that_breaks_the_description_is_answered_422_and_recorded(
@@ -68,25 +31,31 @@ def test_a_request_that_breaks_the_description_is_answered_422_and_recorded(
     github_pulls.violations.clear()  # seen: the fixture's teardown would fail the test on it
 
 
+def test_a_body_that_is_not_json_is_answered_400(github_pulls: GitHubPulls, api: httpx.Client) -> None:
+    answer = api.post(PULLS, content=b'{"title": "Deploy web",', headers={"Content-Type": "application/json"})
+
+    assert (answer.status_code, answer.json()["message"]) == (400, "Problems parsing JSON")
+    assert github_pulls.violations == [f"POST {PULLS} request: the body is not JSON"]
+    github_pulls.violations.clear()
+
+
 def test_a_response_out_of_shape_is_caught(
     github_pulls: GitHubPulls, github_openapi: Description, api: httpx.Client, clone: Path
 ) -> None:
-    push_branch(clone, "tagtrail/prod/web", {"apps.yaml": "web: v1\n"})
-    pull = open_pull(api, "tagtrail/prod/web")
-    assert github_openapi.response("GET", f"{PULLS}/1", {}, _json(pull), 200, {}) == []
+    pull = web_pull(api, clone)
+    assert github_openapi.response("GET", f"{PULLS}/1", {}, json.dumps(pull).encode(), 200, {}) == []
 
     del pull["head"]
     pull["state"] = "merged"  # GitHub says "closed" and merged: true
 
-    [violation] = github_openapi.response("GET", f"{PULLS}/1", {}, _json(pull), 200, {})
+    [violation] = github_openapi.response("GET", f"{PULLS}/1", {}, json.dumps(pull).encode(), 200, {})
     assert violation.startswith(f"GET {PULLS}/1 response 200: ")
     assert "'head' is a required property" in violation
     assert "'merged' is not one of ['open', 'closed'] at /state" in violation
 
 
 def test_one_open_pull_request_per_head_branch(api: httpx.Client, clone: Path) -> None:
-    push_branch(clone, "tagtrail/prod/web", {"apps.yaml": "web: v1\n"})
-    first = open_pull(api, "tagtrail/prod/web")
+    first = web_pull(api, clone)
 
     again = api.post(PULLS, json={"title": "Deploy web again", "head": "tagtrail/prod/web", "base": "main"})
 
@@ -97,8 +66,7 @@ def test_one_open_pull_request_per_head_branch(api: httpx.Client, clone: Path) -
 
 
 def test_a_newer_push_updates_the_open_pull_request(api: httpx.Client, clone: Path) -> None:
-    push_branch(clone, "tagtrail/prod/web", {"apps.yaml": "web: v1\n"})
-    number = open_pull(api, "tagtrail/prod/web")["number"]
+    number = web_pull(api, clone)["number"]
 
     newer = push_branch(clone, "tagtrail/prod/web", {"apps.yaml": "web: v2\n"})
 
@@ -110,21 +78,34 @@ def test_a_newer_push_updates_the_open_pull_request(api: httpx.Client, clone: Pa
 def test_mergeability_follows_the_base_branch(
     github_pulls: GitHubPulls, api: httpx.Client, clone: Path
 ) -> None:
-    push_branch(clone, "tagtrail/prod/web", {"apps.yaml": "web: v1\n"})
-    number = open_pull(api, "tagtrail/prod/web")["number"]
-    assert _mergeable(api, number) == (True, "blocked")  # the required check "ci" has not passed yet
+    number = web_pull(api, clone)["number"]
+    assert mergeable(api, number) == (True, "blocked")  # the required check "ci" has not passed yet
 
     github_pulls.advance_base("docs.md", "unrelated\n", "docs")
-    assert _mergeable(api, number) == (True, "blocked")
+    assert mergeable(api, number) == (True, "blocked")
 
     github_pulls.advance_base("apps.yaml", "web: v0-hotfix\n", "a person's hotfix")
-    assert _mergeable(api, number) == (False, "dirty")
+    assert mergeable(api, number) == (False, "dirty")
     refused = api.put(f"{PULLS}/{number}/merge", json={"merge_method": "squash"})
     assert (refused.status_code, refused.json()["message"]) == (405, "Pull Request is not mergeable")
 
     push_branch(clone, "tagtrail/prod/web", {"apps.yaml": "web: v1\n"})  # rebuilt on the new head
     github_pulls.checks_pass(number)
-    assert _mergeable(api, number) == (True, "clean")
+    assert mergeable(api, number) == (True, "clean")
+
+
+def test_mergeability_can_be_computed_in_the_background_as_on_github(
+    github_pulls: GitHubPulls, api: httpx.Client, clone: Path
+) -> None:
+    github_pulls.slow_mergeability = True
+    created = web_pull(api, clone)
+    assert (created["mergeable"], created["mergeable_state"]) == (None, "unknown")
+    assert mergeable(api, created["number"]) == (True, "blocked")
+
+    github_pulls.advance_base("apps.yaml", "web: v0-hotfix\n", "a person's hotfix")
+
+    assert mergeable(api, created["number"]) == (None, "unknown")
+    assert mergeable(api, created["number"]) == (False, "dirty")
 
 
 @pytest.mark.parametrize("method", ["squash", "merge", "rebase"])
@@ -162,61 +143,67 @@ def test_a_persons_merge_leaves_the_commits_github_leaves(
     assert git(remote, "show", f"{sha}:apps.yaml") == "web: v2"
 
 
-def test_auto_merge_merges_once_checks_pass(
+def test_deleting_the_head_branch_closes_the_pull_request(
     github_pulls: GitHubPulls, api: httpx.Client, clone: Path
 ) -> None:
-    push_branch(clone, "tagtrail/prod/web", {"apps.yaml": "web: v1\n"})
-    pull = open_pull(api, "tagtrail/prod/web")
-    variables = {"id": pull["node_id"], "method": "SQUASH", "headline": "Deploy web v1"}
+    pull = web_pull(api, clone)
 
-    enabled = api.post("/graphql", json={"query": AUTO_MERGE, "variables": variables}).json()
+    git(clone, "push", "-q", "origin", "--delete", "tagtrail/prod/web")
 
-    assert enabled == {
-        "data": {
-            "enablePullRequestAutoMerge": {
-                "pullRequest": {
-                    "number": pull["number"],
-                    "autoMergeRequest": {"mergeMethod": "SQUASH", "commitHeadline": "Deploy web v1"},
-                }
-            }
-        }
-    }
-    assert api.get(f"{PULLS}/{pull['number']}").json()["auto_merge"]["merge_method"] == "squash"
-    github_pulls.checks_pass(pull["number"])
-    merged = api.get(f"{PULLS}/{pull['number']}").json()
-    assert merged["merged"] is True
-    assert git(github_pulls.remote, "log", "-1", "--format=%s", "main") == "Deploy web v1"
+    after = api.get(f"{PULLS}/{pull['number']}").json()
+    assert (after["state"], after["merged"], after["head"]["sha"]) == ("closed", False, pull["head"]["sha"])
 
 
-def test_auto_merge_is_refused_where_the_repository_does_not_allow_it(
+def test_every_endpoint_answers_in_the_shape_github_describes(
     github_pulls: GitHubPulls, api: httpx.Client, clone: Path
 ) -> None:
-    github_pulls.allow_auto_merge = False
-    push_branch(clone, "tagtrail/prod/web", {"apps.yaml": "web: v1\n"})
-    pull = open_pull(api, "tagtrail/prod/web")
-    assert api.get("/repos/acme/homelab").json()["allow_auto_merge"] is False
+    """The fixture's teardown fails this test if any answer below broke the description."""
+    head = push_branch(clone, "tagtrail/prod/web", {"apps.yaml": "web: v1\n"})
+    number = open_pull(api, "tagtrail/prod/web")["number"]
+    ghes = "/api/v3/repos/acme/homelab"
 
-    answer = api.post("/graphql", json={"query": AUTO_MERGE, "variables": {"id": pull["node_id"]}}).json()
+    edited = api.patch(f"{ghes}/pulls/{number}", json={"title": "Deploy web v1", "body": "why"}).json()
+    comment = api.post(f"{ghes}/issues/{number}/comments", json={"body": "superseded by #2"})
+    labels = api.post(f"{ghes}/issues/{number}/labels", json={"labels": ["deploy", "web"]}).json()
+    protection = api.get(f"{ghes}/branches/main/protection")
+    blocked = api.put(f"{ghes}/pulls/{number}/merge", json={"merge_method": "squash"})
+    github_pulls.checks_pass(number)
+    stale = api.put(f"{ghes}/pulls/{number}/merge", json={"merge_method": "squash", "sha": "0" * 40})
+    merged = api.put(f"{ghes}/pulls/{number}/merge", json={"merge_method": "squash", "sha": head})
+    closed = api.patch(f"{ghes}/pulls/{number}", json={"state": "open"})
 
-    assert answer["data"] == {"enablePullRequestAutoMerge": None}
-    [problem] = answer["errors"]
-    assert problem["message"] == "Pull request Auto merge is not allowed for this repository"
-    assert problem["type"] == "UNPROCESSABLE"
-
-
-def test_a_graphql_document_that_breaks_the_schema_is_a_violation(
-    github_pulls: GitHubPulls, api: httpx.Client
-) -> None:
-    query = "mutation { enablePullRequestAutoMerge(input: {mergeMethod: SQUASH}) { clientMutationId } }"
-
-    answer = api.post("/graphql", json={"query": query}).json()
-
-    expected = (
-        "Field 'EnablePullRequestAutoMergeInput.pullRequestId' of required type 'ID!' was not provided."
+    assert (edited["title"], edited["body"]) == ("Deploy web v1", "why")
+    assert comment.status_code == 201
+    assert comment.headers["location"] == comment.json()["url"]
+    assert github_pulls.comments(number) == ["superseded by #2"]
+    assert [label["name"] for label in labels] == github_pulls.labels(number) == ["deploy", "web"]
+    assert protection.status_code == 403  # GitHub asks for Administration, which this token lacks
+    assert (blocked.status_code, blocked.json()["message"]) == (
+        405,
+        'Required status check "ci" is expected.',
     )
-    assert answer == {"errors": [{"message": expected}]}
-    assert github_pulls.violations == [f"graphql: {expected}"]
-    github_pulls.violations.clear()
+    assert stale.status_code == 409
+    assert merged.json()["merged"] is True
+    assert closed.json()["errors"][0]["message"].startswith("state cannot be changed")
+    assert [e.status for e in github_pulls.exchanges] == [201, 200, 201, 200, 403, 405, 409, 200, 422]
+    assert github_pulls.pulls[0]["merge_commit_sha"] == merged.json()["sha"]
+
+
+def test_a_closed_pull_request_stays_closed_and_frees_its_branch(
+    github_pulls: GitHubPulls, api: httpx.Client, clone: Path
+) -> None:
+    first = web_pull(api, clone)["number"]
+
+    github_pulls.close(first)
+    second = open_pull(api, "tagtrail/prod/web")["number"]
+
+    closed = api.get(PULLS, params={"state": "closed", "head": "acme:tagtrail/prod/web"}).json()
+    assert [(p["number"], p["merged_at"]) for p in closed] == [(first, None)]
+    reopen = api.patch(f"{PULLS}/{first}", json={"state": "open"})
+    assert (
+        reopen.json()["errors"][0]["message"] == "A pull request already exists for acme:tagtrail/prod/web."
+    )
+    assert [p["number"] for p in api.get(PULLS).json()] == [second]
 
 
 def test_tokens_bad_and_read_only(github_pulls: GitHubPulls, clone: Path) -> None:
@@ -237,6 +224,28 @@ def test_tokens_bad_and_read_only(github_pulls: GitHubPulls, clone: Path) -> Non
     assert read.status_code == 200
 
 
+def test_a_request_without_user_agent_is_forbidden(github_pulls: GitHubPulls) -> None:
+    headers = {"Authorization": f"Bearer {github_pulls.token}"}
+    with httpx.Client(base_url=github_pulls.api_url, headers=headers) as client:
+        del client.headers["user-agent"]
+        answer = client.get("/repos/acme/homelab")
+
+    assert answer.status_code == 403
+    assert answer.json()["message"].startswith("Request forbidden by administrative rules.")
+
+
+def test_an_endpoint_the_stand_in_does_not_serve_is_a_violation(
+    github_pulls: GitHubPulls, api: httpx.Client
+) -> None:
+    answer = api.get("/repos/acme/homelab/commits")
+
+    assert answer.status_code == 404
+    assert github_pulls.violations == [
+        "GET /repos/acme/homelab/commits: not served by the stand-in (its routes are in tests/bench/githubpulls_rest.py)"
+    ]
+    github_pulls.violations.clear()
+
+
 def test_rate_limits_answer_as_github_does(github_pulls: GitHubPulls, api: httpx.Client) -> None:
     assert api.get("/repos/acme/homelab").headers["x-ratelimit-remaining"] == "4999"
     github_pulls.rate_limit(after=1, reset_in=600)
@@ -251,7 +260,9 @@ def test_rate_limits_answer_as_github_does(github_pulls: GitHubPulls, api: httpx
 
     github_pulls.rate_limit(after=0, reset_in=30, status=429)
     secondary = api.get("/api/v3/repos/acme/homelab")
-    assert (secondary.status_code, secondary.headers["retry-after"]) in ((429, "30"), (429, "29"))
+    assert secondary.status_code == 429
+    assert 0 < int(secondary.headers["retry-after"]) <= 30  # seconds until the limit lifts, whole seconds
+    assert secondary.json()["message"].startswith("You have exceeded a secondary rate limit.")
 
 
 def test_a_protected_branch_refuses_pushes_in_githubs_words(github_pulls: GitHubPulls, clone: Path) -> None:
@@ -271,12 +282,3 @@ def test_a_protected_branch_refuses_pushes_in_githubs_words(github_pulls: GitHub
         clone, "tagtrail/prod/web", {"apps.yaml": "web: v1\n"}
     )  # its own branch: not protected
     assert git(github_pulls.remote, "rev-parse", "tagtrail/prod/web") == pushed
-
-
-def _mergeable(api: httpx.Client, number: int) -> tuple[bool | None, str]:
-    pull = api.get(f"{PULLS}/{number}").json()
-    return pull["mergeable"], pull["mergeable_state"]
-
-
-def _json(value: Any) -> bytes:
-    return json.dumps(value).encode()
