@@ -6,6 +6,7 @@ branches there with git and speaks to the API for the rest."""
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ import pytest
 from bench.behind import REVISION, SCHEME, Behind, kept, make_behind
 from bench.git import commit, git
 from tagtrail.adapters.gitrepo import GitRepo
+from tagtrail.cli import main
 from tagtrail.errors import GitError, GitHubError
 from tagtrail.features.insights.read import read_history
 from tagtrail.reconcile import Outcome, Report, rollback
@@ -348,3 +350,21 @@ def test_one_per_reconcile_proposes_every_app_changed_together(lab: Callable[...
             )
 
     run(go)
+
+
+def test_plan_and_status_say_pending_review_with_the_number_and_link(
+    lab: Callable[..., Lab], capsys: pytest.CaptureFixture[str]
+) -> None:
+    it = lab()
+    config = str(it.root / "tagtrail.yaml")
+    main(["--config", config, "deploy"])
+    pull = it.github.pulls[0]
+    said = f"pending-review #{pull['number']} {pull['html_url']}"
+    assert said in " ".join(capsys.readouterr().err.split())
+    main(["--config", config, "plan", "--json"])
+    (planned,) = json.loads(capsys.readouterr().out)
+    assert planned["sentence"].startswith(said)
+    assert planned["pending_review"] == {"number": pull["number"], "url": pull["html_url"]}
+    main(["--config", config, "status", "--json"])
+    (status,) = json.loads(capsys.readouterr().out)
+    assert status["pending_review"]["number"] == pull["number"]
