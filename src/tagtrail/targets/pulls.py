@@ -139,7 +139,7 @@ class PullRequests:
             if isinstance(pushed, Conflict):
                 return pushed
             try:
-                pull = await self._propose(pulls, branch, part, sub, declared, pushed is not None)
+                pull = await self._propose(pulls, branch, part, sub, pushed is not None)
             except GitHubError:
                 if pushed is not None:  # nothing half done: the branch back as it was
                     await asyncio.to_thread(self._put_back, copy, branch, pushed, seen)
@@ -147,7 +147,7 @@ class PullRequests:
             for app in apps:
                 reviewing.pending[app] = Review(pull.number, pull.url, "open", _to(part, app), change.verb)
             if change.verb != "deploy":
-                reviewing.superseded.update(await self._supersede(pulls, apps, pull))
+                reviewing.superseded.update(await self._supersede(pulls, part, pull))
         applied.details.add(reviewing)
         applied.changed, applied.commit, applied.pushed = [], None, False
         return applied
@@ -212,9 +212,7 @@ class PullRequests:
                 "update-ref", *(["-d", f"{MIRROR}{branch}"] if not seen else [f"{MIRROR}{branch}", seen])
             )
 
-    async def _propose(
-        self, pulls: Pulls, branch: str, part: Change, sub: Applied, declared: Declared, pushed: bool
-    ) -> Pull:
+    async def _propose(self, pulls: Pulls, branch: str, part: Change, sub: Applied, pushed: bool) -> Pull:
         apps = sorted({*sub.changed, *part.pins})
         wanted_title = title(part, apps, sub.previous)
         wanted_body = body(
@@ -235,14 +233,20 @@ class PullRequests:
             await pulls.auto_merge(pull, self.settings.method, f"{headline} (#{pull.number})", rest)
         return pull
 
-    async def _supersede(self, pulls: Pulls, apps: list[str], by: Pull) -> dict[str, Review]:
-        """Close the pending automatic pull requests of `apps`, saying which pull request replaces them."""
+    async def _supersede(self, pulls: Pulls, change: Change, by: Pull) -> dict[str, Review]:
+        """Close the pending automatic pull requests of a person's `change`'s apps, saying which pull
+        request replaces them (marked superseded: not a person's no to their builds)."""
         closed: dict[str, Review] = {}
+        apps = sorted({*(c.app for c in change.images), *change.pins})
         for pull, marker in self._listed:
             mine = [app for app in apps if app in marker.apps]
             if pull.state != "open" or marker.verb != "deploy" or not mine or pull.number == by.number:
                 continue
-            await pulls.comment(pull.number, f"Superseded by #{by.number} ({by.url}): a person's {by.title}.")
+            said = (
+                f"Superseded by #{by.number} ({by.url}): {change.actor}'s {change.verb} of"
+                f" {', '.join(mine)}. Automatic deploys of it wait for that pull request."
+            )
+            await pulls.comment(pull.number, said)
             await pulls.edit(pull.number, state="closed", body=with_marker(pull.body, marker.superseding()))
             for app in mine:
                 closed[app] = Review(pull.number, pull.url, "superseded", marker.apps[app])
