@@ -321,12 +321,13 @@ def test_a_protected_tagtrail_branch_fails_in_one_line_naming_the_rule(lab: Call
     run(go)
 
 
-def test_a_rate_limit_is_waited_out_once(lab: Callable[..., Lab]) -> None:
+@pytest.mark.parametrize("status", [403, 429])  # x-ratelimit-reset; retry-after
+def test_a_rate_limit_is_waited_out_once(lab: Callable[..., Lab], status: int) -> None:
     it = lab()
 
     async def go() -> None:
         async with kept(it.project) as reconciler:
-            it.github.rate_limit(after=0, reset_in=2)  # the reconcile's first request meets it
+            it.github.rate_limit(after=0, reset_in=2, status=status)  # the reconcile's first request meets it
             report = await reconciler.run(actor="test", automatic=True)
             assert report.outcomes()[APP] == Outcome.PENDING_REVIEW
             limited = [e for e in it.github.exchanges if e.status in (403, 429)]
@@ -368,3 +369,18 @@ def test_plan_and_status_say_pending_review_with_the_number_and_link(
     main(["--config", config, "status", "--json"])
     (status,) = json.loads(capsys.readouterr().out)
     assert status["pending_review"]["number"] == pull["number"]
+
+
+def test_a_rate_limit_that_ends_late_is_a_retry_not_a_wait(lab: Callable[..., Lab]) -> None:
+    it = lab()
+
+    async def go() -> None:
+        async with kept(it.project) as reconciler:
+            it.github.rate_limit(after=0, reset_in=3600)
+            with pytest.raises(GitHubError) as caught:
+                await reconciler.run(actor="test", automatic=True)
+            assert caught.value.transient
+            assert "rate limit" in str(caught.value)
+            assert [e.status for e in it.github.exchanges] == [403]  # asked once, not in a loop
+
+    run(go)

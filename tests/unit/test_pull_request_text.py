@@ -8,7 +8,9 @@ import asyncio
 from tagtrail.adapters.notify import Notifier
 from tagtrail.adapters.refs import Image
 from tagtrail.domain.scheme import Scheme
-from tagtrail.reconcile import Report
+from tagtrail.errors import GitHubError
+from tagtrail.reconcile import Outcome, Report
+from tagtrail.reconcile.outcome import outcome_of
 from tagtrail.serve.controller.results import Results
 from tagtrail.serve.controller.snapshot import Status
 from tagtrail.serve.metrics import Metrics
@@ -62,3 +64,8 @@ def test_metrics_count_the_last_list_of_pull_requests_by_state() -> None:
     assert 'tagtrail_pull_requests{state="open"} 2.0' in text
     assert 'tagtrail_pull_requests{state="declined"} 1.0' in text
     assert 'tagtrail_pull_requests{state="merged"} 0.0' in text
+
+
+def test_github_s_refusals_stall_and_its_rate_limit_is_retried() -> None:
+    assert outcome_of(GitHubError("the token may not open a pull request")) is Outcome.STALLED
+    assert outcome_of(GitHubError("rate limit used up", transient=True)) is Outcome.RETRY

@@ -9,7 +9,7 @@ from enum import StrEnum
 
 from tagtrail.adapters.refs import Image
 from tagtrail.domain.policy import Decision
-from tagtrail.errors import GitError, KubeError, RegistryError
+from tagtrail.errors import GitError, GitHubError, KubeError, RegistryError
 from tagtrail.targets.base import Applied, Review, Reviewing, Rollouts
 
 
@@ -95,9 +95,9 @@ class Report:
 
 def outcome_of(error: BaseException) -> Outcome:
     """A reconcile that raised: RETRY where the error says trying again may help (`.transient`: a timeout, a
-    5xx or 429, an unreachable API server) or git failed (a push rejected again and again, an unreachable
+    5xx or 429, an unreachable API server, GitHub's rate limit) or git failed (a push rejected again and again, an unreachable
     remote), STALLED for the rest (refused credentials or a forbidden verb, no such image, a bad config, a
     file that does not parse, a bug), which waits for the interval or a config reload."""
-    if isinstance(error, (RegistryError, KubeError)):
+    if isinstance(error, (RegistryError, KubeError, GitHubError)):
         return Outcome.RETRY if error.transient else Outcome.STALLED
     return Outcome.RETRY if isinstance(error, GitError) else Outcome.STALLED
