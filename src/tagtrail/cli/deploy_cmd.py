@@ -99,8 +99,10 @@ def deploy(
 ) -> None:
     """Apply every pending update in one commit of the deploy files (image references pinned by digest,
     trailers saying app, from, to, commit and reason), push it, and run deploy.git.then. A rejected push
-    is retried on the new remote head, never forced. In direct mode (deploy.kubernetes), patch the
-    workloads instead, watch the rollout, and roll a failed one back (and pin it).
+    is retried on the new remote head, never forced. With deploy.git.pull_request, push it to a branch of
+    tagtrail's own and open or update its pull request instead: pending review until it is merged. In
+    direct mode (deploy.kubernetes), patch the workloads instead, watch the rollout, and roll a failed one
+    back (and pin it).
 
     Exit codes: 0 done; 1 failed (nothing, or not everything, was written; `then` failed; a rollout
     failed); 2 nothing to deploy (with --detailed-exitcode); 4 some apps could not be read from the
