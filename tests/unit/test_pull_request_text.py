@@ -7,14 +7,16 @@ import asyncio
 
 from tagtrail.adapters.notify import Notifier
 from tagtrail.adapters.refs import Image
+from tagtrail.domain.policy import Decision, Reason, Running
 from tagtrail.domain.scheme import Scheme
 from tagtrail.errors import GitHubError
-from tagtrail.reconcile import Outcome, Report
+from tagtrail.reconcile import Outcome, Planned, Report
 from tagtrail.reconcile.outcome import outcome_of
 from tagtrail.serve.controller.results import Results
 from tagtrail.serve.controller.snapshot import Status
 from tagtrail.serve.metrics import Metrics
-from tagtrail.targets.base import Applied, Change, Details, ImageChange, Reviewing
+from tagtrail.serve.web.views import row
+from tagtrail.targets.base import Applied, Change, Details, ImageChange, Review, Reviewing
 from tagtrail.targets.pullbody import Links, Marker, body, title, with_marker
 
 SCHEME = Scheme.compile("{{branch}}.{{date 'YYYYMMDD-HHmmss' tz='UTC'}}.{{sha}}")
@@ -69,3 +71,15 @@ def test_metrics_count_the_last_list_of_pull_requests_by_state() -> None:
 def test_github_s_refusals_stall_and_its_rate_limit_is_retried() -> None:
     assert outcome_of(GitHubError("the token may not open a pull request")) is Outcome.STALLED
     assert outcome_of(GitHubError("rate limit used up", transient=True)) is Outcome.RETRY
+
+
+def test_the_dashboard_row_of_an_app_pending_review_says_so() -> None:
+    running = Running("main.20251231-220000.9e1b0d4", None)
+    said = "pending-review #7 URL: newer"
+    decision = Decision(
+        "web", "deploy", Reason.NEWER_BUILD, said, running, target_tag=NEW.tag, digest=NEW.digest
+    )
+    review = Review(7, "https://github.com/acme/homelab/pull/7", "open", NEW.reference)
+    shown = row(Planned(decision, NEW.repository, review=review), SCHEME, None, None, None, None)
+    assert shown.state == "pending-review"
+    assert shown.sentence.startswith("pending-review #7")
