@@ -270,7 +270,7 @@ class PullRequests:
 
     def _checked(self, apps: list[str]) -> dict[str, list[str]]:
         deploy = self.config.deploy
-        said = {}
+        said: dict[str, list[str]] = {}
         for app in apps:
             checks = [
                 f"its tag is a build of {', '.join(deploy.branches_of(app))}",
@@ -279,8 +279,11 @@ class PullRequests:
                 "it is not dated in the future",
             ]
             verify = deploy.verify_of(app)
-            if verify is not None:
-                checks.append("it is signed as deploy.verify requires")
+            if verify is not None:  # the policy deploys nothing these checks refused
+                what = "a signature or attestation" if verify.require == "either" else f"its {verify.require}"
+                checks.append(f"{what} verified as deploy.verify requires")
+                if verify.github is not None:
+                    checks.append(f"made by a run of workflow {verify.github.workflow}")
             said[app] = checks
         return said
 
