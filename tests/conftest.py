@@ -11,6 +11,9 @@
   bodies and paginates like the registries that do.
 - `file_remote`, `http_remote`: bare git repositories reached over file:// and over smart HTTP
   (`git http-backend` behind basic auth).
+- `github_pulls`: a local GitHub for pull requests (REST and the GraphQL auto-merge mutations) with a bare
+  repository behind it, every exchange checked against GitHub's OpenAPI description and GraphQL schema
+  (`github_openapi`, parsed once per session); see tests/bench/githubpulls.py.
 - every test gets its own HOME, XDG folders, docker/containers auth files and git identity, so nothing the
   machine's user configured (or a test wrote) leaks into another test.
 """
@@ -29,6 +32,8 @@ from hypothesis import HealthCheck, settings
 from bench.faultproxy import FaultProxy
 from bench.git import Remote, bare_repo
 from bench.githttp import GitHTTPServer
+from bench.githubpulls import GitHubPulls
+from bench.githubpulls_check import Description
 from bench.pki import KeyPair, certificate_authority, server_certificate
 from bench.tokens import TokenIssuer
 from bench.users import GIT_USER, REGISTRY_USER
@@ -179,3 +184,23 @@ def http_remote(git_http_server: GitHTTPServer, repo_name: str) -> Remote:
     name = repo_name.replace("/", "-") + ".git"
     path = bare_repo(git_http_server.root / name)
     return Remote(path, git_http_server.url(name, user=GIT_USER[0], password=GIT_USER[1]))
+
+
+@pytest.fixture(scope="session")
+def github_openapi() -> Description:
+    """GitHub's REST description and GraphQL schema (from the npm packages scripts/setup installs)."""
+    try:
+        return Description()
+    except FileNotFoundError as missing:
+        pytest.fail(str(missing), pytrace=False)
+
+
+@pytest.fixture
+def github_pulls(github_openapi: Description, tmp_path: Path) -> Iterator[GitHubPulls]:
+    """A GitHub with one repository, acme/homelab; the test fails if an exchange broke GitHub's description
+    (a test that sends a bad request on purpose clears `.violations` once it has asserted on them)."""
+    github = GitHubPulls(github_openapi, tmp_path / "github").start()
+    yield github
+    github.stop()
+    broken = "\n".join(github.violations)
+    assert not broken, f"exchanges with the GitHub stand-in break GitHub's description:\n{broken}"

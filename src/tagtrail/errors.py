@@ -10,6 +10,7 @@
     ├── RegistryError             a registry could not be read, or answered something malformed
     │   ├── RegistryAuthError     credentials missing, refused, or not allowed this repository (401/403)
     │   └── RegistryNotFound      no such repository, tag or digest (404)
+    ├── GitHubError               GitHub's API refused a request or could not be reached (pull requests)
     ├── SandboxError              a local component (registry, git server) could not be started
     └── KubeError                 the Kubernetes API could not be reached or refused a request
         ├── KubeConflict          a workload changed since it was read; read and decide again
@@ -96,6 +97,15 @@ class RegistryAuthError(RegistryError):
 
 class RegistryNotFound(RegistryError):
     """The repository, tag or digest does not exist in the registry."""
+
+
+class GitHubError(TagtrailError):
+    """GitHub's API refused a request (a token without rights, a setting of the repository) or could not
+    be reached. `transient`: trying again later may help (unreachable, 5xx, a rate limit not over yet)."""
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 class SandboxError(TagtrailError):

@@ -15,12 +15,18 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bench.git import git, init_repo
+from tagtrail.adapters.registry import RegistryClient
+from tagtrail.config import load_config
 from tagtrail.domain.scheme import Scheme
+from tagtrail.reconcile import Reconciler
+from tagtrail.targets.factory import open_project
 from tagtrail_demo import ImagePusher, RegistryServer
 
 TEMPLATE = "{{branch}}.{{date 'YYYYMMDD-HHmmss' tz='UTC'}}.{{sha}}"
@@ -98,6 +104,19 @@ def make_behind(
     git(root, "add", "-A")
     git(root, "commit", "-q", "-m", "deploy files name builds already")
     return Behind(root, registry, prefix, newest, running)
+
+
+@asynccontextmanager
+async def kept(project: Behind) -> AsyncIterator[Reconciler]:
+    """A reconciler kept across runs with its target keeping its worktree, as `tagtrail serve` has it."""
+    path = project.root / "tagtrail.yaml"
+    config = load_config(path)
+    async with RegistryClient(config.registries) as client:
+        reconciler = Reconciler(open_project(config, path, client, keep=True))
+        try:
+            yield reconciler
+        finally:
+            await reconciler.project.aclose()
 
 
 def logging_git(folder: Path) -> tuple[Path, Path]:

@@ -6,15 +6,13 @@ answer falls back to the full read. A real registry and real git, as `tagtrail s
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Coroutine
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.behind import REVISION, SCHEME, Behind, make_behind
+from bench.behind import REVISION, SCHEME, Behind, kept, make_behind
 from bench.git import Remote, commit, git
-from tagtrail.adapters.registry import RegistryClient
 from tagtrail.config import load_config
 from tagtrail.reconcile import Reconciler, Report
 from tagtrail.targets.factory import open_project
@@ -67,19 +65,6 @@ def hand_commit(project: Behind, files: dict[str, str | None], message: str) -> 
     git(root, "add", "-A")
     git(root, "commit", "-q", "-m", message)
     git(root, "push", "-q", "origin", "main")
-
-
-@asynccontextmanager
-async def kept(project: Behind) -> AsyncIterator[Reconciler]:
-    """A reconciler kept across runs with its target keeping its worktree, as `tagtrail serve` has it."""
-    path = project.root / "tagtrail.yaml"
-    config = load_config(path)
-    async with RegistryClient(config.registries) as client:
-        reconciler = Reconciler(open_project(config, path, client, keep=True))
-        try:
-            yield reconciler
-        finally:
-            await reconciler.project.aclose()
 
 
 def files_read(reconciler: Reconciler) -> tuple[str, ...]:

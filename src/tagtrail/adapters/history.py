@@ -19,7 +19,7 @@ from tagtrail.adapters import trailers
 from tagtrail.adapters.gitrepo import GitRepo
 from tagtrail.adapters.refs import Matcher, Reference, find
 from tagtrail.adapters.store import Row, Store, Transaction
-from tagtrail.errors import RefsError
+from tagtrail.errors import GitError, RefsError
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,9 @@ def deploy_history(
         after = after if after is not None else refs_at(sha)
         older = commits[index + 1][0] if index + 1 < len(commits) else parent
         before = refs_at(older)
-        stated = {t.app: t for t in trailers.parse(message)}
+        stated = {
+            t.app: t for t in trailers.parse(message) or trailers.parse(merged_message(repo, sha, message))
+        }
         for name in sorted(set(before) | set(after)):
             if app is not None and name != app:
                 continue
@@ -152,6 +154,18 @@ def deploy_history(
             return entries
         after = before
     return entries
+
+
+def merged_message(repo: GitRepo, sha: str, message: str) -> str:
+    """The message of the branch commit a merge commit brought in (its second parent): a pull request
+    merged with a merge commit as GitHub words it ("Merge pull request #N from …") tells the deploy only
+    there. Empty for any other commit (asked of git only for a merge's message)."""
+    if not message.startswith("Merge "):
+        return ""
+    try:
+        return repo.run("log", "-1", "--format=%B", f"{sha}^2")
+    except GitError:  # not a merge after all
+        return ""
 
 
 # The decision log -------------------------------------------------------------------------------------

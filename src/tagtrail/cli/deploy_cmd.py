@@ -28,7 +28,7 @@ from tagtrail.reconcile import Reconciler, Report
 from tagtrail.reconcile.applied import Applying, Deployed, follow_applied
 from tagtrail.reconcile.follow import Followed, follow
 from tagtrail.reconcile.placed import placed
-from tagtrail.targets.base import Rollouts, Then
+from tagtrail.targets.base import Applied, Reviewing, Rollouts, Then
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 AppsArgument = Annotated[
@@ -109,8 +109,10 @@ def deploy(
 ) -> None:
     """Apply every pending update in one commit of the deploy files (image references pinned by digest,
     trailers saying app, from, to, commit and reason), push it, and run deploy.git.then. A rejected push
-    is retried on the new remote head, never forced. In direct mode (deploy.kubernetes), patch the
-    workloads instead, watch the rollout, and roll a failed one back (and pin it).
+    is retried on the new remote head, never forced. With deploy.git.pull_request, push it to a branch of
+    tagtrail's own and open or update its pull request instead: pending review until it is merged. In
+    direct mode (deploy.kubernetes), patch the workloads instead, watch the rollout, and roll a failed one
+    back (and pin it).
 
     Exit codes: 0 done; 1 failed (nothing, or not everything, was written; `then` failed; a rollout
     failed); 2 nothing to deploy (with --detailed-exitcode); 4 some apps could not be read from the
@@ -140,6 +142,10 @@ def deploy(
                 "attempts": outcome.attempts,
                 "dry_run": dry_run,
                 "then": {"exit": then.exit, "output": then.output} if then is not None else None,
+                "pending_review": {
+                    app: {"number": r.number, "url": r.url}
+                    for app, r in Reviewing.of(outcome.details).pending.items()
+                },
                 "rollouts": rollouts.ended,
                 "rolled_back": rollouts.rolled_back,
                 "failed": rollouts.failed,
@@ -177,6 +183,8 @@ def _report_outcome(current: State, report: Report, dry_run: bool) -> None:
                 before.splitlines(keepends=True), text.splitlines(keepends=True), f"a/{path}", f"b/{path}"
             )
             output.stdout.print("".join(diff), end="", highlight=False, markup=False)
+        return
+    if _said_pending(outcome):
         return
     if outcome.commit is None:
         output.stderr.print("nothing to deploy: every app is current, held or pinned", highlight=False)
@@ -251,6 +259,8 @@ def status(ctx: typer.Context, apps: AppsArgument = None, json: JsonOption = Fal
             if d.target_tag and d.target_tag != d.running.tag
             else ("current" if d.action == "nothing" else "-")
         )
+        if r.planned.review is not None:
+            newest += f" (pending-review {r.planned.review.shown})"
         last = r.last_deploy
         last_text = (
             f"{short_age(last.time)} ago by {last.actor_name} ({last.reason or 'manual'})" if last else "-"
@@ -309,8 +319,18 @@ def history(
     output.print_table(table)
 
 
+def _said_pending(applied: Applied) -> bool:
+    """The pull requests a write proposed (deploy.git.pull_request): deployed once merged."""
+    pending = Reviewing.of(applied.details).pending
+    for name, review in pending.items():
+        output.stderr.print(f"[yellow]…[/] {name}: pending-review {escape(review.shown)}", highlight=False)
+    return bool(pending)
+
+
 def _pin_result(report: Report, what: str) -> None:
     outcome = report.applied
+    if _said_pending(outcome):
+        return
     if outcome.commit is None:
         output.stderr.print(f"{what}: nothing to change", highlight=False)
         return

@@ -47,6 +47,9 @@ def planned_record(item: Planned) -> dict[str, Any]:
         "refused": [{"tag": r.tag, "reason": str(r.code), "sentence": r.sentence} for r in d.refusals],
         "requests": item.requests,
         "duration_ms": item.duration_ms,
+        "pending_review": None
+        if item.review is None
+        else {"number": item.review.number, "url": item.review.url},
     }
 
 

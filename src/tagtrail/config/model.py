@@ -23,6 +23,7 @@ from tagtrail.config.appliedby import AppliedByConfig
 from tagtrail.config.bases import BaseImagesConfig
 from tagtrail.config.kubernetes import KubernetesConfig, KubeTargetConfig
 from tagtrail.config.provenance import SourceConfig, VerifyConfig
+from tagtrail.config.pulls import PullRequestConfig
 from tagtrail.config.retention import RetentionConfig
 from tagtrail.config.sections import TARGET_SECTIONS
 from tagtrail.config.serve import NotifyConfig, ServeConfig
@@ -122,6 +123,9 @@ class GitTargetConfig(_Section):
     applied_by: AppliedByConfig | None = Field(
         None,
         description="Who applies the deploy commits (the Pulumi Kubernetes Operator's Stack): followed after each one.",
+    )
+    pull_request: PullRequestConfig | None = Field(
+        None, description="Deploy through pull requests to the branch instead of pushing to it."
     )
 
     @field_validator("author")

@@ -27,6 +27,7 @@ class Reason(StrEnum):
     APPLIED = "applied"  # deploy.git.applied_by applied the deploy commit (or a later one)
     APPLY_FAILED = "apply-failed"  # deploy.git.applied_by failed on the deploy commit (its message kept)
     NOT_APPLIED = "not-applied"  # deploy.git.applied_by did not get to the deploy commit within its timeout
+    DECLINED = "declined"  # a person closed the pull request proposing this build without merging it
     NO_ELIGIBLE_TAGS = "no-eligible-tags"
     TOO_YOUNG = "too-young"
     ANCESTOR_OF_RUNNING = "ancestor-of-running"

@@ -9,8 +9,8 @@ from enum import StrEnum
 
 from tagtrail.adapters.refs import Image
 from tagtrail.domain.policy import Decision
-from tagtrail.errors import GitError, KubeError, RegistryError
-from tagtrail.targets.base import Applied, Rollouts
+from tagtrail.errors import GitError, GitHubError, KubeError, RegistryError
+from tagtrail.targets.base import Applied, Review, Reviewing, Rollouts
 
 
 class Outcome(StrEnum):
@@ -23,6 +23,7 @@ class Outcome(StrEnum):
     RETRY = "retry"  # transient (timeout, 5xx, 429, unreachable remote): try again after a backoff
     ROLLED_BACK = "rolled-back"  # deployed, but its rollout failed: put back and pinned (cluster targets)
     FAILED = "failed"  # deployed, but its rollout failed and was left as it is (rollback: false)
+    PENDING_REVIEW = "pending-review"  # proposed in a pull request: deployed once a person merges it
 
 
 @dataclass
@@ -38,6 +39,7 @@ class Planned:
     transient: bool = False  # with `error`: trying again later may help
     tags_seen: int = 0
     created: dict[str, datetime] = field(default_factory=dict)
+    review: Review | None = None  # the open pull request proposing this decision (deploy.git.pull_request)
 
     @property
     def app(self) -> str:
@@ -86,14 +88,16 @@ class Report:
             outcomes[app] = Outcome.FAILED
         for app in rollouts.rolled_back:
             outcomes[app] = Outcome.ROLLED_BACK
+        for app in Reviewing.of(self.applied.details).pending:
+            outcomes[app] = Outcome.PENDING_REVIEW
         return outcomes
 
 
 def outcome_of(error: BaseException) -> Outcome:
     """A reconcile that raised: RETRY where the error says trying again may help (`.transient`: a timeout, a
-    5xx or 429, an unreachable API server) or git failed (a push rejected again and again, an unreachable
+    5xx or 429, an unreachable API server, GitHub's rate limit) or git failed (a push rejected again and again, an unreachable
     remote), STALLED for the rest (refused credentials or a forbidden verb, no such image, a bad config, a
     file that does not parse, a bug), which waits for the interval or a config reload."""
-    if isinstance(error, (RegistryError, KubeError)):
+    if isinstance(error, (RegistryError, KubeError, GitHubError)):
         return Outcome.RETRY if error.transient else Outcome.STALLED
     return Outcome.RETRY if isinstance(error, GitError) else Outcome.STALLED

@@ -29,6 +29,7 @@ from tagtrail.reconcile.moved import MovedBase
 from tagtrail.reconcile.observe import Observer, Registry
 from tagtrail.reconcile.outcome import Planned, Report
 from tagtrail.reconcile.record import records
+from tagtrail.reconcile.reviews import proposed, reviewed
 from tagtrail.targets.base import Applied, AppState, Change, Conflict, Decide, Declared, ImageChange
 from tagtrail.targets.capabilities import NARROWS
 from tagtrail.targets.factory import open_project
@@ -101,6 +102,7 @@ class Reconciler:
             planned = await self._evaluate(
                 config, observer, select(declared.states, apps, self.project.target.where), automatic
             )
+            planned = reviewed(planned, declared.reviews)
         finally:
             await observer.close()
         if record:
@@ -130,7 +132,8 @@ class Reconciler:
         async def decide(declared: Declared) -> Change:
             config = with_pins(self._config_now(declared, first_config), declared)
             states = select(declared.states, apps, self.project.target.where)
-            report.planned = await self._evaluate(config, observer, states, automatic, prove=not dry_run)
+            planned = await self._evaluate(config, observer, states, automatic, prove=not dry_run)
+            report.planned = reviewed(planned, declared.reviews, say=False)
             git = config.deploy.git
             skip = bool(skip_ci) if skip_ci is not None else bool(git and git.skip_ci)
             images = tuple(
@@ -143,6 +146,7 @@ class Reconciler:
 
         try:
             report.applied = await self.write(decide, dry_run=dry_run, apps=apps)
+            report.planned = proposed(report.planned, report.applied)
         finally:
             await observer.close()
         if not dry_run:

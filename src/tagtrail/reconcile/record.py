@@ -5,17 +5,19 @@ from __future__ import annotations
 from tagtrail.adapters.history import DecisionRecord
 from tagtrail.domain.policy import Reason
 from tagtrail.reconcile.outcome import Report
-from tagtrail.targets.base import Rollouts
+from tagtrail.targets.base import Reviewing, Rollouts
 
 
 def records(report: Report, actor: str, *, automatic: bool = False) -> list[DecisionRecord]:
     """The decision log's rows for `report`: one per decision, with the commit that carried it, and one per
     rollout that failed and was put back."""
     applied = report.applied
+    pending = Reviewing.of(applied.details).pending
     rows = []
     for item in report.planned:
         d = item.decision
         acted = applied.commit is not None and d.app in applied.changed
+        review = pending.get(d.app)
         rows.append(
             DecisionRecord(
                 d.app,
@@ -30,7 +32,9 @@ def records(report: Report, actor: str, *, automatic: bool = False) -> list[Deci
                 item.requests,
                 item.duration_ms,
                 applied.commit if acted else None,
-                ("pushed" if applied.pushed else "committed") if acted else None,
+                ("pushed" if applied.pushed else "committed")
+                if acted
+                else (f"pending-review {review.shown}" if review else None),
                 automatic=automatic,
             )
         )

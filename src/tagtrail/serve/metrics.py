@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -13,6 +13,7 @@ LEAD_BUCKETS = (600, 1800, 3600, 4 * 3600, 12 * 3600, 86400, 3 * 86400, 7 * 8640
 ROLLBACK = "rollback"
 APPLY_STATES = ("applied", "pending", "failed", "not-applied")  # reconcile/applied.py's State
 AUTOMATIC_ROLLBACK = "auto-rollback"
+PULL_REQUEST_STATES = ("open", "merged", "declined", "superseded")
 
 
 class _Build(Protocol):
@@ -162,6 +163,13 @@ class Metrics:
             ["task"],
             registry=self.registry,
         )
+        self.pull_requests = Gauge(
+            "tagtrail_pull_requests",
+            "tagtrail's pull requests among the newest hundred GitHub lists, by state: open (pending review),"
+            " merged, declined (closed by a person), superseded (closed for a person's rollback or pin).",
+            ["state"],
+            registry=self.registry,
+        )
         self.prune_deletions = Counter(
             "tagtrail_prune_deletions",
             "Manifests scheduled prunes deleted, by app and the rule that allowed it.",
@@ -189,6 +197,11 @@ class Metrics:
             self.stack_state.labels(stack, each).set(1 if each == state else 0)
         if judged:
             self.applies.labels(stack, state).inc()
+
+    def observe_pull_requests(self, counts: Mapping[str, int]) -> None:
+        """What the last list of pull requests said (deploy.git.pull_request), every state set."""
+        for state in PULL_REQUEST_STATES:
+            self.pull_requests.labels(state).set(counts.get(state, 0))
 
     def observe_cluster(self, running: dict[str, tuple[int, int, bool, float | None]]) -> None:
         """What the cluster runs, per app: (ready, total, drift, lead time in seconds or None)."""

@@ -31,6 +31,22 @@ class AppState:
 
 
 @dataclass(frozen=True)
+class Review:
+    """A pull request a target opened to deploy one app's build (deploy.git.pull_request): `state` open
+    (pending review), merged, declined (closed by a person) or superseded (closed by tagtrail)."""
+
+    number: int
+    url: str
+    state: str
+    to: str | None  # the reference it deploys (None: a pin or unpin only)
+    verb: str = "deploy"
+
+    @property
+    def shown(self) -> str:
+        return f"#{self.number} {self.url}"
+
+
+@dataclass(frozen=True)
 class Declared:
     """A target's state at one moment: per app, and the config text stored beside it (pins live there),
     read at the same revision so that a retry decides on both as they are now."""
@@ -38,6 +54,9 @@ class Declared:
     states: Mapping[str, AppState]
     config_text: str | None = None
     pins: Mapping[str, str] | None = None  # pins the target itself keeps (cluster annotations), by app
+    reviews: Mapping[str, tuple[Review, ...]] = field(
+        default_factory=dict, kw_only=True
+    )  # by app, newest first
 
 
 @dataclass(frozen=True)
@@ -73,6 +92,20 @@ class Rollouts:
     @classmethod
     def of(cls, details: Details) -> Rollouts:
         """The rollouts in `details`; none from a target that follows none."""
+        return details.get(cls) or cls()
+
+
+@dataclass
+class Reviewing:
+    """A target's own details: the pull requests its write opened or updated, by app; nothing is deployed
+    until a person (or GitHub's auto-merge) merges them."""
+
+    pending: dict[str, Review] = field(default_factory=dict)
+    superseded: dict[str, Review] = field(default_factory=dict)  # closed for a person's rollback or pin
+    counts: dict[str, int] = field(default_factory=dict)  # the target's pull requests listed, by state
+
+    @classmethod
+    def of(cls, details: Details) -> Reviewing:
         return details.get(cls) or cls()
 
 

@@ -32,6 +32,7 @@ from tagtrail.targets.files import find_all, read_state, rewrite_all, states_of
 from tagtrail.targets.index import DeployIndex
 from tagtrail.targets.latest import Latest
 from tagtrail.targets.message import commit_message
+from tagtrail.targets.pulls import PullRequests
 from tagtrail.targets.workcopy import WorkingCopies, WorkingCopy
 
 DEFAULT_AUTHOR = ("tagtrail", "tagtrail@localhost")
@@ -57,12 +58,14 @@ class GitOpsTarget:
         self.where = "the deploy files"
         self.index = DeployIndex(list(git.files))  # which files hold each app, for a hint's deploy
         self.latest = Latest()
+        self.pulls = PullRequests.from_environment(git.pull_request, config) if git.pull_request else None
 
     # The Target protocol ------------------------------------------------------------------------------
 
     async def declared(self) -> Declared:
         async with self._copy(for_commit=False) as copy:
-            return await asyncio.to_thread(self._read, copy)
+            read = await asyncio.to_thread(self._read, copy)
+            return await self.pulls.reviewed(copy, read) if self.pulls else read
 
     def writing(self, *, dry_run: bool = False) -> AbstractAsyncContextManager[_Writing]:
         return self.writing_for(None, dry_run=dry_run)
@@ -102,7 +105,8 @@ class GitOpsTarget:
             return await asyncio.to_thread(self._at_head, copy)
 
     async def aclose(self) -> None:
-        return None  # git holds nothing open between calls
+        if self.pulls is not None:  # git holds nothing open between calls; GitHub's client does
+            await self.pulls.aclose()
 
     # The Checkout capability (blocking) ---------------------------------------------------------------
 
@@ -197,9 +201,7 @@ class GitOpsTarget:
         return Applied(change, changed=apps, previous=previous, files=edits, before=before), found
 
     def _commit_and_push(self, copy: WorkingCopy, applied: Applied, message: str) -> Push:
-        for path, text in applied.files.items():
-            _write(copy.repo.root / path, text)
-        self._commit(copy, list(applied.files), message)
+        self._commit_files(copy, applied.files, message)
         if copy.remote is None:
             applied.commit = copy.repo.head_sha()
             return Push(False, False, "")
@@ -234,6 +236,12 @@ class GitOpsTarget:
         if self.settings.url:
             return "pins live in tagtrail.yaml, which must be in the deploy repository (deploy.git.url) at the same path"
         return "tagtrail.yaml is not inside a git repository, so a pin cannot be committed"
+
+    def _commit_files(self, copy: WorkingCopy, files: Mapping[str, str], message: str) -> None:
+        """Write `files` (path → text) in the copy and commit them there."""
+        for path, text in files.items():
+            _write(copy.repo.root / path, text)
+        self._commit(copy, list(files), message)
 
     def _commit(self, copy: WorkingCopy, paths: list[str], message: str) -> None:
         name, email = _author(self.settings.author, copy.repo)
@@ -290,11 +298,17 @@ class _Writing:
 
     async def read(self) -> Declared:
         apps, self.apps = self.apps, None
-        return await asyncio.to_thread(self.target._read_for, self.copy, apps, not self.dry_run)
+        read = await asyncio.to_thread(self.target._read_for, self.copy, apps, not self.dry_run)
+        pulls = self.target.pulls
+        return await pulls.reviewed(self.copy, read) if pulls else read
 
     async def write(self, declared: Declared, change: Change) -> Applied | Conflict:
         target, copy = self.target, self.copy
         applied, found = await asyncio.to_thread(target._work_out, copy, declared, change)
+        if target.pulls is not None:
+            applied.details.add(target.pulls.reviewing())
+            if applied.files and not self.dry_run:
+                return await target.pulls.write(target, copy, declared, change, applied)
         if not applied.files or self.dry_run:
             return applied
         message = commit_message(change, applied.changed, applied.previous)

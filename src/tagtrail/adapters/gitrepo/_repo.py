@@ -123,16 +123,22 @@ class GitRepo:
         detail = (result.stderr.strip().splitlines() or [""])[-1]
         return result.returncode == 0, _redact(detail)
 
-    def push(self, remote: str, refspec: str) -> Push:
-        """Push one refspec. A push that lost a race (someone pushed first) is `rejected`; any other failure
-        (unreachable, refused by a hook, no rights) is not, and retrying at once will not help."""
-        result = _run(self.root, "push", "--porcelain", remote, refspec)
+    def push(self, remote: str, refspec: str, *options: str) -> Push:
+        """Push one refspec. A push that lost a race (someone pushed first, or a lease no longer holds) is
+        `rejected`; any other failure (unreachable, refused by a hook, no rights) is not, and retrying at
+        once will not help. A hook's refusal says what the remote said (GitHub: a protected branch)."""
+        result = _run(self.root, "push", "--porcelain", *options, remote, refspec)
         if result.returncode == 0:
             return Push(True, False, "")
         statuses = [line for line in result.stdout.splitlines() if line.startswith("!")]
         lost = any("[rejected]" in line for line in statuses)
         detail = (statuses or result.stderr.strip().splitlines() or ["no message"])[-1]
-        return Push(False, lost, _redact(detail.replace("\t", " ").lstrip("! ").strip()))
+        detail = detail.replace("\t", " ").lstrip("! ").strip()
+        said = [line[7:].strip() for line in result.stderr.splitlines() if line.startswith("remote:")]
+        said = [line for line in said if line]
+        if said and "[remote rejected]" in detail:
+            detail += f": {said[-1]}"
+        return Push(False, lost, _redact(detail))
 
     def remote_head(self, remote: str, branch: str) -> str | None:
         """The sha the remote's branch points at now (None: cannot tell: unreachable, or no such branch)."""

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from tagtrail.adapters import trailers
 from tagtrail.adapters.gitrepo import CommitInfo, GitRepo
-from tagtrail.adapters.history import HistoryEntry, refs_in
+from tagtrail.adapters.history import HistoryEntry, merged_message, refs_in
 from tagtrail.adapters.refs import Matcher, Reference
 from tagtrail.adapters.trailers import Trailers
 from tagtrail.domain.scheme import ParsedTag, Scheme
@@ -51,7 +51,8 @@ def read_history(repo: GitRepo, files: list[str], matcher: Matcher, rev: str = "
     read: list[list[HistoryEntry] | None] = []
     diff: dict[int, tuple[str, str]] = {}  # index → (commit, the state before it)
     for index, (sha, parent, author, when, message) in enumerate(commits):
-        read.append(_from_trailers(sha, datetime.fromisoformat(when), author, trailers.parse(message)))
+        stated = trailers.parse(message) or trailers.parse(merged_message(repo, sha, message))
+        read.append(_from_trailers(sha, datetime.fromisoformat(when), author, stated))
         if read[-1] is None:
             # the log lists only commits that touch the files, so the state before a commit is what the
             # next (older) logged commit left

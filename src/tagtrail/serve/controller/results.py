@@ -12,7 +12,7 @@ from tagtrail.reconcile import Report
 from tagtrail.serve.controller import announce
 from tagtrail.serve.controller.snapshot import Status
 from tagtrail.serve.metrics import Metrics
-from tagtrail.targets.base import Rollouts
+from tagtrail.targets.base import Reviewing, Rollouts
 
 log = logging.getLogger("tagtrail.controller")
 
@@ -42,6 +42,9 @@ class Results:
             await self.send([announce.failed(text)])
 
     async def succeeded(self, report: Report, registry_errors: int, *, counted: bool = True) -> None:
+        reviewing = Reviewing.of(report.applied.details)
+        if reviewing.counts:  # deploy.git.pull_request: what the reconcile's list of them said
+            self.metrics.observe_pull_requests(reviewing.counts)
         status = self.status
         now = datetime.now(UTC)
         status.last_reconcile = status.last_success = now

@@ -80,6 +80,8 @@ def row(
         state = "error"  # a refused candidate is a forged or broken build: worth a red badge
     elif pinned:
         state = "pinned"
+    elif planned.review is not None and not deployed:  # proposed in a pull request, not merged yet
+        state = "pending-review"
     elif (decision.action == "deploy" and not deployed) or (behind or 0) > 0:
         state = "behind"
     elif decision.reason in (Reason.TOO_YOUNG, Reason.COOLDOWN):
