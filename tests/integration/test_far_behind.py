@@ -46,6 +46,9 @@ def test_git_processes_do_not_grow_with_apps_or_builds_behind(
         planned, processes = plan(project, git_log)
         assert {a: p.decision.target_tag for a, p in planned.items()} == project.newest
         assert all(p.decision.reason == "newer-build" for p in planned.values())
+        # the tag list and the winner's read: each winner is the running code rebuilt, and its own read
+        # says it records no base, so the running image is not read to be told its base has not moved
+        assert {p.requests for p in planned.values()} == {2}
         counts.append(len(processes))
     # 9 to decide (the running commits resolved with the candidates' short shas, in one process), and one
     # `diff-tree` for every deploying app at once: is its winner the running code rebuilt (the base-image

@@ -53,7 +53,7 @@ class Memory:
     """What a long-lived reconciler learned that cannot change, across reconciles."""
 
     on_branch: dict[str, CommitAnswer] = field(default_factory=dict)  # short sha → found on a branch
-    revisions: dict[str, str | None] = field(default_factory=dict)  # digest → revision label
+    revisions: dict[str, Revision] = field(default_factory=dict)  # digest → its revision (and base) read
     signed: dict[tuple[str, str], SignatureAnswer] = field(
         default_factory=dict
     )  # (digest, keys' bytes) → valid
@@ -182,9 +182,9 @@ class Provenance:
         if digest is None and seen is not None and seen in self.memory.revisions:
             digest = (await self.client.head(ref.with_tag(tag))).digest
         if digest is not None and digest in self.memory.revisions:
-            return digest, self.memory.revisions[digest]
+            return digest, self.memory.revisions[digest].commit
         said = await self.client.revision(ref.with_digest(digest) if digest else ref.with_tag(tag))
-        self.memory.revisions[said.digest] = said.commit
+        self.memory.revisions[said.digest] = said
         _bounded(self.memory.revisions)  # type: ignore[arg-type]
         return said.digest, said.commit
 
