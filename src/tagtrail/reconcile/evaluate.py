@@ -194,8 +194,10 @@ async def _rebuilt_on_moved_base(
     """For a deploy of what may be the running code rebuilt, where no base watch said its base moved: the
     shas of the running build and of the winner when the winner is the running code (git, only for a newer
     commit, asked with the other apps') and, only then, the two builds record different bases (the winner's
-    from its own read, the running image's read once per digest)."""
+    from its own read, the running image's read once per digest). A winner whose read says it records no
+    base is no base-image rebuild whatever its code: nothing is asked of git or the registry."""
     running, chosen = decision.running_parsed, decision.target
+    read = run.observer.provenance.memory.revisions.get(decision.digest) if decision.digest else None
     if (
         run.base_moved is None
         or facts.base_rebuilt
@@ -205,13 +207,13 @@ async def _rebuilt_on_moved_base(
         or chosen is None
         or not running.sha
         or not chosen.sha
+        or (read is not None and read.base is None)
     ):
         return frozenset()
     if chosen.sha != running.sha and not await run.observer.same_inputs(
         run.config, state.app, running.sha, chosen.sha
     ):
         return frozenset()
-    read = run.observer.provenance.memory.revisions.get(decision.digest) if decision.digest else None
     return frozenset({running.sha, chosen.sha}) if await run.base_moved(state, read) else frozenset()
 
 
