@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bench.behind import REVISION, SCHEME, Behind, kept, make_behind
 from bench.git import Remote, commit, git
 from tagtrail.config import load_config
@@ -227,5 +229,49 @@ def test_each_apps_newest_deploy_is_read_since_the_last_read_as_afresh(
             assert await newest(reconciler.project.target) == await afresh()
             git(root, "reset", "-q", "--hard", "HEAD~2")  # the hand edit and the last deploy undone
             assert await newest(reconciler.project.target) == await afresh()
+
+    run(go)
+
+
+def test_a_hint_decided_while_its_write_opens_is_decided_again_where_the_read_differs(
+    tmp_path: Path,
+    registry: RegistryServer,
+    pusher: ImagePusher,
+    file_remote: Remote,
+    repo_name: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """serve's hint path (prefetch): the apps are decided on the index's last read while the fetch and the
+    checkout run, and that decision is taken where the read holds the same; a hand edit pushed meanwhile is
+    in the read, not in the guess, so the apps are decided again on what was read (DESIGN invariant 10)."""
+    project = make_behind(tmp_path, registry, pusher, apps=3, builds=3, behind=1, prefix=repo_name)
+    split_files(project, file_remote)
+    by_hand = {path: (project.root / path).read_text() for path in ("deploy/both.yaml", "deploy/one.yaml")}
+    evaluations: list[object] = []
+
+    async def go() -> None:
+        async with kept(project) as reconciler:
+            evaluate = reconciler._evaluate
+
+            async def counted(*args: Any, **kwargs: Any) -> Any:
+                evaluations.append(args)
+                return await evaluate(*args, **kwargs)
+
+            monkeypatch.setattr(reconciler, "_evaluate", counted)
+            await reconciler.run(actor="test", automatic=True)
+            tag = pushed(project, pusher, "app000", 0)
+            evaluations.clear()
+            report = await reconciler.run(["app000"], actor="test", automatic=True, prefetch=True)
+            assert (report.changed, report.planned[0].decision.target_tag) == (["app000"], tag)
+            assert len(evaluations) == 1  # the guess held
+
+            hand_commit(project, dict(by_hand), "app000 and app001 back, by hand")
+            newer = pushed(project, pusher, "app000", 1)
+            evaluations.clear()
+            report = await reconciler.run(["app000"], actor="test", automatic=True, prefetch=True)
+            [planned] = report.planned
+            assert planned.decision.running.tag == project.running["app000"]  # as the hand edit put it
+            assert (report.changed, planned.decision.target_tag) == (["app000"], newer)
+            assert len(evaluations) == 2
 
     run(go)

@@ -16,13 +16,17 @@ from tagtrail.adapters.baseimages import AppBase, Memory, Recorded, ResolvedBase
 from tagtrail.adapters.baseimages.rebuild import Ledger
 from tagtrail.adapters.baseimages.record import base_name
 from tagtrail.adapters.notify import Notifier
-from tagtrail.adapters.registry import ImageConfig, ImageRef, Manifest, ManifestHead
+from tagtrail.adapters.refs import Matcher
+from tagtrail.adapters.registry import ImageConfig, ImageRef, Manifest, ManifestHead, Revision
 from tagtrail.adapters.registry.media import Descriptor
 from tagtrail.config import parse_config
+from tagtrail.domain.policy import Running as PolicyRunning
 from tagtrail.errors import ConfigError, RegistryNotFound
 from tagtrail.features.build import Buildah, BuildOptions, BuildPlan, Docker
+from tagtrail.reconcile.moved import MovedBase
 from tagtrail.serve.controller.bases import BaseWatch, _batches
 from tagtrail.serve.metrics import Metrics
+from tagtrail.targets.base import AppState
 
 DIGEST = "sha256:" + "ab" * 32
 IMAGE = "image: ghcr.io/o/r/{app}\n"
@@ -235,3 +239,26 @@ def test_the_first_check_waits_for_serves_first_reconcile(interval: str | None, 
     if first is not None:
         now[0] += 5
         assert watch.wait(reconciler) == first - 5  # type: ignore[arg-type]
+
+
+def test_a_rebuild_is_on_a_moved_base_when_the_two_builds_record_different_bases(tmp_path: Path) -> None:
+    """A reconcile's question for a winner that is the running code rebuilt: the winner's base comes from its
+    own revision read, so a winner that records none costs no read, and the running image's record is
+    read once per digest. A rebuild on the base the running build used is not a base-image rebuild, even
+    where the base's tag has moved since (the winner does not carry the new base)."""
+    config = parse_config(IMAGE)
+    ran, first, second = "sha256:" + "1" * 64, "sha256:" + "a" * 64, "sha256:" + "b" * 64
+    registry = FakeRegistry({}, {}, {ran: Recorded("r.example/base:1", first).labels()})
+    moved = MovedBase(registry, config, tmp_path, Matcher.from_config(config))
+    state = AppState("web", (), PolicyRunning("main.1", ran))
+
+    def winner(base: str | None) -> Revision:
+        return Revision(
+            "sha256:" + "f" * 64, "c0ffee", "annotation", ("r.example/base:1", base) if base else None
+        )
+
+    assert asyncio.run(moved(state, winner(None))) is False  # FROM scratch, or recorded nowhere
+    assert registry.asked == []
+    assert asyncio.run(moved(state, winner(second))) is True
+    assert asyncio.run(moved(state, winner(first))) is False
+    assert registry.asked == [f"GET manifest {ran}"]  # the running image's record, read once

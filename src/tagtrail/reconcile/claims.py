@@ -53,7 +53,7 @@ class Memory:
     """What a long-lived reconciler learned that cannot change, across reconciles."""
 
     on_branch: dict[str, CommitAnswer] = field(default_factory=dict)  # short sha → found on a branch
-    revisions: dict[str, str | None] = field(default_factory=dict)  # digest → revision label
+    revisions: dict[str, Revision] = field(default_factory=dict)  # digest → its revision (and base) read
     signed: dict[tuple[str, str], SignatureAnswer] = field(
         default_factory=dict
     )  # (digest, keys' bytes) → valid
@@ -66,6 +66,10 @@ class Memory:
     rankings: dict[str, tuple[tuple[Scheme, tuple[str, ...]], Sequence[str], Ranking]] = field(
         default_factory=dict
     )
+
+    # the source repository's remote, looked up once (a git process on a push's path): a remote added or
+    # removed is seen by the next reconciler (a config reload or a restart)
+    remote: tuple[str | None] | None = None
 
     def saw(self, repository: str, tag: str, digest: str) -> None:
         tags = self.seen.setdefault(repository, {})
@@ -101,7 +105,6 @@ class Provenance:
         self.branches = list(dict.fromkeys(branches))  # every deploy branch: one fetch serves them all
         self._fetched: str | None = None  # None: not yet; "" fetched; else why the fetch failed
         self._recheck: dict[str, bool] = {}
-        self._remote: tuple[str | None] | None = None  # the source's remote, once looked up
         self._answered: dict[Question, CommitAnswer] = {}  # this reconcile's answers
 
     def recheck(self, repository: str, tags: Sequence[str], now: datetime) -> bool:
@@ -143,9 +146,9 @@ class Provenance:
         return {key: self._answered[key] for key in batch}
 
     async def _batch(self, source: GitRepo, batch: list[Question]) -> dict[Question, CommitAnswer]:
-        if self._remote is None:  # asked once per reconcile, not once per app
-            self._remote = (await asyncio.to_thread(source.remote_url, REMOTE),)
-        remote = self._remote[0]
+        if self.memory.remote is None:  # asked once per reconciler, not once per app or per push
+            self.memory.remote = (await asyncio.to_thread(source.remote_url, REMOTE),)
+        remote = self.memory.remote[0]
         answers = await asyncio.to_thread(self._look, source, batch, remote is not None)
         pending = [key for key in batch if answers[key].state is not CommitState.ON_BRANCH]
         if pending and remote is not None and self._fetched is None:
@@ -182,9 +185,9 @@ class Provenance:
         if digest is None and seen is not None and seen in self.memory.revisions:
             digest = (await self.client.head(ref.with_tag(tag))).digest
         if digest is not None and digest in self.memory.revisions:
-            return digest, self.memory.revisions[digest]
+            return digest, self.memory.revisions[digest].commit
         said = await self.client.revision(ref.with_digest(digest) if digest else ref.with_tag(tag))
-        self.memory.revisions[said.digest] = said.commit
+        self.memory.revisions[said.digest] = said
         _bounded(self.memory.revisions)  # type: ignore[arg-type]
         return said.digest, said.commit
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tagtrail.adapters.refs import Matcher
-from tagtrail.adapters.registry import ImageRef
+from tagtrail.adapters.registry import ImageRef, Revision
 from tagtrail.adapters.registry.stats import counting
 from tagtrail.adapters.verify import fingerprint, load_keys
 from tagtrail.adapters.verify.attached import Expected, expected
@@ -68,8 +68,9 @@ class Round:
     keys: dict[tuple[str, ...], tuple[list[PublicKey], str]] = field(default_factory=dict)
     attesting: dict[object, Expected] = field(default_factory=dict)
     bases_moved: frozenset[str] = frozenset()  # apps whose running build's base image has moved
-    # asked of an app not among them whose winner may be its running code rebuilt: has its base moved?
-    base_moved: Callable[[AppState], Awaitable[bool]] | None = None
+    # asked of an app not among them whose winner may be its running code rebuilt: is it on another base?
+    # (with the winner's own read, where the revision check made it)
+    base_moved: Callable[[AppState, Revision | None], Awaitable[bool]] | None = None
 
     def keys_of(self, app: str) -> tuple[list[PublicKey], str] | None:
         """The keys an app's images must be signed with (read once per evaluation) and their fingerprint,
@@ -192,8 +193,11 @@ async def _rebuilt_on_moved_base(
 ) -> frozenset[str]:
     """For a deploy of what may be the running code rebuilt, where no base watch said its base moved: the
     shas of the running build and of the winner when the winner is the running code (git, only for a newer
-    commit, asked with the other apps') and, only then, the running build's base has moved (the registry)."""
+    commit, asked with the other apps') and, only then, the two builds record different bases (the winner's
+    from its own read, the running image's read once per digest). A winner whose read says it records no
+    base is no base-image rebuild whatever its code: nothing is asked of git or the registry."""
     running, chosen = decision.running_parsed, decision.target
+    read = run.observer.provenance.memory.revisions.get(decision.digest) if decision.digest else None
     if (
         run.base_moved is None
         or facts.base_rebuilt
@@ -203,13 +207,14 @@ async def _rebuilt_on_moved_base(
         or chosen is None
         or not running.sha
         or not chosen.sha
+        or (read is not None and read.base is None)
     ):
         return frozenset()
     if chosen.sha != running.sha and not await run.observer.same_inputs(
         run.config, state.app, running.sha, chosen.sha
     ):
         return frozenset()
-    return frozenset({running.sha, chosen.sha}) if await run.base_moved(state) else frozenset()
+    return frozenset({running.sha, chosen.sha}) if await run.base_moved(state, read) else frozenset()
 
 
 async def answer(

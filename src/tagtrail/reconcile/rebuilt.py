@@ -6,8 +6,8 @@ is told apart from new code.
 
 That is a property of the build, not of who deploys it: where no base watch has said the base moved (the
 CLI, or serve with the watch off), a winner is asked about once it is chosen (`evaluate`): is it the
-running code (`same_inputs_many`, every app's question at once), and only then, has the running build's base
-moved (`moved.MovedBase`)."""
+running code (`same_inputs_many`, every app's question at once), and only then, do the two builds record
+different bases (`moved.MovedBase`)."""
 
 from __future__ import annotations
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -124,15 +125,24 @@ class Reconciler:
         if not self.leads():
             return Report(await self.plan(apps, actor=actor, record=False, automatic=automatic))
         observer = await self.observer()
+        guess = None
         if prefetch and apps:
             observer.prefetch(ImageRef.parse(self.project.matcher.canonical(app)) for app in apps)
+            guess = self._guess(apps, observer, automatic, prove=not dry_run)
         report = Report([])
         first_config: list[str | None] = []
 
         async def decide(declared: Declared) -> Change:
+            nonlocal guess
             config = with_pins(self._config_now(declared, first_config), declared)
             states = select(declared.states, apps, self.project.target.where)
-            planned = await self._evaluate(config, observer, states, automatic, prove=not dry_run)
+            taken, guess = guess, None  # a guess is for the first read only
+            if taken is not None and taken.holds(declared, states):
+                planned = await taken.task
+            else:
+                if taken is not None:
+                    await taken.settle(cancel=False)  # its questions end before the same observer's next
+                planned = await self._evaluate(config, observer, states, automatic, prove=not dry_run)
             report.planned = reviewed(planned, declared.reviews, say=False)
             git = config.deploy.git
             skip = bool(skip_ci) if skip_ci is not None else bool(git and git.skip_ci)
@@ -148,6 +158,8 @@ class Reconciler:
             report.applied = await self.write(decide, dry_run=dry_run, apps=apps)
             report.planned = proposed(report.planned, report.applied)
         finally:
+            if guess is not None:  # the write failed before it decided
+                await guess.settle(cancel=True)
             await observer.close()
         if not dry_run:
             await self.record(report, actor, automatic=automatic)
@@ -174,6 +186,18 @@ class Reconciler:
                 if attempts > writing.retries:
                     raise written.give_up(attempts)
                 await writing.refresh()
+
+    def _guess(self, apps: list[str], observer: Observer, automatic: bool, *, prove: bool) -> _Guess | None:
+        """A hint's apps decided on what the target kept of its last read, while the write opens (a fetch
+        and a checkout that take as long as deciding does), where the target can tell."""
+        narrows = self.project.target.offers(NARROWS)
+        peeked = narrows.peek(apps) if narrows is not None else None
+        if peeked is None or not set(apps) <= set(peeked.states):
+            return None
+        states = select(peeked.states, apps)
+        config = with_pins(self.project.config, peeked)
+        decided = self._evaluate(config, observer, states, automatic, prove=prove)
+        return _Guess(peeked, states, asyncio.ensure_future(decided))
 
     def leads(self) -> bool:
         """Whether this replica may write (always, without leader election)."""
@@ -222,6 +246,28 @@ class Reconciler:
     async def record(self, report: Report, actor: str, *, automatic: bool = False) -> None:
         """Every decision of `report`, with what came of it, in the decision log in one transaction."""
         await asyncio.to_thread(self.project.log.record, *records(report, actor, automatic=automatic))
+
+
+@dataclass
+class _Guess:
+    """Decisions made on what the target kept (`Narrows.peek`): taken where the write's first read holds the
+    same, for the same config; else let go, and the apps decided again on what was read."""
+
+    declared: Declared
+    states: dict[str, AppState]
+    task: asyncio.Future[list[Planned]]
+
+    def holds(self, declared: Declared, states: Mapping[str, AppState]) -> bool:
+        same = (declared.config_text, declared.pins) == (self.declared.config_text, self.declared.pins)
+        return same and states == self.states
+
+    async def settle(self, *, cancel: bool) -> None:
+        """Wait until it has ended (cancelled first, where `cancel`); what it raised is not this run's."""
+        if cancel:
+            self.task.cancel()
+        await asyncio.wait([self.task])
+        if not self.task.cancelled():
+            self.task.exception()  # retrieved: it was a guess
 
 
 def select(

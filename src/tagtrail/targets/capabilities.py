@@ -8,7 +8,7 @@ from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from typing import TYPE_CHECKING, Protocol
 
 from tagtrail.adapters.gitrepo import GitRepo
-from tagtrail.targets.base import Capability, Writing
+from tagtrail.targets.base import Capability, Declared, Writing
 
 if TYPE_CHECKING:  # lightkube: loaded only where a cluster is configured
     from tagtrail.adapters.kube.cluster import Cluster
@@ -46,6 +46,12 @@ class Narrows(Protocol):
         self, apps: Collection[str] | None, *, dry_run: bool = False
     ) -> AbstractAsyncContextManager[Writing]:
         """`Target.writing`, its first read narrowed to `apps` (all, where None)."""
+        ...
+
+    def peek(self, apps: Collection[str]) -> Declared | None:
+        """What the first read of `writing_for(apps)` is likely to hold, from what the target kept of its last
+        read, reading nothing (None: it keeps nothing of them). A guess to start deciding with while the
+        write opens: the read says whether it was right."""
         ...
 
 

@@ -78,6 +78,13 @@ class GitOpsTarget:
         async with self._copy(for_commit=not dry_run) as copy:
             yield _Writing(self, copy, dry_run, apps)
 
+    def peek(self, apps: Collection[str]) -> Declared | None:
+        seen = self.index.peek(apps)
+        if seen is None:
+            return None
+        found, config_text = seen
+        return Declared(states_of(found, self.config.tag_scheme, apps), config_text)
+
     def offers(self, capability: Capability[C]) -> C | None:
         return offered(self, capability, CHECKOUT, NARROWS)
 

@@ -92,6 +92,12 @@ class DeployIndex:
         named = {r.app for path in holding for r in self.found[path]}
         return holding if set(apps) <= named else None
 
+    def peek(self, apps: Collection[str]) -> tuple[dict[str, Sequence[Reference]], str | None] | None:
+        """The references of the files holding `apps`, and tagtrail.yaml's text, as indexed (no git, no file
+        read): what `read` answers while nothing changed since; None where the index holds no full read."""
+        paths = self.files_of(apps) if self.head is not None else None
+        return ({path: self.found[path] for path in paths}, self.config_text) if paths is not None else None
+
     def read(self, copy: WorkingCopy, apps: Collection[str], config_rel: str | None) -> Slice | None:
         """The files of `apps` in `copy`, read, when the index still describes them; else None (blocking)."""
         paths = self.files_of(apps) if self.head is not None else None

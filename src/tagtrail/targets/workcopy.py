@@ -192,7 +192,9 @@ class WorkingCopies:
         return copy
 
     def _worktree(self, source: GitRepo, branch: str) -> WorkingCopy:
-        source.run("fetch", "--quiet", REMOTE, branch)
+        # on every deploy's path, so without git's auto maintenance (a process of its own, about a third of
+        # a quiet fetch): the deploy commit that follows runs it
+        source.run("fetch", "--quiet", "--no-auto-maintenance", REMOTE, branch)
         folder = self._git_folder(source) / "tagtrail-worktree"
         # a kept worktree keeps its GitRepo, and so what it read once (the commit identity: two processes)
         kept = self._kept if self._kept is not None and self._kept.root == folder else GitRepo(folder)

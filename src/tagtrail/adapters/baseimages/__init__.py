@@ -3,13 +3,12 @@ since (`tagtrail base-images`, `tagtrail build`, and `tagtrail serve`'s base wat
 
 from tagtrail.adapters.baseimages.check import AppBase, Check, Memory, Running, check
 from tagtrail.adapters.baseimages.record import (
-    BASE_DIGEST,
-    BASE_NAME,
     Recorded,
     Resolution,
     ResolvedBase,
     resolve_bases,
 )
+from tagtrail.adapters.registry.media import BASE_DIGEST, BASE_NAME
 
 __all__ = [
     "BASE_DIGEST",

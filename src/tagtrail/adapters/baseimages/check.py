@@ -159,7 +159,7 @@ class Check:
             row.problem = "nothing runs (no reference in the deploy files)"
             return row
         try:
-            recorded = await self._labels(ImageRef.parse(running), app.digest)
+            recorded = await self.recorded(ImageRef.parse(running), app.digest)
         except TagtrailError as exc:  # the registry's answer, or a malformed one
             row.problem = str(exc)
             return row
@@ -176,7 +176,7 @@ class Check:
             )
         return row
 
-    async def _labels(self, ref: ImageRef, digest: str | None) -> Recorded | None:
+    async def recorded(self, ref: ImageRef, digest: str | None) -> Recorded | None:
         """The running image's record: its manifest's annotations (buildah and podman write them by
         themselves), else its config's labels (docker's builds keep only those): a manifest and at most a
         config, read once per digest."""

@@ -16,11 +16,9 @@ from tagtrail.adapters import dockerfiles
 from tagtrail.adapters.apps import App
 from tagtrail.adapters.dockerfiles import DockerfileError
 from tagtrail.adapters.registry import ImageRef, RegistryClient
+from tagtrail.adapters.registry.media import BASE_DIGEST, BASE_NAME, base_of
 from tagtrail.config import Config
 from tagtrail.errors import TagtrailError
-
-BASE_NAME = "org.opencontainers.image.base.name"
-BASE_DIGEST = "org.opencontainers.image.base.digest"
 
 
 @dataclass(frozen=True)
@@ -32,8 +30,8 @@ class Recorded:
 
     @classmethod
     def from_labels(cls, labels: Mapping[str, str]) -> Recorded | None:
-        name, digest = labels.get(BASE_NAME, ""), labels.get(BASE_DIGEST, "")
-        return cls(name, digest) if name and digest.startswith("sha256:") else None
+        found = base_of(labels)
+        return cls(*found) if found is not None else None
 
     def labels(self) -> dict[str, str]:
         return {BASE_NAME: self.name, BASE_DIGEST: self.digest}

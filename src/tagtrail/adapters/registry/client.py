@@ -29,6 +29,7 @@ from tagtrail.adapters.registry.media import (
     MalformedError,
     Manifest,
     Platform,
+    base_of,
     parse_config,
     parse_manifest,
 )
@@ -69,11 +70,14 @@ class Inspection:
 @dataclass(frozen=True)
 class Revision:
     """An image's digest and the commit it says it was built from (None: it does not say), and where it
-    says so: the manifest's annotation or the config's label."""
+    says so: the manifest's annotation or the config's label. And the base it records (name with tag,
+    digest), read where the revision was: an image that annotates its revision annotates its base too
+    (`tagtrail build`, buildah and the generated workflow write both), so no config is read for it."""
 
     digest: str
     commit: str | None
     said_by: Literal["annotation", "label"]
+    base: tuple[str, str] | None = None
 
 
 class RegistryClient:
@@ -201,13 +205,15 @@ class RegistryClient:
     async def revision(self, ref: ImageRef) -> Revision:
         """The digest of an image and the commit it says it was built from, in as few reads as it allows:
         the manifest alone when it carries the OCI revision annotation, else also its config's label (for
-        an index, the default platform's manifest first: the annotation may be there)."""
+        an index, the default platform's manifest first: the annotation may be there); the base it records
+        from the same reads."""
         top = await self.manifest(ref)
         image = top if top.revision is not None else await self._platform_manifest(ref, top, None)
+        base = base_of(image.annotations) or base_of(top.annotations)
         if image.revision is not None:
-            return Revision(top.digest, image.revision, "annotation")
-        inspection = await self._inspection(ref, top, image)
-        return Revision(top.digest, inspection.config.revision, "label")
+            return Revision(top.digest, image.revision, "annotation", base)
+        config = (await self._inspection(ref, top, image)).config
+        return Revision(top.digest, config.revision, "label", base or base_of(config.labels))
 
     async def _platform_manifest(self, ref: ImageRef, top: Manifest, platform: Platform | None) -> Manifest:
         """The image manifest itself: `top`, or for an index the child for `platform`."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -25,6 +26,8 @@ ACCEPT = ", ".join((OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST))
 REVISION_LABEL = "org.opencontainers.image.revision"
 SOURCE_LABEL = "org.opencontainers.image.source"
 CREATED_LABEL = "org.opencontainers.image.created"
+BASE_NAME = "org.opencontainers.image.base.name"
+BASE_DIGEST = "org.opencontainers.image.base.digest"
 
 
 class MalformedError(TagtrailError, ValueError):
@@ -103,6 +106,13 @@ class ImageConfig:
     def revision(self) -> str | None:
         """The commit the image was built from (OCI `revision` label), if it says."""
         return self.labels.get(REVISION_LABEL)
+
+
+def base_of(said: Mapping[str, str]) -> tuple[str, str] | None:
+    """The base an image records in its annotations or labels (`…base.name`, `…base.digest`): the name with
+    its tag and the digest used, or None."""
+    name, digest = said.get(BASE_NAME, ""), said.get(BASE_DIGEST, "")
+    return (name, digest) if name and digest.startswith("sha256:") else None
 
 
 def _descriptor(data: Any, where: str) -> Descriptor:
