@@ -20,8 +20,8 @@ from pydantic import (
 from pydantic_core import ErrorDetails, InitErrorDetails
 
 from tagtrail.config.bases import BaseImagesConfig
-from tagtrail.config.environments import lane_order, one_target_each
 from tagtrail.config.kubernetes import KubernetesConfig, KubeTargetConfig
+from tagtrail.config.lanes import lane_order, one_target_each
 from tagtrail.config.provenance import SourceConfig, VerifyConfig
 from tagtrail.config.retention import RetentionConfig
 from tagtrail.config.sections import TARGET_SECTIONS

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from tagtrail.adapters.registry import ImageRef, RegistryClient
 from tagtrail.config import Config, parse_config
+from tagtrail.config.environments import view
 from tagtrail.errors import NotLeader, TagtrailError
 from tagtrail.reconcile.claims import Memory
 from tagtrail.reconcile.evaluate import Round, evaluate
@@ -187,7 +188,9 @@ class Reconciler:
             return self.project.config
         if declared.config_text is None or declared.config_text == seen[0]:
             return self.project.config
-        return parse_config(declared.config_text, str(self.project.config_path))
+        return view(
+            parse_config(declared.config_text, str(self.project.config_path)), self.project.environment
+        )
 
     async def _evaluate(
         self,
