@@ -242,6 +242,11 @@ class DecisionLog:
         )
         return {record.app: record for record in self._select(query, (self.environment,))}
 
+    def outcomes(self, limit: int = 5000) -> list[DecisionRecord]:
+        """The newest decisions that did something (deploys, rollbacks, rollouts followed), newest first, in
+        one query: what the environment after this one reads as evidence."""
+        return self._select("AND outcome IS NOT NULL ORDER BY id DESC LIMIT ?", (limit,))
+
     def last(self, app: str) -> DecisionRecord | None:
         found = self.recent(app, 1)
         return found[0] if found else None

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from tagtrail.config.lanes import lane_order
-from tagtrail.config.model import Config
+from tagtrail.config.model import Config, EnvironmentConfig
 from tagtrail.errors import TagtrailError
 
 DEFAULT = "default"  # the one environment of a config with a single deploy:
@@ -45,3 +45,13 @@ def view(config: Config, name: str) -> Config:
 def deploy_place(config: Config) -> tuple[str, ...]:
     """Where the view's deploy: is written in tagtrail.yaml, for an error at its line."""
     return ("environments", config._lane) if config._lane else ("deploy",)
+
+
+def lane_of(config: Config) -> EnvironmentConfig | None:
+    """The environment settings of a view (its `from`, soak and approval); None for a single deploy:."""
+    return config.environments.get(config._lane) if config._lane else None
+
+
+def lane_name(config: Config) -> str | None:
+    """The environment a view is of; None for a single deploy: (its pins are deploy:'s)."""
+    return config._lane

@@ -24,6 +24,14 @@ class Reason(StrEnum):
     UNPIN = "unpin"
     ROLLOUT_FAILED = "rollout-failed"  # the cluster did not run the deployed build (or rolled it back)
     ROLLED_OUT = "rolled-out"  # the cluster runs the deployed build (a GitOps deploy, followed)
+    PROMOTED = "promoted"  # a build that ran well in the environment before, deployed to the next
+    PROMOTE_FORCED = "promote-forced"  # a person promoted a build whose gate was closed, on purpose
+    NOT_IN_SOURCE = "not-in-source"  # from here to AWAITING_APPROVAL: an environment's gate is closed
+    NOT_READY_IN_SOURCE = "not-ready-in-source"
+    SOAKING = "soaking"
+    FAILED_IN_SOURCE = "failed-in-source"
+    PINNED_IN_SOURCE = "pinned-in-source"
+    AWAITING_APPROVAL = "awaiting-approval"
     NO_ELIGIBLE_TAGS = "no-eligible-tags"
     TOO_YOUNG = "too-young"
     ANCESTOR_OF_RUNNING = "ancestor-of-running"

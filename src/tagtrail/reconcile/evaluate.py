@@ -20,7 +20,20 @@ from tagtrail.adapters.registry.stats import counting
 from tagtrail.adapters.verify import fingerprint, load_keys
 from tagtrail.adapters.verify.attached import Expected, expected
 from tagtrail.config import Config
-from tagtrail.domain.policy import AppPolicy, Decision, Facts, Need, NeedAncestry, NeedCreated, Reason, decide
+from tagtrail.config.environments import lane_of
+from tagtrail.domain.policy import (
+    AppPolicy,
+    Decision,
+    Evidence,
+    Facts,
+    Gate,
+    Need,
+    NeedAncestry,
+    NeedCreated,
+    NeedEvidence,
+    Reason,
+    decide,
+)
 from tagtrail.domain.provenance import (
     Claims,
     NeedAttestation,
@@ -45,11 +58,14 @@ MAX_ROUNDS = 12
 
 
 def app_policy(config: Config, app: str) -> AppPolicy:
+    lane = lane_of(config)
+    gate = Gate(lane.take_from, lane.soak, lane.approval == "manual") if lane and lane.take_from else None
     return AppPolicy(
         tuple(config.deploy.branches_of(app)),
         config.deploy.min_age_of(app),
         config.deploy.cooldown,
         config.deploy.pins.get(app),
+        gate,
     )
 
 
@@ -70,6 +86,14 @@ class Round:
     bases_moved: frozenset[str] = frozenset()  # apps whose running build's base image has moved
     # asked of an app not among them whose winner may be its running code rebuilt: has its base moved?
     base_moved: Callable[[AppState], Awaitable[bool]] | None = None
+    # an environment after another: what that one says of an app (its gate's evidence); and the apps a
+    # person promotes now (a manual gate opens for them)
+    evidence: Callable[[str], Awaitable[Evidence]] | None = None
+    approved: frozenset[str] = frozenset()
+
+    async def evidence_of(self, app: str) -> Evidence:
+        """The gate's evidence for `app`; none known (the gate stays shut) without the environment before."""
+        return await self.evidence(app) if self.evidence is not None else Evidence(None, None)
 
     def keys_of(self, app: str) -> tuple[list[PublicKey], str] | None:
         """The keys an app's images must be signed with (read once per evaluation) and their fingerprint,
@@ -164,6 +188,7 @@ async def _decide(run: Round, state: AppState, repository: str) -> Planned:
         total_tags=len(tags),
         claims=claims,
         base_rebuilt=rebuilt,
+        approved=state.app in run.approved,
     )
     # An image's questions (label, signature, attestation) are asked once per candidate the walk reaches:
     # bounded by the tags, not by MAX_ROUNDS, so that builds pushed unsigned or unattested are each refused
@@ -183,6 +208,9 @@ async def _decide(run: Round, state: AppState, repository: str) -> Planned:
             examined += 1
         else:
             rounds += 1
+        if isinstance(result, NeedEvidence):  # the environment before: read once per evaluation
+            facts = replace(facts, evidence=await run.evidence_of(state.app))
+            continue
         facts = await answer(observer, ref, facts, result, keys, attesting)
     raise RegistryError(ref.registry, ref.repository, "the order of its newest tags could not be settled")
 
@@ -237,6 +265,8 @@ async def answer(
         return replace(facts, claims=replace(facts.claims, attestations=attestations))
     if isinstance(need, NeedCommit | NeedRevision | NeedSignature):
         return await _claims(observer, ref, facts, need, keys)
+    if isinstance(need, NeedEvidence):  # answered by the round (`Round.evidence_of`), never here
+        raise TypeError("the gate's evidence was asked of the registry")  # pragma: no cover
     digest = await observer.digest(ref, need.tag)
     observer.provenance.memory.saw(ref.name, need.tag, digest)
     return replace(facts, digests={**facts.digests, need.tag: digest})

@@ -26,6 +26,7 @@ from tagtrail.config.environments import view
 from tagtrail.errors import NotLeader, TagtrailError
 from tagtrail.reconcile.claims import Memory
 from tagtrail.reconcile.evaluate import Round, evaluate
+from tagtrail.reconcile.lanes import evidence_reader
 from tagtrail.reconcile.moved import MovedBase
 from tagtrail.reconcile.observe import Observer, Registry
 from tagtrail.reconcile.outcome import Planned, Report
@@ -91,6 +92,7 @@ class Reconciler:
         record: bool = True,
         automatic: bool = False,
         declared: Declared | None = None,
+        promote: Collection[str] = (),
     ) -> list[Planned]:
         """What a deploy would do, per app, writing nothing (but the decision log). `declared`: the target
         as the caller has just read it, not read again."""
@@ -99,9 +101,8 @@ class Reconciler:
         observer = await self.observer()
         try:
             config = with_pins(self.project.config, declared)
-            planned = await self._evaluate(
-                config, observer, select(declared.states, apps, self.project.target.where), automatic
-            )
+            states = select(declared.states, apps, self.project.target.where)
+            planned = await self._evaluate(config, observer, states, automatic, promote=promote)
         finally:
             await observer.close()
         if record:
@@ -117,9 +118,11 @@ class Reconciler:
         dry_run: bool = False,
         skip_ci: bool | None = None,
         prefetch: bool = False,
+        promote: Collection[str] = (),
     ) -> Report:
         """Apply every pending update in one atomic change. With `prefetch` (named apps), their tag lists
-        are asked for while the target gets ready (git fetches). A replica that does not lead plans only."""
+        are asked for while the target gets ready (git fetches); `promote`: apps whose manual gate a person
+        opens. A replica that does not lead plans only."""
         if not self.leads():
             return Report(await self.plan(apps, actor=actor, record=False, automatic=automatic))
         observer = await self.observer()
@@ -131,7 +134,9 @@ class Reconciler:
         async def decide(declared: Declared) -> Change:
             config = with_pins(self._config_now(declared, first_config), declared)
             states = select(declared.states, apps, self.project.target.where)
-            report.planned = await self._evaluate(config, observer, states, automatic, prove=not dry_run)
+            report.planned = await self._evaluate(
+                config, observer, states, automatic, prove=not dry_run, promote=promote
+            )
             git = config.deploy.git
             skip = bool(skip_ci) if skip_ci is not None else bool(git and git.skip_ci)
             images = tuple(
@@ -200,6 +205,7 @@ class Reconciler:
         automatic: bool,
         *,
         prove: bool = False,
+        promote: Collection[str] = (),
     ) -> list[Planned]:
         last = await asyncio.to_thread(self.project.log.last_automatic_deploys) if automatic else {}
         run = Round(
@@ -213,6 +219,8 @@ class Reconciler:
             self.project.config_path.parent,
             bases_moved=self.bases_moved,
             base_moved=self.moved_base,
+            evidence=evidence_reader(upstream) if (upstream := self.project.upstream) else None,
+            approved=frozenset(promote),
         )
         return await evaluate(run, states)
 

@@ -67,8 +67,15 @@ def open_project(
 
 
 def open_lanes(config: Config, config_path: Path, client: R, *, keep: bool = False) -> list[Project[R]]:
-    """A project per environment, in the order builds go through them, sharing the registry client."""
-    return [open_project(config, config_path, client, keep=keep, environment=name) for name in names(config)]
+    """A project per environment, in the order builds go through them, sharing the registry client; each
+    knows the one it takes builds from (`upstream`)."""
+    lanes = {
+        name: open_project(config, config_path, client, keep=keep, environment=name) for name in names(config)
+    }
+    for name, project in lanes.items():
+        before = config.environments[name].take_from if config.environments else None
+        project.upstream = lanes[before] if before else None
+    return list(lanes.values())
 
 
 def decision_log(config: Config, environment: str = DEFAULT) -> DecisionLog:

@@ -51,6 +51,7 @@ class Project(Generic[R]):
     ) -> None:
         self.config = config  # the environment's view of tagtrail.yaml (config.environments.view)
         self.environment = environment  # its name; "default" for a single deploy:
+        self.upstream: Project[R] | None = None  # the environment it takes builds from (`from:`)
         self.config_path = config_path
         self.client = client
         self.log = log
