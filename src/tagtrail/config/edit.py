@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
-from ruamel.yaml.nodes import MappingNode, Node, ScalarNode
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from tagtrail.config.loader import parse_config
 from tagtrail.errors import ConfigError, PinEditError
@@ -26,6 +26,15 @@ def _entry(mapping: MappingNode, key: str) -> tuple[ScalarNode, Node] | None:
         if isinstance(k, ScalarNode) and k.value == key:
             return k, v
     return None
+
+
+def _leaf_end(node: Node) -> int:
+    """Where a block mapping's last value ends: the end of its last leaf, since a block node's own end is
+    where the next key starts (on the next line, after its indentation)."""
+    while isinstance(node, MappingNode | SequenceNode) and not node.flow_style and node.value:
+        last = node.value[-1]
+        node = last[1] if isinstance(last, tuple) else last
+    return int(node.end_mark.index)
 
 
 def _line_end(text: str, index: int) -> int:
@@ -81,7 +90,7 @@ def set_pin(
     pins = _entry(deploy_value, "pins")
     if pins is None:
         at = (
-            _line_end(text, deploy_value.end_mark.index - 1)
+            _line_end(text, _leaf_end(deploy_value) - 1)
             if deploy_value.value
             else _line_end(text, deploy_key.end_mark.index)
         )
@@ -107,7 +116,11 @@ def set_pin(
         items = [f"{k.value}: {v.value}" for k, v in pins_value.value if k.value != app] + [f"{app}: {tag}"]
         new = "{" + ", ".join(items) + "}"
         return _check(
-            text[: pins_value.start_mark.index] + new + text[pins_value.end_mark.index :], path, app, tag
+            text[: pins_value.start_mark.index] + new + text[pins_value.end_mark.index :],
+            path,
+            app,
+            tag,
+            environment,
         )
     # `pins:` with nothing after it (null)
     at = pins_key.end_mark.index + 1  # after the colon
@@ -132,7 +145,11 @@ def remove_pin(text: str, app: str, path: str = "tagtrail.yaml", environment: st
         items = [f"{k.value}: {v.value}" for k, v in pins_value.value if k.value != app]
         new = "{" + ", ".join(items) + "}"
         return _check(
-            text[: pins_value.start_mark.index] + new + text[pins_value.end_mark.index :], path, app, None
+            text[: pins_value.start_mark.index] + new + text[pins_value.end_mark.index :],
+            path,
+            app,
+            None,
+            environment,
         )
     key, value = existing
     start = text.rfind("\n", 0, key.start_mark.index) + 1

@@ -44,6 +44,7 @@ from tagtrail.domain.provenance import (
 )
 from tagtrail.domain.scheme import ParsedTag
 from tagtrail.errors import RegistryError
+from tagtrail.reconcile.lanes import promotion
 from tagtrail.reconcile.observe import Observer
 from tagtrail.reconcile.outcome import Planned
 from tagtrail.reconcile.rebuilt import same_code
@@ -203,7 +204,9 @@ async def _decide(run: Round, state: AppState, repository: str) -> Planned:
                 continue
             if run.prove and result.action == "deploy" and result.digest is not None:
                 await observer.prove(ref, result.digest)
-            return Planned(result, repository, tags_seen=len(tags), created=dict(facts.created))
+            planned = Planned(result, repository, tags_seen=len(tags), created=dict(facts.created))
+            planned.promoted = promotion(policy.gate, facts, result)
+            return planned
         if isinstance(result, NeedRevision | NeedSignature | NeedAttestation):
             examined += 1
         else:

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable
+from datetime import UTC
 from typing import Any
 
 from tagtrail.adapters.history import DecisionRecord
 from tagtrail.domain.humanize import age
-from tagtrail.domain.policy import Evidence, Reason, Running
+from tagtrail.domain.humanize import soak as duration
+from tagtrail.domain.policy import Decision, Evidence, Facts, Gate, Reason, Running
 from tagtrail.targets.project import Project
 
 Reader = Callable[[str], Awaitable[Evidence]]
@@ -95,3 +97,14 @@ def tag_of(reference: str | None) -> str | None:
 
 def _digest(reference: str | None) -> str | None:
     return reference.partition("@")[2] or None if reference else None
+
+
+def promotion(gate: Gate | None, facts: Facts, decision: Decision) -> tuple[str, str] | None:
+    """A promotion's evidence, as its commit states it: the environment before, and there the digest,
+    when it rolled out and how long it ran."""
+    evidence = facts.evidence
+    if gate is None or decision.reason != Reason.PROMOTED or evidence is None or evidence.since is None:
+        return None
+    ran = duration(facts.now - evidence.since)
+    when = evidence.since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return gate.source, f"{evidence.digest or decision.digest} rolled out {when}, soaked {ran}"

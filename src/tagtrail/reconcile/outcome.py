@@ -38,6 +38,7 @@ class Planned:
     transient: bool = False  # with `error`: trying again later may help
     tags_seen: int = 0
     created: dict[str, datetime] = field(default_factory=dict)
+    promoted: tuple[str, str] | None = None  # a promotion: (the environment before, what it showed there)
 
     @property
     def app(self) -> str:

@@ -33,7 +33,7 @@ from tagtrail.reconcile.outcome import Planned, Report
 from tagtrail.reconcile.record import records
 from tagtrail.targets.base import Applied, AppState, Change, Conflict, Decide, Declared, ImageChange
 from tagtrail.targets.capabilities import NARROWS
-from tagtrail.targets.factory import open_project
+from tagtrail.targets.factory import open_lanes, open_project
 from tagtrail.targets.project import Project
 
 Clock = Callable[[], datetime]
@@ -72,6 +72,19 @@ class Reconciler:
                 yield reconciler
             finally:
                 await reconciler.project.aclose()
+
+    @classmethod
+    @asynccontextmanager
+    async def open_lanes(cls, config: Config, config_path: Path) -> AsyncIterator[list[Reconciler]]:
+        """A reconciler per environment, in the order builds go through them, sharing one registry client."""
+        async with RegistryClient(config.registries) as client:
+            projects: list[Project[Registry]] = open_lanes(config, config_path, client)
+            lanes = [cls(project) for project in projects]
+            try:
+                yield lanes
+            finally:
+                for lane in lanes:
+                    await lane.project.aclose()
 
     async def observer(self) -> Observer:
         """An observer for one run, with this reconciler's memory and every deploy branch (one fetch)."""
@@ -140,7 +153,9 @@ class Reconciler:
             git = config.deploy.git
             skip = bool(skip_ci) if skip_ci is not None else bool(git and git.skip_ci)
             images = tuple(
-                ImageChange(p.app, target, p.decision.reason, p.decision.sentence, p.built_from)
+                ImageChange(
+                    p.app, target, p.decision.reason, p.decision.sentence, p.built_from, *(p.promoted or ())
+                )
                 for p in report.planned
                 if (target := p.target) is not None
             )

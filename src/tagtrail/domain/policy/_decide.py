@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from tagtrail.domain import provenance
-from tagtrail.domain.policy._gate import duration
+from tagtrail.domain.humanize import soak as duration
 from tagtrail.domain.policy._values import AppPolicy, Decision, Facts, Need, NeedCreated, Running
 from tagtrail.domain.policy._walk import Context, candidates, first_acceptable
 from tagtrail.domain.provenance import NeedDigest

@@ -5,9 +5,7 @@ evidence is asked for (`NeedEvidence`), never fetched; its start is what ran, so
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from tagtrail.domain.humanize import span
+from tagtrail.domain.humanize import soak as duration
 from tagtrail.domain.policy._values import Facts, Gate, NeedEvidence
 from tagtrail.domain.provenance import NeedDigest
 from tagtrail.domain.reasons import Reason
@@ -62,9 +60,3 @@ def closed(
         gated.said.append((Reason.AWAITING_APPROVAL, why))
         return True
     return False
-
-
-def duration(value: timedelta) -> str:
-    """'45s' under a minute (a short soak is worth seeing to the second), else the table's span."""
-    seconds = max(0, int(value.total_seconds()))
-    return f"{seconds}s" if seconds < 60 else span(value)
