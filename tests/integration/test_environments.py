@@ -5,6 +5,7 @@ environment's history and pins are its own; the soak's start is what ran, so a n
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from bench.git import Remote, commit, git, init_repo
 from bench.homelab import SCHEME
 from tagtrail.adapters.history import DecisionLog
 from tagtrail.adapters.trailers import groups as trailers
+from tagtrail.serve.controller.controller import Controller
 from tagtrail_demo import ImagePusher, RegistryServer
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -217,3 +219,41 @@ def test_a_manual_gate_waits_for_promote_and_a_forced_promotion_is_recorded(
     assert "the fix for INC-7" in forced.sentence
     # prod's pins are its own: staging's pin did not hold prod
     assert lab.plan(capsys)["prod"]["reason"] != "pinned"
+
+
+@pytest.mark.parametrize("lab", ["    soak: 4s\n"], indirect=True)
+def test_serve_promotes_after_the_soak_and_a_restart_mid_soak_keeps_its_start(lab: Lanes) -> None:
+    build = lab.push()
+    config = lab.root / "tagtrail.yaml"
+
+    async def one_turn(controller: Controller) -> None:
+        await controller.reconcile()
+
+    async def first() -> datetime:
+        controller = Controller(config)
+        try:
+            await one_turn(controller)
+        finally:
+            await controller.stop()
+        return datetime.now(UTC)
+
+    async def restarted(deployed_at: datetime) -> list[str]:
+        controller = Controller(config)  # a new process's worth of state, in the middle of the soak
+        try:
+            await one_turn(controller)
+            seen = [lab.runs("prod")]
+            while datetime.now(UTC) - deployed_at < timedelta(seconds=4):
+                await asyncio.sleep(0.5)
+            await one_turn(controller)
+            return [*seen, lab.runs("prod")]
+        finally:
+            await controller.stop()
+
+    asyncio.run(first())
+    assert (lab.runs("staging"), lab.runs("prod")) == (build, "bootstrap")
+    log = DecisionLog(Path.home() / ".local/state/tagtrail/decisions.sqlite", "staging")
+    deployed_at = next(r.time for r in log.outcomes() if r.action == "deploy")
+    time.sleep(1)  # the restart comes a while after the staging deploy: a soak started then would be later
+    assert asyncio.run(restarted(deployed_at)) == ["bootstrap", build]
+    promoted = DecisionLog(log.path, "prod").recent("web", 1)[0]
+    assert (promoted.reason, promoted.actor, promoted.automatic) == ("promoted", "tagtrail serve", True)

@@ -25,6 +25,7 @@ from tagtrail.adapters.registry import ImageRef, RegistryClient
 from tagtrail.config import Config, load_config
 from tagtrail.errors import ConfigError, GitError, TagtrailError
 from tagtrail.reconcile import Reconciler, Report, history
+from tagtrail.reconcile.observe import Registry
 from tagtrail.reconcile.outcome import Outcome, outcome_of
 from tagtrail.serve.controller import announce, leadership, snapshot
 from tagtrail.serve.controller.bases import BaseWatch
@@ -37,7 +38,8 @@ from tagtrail.serve.controller.rollouts import Rollouts
 from tagtrail.serve.controller.schedule import WHOLE, Schedule
 from tagtrail.serve.controller.triggers import Coalescer
 from tagtrail.serve.metrics import Metrics
-from tagtrail.targets.factory import open_project
+from tagtrail.targets.factory import open_lanes
+from tagtrail.targets.project import Project
 
 log = logging.getLogger("tagtrail.controller")
 ACTOR = "tagtrail serve"
@@ -85,15 +87,21 @@ class Controller:
         self.commit_url = snapshot.commit_url(self.config, self.config_path)
 
     def _new_reconciler(self) -> Reconciler:
+        """The first environment's reconciler (the dashboard's, the base watch's); the environments after
+        it (`environments:` with `from:`) in `self.after`, each run after the one it takes builds from."""
         self.client = RegistryClient(self.config.registries)
+        self.after: list[Reconciler] = []
         if self._reconcilers is not None:
             return self._reconcilers(self.config, self.config_path)
         self.client.stats.subscribe(
             lambda registry, status: self.metrics.registry_requests.labels(registry, status).inc()
         )
-        reconciler = Reconciler(open_project(self.config, self.config_path, self.client, keep=True))
-        reconciler.project.fence.by = self.elector.check if self.elector is not None else None
-        return self.bases.applied(reconciler)
+        projects: list[Project[Registry]] = open_lanes(self.config, self.config_path, self.client, keep=True)
+        lanes = [Reconciler(project) for project in projects]
+        for lane in lanes:
+            lane.project.fence.by = self.elector.check if self.elector is not None else None
+        self.after = lanes[1:]
+        return self.bases.applied(lanes[0])
 
     # Lifecycle and config -----------------------------------------------------------------------------
 
@@ -119,7 +127,8 @@ class Controller:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
-        await self.reconciler.project.target.aclose()
+        for lane in (self.reconciler, *self.after):
+            await lane.project.target.aclose()
         await self.client.aclose()
 
     async def reload(self, *, hint: bool = True) -> bool:
@@ -135,7 +144,7 @@ class Controller:
             )
             self.live.publish("config")
             return False
-        old, old_target = self.client, self.reconciler.project.target
+        old, old_targets = self.client, [r.project.target for r in (self.reconciler, *self.after)]
         self.status.config_error = None
         self.config, self._config_text = config, text
         self.notifier = self.results.notifier = self.pruner.notifier = Notifier.from_config(config)
@@ -143,7 +152,8 @@ class Controller:
         self.hints.forget_commits()
         self.commit_url = snapshot.commit_url(self.config, self.config_path)
         await old.aclose()
-        await old_target.aclose()
+        for target in old_targets:
+            await target.aclose()
         log.info("config reloaded from %s", self.config_path)
         self.live.publish("config")
         if hint:
@@ -250,7 +260,24 @@ class Controller:
         await self.results.succeeded(report, self.config.notify.registry_errors, counted=counted)
         self.rollouts.follow(self.reconciler, report, self._rolled_out)
         self.schedule.reported(report.outcomes(), interval_of(self.config), self.config.serve.jitter)
+        for lane in self.after:  # each on what the one before has just done: a soak of 0 is one reconcile
+            await self._run_after(lane, chosen, actor, automatic)
         return report
+
+    async def _run_after(
+        self, lane: Reconciler, chosen: list[str] | None, actor: str, automatic: bool
+    ) -> None:
+        """One reconcile of an environment after the first: its decisions recorded in its own log, its
+        promotions logged and followed into the cluster; a failure is told and left to the next turn."""
+        where = lane.project.environment
+        try:
+            report = await lane.run(chosen, actor=actor, automatic=automatic, prefetch=True)
+        except Exception:  # a bug too must not end the loop, nor stop the first environment's deploys
+            log.exception("the reconcile of environment %s failed", where)
+            return
+        if report.changed:
+            log.info("%s: deployed %s (%s)", where, ", ".join(report.changed), report.commit)
+        self.rollouts.follow(lane, report, self._rolled_out)
 
     # Dashboard actions (recorded with their actor) ----------------------------------------------------
 
