@@ -219,6 +219,12 @@ def test_a_manual_gate_waits_for_promote_and_a_forced_promotion_is_recorded(
     assert "the fix for INC-7" in forced.sentence
     # prod's pins are its own: staging's pin did not hold prod
     assert lab.plan(capsys)["prod"]["reason"] != "pinned"
+    # retention keeps what any environment runs: prod's build, which staging never ran, as running
+    code, out, err = run(capsys, "prune", "--json")
+    assert code == 0, err
+    (web,) = json.loads(out)["apps"]
+    verdicts = {t["tag"]: t["why"] for t in web["tags"]}
+    assert (verdicts[second], verdicts[first]) == ("deployed", "deployed")
 
 
 @pytest.mark.parametrize("lab", ["    soak: 4s\n"], indirect=True)

@@ -75,6 +75,7 @@ def open_lanes(config: Config, config_path: Path, client: R, *, keep: bool = Fal
     for name, project in lanes.items():
         before = config.environments[name].take_from if config.environments else None
         project.upstream = lanes[before] if before else None
+        project.others = [other for other in lanes.values() if other is not project]
     return list(lanes.values())
 
 

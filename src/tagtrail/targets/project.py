@@ -52,6 +52,7 @@ class Project(Generic[R]):
         self.config = config  # the environment's view of tagtrail.yaml (config.environments.view)
         self.environment = environment  # its name; "default" for a single deploy:
         self.upstream: Project[R] | None = None  # the environment it takes builds from (`from:`)
+        self.others: list[Project[R]] = []  # the config's other environments (what retention must keep)
         self.config_path = config_path
         self.client = client
         self.log = log
