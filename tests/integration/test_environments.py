@@ -17,6 +17,7 @@ import pytest
 from bench.cli import run
 from bench.git import Remote, commit, git, init_repo
 from bench.homelab import SCHEME
+from bench.lanes import lanes_files
 from tagtrail.adapters.history import DecisionLog
 from tagtrail.adapters.trailers import groups as trailers
 from tagtrail.serve.controller.controller import Controller
@@ -72,20 +73,7 @@ def lab(
     prod = getattr(request, "param", "")
     image = f"{registry.host}/{repo_name.replace('/', '-')}"
     root = tmp_path / "lab"
-    config = (
-        f"image: {image}/{{app}}\n"
-        f'registries:\n  "{registry.host}": {{insecure: true}}\n'
-        "deploy:\n  branch: main\n  cooldown: 0s\n"
-        "environments:\n"
-        "  staging:\n    git: {files: [deploy/staging.yaml]}\n"
-        f"  prod:\n    from: staging\n{prod}    git: {{files: [deploy/prod.yaml]}}\n"
-    )
-    files = {
-        "tagtrail.yaml": config,
-        "apps/web/Dockerfile": "FROM scratch\n",
-        "deploy/staging.yaml": f"web:\n  image: {image}/web:bootstrap\n",
-        "deploy/prod.yaml": f"web:\n  image: {image}/web:bootstrap\n",
-    }
+    files = lanes_files(image, registry.host, ["web"], prod)
     init_repo(root, files, "the lanes")
     git(root, "config", "user.name", "Ann Operator")
     git(root, "config", "user.email", "ann@example.com")

@@ -79,7 +79,7 @@ class Reconciler:
         """A reconciler per environment, in the order builds go through them, sharing one registry client."""
         async with RegistryClient(config.registries) as client:
             projects: list[Project[Registry]] = open_lanes(config, config_path, client)
-            lanes = [cls(project) for project in projects]
+            lanes = share_memory([cls(project) for project in projects])
             try:
                 yield lanes
             finally:
@@ -244,6 +244,14 @@ class Reconciler:
     async def record(self, report: Report, actor: str, *, automatic: bool = False) -> None:
         """Every decision of `report`, with what came of it, in the decision log in one transaction."""
         await asyncio.to_thread(self.project.log.record, *records(report, actor, automatic=automatic))
+
+
+def share_memory(lanes: list[Reconciler]) -> list[Reconciler]:
+    """The environments' reconcilers with one memory: what the claims checks learned of a digest cannot
+    change, so the build staging proved is not read again for prod."""
+    for lane in lanes[1:]:
+        lane.memory = lanes[0].memory
+    return lanes
 
 
 def select(

@@ -27,6 +27,7 @@ from tagtrail.errors import ConfigError, GitError, TagtrailError
 from tagtrail.reconcile import Reconciler, Report, history
 from tagtrail.reconcile.observe import Registry
 from tagtrail.reconcile.outcome import Outcome, outcome_of
+from tagtrail.reconcile.reconciler import share_memory
 from tagtrail.serve.controller import announce, leadership, snapshot
 from tagtrail.serve.controller.bases import BaseWatch
 from tagtrail.serve.controller.decisions import Decisions
@@ -97,7 +98,7 @@ class Controller:
             lambda registry, status: self.metrics.registry_requests.labels(registry, status).inc()
         )
         projects: list[Project[Registry]] = open_lanes(self.config, self.config_path, self.client, keep=True)
-        lanes = [Reconciler(project) for project in projects]
+        lanes = share_memory([Reconciler(project) for project in projects])
         for lane in lanes:
             lane.project.fence.by = self.elector.check if self.elector is not None else None
         self.after = lanes[1:]
