@@ -25,10 +25,9 @@ from tagtrail.adapters.registry import ImageRef, RegistryClient
 from tagtrail.config import Config, load_config
 from tagtrail.errors import ConfigError, GitError, TagtrailError
 from tagtrail.reconcile import Reconciler, Report, history
-from tagtrail.reconcile.observe import Registry
 from tagtrail.reconcile.outcome import Outcome, outcome_of
-from tagtrail.reconcile.reconciler import share_memory
 from tagtrail.serve.controller import announce, leadership, snapshot
+from tagtrail.serve.controller import lanes as environments
 from tagtrail.serve.controller.bases import BaseWatch
 from tagtrail.serve.controller.decisions import Decisions
 from tagtrail.serve.controller.hints import Hints
@@ -39,8 +38,6 @@ from tagtrail.serve.controller.rollouts import Rollouts
 from tagtrail.serve.controller.schedule import WHOLE, Schedule
 from tagtrail.serve.controller.triggers import Coalescer
 from tagtrail.serve.metrics import Metrics
-from tagtrail.targets.factory import open_lanes
-from tagtrail.targets.project import Project
 
 log = logging.getLogger("tagtrail.controller")
 ACTOR = "tagtrail serve"
@@ -88,19 +85,14 @@ class Controller:
         self.commit_url = snapshot.commit_url(self.config, self.config_path)
 
     def _new_reconciler(self) -> Reconciler:
-        """The first environment's reconciler (the dashboard's, the base watch's); the environments after
-        it (`environments:` with `from:`) in `self.after`, each run after the one it takes builds from."""
         self.client = RegistryClient(self.config.registries)
-        self.after: list[Reconciler] = []
+        self.after: list[Reconciler] = []  # the environments after the first (the dashboard's), in order
         if self._reconcilers is not None:
             return self._reconcilers(self.config, self.config_path)
         self.client.stats.subscribe(
             lambda registry, status: self.metrics.registry_requests.labels(registry, status).inc()
         )
-        projects: list[Project[Registry]] = open_lanes(self.config, self.config_path, self.client, keep=True)
-        lanes = share_memory([Reconciler(project) for project in projects])
-        for lane in lanes:
-            lane.project.fence.by = self.elector.check if self.elector is not None else None
+        lanes = environments.reconcilers(self.config, self.config_path, self.client, self.elector)
         self.after = lanes[1:]
         return self.bases.applied(lanes[0])
 
@@ -128,9 +120,7 @@ class Controller:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
-        for lane in (self.reconciler, *self.after):
-            await lane.project.target.aclose()
-        await self.client.aclose()
+        await environments.close([self.reconciler, *self.after], self.client)
 
     async def reload(self, *, hint: bool = True) -> bool:
         """Read the config again (in a worker thread); a bad one is reported and the running one kept."""
@@ -145,7 +135,7 @@ class Controller:
             )
             self.live.publish("config")
             return False
-        old, old_targets = self.client, [r.project.target for r in (self.reconciler, *self.after)]
+        old, old_lanes = self.client, [self.reconciler, *self.after]
         self.status.config_error = None
         self.config, self._config_text = config, text
         self.notifier = self.results.notifier = self.pruner.notifier = Notifier.from_config(config)
@@ -153,8 +143,7 @@ class Controller:
         self.hints.forget_commits()
         self.commit_url = snapshot.commit_url(self.config, self.config_path)
         await old.aclose()
-        for target in old_targets:
-            await target.aclose()
+        await environments.close(old_lanes)
         log.info("config reloaded from %s", self.config_path)
         self.live.publish("config")
         if hint:
@@ -261,24 +250,8 @@ class Controller:
         await self.results.succeeded(report, self.config.notify.registry_errors, counted=counted)
         self.rollouts.follow(self.reconciler, report, self._rolled_out)
         self.schedule.reported(report.outcomes(), interval_of(self.config), self.config.serve.jitter)
-        for lane in self.after:  # each on what the one before has just done: a soak of 0 is one reconcile
-            await self._run_after(lane, chosen, actor, automatic)
+        await environments.run_after(self.after, chosen, actor, automatic, self.rollouts, self._rolled_out)
         return report
-
-    async def _run_after(
-        self, lane: Reconciler, chosen: list[str] | None, actor: str, automatic: bool
-    ) -> None:
-        """One reconcile of an environment after the first: its decisions recorded in its own log, its
-        promotions logged and followed into the cluster; a failure is told and left to the next turn."""
-        where = lane.project.environment
-        try:
-            report = await lane.run(chosen, actor=actor, automatic=automatic, prefetch=True)
-        except Exception:  # a bug too must not end the loop, nor stop the first environment's deploys
-            log.exception("the reconcile of environment %s failed", where)
-            return
-        if report.changed:
-            log.info("%s: deployed %s (%s)", where, ", ".join(report.changed), report.commit)
-        self.rollouts.follow(lane, report, self._rolled_out)
 
     # Dashboard actions (recorded with their actor) ----------------------------------------------------
 

@@ -1,0 +1,66 @@
+"""The environments `tagtrail serve` deploys to: a reconciler per environment (long-lived, fenced by the
+lease, one claims memory), and the turn of each environment after the first, run right after it on the
+same triggers so that a soak of 0 promotes in the same turn."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tagtrail.adapters.registry import RegistryClient
+from tagtrail.config import Config
+from tagtrail.reconcile import Reconciler
+from tagtrail.reconcile.observe import Registry
+from tagtrail.reconcile.reconciler import share_memory
+from tagtrail.serve.controller.rollouts import Rollouts
+from tagtrail.targets.factory import open_lanes
+from tagtrail.targets.project import Project
+
+if TYPE_CHECKING:  # lightkube: loaded only where leader election is configured
+    from tagtrail.adapters.kube.lease import Elector
+
+log = logging.getLogger("tagtrail.controller")
+
+
+def reconcilers(
+    config: Config, config_path: Path, client: RegistryClient, elector: Elector | None
+) -> list[Reconciler]:
+    """A kept reconciler per environment, in the order builds go through them."""
+    projects: list[Project[Registry]] = open_lanes(config, config_path, client, keep=True)
+    lanes = share_memory([Reconciler(project) for project in projects])
+    for lane in lanes:
+        lane.project.fence.by = elector.check if elector is not None else None
+    return lanes
+
+
+async def run_after(
+    after: list[Reconciler],
+    chosen: list[str] | None,
+    actor: str,
+    automatic: bool,
+    rollouts: Rollouts,
+    done: Callable[[], Awaitable[None]],
+) -> None:
+    """The environments after the first, in order, each on what the one before has just done (a soak of 0
+    promotes in the same turn): its decisions recorded in its own log, its promotions logged and followed
+    into the cluster; a failure is told and left to the next turn."""
+    for lane in after:
+        where = lane.project.environment
+        try:
+            report = await lane.run(chosen, actor=actor, automatic=automatic, prefetch=True)
+        except Exception:  # a bug too must not end the loop, nor stop the first environment's deploys
+            log.exception("the reconcile of environment %s failed", where)
+            continue
+        if report.changed:
+            log.info("%s: deployed %s (%s)", where, ", ".join(report.changed), report.commit)
+        rollouts.follow(lane, report, done)
+
+
+async def close(lanes: list[Reconciler], client: RegistryClient | None = None) -> None:
+    """Close each environment's target, and `client` (the registry client they shared) after them."""
+    for lane in lanes:
+        await lane.project.target.aclose()
+    if client is not None:
+        await client.aclose()
