@@ -7,17 +7,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 
 from bench.cli import run
 from bench.git import Remote, commit, git, init_repo
 from bench.homelab import SCHEME
 from bench.lanes import lanes_files
+from bench.serve import DASHBOARD_TOKEN, ServeProcess, wait_for
 from tagtrail.adapters.history import DecisionLog
 from tagtrail.adapters.trailers import groups as trailers
 from tagtrail.serve.controller.controller import Controller
@@ -251,3 +254,38 @@ def test_serve_promotes_after_the_soak_and_a_restart_mid_soak_keeps_its_start(la
     assert asyncio.run(restarted(deployed_at)) == ["bootstrap", build]
     promoted = DecisionLog(log.path, "prod").recent("web", 1)[0]
     assert (promoted.reason, promoted.actor, promoted.automatic) == ("promoted", "tagtrail serve", True)
+
+
+@pytest.mark.parametrize("lab", ["    approval: manual\n"], indirect=True)
+def test_the_dashboard_shows_each_environment_and_promotes_when_signed_in(lab: Lanes) -> None:
+    build = lab.push()
+    served = ServeProcess(lab.root).start()
+    try:
+        with httpx.Client(base_url=served.url, follow_redirects=False) as client:
+            signed = client.post("/login", data={"name": "ann", "token": DASHBOARD_TOKEN, "next": "/"})
+            assert signed.status_code == 303
+
+            def waiting() -> str | None:
+                text = client.get("/apps/web").text
+                return text if "awaiting-approval" in text else None
+
+            page = wait_for(waiting, what="prod waiting at its manual gate on the app page")
+            assert '<tr data-environment="staging">' in page
+            assert '<tr data-environment="prod">' in page
+            assert "Promote to prod" in page
+            assert "awaiting-approval" in client.get("/").text  # the row across environments
+            csrf = re.search(r'name="csrf" value="([^"]+)"', page)
+            assert csrf is not None
+            refused = client.post("/apps/web/promote", data={"to": "prod"}, headers={"Origin": served.url})
+            assert refused.status_code == 403  # no CSRF token
+            done = client.post(
+                "/apps/web/promote", data={"csrf": csrf[1], "to": "prod"}, headers={"Origin": served.url}
+            )
+            assert done.status_code == 303
+            assert "error" not in done.headers["location"], client.get(done.headers["location"]).text
+        assert lab.runs("prod") == build
+        (group,) = trailers(git(lab.remote.path, "log", "-1", "--format=%B", "main"))
+        assert (group["Tagtrail-Reason"], group["Tagtrail-Promoted-From"]) == ("promoted", "staging")
+        assert group["Tagtrail-Actor"] == "ann (dashboard)"
+    finally:
+        assert served.stop() == 0, served.output()

@@ -86,14 +86,14 @@ class Controller:
 
     def _new_reconciler(self) -> Reconciler:
         self.client = RegistryClient(self.config.registries)
-        self.after: list[Reconciler] = []  # the environments after the first (the dashboard's), in order
+        self.lanes = environments.Lanes()  # the environments after the first (the dashboard's), in order
         if self._reconcilers is not None:
             return self._reconcilers(self.config, self.config_path)
         self.client.stats.subscribe(
             lambda registry, status: self.metrics.registry_requests.labels(registry, status).inc()
         )
         lanes = environments.reconcilers(self.config, self.config_path, self.client, self.elector)
-        self.after = lanes[1:]
+        self.lanes = environments.Lanes(lanes[1:])
         return self.bases.applied(lanes[0])
 
     # Lifecycle and config -----------------------------------------------------------------------------
@@ -120,7 +120,7 @@ class Controller:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
-        await environments.close([self.reconciler, *self.after], self.client)
+        await environments.close([self.reconciler, *self.lanes.after], self.client)
 
     async def reload(self, *, hint: bool = True) -> bool:
         """Read the config again (in a worker thread); a bad one is reported and the running one kept."""
@@ -135,7 +135,7 @@ class Controller:
             )
             self.live.publish("config")
             return False
-        old, old_lanes = self.client, [self.reconciler, *self.after]
+        old, old_lanes = self.client, [self.reconciler, *self.lanes.after]
         self.status.config_error = None
         self.config, self._config_text = config, text
         self.notifier = self.results.notifier = self.pruner.notifier = Notifier.from_config(config)
@@ -250,7 +250,7 @@ class Controller:
         await self.results.succeeded(report, self.config.notify.registry_errors, counted=counted)
         self.rollouts.follow(self.reconciler, report, self._rolled_out)
         self.schedule.reported(report.outcomes(), interval_of(self.config), self.config.serve.jitter)
-        await environments.run_after(self.after, chosen, actor, automatic, self.rollouts, self._rolled_out)
+        await self.lanes.run(chosen, actor, automatic, self.rollouts, self._rolled_out)
         return report
 
     # Dashboard actions (recorded with their actor) ----------------------------------------------------

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from tagtrail.adapters.registry import RegistryClient
 from tagtrail.config import Config
-from tagtrail.reconcile import Reconciler
+from tagtrail.reconcile import Planned, Reconciler
 from tagtrail.reconcile.observe import Registry
 from tagtrail.reconcile.reconciler import share_memory
 from tagtrail.serve.controller.rollouts import Rollouts
@@ -35,27 +35,50 @@ def reconcilers(
     return lanes
 
 
-async def run_after(
-    after: list[Reconciler],
-    chosen: list[str] | None,
-    actor: str,
-    automatic: bool,
-    rollouts: Rollouts,
-    done: Callable[[], Awaitable[None]],
-) -> None:
-    """The environments after the first, in order, each on what the one before has just done (a soak of 0
-    promotes in the same turn): its decisions recorded in its own log, its promotions logged and followed
-    into the cluster; a failure is told and left to the next turn."""
-    for lane in after:
-        where = lane.project.environment
-        try:
-            report = await lane.run(chosen, actor=actor, automatic=automatic, prefetch=True)
-        except Exception:  # a bug too must not end the loop, nor stop the first environment's deploys
-            log.exception("the reconcile of environment %s failed", where)
-            continue
-        if report.changed:
-            log.info("%s: deployed %s (%s)", where, ", ".join(report.changed), report.commit)
-        rollouts.follow(lane, report, done)
+class Lanes:
+    """The environments after the first (the first is the controller's own reconciler): their reconcilers,
+    in order, and each one's latest decision per app, for the dashboard's row across environments."""
+
+    def __init__(self, after: list[Reconciler] | None = None) -> None:
+        self.after = after or []
+        self.planned: dict[str, dict[str, Planned]] = {}  # environment → app → its latest decision
+
+    def of(self, environment: str) -> Reconciler | None:
+        return next((lane for lane in self.after if lane.project.environment == environment), None)
+
+    def gated(self) -> list[str]:
+        """The environments a person may promote to (each takes builds from another)."""
+        return [lane.project.environment for lane in self.after if lane.project.upstream is not None]
+
+    def row(self, app: str) -> list[tuple[str, Planned | None]]:
+        """Each later environment's latest decision for `app`, in order (None: not decided yet)."""
+        return [
+            (lane.project.environment, self.planned.get(lane.project.environment, {}).get(app))
+            for lane in self.after
+        ]
+
+    async def run(
+        self,
+        chosen: list[str] | None,
+        actor: str,
+        automatic: bool,
+        rollouts: Rollouts,
+        done: Callable[[], Awaitable[None]],
+    ) -> None:
+        """Each environment in order, on what the one before has just done (a soak of 0 promotes in the
+        same turn): its decisions recorded in its own log, its promotions logged and followed into the
+        cluster; a failure is told and left to the next turn."""
+        for lane in self.after:
+            where = lane.project.environment
+            try:
+                report = await lane.run(chosen, actor=actor, automatic=automatic, prefetch=True)
+            except Exception:  # a bug too must not end the loop, nor stop the first environment's deploys
+                log.exception("the reconcile of environment %s failed", where)
+                continue
+            self.planned.setdefault(where, {}).update({p.app: p for p in report.planned})
+            if report.changed:
+                log.info("%s: deployed %s (%s)", where, ", ".join(report.changed), report.commit)
+            rollouts.follow(lane, report, done)
 
 
 async def close(lanes: list[Reconciler], client: RegistryClient | None = None) -> None:
