@@ -121,6 +121,13 @@ def test_with_no_soak_a_push_reaches_prod_in_one_deploy_with_its_evidence(
     assert [e["reason"] for e in json.loads(out)] == ["promoted", "manual"]
     code, out, _ = run(capsys, "history", "web", "--env", "staging", "--json")
     assert [e["reason"] for e in json.loads(out)] == ["running-unknown", "manual"]
+    # delivery insights per environment: each one's deploys, lead time and change failure rate
+    code, out, err = run(capsys, "report", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert sorted(report) == ["prod", "staging"]
+    assert report["prod"]["overall"]["deploys"] == report["staging"]["overall"]["deploys"] == 1
+    assert report["prod"]["overall"]["change_failure_rate"] == 0
     code, _, err = run(capsys, "history", "web")
     assert code == 1
     assert err.strip() == "error: there are several environments (staging, prod): say which with --env ENV"
