@@ -290,9 +290,12 @@ def test_the_dashboard_shows_each_environment_and_promotes_when_signed_in(lab: L
             )
             assert done.status_code == 303
             assert "error" not in done.headers["location"], client.get(done.headers["location"]).text
-        assert lab.runs("prod") == build
-        (group,) = trailers(git(lab.remote.path, "log", "-1", "--format=%B", "main"))
-        assert (group["Tagtrail-Reason"], group["Tagtrail-Promoted-From"]) == ("promoted", "staging")
-        assert group["Tagtrail-Actor"] == "ann (dashboard)"
+            assert lab.runs("prod") == build
+            (group,) = trailers(git(lab.remote.path, "log", "-1", "--format=%B", "main"))
+            assert (group["Tagtrail-Reason"], group["Tagtrail-Promoted-From"]) == ("promoted", "staging")
+            assert group["Tagtrail-Actor"] == "ann (dashboard)"
+            # each environment's history on the app page: prod's own, with the promotion
+            prod = client.get("/apps/web").text.split('<table class="history" data-environment="prod">')[1]
+            assert "promoted" in prod.split("</table>")[0]
     finally:
         assert served.stop() == 0, served.output()

@@ -4,14 +4,17 @@ same triggers so that a soak of 0 promotes in the same turn."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tagtrail.adapters.history import HistoryEntry
 from tagtrail.adapters.registry import RegistryClient
 from tagtrail.config import Config
-from tagtrail.reconcile import Planned, Reconciler
+from tagtrail.errors import TagtrailError
+from tagtrail.reconcile import Planned, Reconciler, history
 from tagtrail.reconcile.observe import Registry
 from tagtrail.reconcile.reconciler import share_memory
 from tagtrail.serve.controller.rollouts import Rollouts
@@ -56,6 +59,20 @@ class Lanes:
             (lane.project.environment, self.planned.get(lane.project.environment, {}).get(app))
             for lane in self.after
         ]
+
+    async def histories(self, app: str, lock: asyncio.Lock) -> list[tuple[str, list[HistoryEntry]]]:
+        """Each later environment's deploy history of `app`, newest first (one that cannot be read: empty,
+        with a warning), read under the write lock as the first environment's is."""
+        found = []
+        for lane in self.after:
+            try:
+                async with lock:
+                    entries = await history(lane, app)
+            except TagtrailError as exc:
+                log.warning("history of %s in %s could not be read: %s", app, lane.project.environment, exc)
+                entries = []
+            found.append((lane.project.environment, entries))
+        return found
 
     async def run(
         self,

@@ -145,6 +145,7 @@ class Dashboard:
             base=self.controller.bases.rows.get(app),
             environments=self._environments(app),
             promote_to=self.controller.lanes.gated(),
+            histories=await self.controller.lanes.histories(app, self.controller.lock),
         )
 
     def _environments(self, app: str) -> list[tuple[str, Planned | None]]:
