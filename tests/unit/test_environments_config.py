@@ -3,8 +3,12 @@ settings; an unknown `from`, a cycle or a target in both places is one line at i
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from bench.cli import run
+from bench.git import init_repo
 from tagtrail.config import parse_config
 from tagtrail.config.environments import DEFAULT, names, view
 from tagtrail.errors import ConfigError, TagtrailError
@@ -99,3 +103,25 @@ def test_a_mistake_in_the_lanes_is_one_line_at_its_place(text: str, expected: st
 def test_an_unknown_environment_is_named_with_the_known_ones() -> None:
     with pytest.raises(TagtrailError, match=r"no environment 'qa' in tagtrail\.yaml"):
         view(parse_config(LANES), "qa")
+
+
+@pytest.mark.parametrize(
+    "command", [("config", "check"), ("plan",), ("deploy",), ("history", "web", "--env", "prod")]
+)
+def test_an_environments_deploy_file_that_is_not_there_is_one_line_at_its_place(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    command: tuple[str, ...],
+) -> None:
+    config = LANES.replace("deploy/prod.yaml", "deploy/nosuch.yaml")
+    deploy = "web:\n  image: reg.lan/web:x\n"
+    init_repo(
+        tmp_path / "site",
+        {"tagtrail.yaml": config, "apps/web/Dockerfile": "FROM scratch\n", "deploy/staging.yaml": deploy},
+    )
+    monkeypatch.chdir(tmp_path / "site")
+    code, out, err = run(capsys, *command)
+    assert code == 1, out + err
+    assert "tagtrail.yaml:15:19: environments.prod.git.files[0]: 'deploy/nosuch.yaml' is not a file" in err
+    assert len(err.strip().splitlines()) == 1, err
