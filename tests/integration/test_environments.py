@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
+import shutil
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from playwright.sync_api import expect, sync_playwright
 
 from bench.cli import run
 from bench.git import Remote, commit, git, init_repo
@@ -27,6 +28,7 @@ from tagtrail.serve.controller.controller import Controller
 from tagtrail_demo import ImagePusher, RegistryServer
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 @dataclass
@@ -271,31 +273,35 @@ def test_the_dashboard_shows_each_environment_and_promotes_when_signed_in(lab: L
         with httpx.Client(base_url=served.url, follow_redirects=False) as client:
             signed = client.post("/login", data={"name": "ann", "token": DASHBOARD_TOKEN, "next": "/"})
             assert signed.status_code == 303
-
-            def waiting() -> str | None:
-                text = client.get("/apps/web").text
-                return text if "awaiting-approval" in text else None
-
-            page = wait_for(waiting, what="prod waiting at its manual gate on the app page")
-            assert '<tr data-environment="staging">' in page
-            assert '<tr data-environment="prod">' in page
-            assert "Promote to prod" in page
-            assert "awaiting-approval" in client.get("/").text  # the row across environments
-            csrf = re.search(r'name="csrf" value="([^"]+)"', page)
-            assert csrf is not None
-            refused = client.post("/apps/web/promote", data={"to": "prod"}, headers={"Origin": served.url})
-            assert refused.status_code == 403  # no CSRF token
-            done = client.post(
-                "/apps/web/promote", data={"csrf": csrf[1], "to": "prod"}, headers={"Origin": served.url}
+            wait_for(
+                lambda: "awaiting-approval" in client.get("/apps/web").text,
+                what="prod waiting at its manual gate on the app page",
             )
-            assert done.status_code == 303
-            assert "error" not in done.headers["location"], client.get(done.headers["location"]).text
-            assert lab.runs("prod") == build
-            (group,) = trailers(git(lab.remote.path, "log", "-1", "--format=%B", "main"))
-            assert (group["Tagtrail-Reason"], group["Tagtrail-Promoted-From"]) == ("promoted", "staging")
-            assert group["Tagtrail-Actor"] == "ann (dashboard)"
+            assert "awaiting-approval" in client.get("/").text  # the row across environments
+            refused = client.post("/apps/web/promote", data={"to": "prod"}, headers={"Origin": served.url})
+            assert refused.status_code == 403  # no CSRF token: nothing promoted
+        assert lab.runs("prod") == "bootstrap"
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
+            )
+            page = browser.new_page()
+            page.goto(f"{served.url}/login?next=/apps/web")
+            page.fill('input[name="name"]', "ann")
+            page.fill('input[name="token"]', DASHBOARD_TOKEN)
+            page.click("form.login button")
+            expect(page.locator('tr[data-environment="staging"]')).to_contain_text(build)
+            expect(page.locator('tr[data-environment="prod"]')).to_contain_text("awaiting-approval")
+            page.click('button:text("Promote to prod")')
+            expect(page.locator(".banner.good")).to_contain_text("web: commit")
             # each environment's history on the app page: prod's own, with the promotion
-            prod = client.get("/apps/web").text.split('<table class="history" data-environment="prod">')[1]
-            assert "promoted" in prod.split("</table>")[0]
+            expect(page.locator('table.history[data-environment="prod"] tbody tr').first).to_contain_text(
+                "promoted"
+            )
+            browser.close()
+        assert lab.runs("prod") == build
+        (group,) = trailers(git(lab.remote.path, "log", "-1", "--format=%B", "main"))
+        assert (group["Tagtrail-Reason"], group["Tagtrail-Promoted-From"]) == ("promoted", "staging")
+        assert group["Tagtrail-Actor"] == "ann (dashboard)"
     finally:
         assert served.stop() == 0, served.output()
