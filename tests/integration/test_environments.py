@@ -298,6 +298,12 @@ def test_the_dashboard_shows_each_environment_and_promotes_when_signed_in(lab: L
             expect(page.locator('table.history[data-environment="prod"] tbody tr').first).to_contain_text(
                 "promoted"
             )
+            # insights per environment: the deploys to each, the lead time to it, its change failure rate
+            page.goto(f"{served.url}/insights")
+            for env in ("staging", "prod"):
+                row = page.locator(f'table.environments tr[data-environment="{env}"] td')
+                expect(row.nth(1)).to_have_text("1")
+                expect(row.nth(4)).to_have_text("0%")
             browser.close()
         assert lab.runs("prod") == build
         (group,) = trailers(git(lab.remote.path, "log", "-1", "--format=%B", "main"))
