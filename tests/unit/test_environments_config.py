@@ -125,3 +125,16 @@ def test_an_environments_deploy_file_that_is_not_there_is_one_line_at_its_place(
     assert code == 1, out + err
     assert "tagtrail.yaml:15:19: environments.prod.git.files[0]: 'deploy/nosuch.yaml' is not a file" in err
     assert len(err.strip().splitlines()) == 1, err
+
+
+def test_an_environment_sees_the_cluster_through_its_own_namespaces() -> None:
+    text = LANES.replace("    approval: manual\n", "    approval: manual\n    namespaces: [prod]\n")
+    config = parse_config(text + "kubernetes: {namespaces: [staging]}\n")
+    prod, staging = view(config, "prod").kubernetes, view(config, "staging").kubernetes
+    assert prod is not None
+    assert staging is not None
+    assert (prod.namespaces, staging.namespaces) == (["prod"], ["staging"])
+    assert problems(text.replace("[prod]", "[Prod]")) == [
+        "tagtrail.yaml:13:17: environments.prod.namespaces: 'Prod' is not a namespace name (lower-case"
+        " letters, digits and '-')"
+    ]

@@ -12,7 +12,7 @@ from tagtrail.config.model import Config, EnvironmentConfig
 from tagtrail.errors import TagtrailError
 
 DEFAULT = "default"  # the one environment of a config with a single deploy:
-_LANE_ONLY = ("take_from", "soak", "approval")
+_LANE_ONLY = ("take_from", "soak", "approval", "namespaces")
 
 
 def names(config: Config) -> list[str]:
@@ -37,7 +37,10 @@ def view(config: Config, name: str) -> Config:
         update["pins"] = {**base.pins, **env.pins}
     deploy = base.model_copy(update=update)
     deploy._sections = dict(env._sections)
-    seen = config.model_copy(update={"deploy": deploy})
+    cluster = config.kubernetes
+    if cluster is not None and env.namespaces:  # this environment's workloads only
+        cluster = cluster.model_copy(update={"namespaces": list(env.namespaces)})
+    seen = config.model_copy(update={"deploy": deploy, "kubernetes": cluster})
     seen._lane = name
     return seen
 

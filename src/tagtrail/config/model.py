@@ -275,10 +275,19 @@ class EnvironmentConfig(DeployConfig):
         timedelta(0),
         description="How long a build must have run in `from`, rolled out and not rolled back, before it comes here.",
     )
+    namespaces: list[str] | None = Field(
+        None,
+        description="The cluster's namespaces this environment runs in (its workloads; default: kubernetes.namespaces).",
+    )
     approval: Literal["auto", "manual"] = Field(
         "auto",
         description="auto: promote when the gate opens; manual: only by `tagtrail promote` or the dashboard.",
     )
+
+    @field_validator("namespaces")
+    @classmethod
+    def _namespace_names(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else KubernetesConfig.namespace_names(value)
 
 
 class Config(_Section):
