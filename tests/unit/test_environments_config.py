@@ -138,3 +138,11 @@ def test_an_environment_sees_the_cluster_through_its_own_namespaces() -> None:
         "tagtrail.yaml:13:17: environments.prod.namespaces: 'Prod' is not a namespace name (lower-case"
         " letters, digits and '-')"
     ]
+
+
+def test_the_build_workflow_ignores_every_environments_deploy_files() -> None:
+    from tagtrail.features.ci import WorkflowOptions, workflow
+
+    text = workflow(parse_config(LANES), WorkflowOptions())
+    ignored = text.split("paths-ignore:\n")[1].split("  workflow_dispatch")[0]
+    assert ignored == "      - 'deploy/staging.yaml'\n      - 'deploy/prod.yaml'\n"  # no deploy → build loop
