@@ -311,3 +311,19 @@ def test_the_dashboard_shows_each_environment_and_promotes_when_signed_in(lab: L
         assert group["Tagtrail-Actor"] == "ann (dashboard)"
     finally:
         assert served.stop() == 0, served.output()
+
+
+@pytest.mark.parametrize("lab", ["    soak: 3s\n"], indirect=True)
+def test_serve_looks_again_when_a_soak_ends_without_waiting_for_its_interval(lab: Lanes) -> None:
+    config = lab.root / "tagtrail.yaml"
+    commit(lab.root, {"tagtrail.yaml": config.read_text() + "serve: {interval: 1h}\n"}, "poll hourly")
+    git(lab.root, "push", "-q", "origin", "main")
+    build = lab.push()
+    served = ServeProcess(lab.root).start()
+    try:
+        wait_for(lambda: lab.runs("staging") == build, what="staging to take the build")
+        wait_for(
+            lambda: lab.runs("prod") == build, what="prod to take it once its soak ended, not an hour later"
+        )
+    finally:
+        assert served.stop() == 0, served.output()

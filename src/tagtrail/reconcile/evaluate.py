@@ -44,7 +44,7 @@ from tagtrail.domain.provenance import (
 )
 from tagtrail.domain.scheme import ParsedTag
 from tagtrail.errors import RegistryError
-from tagtrail.reconcile.lanes import promotion
+from tagtrail.reconcile.lanes import promotion, soak_left
 from tagtrail.reconcile.observe import Observer
 from tagtrail.reconcile.outcome import Planned
 from tagtrail.reconcile.rebuilt import same_code
@@ -206,6 +206,7 @@ async def _decide(run: Round, state: AppState, repository: str) -> Planned:
                 await observer.prove(ref, result.digest)
             planned = Planned(result, repository, tags_seen=len(tags), created=dict(facts.created))
             planned.promoted = promotion(policy.gate, facts, result)
+            planned.soak_left = soak_left(policy.gate, facts, result)
             return planned
         if isinstance(result, NeedRevision | NeedSignature | NeedAttestation):
             examined += 1

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable
-from datetime import UTC
+from datetime import UTC, timedelta
 from typing import Any
 
 from tagtrail.adapters.history import DecisionRecord
@@ -108,3 +108,11 @@ def promotion(gate: Gate | None, facts: Facts, decision: Decision) -> tuple[str,
     ran = duration(facts.now - evidence.since)
     when = evidence.since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return gate.source, f"{evidence.digest or decision.digest} rolled out {when}, soaked {ran}"
+
+
+def soak_left(gate: Gate | None, facts: Facts, decision: Decision) -> timedelta | None:
+    """How long until the soak that holds `decision` ends (serve looks again then), or None."""
+    evidence = facts.evidence
+    if gate is None or decision.reason != Reason.SOAKING or evidence is None or evidence.since is None:
+        return None
+    return max(timedelta(0), gate.soak - (facts.now - evidence.since))

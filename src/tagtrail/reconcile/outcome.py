@@ -4,7 +4,7 @@ the run, what the target did and whether (and when) to try again."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from tagtrail.adapters.refs import Image
@@ -39,6 +39,7 @@ class Planned:
     tags_seen: int = 0
     created: dict[str, datetime] = field(default_factory=dict)
     promoted: tuple[str, str] | None = None  # a promotion: (the environment before, what it showed there)
+    soak_left: timedelta | None = None  # held by a soak: how long until it ends
 
     @property
     def app(self) -> str:

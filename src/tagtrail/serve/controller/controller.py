@@ -250,7 +250,7 @@ class Controller:
         await self.results.succeeded(report, self.config.notify.registry_errors, counted=counted)
         self.rollouts.follow(self.reconciler, report, self._rolled_out)
         self.schedule.reported(report.outcomes(), interval_of(self.config), self.config.serve.jitter)
-        await self.lanes.run(chosen, actor, automatic, self.rollouts, self._rolled_out)
+        await self.lanes.run(chosen, actor, automatic, self.rollouts, self._rolled_out, self.schedule)
         return report
 
     # Dashboard actions (recorded with their actor) ----------------------------------------------------

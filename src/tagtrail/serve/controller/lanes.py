@@ -18,6 +18,7 @@ from tagtrail.reconcile import Planned, Reconciler, history
 from tagtrail.reconcile.observe import Registry
 from tagtrail.reconcile.reconciler import share_memory
 from tagtrail.serve.controller.rollouts import Rollouts
+from tagtrail.serve.controller.schedule import Schedule
 from tagtrail.targets.factory import open_lanes
 from tagtrail.targets.project import Project
 
@@ -81,10 +82,12 @@ class Lanes:
         automatic: bool,
         rollouts: Rollouts,
         done: Callable[[], Awaitable[None]],
+        schedule: Schedule,
     ) -> None:
         """Each environment in order, on what the one before has just done (a soak of 0 promotes in the
         same turn): its decisions recorded in its own log, its promotions logged and followed into the
-        cluster; a failure is told and left to the next turn."""
+        cluster, an app held by a soak looked at again when it ends; a failure is told and left to the
+        next turn."""
         for lane in self.after:
             where = lane.project.environment
             try:
@@ -93,6 +96,10 @@ class Lanes:
                 log.exception("the reconcile of environment %s failed", where)
                 continue
             self.planned.setdefault(where, {}).update({p.app: p for p in report.planned})
+            for item in report.planned:
+                if item.soak_left is not None:
+                    # a little after: a look a moment early would find it still soaking, and wait an interval
+                    schedule.sooner(item.app, item.soak_left.total_seconds() + 0.5)
             if report.changed:
                 log.info("%s: deployed %s (%s)", where, ", ".join(report.changed), report.commit)
             rollouts.follow(lane, report, done)
