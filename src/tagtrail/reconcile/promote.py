@@ -46,14 +46,15 @@ async def promote(
             f"the gate of {project.environment} is closed for {app} {tag}: {said}; --force --why TEXT"
             " promotes it anyway, recorded as forced"
         )
-    if not why or not why.strip():
+    said_why = " ".join((why or "").split())[:200]  # one line: it goes into a commit trailer
+    if not said_why:
         raise TagtrailError("a forced promotion says why: add --why TEXT")
     branches = project.config.deploy.branches_of(app)
     if eligible_build(project.config.tag_scheme, branches, tag) is None:
         raise TagtrailError(
             f"'{tag[:80]}' is not a build of {', '.join(branches)}: only eligible builds are promoted"
         )
-    sentence = f"promoted by force by {actor}: {why.strip()} (the gate said: {decision.sentence})"
+    sentence = f"promoted by force by {actor}: {said_why} (the gate said: {decision.sentence})"
     return await explicit_change(
         reconciler,
         app,
@@ -62,5 +63,5 @@ async def promote(
         actor,
         pin=False,
         sentence=sentence,
-        promoted=(source, f"forced by {actor}: {why.strip()}"),
+        promoted=(source, f"forced by {actor}: {said_why}"),
     )
