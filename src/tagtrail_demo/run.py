@@ -108,11 +108,7 @@ def run_demo(workdir: Path, say: Say, *, keep: bool = False) -> DemoResult:
         )
         start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=3)
         repo = make_sample_repo(workdir / "homelab", registry.host, start=start)
-        remote = workdir / "remote" / "homelab.git"
-        remote.parent.mkdir(parents=True)
-        subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(remote)], check=True)
-        repo.git("remote", "add", "origin", remote.as_uri())
-        repo.git("push", "-q", "-u", "origin", "main")
+        remote = with_remote(workdir, repo)
         say(
             f"## 2. A monorepo\n{repo.root}: apps {', '.join(APPS)} (apps/shared is copied into backup-nas), a"
             f" Pulumi stack file naming the images, tagtrail.yaml; its remote is {remote}."
@@ -168,6 +164,16 @@ def run_demo(workdir: Path, say: Say, *, keep: bool = False) -> DemoResult:
     finally:
         if not keep:
             registry.stop()
+
+
+def with_remote(workdir: Path, repo: SampleRepo) -> Path:
+    """A bare remote for the sample repo (workdir/remote/homelab.git), its main pushed there."""
+    remote = workdir / "remote" / "homelab.git"
+    remote.parent.mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(remote)], check=True)
+    repo.git("remote", "add", "origin", remote.as_uri())
+    repo.git("push", "-q", "-u", "origin", "main")
+    return remote
 
 
 def _real_build(demo: _Demo, repo: SampleRepo, registry: RegistryServer, apps: list[str] | None) -> None:

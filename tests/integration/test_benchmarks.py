@@ -221,3 +221,14 @@ def test_the_behind_benchmark_counts_git_and_agrees_with_skopeo(
     assert all(row.git <= 11 for row in run.rows if row.tool == "tagtrail plan --json"), run.rows
     assert len(run.goals) == 3
     assert len(run.notes) == 2
+
+
+def test_environments_benchmark_promotes_a_push_to_prod(
+    capsys: object, monkeypatch: object, tmp_path: Path
+) -> None:
+    bench = load("environments")
+    monkeypatch.setattr(sys, "argv", ["environments", "--apps", "3", "--tags", "2"])  # type: ignore[attr-defined]
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # type: ignore[attr-defined]
+    assert bench.main() == 0
+    out = capsys.readouterr().out  # type: ignore[attr-defined]
+    assert "the push reached prod in 1 reconcile(s) (goal met" in out

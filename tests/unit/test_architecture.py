@@ -78,7 +78,7 @@ def test_modules_and_classes_stay_small() -> None:
 
 
 def test_every_module_the_walkthroughs_name_exists() -> None:
-    for title in ("## Adding a target", "## Adding an environment lane"):
+    for title in ("## Adding a target", "## Environments: lanes of projects"):
         section = DOC.split(title, 1)[1].split("\n## ", 1)[0]
         named = re.findall(r"`((?:tests/[\w/]+|[a-z_/]+)/[a-z_]+\.py)`", section)
         assert named, f"{title} names no module"

@@ -3,12 +3,15 @@ repository read from the git remote's URL, and a token that is missing said in o
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tagtrail.adapters.registry import Secret
 from tagtrail.config import parse_config
 from tagtrail.config.pulls import repository_of
 from tagtrail.errors import ConfigError, TagtrailError
+from tagtrail.targets.factory import open_lanes, open_project
 from tagtrail.targets.pulls import PullRequests
 
 CONFIG = """\
@@ -81,3 +84,31 @@ def test_a_missing_token_is_one_line_naming_the_variable_and_the_permissions(
     pulls = PullRequests.from_environment(settings, config)
     assert pulls.token == Secret("github_pat_s3cr3t")
     assert "s3cr3t" not in repr(vars(pulls))
+
+
+LANES = """\
+image: ghcr.io/acme/homelab/{app}
+environments:
+  staging:
+    git:
+      files: [deploy/staging.yaml]
+      pull_request: {repository: acme/homelab, token_env: DEPLOY_TOKEN}
+  prod:
+    from: staging
+    git:
+      files: [deploy/prod.yaml]
+      pull_request: {repository: acme/homelab, token_env: DEPLOY_TOKEN}
+"""
+
+
+def test_each_environment_proposes_on_branches_of_its_own(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Two lanes through pull requests never list, update or supersede each other's: a lane's branches
+    are tagtrail/<environment>/…, a single deploy:'s tagtrail/…."""
+    monkeypatch.setenv("DEPLOY_TOKEN", "github_pat_s3cr3t")
+    lanes = open_lanes(parse_config(LANES), tmp_path / "tagtrail.yaml", client=None)
+    prefixes = {p.environment: p.target.pulls.prefix for p in lanes}  # type: ignore[attr-defined]
+    assert prefixes == {"staging": "tagtrail/staging/", "prod": "tagtrail/prod/"}
+    single = open_project(parse_config(CONFIG % "squash"), tmp_path / "tagtrail.yaml", client=None)
+    assert single.target.pulls.prefix == "tagtrail/"  # type: ignore[attr-defined]

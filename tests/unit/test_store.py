@@ -67,7 +67,7 @@ def test_a_file_an_earlier_version_wrote_opens_with_its_rows(tmp_path: Path, aut
     assert log.last("api") is not None
     assert Ledger(path).started() == [("web", DIGEST, "github")]
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone() == (1,)
+        assert db.execute("PRAGMA user_version").fetchone() == (2,)
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 

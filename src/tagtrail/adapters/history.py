@@ -19,6 +19,7 @@ from tagtrail.adapters import trailers
 from tagtrail.adapters.gitrepo import GitRepo
 from tagtrail.adapters.refs import Matcher, Reference, find
 from tagtrail.adapters.store import Row, Store, Transaction
+from tagtrail.config.environments import DEFAULT
 from tagtrail.errors import GitError, RefsError
 
 
@@ -206,20 +207,26 @@ _COLUMNS = (
 
 
 class DecisionLog:
-    """The decision log, a table of the SQLite store. A log that cannot be written is a warning, never a
-    failed deploy: the deploy history is in git. A decision that repeats the app's last one (a poll that
-    changed nothing) moves that row's time instead of adding a row."""
+    """The decision log of one environment, a table of the SQLite store that every environment shares
+    (each row names its own). A log that cannot be written is a warning, never a failed deploy: the deploy
+    history is in git. A decision that repeats the app's last one (a poll that changed nothing) moves that
+    row's time instead of adding a row."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, environment: str = DEFAULT) -> None:
         self.path = path
+        self.environment = environment
         self._store = Store(path)
+
+    def of(self, environment: str) -> DecisionLog:
+        """The log of another environment, in the same file."""
+        return DecisionLog(self.path, environment)
 
     def record(self, *entries: DecisionRecord) -> None:
         """Add decisions, in one transaction."""
 
         def insert(tx: Transaction) -> None:
             for entry in entries:
-                _insert(tx, entry)
+                _insert(tx, entry, self.environment)
 
         self._store.write(insert, what=_LOG, failing="; the deploy history in git is unaffected")
 
@@ -227,24 +234,32 @@ class DecisionLog:
         """The newest decisions, of one app or of all, newest first; empty if the log is unreadable."""
         args: tuple[object, ...]
         if app:
-            query, args = "WHERE app = ? ORDER BY id DESC LIMIT ?", (app, limit)
+            query, args = "AND app = ? ORDER BY id DESC LIMIT ?", (app, limit)
         else:
             query, args = "ORDER BY id DESC LIMIT ?", (limit,)
         return self._select(query, args)
 
     def _select(self, where: str, args: tuple[object, ...]) -> list[DecisionRecord]:
-        """The records of the rows `where` picks; empty when there is no log yet or it cannot be read."""
-        query = f"SELECT {_COLUMNS} FROM decisions {where}"  # noqa: S608 (this module's clauses; values bound)
-        return [_record(row) for row in self._store.read(query, args, what=_LOG)]
+        """The records of this environment's rows that `where` (a clause after its own) picks; empty when
+        there is no log yet or it cannot be read."""
+        # this module's clauses; values bound
+        query = f"SELECT {_COLUMNS} FROM decisions WHERE environment = ? {where}"  # noqa: S608
+        return [_record(row) for row in self._store.read(query, (self.environment, *args), what=_LOG)]
 
     def last_each(self, *, acted: bool = False) -> dict[str, DecisionRecord]:
         """Each app's newest decision (with `acted`, its newest that did something), in one query."""
         query = (
-            "WHERE id IN (SELECT MAX(id) FROM decisions WHERE outcome IS NOT NULL GROUP BY app)"
+            "AND id IN (SELECT MAX(id) FROM decisions WHERE environment = ? AND outcome IS NOT NULL"
+            " GROUP BY app)"
             if acted
-            else "WHERE id IN (SELECT MAX(id) FROM decisions GROUP BY app)"
+            else "AND id IN (SELECT MAX(id) FROM decisions WHERE environment = ? GROUP BY app)"
         )
-        return {record.app: record for record in self._select(query, ())}
+        return {record.app: record for record in self._select(query, (self.environment,))}
+
+    def outcomes(self, limit: int = 5000) -> list[DecisionRecord]:
+        """The newest decisions that did something (deploys, rollbacks, rollouts followed), newest first, in
+        one query: what the environment after this one reads as evidence."""
+        return self._select("AND outcome IS NOT NULL ORDER BY id DESC LIMIT ?", (limit,))
 
     def last_applies(self) -> dict[str, DecisionRecord]:
         """Each app's newest judgement of whether its deploy commit was applied (deploy.git.applied_by: action
@@ -270,9 +285,9 @@ class DecisionLog:
     def last_automatic_deploys(self) -> dict[str, datetime]:
         """When the controller last deployed each app on its own (the cooldown), in one query."""
         found = self._select(
-            "WHERE id IN (SELECT MAX(id) FROM decisions WHERE automatic = 1"
+            "AND id IN (SELECT MAX(id) FROM decisions WHERE environment = ? AND automatic = 1"
             " AND action = 'deploy' AND \"commit\" IS NOT NULL GROUP BY app)",
-            (),
+            (self.environment,),
         )
         return {record.app: record.time for record in found}
 
@@ -294,7 +309,7 @@ class DecisionLog:
         """The deploy commits of rollbacks the controller made on its own (delivery insights count them
         apart from a person's), in one query; empty when there is no log."""
         found = self._select(
-            "WHERE automatic = 1 AND reason = 'rollback' AND \"commit\" IS NOT NULL",
+            "AND automatic = 1 AND reason = 'rollback' AND \"commit\" IS NOT NULL",
             (),
         )
         return {record.commit for record in found if record.commit}
@@ -323,8 +338,9 @@ def _record(row: Row) -> DecisionRecord:
     )
 
 
-def _insert(tx: Transaction, entry: DecisionRecord) -> None:
+def _insert(tx: Transaction, entry: DecisionRecord, environment: str) -> None:
     data = asdict(entry)
+    data["environment"] = environment
     data["time"] = entry.time.astimezone(UTC).isoformat()
     data["ignored"] = json.dumps(entry.ignored, sort_keys=True)
     data["automatic"] = int(entry.automatic)
@@ -334,7 +350,8 @@ def _insert(tx: Transaction, entry: DecisionRecord) -> None:
         # of adding a row, so a controller polling every few minutes keeps a short log
         same = tx.run(
             "UPDATE decisions SET time = :time, requests = :requests, duration_ms = :duration_ms,"
-            " sentence = :sentence WHERE id = (SELECT MAX(id) FROM decisions WHERE app = :app)"
+            " sentence = :sentence WHERE id = (SELECT MAX(id) FROM decisions WHERE app = :app"
+            " AND environment = :environment)"
             " AND action = :action AND reason = :reason AND running IS :running AND target IS :target"
             ' AND actor = :actor AND "commit" IS NULL AND outcome IS NULL',
             data,
@@ -343,8 +360,8 @@ def _insert(tx: Transaction, entry: DecisionRecord) -> None:
             return
     tx.run(
         "INSERT INTO decisions (time, app, action, reason, sentence, running, target, actor, candidates,"
-        ' ignored, requests, duration_ms, "commit", outcome, automatic) VALUES (:time, :app, :action, :reason,'
-        " :sentence, :running, :target, :actor, :candidates, :ignored, :requests, :duration_ms, :commit,"
-        " :outcome, :automatic)",
+        ' ignored, requests, duration_ms, "commit", outcome, automatic, environment) VALUES (:time, :app,'
+        " :action, :reason, :sentence, :running, :target, :actor, :candidates, :ignored, :requests,"
+        " :duration_ms, :commit, :outcome, :automatic, :environment)",
         data,
     )

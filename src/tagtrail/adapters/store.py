@@ -8,7 +8,8 @@ either is one warning naming the file and what the failure means there. sqlite3'
 
 Versions before the schema was numbered created what they used on first use (`PRAGMA user_version` 0): either
 table may be missing, and a decision log from before the `automatic` column lacks it. The first migration
-brings any of them to the schema of version 1; each later change is one more migration.
+brings any of them to the schema of version 1; each later change is one more migration (version 2: the
+`environment` of each decision).
 """
 
 from __future__ import annotations
@@ -65,7 +66,14 @@ def _unnumbered(db: sqlite3.Connection) -> None:
         db.execute("UPDATE decisions SET automatic = 1 WHERE actor = 'tagtrail serve'")
 
 
-_MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_unnumbered,)
+def _environments(db: sqlite3.Connection) -> None:
+    """Version 2: each decision names its environment (issue 27); what was there before was the one lane
+    of a single deploy:, 'default'."""
+    db.execute("ALTER TABLE decisions ADD COLUMN environment TEXT NOT NULL DEFAULT 'default'")
+    db.execute("CREATE INDEX IF NOT EXISTS decisions_by_environment ON decisions (environment, app, id)")
+
+
+_MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_unnumbered, _environments)
 
 
 class Transaction:

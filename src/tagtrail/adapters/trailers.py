@@ -19,7 +19,9 @@ TO = "Tagtrail-To"
 COMMIT = "Tagtrail-Commit"
 REASON = "Tagtrail-Reason"
 ACTOR = "Tagtrail-Actor"
-_LINE = re.compile(r"^(Tagtrail-[A-Za-z]+): (.*)$", re.MULTILINE)
+PROMOTED_FROM = "Tagtrail-Promoted-From"  # the environment a promoted build ran in first
+EVIDENCE = "Tagtrail-Evidence"  # what it showed there: digest, rolled out at, soaked for (or forced: why)
+_LINE = re.compile(r"^(Tagtrail-[A-Za-z-]+): (.*)$", re.MULTILINE)
 _NOTHING = "none"
 _UNKNOWN = "?"
 
@@ -35,10 +37,17 @@ class Trailers:
     before: str | None = None
     after: str | None = None
     commit: str | None = None
+    promoted_from: str | None = None
+    evidence: str | None = None
 
     def lines(self) -> list[str]:
         if self.after is None:
             return [f"{APP}: {self.app}", f"{REASON}: {self.reason}", f"{ACTOR}: {self.actor}"]
+        promoted = (
+            [f"{PROMOTED_FROM}: {self.promoted_from}", f"{EVIDENCE}: {self.evidence}"]
+            if self.promoted_from
+            else []
+        )
         return [
             f"{APP}: {self.app}",
             f"{FROM}: {self.before or _NOTHING}",
@@ -46,6 +55,7 @@ class Trailers:
             f"{COMMIT}: {self.commit or _UNKNOWN}",
             f"{REASON}: {self.reason}",
             f"{ACTOR}: {self.actor}",
+            *promoted,
         ]
 
 
@@ -75,6 +85,8 @@ def parse(message: str) -> list[Trailers]:
             None if group.get(FROM) in (None, _NOTHING) else group[FROM],
             group.get(TO),
             None if group.get(COMMIT) in (None, _UNKNOWN) else group[COMMIT],
+            group.get(PROMOTED_FROM),
+            group.get(EVIDENCE),
         )
         for group in groups(message)
     ]

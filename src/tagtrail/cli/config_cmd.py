@@ -14,6 +14,7 @@ from tagtrail.cli.output import escape
 from tagtrail.config import Config
 from tagtrail.config.deployfiles import deploy_files
 from tagtrail.config.docs import json_schema, markdown_table, settings
+from tagtrail.config.environments import names, view
 from tagtrail.domain.scheme import Rejected
 from tagtrail.errors import ConfigError, GitError
 
@@ -32,15 +33,18 @@ def config_warnings(config: Config) -> list[str]:
 
 
 def check_deploy_files(config: Config, folder: Path) -> None:
-    """deploy.git.files against the repository tagtrail.yaml is in (a deploy.git.url clone is checked by
-    the commands that make it): an entry that matches no file is a ConfigError at its line."""
-    if config.deploy.git is None or config.deploy.git.url:
-        return
-    try:
-        root = GitRepo.discover(folder).root
-    except GitError:  # not in a repository: every command that reads the files says so
-        return
-    deploy_files(config, root, "this repository")
+    """deploy.git.files (each environment's) against the repository tagtrail.yaml is in (a deploy.git.url
+    clone is checked by the commands that make it): an entry that matches no file is a ConfigError at its
+    line."""
+    for lane in names(config):
+        seen = view(config, lane)
+        if seen.deploy.git is None or seen.deploy.git.url:
+            continue
+        try:
+            root = GitRepo.discover(folder).root
+        except GitError:  # not in a repository: every command that reads the files says so
+            return
+        deploy_files(seen, root, "this repository")
 
 
 @config_app.command("check")

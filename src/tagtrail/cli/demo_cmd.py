@@ -25,11 +25,11 @@ def _say(text: str) -> None:
         output.stdout.print(text, highlight=False, markup=False)
 
 
-def _load_demo() -> Callable[..., Any]:
+def _load_demo(environments: bool = False) -> Callable[..., Any]:
     """The demo's scaffolding is a package beside the product's: present in a clone's install, absent from
     a slim one; loaded only here, so no other command pays for it."""
     try:
-        module = importlib.import_module("tagtrail_demo.run")
+        module = importlib.import_module("tagtrail_demo.lanes" if environments else "tagtrail_demo.run")
     except ModuleNotFoundError as error:
         if error.name is None or not error.name.startswith("tagtrail_demo"):
             raise
@@ -37,7 +37,7 @@ def _load_demo() -> Callable[..., Any]:
             "tagtrail demo needs the tagtrail_demo package, which this install does not have:"
             " install tagtrail from a clone (pip install -e .) to run the demo"
         ) from None
-    return module.run_demo  # type: ignore[no-any-return]
+    return module.run_lanes_demo if environments else module.run_demo  # type: ignore[no-any-return]
 
 
 @app.command()
@@ -51,11 +51,19 @@ def demo(
     keep: Annotated[
         bool, typer.Option(help="Leave the registry running and the files in place afterwards.")
     ] = False,
+    environments: Annotated[
+        bool,
+        typer.Option(
+            "--environments",
+            help="Show environments instead: a build soaks in staging and is promoted to prod; a bad one is"
+            " rolled back in staging and stops there.",
+        ),
+    ] = False,
 ) -> None:
     """Run tagtrail end to end on this machine: a real registry on loopback, a sample monorepo with a git
     remote, builds on main and a feature branch, then plan, deploy, status, a new build and its deploy, a
     rollback, unpin and history. Needs docker-registry and git; builds with buildah when it works here."""
-    run_demo = _load_demo()
+    run_demo = _load_demo(environments)
     if workdir is not None:
         workdir.mkdir(parents=True, exist_ok=True)
         result = run_demo(workdir.resolve(), _say, keep=keep)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import difflib
 from collections.abc import Awaitable, Callable
 from datetime import UTC
@@ -22,6 +21,7 @@ from tagtrail.cli.cluster import (
     print_followed,
     written,
 )
+from tagtrail.cli.lanes import EnvOption, lanes_view, run_each, run_one
 from tagtrail.cli.output import escape
 from tagtrail.cli.planned import plan_table, planned_record, say_refusals, short_age
 from tagtrail.reconcile import Reconciler, Report
@@ -45,16 +45,9 @@ EXIT_UNREAD = 4  # some apps could not be read from the registry: they were not 
 T = TypeVar("T")
 
 
-def _run(current: State, work: Callable[[Reconciler], Awaitable[T]]) -> T:
-    """Run one async operation with a reconciler of this project (the one place the CLI enters asyncio)."""
-    config = current.config()
-    path = (current.config_path or current.project_root() / "tagtrail.yaml").resolve()
-
-    async def main() -> T:
-        async with Reconciler.open(config, path) as reconciler:
-            return await work(reconciler)
-
-    return asyncio.run(main())
+def _run(current: State, work: Callable[[Reconciler], Awaitable[T]], env: str | None = None) -> T:
+    """Run one async operation with the reconciler of one environment (`--env`; the only one by default)."""
+    return run_one(current, work, env)
 
 
 @app.command("plan")
@@ -65,11 +58,17 @@ def plan(
     exit_code: Annotated[
         bool, typer.Option("--exit-code", help="Exit 2 when a deploy is pending, 0 when none.")
     ] = False,
+    env: EnvOption = None,
 ) -> None:
     """Show, per app, what runs (from the deploy files), the newest eligible build, and what deploy would
-    do and why. Writes nothing (the decisions go to the decision log)."""
-    planned = _run(state(ctx), lambda r: placed(r, r.plan(apps, actor="tagtrail plan")))
-    if json:
+    do and why. Writes nothing (the decisions go to the decision log). With environments, each app in one
+    row across them: what runs where, and what waits at which gate and why."""
+    current = state(ctx)
+    lanes = run_each(current, lambda r: placed(r, r.plan(apps, actor="tagtrail plan")), env)
+    planned = [p for _, lane in lanes for p in lane]
+    if current.config().environments:
+        lanes_view(lanes, json)
+    elif json:
         output.print_json([planned_record(p) for p in planned])
     else:
         plan_table(planned)
@@ -106,6 +105,7 @@ def deploy(
             " until the Stack applied the commit (exit 1 if it failed or did not within applied_by.timeout).",
         ),
     ] = False,
+    env: EnvOption = None,
 ) -> None:
     """Apply every pending update in one commit of the deploy files (image references pinned by digest,
     trailers saying app, from, to, commit and reason), push it, and run deploy.git.then. A rejected push
@@ -116,7 +116,8 @@ def deploy(
 
     Exit codes: 0 done; 1 failed (nothing, or not everything, was written; `then` failed; a rollout
     failed); 2 nothing to deploy (with --detailed-exitcode); 4 some apps could not be read from the
-    registry (the others were deployed)."""
+    registry (the others were deployed). With environments, each in turn (or only --env), a build promoted
+    from the one before once its gate opens."""
     current = state(ctx)
 
     async def deploy_and_follow(r: Reconciler) -> tuple[Report, Applying | None, list[Followed]]:
@@ -129,47 +130,61 @@ def deploy(
             return report, applying, []  # what the cluster runs follows only from an applied commit
         return report, applying, await follow(r, report, actor="tagtrail deploy")
 
-    report, applying, followed = _run(current, deploy_and_follow)
-    outcome = report.applied
-    rollouts, then = Rollouts.of(outcome.details), outcome.details.get(Then)
-    if json:
-        output.print_json(
-            {
-                "apps": [planned_record(p) for p in report.planned],
-                "changed": report.changed,
-                "commit": outcome.commit,
-                "pushed": outcome.pushed,
-                "attempts": outcome.attempts,
-                "dry_run": dry_run,
-                "then": {"exit": then.exit, "output": then.output} if then is not None else None,
-                "pending_review": {
-                    app: {"number": r.number, "url": r.url}
-                    for app, r in Reviewing.of(outcome.details).pending.items()
-                },
-                "rollouts": rollouts.ended,
-                "rolled_back": rollouts.rolled_back,
-                "failed": rollouts.failed,
-                "followed": [{"app": f.app, "ok": f.ok, "sentence": f.sentence} for f in followed],
-            }
-            | ({} if applying is None else {"applied": applying_record(applying)})
-        )
-    else:
+    lanes = run_each(current, deploy_and_follow, env)
+    several = bool(current.config().environments)
+    said = []
+    for name, (report, applying, followed) in lanes:
+        if json:
+            record = _deploy_record(report, applying, followed, dry_run)
+            said.append(({"environment": name} if several else {}) | record)
+            continue
+        if several:
+            output.stderr.print(f"[bold]{escape(name)}[/]", highlight=False)
         plan_table(report.planned)
         _report_outcome(current, report, dry_run)
         print_applying(applying)
         print_followed(followed)
-    if applying is not None and applying.state != "applied":
-        raise typer.Exit(EXIT_FAILED)
-    if (then is not None and then.exit != 0) or rollouts.rolled_back or rollouts.failed:
-        raise typer.Exit(EXIT_FAILED)
-    if any(not f.ok for f in followed):
-        raise typer.Exit(EXIT_FAILED)
-    unread = [p.app for p in report.planned if p.error is not None]
+    if json:
+        output.print_json(said if several else said[0])
+    reports = [report for _, (report, _, _) in lanes]
+    for report, applying, followed in (lane for _, lane in lanes):
+        if applying is not None and applying.state != "applied":
+            raise typer.Exit(EXIT_FAILED)
+        rollouts, then = Rollouts.of(report.applied.details), report.applied.details.get(Then)
+        if (then is not None and then.exit != 0) or rollouts.rolled_back or rollouts.failed:
+            raise typer.Exit(EXIT_FAILED)
+        if any(not f.ok for f in followed):
+            raise typer.Exit(EXIT_FAILED)
+    unread = [p.app for report in reports for p in report.planned if p.error is not None]
     if unread and not dry_run:
         output.warn(f"not deployed, their registry could not be read: {', '.join(unread)}")
         raise typer.Exit(EXIT_UNREAD)
-    if detailed_exitcode and outcome.commit is None:
+    if detailed_exitcode and all(report.applied.commit is None for report in reports):
         raise typer.Exit(EXIT_NOTHING)
+
+
+def _deploy_record(
+    report: Report, applying: Applying | None, followed: list[Followed], dry_run: bool
+) -> dict[str, object]:
+    outcome = report.applied
+    rollouts, then = Rollouts.of(outcome.details), outcome.details.get(Then)
+    return {
+        "apps": [planned_record(p) for p in report.planned],
+        "changed": report.changed,
+        "commit": outcome.commit,
+        "pushed": outcome.pushed,
+        "attempts": outcome.attempts,
+        "dry_run": dry_run,
+        "then": {"exit": then.exit, "output": then.output} if then is not None else None,
+        "pending_review": {
+            app: {"number": r.number, "url": r.url}
+            for app, r in Reviewing.of(outcome.details).pending.items()
+        },
+        "rollouts": rollouts.ended,
+        "rolled_back": rollouts.rolled_back,
+        "failed": rollouts.failed,
+        "followed": [{"app": f.app, "ok": f.ok, "sentence": f.sentence} for f in followed],
+    } | ({} if applying is None else {"applied": applying_record(applying)})
 
 
 def _report_outcome(current: State, report: Report, dry_run: bool) -> None:
@@ -211,11 +226,19 @@ def _report_outcome(current: State, report: Report, dry_run: bool) -> None:
 
 
 @app.command("status")
-def status(ctx: typer.Context, apps: AppsArgument = None, json: JsonOption = False) -> None:
+def status(
+    ctx: typer.Context, apps: AppsArgument = None, json: JsonOption = False, env: EnvOption = None
+) -> None:
     """Per app: what git declares (tag, digest, commit, branch, age), the newest eligible build, how many
     eligible builds behind, whether it is pinned, and the last deploy (when, by whom, why); with
-    deploy.git.applied_by, whether the Stack applied its commit (applied, pending, not-applied, failed)."""
-    rows = _run(state(ctx), lambda r: reconcile.status(r, apps, actor="tagtrail status"))
+    deploy.git.applied_by, whether the Stack applied its commit (applied, pending, not-applied, failed).
+    With environments (and no --env), each app in one row across them, and what waits at which gate."""
+    current = state(ctx)
+    if current.config().environments and env is None:
+        lanes = run_each(current, lambda r: reconcile.status(r, apps, actor="tagtrail status"))
+        lanes_view([(name, [row.planned for row in rows]) for name, rows in lanes], json)
+        return
+    rows = _run(current, lambda r: reconcile.status(r, apps, actor="tagtrail status"), env)
     if json:
         output.print_json(
             [
@@ -283,11 +306,14 @@ def status(ctx: typer.Context, apps: AppsArgument = None, json: JsonOption = Fal
 
 @app.command("history")
 def history(
-    ctx: typer.Context, app_name: Annotated[str, typer.Argument(metavar="APP")], json: JsonOption = False
+    ctx: typer.Context,
+    app_name: Annotated[str, typer.Argument(metavar="APP")],
+    json: JsonOption = False,
+    env: EnvOption = None,
 ) -> None:
-    """Every change of the app's image reference in the git log of the deploy files: by tagtrail (with
-    its reason) or by a person ("manual")."""
-    entries = _run(state(ctx), lambda r: reconcile.history(r, app_name))
+    """Every change of the app's image reference in the git log of the deploy files (of one environment):
+    by tagtrail (with its reason) or by a person ("manual")."""
+    entries = _run(state(ctx), lambda r: reconcile.history(r, app_name), env)
     if json:
         output.print_json(
             [
@@ -351,10 +377,12 @@ def rollback(
             help="A tag, or a commit (short sha ok): its newest build. Default: the previous deploy.",
         ),
     ] = None,
+    env: EnvOption = None,
 ) -> None:
     """Deploy an earlier build of APP and pin it in tagtrail.yaml, in one commit, so automation does not
-    undo it. `tagtrail unpin APP` resumes automatic deploys."""
-    report = _run(state(ctx), lambda r: reconcile.rollback(r, app_name, to, actor="tagtrail rollback"))
+    undo it. `tagtrail unpin APP` resumes automatic deploys. In an environment (--env), only there: a
+    rollback in one an environment takes from stops that build's promotion."""
+    report = _run(state(ctx), lambda r: reconcile.rollback(r, app_name, to, actor="tagtrail rollback"), env)
     target = report.planned[0].target if report.planned else None
     _pin_result(report, f"{app_name} rolled back to {target.tag if target else to} and pinned")
 
@@ -371,15 +399,21 @@ def pin(
             help="Pin a tag that is not an eligible build (latest, a feature branch); the commit says so.",
         ),
     ] = False,
+    env: EnvOption = None,
 ) -> None:
-    """Deploy TAG for APP and hold it there (deploy.pins in tagtrail.yaml), in one commit. TAG must be a
-    build of the scheme on a deploy branch, unless --force."""
-    report = _run(state(ctx), lambda r: reconcile.pin(r, app_name, tag, actor="tagtrail pin", force=force))
+    """Deploy TAG for APP and hold it there (deploy.pins in tagtrail.yaml; an environment's own pins with
+    --env), in one commit. TAG must be a build of the scheme on a deploy branch, unless --force."""
+    report = _run(
+        state(ctx), lambda r: reconcile.pin(r, app_name, tag, actor="tagtrail pin", force=force), env
+    )
     _pin_result(report, f"{app_name} pinned at {tag}")
 
 
 @app.command("unpin")
-def unpin(ctx: typer.Context, app_name: Annotated[str, typer.Argument(metavar="APP")]) -> None:
-    """Remove APP's pin (one commit): the next deploy moves it to the newest eligible build again."""
-    report = _run(state(ctx), lambda r: reconcile.unpin(r, app_name, actor="tagtrail unpin"))
+def unpin(
+    ctx: typer.Context, app_name: Annotated[str, typer.Argument(metavar="APP")], env: EnvOption = None
+) -> None:
+    """Remove APP's pin (one commit; in --env's environment): the next deploy moves it to the newest
+    eligible build again."""
+    report = _run(state(ctx), lambda r: reconcile.unpin(r, app_name, actor="tagtrail unpin"), env)
     _pin_result(report, f"{app_name} unpinned")

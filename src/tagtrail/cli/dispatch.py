@@ -19,6 +19,7 @@ COMMANDS = {
     "init": "init_cmd",
     "pin": "deploy_cmd",
     "plan": "deploy_cmd",
+    "promote": "promote_cmd",
     "prune": "prune_cmd",
     "registry": "registry_cmd",
     "report": "report_cmd",

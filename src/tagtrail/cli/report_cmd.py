@@ -17,7 +17,11 @@ from tagtrail.domain.humanize import share, span
 from tagtrail.errors import TagtrailError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from tagtrail.config import Config
     from tagtrail.features.insights import Insights, Measures
+    from tagtrail.features.insights.project import DeployFacts
 
 
 def _seconds(value: timedelta | None) -> float | None:
@@ -92,13 +96,17 @@ def report(
         str | None, typer.Option("--app", metavar="APP", help="Only this app.", show_default=False)
     ] = None,
     json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    env: Annotated[
+        str | None,
+        typer.Option("--env", metavar="ENV", help="Only this environment (default: each in turn)."),
+    ] = None,
 ) -> None:
     """Delivery insights from the deploy history in git and the decision log: deployment frequency, lead
     time for changes, change failure rate, time to restore, age of what runs and the security-only share,
-    per app and overall, each with its definition. Reads no registry."""
+    per app and overall, each with its definition. Reads no registry. With environments, each one's own:
+    the lead time to it and its change failure rate."""
+    from tagtrail.config.environments import names, view  # noqa: PLC0415
     from tagtrail.features.insights import DEFINITIONS  # noqa: PLC0415 (lazy: the other commands do not need it)
-    from tagtrail.features.insights.project import decision_log_of, read_facts  # noqa: PLC0415
-    from tagtrail.targets.workcopy import WorkingCopies  # noqa: PLC0415
 
     try:
         window = parse_duration(since)
@@ -106,42 +114,59 @@ def report(
         raise typer.BadParameter(str(exc), param_hint="--since") from None
     current = state(ctx)
     config = current.config()
-    if config.deploy.git is None:
-        raise TagtrailError("tagtrail.yaml has no deploy.git section: report reads the deploy history in git")
-    copies = WorkingCopies(config.deploy.git, current.project_root())
-    copy = copies.open(for_commit=False)
-    try:
-        facts = read_facts(config, copy.repo, copies.source(), decision_log_of(config))
-    finally:
-        copies.close(copy)
-    now = datetime.now(UTC)
-    insights = facts.insights(window, now, app=app_name)
-    if app_name is not None and not insights.apps:
-        raise TagtrailError(f"no change of app '{app_name}' in the history of the deploy files")
-    if json:
-        output.print_json(
-            {
-                "since": since,
-                "start": insights.start,
-                "end": insights.end,
-                "days": round(insights.days, 4),
-                "overall": measures_record(insights.overall),
-                "apps": [measures_record(m) for m in insights.apps],
-                "definitions": {key: {"name": name, "definition": text} for key, name, text in DEFINITIONS},
-                "read": {
-                    "commits": facts.reading.commits,
-                    "from_trailers": facts.reading.from_trailers,
-                    "diffed": facts.reading.diffed,
-                },
-            }
+    lanes = [env] if env is not None else names(config)
+    records, now = {}, datetime.now(UTC)
+    for name in lanes:
+        facts = _facts(view(config, name), current.project_root())
+        insights = facts.insights(window, now, app=app_name)
+        if app_name is not None and not insights.apps and not config.environments:
+            raise TagtrailError(f"no change of app '{app_name}' in the history of the deploy files")
+        if json:
+            records[name] = _record(since, insights, facts, DEFINITIONS)
+            continue
+        if config.environments:
+            output.stdout.print(f"[bold]{escape(name)}[/]", highlight=False)
+        output.stdout.print(
+            f"From {insights.start:%Y-%m-%d %H:%M} to {insights.end:%Y-%m-%d %H:%M} UTC"
+            f" ({insights.days:.1f} days)",
+            highlight=False,
         )
+        _table(insights)
+    if json:
+        output.print_json(records if config.environments else next(iter(records.values())))
         return
-    output.stdout.print(
-        f"From {insights.start:%Y-%m-%d %H:%M} to {insights.end:%Y-%m-%d %H:%M} UTC"
-        f" ({insights.days:.1f} days)",
-        highlight=False,
-    )
-    _table(insights)
     output.stdout.print("", highlight=False)
     for _, name, text in DEFINITIONS:
         output.stdout.print(f"[bold]{name}[/]: {escape(text)}", highlight=False)
+
+
+def _facts(config: Config, root: Path) -> DeployFacts:
+    """One environment's deploy history, read from its deploy files in git."""
+    from tagtrail.features.insights.project import decision_log_of, read_facts  # noqa: PLC0415
+    from tagtrail.targets.workcopy import WorkingCopies  # noqa: PLC0415
+
+    if config.deploy.git is None:
+        raise TagtrailError("tagtrail.yaml has no deploy.git section: report reads the deploy history in git")
+    copies = WorkingCopies(config.deploy.git, root)
+    copy = copies.open(for_commit=False)
+    try:
+        return read_facts(config, copy.repo, copies.source(), decision_log_of(config))
+    finally:
+        copies.close(copy)
+
+
+def _record(since: str, insights: Insights, facts: DeployFacts, definitions: Any) -> dict[str, Any]:
+    return {
+        "since": since,
+        "start": insights.start,
+        "end": insights.end,
+        "days": round(insights.days, 4),
+        "overall": measures_record(insights.overall),
+        "apps": [measures_record(m) for m in insights.apps],
+        "definitions": {key: {"name": name, "definition": text} for key, name, text in definitions},
+        "read": {
+            "commits": facts.reading.commits,
+            "from_trailers": facts.reading.from_trailers,
+            "diffed": facts.reading.diffed,
+        },
+    }

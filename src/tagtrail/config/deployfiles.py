@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from tagtrail.config.environments import deploy_place
 from tagtrail.config.globs import files_matching, glob_match, is_glob
 from tagtrail.config.loader import located
 from tagtrail.config.model import Config
@@ -76,14 +77,14 @@ def _resolve(
         if linked is not None:
             raise located(
                 config,
-                ("deploy", "git", "files", index),
+                (*deploy_place(config), "git", "files", index),
                 f"'{entry}': {linked} in {where} is a link out of the repository (or in a folder that is one)",
             )
         if not matched:
             what = "matches no file" if is_glob(entry) else "is not a file"
             raise located(
                 config,
-                ("deploy", "git", "files", index),
+                (*deploy_place(config), "git", "files", index),
                 f"'{entry}' {what} in {where}; correct it (a glob: * within a folder, ** across folders)",
             )
         found.update(dict.fromkeys(matched))

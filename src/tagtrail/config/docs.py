@@ -6,7 +6,7 @@ import json
 import types
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Union, get_args, get_origin
+from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
@@ -34,14 +34,26 @@ def json_schema() -> dict[str, Any]:
 def settings(model: type[BaseModel] = Config, prefix: str = "") -> list[Setting]:
     """Every setting, depth first, in declaration order."""
     rows: list[Setting] = []
+    inherited = _inherited(model)
     for name, info in model.model_fields.items():
-        key = f"{prefix}{name}"
+        if name in inherited:
+            continue
+        key = f"{prefix}{info.alias or name}"
         default = "required" if info.is_required() else _default(info.default, info.default_factory)
         rows.append(Setting(key, _type_name(info.annotation), default, info.description or ""))
         for nested in _models(info.annotation):
             child = f"{key}.<name>." if get_origin(info.annotation) is dict else f"{key}."
             rows.extend(settings(nested, child))
+    if inherited:
+        rows.append(Setting(f"{prefix}…", "", "deploy:'s", " ".join((model.__doc__ or "").split())))
     return rows
+
+
+def _inherited(model: type[BaseModel]) -> set[str]:
+    """The fields a model takes from a model it extends (an environment's, from deploy:), told in one row."""
+    return {n for base in model.__bases__ if issubclass(base, BaseModel) for n in base.model_fields} - {
+        n for n in model.model_fields if n in model.__annotations__
+    }
 
 
 def markdown_table() -> str:
@@ -88,6 +100,8 @@ def _type_name(annotation: Any) -> str:
         return f"map of {_type_name(get_args(annotation)[1])}"
     if annotation is timedelta:
         return "duration"
+    if origin is Literal:
+        return " or ".join(str(a) for a in get_args(annotation))
     if get_args(annotation) and hasattr(annotation, "__metadata__"):
         return _type_name(get_args(annotation)[0])
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):

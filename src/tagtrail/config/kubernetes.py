@@ -46,7 +46,8 @@ class KubernetesConfig(_Section):
 
     @field_validator("namespaces")
     @classmethod
-    def _namespace_names(cls, value: list[str]) -> list[str]:
+    def namespace_names(cls, value: list[str]) -> list[str]:
+        """Namespace names, each once (an environment's `namespaces:` is checked the same way)."""
         for name in value:
             if not re.fullmatch(_LABEL_NAME, name) or len(name) > 63:
                 raise ValueError(f"'{name}' is not a namespace name (lower-case letters, digits and '-')")

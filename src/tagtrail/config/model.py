@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from functools import cached_property
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -22,6 +22,7 @@ from pydantic_core import ErrorDetails, InitErrorDetails
 from tagtrail.config.appliedby import AppliedByConfig
 from tagtrail.config.bases import BaseImagesConfig
 from tagtrail.config.kubernetes import KubernetesConfig, KubeTargetConfig
+from tagtrail.config.lanes import lane_order, one_target_each
 from tagtrail.config.provenance import SourceConfig, VerifyConfig
 from tagtrail.config.pulls import PullRequestConfig
 from tagtrail.config.retention import RetentionConfig
@@ -269,12 +270,42 @@ def _under(key: str, error: ErrorDetails) -> InitErrorDetails:
     return detail
 
 
+class EnvironmentConfig(DeployConfig):
+    """Any key of deploy:, overriding it for this environment only (per-app settings and pins app by app)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    take_from: str | None = Field(
+        None,
+        alias="from",
+        description="The environment whose builds this one takes, once they ran well there (none: new builds, as deploy: takes them).",
+    )
+    soak: Duration = Field(
+        timedelta(0),
+        description="How long a build must have run in `from`, rolled out and not rolled back, before it comes here.",
+    )
+    namespaces: list[str] | None = Field(
+        None,
+        description="The cluster's namespaces this environment runs in (its workloads; default: kubernetes.namespaces).",
+    )
+    approval: Literal["auto", "manual"] = Field(
+        "auto",
+        description="auto: promote when the gate opens; manual: only by `tagtrail promote` or the dashboard.",
+    )
+
+    @field_validator("namespaces")
+    @classmethod
+    def _namespace_names(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else KubernetesConfig.namespace_names(value)
+
+
 class Config(_Section):
     """tagtrail.yaml: the tag scheme, how images are named, where apps live and how they are deployed."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, ignored_types=(cached_property,))
     # (the path as shown, the text) it was parsed from, so a later problem with a value can name its line
     _origin: tuple[str, str] | None = PrivateAttr(None)
+    _lane: str | None = PrivateAttr(None)  # the environment this is the view of (config.environments)
 
     scheme: str = Field(
         DEFAULT_SCHEME,
@@ -295,6 +326,10 @@ class Config(_Section):
     apps: AppsConfig = Field(default_factory=AppsConfig, description="Where apps are found.")
     deploy: DeployConfig = Field(
         default_factory=DeployConfig, description="What is deployed and where it is written."
+    )
+    environments: dict[str, EnvironmentConfig] = Field(
+        default_factory=dict,
+        description="Deploy lanes in order (staging, then prod), each a deploy: of its own; instead of deploy:'s target.",
     )
     serve: ServeConfig = Field(default_factory=ServeConfig, description="The controller (tagtrail serve).")
     notify: NotifyConfig = Field(default_factory=NotifyConfig, description="Where notifications go.")
@@ -334,6 +369,12 @@ class Config(_Section):
             )
         return self
 
+    @field_validator("environments")
+    @classmethod
+    def _lanes_ordered(cls, value: dict[str, EnvironmentConfig]) -> dict[str, EnvironmentConfig]:
+        lane_order(value)  # an unknown `from` or a cycle: an error at its line
+        return value
+
     @model_validator(mode="after")
     def _applier_reachable(self) -> Config:
         if self.deploy.git is not None and self.deploy.git.applied_by is not None and self.kubernetes is None:
@@ -353,15 +394,7 @@ class Config(_Section):
 
     @model_validator(mode="after")
     def _one_target(self) -> Config:
-        if self.deploy.kubernetes is not None:
-            if self.deploy.git is not None:
-                raise ValueError(
-                    "deploy.git and deploy.kubernetes are both set: a deploy lands in one place; keep one"
-                )
-            if self.kubernetes is None:
-                raise ValueError(
-                    "deploy.kubernetes needs a kubernetes: section saying how to reach the cluster"
-                )
+        one_target_each(self)
         return self
 
     @cached_property

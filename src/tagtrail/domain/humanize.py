@@ -35,6 +35,13 @@ def span(value: timedelta | None, *, empty: str = "—") -> str:
     return f"{seconds / 86400:.1f}d"
 
 
+def soak(value: timedelta) -> str:
+    """A soak's length or what is left of it: '45s' under a minute (a short soak is worth seeing to the
+    second), else as `span`."""
+    seconds = max(0, int(value.total_seconds()))
+    return f"{seconds}s" if seconds < 60 else span(value)
+
+
 def share(value: float | None, *, empty: str = "—") -> str:
     """A share as a whole percentage: '43%'."""
     return empty if value is None else f"{value:.0%}"

@@ -28,6 +28,14 @@ class Reason(StrEnum):
     APPLY_FAILED = "apply-failed"  # deploy.git.applied_by failed on the deploy commit (its message kept)
     NOT_APPLIED = "not-applied"  # deploy.git.applied_by did not get to the deploy commit within its timeout
     DECLINED = "declined"  # a person closed the pull request proposing this build without merging it
+    PROMOTED = "promoted"  # a build that ran well in the environment before, deployed to the next
+    PROMOTE_FORCED = "promote-forced"  # a person promoted a build whose gate was closed, on purpose
+    NOT_IN_SOURCE = "not-in-source"  # from here to AWAITING_APPROVAL: an environment's gate is closed
+    NOT_READY_IN_SOURCE = "not-ready-in-source"
+    SOAKING = "soaking"
+    FAILED_IN_SOURCE = "failed-in-source"
+    PINNED_IN_SOURCE = "pinned-in-source"
+    AWAITING_APPROVAL = "awaiting-approval"
     NO_ELIGIBLE_TAGS = "no-eligible-tags"
     TOO_YOUNG = "too-young"
     ANCESTOR_OF_RUNNING = "ancestor-of-running"

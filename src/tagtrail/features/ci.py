@@ -16,6 +16,7 @@ from tagtrail import __version__
 from tagtrail.adapters.apps import App
 from tagtrail.adapters.registry import ImageRef
 from tagtrail.config import Config
+from tagtrail.config.environments import names, view
 from tagtrail.errors import TagtrailError
 
 # action → (full commit sha, the release it is). Releases that run on Node 24: GitHub removed Node 20 from
@@ -103,7 +104,9 @@ def _login(config: Config, pin: bool) -> str:
 def workflow(config: Config, options: WorkflowOptions) -> str:
     """The body of .github/workflows/build.yml."""
     pin = options.pin
-    ignore = config.deploy.git.files if config.deploy.git else []
+    # every environment's deploy files: a deploy commit to any of them must not build
+    lanes = [view(config, name).deploy.git for name in names(config)]
+    ignore = list(dict.fromkeys(path for git in lanes if git is not None for path in git.files))
     paths_ignore = "".join(f"      - {_yaml_quote(path)}\n" for path in ignore)
     on = "on:\n  push:\n    branches: ['**']\n"
     if paths_ignore:

@@ -3,6 +3,7 @@
 from tagtrail.reconcile.inspect import AppStatus, commit_times, history, status
 from tagtrail.reconcile.manual import pin, rollback, unpin
 from tagtrail.reconcile.outcome import Outcome, Planned, Report
+from tagtrail.reconcile.promote import promote
 from tagtrail.reconcile.reconciler import Reconciler
 
 __all__ = [
@@ -14,6 +15,7 @@ __all__ = [
     "commit_times",
     "history",
     "pin",
+    "promote",
     "rollback",
     "status",
     "unpin",

@@ -20,7 +20,20 @@ from tagtrail.adapters.registry.stats import counting
 from tagtrail.adapters.verify import fingerprint, load_keys
 from tagtrail.adapters.verify.attached import Expected, expected
 from tagtrail.config import Config
-from tagtrail.domain.policy import AppPolicy, Decision, Facts, Need, NeedAncestry, NeedCreated, Reason, decide
+from tagtrail.config.environments import lane_of
+from tagtrail.domain.policy import (
+    AppPolicy,
+    Decision,
+    Evidence,
+    Facts,
+    Gate,
+    Need,
+    NeedAncestry,
+    NeedCreated,
+    NeedEvidence,
+    Reason,
+    decide,
+)
 from tagtrail.domain.provenance import (
     Claims,
     NeedAttestation,
@@ -31,6 +44,7 @@ from tagtrail.domain.provenance import (
 )
 from tagtrail.domain.scheme import ParsedTag
 from tagtrail.errors import RegistryError
+from tagtrail.reconcile.lanes import promotion, soak_left
 from tagtrail.reconcile.observe import Observer
 from tagtrail.reconcile.outcome import Planned
 from tagtrail.reconcile.rebuilt import same_code
@@ -45,11 +59,14 @@ MAX_ROUNDS = 12
 
 
 def app_policy(config: Config, app: str) -> AppPolicy:
+    lane = lane_of(config)
+    gate = Gate(lane.take_from, lane.soak, lane.approval == "manual") if lane and lane.take_from else None
     return AppPolicy(
         tuple(config.deploy.branches_of(app)),
         config.deploy.min_age_of(app),
         config.deploy.cooldown,
         config.deploy.pins.get(app),
+        gate,
     )
 
 
@@ -71,6 +88,14 @@ class Round:
     # asked of an app not among them whose winner may be its running code rebuilt: is it on another base?
     # (with the winner's own read, where the revision check made it)
     base_moved: Callable[[AppState, Revision | None], Awaitable[bool]] | None = None
+    # an environment after another: what that one says of an app (its gate's evidence); and the apps a
+    # person promotes now (a manual gate opens for them)
+    evidence: Callable[[str], Awaitable[Evidence]] | None = None
+    approved: frozenset[str] = frozenset()
+
+    async def evidence_of(self, app: str) -> Evidence:
+        """The gate's evidence for `app`; none known (the gate stays shut) without the environment before."""
+        return await self.evidence(app) if self.evidence is not None else Evidence(None, None)
 
     def keys_of(self, app: str) -> tuple[list[PublicKey], str] | None:
         """The keys an app's images must be signed with (read once per evaluation) and their fingerprint,
@@ -165,6 +190,7 @@ async def _decide(run: Round, state: AppState, repository: str) -> Planned:
         total_tags=len(tags),
         claims=claims,
         base_rebuilt=rebuilt,
+        approved=state.app in run.approved,
     )
     # An image's questions (label, signature, attestation) are asked once per candidate the walk reaches:
     # bounded by the tags, not by MAX_ROUNDS, so that builds pushed unsigned or unattested are each refused
@@ -179,11 +205,17 @@ async def _decide(run: Round, state: AppState, repository: str) -> Planned:
                 continue
             if run.prove and result.action == "deploy" and result.digest is not None:
                 await observer.prove(ref, result.digest)
-            return Planned(result, repository, tags_seen=len(tags), created=dict(facts.created))
+            planned = Planned(result, repository, tags_seen=len(tags), created=dict(facts.created))
+            planned.promoted = promotion(policy.gate, facts, result)
+            planned.soak_left = soak_left(policy.gate, facts, result)
+            return planned
         if isinstance(result, NeedRevision | NeedSignature | NeedAttestation):
             examined += 1
         else:
             rounds += 1
+        if isinstance(result, NeedEvidence):  # the environment before: read once per evaluation
+            facts = replace(facts, evidence=await run.evidence_of(state.app))
+            continue
         facts = await answer(observer, ref, facts, result, keys, attesting)
     raise RegistryError(ref.registry, ref.repository, "the order of its newest tags could not be settled")
 
@@ -242,6 +274,8 @@ async def answer(
         return replace(facts, claims=replace(facts.claims, attestations=attestations))
     if isinstance(need, NeedCommit | NeedRevision | NeedSignature):
         return await _claims(observer, ref, facts, need, keys)
+    if isinstance(need, NeedEvidence):  # answered by the round (`Round.evidence_of`), never here
+        raise TypeError("the gate's evidence was asked of the registry")  # pragma: no cover
     digest = await observer.digest(ref, need.tag)
     observer.provenance.memory.saw(ref.name, need.tag, digest)
     return replace(facts, digests={**facts.digests, need.tag: digest})

@@ -3,6 +3,8 @@ pin in tagtrail.yaml together), recorded with its actor, so automation never und
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from tagtrail.adapters.registry import ImageRef
 from tagtrail.domain.policy import Decision, Reason, eligible_build, explicit
 from tagtrail.domain.scheme import ParsedTag, rank
@@ -36,7 +38,7 @@ async def rollback(reconciler: Reconciler, app: str, to: str | None, *, actor: s
         raise TagtrailError(
             f"'{tag}' is not a build of {', '.join(branches)}: only eligible builds are ever deployed"
         )
-    return await _pin_change(reconciler, app, tag, Reason.ROLLBACK, actor)
+    return await explicit_change(reconciler, app, tag, Reason.ROLLBACK, actor)
 
 
 async def pin(reconciler: Reconciler, app: str, tag: str, *, actor: str, force: bool = False) -> Report:
@@ -45,7 +47,7 @@ async def pin(reconciler: Reconciler, app: str, tag: str, *, actor: str, force: 
     config = reconciler.project.config
     branches = config.deploy.branches_of(app)
     if eligible_build(config.tag_scheme, branches, tag) is not None:
-        return await _pin_change(reconciler, app, tag, Reason.PIN, actor)
+        return await explicit_change(reconciler, app, tag, Reason.PIN, actor)
     if not force:
         raise TagtrailError(
             f"'{tag[:80]}' is not a build of {', '.join(branches)} in the scheme ({config.tag_scheme.example});"
@@ -54,7 +56,7 @@ async def pin(reconciler: Reconciler, app: str, tag: str, *, actor: str, force: 
     ImageRef.parse(reconciler.project.matcher.canonical(app)).with_tag(
         tag
     )  # a tag at all, before any request
-    return await _pin_change(reconciler, app, tag, Reason.PIN_FORCED, actor)
+    return await explicit_change(reconciler, app, tag, Reason.PIN_FORCED, actor)
 
 
 async def unpin(reconciler: Reconciler, app: str, *, actor: str) -> Report:
@@ -63,13 +65,22 @@ async def unpin(reconciler: Reconciler, app: str, *, actor: str) -> Report:
         declared = await reconciler.project.target.declared()
         if app not in (declared.pins or {}):
             raise TagtrailError(f"{app} is not pinned")
-    return await _pin_change(reconciler, app, None, Reason.UNPIN, actor)
+    return await explicit_change(reconciler, app, None, Reason.UNPIN, actor)
 
 
-async def _pin_change(
-    reconciler: Reconciler, app: str, tag: str | None, reason: Reason, actor: str
+async def explicit_change(
+    reconciler: Reconciler,
+    app: str,
+    tag: str | None,
+    reason: Reason,
+    actor: str,
+    *,
+    pin: bool = True,
+    sentence: str | None = None,
+    promoted: tuple[str, str] | None = None,
 ) -> Report:
-    """One change that writes `tag` for `app` (unless unpinning) and sets or removes its pin."""
+    """One change that writes `tag` for `app` (unless unpinning) and sets or removes its pin (`pin`: a
+    forced promotion writes the build only); `sentence` says why in a person's words."""
     report = Report([])
     repository = reconciler.project.matcher.canonical(app)
     ref = ImageRef.parse(repository)
@@ -86,16 +97,21 @@ async def _pin_change(
         digest = await observer.digest(ref, tag)
         decision = explicit(app, scheme, reason, tag, state.running, digest)
         assert isinstance(decision, Decision)  # noqa: S101 (its digest was given)
+        decision = replace(decision, sentence=sentence) if sentence else decision
         if decision.action == "deploy":
             await observer.prove(ref, digest)  # read back by digest before it is written
         full = await observer.built_from([decision.target.sha] if decision.target else [])
         built = full.get(decision.target.sha) if decision.target else None
-        item = Planned(decision, repository, built_from=built)
+        item = Planned(decision, repository, built_from=built, promoted=promoted)
         report.planned = [item]
         target = item.target
-        images = (ImageChange(app, target, reason, decision.sentence, item.built_from),) if target else ()
+        images = (
+            (ImageChange(app, target, reason, decision.sentence, item.built_from, *(promoted or ())),)
+            if target
+            else ()
+        )
         reconciler.project.fence.check()  # the last moment before the target writes
-        return Change(str(reason), actor, images, pins={app: tag})
+        return Change(str(reason), actor, images, pins={app: tag} if pin else {})
 
     report.applied = await reconciler.write(decide)
     if report.planned:

@@ -4,7 +4,7 @@ the run, what the target did and whether (and when) to try again."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from tagtrail.adapters.refs import Image
@@ -40,6 +40,8 @@ class Planned:
     tags_seen: int = 0
     created: dict[str, datetime] = field(default_factory=dict)
     review: Review | None = None  # the open pull request proposing this decision (deploy.git.pull_request)
+    promoted: tuple[str, str] | None = None  # a promotion: (the environment before, what it showed there)
+    soak_left: timedelta | None = None  # held by a soak: how long until it ends
 
     @property
     def app(self) -> str:

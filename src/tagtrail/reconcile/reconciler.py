@@ -23,9 +23,11 @@ from pathlib import Path
 
 from tagtrail.adapters.registry import ImageRef, RegistryClient
 from tagtrail.config import Config, parse_config
+from tagtrail.config.environments import view
 from tagtrail.errors import NotLeader, TagtrailError
 from tagtrail.reconcile.claims import Memory
 from tagtrail.reconcile.evaluate import Round, evaluate
+from tagtrail.reconcile.lanes import evidence_reader
 from tagtrail.reconcile.moved import MovedBase
 from tagtrail.reconcile.observe import Observer, Registry
 from tagtrail.reconcile.outcome import Planned, Report
@@ -33,7 +35,7 @@ from tagtrail.reconcile.record import records
 from tagtrail.reconcile.reviews import proposed, reviewed
 from tagtrail.targets.base import Applied, AppState, Change, Conflict, Decide, Declared, ImageChange
 from tagtrail.targets.capabilities import NARROWS
-from tagtrail.targets.factory import open_project
+from tagtrail.targets.factory import open_lanes, open_project
 from tagtrail.targets.project import Project
 
 Clock = Callable[[], datetime]
@@ -73,6 +75,19 @@ class Reconciler:
             finally:
                 await reconciler.project.aclose()
 
+    @classmethod
+    @asynccontextmanager
+    async def open_lanes(cls, config: Config, config_path: Path) -> AsyncIterator[list[Reconciler]]:
+        """A reconciler per environment, in the order builds go through them, sharing one registry client."""
+        async with RegistryClient(config.registries) as client:
+            projects: list[Project[Registry]] = open_lanes(config, config_path, client)
+            lanes = share_memory([cls(project) for project in projects])
+            try:
+                yield lanes
+            finally:
+                for lane in lanes:
+                    await lane.project.aclose()
+
     async def observer(self) -> Observer:
         """An observer for one run, with this reconciler's memory and every deploy branch (one fetch)."""
         deploy = self.project.config.deploy
@@ -92,6 +107,7 @@ class Reconciler:
         record: bool = True,
         automatic: bool = False,
         declared: Declared | None = None,
+        promote: Collection[str] = (),
     ) -> list[Planned]:
         """What a deploy would do, per app, writing nothing (but the decision log). `declared`: the target
         as the caller has just read it, not read again."""
@@ -100,9 +116,8 @@ class Reconciler:
         observer = await self.observer()
         try:
             config = with_pins(self.project.config, declared)
-            planned = await self._evaluate(
-                config, observer, select(declared.states, apps, self.project.target.where), automatic
-            )
+            states = select(declared.states, apps, self.project.target.where)
+            planned = await self._evaluate(config, observer, states, automatic, promote=promote)
             planned = reviewed(planned, declared.reviews)
         finally:
             await observer.close()
@@ -119,16 +134,18 @@ class Reconciler:
         dry_run: bool = False,
         skip_ci: bool | None = None,
         prefetch: bool = False,
+        promote: Collection[str] = (),
     ) -> Report:
         """Apply every pending update in one atomic change. With `prefetch` (named apps), their tag lists
-        are asked for while the target gets ready (git fetches). A replica that does not lead plans only."""
+        are asked for while the target gets ready (git fetches); `promote`: apps whose manual gate a person
+        opens. A replica that does not lead plans only."""
         if not self.leads():
             return Report(await self.plan(apps, actor=actor, record=False, automatic=automatic))
         observer = await self.observer()
         guess = None
         if prefetch and apps:
             observer.prefetch(ImageRef.parse(self.project.matcher.canonical(app)) for app in apps)
-            guess = self._guess(apps, observer, automatic, prove=not dry_run)
+            guess = self._guess(apps, observer, automatic, prove=not dry_run, promote=promote)
         report = Report([])
         first_config: list[str | None] = []
 
@@ -142,12 +159,16 @@ class Reconciler:
             else:
                 if taken is not None:
                     await taken.settle(cancel=False)  # its questions end before the same observer's next
-                planned = await self._evaluate(config, observer, states, automatic, prove=not dry_run)
+                planned = await self._evaluate(
+                    config, observer, states, automatic, prove=not dry_run, promote=promote
+                )
             report.planned = reviewed(planned, declared.reviews, say=False)
             git = config.deploy.git
             skip = bool(skip_ci) if skip_ci is not None else bool(git and git.skip_ci)
             images = tuple(
-                ImageChange(p.app, target, p.decision.reason, p.decision.sentence, p.built_from)
+                ImageChange(
+                    p.app, target, p.decision.reason, p.decision.sentence, p.built_from, *(p.promoted or ())
+                )
                 for p in report.planned
                 if (target := p.target) is not None
             )
@@ -187,7 +208,9 @@ class Reconciler:
                     raise written.give_up(attempts)
                 await writing.refresh()
 
-    def _guess(self, apps: list[str], observer: Observer, automatic: bool, *, prove: bool) -> _Guess | None:
+    def _guess(
+        self, apps: list[str], observer: Observer, automatic: bool, *, prove: bool, promote: Collection[str]
+    ) -> _Guess | None:
         """A hint's apps decided on what the target kept of its last read, while the write opens (a fetch
         and a checkout that take as long as deciding does), where the target can tell."""
         narrows = self.project.target.offers(NARROWS)
@@ -196,7 +219,7 @@ class Reconciler:
             return None
         states = select(peeked.states, apps)
         config = with_pins(self.project.config, peeked)
-        decided = self._evaluate(config, observer, states, automatic, prove=prove)
+        decided = self._evaluate(config, observer, states, automatic, prove=prove, promote=promote)
         return _Guess(peeked, states, asyncio.ensure_future(decided))
 
     def leads(self) -> bool:
@@ -215,7 +238,9 @@ class Reconciler:
             return self.project.config
         if declared.config_text is None or declared.config_text == seen[0]:
             return self.project.config
-        return parse_config(declared.config_text, str(self.project.config_path))
+        return view(
+            parse_config(declared.config_text, str(self.project.config_path)), self.project.environment
+        )
 
     async def _evaluate(
         self,
@@ -225,6 +250,7 @@ class Reconciler:
         automatic: bool,
         *,
         prove: bool = False,
+        promote: Collection[str] = (),
     ) -> list[Planned]:
         last = await asyncio.to_thread(self.project.log.last_automatic_deploys) if automatic else {}
         run = Round(
@@ -238,6 +264,8 @@ class Reconciler:
             self.project.config_path.parent,
             bases_moved=self.bases_moved,
             base_moved=self.moved_base,
+            evidence=evidence_reader(upstream) if (upstream := self.project.upstream) else None,
+            approved=frozenset(promote),
         )
         return await evaluate(run, states)
 
@@ -268,6 +296,14 @@ class _Guess:
         await asyncio.wait([self.task])
         if not self.task.cancelled():
             self.task.exception()  # retrieved: it was a guess
+
+
+def share_memory(lanes: list[Reconciler]) -> list[Reconciler]:
+    """The environments' reconcilers with one memory: what the claims checks learned of a digest cannot
+    change, so the build staging proved is not read again for prod."""
+    for lane in lanes[1:]:
+        lane.memory = lanes[0].memory
+    return lanes
 
 
 def select(

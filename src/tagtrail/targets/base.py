@@ -68,6 +68,8 @@ class ImageChange:
     reason: str
     sentence: str
     built_from: str | None = None
+    promoted_from: str | None = None  # a promotion: the environment it ran in first, and what it showed
+    evidence: str | None = None
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from tagtrail.adapters.history import DecisionLog, default_log_path
 from tagtrail.config import Config
+from tagtrail.config.environments import DEFAULT, names, view
 from tagtrail.config.model import DeployConfig
 from tagtrail.config.sections import register_section
 from tagtrail.errors import TagtrailError
@@ -55,25 +56,41 @@ def open_project(
     keep: bool = False,
     log: DecisionLog | None = None,
     target: Target | None = None,
+    environment: str = DEFAULT,
 ) -> Project[R]:
-    """The project of `config`, with the target its `deploy:` section chooses (`target`: one given)."""
-    project = Project(config, config_path, client, log or decision_log(config))
+    """The project of one environment of `config` (the one of a single deploy:), with the target its
+    section chooses (`target`: one given)."""
+    seen = view(config, environment)
+    project = Project(seen, config_path, client, log or decision_log(seen, environment), environment)
     project.target = target or _target(project, keep)
     return project
 
 
-def decision_log(config: Config) -> DecisionLog:
+def open_lanes(config: Config, config_path: Path, client: R, *, keep: bool = False) -> list[Project[R]]:
+    """A project per environment, in the order builds go through them, sharing the registry client; each
+    knows the one it takes builds from (`upstream`)."""
+    lanes = {
+        name: open_project(config, config_path, client, keep=keep, environment=name) for name in names(config)
+    }
+    for name, project in lanes.items():
+        before = config.environments[name].take_from if config.environments else None
+        project.upstream = lanes[before] if before else None
+        project.others = [other for other in lanes.values() if other is not project]
+    return list(lanes.values())
+
+
+def decision_log(config: Config, environment: str = DEFAULT) -> DecisionLog:
     path = config.deploy.decision_log
-    return DecisionLog(Path(path).expanduser() if path else default_log_path())
+    return DecisionLog(Path(path).expanduser() if path else default_log_path(), environment)
 
 
 def _target(project: Project[Any], keep: bool) -> Target:
     deploy = project.config.deploy
     chosen = [(kind, settings) for kind in KINDS.values() if (settings := _settings(deploy, kind.section))]
     if len(chosen) > 1:
-        names = " and ".join(f"deploy.{kind.section}" for kind, _ in chosen)
+        sections = " and ".join(f"deploy.{kind.section}" for kind, _ in chosen)
         both = "both" if len(chosen) == 2 else "all"
-        raise TagtrailError(f"{names} are {both} set: a deploy lands in one place; keep one")
+        raise TagtrailError(f"{sections} are {both} set: a deploy lands in one place; keep one")
     if not chosen:
         return _gitops(project, None, keep)  # it says which section is missing
     kind, settings = chosen[0]
@@ -88,7 +105,10 @@ def _settings(deploy: DeployConfig, section: str) -> BaseModel | None:
 def _gitops(project: Project[Any], settings: BaseModel | None, keep: bool) -> Target:
     from tagtrail.targets.gitops import GitOpsTarget  # noqa: PLC0415
 
-    return GitOpsTarget(project.config, project.config_path, project.matcher, keep=keep)
+    target = GitOpsTarget(project.config, project.config_path, project.matcher, keep=keep)
+    if target.pulls is not None and project.config.environments:
+        target.pulls.prefix = f"{target.pulls.prefix}{project.environment}/"  # each lane its own branches
+    return target
 
 
 def _kubernetes(project: Project[Any], settings: BaseModel, keep: bool) -> Target:

@@ -25,6 +25,7 @@ from tagtrail.adapters.refs import Matcher, Reference
 from tagtrail.config import Config
 from tagtrail.config.deployfiles import deploy_files, deploy_files_among, described
 from tagtrail.config.edit import remove_pin, set_pin
+from tagtrail.config.environments import lane_name
 from tagtrail.errors import GitError, TagtrailError
 from tagtrail.targets.base import Applied, C, Capability, Change, Conflict, Declared, Then, offered
 from tagtrail.targets.capabilities import CHECKOUT, NARROWS
@@ -197,7 +198,12 @@ class GitOpsTarget:
                 raise TagtrailError(self._no_config_here())
             text = declared.config_text
             for app, tag in sorted(change.pins.items()):
-                text = set_pin(text, app, tag, config_rel) if tag else remove_pin(text, app, config_rel)
+                lane = lane_name(self.config)
+                text = (
+                    set_pin(text, app, tag, config_rel, lane)
+                    if tag
+                    else remove_pin(text, app, config_rel, lane)
+                )
             if text != declared.config_text:
                 edits[config_rel] = text
         apps = sorted(changed)

@@ -281,6 +281,9 @@ def _plan(declared: Declared, change: Change) -> list[_Plan]:
             notes[annotation("by", app)] = change.actor
             notes[annotation("at", app)] = _now()
             notes[annotation("commit", app)] = item.built_from  # unknown: none, never the last build's
+            # a promotion: the environment it came from and its evidence (any other deploy removes them)
+            notes[annotation("promoted", app)] = item.promoted_from
+            notes[annotation("evidence", app)] = item.evidence
             causes.append(f"{app} {image.tag} ({item.reason})")
         for app, pin in change.pins.items():
             if app in workload.apps and workload.pin(app) != pin:

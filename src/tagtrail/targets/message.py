@@ -34,6 +34,18 @@ def commit_message(change: Change, changed: list[str], previous: dict[str, str |
         built = item.built_from or "?"
         body.append(
             f"{app}: {before or 'nothing'}\n  → {item.image.reference}\n  built from commit {built}; {item.sentence}"
+            + (f"\n  promoted from {item.promoted_from}: {item.evidence}" if item.promoted_from else "")
         )
-        stated.append(Trailers(app, item.reason, change.actor, before, item.image.reference, item.built_from))
+        stated.append(
+            Trailers(
+                app,
+                item.reason,
+                change.actor,
+                before,
+                item.image.reference,
+                item.built_from,
+                item.promoted_from,
+                item.evidence,
+            )
+        )
     return subject + "\n\n" + "\n\n".join(body) + "\n\n" + trailers.text(stated) + "\n"

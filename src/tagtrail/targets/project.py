@@ -1,4 +1,4 @@
-"""A project: what one tagtrail.yaml deploys with. It owns the config, the registry client, the decision log,
+"""A project: what one environment of a tagtrail.yaml deploys with. It owns the config, the registry client, the decision log,
 the source repository, the cluster connection, the fence and its target; `targets.factory.open_project`
 builds it from the config, and the reconciler, given one, keeps only the algorithm."""
 
@@ -16,6 +16,7 @@ from tagtrail.adapters.gitrepo import GitRepo
 from tagtrail.adapters.history import DecisionLog
 from tagtrail.adapters.refs import Matcher
 from tagtrail.config import Config
+from tagtrail.config.environments import DEFAULT
 from tagtrail.config.provenance import SourceConfig
 from tagtrail.errors import GitError
 from tagtrail.targets.base import Target
@@ -45,8 +46,13 @@ class Project(Generic[R]):
 
     target: Target
 
-    def __init__(self, config: Config, config_path: Path, client: R, log: DecisionLog) -> None:
-        self.config = config
+    def __init__(
+        self, config: Config, config_path: Path, client: R, log: DecisionLog, environment: str = DEFAULT
+    ) -> None:
+        self.config = config  # the environment's view of tagtrail.yaml (config.environments.view)
+        self.environment = environment  # its name; "default" for a single deploy:
+        self.upstream: Project[R] | None = None  # the environment it takes builds from (`from:`)
+        self.others: list[Project[R]] = []  # the config's other environments (what retention must keep)
         self.config_path = config_path
         self.client = client
         self.log = log

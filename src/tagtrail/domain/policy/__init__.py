@@ -8,7 +8,8 @@ Guards, each a DESIGN invariant:
   timestamp says (builds finish out of order); a newer build of the same code is (base-image: on a moved base);
 - every deploy pins the digest, and a tag already deployed with its digest is not deployed again;
 - a pinned app holds at its pin; at most one automatic deploy per app per cooldown window;
-- a tag's claims are checked (`provenance`): a refused candidate is skipped, the next one considered.
+- a tag's claims are checked (`provenance`): a refused candidate is skipped, the next one considered;
+- an environment that takes builds from another (a `Gate`) deploys only what ran well there (`_gate`).
 
 The policy never fetches: where it needs a fact it does not have, it returns what it needs (NeedCreated,
 NeedAncestry, NeedDigest, NeedCommit, …) and the reconciler asks it again with the answer. Deciding again
@@ -20,10 +21,13 @@ from tagtrail.domain.policy._values import (
     Action,
     AppPolicy,
     Decision,
+    Evidence,
     Facts,
+    Gate,
     Need,
     NeedAncestry,
     NeedCreated,
+    NeedEvidence,
     Running,
 )
 from tagtrail.domain.provenance import NeedDigest
@@ -33,11 +37,14 @@ __all__ = [
     "Action",
     "AppPolicy",
     "Decision",
+    "Evidence",
     "Facts",
+    "Gate",
     "Need",
     "NeedAncestry",
     "NeedCreated",
     "NeedDigest",
+    "NeedEvidence",
     "Reason",
     "Running",
     "decide",

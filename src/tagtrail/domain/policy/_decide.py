@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from tagtrail.domain import provenance
+from tagtrail.domain.humanize import soak as duration
 from tagtrail.domain.policy._values import AppPolicy, Decision, Facts, Need, NeedCreated, Running
 from tagtrail.domain.policy._walk import Context, candidates, first_acceptable
 from tagtrail.domain.provenance import NeedDigest
@@ -64,6 +65,10 @@ def decide(app: str, scheme: Scheme, policy: AppPolicy, running: Running, facts:
         wait = int((policy.cooldown - (facts.now - facts.last_automatic)).total_seconds())
         why = f"{chosen.tag} waits {wait} s: one automatic deploy per cooldown"
         return ctx.decision("hold", Reason.COOLDOWN, why, chosen, behind)
+    if policy.gate is not None and facts.evidence is not None and facts.evidence.since is not None:
+        ran = duration(facts.now - facts.evidence.since)
+        why = f"{chosen.tag} ran well in {policy.gate.source} for {ran}: promoted"
+        return _with_digest(ctx, ctx.decision("deploy", Reason.PROMOTED, why, chosen, behind))
     if ctx.current is None:
         why = f"{running.tag or 'nothing'} is not a build of the scheme: deploying the newest eligible build"
         return _with_digest(ctx, ctx.decision("deploy", Reason.RUNNING_UNKNOWN, why, chosen, behind))
@@ -115,6 +120,9 @@ def _staying(ctx: Context, policy: AppPolicy, chosen: ParsedTag | None, behind: 
     """What runs stays: say why (newer builds that a guard held back are worth saying), and pin its digest
     where the files do not."""
     running = ctx.running
+    if ctx.gated.said:  # an environment's gate: what it said of the newest build it held back
+        code, why = ctx.gated.said[0]
+        return ctx.decision("hold", code, why, chosen, behind)
     if ctx.refusals:  # the newest refused candidate's reason; the others are counted in `ignored`
         first = ctx.refusals[0]
         return ctx.decision("hold", first.code, first.sentence, chosen, behind)
@@ -124,6 +132,9 @@ def _staying(ctx: Context, policy: AppPolicy, chosen: ParsedTag | None, behind: 
     if ctx.ignored["ancestor-of-running"]:
         why = "the newer tags are of commits the running one already contains"
         return ctx.decision("hold", Reason.ANCESTOR_OF_RUNNING, why, chosen, behind)
+    if ctx.gated.absent and policy.gate is not None:
+        why = f"the newer builds have not run in {policy.gate.source} yet"
+        return ctx.decision("hold", Reason.NOT_IN_SOURCE, why, chosen, behind)
     if chosen is None:
         return ctx.decision("nothing", Reason.UP_TO_DATE, f"nothing newer than {running.tag}", None, behind)
     if running.digest is None:

@@ -24,6 +24,16 @@ Action = Literal["deploy", "hold", "nothing"]
 
 
 @dataclass(frozen=True)
+class Gate:
+    """An environment that takes builds from another (`from`): how long they must have run well there
+    (`soak`), and whether a person promotes them (`manual`)."""
+
+    source: str
+    soak: timedelta = timedelta(0)
+    manual: bool = False
+
+
+@dataclass(frozen=True)
 class AppPolicy:
     """What the config says about one app."""
 
@@ -31,6 +41,27 @@ class AppPolicy:
     min_age: timedelta = timedelta(0)
     cooldown: timedelta = timedelta(0)
     pin: str | None = None
+    gate: Gate | None = None
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the environment a gate takes from says of one app: the build it runs, since when it has run
+    there rolled out and ready (None: not yet, or no record of it), the builds that failed there (rolled
+    back, or their rollout failed) with why, and whether a person pinned it there."""
+
+    tag: str | None
+    digest: str | None
+    since: datetime | None = None
+    failed: Mapping[str, str] = field(default_factory=dict)
+    pinned: bool = False
+
+
+@dataclass(frozen=True)
+class NeedEvidence:
+    """What the environment `source` runs of this app, since when, and what failed there."""
+
+    source: str
 
 
 @dataclass(frozen=True)
@@ -80,7 +111,16 @@ class NeedAncestry:
     pairs: tuple[tuple[str, str], ...]
 
 
-Need = NeedCreated | NeedAncestry | NeedDigest | NeedCommit | NeedRevision | NeedSignature | NeedAttestation
+Need = (
+    NeedCreated
+    | NeedAncestry
+    | NeedEvidence
+    | NeedDigest
+    | NeedCommit
+    | NeedRevision
+    | NeedSignature
+    | NeedAttestation
+)
 
 
 @dataclass(frozen=True)
@@ -98,3 +138,5 @@ class Facts:
     total_tags: int = 0
     claims: Claims = field(default_factory=Claims)
     base_rebuilt: frozenset[str] = frozenset()  # shas of builds of the running code on its moved base image
+    evidence: Evidence | None = None  # what the environment the gate takes from says (NeedEvidence)
+    approved: bool = False  # a person promotes (a manual gate opens for them)

@@ -10,6 +10,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from tagtrail.domain import provenance
+from tagtrail.domain.policy import _gate as gate
+from tagtrail.domain.policy._gate import Gated
 from tagtrail.domain.policy._values import (
     Action,
     AppPolicy,
@@ -39,6 +41,7 @@ class Context:
     ignored: Counter[str]
     branch_names: dict[str, tuple[str, ...]] = field(default_factory=dict)  # tag token → branches
     refusals: list[Refusal] = field(default_factory=list)
+    gated: Gated = field(default_factory=Gated)  # what an environment's gate said of the candidates
 
     def refuse(self, refusal: Refusal, *, first: bool = False) -> None:
         self.ignored[refusal.code] += 1
@@ -91,7 +94,10 @@ def candidates(ctx: Context) -> Candidates | NeedCreated:
     return ordered
 
 
-def first_acceptable(ctx: Context, ordered: Candidates, policy: AppPolicy) -> ParsedTag | Need | None:
+# one branch per guard: the walk reads as the list of guards, in the order they are asked
+def first_acceptable(  # noqa: PLR0912
+    ctx: Context, ordered: Candidates, policy: AppPolicy
+) -> ParsedTag | Need | None:
     """The newest candidate that passes every guard, the running tag itself, or None."""
     for candidate in ordered:
         if candidate.tag == ctx.running.tag:
@@ -104,6 +110,12 @@ def first_acceptable(ctx: Context, ordered: Candidates, policy: AppPolicy) -> Pa
         if older:
             ctx.ignored["older-than-running"] += 1
             continue
+        if policy.gate is not None:  # an environment after another: only what ran well there
+            shut = gate.closed(ctx.gated, candidate, policy.gate, ctx.facts, ctx.app)
+            if shut is True:
+                continue
+            if shut is not False:
+                return shut
         claims = ctx.facts.claims
         screened = provenance.screen(candidate, ctx.branch_names, claims, ctx.facts.now)
         future = isinstance(screened, Refusal) and screened.code is Reason.DATED_IN_THE_FUTURE

@@ -17,7 +17,7 @@ A place that cannot be read stops the plan: nothing is deleted blind.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 
@@ -43,6 +43,13 @@ class Protected:
     pins: set[str] = field(default_factory=set)
     rollback: set[str] = field(default_factory=set)
     digests: set[str] = field(default_factory=set)  # running and rollback builds, by digest
+
+    def merge(self, other: Protected) -> None:
+        """Keep what `other` keeps too (another environment's)."""
+        self.running |= other.running
+        self.pins |= other.pins
+        self.rollback |= other.rollback
+        self.digests |= other.digests
 
     def add(self, kind: set[str], tag: str | None, digest: str | None) -> None:
         if tag:
@@ -85,13 +92,18 @@ async def protected(
         _declared(view, apps, found)
         _rollback(config, history, apps, found)
     branch = "tagtrail.yaml on the deploy branch"  # a pin there that does not parse stops the prune
-    for pins in [config.deploy.pins, *(parse_config(t, branch).deploy.pins for t in sorted(texts))]:
+    for pins in [*_pins(config), *(p for t in sorted(texts) for p in _pins(parse_config(t, branch)))]:
         for app in apps:
             if pins.get(app):
                 found[app].pins.add(pins[app])
     if cluster is not None:
         await _cluster(cluster, apps, found)
     return {app: found[app] for app in apps}
+
+
+def _pins(config: Config) -> list[Mapping[str, str]]:
+    """deploy.pins and every environment's own."""
+    return [config.deploy.pins, *(lane.pins for lane in config.environments.values())]
 
 
 def _declared(declared: Declared, apps: Iterable[str], found: dict[str, Protected]) -> None:

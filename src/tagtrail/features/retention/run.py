@@ -32,6 +32,10 @@ async def prune(
     declared = await project.target.declared()
     names = sorted(select(declared.states, apps))
     keep = await protected(config, project.target, names, project.cluster(), declared=declared)
+    for other in project.others:  # what any environment runs, pins or may roll back to
+        theirs = await protected(other.config, other.target, names, other.cluster())
+        for app, kept in theirs.items():
+            keep[app].merge(kept)
     client = project.client
     if not isinstance(client, RegistryClient):  # a fake registry of the fast tests cannot delete
         raise TagtrailError("prune needs a registry client that can delete (RegistryClient)")
@@ -46,7 +50,8 @@ async def prune_project(
     config: Config, config_path: Path, apps: list[str] | None = None, *, delete: bool = False, actor: str
 ) -> tuple[PruneReport, int]:
     """`prune` with a reconciler and a client of its own; also returns the requests spent."""
-    async with Reconciler.open(config, config_path) as reconciler:
+    async with Reconciler.open_lanes(config, config_path) as lanes:
+        reconciler = lanes[0]
         report = await prune(reconciler, apps, delete=delete, actor=actor)
         client = reconciler.project.client
         assert isinstance(client, RegistryClient)  # noqa: S101 (Reconciler.open makes one)

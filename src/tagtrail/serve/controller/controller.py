@@ -27,6 +27,7 @@ from tagtrail.errors import ConfigError, GitError, TagtrailError
 from tagtrail.reconcile import Reconciler, Report, history
 from tagtrail.reconcile.outcome import Outcome, outcome_of
 from tagtrail.serve.controller import announce, leadership, snapshot
+from tagtrail.serve.controller import lanes as environments
 from tagtrail.serve.controller.bases import BaseWatch
 from tagtrail.serve.controller.decisions import Decisions
 from tagtrail.serve.controller.hints import Hints
@@ -37,7 +38,6 @@ from tagtrail.serve.controller.rollouts import Rollouts
 from tagtrail.serve.controller.schedule import WHOLE, Schedule
 from tagtrail.serve.controller.triggers import Coalescer
 from tagtrail.serve.metrics import Metrics
-from tagtrail.targets.factory import open_project
 
 log = logging.getLogger("tagtrail.controller")
 ACTOR = "tagtrail serve"
@@ -86,14 +86,15 @@ class Controller:
 
     def _new_reconciler(self) -> Reconciler:
         self.client = RegistryClient(self.config.registries)
+        self.lanes = environments.Lanes()  # the environments after the first (the dashboard's), in order
         if self._reconcilers is not None:
             return self._reconcilers(self.config, self.config_path)
         self.client.stats.subscribe(
             lambda registry, status: self.metrics.registry_requests.labels(registry, status).inc()
         )
-        reconciler = Reconciler(open_project(self.config, self.config_path, self.client, keep=True))
-        reconciler.project.fence.by = self.elector.check if self.elector is not None else None
-        return self.bases.applied(reconciler)
+        lanes = environments.reconcilers(self.config, self.config_path, self.client, self.elector)
+        self.lanes = environments.Lanes(lanes[1:])
+        return self.bases.applied(lanes[0])
 
     # Lifecycle and config -----------------------------------------------------------------------------
 
@@ -120,8 +121,7 @@ class Controller:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
-        await self.reconciler.project.target.aclose()
-        await self.client.aclose()
+        await environments.close([self.reconciler, *self.lanes.after], self.client)
 
     async def reload(self, *, hint: bool = True) -> bool:
         """Read the config again (in a worker thread); a bad one is reported and the running one kept."""
@@ -136,7 +136,7 @@ class Controller:
             )
             self.live.publish("config")
             return False
-        old, old_target = self.client, self.reconciler.project.target
+        old, old_lanes = self.client, [self.reconciler, *self.lanes.after]
         self.status.config_error = None
         self.config, self._config_text = config, text
         self.notifier = self.results.notifier = self.pruner.notifier = Notifier.from_config(config)
@@ -144,7 +144,7 @@ class Controller:
         self.hints.forget_commits()
         self.commit_url = snapshot.commit_url(self.config, self.config_path)
         await old.aclose()
-        await old_target.aclose()
+        await environments.close(old_lanes)
         log.info("config reloaded from %s", self.config_path)
         self.live.publish("config")
         if hint:
@@ -251,6 +251,7 @@ class Controller:
         await self.results.succeeded(report, self.config.notify.registry_errors, counted=counted)
         self.rollouts.follow(self.reconciler, report, self._rolled_out)
         self.schedule.reported(report.outcomes(), interval_of(self.config), self.config.serve.jitter)
+        await self.lanes.run(chosen, actor, automatic, self.rollouts, self._rolled_out, self.schedule)
         return report
 
     # Dashboard actions (recorded with their actor) ----------------------------------------------------

@@ -71,6 +71,11 @@ class Schedule:
             [a for a, o in outcomes.items() if o not in (Outcome.RETRY, Outcome.STALLED)], interval, jitter
         )
 
+    def sooner(self, app: str, seconds: float) -> None:
+        """Look at `app` again in `seconds` at the latest (a soak ends then), unless it is due before."""
+        at = self.clock() + seconds
+        self._due[app] = min(self._due.get(app, at), at)
+
     def when(self, app: str) -> float | None:
         """When the app is polled next (the clock's time), if it is scheduled."""
         return self._due.get(app)

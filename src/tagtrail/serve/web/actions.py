@@ -1,4 +1,4 @@
-"""The dashboard's actions: POST /apps/{app}/deploy|rollback|pin|unpin.
+"""The dashboard's actions: POST /apps/{app}/deploy|rollback|pin|unpin|promote.
 
 An action needs a session, a same-origin request and the session's CSRF token; it is recorded with the
 signed-in actor, and its outcome comes back to the app's page as a flash message or an error.
@@ -73,6 +73,12 @@ class Actions:
             action = partial(reconcile.pin, app=app, tag=tag, actor=actor)
         elif verb == "unpin":
             action = partial(reconcile.unpin, app=app, actor=actor)
+        elif verb == "promote":  # through the gate of the environment named, as `tagtrail promote` does
+            to = form_field(form, "to") or ""
+            lane = controller.lanes.of(to)
+            if lane is None or to not in controller.lanes.gated():
+                raise TagtrailError(f"no environment '{to[:40]}' takes builds from another")
+            action = lambda _first: reconcile.promote(lane, app, None, actor=actor)  # noqa: E731
         else:
             raise TagtrailError(f"no action '{verb}'")
         report = await controller.act(action, actor)

@@ -21,6 +21,7 @@ from tagtrail import __version__
 from tagtrail.domain.humanize import age, share, span
 from tagtrail.domain.policy import eligible_build
 from tagtrail.errors import TagtrailError
+from tagtrail.reconcile import Planned
 from tagtrail.serve.controller import Controller
 from tagtrail.serve.controller.snapshot import Snapshot
 from tagtrail.serve.web.auth import (
@@ -101,8 +102,15 @@ class Dashboard:
         counts = {state: sum(1 for r in rows if r.state == state) for state in ("behind", "pinned", "error")}
         bases = {app: base for app, base in self.controller.bases.rows.items() if base.moved}
         counts["base_moved"] = len(bases)
+        lanes = {r.app: self._environments(r.app) for r in rows} if self.controller.lanes.after else {}
         return self.page(
-            request, "index.html", rows=rows, counts=counts, bases=bases, snapshot=self.controller.snapshot
+            request,
+            "index.html",
+            rows=rows,
+            counts=counts,
+            bases=bases,
+            snapshot=self.controller.snapshot,
+            lanes=lanes,
         )
 
     async def app_page(self, request: Request) -> Response:
@@ -135,7 +143,19 @@ class Dashboard:
             link=lambda sha: commit_link(commit_url, sha),
             can_roll_back_to=can_roll_back_to,
             base=self.controller.bases.rows.get(app),
+            environments=self._environments(app),
+            promote_to=self.controller.lanes.gated(),
+            histories=await self.controller.lanes.histories(app, self.controller.lock),
         )
+
+    def _environments(self, app: str) -> list[tuple[str, Planned | None]]:
+        """The app in each environment, in order (empty for a single deploy:): the first's decision is the
+        controller's own, the others' from their last reconcile."""
+        later = self.controller.lanes.row(app)
+        if not later:
+            return []
+        first = self.controller.reconciler.project.environment
+        return [(first, self.controller.status.planned.get(app)), *later]
 
     async def events(self, request: Request) -> Response:
         """Server-sent events: one line whenever the table changed, so open pages refresh themselves."""

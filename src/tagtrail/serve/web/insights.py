@@ -21,7 +21,7 @@ from starlette.responses import RedirectResponse, Response
 from tagtrail.config import Config
 from tagtrail.config.types import parse_duration
 from tagtrail.errors import TagtrailError
-from tagtrail.features.insights import DEFINITIONS, Insights
+from tagtrail.features.insights import DEFINITIONS, Insights, Measures
 from tagtrail.features.insights.project import DeployFacts, decision_log_of, read_facts
 from tagtrail.serve.web.charts import Chart, deploys_over_time, lead_time_distribution
 from tagtrail.targets.capabilities import CHECKOUT, Checkout
@@ -67,8 +67,8 @@ class InsightsCache:
             checkout = controller.reconciler.project.target.offers(CHECKOUT)
             if checkout is None:
                 return None
-            async with controller.lock:
-                facts = await asyncio.to_thread(_read, controller.config, checkout)
+            async with controller.lock:  # the first environment's view (its deploy files, its log)
+                facts = await asyncio.to_thread(_read, controller.reconciler.project.config, checkout)
             self._facts, self._key = facts, key
             return facts
 
@@ -130,7 +130,24 @@ class InsightsPages:
             lead_time_distribution("lead", insights.events, "Lead time of the deploys"),
         )
         context["read"] = facts.reading
+        context["environments"] = await self._environments(insights, window)
         return pages.page(request, "insights.html", **context)
+
+    async def _environments(self, first: Insights, window: timedelta) -> list[tuple[str, Measures]]:
+        """Each environment's overall measures (the lead time to it, its change failure rate), the first's
+        from the page's own; empty for a single deploy:. The later ones are read when the page is."""
+        controller = self.controller
+        if not controller.lanes.after:
+            return []
+        found = [(controller.reconciler.project.environment, first.overall)]
+        for lane in controller.lanes.after:
+            checkout = lane.project.target.offers(CHECKOUT)
+            if checkout is None:
+                continue
+            async with controller.lock:
+                facts = await asyncio.to_thread(_read, lane.project.config, checkout)
+            found.append((lane.project.environment, facts.insights(window, datetime.now(UTC)).overall))
+        return found
 
     async def app_charts(self, app: str) -> AppCharts | None:
         """The app's deploys over the last 90 days (restores marked) and its lead times; None when the
