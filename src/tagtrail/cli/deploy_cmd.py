@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Awaitable, Callable
 from datetime import UTC
 from typing import Annotated, TypeVar
@@ -19,8 +18,8 @@ from tagtrail.cli.cluster import (
     cluster_text,
     print_applying,
     print_followed,
-    written,
 )
+from tagtrail.cli.deployed import deploy_record, pin_result, report_outcome
 from tagtrail.cli.lanes import EnvOption, lanes_view, run_each, run_one
 from tagtrail.cli.output import escape
 from tagtrail.cli.planned import plan_table, planned_record, say_refusals, short_age
@@ -28,7 +27,7 @@ from tagtrail.reconcile import Reconciler, Report
 from tagtrail.reconcile.applied import Applying, Deployed, follow_applied
 from tagtrail.reconcile.follow import Followed, follow
 from tagtrail.reconcile.placed import placed
-from tagtrail.targets.base import Applied, Reviewing, Rollouts, Then
+from tagtrail.targets.base import Rollouts, Then
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 AppsArgument = Annotated[
@@ -43,6 +42,11 @@ EXIT_UNREAD = 4  # some apps could not be read from the registry: they were not 
 
 
 T = TypeVar("T")
+
+
+def _then_command(current: State) -> str | None:
+    git = current.config().deploy.git
+    return git.then if git else None
 
 
 def _run(current: State, work: Callable[[Reconciler], Awaitable[T]], env: str | None = None) -> T:
@@ -135,13 +139,13 @@ def deploy(
     said = []
     for name, (report, applying, followed) in lanes:
         if json:
-            record = _deploy_record(report, applying, followed, dry_run)
+            record = deploy_record(report, applying, followed, dry_run)
             said.append(({"environment": name} if several else {}) | record)
             continue
         if several:
             output.stderr.print(f"[bold]{escape(name)}[/]", highlight=False)
         plan_table(report.planned)
-        _report_outcome(current, report, dry_run)
+        report_outcome(report, dry_run, _then_command(current))
         print_applying(applying)
         print_followed(followed)
     if json:
@@ -161,68 +165,6 @@ def deploy(
         raise typer.Exit(EXIT_UNREAD)
     if detailed_exitcode and all(report.applied.commit is None for report in reports):
         raise typer.Exit(EXIT_NOTHING)
-
-
-def _deploy_record(
-    report: Report, applying: Applying | None, followed: list[Followed], dry_run: bool
-) -> dict[str, object]:
-    outcome = report.applied
-    rollouts, then = Rollouts.of(outcome.details), outcome.details.get(Then)
-    return {
-        "apps": [planned_record(p) for p in report.planned],
-        "changed": report.changed,
-        "commit": outcome.commit,
-        "pushed": outcome.pushed,
-        "attempts": outcome.attempts,
-        "dry_run": dry_run,
-        "then": {"exit": then.exit, "output": then.output} if then is not None else None,
-        "pending_review": {
-            app: {"number": r.number, "url": r.url}
-            for app, r in Reviewing.of(outcome.details).pending.items()
-        },
-        "rollouts": rollouts.ended,
-        "rolled_back": rollouts.rolled_back,
-        "failed": rollouts.failed,
-        "followed": [{"app": f.app, "ok": f.ok, "sentence": f.sentence} for f in followed],
-    } | ({} if applying is None else {"applied": applying_record(applying)})
-
-
-def _report_outcome(current: State, report: Report, dry_run: bool) -> None:
-    outcome = report.applied
-    if dry_run:
-        if not outcome.files:
-            output.stderr.print("nothing to deploy")
-        for path, text in outcome.files.items():
-            before = outcome.before.get(path) or ""
-            diff = difflib.unified_diff(
-                before.splitlines(keepends=True), text.splitlines(keepends=True), f"a/{path}", f"b/{path}"
-            )
-            output.stdout.print("".join(diff), end="", highlight=False, markup=False)
-        return
-    if _said_pending(outcome):
-        return
-    if outcome.commit is None:
-        output.stderr.print("nothing to deploy: every app is current, held or pinned", highlight=False)
-        return
-    retried = f" after {outcome.attempts} attempts" if outcome.attempts > 1 else ""
-    output.stderr.print(
-        f"[green]✓[/] {', '.join(report.changed)}: {written(outcome)}{retried}", highlight=False
-    )
-    rollouts = Rollouts.of(outcome.details)
-    for name, how in rollouts.ended.items():
-        if name not in rollouts.rolled_back and name not in rollouts.failed:
-            output.stderr.print(f"rollout of {name}: {escape(how)}", highlight=False)
-    for name, why in {**rollouts.failed, **rollouts.rolled_back}.items():
-        verb = "rolled back" if name in rollouts.rolled_back else "left as it is"
-        output.stderr.print(f"[red]✗[/] {name}: {escape(why)} ({verb})", highlight=False)
-    then = outcome.details.get(Then)
-    if then is not None:
-        status = "[green]ok[/]" if then.exit == 0 else f"[red]failed with exit {then.exit}[/]"
-        git = current.config().deploy.git
-        command = git.then if git else None
-        output.stderr.print(f"then: {escape(command or '')} {status}", highlight=False)
-        if then.output:
-            output.stderr.print(then.output.rstrip(), markup=False, highlight=False)
 
 
 @app.command("status")
@@ -345,27 +287,6 @@ def history(
     output.print_table(table)
 
 
-def _said_pending(applied: Applied) -> bool:
-    """The pull requests a write proposed (deploy.git.pull_request): deployed once merged."""
-    pending = Reviewing.of(applied.details).pending
-    for name, review in pending.items():
-        output.stderr.print(f"[yellow]…[/] {name}: pending-review {escape(review.shown)}", highlight=False)
-    return bool(pending)
-
-
-def _pin_result(report: Report, what: str) -> None:
-    outcome = report.applied
-    if _said_pending(outcome):
-        return
-    if outcome.commit is None:
-        output.stderr.print(f"{what}: nothing to change", highlight=False)
-        return
-    output.stderr.print(f"[green]✓[/] {what}: {written(outcome)}", highlight=False)
-    rollouts = Rollouts.of(outcome.details)
-    for name, why in {**rollouts.failed, **rollouts.rolled_back}.items():
-        output.stderr.print(f"[red]✗[/] {name}: {escape(why)}", highlight=False)
-
-
 @app.command("rollback")
 def rollback(
     ctx: typer.Context,
@@ -384,7 +305,7 @@ def rollback(
     rollback in one an environment takes from stops that build's promotion."""
     report = _run(state(ctx), lambda r: reconcile.rollback(r, app_name, to, actor="tagtrail rollback"), env)
     target = report.planned[0].target if report.planned else None
-    _pin_result(report, f"{app_name} rolled back to {target.tag if target else to} and pinned")
+    pin_result(report, f"{app_name} rolled back to {target.tag if target else to} and pinned")
 
 
 @app.command("pin")
@@ -406,7 +327,7 @@ def pin(
     report = _run(
         state(ctx), lambda r: reconcile.pin(r, app_name, tag, actor="tagtrail pin", force=force), env
     )
-    _pin_result(report, f"{app_name} pinned at {tag}")
+    pin_result(report, f"{app_name} pinned at {tag}")
 
 
 @app.command("unpin")
@@ -416,4 +337,4 @@ def unpin(
     """Remove APP's pin (one commit; in --env's environment): the next deploy moves it to the newest
     eligible build again."""
     report = _run(state(ctx), lambda r: reconcile.unpin(r, app_name, actor="tagtrail unpin"), env)
-    _pin_result(report, f"{app_name} unpinned")
+    pin_result(report, f"{app_name} unpinned")

@@ -10,10 +10,6 @@ point converges without duplicates. git blocks, so every git step runs in a work
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-import subprocess
-import tempfile
 from collections.abc import AsyncIterator, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
@@ -27,18 +23,15 @@ from tagtrail.config.deployfiles import deploy_files, deploy_files_among, descri
 from tagtrail.config.edit import remove_pin, set_pin
 from tagtrail.config.environments import lane_name
 from tagtrail.errors import GitError, TagtrailError
-from tagtrail.targets.base import Applied, C, Capability, Change, Conflict, Declared, Then, offered
+from tagtrail.targets.base import Applied, C, Capability, Change, Conflict, Declared, offered
 from tagtrail.targets.capabilities import CHECKOUT, NARROWS
+from tagtrail.targets.commit import commit_paths, run_then, write_file
 from tagtrail.targets.files import find_all, read_state, rewrite_all, states_of
 from tagtrail.targets.index import DeployIndex
 from tagtrail.targets.latest import Latest
 from tagtrail.targets.message import commit_message
 from tagtrail.targets.pulls import PullRequests
 from tagtrail.targets.workcopy import WorkingCopies, WorkingCopy
-
-DEFAULT_AUTHOR = ("tagtrail", "tagtrail@localhost")
-THEN_OUTPUT_CAP = 64 * 1024
-THEN_TIMEOUT = 3600
 
 
 class GitOpsTarget:
@@ -253,49 +246,8 @@ class GitOpsTarget:
     def _commit_files(self, copy: WorkingCopy, files: Mapping[str, str], message: str) -> None:
         """Write `files` (path → text) in the copy and commit them there."""
         for path, text in files.items():
-            _write(copy.repo.root / path, text)
-        self._commit(copy, list(files), message)
-
-    def _commit(self, copy: WorkingCopy, paths: list[str], message: str) -> None:
-        name, email = _author(self.settings.author, copy.repo)
-        env = {
-            "GIT_AUTHOR_NAME": name,
-            "GIT_AUTHOR_EMAIL": email,
-            "GIT_COMMITTER_NAME": name,
-            "GIT_COMMITTER_EMAIL": email,
-        }
-        with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as handle:
-            handle.write(message)
-        try:
-            # `commit -- PATHS` takes those files as they are; only a file git does not know yet needs `add`
-            committed, _ = copy.repo.try_run(
-                "commit", "--quiet", "--no-verify", "-F", handle.name, "--", *paths, env=env
-            )
-            if not committed:
-                copy.repo.run("add", "--", *paths)
-                copy.repo.run("commit", "--quiet", "--no-verify", "-F", handle.name, "--", *paths, env=env)
-        finally:
-            os.unlink(handle.name)
-
-    def _then(self, copy: WorkingCopy, applied: Applied) -> None:
-        command = self.settings.then
-        if not command or applied.commit is None:
-            return
-        try:
-            # deploy.git.then is a shell command line the user wrote in their own config, on purpose.
-            result = subprocess.run(  # noqa: S602
-                command,
-                shell=True,
-                cwd=copy.repo.root if copy.mode != "worktree" else self.project_root,
-                env=then_environment(os.environ, self.settings.then_env),
-                capture_output=True,
-                text=True,
-                timeout=THEN_TIMEOUT,
-                check=False,
-            )
-            applied.details.add(Then(result.returncode, (result.stdout + result.stderr)[-THEN_OUTPUT_CAP:]))
-        except subprocess.TimeoutExpired:
-            applied.details.add(Then(-1, f"`{command}` did not finish within an hour"))
+            write_file(copy.repo.root / path, text)
+        commit_paths(copy, list(files), message, self.settings.author)
 
 
 class _Writing:
@@ -334,7 +286,7 @@ class _Writing:
                 )
             return Conflict(push.detail, lambda attempts: _pushed_over(copy.branch, attempts, push.detail))
         target.index.wrote(None if change.pins else applied.commit, applied.files, found)
-        await asyncio.to_thread(target._then, copy, applied)
+        await asyncio.to_thread(run_then, target.settings, copy, target.project_root, applied)
         return applied
 
     async def refresh(self) -> None:
@@ -358,33 +310,3 @@ class _Read(Declared):
 
 
 # What every command needs to run at all; nothing here is a secret.
-THEN_BASE_ENV = ("PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TERM")
-
-
-def then_environment(environ: Mapping[str, str], allowed: list[str]) -> dict[str, str]:
-    """The environment `deploy.git.then` runs with: the basics and what `then_env` names, nothing else.
-    tagtrail.yaml on the deploy branch is code anyone with push rights writes; the dashboard token,
-    webhook secrets and registry credentials in tagtrail's own environment must not be theirs to read."""
-    keep = set(THEN_BASE_ENV) | set(allowed)
-    return {k: v for k, v in environ.items() if k in keep or k.startswith("LC_")}
-
-
-def _write(path: Path, text: str) -> None:
-    """Replace a file atomically, keeping its line endings as given (no newline translation)."""
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tagtrail")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        if path.exists():
-            shutil.copymode(path, temp)
-        os.replace(temp, path)
-    except OSError as exc:
-        Path(temp).unlink(missing_ok=True)
-        raise TagtrailError(f"cannot write {path}: {exc.strerror}") from None
-
-
-def _author(configured: str | None, repo: GitRepo) -> tuple[str, str]:
-    if configured:
-        name, _, email = configured.partition(" <")
-        return name, email.rstrip(">")
-    return repo.identity() or DEFAULT_AUTHOR

@@ -22,7 +22,7 @@ from typing import Literal
 
 from tagtrail.adapters.gitrepo import GitRepo
 from tagtrail.config.deployfiles import pathspecs
-from tagtrail.config.model import GitTargetConfig
+from tagtrail.config.gittarget import GitTargetConfig
 from tagtrail.errors import GitError, TagtrailError
 from tagtrail.targets.lock import CheckoutLock
 

@@ -80,8 +80,7 @@ class Controller:
         self.elector = leadership.elector_for(self.config, self.metrics, self.hint_all)
         self._lease: asyncio.Task[None] | None = None
         self.reconciler = self._new_reconciler()
-        # the leader's, on a follower
-        self.decisions = Decisions(lambda: self.reconciler.project.log, self.elector)
+        self.decisions = Decisions(lambda: self.reconciler.project.log, self.elector)  # the leader's
         self.commit_url = snapshot.commit_url(self.config, self.config_path)
 
     def _new_reconciler(self) -> Reconciler:
