@@ -272,11 +272,19 @@ def test_a_rollback_supersedes_the_pending_automatic_pull_request(lab: Callable[
     run(go)
 
 
-def test_a_token_without_rights_fails_in_one_line(
+def objects(remote: Path) -> set[str]:
+    """Every object the bare repository holds, reachable or not: a push leaves its objects behind even
+    where the branch it made was deleted again."""
+    listed = git(remote, "cat-file", "--batch-all-objects", "--batch-check=%(objectname)")
+    return set(listed.split())
+
+
+def test_a_read_only_token_fails_in_one_line_before_anything_is_pushed(
     lab: Callable[..., Lab], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     it = lab()
     monkeypatch.setenv("GITHUB_TOKEN", it.github.weak_token)
+    held = objects(it.github.remote)
 
     async def go() -> None:
         async with kept(it.project) as reconciler:
@@ -284,9 +292,12 @@ def test_a_token_without_rights_fails_in_one_line(
                 await reconciler.run(actor="test", automatic=True)
             said = str(caught.value)
             assert "\n" not in said
+            assert "may only read acme/homelab" in said
             assert "Contents and Pull requests: read and write" in said
             assert it.github.weak_token not in said
-            assert git(it.github.remote, "branch", "--list", "tagtrail/*") == ""  # nothing half done
+            assert git(it.github.remote, "branch", "--list", "tagtrail/*") == ""
+            assert objects(it.github.remote) == held  # refused before the push, not undone after it
+            assert {e.method for e in it.github.exchanges} == {"GET"}
 
     run(go)
 
