@@ -19,6 +19,7 @@ import pytest
 from bench.behind import REVISION, SCHEME, Behind, kept, make_behind
 from bench.git import commit, git
 from tagtrail.adapters.gitrepo import GitRepo
+from tagtrail.adapters.registry.media import BASE_DIGEST, BASE_NAME
 from tagtrail.cli import main
 from tagtrail.errors import GitError, GitHubError
 from tagtrail.features.insights.read import read_history
@@ -27,6 +28,7 @@ from tagtrail.targets.base import Reviewing
 from tagtrail_demo import ImagePusher, RegistryServer
 
 APP, OTHER = "app000", "app001"
+BASE = {BASE_NAME: "docker.io/library/python:3.12-slim", BASE_DIGEST: "sha256:" + "b" * 64}
 FILE = "deploy/images.yaml"
 
 
@@ -46,13 +48,14 @@ class Lab:
         )
         return shown.stdout.decode()  # byte for byte: git() strips the last newline
 
-    def build(self, app: str, n: int) -> str:
-        """A developer's commit of `app` on main, and its CI build in the registry; the build's tag."""
+    def build(self, app: str, n: int, base: dict[str, str] | None = None) -> str:
+        """A developer's commit of `app` on main, and its CI build in the registry (recording `base`, its
+        base image's OCI annotations, where given); the build's tag."""
         git(self.root, "pull", "-q", "--ff-only", "origin", "main")
         sha = commit(self.root, {f"apps/{app}/change.txt": f"{n}\n"}, f"{app}: change {n}")
         git(self.root, "push", "-q", "origin", "main")
         tag = SCHEME.format(branch="main", sha=sha, time=datetime(2026, 1, 1, n, tzinfo=UTC))
-        label = {REVISION: sha}
+        label = {REVISION: sha, **(base or {})}
         self.pusher.push_image(f"{self.project.prefix}/{app}", tag, labels=label, annotations=label)
         return tag
 
@@ -138,13 +141,18 @@ def test_one_pull_request_per_app_however_many_builds_arrive(lab: Callable[..., 
             assert it.requests("PATCH", f"/pulls/{pull['number']}") == 0
 
             for n in (5, 6):  # newer builds update the one pull request
-                tag = it.build(APP, n)
+                tag = it.build(APP, n, base=BASE)
                 newer = await reconciler.run(actor="test", automatic=True)
                 assert proposed(newer, APP).split("@")[0].endswith(tag)
             assert len(it.github.pulls) == 2
             updated = next(p for p in it.github.pulls if p["number"] == pull["number"])
             assert updated["state"] == "open"
             assert tag in updated["title"]
+            built = git(it.root, "rev-parse", "HEAD")  # the provenance the policy checked, in the body
+            assert f"commit [`{built[:12]}`]" in updated["body"]
+            assert f"/commit/{built}) is on `origin/main`" in updated["body"]
+            assert "the image's revision label names that commit" in updated["body"]
+            assert f"base image `{BASE[BASE_NAME]}@{BASE[BASE_DIGEST]}`" in updated["body"]
             assert it.remote_text("tagtrail/app000") == with_reference(
                 it.remote_text("main"), APP, proposed(newer, APP)
             )

@@ -10,7 +10,7 @@ from enum import StrEnum
 from tagtrail.adapters.refs import Image
 from tagtrail.domain.policy import Decision
 from tagtrail.errors import GitError, GitHubError, KubeError, RegistryError
-from tagtrail.targets.base import Applied, Review, Reviewing, Rollouts
+from tagtrail.targets.base import Applied, Evidence, Review, Reviewing, Rollouts
 
 
 class Outcome(StrEnum):
@@ -40,6 +40,7 @@ class Planned:
     tags_seen: int = 0
     created: dict[str, datetime] = field(default_factory=dict)
     review: Review | None = None  # the open pull request proposing this decision (deploy.git.pull_request)
+    evidence: Evidence | None = None  # what the claims found of the build to deploy
 
     @property
     def app(self) -> str:

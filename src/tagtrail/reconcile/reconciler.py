@@ -147,7 +147,7 @@ class Reconciler:
             git = config.deploy.git
             skip = bool(skip_ci) if skip_ci is not None else bool(git and git.skip_ci)
             images = tuple(
-                ImageChange(p.app, target, p.decision.reason, p.decision.sentence, p.built_from)
+                ImageChange(p.app, target, p.decision.reason, p.decision.sentence, p.built_from, p.evidence)
                 for p in report.planned
                 if (target := p.target) is not None
             )

@@ -215,9 +215,7 @@ class PullRequests:
     async def _propose(self, pulls: Pulls, branch: str, part: Change, sub: Applied, pushed: bool) -> Pull:
         apps = sorted({*sub.changed, *part.pins})
         wanted_title = title(part, apps, sub.previous)
-        wanted_body = body(
-            part, apps, sub.previous, self.config.tag_scheme, self._links(pulls), self._checked(apps)
-        )
+        wanted_body = body(part, apps, sub.previous, self.config.tag_scheme, self._links(pulls, branch))
         open_pull = next((p for p, _ in self._listed if p.head == branch and p.state == "open"), None)
         if open_pull is None:
             pull = await pulls.open(branch, wanted_title, wanted_body)
@@ -263,29 +261,11 @@ class PullRequests:
             self._pulls = Pulls(client, copy.branch)
         return self._pulls
 
-    def _links(self, pulls: Pulls) -> Links:
+    def _links(self, pulls: Pulls, branch: str) -> Links:
         api = self.settings.api_url
         web = "https://github.com" if api == "https://api.github.com" else api.removesuffix("/api/v3")
-        return Links(f"{web}/{pulls.client.repository}")
-
-    def _checked(self, apps: list[str]) -> dict[str, list[str]]:
-        deploy = self.config.deploy
-        said: dict[str, list[str]] = {}
-        for app in apps:
-            checks = [
-                f"its tag is a build of {', '.join(deploy.branches_of(app))}",
-                "its commit is on that branch where the source repository is at hand",
-                "the image's revision label agrees",
-                "it is not dated in the future",
-            ]
-            verify = deploy.verify_of(app)
-            if verify is not None:  # the policy deploys nothing these checks refused
-                what = "a signature or attestation" if verify.require == "either" else f"its {verify.require}"
-                checks.append(f"{what} verified as deploy.verify requires")
-                if verify.github is not None:
-                    checks.append(f"made by a run of workflow {verify.github.workflow}")
-            said[app] = checks
-        return said
+        repository = f"{web}/{pulls.client.repository}"
+        return Links(repository, f"{repository}/compare/{pulls.base}...{branch}")
 
 
 def _state(pull: Pull, marker: Marker) -> str:
