@@ -403,3 +403,28 @@ def test_a_rate_limit_that_ends_late_is_a_retry_not_a_wait(lab: Callable[..., La
             assert [e.status for e in it.github.exchanges] == [403]  # asked once, not in a loop
 
     run(go)
+
+
+def test_commands_that_only_read_need_no_token_and_a_deploy_says_which_variable_in_one_line(
+    lab: Callable[..., Lab], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    it = lab()
+    config = str(it.root / "tagtrail.yaml")
+    assert main(["--config", config, "deploy"]) == 0  # one pull request open, then the token is gone
+    monkeypatch.delenv("GITHUB_TOKEN")
+    capsys.readouterr()
+    for command in (["history", APP], ["report"]):
+        assert main(["--config", config, *command]) == 0, command
+        assert "GITHUB_TOKEN" not in capsys.readouterr().err  # nothing said where nothing needs it
+    for command in (["status"], ["plan"]):  # they read pull requests where they can: said in one line
+        assert main(["--config", config, *command]) == 0, command
+        said = [line for line in capsys.readouterr().err.splitlines() if "GITHUB_TOKEN" in line]
+        assert len(said) == 1, said
+        assert "pull requests are not read" in said[0]
+    held = objects(it.github.remote)
+    assert main(["--config", config, "deploy"]) != 0
+    err = capsys.readouterr().err.strip()
+    assert "GITHUB_TOKEN is not set" in err
+    assert "Traceback" not in err
+    assert len([line for line in err.splitlines() if "GITHUB_TOKEN" in line]) == 1
+    assert objects(it.github.remote) == held

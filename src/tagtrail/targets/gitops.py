@@ -65,7 +65,7 @@ class GitOpsTarget:
     async def declared(self) -> Declared:
         async with self._copy(for_commit=False) as copy:
             read = await asyncio.to_thread(self._read, copy)
-            return await self.pulls.reviewed(copy, read) if self.pulls else read
+            return await self.pulls.reviewed(copy, read, needed=False) if self.pulls else read
 
     def writing(self, *, dry_run: bool = False) -> AbstractAsyncContextManager[_Writing]:
         return self.writing_for(None, dry_run=dry_run)
@@ -307,7 +307,7 @@ class _Writing:
         apps, self.apps = self.apps, None
         read = await asyncio.to_thread(self.target._read_for, self.copy, apps, not self.dry_run)
         pulls = self.target.pulls
-        return await pulls.reviewed(self.copy, read) if pulls else read
+        return await pulls.reviewed(self.copy, read, needed=not self.dry_run) if pulls else read
 
     async def write(self, declared: Declared, change: Change) -> Applied | Conflict:
         target, copy = self.target, self.copy

@@ -17,6 +17,7 @@ else nothing is pushed, so a pending pull request stays quiet.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections import Counter
 from collections.abc import Mapping
@@ -46,6 +47,7 @@ class Committer(Protocol):
     def _commit_files(self, copy: WorkingCopy, files: Mapping[str, str], message: str) -> None: ...
 
 
+log = logging.getLogger(__name__)
 BRANCHES = "tagtrail/"  # every branch tagtrail pushes starts so; an environment's lane adds its name
 MIRROR = "refs/tagtrail/pulls/"  # where tagtrail's own branches are fetched to, apart from the user's refs
 
@@ -54,24 +56,25 @@ class PullRequests:
     """The pull requests of one deploy branch. `prefix` names tagtrail's branches: the one place to set
     (`tagtrail/<environment>/` for a lane)."""
 
-    def __init__(self, settings: PullRequestConfig, config: Config, token: Secret) -> None:
+    def __init__(self, settings: PullRequestConfig, config: Config, token: Secret | None) -> None:
         self.settings, self.config, self.token = settings, config, token
         self.prefix = BRANCHES
         self.counts: Counter[str] = Counter()  # pull requests by state, in the last list (metrics)
         self._pulls: Pulls | None = None
         self._listed: list[tuple[Pull, Marker]] = []
         self._settings_checked = False
+        self._said_missing = False
 
     @classmethod
     def from_environment(cls, settings: PullRequestConfig, config: Config) -> PullRequests:
-        """Read the token now, at start: a missing one is said before any deploy is tried."""
+        """Read the token now, at start. A missing one is said only where it is needed: to propose a
+        deploy (an error, before anything is pushed) or to read the pull requests (plan and status say, in
+        one line, that they read none); history and report never ask for it."""
         value = os.environ.get(settings.token_env, "").strip()
-        if not value:
-            raise TagtrailError(
-                f"deploy.git.pull_request: the environment variable {settings.token_env} is not set;"
-                f" give tagtrail a GitHub token there ({PERMISSIONS})"
-            )
-        return cls(settings, config, Secret(value))
+        return cls(settings, config, Secret(value) if value else None)
+
+    def _missing(self) -> str:
+        return f"deploy.git.pull_request: the environment variable {self.settings.token_env} is not set"
 
     def reviewing(self) -> Reviewing:
         """What this write's details say of pull requests before it proposes any: the last list's counts."""
@@ -92,8 +95,19 @@ class PullRequests:
 
     # Reading ------------------------------------------------------------------------------------------
 
-    async def reviewed(self, copy: WorkingCopy, declared: Declared) -> Declared:
-        """`declared` with its apps' pull requests, newest first: one list request."""
+    async def reviewed(self, copy: WorkingCopy, declared: Declared, *, needed: bool = True) -> Declared:
+        """`declared` with its apps' pull requests, newest first: one list request. Without a token, a
+        read that does not write (`needed` False) goes on without them, and says so once."""
+        if self.token is None and not needed:
+            if not self._said_missing:
+                self._said_missing = True
+                log.warning(
+                    "%s, so pull requests are not read: a build pending review or declined is not shown"
+                    " as such (a deploy needs the token: %s)",
+                    self._missing(),
+                    PERMISSIONS,
+                )
+            return declared
         pulls = await self._client(copy)
         listed = [
             (p, m)
@@ -251,6 +265,8 @@ class PullRequests:
         return closed
 
     async def _client(self, copy: WorkingCopy) -> Pulls:
+        if self.token is None:
+            raise TagtrailError(f"{self._missing()}; give tagtrail a GitHub token there ({PERMISSIONS})")
         if self._pulls is None or self._pulls.base != copy.branch:
             repository = self.settings.repository
             if repository is None:
