@@ -119,10 +119,13 @@ def test_one_pull_request_per_app_however_many_builds_arrive(lab: Callable[..., 
             first = await reconciler.run(actor="test", automatic=True)
             assert first.outcomes() == {APP: Outcome.PENDING_REVIEW, OTHER: Outcome.PENDING_REVIEW}
             assert first.changed == []
-            assert sorted(p["head"]["ref"] for p in it.github.pulls) == ["tagtrail/app000", "tagtrail/app001"]
+            assert sorted(p["head"]["ref"] for p in it.github.pulls) == [
+                "tagtrail/auto/app000",
+                "tagtrail/auto/app001",
+            ]
             base = it.remote_text("main")
-            assert it.remote_text("tagtrail/app000") == with_reference(base, APP, proposed(first, APP))
-            pull = next(p for p in it.github.pulls if p["head"]["ref"] == "tagtrail/app000")
+            assert it.remote_text("tagtrail/auto/app000") == with_reference(base, APP, proposed(first, APP))
+            pull = next(p for p in it.github.pulls if p["head"]["ref"] == "tagtrail/auto/app000")
             assert it.github.labels(pull["number"]) == ["deploy"]
             assert proposed(first, APP) in pull["body"]
             assert pull["title"] == f"tagtrail deploy: {APP} {it.project.newest[APP]}"
@@ -153,7 +156,7 @@ def test_one_pull_request_per_app_however_many_builds_arrive(lab: Callable[..., 
             assert f"/commit/{built}) is on `origin/main`" in updated["body"]
             assert "the image's revision label names that commit" in updated["body"]
             assert f"base image `{BASE[BASE_NAME]}@{BASE[BASE_DIGEST]}`" in updated["body"]
-            assert it.remote_text("tagtrail/app000") == with_reference(
+            assert it.remote_text("tagtrail/auto/app000") == with_reference(
                 it.remote_text("main"), APP, proposed(newer, APP)
             )
 
@@ -239,7 +242,7 @@ def test_when_the_base_moves_the_branch_is_rebuilt_byte_exact(lab: Callable[...,
         async with kept(it.project) as reconciler:
             first = await reconciler.run([APP], actor="test", automatic=True)
             number = it.github.pulls[0]["number"]
-            stale = git(it.github.remote, "rev-parse", "tagtrail/app000")
+            stale = git(it.github.remote, "rev-parse", "tagtrail/auto/app000")
             # someone edits the line the pull request changes: it no longer applies
             running = first.planned[0].decision.running.shown
             old = next(line for line in it.remote_text("main").splitlines() if line.endswith(f"{running}"))
@@ -248,10 +251,10 @@ def test_when_the_base_moves_the_branch_is_rebuilt_byte_exact(lab: Callable[...,
             assert it.github.pulls[0]["mergeable"] is False
             again = await reconciler.run([APP], actor="test", automatic=True)
             assert again.outcomes()[APP] == Outcome.PENDING_REVIEW
-            assert git(it.github.remote, "rev-parse", "tagtrail/app000") != stale
+            assert git(it.github.remote, "rev-parse", "tagtrail/auto/app000") != stale
             rebuilt = moved.replace(old.split("image: ")[1], proposed(first, APP))
             assert (
-                it.remote_text("tagtrail/app000") == rebuilt
+                it.remote_text("tagtrail/auto/app000") == rebuilt
             )  # only the reference changed, the comment kept
             assert [p["number"] for p in it.github.pulls] == [number]
             assert it.github.pulls[0]["mergeable"] is True
@@ -271,7 +274,7 @@ def test_a_rollback_supersedes_the_pending_automatic_pull_request(lab: Callable[
             pulls = {p["number"]: p for p in it.github.pulls}
             person = next(n for n in pulls if n != automatic)
             assert pulls[automatic]["state"] == "closed"
-            assert pulls[person]["head"]["ref"] == "tagtrail/app000-rollback"
+            assert pulls[person]["head"]["ref"] == "tagtrail/manual/app000/rollback"
             assert f"#{person}" in it.github.comments(automatic)[0]
             held = await reconciler.run(actor="test", automatic=True)  # automation waits for the person
             assert held.planned[0].decision.action == "hold"

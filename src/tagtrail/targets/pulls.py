@@ -2,9 +2,10 @@
 branch only takes reviewed changes.
 
 The change is the one a direct push would make, byte for byte (`GitOpsTarget._work_out` on the deploy
-branch's head), committed on top of that head on a branch of tagtrail's own (`tagtrail/<app>`, or one for
-the whole reconcile) and pushed there, forced only over what tagtrail itself last pushed (a lease). Then the
-branch's pull request is opened, or the open one updated: never a second one. Merging it is the deploy.
+branch's head), committed on top of that head on a branch of tagtrail's own (`tagtrail/auto/<app>`,
+`tagtrail/reconcile` for the whole reconcile, `tagtrail/manual/<app>/<verb>` for a person's rollback or
+pin) and pushed there, forced only over what tagtrail itself last pushed (a lease). Then the branch's pull
+request is opened, or the open one updated: never a second one. Merging it is the deploy.
 
 Each reconcile lists the pull requests once (one request) and reads from them, per app: open (pending
 review), merged (the deploy branch holds it: the history reads the merge), declined (closed by a person:
@@ -81,13 +82,21 @@ class PullRequests:
         return Reviewing(counts=dict(self.counts))
 
     def branch(self, apps: list[str], verb: str) -> str:
-        if verb == "deploy":
-            return (
-                f"{self.prefix}reconcile"
-                if self.settings.one_per == "reconcile"
-                else f"{self.prefix}{apps[0]}"
-            )
-        return f"{self.prefix}{apps[0]}-{verb}"  # a person's action: its own pull request
+        """`auto/<app>` (or `reconcile`) for automation, `manual/<app>/<verb>` for a person's action: no app's
+        name makes another's branch (`web-rollback`), and no branch is a folder of another, which git refuses
+        (`tagtrail/web` beside `tagtrail/web/rollback`)."""
+        if verb != "deploy":
+            return f"{self.prefix}manual/{apps[0]}/{verb}"
+        return (
+            f"{self.prefix}reconcile"
+            if self.settings.one_per == "reconcile"
+            else f"{self.prefix}auto/{apps[0]}"
+        )
+
+    def owns(self, head: str) -> bool:
+        """Whether `head` is one of this lane's branches (not another lane's under `tagtrail/<environment>/`)."""
+        mine = head.removeprefix(self.prefix)
+        return mine != head and (mine == "reconcile" or mine.startswith(("auto/", "manual/")))
 
     async def aclose(self) -> None:
         if self._pulls is not None:
@@ -109,11 +118,7 @@ class PullRequests:
                 )
             return declared
         pulls = await self._client(copy)
-        listed = [
-            (p, m)
-            for p in await pulls.listed()
-            if p.head.startswith(self.prefix) and (m := Marker.read(p.body))
-        ]
+        listed = [(p, m) for p in await pulls.listed() if self.owns(p.head) and (m := Marker.read(p.body))]
         self._listed = listed
         self.counts = Counter(_state(p, m) for p, m in listed)
         reviews: dict[str, list[Review]] = {}
