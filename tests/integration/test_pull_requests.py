@@ -24,7 +24,7 @@ from tagtrail.cli import main
 from tagtrail.errors import GitError, GitHubError
 from tagtrail.features.insights.read import read_history
 from tagtrail.reconcile import Outcome, Report, rollback
-from tagtrail.targets.base import Reviewing
+from tagtrail.targets.base import Reviewing, Then
 from tagtrail_demo import ImagePusher, RegistryServer
 
 APP, OTHER = "app000", "app001"
@@ -73,9 +73,14 @@ def lab(
     monkeypatch: pytest.MonkeyPatch,
 ) -> Callable[..., Lab]:
     def make(
-        apps: int = 1, merge: str = "off", method: str = "squash", one_per: str = "app", api: str = ""
+        apps: int = 1,
+        merge: str = "off",
+        method: str = "squash",
+        one_per: str = "app",
+        api: str = "",
+        then: str = "",
     ) -> Lab:
-        extra = (
+        extra = (f"    then: {then}\n" if then else "") + (
             "    pull_request:\n"
             f"      repository: {github_pulls.repository}\n"
             f"      api_url: {github_pulls.api_url}{api}\n"
@@ -431,3 +436,25 @@ def test_commands_that_only_read_need_no_token_and_a_deploy_says_which_variable_
     assert "Traceback" not in err
     assert len([line for line in err.splitlines() if "GITHUB_TOKEN" in line]) == 1
     assert objects(it.github.remote) == held
+
+
+def test_deploy_git_then_runs_once_after_each_merged_pull_request(lab: Callable[..., Lab]) -> None:
+    it = lab(apps=2, then='"echo merged >> ../then.log"')
+    ran = it.root.parent / "then.log"
+
+    async def go() -> None:
+        async with kept(it.project) as reconciler:
+            proposing = await reconciler.run(actor="test", automatic=True)
+            assert proposing.applied.details.get(Then) is None  # a proposal deploys nothing
+            assert not ran.exists()
+            first, second = (p["number"] for p in it.github.pulls)
+            it.github.merge(first)
+            seen = await reconciler.run(actor="test", automatic=True)
+            assert seen.applied.details.get(Then) == Then(0, "")
+            assert ran.read_text().splitlines() == ["merged"]
+            await reconciler.run(actor="test", automatic=True)  # the same merge, seen again: not again
+            it.github.merge(second)
+            await reconciler.run(actor="test", automatic=True)
+            assert len(ran.read_text().splitlines()) == 2
+
+    run(go)

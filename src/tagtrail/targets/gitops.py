@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 from collections.abc import AsyncIterator, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tagtrail.adapters.gitrepo import GitRepo, Push
@@ -314,6 +314,9 @@ class _Writing:
         applied, found = await asyncio.to_thread(target._work_out, copy, declared, change)
         if target.pulls is not None:
             applied.details.add(target.pulls.reviewing())
+            if not self.dry_run:  # a merge is a deploy: deploy.git.then runs once after each one seen
+                for merge in await asyncio.to_thread(target.pulls.merges_to_follow, copy):
+                    await asyncio.to_thread(target._then, copy, replace(applied, commit=merge.merge_commit))
             if applied.files and not self.dry_run:
                 return await target.pulls.write(target, copy, declared, change, applied)
         if not applied.files or self.dry_run:

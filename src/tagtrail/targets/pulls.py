@@ -51,6 +51,7 @@ class Committer(Protocol):
 log = logging.getLogger(__name__)
 BRANCHES = "tagtrail/"  # every branch tagtrail pushes starts so; an environment's lane adds its name
 MIRROR = "refs/tagtrail/pulls/"  # where tagtrail's own branches are fetched to, apart from the user's refs
+FOLLOWED = "refs/tagtrail/merged/"  # per lane, a ref per merged pull request deploy.git.then ran after
 
 
 class PullRequests:
@@ -128,6 +129,21 @@ class PullRequests:
                     Review(pull.number, pull.url, _state(pull, marker), to, marker.verb)
                 )
         return replace(declared, reviews={app: tuple(found) for app, found in reviews.items()})
+
+    def merges_to_follow(self, copy: WorkingCopy) -> list[Pull]:
+        """The merged pull requests of the last list that deploy.git.then has not run after, oldest first,
+        each recorded as followed (a ref in the work copy, so once per merge across runs). The first time a
+        lane's copy asks, the merges listed then are recorded, not followed: they predate it."""
+        lane = f"{FOLLOWED}{self.prefix}"
+        merged = [p for p, _ in self._listed if p.merged and p.merge_commit]
+        known = set(copy.repo.run("for-each-ref", "--format=%(refname)", lane).split())
+        new = [p for p in merged if f"{lane}{p.number}" not in known]
+        for pull in new:  # recorded before it runs: at most once, even where the command fails
+            copy.repo.run("update-ref", f"{lane}{pull.number}", pull.merge_commit or "HEAD")
+        if not known:
+            copy.repo.run("update-ref", f"{lane}start", "HEAD")
+            return []
+        return sorted(new, key=lambda p: p.number)
 
     # Writing ------------------------------------------------------------------------------------------
 
