@@ -9,7 +9,7 @@ import asyncio
 import json
 import subprocess
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from bench.behind import REVISION, SCHEME, Behind, kept, make_behind
+from bench.cosign import openssl_key, sign
 from bench.git import commit, git
 from tagtrail.adapters.gitrepo import GitRepo
 from tagtrail.adapters.registry.media import BASE_DIGEST, BASE_NAME
@@ -37,6 +38,7 @@ class Lab:
     project: Behind
     github: Any  # bench.githubpulls.GitHubPulls
     pusher: ImagePusher
+    digests: dict[str, str] = field(default_factory=dict)  # what build() pushed, by tag
 
     @property
     def root(self) -> Path:
@@ -56,7 +58,8 @@ class Lab:
         git(self.root, "push", "-q", "origin", "main")
         tag = SCHEME.format(branch="main", sha=sha, time=datetime(2026, 1, 1, n, tzinfo=UTC))
         label = {REVISION: sha, **(base or {})}
-        self.pusher.push_image(f"{self.project.prefix}/{app}", tag, labels=label, annotations=label)
+        pushed = self.pusher.push_image(f"{self.project.prefix}/{app}", tag, labels=label, annotations=label)
+        self.digests[tag] = pushed.digest
         return tag
 
     def requests(self, method: str, suffix: str) -> int:
@@ -79,6 +82,7 @@ def lab(
         one_per: str = "app",
         api: str = "",
         then: str = "",
+        verify: str = "",
     ) -> Lab:
         extra = (f"    then: {then}\n" if then else "") + (
             "    pull_request:\n"
@@ -87,6 +91,7 @@ def lab(
             f"      merge: {merge}\n      method: {method}\n      one_per: {one_per}\n"
             "      labels: [deploy]\n"
         )
+        extra += f"  verify:\n    keys: ['file:{verify}']\n" if verify else ""
         project = make_behind(
             tmp_path, registry, pusher, apps=apps, builds=3, behind=1, prefix=repo_name, extra=extra
         )
@@ -456,5 +461,24 @@ def test_deploy_git_then_runs_once_after_each_merged_pull_request(lab: Callable[
             it.github.merge(second)
             await reconciler.run(actor="test", automatic=True)
             assert len(ran.read_text().splitlines()) == 2
+
+    run(go)
+
+
+def test_the_signature_deploy_verify_checked_is_in_the_pull_request(
+    lab: Callable[..., Lab], tmp_path: Path
+) -> None:
+    key = openssl_key(tmp_path / "keys", "trusted")
+    it = lab(verify=key.public)
+    tag = it.build(APP, 5)  # the only signed build: the older ones are refused
+    sign(it.pusher, key, it.project.registry.host, f"{it.project.prefix}/{APP}", it.digests[tag])
+
+    async def go() -> None:
+        async with kept(it.project) as reconciler:
+            report = await reconciler.run(actor="test", automatic=True)
+            assert proposed(report, APP).split("@")[0].endswith(tag)
+            (pull,) = it.github.pulls
+            assert "signature: signed by a trusted key" in pull["body"]
+            assert "the image records no base image" in pull["body"]
 
     run(go)
