@@ -51,7 +51,9 @@ class Committer(Protocol):
 log = logging.getLogger(__name__)
 BRANCHES = "tagtrail/"  # every branch tagtrail pushes starts so; an environment's lane adds its name
 MIRROR = "refs/tagtrail/pulls/"  # where tagtrail's own branches are fetched to, apart from the user's refs
-FOLLOWED = "refs/tagtrail/merged/"  # per lane, a ref per merged pull request deploy.git.then ran after
+# a ref per merged pull request deploy.git.then ran after, per lane: `<number>/<prefix with + for />`, so no
+# lane's ref is a folder of another's
+FOLLOWED = "refs/tagtrail/merged/"
 
 
 class PullRequests:
@@ -134,14 +136,15 @@ class PullRequests:
         """The merged pull requests of the last list that deploy.git.then has not run after, oldest first,
         each recorded as followed (a ref in the work copy, so once per merge across runs). The first time a
         lane's copy asks, the merges listed then are recorded, not followed: they predate it."""
-        lane = f"{FOLLOWED}{self.prefix}"
+        lane = self.prefix.replace("/", "+")
         merged = [p for p, _ in self._listed if p.merged and p.merge_commit]
-        known = set(copy.repo.run("for-each-ref", "--format=%(refname)", lane).split())
-        new = [p for p in merged if f"{lane}{p.number}" not in known]
+        listed = copy.repo.run("for-each-ref", "--format=%(refname)", FOLLOWED).split()
+        known = {name for name in listed if name.endswith(f"/{lane}")}
+        new = [p for p in merged if f"{FOLLOWED}{p.number}/{lane}" not in known]
         for pull in new:  # recorded before it runs: at most once, even where the command fails
-            copy.repo.run("update-ref", f"{lane}{pull.number}", pull.merge_commit or "HEAD")
+            copy.repo.run("update-ref", f"{FOLLOWED}{pull.number}/{lane}", pull.merge_commit or "HEAD")
         if not known:
-            copy.repo.run("update-ref", f"{lane}start", "HEAD")
+            copy.repo.run("update-ref", f"{FOLLOWED}start/{lane}", "HEAD")
             return []
         return sorted(new, key=lambda p: p.number)
 
