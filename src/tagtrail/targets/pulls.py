@@ -133,16 +133,22 @@ class PullRequests:
         return replace(declared, reviews={app: tuple(found) for app, found in reviews.items()})
 
     def merges_to_follow(self, copy: WorkingCopy) -> list[Pull]:
-        """The merged pull requests of the last list that deploy.git.then has not run after, oldest first,
-        each recorded as followed (a ref in the work copy, so once per merge across runs). The first time a
-        lane's copy asks, the merges listed then are recorded, not followed: they predate it."""
+        """The merged pull requests of the last list that deploy.git.then has not run after and whose merge
+        the work copy's head holds (one merged since the copy was read waits for the next write), oldest
+        first, each recorded as followed (a ref in the work copy, so once per merge across runs). The first
+        time a lane's copy asks, the merges listed then are recorded, not followed: they predate it."""
         lane = self.prefix.replace("/", "+")
-        merged = [p for p, _ in self._listed if p.merged and p.merge_commit]
         listed = copy.repo.run("for-each-ref", "--format=%(refname)", FOLLOWED).split()
         known = {name for name in listed if name.endswith(f"/{lane}")}
-        new = [p for p in merged if f"{FOLLOWED}{p.number}/{lane}" not in known]
+        merged = [
+            p
+            for p, _ in self._listed
+            if p.merged and p.merge_commit and f"{FOLLOWED}{p.number}/{lane}" not in known
+        ]
+        held = copy.repo.reached("HEAD", [p.merge_commit or "" for p in merged]) if merged else set()
+        new = [p for p in merged if p.merge_commit in held]
         for pull in new:  # recorded before it runs: at most once, even where the command fails
-            copy.repo.run("update-ref", f"{FOLLOWED}{pull.number}/{lane}", pull.merge_commit or "HEAD")
+            copy.repo.run("update-ref", f"{FOLLOWED}{pull.number}/{lane}", "HEAD")
         if not known:
             copy.repo.run("update-ref", f"{FOLLOWED}start/{lane}", "HEAD")
             return []
