@@ -133,26 +133,8 @@ class PullRequests:
         return replace(declared, reviews={app: tuple(found) for app, found in reviews.items()})
 
     def merges_to_follow(self, copy: WorkingCopy) -> list[Pull]:
-        """The merged pull requests of the last list that deploy.git.then has not run after and whose merge
-        the work copy's head holds (one merged since the copy was read waits for the next write), oldest
-        first, each recorded as followed (a ref in the work copy, so once per merge across runs). The first
-        time a lane's copy asks, the merges listed then are recorded, not followed: they predate it."""
-        lane = self.prefix.replace("/", "+")
-        listed = copy.repo.run("for-each-ref", "--format=%(refname)", FOLLOWED).split()
-        known = {name for name in listed if name.endswith(f"/{lane}")}
-        merged = [
-            p
-            for p, _ in self._listed
-            if p.merged and p.merge_commit and f"{FOLLOWED}{p.number}/{lane}" not in known
-        ]
-        held = copy.repo.reached("HEAD", [p.merge_commit or "" for p in merged]) if merged else set()
-        new = [p for p in merged if p.merge_commit in held]
-        for pull in new:  # recorded before it runs: at most once, even where the command fails
-            copy.repo.run("update-ref", f"{FOLLOWED}{pull.number}/{lane}", "HEAD")
-        if not known:
-            copy.repo.run("update-ref", f"{FOLLOWED}start/{lane}", "HEAD")
-            return []
-        return sorted(new, key=lambda p: p.number)
+        """The merges deploy.git.then has yet to run after (`_to_follow`), recorded as followed."""
+        return _to_follow(copy, self._listed, self.prefix.replace("/", "+"))
 
     # Writing ------------------------------------------------------------------------------------------
 
@@ -312,6 +294,28 @@ class PullRequests:
         web = "https://github.com" if api == "https://api.github.com" else api.removesuffix("/api/v3")
         repository = f"{web}/{pulls.client.repository}"
         return Links(repository, f"{repository}/compare/{pulls.base}...{branch}")
+
+
+def _to_follow(copy: WorkingCopy, listed_pulls: list[tuple[Pull, Marker]], lane: str) -> list[Pull]:
+    """The merged pull requests of the last list that deploy.git.then has not run after and whose merge
+    the work copy's head holds (one merged since the copy was read waits for the next write), oldest
+    first, each recorded as followed (a ref in the work copy, so once per merge across runs). The first
+    time a lane's copy asks, the merges listed then are recorded, not followed: they predate it."""
+    listed = copy.repo.run("for-each-ref", "--format=%(refname)", FOLLOWED).split()
+    known = {name for name in listed if name.endswith(f"/{lane}")}
+    merged = [
+        p
+        for p, _ in listed_pulls
+        if p.merged and p.merge_commit and f"{FOLLOWED}{p.number}/{lane}" not in known
+    ]
+    held = copy.repo.reached("HEAD", [p.merge_commit or "" for p in merged]) if merged else set()
+    new = [p for p in merged if p.merge_commit in held]
+    for pull in new:  # recorded before it runs: at most once, even where the command fails
+        copy.repo.run("update-ref", f"{FOLLOWED}{pull.number}/{lane}", "HEAD")
+    if not known:
+        copy.repo.run("update-ref", f"{FOLLOWED}start/{lane}", "HEAD")
+        return []
+    return sorted(new, key=lambda p: p.number)
 
 
 def _state(pull: Pull, marker: Marker) -> str:
