@@ -50,7 +50,7 @@ def answer(gh: GitHubPulls, method: str, path: str, query: dict[str, str], write
             return Reply(
                 422, error(_invalid_request(violations[0]), doc, status="422"), violations=violations
             )
-        call = Call(gh, match.groupdict(), query, json.loads(body) if body else None, doc)
+        call = Call(gh, match.groupdict(), query, json.loads(body) if body else None, doc, write)
         if "number" in call.args:
             found = gh.find(int(call.args["number"]))
             if found is None:
@@ -82,6 +82,7 @@ class Call:
     query: dict[str, str]
     data: Any
     doc: str
+    write: bool  # the token may write (gh.token), not only read (gh.weak_token)
     pull: Pull = field(init=False)
 
     def invalid(self, code: str, message: str | None = None, field: str | None = None) -> Reply:
@@ -99,8 +100,9 @@ class Call:
 
 
 def _get_repository(call: Call) -> Reply:
+    """`permissions` as the token has them: the weak token pulls only, as a read-only token's do."""
     gh = call.gh
-    return Reply(200, repository(gh.api_url, gh.repository, gh.settings, push=True, full=True))
+    return Reply(200, repository(gh.api_url, gh.repository, gh.settings, push=call.write, full=True))
 
 
 def _list_pulls(call: Call) -> Reply:

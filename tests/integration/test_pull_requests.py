@@ -9,7 +9,7 @@ import asyncio
 import json
 import subprocess
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,16 +17,19 @@ from typing import Any
 import pytest
 
 from bench.behind import REVISION, SCHEME, Behind, kept, make_behind
+from bench.cosign import openssl_key, sign
 from bench.git import commit, git
 from tagtrail.adapters.gitrepo import GitRepo
+from tagtrail.adapters.registry.media import BASE_DIGEST, BASE_NAME
 from tagtrail.cli import main
 from tagtrail.errors import GitError, GitHubError
 from tagtrail.features.insights.read import read_history
 from tagtrail.reconcile import Outcome, Report, rollback
-from tagtrail.targets.base import Reviewing
+from tagtrail.targets.base import Reviewing, Then
 from tagtrail_demo import ImagePusher, RegistryServer
 
 APP, OTHER = "app000", "app001"
+BASE = {BASE_NAME: "docker.io/library/python:3.12-slim", BASE_DIGEST: "sha256:" + "b" * 64}
 FILE = "deploy/images.yaml"
 
 
@@ -35,6 +38,7 @@ class Lab:
     project: Behind
     github: Any  # bench.githubpulls.GitHubPulls
     pusher: ImagePusher
+    digests: dict[str, str] = field(default_factory=dict)  # what build() pushed, by tag
 
     @property
     def root(self) -> Path:
@@ -46,14 +50,16 @@ class Lab:
         )
         return shown.stdout.decode()  # byte for byte: git() strips the last newline
 
-    def build(self, app: str, n: int) -> str:
-        """A developer's commit of `app` on main, and its CI build in the registry; the build's tag."""
+    def build(self, app: str, n: int, base: dict[str, str] | None = None) -> str:
+        """A developer's commit of `app` on main, and its CI build in the registry (recording `base`, its
+        base image's OCI annotations, where given); the build's tag."""
         git(self.root, "pull", "-q", "--ff-only", "origin", "main")
         sha = commit(self.root, {f"apps/{app}/change.txt": f"{n}\n"}, f"{app}: change {n}")
         git(self.root, "push", "-q", "origin", "main")
         tag = SCHEME.format(branch="main", sha=sha, time=datetime(2026, 1, 1, n, tzinfo=UTC))
-        label = {REVISION: sha}
-        self.pusher.push_image(f"{self.project.prefix}/{app}", tag, labels=label, annotations=label)
+        label = {REVISION: sha, **(base or {})}
+        pushed = self.pusher.push_image(f"{self.project.prefix}/{app}", tag, labels=label, annotations=label)
+        self.digests[tag] = pushed.digest
         return tag
 
     def requests(self, method: str, suffix: str) -> int:
@@ -70,15 +76,22 @@ def lab(
     monkeypatch: pytest.MonkeyPatch,
 ) -> Callable[..., Lab]:
     def make(
-        apps: int = 1, merge: str = "off", method: str = "squash", one_per: str = "app", api: str = ""
+        apps: int = 1,
+        merge: str = "off",
+        method: str = "squash",
+        one_per: str = "app",
+        api: str = "",
+        then: str = "",
+        verify: str = "",
     ) -> Lab:
-        extra = (
+        extra = (f"    then: {then}\n" if then else "") + (
             "    pull_request:\n"
             f"      repository: {github_pulls.repository}\n"
             f"      api_url: {github_pulls.api_url}{api}\n"
             f"      merge: {merge}\n      method: {method}\n      one_per: {one_per}\n"
             "      labels: [deploy]\n"
         )
+        extra += f"  verify:\n    keys: ['file:{verify}']\n" if verify else ""
         project = make_behind(
             tmp_path, registry, pusher, apps=apps, builds=3, behind=1, prefix=repo_name, extra=extra
         )
@@ -116,10 +129,13 @@ def test_one_pull_request_per_app_however_many_builds_arrive(lab: Callable[..., 
             first = await reconciler.run(actor="test", automatic=True)
             assert first.outcomes() == {APP: Outcome.PENDING_REVIEW, OTHER: Outcome.PENDING_REVIEW}
             assert first.changed == []
-            assert sorted(p["head"]["ref"] for p in it.github.pulls) == ["tagtrail/app000", "tagtrail/app001"]
+            assert sorted(p["head"]["ref"] for p in it.github.pulls) == [
+                "tagtrail/auto/app000",
+                "tagtrail/auto/app001",
+            ]
             base = it.remote_text("main")
-            assert it.remote_text("tagtrail/app000") == with_reference(base, APP, proposed(first, APP))
-            pull = next(p for p in it.github.pulls if p["head"]["ref"] == "tagtrail/app000")
+            assert it.remote_text("tagtrail/auto/app000") == with_reference(base, APP, proposed(first, APP))
+            pull = next(p for p in it.github.pulls if p["head"]["ref"] == "tagtrail/auto/app000")
             assert it.github.labels(pull["number"]) == ["deploy"]
             assert proposed(first, APP) in pull["body"]
             assert pull["title"] == f"tagtrail deploy: {APP} {it.project.newest[APP]}"
@@ -138,14 +154,19 @@ def test_one_pull_request_per_app_however_many_builds_arrive(lab: Callable[..., 
             assert it.requests("PATCH", f"/pulls/{pull['number']}") == 0
 
             for n in (5, 6):  # newer builds update the one pull request
-                tag = it.build(APP, n)
+                tag = it.build(APP, n, base=BASE)
                 newer = await reconciler.run(actor="test", automatic=True)
                 assert proposed(newer, APP).split("@")[0].endswith(tag)
             assert len(it.github.pulls) == 2
             updated = next(p for p in it.github.pulls if p["number"] == pull["number"])
             assert updated["state"] == "open"
             assert tag in updated["title"]
-            assert it.remote_text("tagtrail/app000") == with_reference(
+            built = git(it.root, "rev-parse", "HEAD")  # the provenance the policy checked, in the body
+            assert f"commit [`{built[:12]}`]" in updated["body"]
+            assert f"/commit/{built}) is on `origin/main`" in updated["body"]
+            assert "the image's revision label names that commit" in updated["body"]
+            assert f"base image `{BASE[BASE_NAME]}@{BASE[BASE_DIGEST]}`" in updated["body"]
+            assert it.remote_text("tagtrail/auto/app000") == with_reference(
                 it.remote_text("main"), APP, proposed(newer, APP)
             )
 
@@ -231,7 +252,7 @@ def test_when_the_base_moves_the_branch_is_rebuilt_byte_exact(lab: Callable[...,
         async with kept(it.project) as reconciler:
             first = await reconciler.run([APP], actor="test", automatic=True)
             number = it.github.pulls[0]["number"]
-            stale = git(it.github.remote, "rev-parse", "tagtrail/app000")
+            stale = git(it.github.remote, "rev-parse", "tagtrail/auto/app000")
             # someone edits the line the pull request changes: it no longer applies
             running = first.planned[0].decision.running.shown
             old = next(line for line in it.remote_text("main").splitlines() if line.endswith(f"{running}"))
@@ -240,10 +261,10 @@ def test_when_the_base_moves_the_branch_is_rebuilt_byte_exact(lab: Callable[...,
             assert it.github.pulls[0]["mergeable"] is False
             again = await reconciler.run([APP], actor="test", automatic=True)
             assert again.outcomes()[APP] == Outcome.PENDING_REVIEW
-            assert git(it.github.remote, "rev-parse", "tagtrail/app000") != stale
+            assert git(it.github.remote, "rev-parse", "tagtrail/auto/app000") != stale
             rebuilt = moved.replace(old.split("image: ")[1], proposed(first, APP))
             assert (
-                it.remote_text("tagtrail/app000") == rebuilt
+                it.remote_text("tagtrail/auto/app000") == rebuilt
             )  # only the reference changed, the comment kept
             assert [p["number"] for p in it.github.pulls] == [number]
             assert it.github.pulls[0]["mergeable"] is True
@@ -263,7 +284,7 @@ def test_a_rollback_supersedes_the_pending_automatic_pull_request(lab: Callable[
             pulls = {p["number"]: p for p in it.github.pulls}
             person = next(n for n in pulls if n != automatic)
             assert pulls[automatic]["state"] == "closed"
-            assert pulls[person]["head"]["ref"] == "tagtrail/app000-rollback"
+            assert pulls[person]["head"]["ref"] == "tagtrail/manual/app000/rollback"
             assert f"#{person}" in it.github.comments(automatic)[0]
             held = await reconciler.run(actor="test", automatic=True)  # automation waits for the person
             assert held.planned[0].decision.action == "hold"
@@ -272,11 +293,19 @@ def test_a_rollback_supersedes_the_pending_automatic_pull_request(lab: Callable[
     run(go)
 
 
-def test_a_token_without_rights_fails_in_one_line(
+def objects(remote: Path) -> set[str]:
+    """Every object the bare repository holds, reachable or not: a push leaves its objects behind even
+    where the branch it made was deleted again."""
+    listed = git(remote, "cat-file", "--batch-all-objects", "--batch-check=%(objectname)")
+    return set(listed.split())
+
+
+def test_a_read_only_token_fails_in_one_line_before_anything_is_pushed(
     lab: Callable[..., Lab], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     it = lab()
     monkeypatch.setenv("GITHUB_TOKEN", it.github.weak_token)
+    held = objects(it.github.remote)
 
     async def go() -> None:
         async with kept(it.project) as reconciler:
@@ -284,9 +313,12 @@ def test_a_token_without_rights_fails_in_one_line(
                 await reconciler.run(actor="test", automatic=True)
             said = str(caught.value)
             assert "\n" not in said
+            assert "may only read acme/homelab" in said
             assert "Contents and Pull requests: read and write" in said
             assert it.github.weak_token not in said
-            assert git(it.github.remote, "branch", "--list", "tagtrail/*") == ""  # nothing half done
+            assert git(it.github.remote, "branch", "--list", "tagtrail/*") == ""
+            assert objects(it.github.remote) == held  # refused before the push, not undone after it
+            assert {e.method for e in it.github.exchanges} == {"GET"}
 
     run(go)
 
@@ -382,5 +414,71 @@ def test_a_rate_limit_that_ends_late_is_a_retry_not_a_wait(lab: Callable[..., La
             assert caught.value.transient
             assert "rate limit" in str(caught.value)
             assert [e.status for e in it.github.exchanges] == [403]  # asked once, not in a loop
+
+    run(go)
+
+
+def test_commands_that_only_read_need_no_token_and_a_deploy_says_which_variable_in_one_line(
+    lab: Callable[..., Lab], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    it = lab()
+    config = str(it.root / "tagtrail.yaml")
+    assert main(["--config", config, "deploy"]) == 0  # one pull request open, then the token is gone
+    monkeypatch.delenv("GITHUB_TOKEN")
+    capsys.readouterr()
+    for command in (["history", APP], ["report"]):
+        assert main(["--config", config, *command]) == 0, command
+        assert "GITHUB_TOKEN" not in capsys.readouterr().err  # nothing said where nothing needs it
+    for command in (["status"], ["plan"]):  # they read pull requests where they can: said in one line
+        assert main(["--config", config, *command]) == 0, command
+        said = [line for line in capsys.readouterr().err.splitlines() if "GITHUB_TOKEN" in line]
+        assert len(said) == 1, said
+        assert "pull requests are not read" in said[0]
+    held = objects(it.github.remote)
+    assert main(["--config", config, "deploy"]) != 0
+    err = capsys.readouterr().err.strip()
+    assert "GITHUB_TOKEN is not set" in err
+    assert "Traceback" not in err
+    assert len([line for line in err.splitlines() if "GITHUB_TOKEN" in line]) == 1
+    assert objects(it.github.remote) == held
+
+
+def test_deploy_git_then_runs_once_after_each_merged_pull_request(lab: Callable[..., Lab]) -> None:
+    it = lab(apps=2, then='"echo merged >> ../then.log"')
+    ran = it.root.parent / "then.log"
+
+    async def go() -> None:
+        async with kept(it.project) as reconciler:
+            proposing = await reconciler.run(actor="test", automatic=True)
+            assert proposing.applied.details.get(Then) is None  # a proposal deploys nothing
+            assert not ran.exists()
+            first, second = (p["number"] for p in it.github.pulls)
+            it.github.merge(first)
+            seen = await reconciler.run(actor="test", automatic=True)
+            assert seen.applied.details.get(Then) == Then(0, "")
+            assert ran.read_text().splitlines() == ["merged"]
+            await reconciler.run(actor="test", automatic=True)  # the same merge, seen again: not again
+            it.github.merge(second)
+            await reconciler.run(actor="test", automatic=True)
+            assert len(ran.read_text().splitlines()) == 2
+
+    run(go)
+
+
+def test_the_signature_deploy_verify_checked_is_in_the_pull_request(
+    lab: Callable[..., Lab], tmp_path: Path
+) -> None:
+    key = openssl_key(tmp_path / "keys", "trusted")
+    it = lab(verify=key.public)
+    tag = it.build(APP, 5)  # the only signed build: the older ones are refused
+    sign(it.pusher, key, it.project.registry.host, f"{it.project.prefix}/{APP}", it.digests[tag])
+
+    async def go() -> None:
+        async with kept(it.project) as reconciler:
+            report = await reconciler.run(actor="test", automatic=True)
+            assert proposed(report, APP).split("@")[0].endswith(tag)
+            (pull,) = it.github.pulls
+            assert "signature: signed by a trusted key" in pull["body"]
+            assert "the image records no base image" in pull["body"]
 
     run(go)

@@ -3,6 +3,7 @@ repository read from the git remote's URL, and a token that is missing said in o
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -75,8 +76,9 @@ def test_a_missing_token_is_one_line_naming_the_variable_and_the_permissions(
     settings = config.deploy.git.pull_request  # type: ignore[union-attr]
     assert settings is not None
     monkeypatch.delenv("DEPLOY_TOKEN", raising=False)
+    missing = PullRequests.from_environment(settings, config)  # said only where a command needs it
     with pytest.raises(TagtrailError) as caught:
-        PullRequests.from_environment(settings, config)
+        asyncio.run(missing._client(None))  # type: ignore[arg-type]  # refused before the copy is read
     said = str(caught.value)
     assert "DEPLOY_TOKEN is not set" in said
     assert "Pull requests: read and write" in said
@@ -112,3 +114,40 @@ def test_each_environment_proposes_on_branches_of_its_own(
     assert prefixes == {"staging": "tagtrail/staging/", "prod": "tagtrail/prod/"}
     single = open_project(parse_config(CONFIG % "squash"), tmp_path / "tagtrail.yaml", client=None)
     assert single.target.pulls.prefix == "tagtrail/"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("prefix", ["tagtrail/", "tagtrail/staging/"])  # an environment's lane adds its name
+def test_no_two_branches_collide_in_git_whatever_the_apps_are_named(prefix: str) -> None:
+    """An app may be named like another's person branch (`web-rollback`), and git cannot hold a branch and
+    one under it (`tagtrail/web` and `tagtrail/web/rollback`): every name tagtrail pushes is distinct, and
+    none is a folder of another."""
+    config = parse_config(CONFIG % "squash")
+    settings = config.deploy.git.pull_request  # type: ignore[union-attr]
+    assert settings is not None
+    branches = []
+    for one_per in ("app", "reconcile"):
+        pulls = PullRequests(settings.model_copy(update={"one_per": one_per}), config, None)
+        pulls.prefix = prefix
+        for app in ("web", "web-rollback", "web-pin", "rollback", "reconcile", "auto", "manual"):
+            branches += [pulls.branch([app], verb) for verb in ("deploy", "rollback", "pin", "unpin")]
+    names = set(branches)
+    assert all(name.startswith(prefix) for name in names)
+    clashes = [(a, b) for a in names for b in names if a != b and b.startswith(a + "/")]
+    assert not clashes
+    by_app = PullRequests(settings, config, None)
+    by_app.prefix = prefix
+    assert by_app.branch(["web"], "rollback") != by_app.branch(["web-rollback"], "deploy")
+
+
+def test_a_lane_owns_its_own_branches_only() -> None:
+    config = parse_config(CONFIG % "squash")
+    settings = config.deploy.git.pull_request  # type: ignore[union-attr]
+    assert settings is not None
+    default, staging = PullRequests(settings, config, None), PullRequests(settings, config, None)
+    staging.prefix = "tagtrail/staging/"
+    for pulls in (default, staging):
+        assert pulls.owns(pulls.branch(["web"], "deploy"))
+        assert pulls.owns(pulls.branch(["web"], "rollback"))
+    assert not default.owns(staging.branch(["web"], "deploy"))
+    assert not staging.owns(default.branch(["web"], "deploy"))
+    assert not default.owns("dependabot/pip/web")

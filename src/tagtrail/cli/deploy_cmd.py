@@ -114,7 +114,8 @@ def deploy(
     """Apply every pending update in one commit of the deploy files (image references pinned by digest,
     trailers saying app, from, to, commit and reason), push it, and run deploy.git.then. A rejected push
     is retried on the new remote head, never forced. With deploy.git.pull_request, push it to a branch of
-    tagtrail's own and open or update its pull request instead: pending review until it is merged. In
+    tagtrail's own and open or update its pull request instead: pending review until it is merged
+    (deploy.git.then runs once after each merge a deploy sees). In
     direct mode (deploy.kubernetes), patch the workloads instead, watch the rollout, and roll a failed one
     back (and pin it).
 

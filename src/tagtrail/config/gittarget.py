@@ -28,7 +28,8 @@ class GitTargetConfig(_Section):
     )
     push: bool = Field(True, description="Push deploy commits to the remote.")
     then: str | None = Field(
-        None, description="Shell command run after a deploy commit (e.g. 'make -C pulumi up')."
+        None,
+        description="Shell command run after a deploy commit, or once after each merged pull request (e.g. 'make -C pulumi up').",
     )
     then_env: list[EnvName] = Field(
         default_factory=list,

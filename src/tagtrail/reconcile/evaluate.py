@@ -36,6 +36,7 @@ from tagtrail.domain.policy import (
 )
 from tagtrail.domain.provenance import (
     Claims,
+    CommitState,
     NeedAttestation,
     NeedCommit,
     NeedRevision,
@@ -48,7 +49,7 @@ from tagtrail.reconcile.lanes import promotion, soak_left
 from tagtrail.reconcile.observe import Observer
 from tagtrail.reconcile.outcome import Planned
 from tagtrail.reconcile.rebuilt import same_code
-from tagtrail.targets.base import AppState
+from tagtrail.targets.base import AppState, Proof
 
 if TYPE_CHECKING:
     from tagtrail.adapters.verify.signatures import PublicKey
@@ -205,7 +206,10 @@ async def _decide(run: Round, state: AppState, repository: str) -> Planned:
                 continue
             if run.prove and result.action == "deploy" and result.digest is not None:
                 await observer.prove(ref, result.digest)
-            planned = Planned(result, repository, tags_seen=len(tags), created=dict(facts.created))
+            proof = _proof(result, facts, provenance.memory.revisions)
+            planned = Planned(
+                result, repository, tags_seen=len(tags), created=dict(facts.created), proof=proof
+            )
             planned.promoted = promotion(policy.gate, facts, result)
             planned.soak_left = soak_left(policy.gate, facts, result)
             return planned
@@ -218,6 +222,25 @@ async def _decide(run: Round, state: AppState, repository: str) -> Planned:
             continue
         facts = await answer(observer, ref, facts, result, keys, attesting)
     raise RegistryError(ref.registry, ref.repository, "the order of its newest tags could not be settled")
+
+
+def _proof(decision: Decision, facts: Facts, revisions: Mapping[str, Revision]) -> Proof | None:
+    """What the claims found of a build to deploy, as its pull request shows it: only what was checked."""
+    chosen, claims, digest = decision.target, facts.claims, decision.digest
+    if decision.action != "deploy" or chosen is None or digest is None:
+        return None
+    found = (claims.commits or {}).get(chosen.sha) if chosen.sha else None
+    signed = (claims.signatures or {}).get(digest)
+    attested = (claims.attestations or {}).get(digest)
+    read = revisions.get(digest)
+    return Proof(
+        commit=found.full if found is not None and found.state is CommitState.ON_BRANCH else None,
+        branch=found.branch if found is not None else None,
+        signature=signed.detail if signed is not None and signed.valid else None,
+        attestation=attested.detail if attested is not None and attested.refused is None else None,
+        base=read.base if read is not None else None,
+        label=(claims.revisions or {}).get(digest) is not None,
+    )
 
 
 async def _rebuilt_on_moved_base(

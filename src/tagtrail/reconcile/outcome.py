@@ -10,7 +10,7 @@ from enum import StrEnum
 from tagtrail.adapters.refs import Image
 from tagtrail.domain.policy import Decision
 from tagtrail.errors import GitError, GitHubError, KubeError, RegistryError
-from tagtrail.targets.base import Applied, Review, Reviewing, Rollouts
+from tagtrail.targets.base import Applied, Proof, Review, Reviewing, Rollouts
 
 
 class Outcome(StrEnum):
@@ -42,6 +42,7 @@ class Planned:
     review: Review | None = None  # the open pull request proposing this decision (deploy.git.pull_request)
     promoted: tuple[str, str] | None = None  # a promotion: (the environment before, what it showed there)
     soak_left: timedelta | None = None  # held by a soak: how long until it ends
+    proof: Proof | None = None  # what the claims found of the build to deploy
 
     @property
     def app(self) -> str:

@@ -167,7 +167,14 @@ class Reconciler:
             skip = bool(skip_ci) if skip_ci is not None else bool(git and git.skip_ci)
             images = tuple(
                 ImageChange(
-                    p.app, target, p.decision.reason, p.decision.sentence, p.built_from, *(p.promoted or ())
+                    p.app,
+                    target,
+                    p.decision.reason,
+                    p.decision.sentence,
+                    p.built_from,
+                    promoted_from=p.promoted[0] if p.promoted else None,
+                    evidence=p.promoted[1] if p.promoted else None,
+                    proof=p.proof,
                 )
                 for p in report.planned
                 if (target := p.target) is not None

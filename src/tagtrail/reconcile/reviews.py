@@ -33,14 +33,14 @@ def _reviewed(item: Planned, reviews: tuple[Review, ...], say: bool) -> Planned:
     if person is not None:
         said = f"a person's {person.verb} is pending review ({person.shown}): automation waits for it"
         return replace(item, decision=_hold(decision, Reason.PINNED, said))
-    declined = next((r for r in reviews if r.state == "declined" and r.to == target.reference), None)
+    declined = next((r for r in reviews if r.state == "declined" and r.proposes(target.reference)), None)
     if declined is not None:
         said = (
             f"{target.tag} was declined: pull request {declined.shown} was closed without merging;"
             " a newer build may be proposed"
         )
         return replace(item, decision=_hold(decision, Reason.DECLINED, said))
-    pending = next((r for r in reviews if r.state == "open" and r.to == target.reference), None)
+    pending = next((r for r in reviews if r.state == "open" and r.proposes(target.reference)), None)
     return _pending(item, pending, say) if pending is not None else item
 
 

@@ -38,8 +38,17 @@ class Review:
     number: int
     url: str
     state: str
-    to: str | None  # the reference it deploys (None: a pin or unpin only)
+    to: str | None  # the reference it deploys, or its digest's first 16 hex digits (None: a pin or unpin)
     verb: str = "deploy"
+
+    def proposes(self, reference: str) -> bool:
+        """Whether this pull request deploys `reference` (repository:tag@digest): a marker that names many
+        apps keeps each one's digest short, so that it fits a pull request's description."""
+        if self.to is None:
+            return False
+        return self.to == reference or (
+            "/" not in self.to and reference.partition("@")[2].removeprefix("sha256:").startswith(self.to)
+        )
 
     @property
     def shown(self) -> str:
@@ -60,6 +69,19 @@ class Declared:
 
 
 @dataclass(frozen=True)
+class Proof:
+    """What the policy's checks found of a build before it was chosen (a pull request shows it): None
+    where that check was not made."""
+
+    commit: str | None = None  # the full commit found on `branch` of the source repository
+    branch: str | None = None
+    signature: str | None = None  # what deploy.verify's keys verified
+    attestation: str | None = None  # what deploy.verify.github's bundle proved
+    base: tuple[str, str] | None = None  # the base image the build records: name with tag, digest
+    label: bool = False  # the image's revision label (or annotation) was read and agrees
+
+
+@dataclass(frozen=True)
 class ImageChange:
     """Set one app to one image, and say why."""
 
@@ -70,6 +92,7 @@ class ImageChange:
     built_from: str | None = None
     promoted_from: str | None = None  # a promotion: the environment it ran in first, and what it showed
     evidence: str | None = None
+    proof: Proof | None = None  # None: nothing was checked (a person's rollback or pin)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tagtrail.adapters.gitrepo import GitRepo, Push
@@ -59,7 +59,7 @@ class GitOpsTarget:
     async def declared(self) -> Declared:
         async with self._copy(for_commit=False) as copy:
             read = await asyncio.to_thread(self._read, copy)
-            return await self.pulls.reviewed(copy, read) if self.pulls else read
+            return await self.pulls.reviewed(copy, read, needed=False) if self.pulls else read
 
     def writing(self, *, dry_run: bool = False) -> AbstractAsyncContextManager[_Writing]:
         return self.writing_for(None, dry_run=dry_run)
@@ -265,13 +265,17 @@ class _Writing:
         apps, self.apps = self.apps, None
         read = await asyncio.to_thread(self.target._read_for, self.copy, apps, not self.dry_run)
         pulls = self.target.pulls
-        return await pulls.reviewed(self.copy, read) if pulls else read
+        return await pulls.reviewed(self.copy, read, needed=not self.dry_run) if pulls else read
 
     async def write(self, declared: Declared, change: Change) -> Applied | Conflict:
         target, copy = self.target, self.copy
         applied, found = await asyncio.to_thread(target._work_out, copy, declared, change)
         if target.pulls is not None:
             applied.details.add(target.pulls.reviewing())
+            if not self.dry_run:  # a merge is a deploy: deploy.git.then runs once after each one seen
+                for merge in await asyncio.to_thread(target.pulls.merges_to_follow, copy):
+                    merged = replace(applied, commit=merge.merge_commit)
+                    await asyncio.to_thread(run_then, target.settings, copy, target.project_root, merged)
             if applied.files and not self.dry_run:
                 return await target.pulls.write(target, copy, declared, change, applied)
         if not applied.files or self.dry_run:

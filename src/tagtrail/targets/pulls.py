@@ -2,9 +2,10 @@
 branch only takes reviewed changes.
 
 The change is the one a direct push would make, byte for byte (`GitOpsTarget._work_out` on the deploy
-branch's head), committed on top of that head on a branch of tagtrail's own (`tagtrail/<app>`, or one for
-the whole reconcile) and pushed there, forced only over what tagtrail itself last pushed (a lease). Then the
-branch's pull request is opened, or the open one updated: never a second one. Merging it is the deploy.
+branch's head), committed on top of that head on a branch of tagtrail's own (`tagtrail/auto/<app>`,
+`tagtrail/reconcile` for the whole reconcile, `tagtrail/manual/<app>/<verb>` for a person's rollback or
+pin) and pushed there, forced only over what tagtrail itself last pushed (a lease). Then the branch's pull
+request is opened, or the open one updated: never a second one. Merging it is the deploy.
 
 Each reconcile lists the pull requests once (one request) and reads from them, per app: open (pending
 review), merged (the deploy branch holds it: the history reads the merge), declined (closed by a person:
@@ -17,6 +18,7 @@ else nothing is pushed, so a pending pull request stays quiet.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections import Counter
 from collections.abc import Mapping
@@ -46,45 +48,58 @@ class Committer(Protocol):
     def _commit_files(self, copy: WorkingCopy, files: Mapping[str, str], message: str) -> None: ...
 
 
+log = logging.getLogger(__name__)
 BRANCHES = "tagtrail/"  # every branch tagtrail pushes starts so; an environment's lane adds its name
 MIRROR = "refs/tagtrail/pulls/"  # where tagtrail's own branches are fetched to, apart from the user's refs
+# a ref per merged pull request deploy.git.then ran after, per lane: `<number>/<prefix with + for />`, so no
+# lane's ref is a folder of another's
+FOLLOWED = "refs/tagtrail/merged/"
 
 
 class PullRequests:
     """The pull requests of one deploy branch. `prefix` names tagtrail's branches: the one place to set
     (`tagtrail/<environment>/` for a lane)."""
 
-    def __init__(self, settings: PullRequestConfig, config: Config, token: Secret) -> None:
+    def __init__(self, settings: PullRequestConfig, config: Config, token: Secret | None) -> None:
         self.settings, self.config, self.token = settings, config, token
         self.prefix = BRANCHES
         self.counts: Counter[str] = Counter()  # pull requests by state, in the last list (metrics)
         self._pulls: Pulls | None = None
         self._listed: list[tuple[Pull, Marker]] = []
         self._settings_checked = False
+        self._said_missing = False
 
     @classmethod
     def from_environment(cls, settings: PullRequestConfig, config: Config) -> PullRequests:
-        """Read the token now, at start: a missing one is said before any deploy is tried."""
+        """Read the token now, at start. A missing one is said only where it is needed: to propose a
+        deploy (an error, before anything is pushed) or to read the pull requests (plan and status say, in
+        one line, that they read none); history and report never ask for it."""
         value = os.environ.get(settings.token_env, "").strip()
-        if not value:
-            raise TagtrailError(
-                f"deploy.git.pull_request: the environment variable {settings.token_env} is not set;"
-                f" give tagtrail a GitHub token there ({PERMISSIONS})"
-            )
-        return cls(settings, config, Secret(value))
+        return cls(settings, config, Secret(value) if value else None)
+
+    def _missing(self) -> str:
+        return f"deploy.git.pull_request: the environment variable {self.settings.token_env} is not set"
 
     def reviewing(self) -> Reviewing:
         """What this write's details say of pull requests before it proposes any: the last list's counts."""
         return Reviewing(counts=dict(self.counts))
 
     def branch(self, apps: list[str], verb: str) -> str:
-        if verb == "deploy":
-            return (
-                f"{self.prefix}reconcile"
-                if self.settings.one_per == "reconcile"
-                else f"{self.prefix}{apps[0]}"
-            )
-        return f"{self.prefix}{apps[0]}-{verb}"  # a person's action: its own pull request
+        """`auto/<app>` (or `reconcile`) for automation, `manual/<app>/<verb>` for a person's action: no app's
+        name makes another's branch (`web-rollback`), and no branch is a folder of another, which git refuses
+        (`tagtrail/web` beside `tagtrail/web/rollback`)."""
+        if verb != "deploy":
+            return f"{self.prefix}manual/{apps[0]}/{verb}"
+        return (
+            f"{self.prefix}reconcile"
+            if self.settings.one_per == "reconcile"
+            else f"{self.prefix}auto/{apps[0]}"
+        )
+
+    def owns(self, head: str) -> bool:
+        """Whether `head` is one of this lane's branches (not another lane's under `tagtrail/<environment>/`)."""
+        mine = head.removeprefix(self.prefix)
+        return mine != head and (mine == "reconcile" or mine.startswith(("auto/", "manual/")))
 
     async def aclose(self) -> None:
         if self._pulls is not None:
@@ -92,14 +107,21 @@ class PullRequests:
 
     # Reading ------------------------------------------------------------------------------------------
 
-    async def reviewed(self, copy: WorkingCopy, declared: Declared) -> Declared:
-        """`declared` with its apps' pull requests, newest first: one list request."""
+    async def reviewed(self, copy: WorkingCopy, declared: Declared, *, needed: bool = True) -> Declared:
+        """`declared` with its apps' pull requests, newest first: one list request. Without a token, a
+        read that does not write (`needed` False) goes on without them, and says so once."""
+        if self.token is None and not needed:
+            if not self._said_missing:
+                self._said_missing = True
+                log.warning(
+                    "%s, so pull requests are not read: a build pending review or declined is not shown"
+                    " as such (a deploy needs the token: %s)",
+                    self._missing(),
+                    PERMISSIONS,
+                )
+            return declared
         pulls = await self._client(copy)
-        listed = [
-            (p, m)
-            for p in await pulls.listed()
-            if p.head.startswith(self.prefix) and (m := Marker.read(p.body))
-        ]
+        listed = [(p, m) for p in await pulls.listed() if self.owns(p.head) and (m := Marker.read(p.body))]
         self._listed = listed
         self.counts = Counter(_state(p, m) for p, m in listed)
         reviews: dict[str, list[Review]] = {}
@@ -109,6 +131,10 @@ class PullRequests:
                     Review(pull.number, pull.url, _state(pull, marker), to, marker.verb)
                 )
         return replace(declared, reviews={app: tuple(found) for app, found in reviews.items()})
+
+    def merges_to_follow(self, copy: WorkingCopy) -> list[Pull]:
+        """The merges deploy.git.then has yet to run after (`_to_follow`), recorded as followed."""
+        return _to_follow(copy, self._listed, self.prefix.replace("/", "+"))
 
     # Writing ------------------------------------------------------------------------------------------
 
@@ -215,9 +241,7 @@ class PullRequests:
     async def _propose(self, pulls: Pulls, branch: str, part: Change, sub: Applied, pushed: bool) -> Pull:
         apps = sorted({*sub.changed, *part.pins})
         wanted_title = title(part, apps, sub.previous)
-        wanted_body = body(
-            part, apps, sub.previous, self.config.tag_scheme, self._links(pulls), self._checked(apps)
-        )
+        wanted_body = body(part, apps, sub.previous, self.config.tag_scheme, self._links(pulls, branch))
         open_pull = next((p for p, _ in self._listed if p.head == branch and p.state == "open"), None)
         if open_pull is None:
             pull = await pulls.open(branch, wanted_title, wanted_body)
@@ -253,6 +277,8 @@ class PullRequests:
         return closed
 
     async def _client(self, copy: WorkingCopy) -> Pulls:
+        if self.token is None:
+            raise TagtrailError(f"{self._missing()}; give tagtrail a GitHub token there ({PERMISSIONS})")
         if self._pulls is None or self._pulls.base != copy.branch:
             repository = self.settings.repository
             if repository is None:
@@ -263,29 +289,33 @@ class PullRequests:
             self._pulls = Pulls(client, copy.branch)
         return self._pulls
 
-    def _links(self, pulls: Pulls) -> Links:
+    def _links(self, pulls: Pulls, branch: str) -> Links:
         api = self.settings.api_url
         web = "https://github.com" if api == "https://api.github.com" else api.removesuffix("/api/v3")
-        return Links(f"{web}/{pulls.client.repository}")
+        repository = f"{web}/{pulls.client.repository}"
+        return Links(repository, f"{repository}/compare/{pulls.base}...{branch}")
 
-    def _checked(self, apps: list[str]) -> dict[str, list[str]]:
-        deploy = self.config.deploy
-        said: dict[str, list[str]] = {}
-        for app in apps:
-            checks = [
-                f"its tag is a build of {', '.join(deploy.branches_of(app))}",
-                "its commit is on that branch where the source repository is at hand",
-                "the image's revision label agrees",
-                "it is not dated in the future",
-            ]
-            verify = deploy.verify_of(app)
-            if verify is not None:  # the policy deploys nothing these checks refused
-                what = "a signature or attestation" if verify.require == "either" else f"its {verify.require}"
-                checks.append(f"{what} verified as deploy.verify requires")
-                if verify.github is not None:
-                    checks.append(f"made by a run of workflow {verify.github.workflow}")
-            said[app] = checks
-        return said
+
+def _to_follow(copy: WorkingCopy, listed_pulls: list[tuple[Pull, Marker]], lane: str) -> list[Pull]:
+    """The merged pull requests of the last list that deploy.git.then has not run after and whose merge
+    the work copy's head holds (one merged since the copy was read waits for the next write), oldest
+    first, each recorded as followed (a ref in the work copy, so once per merge across runs). The first
+    time a lane's copy asks, the merges listed then are recorded, not followed: they predate it."""
+    listed = copy.repo.run("for-each-ref", "--format=%(refname)", FOLLOWED).split()
+    known = {name for name in listed if name.endswith(f"/{lane}")}
+    merged = [
+        p
+        for p, _ in listed_pulls
+        if p.merged and p.merge_commit and f"{FOLLOWED}{p.number}/{lane}" not in known
+    ]
+    held = copy.repo.reached("HEAD", [p.merge_commit or "" for p in merged]) if merged else set()
+    new = [p for p in merged if p.merge_commit in held]
+    for pull in new:  # recorded before it runs: at most once, even where the command fails
+        copy.repo.run("update-ref", f"{FOLLOWED}{pull.number}/{lane}", "HEAD")
+    if not known:
+        copy.repo.run("update-ref", f"{FOLLOWED}start/{lane}", "HEAD")
+        return []
+    return sorted(new, key=lambda p: p.number)
 
 
 def _state(pull: Pull, marker: Marker) -> str:

@@ -215,6 +215,7 @@ def test_tokens_bad_and_read_only(github_pulls: GitHubPulls, clone: Path) -> Non
         read = client.get(
             "/repos/acme/homelab", headers={"Authorization": f"token {github_pulls.weak_token}"}
         )
+        full = client.get("/repos/acme/homelab", headers={"Authorization": f"token {github_pulls.token}"})
 
     assert (bad.status_code, bad.json()["message"]) == (401, "Bad credentials")
     assert (weak.status_code, weak.json()["message"]) == (
@@ -222,6 +223,8 @@ def test_tokens_bad_and_read_only(github_pulls: GitHubPulls, clone: Path) -> Non
         "Resource not accessible by personal access token",
     )
     assert read.status_code == 200
+    assert read.json()["permissions"]["push"] is False  # as the token has them, for a pre-check to read
+    assert full.json()["permissions"]["push"] is True
 
 
 def test_a_request_without_user_agent_is_forbidden(github_pulls: GitHubPulls) -> None:
