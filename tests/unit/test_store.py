@@ -115,3 +115,46 @@ def test_a_log_that_does_not_exist_is_read_as_empty_and_not_created(tmp_path: Pa
         [],
     )
     assert not path.parent.exists()
+
+
+def test_every_question_of_the_log_is_valid_sql_and_stays_in_its_environment(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A read that fails is only a warning (the deploy history is in git), so a query broken by a change of
+    the schema would pass unseen, answering nothing: each question is asked of a log with rows in two
+    environments, and none warns or sees the other's rows."""
+    staging = DecisionLog(tmp_path / "decisions.sqlite", "staging")
+    prod = staging.of("prod")
+    for log, commit in ((staging, "a" * 40), (prod, "b" * 40)):
+        log.record(
+            DecisionRecord(
+                "web",
+                "deploy",
+                "newer-build",
+                "s",
+                "r",
+                "t",
+                "tagtrail serve",
+                commit=commit,
+                outcome="pushed",
+                automatic=True,
+            ),
+            DecisionRecord("web", "apply", "applied", "s", None, None, "tagtrail serve", commit=commit),
+        )
+    with caplog.at_level(logging.WARNING):
+        answers = {
+            "recent": [r.commit for r in prod.recent("web")],
+            "last_each": [r.commit for r in prod.last_each().values()],
+            "last_each acted": [r.commit for r in prod.last_each(acted=True).values()],
+            "outcomes": [r.commit for r in prod.outcomes()],
+            "last_applies": [r.commit for r in prod.last_applies().values()],
+            "applied_commits": list(prod.applied_commits()),
+            "last": [r.commit for r in [prod.last("web")] if r is not None],
+            "last_automatic_deploys": list(prod.last_automatic_deploys()),
+            "automatic_rollback_commits": list(prod.automatic_rollback_commits()),
+            "digests_seen": list(prod.digests_seen()),
+        }
+    assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert all("a" * 40 not in commits for commits in answers.values())
+    assert answers["last_applies"] == answers["applied_commits"] == ["b" * 40]
+    assert answers["last_automatic_deploys"] == ["web"]

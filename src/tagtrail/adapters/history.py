@@ -264,16 +264,19 @@ class DecisionLog:
     def last_applies(self) -> dict[str, DecisionRecord]:
         """Each app's newest judgement of whether its deploy commit was applied (deploy.git.applied_by: action
         `apply`), in one query."""
-        query = "WHERE id IN (SELECT MAX(id) FROM decisions WHERE action = 'apply' GROUP BY app)"
-        return {record.app: record for record in self._select(query, ())}
+        query = (
+            "AND id IN (SELECT MAX(id) FROM decisions WHERE environment = ? AND action = 'apply'"
+            " GROUP BY app)"
+        )
+        return {record.app: record for record in self._select(query, (self.environment,))}
 
     def applied_commits(self) -> dict[str, datetime]:
         """When deploy.git.applied_by first said each deploy commit was applied (insights' lead time ends
         there), in one query; empty when there is no log."""
         rows = self._store.read(
-            "SELECT \"commit\", MIN(time) FROM decisions WHERE action = 'apply' AND reason = 'applied'"
-            ' AND "commit" IS NOT NULL GROUP BY "commit"',
-            (),
+            "SELECT \"commit\", MIN(time) FROM decisions WHERE environment = ? AND action = 'apply'"
+            ' AND reason = \'applied\' AND "commit" IS NOT NULL GROUP BY "commit"',
+            (self.environment,),
             what=_LOG,
         )
         return {str(commit): datetime.fromisoformat(str(time)) for commit, time in rows}
