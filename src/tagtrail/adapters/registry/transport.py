@@ -16,6 +16,7 @@ import json
 import random
 import ssl
 import time
+import urllib.request
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -31,6 +32,7 @@ from tagtrail.config.model import RegistryConfig
 from tagtrail.errors import RegistryAuthError, RegistryError, RegistryNotFound, TagtrailError
 
 ERROR_CAP = 64 * 1024  # an error answer, a HEAD, a token: small
+Sender = httpx.AsyncBaseTransport
 
 
 class _TooLarge(TagtrailError):
@@ -54,6 +56,23 @@ class _Pace:
             await asyncio.sleep(start - now)
 
 
+class _Line:
+    """One connection: its httpx client, and the transport under it that skips the client's layers (cookies,
+    auth and redirect flows: a quarter of a steady poll's CPU), None where only the client routes (a proxy)."""
+
+    def __init__(self, client: httpx.AsyncClient, direct: Sender | None) -> None:
+        self.client = client
+        self._direct = direct
+
+    async def send(self, request: httpx.Request, *, follow: bool) -> httpx.Response:
+        """The answer, its body not read yet (close it). A redirect is followed only through the client."""
+        if self._direct is None or follow:
+            return await self.client.send(request, stream=True, follow_redirects=follow)
+        response = await self._direct.handle_async_request(request)
+        response.request = request
+        return response
+
+
 class _Connections:
     """At most `limit` requests in flight to one registry, each on an httpx client of its own that keeps one
     connection alive (made when first needed). httpcore's pool works in the square of its connections on
@@ -61,16 +80,16 @@ class _Connections:
     connections, half the CPU of a steady poll. The limit here already bounds what is in flight, so each
     pool holds one connection and has nothing to decide."""
 
-    def __init__(self, limit: int, make: Callable[[], httpx.AsyncClient]) -> None:
+    def __init__(self, limit: int, make: Callable[[], _Line]) -> None:
         self._make = make
-        self._made: list[httpx.AsyncClient] = []
-        self._free: asyncio.Queue[httpx.AsyncClient | None] = asyncio.Queue()
+        self._made: list[_Line] = []
+        self._free: asyncio.Queue[_Line | None] = asyncio.Queue()
         for _ in range(limit):
             self._free.put_nowait(None)
 
     @contextlib.asynccontextmanager
-    async def client(self) -> AsyncIterator[httpx.AsyncClient]:
-        """A client to send one request on, held until the block ends (waits for one to be free)."""
+    async def line(self) -> AsyncIterator[_Line]:
+        """A connection to send one request on, held until the block ends (waits for one to be free)."""
         held = await self._free.get()
         if held is None:
             held = self._make()
@@ -81,8 +100,8 @@ class _Connections:
             self._free.put_nowait(held)
 
     async def aclose(self) -> None:
-        for client in self._made:
-            await client.aclose()
+        for line in self._made:
+            await line.client.aclose()
 
 
 @dataclass
@@ -92,7 +111,7 @@ class Endpoint:
     host: str
     base: str
     settings: RegistryConfig
-    http: httpx.AsyncClient  # builds requests; sends those to the token service (another host)
+    http: _Line  # builds requests; sends those to the token service (another host)
     connections: _Connections
     pace: _Pace | None
     auth: Authenticator
@@ -125,7 +144,7 @@ class Transport:
     async def aclose(self) -> None:
         for endpoint in self._endpoints.values():
             await endpoint.connections.aclose()
-            await endpoint.http.aclose()
+            await endpoint.http.client.aclose()
         self._endpoints.clear()
 
     def endpoint(self, registry: str) -> Endpoint:
@@ -140,9 +159,9 @@ class Transport:
             except (OSError, ssl.SSLError) as exc:
                 raise RegistryError(registry, None, f"cannot use ca_file {settings.ca_file}: {exc}") from None
 
-        def client(connections: int) -> httpx.AsyncClient:
+        def client(connections: int, transport: Sender | None) -> httpx.AsyncClient:
             return httpx.AsyncClient(
-                transport=self._transport,
+                transport=transport,
                 verify=verify,
                 timeout=settings.timeout,
                 limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
@@ -153,8 +172,8 @@ class Transport:
             registry,
             f"{'http' if settings.insecure else 'https'}://{ref_host}",
             settings,
-            client(settings.concurrency),
-            _Connections(settings.concurrency, lambda: client(1)),
+            _Line(client(settings.concurrency, self._transport), None),
+            _Connections(settings.concurrency, lambda: self._line(verify, client)),
             _Pace(settings.rps) if settings.rps else None,
             Authenticator(
                 registry, self._credentials.resolve(registry), lambda r: self._send_auth(registry, r)
@@ -163,9 +182,19 @@ class Transport:
         self._endpoints[registry] = endpoint
         return endpoint
 
+    def _line(
+        self, verify: ssl.SSLContext, client: Callable[[int, Sender | None], httpx.AsyncClient]
+    ) -> _Line:
+        """One connection: sent on directly unless the environment names a proxy (only the client routes)."""
+        if self._transport is None and urllib.request.getproxies():
+            return _Line(client(1, None), None)
+        one = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+        direct = self._transport or httpx.AsyncHTTPTransport(verify=verify, limits=one)
+        return _Line(client(1, direct), direct)
+
     async def _send_auth(self, registry: str, request: httpx.Request) -> httpx.Response:
         ep = self._endpoints[registry]
-        request = ep.http.build_request(
+        request = ep.http.client.build_request(
             request.method, request.url, headers=request.headers, content=request.read()
         )
         response, body = await self._send(ep, ep.http, request, cap=ERROR_CAP, follow=False)
@@ -186,7 +215,7 @@ class Transport:
         """One logical request: authenticated, retried on what retrying can fix, bounded in time and size."""
 
         def build(auth: dict[str, str]) -> httpx.Request:
-            return ep.http.build_request(method, url, headers={**(headers or {}), **auth})
+            return ep.http.client.build_request(method, _url(url), headers={**(headers or {}), **auth})
 
         problem = ""
         for attempt in range(1, self._retries + 2):
@@ -244,13 +273,13 @@ class Transport:
         runs from when the request may go (its turn under the concurrency limit), never while it waits for
         that turn: 50,000 reads queued behind 8 connections are slow, not unanswered."""
         limit = ep.settings.timeout
-        async with ep.connections.client() as http, asyncio.timeout(limit):
+        async with ep.connections.line() as http, asyncio.timeout(limit):
             auth = await ep.auth.headers(scope)
             response, body = await self._send(ep, http, build(auth), cap=cap, follow=follow)
         if response.status_code == 401:
             async with asyncio.timeout(limit):
                 auth = await ep.auth.answer(response.headers.get("WWW-Authenticate", ""), scope, repository)
-            async with ep.connections.client() as http, asyncio.timeout(limit):
+            async with ep.connections.line() as http, asyncio.timeout(limit):
                 response, body = await self._send(ep, http, build(auth), cap=cap, follow=follow)
             if response.status_code == 401:
                 raise ep.auth.refused(repository)
@@ -259,12 +288,12 @@ class Transport:
         return response, body
 
     async def _send(
-        self, ep: Endpoint, http: httpx.AsyncClient, request: httpx.Request, *, cap: int, follow: bool
+        self, ep: Endpoint, http: _Line, request: httpx.Request, *, cap: int, follow: bool
     ) -> tuple[httpx.Response, bytes]:
         if ep.pace is not None:
             await ep.pace.wait()
         try:
-            response = await http.send(request, stream=True, follow_redirects=follow)
+            response = await http.send(request, follow=follow)
         except httpx.TransportError:
             self._stats.count(ep.host, NO_ANSWER)
             raise
@@ -303,6 +332,9 @@ def url_path(url: str) -> str:
     """The path and query of a URL: what messages show (the host is already in every RegistryError)."""
     parts = urlsplit(url)
     return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+_url = functools.lru_cache(maxsize=4096)(httpx.URL)  # parsed once: a steady poll asks the same URLs
 
 
 @functools.cache
