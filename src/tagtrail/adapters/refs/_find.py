@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 from ruamel.yaml.nodes import ScalarNode
@@ -14,6 +15,7 @@ from tagtrail.domain.scheme import is_valid_tag
 from tagtrail.errors import InvalidReference
 
 _PARTS = ("tag", "name", "digest")
+_SPACE = re.compile(r"\s")  # what str.isspace says is space, found in C: a file holds thousands of scalars
 
 
 def find(path: str, text: str, matcher: Matcher) -> list[Reference]:
@@ -66,7 +68,7 @@ def _scalar(scan: Scan, node: ScalarNode, under_image_key: bool) -> Reference | 
     """A scalar holding a whole reference. Anywhere, a value with a registry or path (`/`) or a tag (`:`);
     under an `image:` key, a bare Docker Hub name too (`nginx`, `redis`)."""
     value = str(node.value)
-    if not value or any(c.isspace() for c in value):
+    if not value or _SPACE.search(value):
         return None
     if not under_image_key and "/" not in value and ":" not in value:
         return None
