@@ -142,7 +142,8 @@ def report(
 
 def _facts(config: Config, root: Path) -> DeployFacts:
     """One environment's deploy history, read from its deploy files in git."""
-    from tagtrail.features.insights.project import decision_log_of, read_facts  # noqa: PLC0415
+    from tagtrail.features.insights.project import read_facts  # noqa: PLC0415
+    from tagtrail.targets.factory import decision_log  # noqa: PLC0415
     from tagtrail.targets.workcopy import WorkingCopies  # noqa: PLC0415
 
     if config.deploy.git is None:
@@ -150,7 +151,7 @@ def _facts(config: Config, root: Path) -> DeployFacts:
     copies = WorkingCopies(config.deploy.git, root)
     copy = copies.open(for_commit=False)
     try:
-        return read_facts(config, copy.repo, copies.source(), decision_log_of(config))
+        return read_facts(config, copy.repo, copies.source(), decision_log(config))
     finally:
         copies.close(copy)
 

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from tagtrail.adapters.history import DecisionLog, default_log_path
 from tagtrail.config import Config
-from tagtrail.config.environments import DEFAULT, names, view
+from tagtrail.config.environments import DEFAULT, lane_name, names, view
 from tagtrail.config.model import DeployConfig
 from tagtrail.config.sections import register_section
 from tagtrail.errors import TagtrailError
@@ -79,9 +79,13 @@ def open_lanes(config: Config, config_path: Path, client: R, *, keep: bool = Fal
     return list(lanes.values())
 
 
-def decision_log(config: Config, environment: str = DEFAULT) -> DecisionLog:
+def decision_log(config: Config, environment: str | None = None) -> DecisionLog:
+    """The decision log of `environment`, by default the one `config` is the view of (the only one of a
+    single deploy:)."""
     path = config.deploy.decision_log
-    return DecisionLog(Path(path).expanduser() if path else default_log_path(), environment)
+    return DecisionLog(
+        Path(path).expanduser() if path else default_log_path(), environment or lane_name(config) or DEFAULT
+    )
 
 
 def _target(project: Project[Any], keep: bool) -> Target:
@@ -105,10 +109,7 @@ def _settings(deploy: DeployConfig, section: str) -> BaseModel | None:
 def _gitops(project: Project[Any], settings: BaseModel | None, keep: bool) -> Target:
     from tagtrail.targets.gitops import GitOpsTarget  # noqa: PLC0415
 
-    target = GitOpsTarget(project.config, project.config_path, project.matcher, keep=keep)
-    if target.pulls is not None and project.config.environments:
-        target.pulls.prefix = f"{target.pulls.prefix}{project.environment}/"  # each lane its own branches
-    return target
+    return GitOpsTarget(project.config, project.config_path, project.matcher, keep=keep)
 
 
 def _kubernetes(project: Project[Any], settings: BaseModel, keep: bool) -> Target:

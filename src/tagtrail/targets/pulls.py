@@ -30,6 +30,7 @@ from tagtrail.adapters.gitrepo import GitRepo
 from tagtrail.adapters.refs import Reference
 from tagtrail.adapters.registry import Secret
 from tagtrail.config import Config
+from tagtrail.config.environments import lane_name
 from tagtrail.config.pulls import PullRequestConfig, repository_of
 from tagtrail.errors import GitError, GitHubError, TagtrailError
 from tagtrail.targets.base import Applied, Change, Conflict, Declared, Review, Reviewing
@@ -62,7 +63,8 @@ class PullRequests:
 
     def __init__(self, settings: PullRequestConfig, config: Config, token: Secret | None) -> None:
         self.settings, self.config, self.token = settings, config, token
-        self.prefix = BRANCHES
+        lane = lane_name(config)  # an environment's view of the config: its own branches
+        self.prefix = f"{BRANCHES}{lane}/" if lane else BRANCHES
         self.counts: Counter[str] = Counter()  # pull requests by state, in the last list (metrics)
         self._pulls: Pulls | None = None
         self._listed: list[tuple[Pull, Marker]] = []

@@ -6,14 +6,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from tagtrail.adapters.gitrepo import GitRepo
-from tagtrail.adapters.history import DecisionLog, default_log_path
+from tagtrail.adapters.history import DecisionLog
 from tagtrail.adapters.refs import Matcher
 from tagtrail.config import Config
 from tagtrail.config.deployfiles import deploy_files
-from tagtrail.config.environments import DEFAULT, lane_name
 from tagtrail.features.insights.measures import Event, Insights, ages, classify, measure, running_since
 from tagtrail.features.insights.read import Reading, built_commits, read_history
 
@@ -46,12 +44,6 @@ class DeployFacts:
             ages=ages(started, now),
             behind={k: v for k, v in (behind or {}).items() if app is None or k == app},
         )
-
-
-def decision_log_of(config: Config) -> DecisionLog:
-    """The decision log of the environment `config` is the view of (the only one of a single deploy:)."""
-    path = config.deploy.decision_log
-    return DecisionLog(Path(path).expanduser() if path else default_log_path(), lane_name(config) or DEFAULT)
 
 
 def read_facts(config: Config, deploy: GitRepo, source: GitRepo, log: DecisionLog | None) -> DeployFacts:

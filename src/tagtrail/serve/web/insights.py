@@ -22,9 +22,10 @@ from tagtrail.config import Config
 from tagtrail.config.types import parse_duration
 from tagtrail.errors import TagtrailError
 from tagtrail.features.insights import DEFINITIONS, Insights, Measures
-from tagtrail.features.insights.project import DeployFacts, decision_log_of, read_facts
+from tagtrail.features.insights.project import DeployFacts, read_facts
 from tagtrail.serve.web.charts import Chart, deploys_over_time, lead_time_distribution
 from tagtrail.targets.capabilities import CHECKOUT, Checkout
+from tagtrail.targets.factory import decision_log
 
 if TYPE_CHECKING:
     from tagtrail.serve.controller import Controller
@@ -75,7 +76,7 @@ class InsightsCache:
 
 def _read(config: Config, checkout: Checkout) -> DeployFacts:
     with checkout.checked_out() as repo:
-        return read_facts(config, repo, checkout.source_checkout(), decision_log_of(config))
+        return read_facts(config, repo, checkout.source_checkout(), decision_log(config))
 
 
 class Pages(Protocol):
