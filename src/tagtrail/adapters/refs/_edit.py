@@ -27,12 +27,14 @@ _NOT_A_STRING = re.compile(
 
 
 class Edit(NamedTuple):
-    """Replace text[start:end] with `text`; `line` names the reference in a refusal."""
+    """Replace text[start:end] with `text`; `line` names the reference in a refusal. `lines`: whole lines
+    added (a kustomization's missing keys), not a value token replaced."""
 
     start: int
     end: int
     text: str
     line: int
+    lines: bool = False
 
 
 def quote(style: str | None, value: str) -> str:
@@ -85,7 +87,8 @@ def _kustomize_edits(ref: Reference, target: Image, text: str) -> list[Edit]:
         )
     newline = "\r\n" if "\r\n" in text else "\n"
     prefix = "" if at == 0 or text[at - 1] == "\n" else newline
-    edits.append(Edit(at, at, prefix + "".join(f"{ref.indent}{line}{newline}" for line in missing), ref.line))
+    added = prefix + "".join(f"{ref.indent}{line}{newline}" for line in missing)
+    edits.append(Edit(at, at, added, ref.line, lines=True))
     return edits
 
 
@@ -132,4 +135,7 @@ def rewrite_found(
         position = edit.end
     out.append(text[position:])
     result = "".join(out)
-    return result, changed, verify(path, result, matcher, targets, before)
+    # Value tokens replaced by image references (no quote, bracket, alias or newline of their own) leave the
+    # nesting and aliases of a text that passed the limits as they were: the proof re-reads only its size.
+    shaped = not any(edit.lines for edit in ordered)
+    return result, changed, verify(path, result, matcher, targets, before, shaped=shaped)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import replace
 
@@ -16,12 +17,15 @@ from tagtrail.errors import InvalidReference
 
 _PARTS = ("tag", "name", "digest")
 _SPACE = re.compile(r"\s")  # what str.isspace says is space, found in C: a file holds thousands of scalars
+# A push's proof reads the whole file again, every reference but the one edited as it was: each read once.
+_parse = functools.lru_cache(maxsize=16384)(ImageRef.parse)
 
 
-def find(path: str, text: str, matcher: Matcher) -> list[Reference]:
+def find(path: str, text: str, matcher: Matcher, *, shaped: bool = False) -> list[Reference]:
     """Every reference to a managed image in one YAML file (all its documents). An aliased node is one
-    reference however many aliases name it: it is one value in the file."""
-    scan = Scan.of(path, text, matcher)
+    reference however many aliases name it: it is one value in the file. `shaped`: the text is an edit of
+    value tokens only of one read before, so its nesting and aliases are not walked again (`_scan.compose`)."""
+    scan = Scan.of(path, text, matcher, shaped=shaped)
     found: list[Reference] = []
     for document in scan.documents():
         mappings, scalars = nodes(document)
@@ -73,7 +77,7 @@ def _scalar(scan: Scan, node: ScalarNode, under_image_key: bool) -> Reference | 
     if not under_image_key and "/" not in value and ":" not in value:
         return None
     try:
-        ref = ImageRef.parse(value)
+        ref = _parse(value)
     except InvalidReference as exc:
         _refuse_if_managed(scan, node, value, under_image_key, exc)
         return None

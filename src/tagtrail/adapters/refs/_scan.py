@@ -22,11 +22,13 @@ _EMPTY_VALUE = re.compile(r":(?:(?:[ \t]*(?:#[^\n]*)?\r?\n)+[ \t]*|[ \t]*)\Z")
 MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
-def compose(path: str, text: str) -> list[Node]:
+def compose(path: str, text: str, *, shaped: bool = False) -> list[Node]:
     """The documents' node trees, with character positions (`guard.compose`), once the limits every YAML
     tagtrail reads obeys (size, depth, alias expansion) pass; a refusal as one line. `text` has no byte order
-    mark."""
-    too_much = guard.check(text, DEPLOY_FILE_MAX_BYTES)
+    mark. `shaped`: the text has the shape of one that passed (only value tokens differ), so only its size
+    is checked again."""
+    limits = guard.check_size if shaped else guard.check
+    too_much = limits(text, DEPLOY_FILE_MAX_BYTES)
     if too_much is not None:
         where = f"{path}:{too_much.line}" if too_much.line else path
         raise RefsError(f"{where}: {too_much.message}; tagtrail does not read it; nothing was written")
@@ -61,13 +63,14 @@ class Scan:
     matcher: Matcher
     offset: int = 0
     used: set[int] = field(default_factory=set)
+    shaped: bool = False  # see `compose`
 
     @classmethod
-    def of(cls, path: str, text: str, matcher: Matcher) -> Scan:
-        return cls(path, text, matcher, len(BOM) if text.startswith(BOM) else 0)
+    def of(cls, path: str, text: str, matcher: Matcher, *, shaped: bool = False) -> Scan:
+        return cls(path, text, matcher, len(BOM) if text.startswith(BOM) else 0, shaped=shaped)
 
     def documents(self) -> list[Node]:
-        return compose(self.path, self.text[self.offset :])
+        return compose(self.path, self.text[self.offset :], shaped=self.shaped)
 
     def span(self, node: ScalarNode) -> Span:
         """The value token only: an `&anchor` or `!tag` before it is the node's, and stays as written."""

@@ -11,13 +11,19 @@ from tagtrail.errors import RefsError
 
 
 def verify(
-    path: str, text: str, matcher: Matcher, targets: Mapping[str, Image], before: list[Reference]
+    path: str,
+    text: str,
+    matcher: Matcher,
+    targets: Mapping[str, Image],
+    before: list[Reference],
+    *,
+    shaped: bool = False,
 ) -> list[Reference]:
     """Every reference of the apps edited must now name its target, and each app must have exactly as many
     references as before: an edit that made one unreadable, or made a new one, is a broken edit. Returns the
-    references of `text` as read back."""
+    references of `text` as read back. `shaped`: the edit replaced value tokens only (`find`)."""
     try:
-        after = find(path, text, matcher)
+        after = find(path, text, matcher, shaped=shaped)
     except RefsError as exc:
         raise RefsError(
             f"{path}: the rewritten file does not read back ({str(exc).removesuffix('; nothing was written')});"
