@@ -152,6 +152,40 @@ def test_one_walk_says_what_merge_base_says_for_each_pair(repo: Path, git_calls:
     assert answers[side[1][:7], main[1][:9]] is False
 
 
+def test_one_ancestor_asked_is_answered_like_merge_base_by_a_walk_that_stops_at_it(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A push asks one ancestor (what runs) against its candidates: each answer is merge-base's, across a
+    merge, a root commit and a side branch, and the walk lists only the commits above the ancestor, not the
+    history below it (a deploy repository's history grows with every deploy)."""
+    root = git(repo, "rev-list", "--max-parents=0", "HEAD")
+    below = [commit(repo, {"old.txt": f"{n}\n"}, f"old {n}") for n in range(60)]
+    git(repo, "checkout", "-q", "-b", "feature")
+    side = commit(repo, {"f.txt": "f\n"}, "feature")
+    git(repo, "checkout", "-q", "main")
+    top = [commit(repo, {"m.txt": f"{n}\n"}, f"main {n}") for n in range(2)]
+    git(repo, "merge", "-q", "--no-ff", "-m", "merge", "feature")
+    merged = git(repo, "rev-parse", "HEAD")
+    commits = [root, below[0], below[-1], side, *top, merged]
+    walked: list[int] = []
+    real = subprocess.run
+
+    def counting(args: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+        done = real(args, **kwargs)  # type: ignore[call-overload]
+        if "rev-list" in args:
+            walked.append(len(done.stdout.splitlines()))
+        return done  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(subprocess, "run", counting)
+    for ancestor in commits:
+        answers = GitRepo(repo).strict_ancestry([(ancestor[:8], d) for d in commits])
+        for (_, d), answer in answers.items():
+            code = real(["git", "merge-base", "--is-ancestor", ancestor, d], cwd=repo, check=False).returncode
+            assert answer == (code == 0 and ancestor != d), (ancestor, d)
+    assert walked[commits.index(side)] == 4  # the merge, main above the fork, the side commit: not 60 below
+    assert walked[commits.index(root)] == len(git(repo, "rev-list", "--all").split())
+
+
 def test_the_apps_of_a_reconcile_share_their_commit_questions(repo: Path, git_calls: list[list[str]]) -> None:
     """Fifty apps asking at once cost a few git processes, not several per app, and each gets the answer
     it would have had alone."""

@@ -171,7 +171,12 @@ class BatchReader:
         wanted = {a for s, _ in asked if (a := full.get(s))}
         reached: dict[str, int] = {}  # an asked ancestor → the descendants that reach it
         if tips:
-            walk = git(self.root, "rev-list", "--topo-order", "--parents", "--stdin", stdin="\n".join(tips))
+            # One ancestor asked (a push: is what runs below the candidate?): no path from a tip to it passes
+            # its parents, so the walk stops there instead of covering the whole history.
+            bound = [f"^{only}^@" for only in wanted] if len(wanted) == 1 else []
+            walk = git(
+                self.root, "rev-list", "--topo-order", "--parents", "--stdin", stdin="\n".join(tips + bound)
+            )
             pending: dict[str, int] = {}  # every child of a commit comes before it: its set is complete
             for line in walk.splitlines():
                 sha, *parents = line.split()
