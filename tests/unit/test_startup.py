@@ -3,16 +3,21 @@ modules it loaded are checked. How long start-up takes is measured by `./scripts
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import importlib.metadata
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 import tagtrail
+from tagtrail.cli import serve_cmd, startup
+from tagtrail.serve.controller.snapshot import Broadcast
 
 SCHEME = "{{branch}}.{{date 'YYYYMMDD-HHmmss' tz='UTC'}}.{{sha}}"
 _PROBE = (
@@ -169,3 +174,34 @@ def test_tagtrails_own_process_skips_httpxs_command_line_and_pydantics_plugin_sc
     stub = "import sys; sys.modules['httpx._main'] = None; import httpx; httpx.main()"
     shown = subprocess.run([sys.executable, "-c", stub], capture_output=True, text=True, check=False)
     assert "could not run" in shown.stdout  # httpx's stub stands in for its command line
+
+
+def test_serve_freezes_what_start_up_made_once_every_app_was_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`tagtrail serve` freezes what lives from start-up out of later garbage collections after its first
+    reconcile that leaves it ready, not before (the first read of every app is long-lived too) and once;
+    a host running tagtrail in-process keeps its own collector untouched."""
+    assert gc.get_freeze_count() == 0
+    assert startup.settle() == 0  # in-process (pytest is the host): nothing frozen
+
+    async def scenario() -> list[int]:
+        controller = SimpleNamespace(live=Broadcast(), ready=(False, "no reconcile yet"))
+        settling = asyncio.create_task(serve_cmd._settle(controller))
+        seen = []
+        for ready in (False, True):
+            await asyncio.sleep(0)
+            controller.ready = (ready, "")
+            controller.live.publish("reconciled")
+            await asyncio.sleep(0)
+            seen.append(gc.get_freeze_count())
+        await settling
+        return seen
+
+    monkeypatch.setattr(startup.Process, "own", True)
+    monkeypatch.setattr(startup.Process, "settled", False)
+    try:
+        before_ready, after_ready = asyncio.run(scenario())
+        assert before_ready == 0
+        assert after_ready > 10_000  # the interpreter and the modules tests imported
+        assert startup.settle() <= after_ready  # once: a second call freezes nothing new
+    finally:
+        gc.unfreeze()

@@ -19,6 +19,7 @@ import typer
 
 from tagtrail.cli import output
 from tagtrail.cli.app import app, configure_logging, state
+from tagtrail.cli.startup import settle
 from tagtrail.errors import TagtrailError
 
 if TYPE_CHECKING:
@@ -98,7 +99,22 @@ async def _serve(controller: Controller, sock: socket.socket, secure_cookies: bo
         timeout_graceful_shutdown=10,
         server_header=False,
     )
-    await _server(config, controller).serve(sockets=[sock])
+    settling = asyncio.create_task(_settle(controller), name="tagtrail-settle")
+    try:
+        await _server(config, controller).serve(sockets=[sock])
+    finally:
+        settling.cancel()
+
+
+async def _settle(controller: Controller) -> None:
+    """Once the first reconcile has read every app, what lives from start-up is frozen (`startup.settle`)."""
+    events = controller.live.subscribe()
+    try:
+        while not controller.ready[0]:
+            await events.get()
+    finally:
+        controller.live.unsubscribe(events)
+    log.debug("settled: %d objects of start-up kept out of garbage collection", settle())
 
 
 @app.command()
