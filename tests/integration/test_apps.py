@@ -9,7 +9,7 @@ import pytest
 
 from bench.cli import run
 from bench.git import commit, git, init_repo
-from tagtrail.adapters.apps import discover, discover_named, glob_match, of_commit
+from tagtrail.adapters.apps import CommitNotHere, discover, discover_named, glob_match, of_commit
 from tagtrail.adapters.gitrepo import GitRepo
 from tagtrail.config import load_config
 
@@ -95,6 +95,8 @@ def test_apps_looked_up_by_name_are_those_discovery_finds(repo: Path) -> None:
     # a root commit builds every app
     root = GitRepo(repo)
     assert of_commit(root, config, root.head_sha()) == list(every.values())
+    with pytest.raises(CommitNotHere):  # not fetched yet: not "every app", as a root commit is
+        of_commit(root, config, "0123456")
 
 
 @pytest.mark.parametrize(

@@ -119,14 +119,21 @@ def _app_in(folder: Path, root: Path, config: Config) -> App | None:
     )
 
 
+class CommitNotHere(GitError):
+    """The commit asked about is not in this repository (yet: a fetch may bring it)."""
+
+
 def of_commit(repo: GitRepo, config: Config, sha: str) -> list[App]:
     """The apps CI builds for commit `sha`: those it changed against its first parent, by the same rule as
     `changed` (every app for a root commit, or when the build settings changed). Asked for every webhook, so
-    only the folders the commit touched (and the apps with declared inputs) are looked in, not every app's."""
+    only the folders the commit touched (and the apps with declared inputs) are looked in, not every app's:
+    one git process for a commit with a parent. CommitNotHere when this repository lacks the commit."""
     base = f"{sha}^"
     try:
         paths = repo.changed_paths(base, sha)
-    except GitError:  # a root commit (or one this repository lacks)
+    except GitError:  # a root commit, or one this repository lacks
+        if not repo.has_commit(sha):
+            raise CommitNotHere(f"no commit {sha} here") from None
         return changed(repo, config, base, sha)[0]
     if CONFIG_NAME in paths:
         return changed_in(repo, discover(repo.root, config), base, sha, paths)[0]

@@ -10,6 +10,7 @@ time and commit, so it never legitimately moves). Steady state (nothing new) cos
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -106,6 +107,10 @@ class Provenance:
         self._fetched: str | None = None  # None: not yet; "" fetched; else why the fetch failed
         self._recheck: dict[str, bool] = {}
         self._answered: dict[Question, CommitAnswer] = {}  # this reconcile's answers
+        # this reconcile's image reads, by (repository, tag, digest asked with): one read each, started by
+        # `read_ahead` or the first `revision`; `read` holds (repository, digest) of those that read an image
+        self._reads: dict[tuple[str, str, str | None], asyncio.Task[tuple[str, str | None]]] = {}
+        self.read: set[tuple[str, str]] = set()
 
     def recheck(self, repository: str, tags: Sequence[str], now: datetime) -> bool:
         """Whether the running tag's digest is worth a HEAD: the first look at this repository, its tag
@@ -180,13 +185,39 @@ class Provenance:
         its revision is remembered, else the image read once (at the tag, which gives the digest): its
         manifest, and its config only where the manifest carries no revision annotation.
         A digest seen without its label (a new process: the decision log keeps digests, not labels) is not
-        worth the HEAD, which would be followed by the read all the same."""
+        worth the HEAD, which would be followed by the read all the same. Asked twice in one reconcile (or
+        after `read_ahead`), it is read once."""
+        return await self._reading(ref, tag, digest)
+
+    def read_ahead(self, ref: ImageRef, tag: str, digest: str | None) -> None:
+        """Start the read `revision` is expected to be asked for next, while git answers what the policy
+        asks first; one nobody asks for is let go by `settle` (its error too: asked for, it is raised)."""
+        self._reading(ref, tag, digest)
+
+    def _reading(self, ref: ImageRef, tag: str, digest: str | None) -> asyncio.Task[tuple[str, str | None]]:
+        key = (ref.name, tag, digest)
+        task = self._reads.get(key)
+        if task is None:
+            task = self._reads[key] = asyncio.ensure_future(self._revision(ref, tag, digest))
+            task.add_done_callback(_retrieved)
+        return task
+
+    async def settle(self) -> None:
+        """Reads started ahead that nobody awaited (a candidate refused by git after all): let them go."""
+        for task in self._reads.values():
+            if not task.done():
+                task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+
+    async def _revision(self, ref: ImageRef, tag: str, digest: str | None) -> tuple[str, str | None]:
         seen = self.memory.seen.get(ref.name, {}).get(tag)
         if digest is None and seen is not None and seen in self.memory.revisions:
             digest = (await self.client.head(ref.with_tag(tag))).digest
         if digest is not None and digest in self.memory.revisions:
             return digest, self.memory.revisions[digest].commit
         said = await self.client.revision(ref.with_digest(digest) if digest else ref.with_tag(tag))
+        self.read.add((ref.name, said.digest))
         self.memory.revisions[said.digest] = said
         _bounded(self.memory.revisions)  # type: ignore[arg-type]
         return said.digest, said.commit
@@ -261,3 +292,9 @@ def _resolve(
                     )
         open_ = [key for key in open_ if key not in answers]
     return answers
+
+
+def _retrieved(task: asyncio.Task[tuple[str, str | None]]) -> None:
+    """A read's error is raised to whoever awaits it; one nobody awaits is not reported as lost."""
+    if not task.cancelled():
+        task.exception()

@@ -45,6 +45,7 @@ from tagtrail.domain.provenance import (
 )
 from tagtrail.domain.scheme import ParsedTag
 from tagtrail.errors import RegistryError
+from tagtrail.reconcile.ahead import ahead
 from tagtrail.reconcile.lanes import promotion, soak_left
 from tagtrail.reconcile.observe import Observer
 from tagtrail.reconcile.outcome import Planned
@@ -220,6 +221,10 @@ async def _decide(run: Round, state: AppState, repository: str) -> Planned:
         if isinstance(result, NeedEvidence):  # the environment before: read once per evaluation
             facts = replace(facts, evidence=await run.evidence_of(state.app))
             continue
+        if isinstance(result, NeedCommit | NeedAncestry):  # git asked: the image read starts beside it
+            hoped = ahead(state.app, scheme, policy, state.running, facts, result)
+            if hoped is not None:
+                observer.provenance.read_ahead(ref, hoped.tag, hoped.digest)
         facts = await answer(observer, ref, facts, result, keys, attesting)
     raise RegistryError(ref.registry, ref.repository, "the order of its newest tags could not be settled")
 
@@ -316,9 +321,8 @@ async def _claims(
         found = await provenance.commits(need.shas)
         return replace(facts, claims=replace(claims, commits={**(claims.commits or {}), **found}))
     if isinstance(need, NeedRevision):
-        known = set(provenance.memory.revisions)
         digest, label = await provenance.revision(ref, need.tag, need.digest)
-        if digest not in known:  # read now, by tag or digest, its bytes hashed: nothing left to prove
+        if (ref.name, digest) in provenance.read:  # read now, by tag or digest, its bytes hashed: proven
             observer.proven(ref, digest)
         provenance.memory.saw(ref.name, need.tag, digest)
         revisions = {**(claims.revisions or {}), digest: label}

@@ -162,9 +162,11 @@ class Observer:
         return {s: found.get(s) or s for s in wanted}
 
     async def close(self) -> None:
-        """Tag lists asked for ahead that nobody used (an app not in the files, an error): let them go."""
+        """Tag lists and image reads asked for ahead that nobody used (an app not in the files, an error, a
+        candidate refused after all): let them go."""
         for task in self._tags.values():
             if not task.done():
                 task.cancel()
             with contextlib.suppress(BaseException):
                 await task
+        await self.provenance.settle()

@@ -32,13 +32,16 @@ class CommitApps:
         config = reconciler.project.config
 
         def changed_in(repo: GitRepo) -> set[str] | None:
-            if not repo.has_commit(sha):
+            try:
+                return {a.name for a in app_discovery.of_commit(repo, config, sha)}
+            except app_discovery.CommitNotHere:
                 if not self._may_fetch():
                     return None  # fetched a moment ago: this commit is not one we can know yet
-                repo.try_run("fetch", "--quiet")  # pushed after our last look
-                if not repo.has_commit(sha):
-                    return None
-            return {a.name for a in app_discovery.of_commit(repo, config, sha)}
+            repo.try_run("fetch", "--quiet")  # pushed after our last look
+            try:
+                return {a.name for a in app_discovery.of_commit(repo, config, sha)}
+            except app_discovery.CommitNotHere:
+                return None
 
         def compute() -> set[str] | None:
             if source is not None:
