@@ -10,7 +10,7 @@ import pytest
 from bench.cli import run
 from bench.git import init_repo
 from tagtrail.config import parse_config
-from tagtrail.config.environments import DEFAULT, names, view
+from tagtrail.config.environments import DEFAULT, branches_of_any, names, view
 from tagtrail.errors import ConfigError, TagtrailError
 
 LANES = """\
@@ -146,3 +146,15 @@ def test_the_build_workflow_ignores_every_environments_deploy_files() -> None:
     text = workflow(parse_config(LANES), WorkflowOptions())
     ignored = text.split("paths-ignore:\n")[1].split("  workflow_dispatch")[0]
     assert ignored == "      - 'deploy/staging.yaml'\n      - 'deploy/prod.yaml'\n"  # no deploy → build loop
+
+
+def test_a_build_any_environment_takes_is_one_to_look_at() -> None:
+    """A webhook for a build of prod's branch wakes the apps though staging deploys another (and retention
+    judges it as a deploy branch's build): the branches of every environment, in lane order."""
+    config = parse_config(
+        LANES.replace("    min_age: 0s\n", "    min_age: 0s\n    branch: [release, main]\n")
+    )
+    assert branches_of_any(config, "a") == ("dev",)  # its own branch in deploy:.apps, which prod keeps
+    assert branches_of_any(config, "b") == ("main", "release")
+    single = parse_config("image: reg.lan/{app}\ndeploy:\n  branch: trunk\n  git: {files: [a.yaml]}\n")
+    assert branches_of_any(single, "b") == ("trunk",)

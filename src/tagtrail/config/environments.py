@@ -45,6 +45,14 @@ def view(config: Config, name: str) -> Config:
     return seen
 
 
+def branches_of_any(config: Config, app: str) -> tuple[str, ...]:
+    """The branches any environment deploys `app` from, in lane order: a build one of them takes is one to
+    look at (a webhook's) and one to judge as a deploy branch's (retention), where an environment's
+    `branch:` differs from deploy:'s."""
+    lanes = [view(config, name).deploy for name in names(config)]
+    return tuple(dict.fromkeys(branch for deploy in lanes for branch in deploy.branches_of(app)))
+
+
 def deploy_place(config: Config) -> tuple[str, ...]:
     """Where the view's deploy: is written in tagtrail.yaml, for an error at its line."""
     return ("environments", config._lane) if config._lane else ("deploy",)

@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 
 from tagtrail.adapters.history import DecisionLog, DecisionRecord
 from tagtrail.config import Config
+from tagtrail.config.environments import branches_of_any
 from tagtrail.domain.scheme import ParsedTag, Scheme
 from tagtrail.errors import RegistryError
 from tagtrail.features.retention.facts import Protected, rules_for
@@ -92,7 +93,7 @@ async def plan_app(config: Config, app: str, store: Store, keep: Protected, now:
         tags = await store.tags()
         facts = Facts(
             now,
-            tuple(config.deploy.branches_of(app)),
+            branches_of_any(config, app),
             frozenset(keep.running),
             frozenset(keep.pins),
             frozenset(keep.rollback),

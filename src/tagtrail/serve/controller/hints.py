@@ -10,6 +10,7 @@ import logging
 from typing import Protocol
 
 from tagtrail.config import Config
+from tagtrail.config.environments import branches_of_any
 from tagtrail.domain.policy import eligible_build
 from tagtrail.reconcile import Reconciler
 from tagtrail.serve.controller.commits import CommitApps
@@ -61,7 +62,7 @@ class Hints:
             log.info("%s: %s pushed", source, app)
             controller.wake()
             return app
-        build = eligible_build(config.tag_scheme, config.deploy.branches_of(app), tag)
+        build = eligible_build(config.tag_scheme, branches_of_any(config, app), tag)
         if build is None:
             log.debug("%s: %s:%s is not a build tagtrail deploys; ignored", source, app, tag)
             return None
