@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.behind import Behind, logging_git, make_behind
+from bench.behind import Behind, kept, logging_git, make_behind
 from tagtrail.config import load_config
 from tagtrail.reconcile import Planned, Reconciler
 from tagtrail_demo import ImagePusher, RegistryServer
@@ -75,3 +75,24 @@ def test_builds_refused_on_every_look_cost_two_rounds_of_git(
             assert p.decision.ignored["commit-not-on-branch"] == behind
         counts.append(len(processes))
     assert counts[1] <= counts[0] + 2, counts  # a second round of questions, for the builds left
+
+
+def test_a_later_poll_reads_no_image_of_builds_git_refuses(
+    tmp_path: Path, registry: RegistryServer, pusher: ImagePusher, repo_name: str
+) -> None:
+    """The winner's image is read while git answers (`reconcile/ahead.py`) only for a tag list new since the
+    last look: a kept reconciler's later polls of an app whose newer builds git refuses make one request,
+    its tag list, not a read of a build refused again on every poll."""
+    project = make_behind(
+        tmp_path, registry, pusher, apps=1, builds=20, behind=10, prefix=f"{repo_name}-r", refused=True
+    )
+
+    async def polls() -> list[Planned]:
+        async with kept(project) as reconciler:
+            return [(await reconciler.plan(actor="test", record=False))[0] for _ in range(3)]
+
+    first, *later = asyncio.run(polls())
+    assert (first.decision.action, first.decision.reason) == ("hold", "commit-not-on-branch")
+    assert first.requests <= 4  # the tag list, and the newest build's image read beside git's answer
+    assert [p.requests for p in later] == [1, 1]
+    assert all(p.decision.reason == "commit-not-on-branch" for p in later)

@@ -6,7 +6,9 @@ while git answers, the policy is asked what it would ask next if git answered as
 (the commits on their branch, none below what runs). When that is the revision of an image, its read starts
 at once (`Provenance.read_ahead`) and the policy's own question later finds it done: a push's deploy waits
 for the slower of the two, not their sum. When git refuses the build after all, the read was one request
-spent for nothing, and nothing it read decides anything: the policy asks again on what git said.
+spent for nothing, and nothing it read decides anything: the policy asks again on what git said. So it is
+done only for a tag list that changed since the last look (or a first look): a build git refused would
+otherwise be read again on every poll.
 """
 
 from __future__ import annotations

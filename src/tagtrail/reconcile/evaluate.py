@@ -221,7 +221,9 @@ async def _decide(run: Round, state: AppState, repository: str) -> Planned:
         if isinstance(result, NeedEvidence):  # the environment before: read once per evaluation
             facts = replace(facts, evidence=await run.evidence_of(state.app))
             continue
-        if isinstance(result, NeedCommit | NeedAncestry):  # git asked: the image read starts beside it
+        # git asked: the image read starts beside it, for a tag list new since the last look (a push; an
+        # unchanged list's candidates were judged before, and one git refuses would be read on every poll)
+        if isinstance(result, NeedCommit | NeedAncestry) and facts.claims.recheck_running:
             hoped = ahead(state.app, scheme, policy, state.running, facts, result)
             if hoped is not None:
                 observer.provenance.read_ahead(ref, hoped.tag, hoped.digest)
