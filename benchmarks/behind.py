@@ -299,7 +299,7 @@ def push_to_commit(bench: Bench, work: Path, pusher: ImagePusher, sizes: list[in
         finally:
             serve.stop()
         p50s[apps] = statistics.median(latencies)
-        note = f"p95 {sorted(latencies)[round(0.95 * (len(latencies) - 1))] * 1000:.0f} ms"
+        note = f"p50 {p50s[apps] * 1000:.0f} ms, p95 {sorted(latencies)[round(0.95 * (len(latencies) - 1))] * 1000:.0f} ms"
         bench.rows.append(
             Row(f"push at {apps} apps", "push → deploy commit (p50)", p50s[apps], 0, 0, apps, note)
         )
