@@ -297,11 +297,10 @@ def test_the_loop_deploys_and_tells(tmp_path: Path) -> None:
     assert controller.status.planned["web"].target == image
 
 
-def test_a_flood_of_unknown_commits_costs_one_fetch(tmp_path: Path) -> None:
-    """A registry notification naming thousands of commits nobody has: one `git fetch`, not one each."""
+def _monorepo(tmp_path: Path, fetch_takes: float = 0.0) -> tuple[Path, Path, Path]:
+    """A monorepo of one app (`web`) with one commit; a `git` that counts each fetch (slow by
+    `fetch_takes` seconds) to put first on PATH; the file it counts in."""
     import subprocess
-
-    from tagtrail.serve.controller.commits import CommitApps
 
     repo = tmp_path / "repo"
     (repo / "apps" / "web").mkdir(parents=True)
@@ -313,21 +312,27 @@ def test_a_flood_of_unknown_commits_costs_one_fetch(tmp_path: Path) -> None:
     fetches = tmp_path / "fetches"
     wrapper = tmp_path / "bin" / "git"
     wrapper.parent.mkdir()
-    wrapper.write_text(f'#!/bin/sh\n[ "$1" = fetch ] && echo x >> "{fetches}"\nexec /usr/bin/git "$@"\n')
+    wrapper.write_text(
+        f'#!/bin/sh\n[ "$1" = fetch ] && echo x >> "{fetches}" && sleep {fetch_takes}\nexec /usr/bin/git "$@"\n'
+    )
     wrapper.chmod(0o755)
-    clock = Clock()
-    commits = CommitApps(clock)
+    return repo, wrapper.parent, fetches
+
+
+def test_a_flood_of_unknown_commits_costs_one_fetch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A registry notification naming thousands of commits nobody has: one `git fetch`, not one each."""
+    import os
+    import subprocess
+
+    from tagtrail.serve.controller.commits import CommitApps
+
+    repo, wrappers, fetches = _monorepo(tmp_path)
+    commits = CommitApps(Clock())
     rec = Reconciler(open_project(config(), repo / "tagtrail.yaml", FakeRegistry({}), target=FakeTarget({})))
+    monkeypatch.setenv("PATH", f"{wrappers}:{os.environ['PATH']}")
 
     async def flood() -> list[set[str] | None]:
-        import os
-
-        path = os.environ["PATH"]
-        os.environ["PATH"] = f"{wrapper.parent}:{path}"
-        try:
-            return [await commits.apps(f"{n:07x}", rec, {"web"}) for n in range(50)]
-        finally:
-            os.environ["PATH"] = path
+        return [await commits.apps(f"{n:07x}", rec, {"web"}) for n in range(50)]
 
     assert asyncio.run(flood()) == [None] * 50
     assert fetches.read_text().count("x") == 1
@@ -335,6 +340,40 @@ def test_a_flood_of_unknown_commits_costs_one_fetch(tmp_path: Path) -> None:
         ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
     )
     assert asyncio.run(commits.apps(head.stdout.strip(), rec, {"web"})) == {"web"}  # a root commit: every app
+
+
+def test_the_images_of_one_ci_run_wait_for_the_fetch_that_brings_their_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three images of a commit pushed after serve's last fetch arrive together: one lookup fetches, and
+    the others, waiting for that fetch, find the commit it brought (not "cannot tell", which would deploy
+    each image alone instead of the three in one commit)."""
+    import os
+    import subprocess
+
+    from tagtrail.serve.controller.commits import CommitApps
+
+    repo, wrappers, fetches = _monorepo(tmp_path, fetch_takes=0.5)
+    upstream = tmp_path / "upstream.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(repo), str(upstream)], check=True)
+    subprocess.run(["git", "-C", str(repo), "remote", "add", "origin", str(upstream)], check=True)
+    pusher = tmp_path / "ci"
+    subprocess.run(["git", "clone", "-q", str(upstream), str(pusher)], check=True)
+    (pusher / "apps" / "web" / "page.html").write_text("<h1>new</h1>\n")
+    for args in (["add", "."], ["commit", "-qm", "web: new page"], ["push", "-q", "origin", "HEAD"]):
+        subprocess.run(["git", "-C", str(pusher), *args], check=True)
+    sha = subprocess.run(
+        ["git", "-C", str(pusher), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    commits = CommitApps(Clock())
+    rec = Reconciler(open_project(config(), repo / "tagtrail.yaml", FakeRegistry({}), target=FakeTarget({})))
+    monkeypatch.setenv("PATH", f"{wrappers}:{os.environ['PATH']}")
+
+    async def together() -> list[set[str] | None]:
+        return list(await asyncio.gather(*(commits.apps(sha, rec, {"web"}) for _ in range(3))))
+
+    assert asyncio.run(together()) == [{"web"}] * 3
+    assert fetches.read_text().count("x") == 1
 
 
 def test_a_follower_counts_no_reconcile_it_did_not_make(tmp_path: Path) -> None:

@@ -46,8 +46,9 @@ def settle() -> int:
     web app and the first read of every app, lives as long as the process. It is frozen out of later
     collections, so a full collection triggered by a push (whose parse of a 500-app deploy file makes tens
     of thousands of objects) walks what is new, not the whole heap: 15 to 20 ms each, in the push's way,
-    every few pushes at 500 apps. A host that runs tagtrail in-process keeps its own GC. Returns how many
-    objects are frozen."""
+    every few pushes at 500 apps. What is frozen and later dropped in a reference cycle (the first
+    reconciler, after a config reload) is not freed: a bounded cost, once, as what replaces it is collected
+    as usual. A host that runs tagtrail in-process keeps its own GC. Returns how many objects are frozen."""
     if Process.own and not Process.settled:
         Process.settled = True
         gc.collect()

@@ -4,6 +4,7 @@ for. Answers are remembered (a bounded number of commits) for the life of one co
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -23,6 +24,7 @@ class CommitApps:
         self._known: OrderedDict[str, set[str]] = OrderedDict()
         self._clock = clock
         self._fetched_at: float | None = None
+        self._fetching = threading.Lock()  # lookups run in worker threads
 
     async def apps(self, sha: str, reconciler: Reconciler, deployed: set[str]) -> set[str] | None:
         """The deployed apps commit `sha` changed (None: cannot tell, e.g. no history of the monorepo here)."""
@@ -31,17 +33,24 @@ class CommitApps:
         source = await reconciler.project.source()
         config = reconciler.project.config
 
-        def changed_in(repo: GitRepo) -> set[str] | None:
-            try:
-                return {a.name for a in app_discovery.of_commit(repo, config, sha)}
-            except app_discovery.CommitNotHere:
-                if not self._may_fetch():
-                    return None  # fetched a moment ago: this commit is not one we can know yet
-            repo.try_run("fetch", "--quiet")  # pushed after our last look
+        def look(repo: GitRepo) -> set[str] | None:
             try:
                 return {a.name for a in app_discovery.of_commit(repo, config, sha)}
             except app_discovery.CommitNotHere:
                 return None
+
+        def changed_in(repo: GitRepo) -> set[str] | None:
+            found = look(repo)
+            if found is not None:
+                return found
+            # One fetch at a time: the images of one CI run arrive together, and a lookup that waited for
+            # another's fetch finds the commit it brought instead of giving up.
+            with self._fetching:
+                found = look(repo)
+                if found is not None or not self._may_fetch():
+                    return found  # or None: fetched a moment ago, this commit is not one we can know yet
+                repo.try_run("fetch", "--quiet")  # pushed after our last look
+            return look(repo)
 
         def compute() -> set[str] | None:
             if source is not None:
