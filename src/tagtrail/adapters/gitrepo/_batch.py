@@ -173,7 +173,7 @@ class BatchReader:
         if tips:
             # One ancestor asked (a push: is what runs below the candidate?): no path from a tip to it passes
             # its parents, so the walk stops there instead of covering the whole history.
-            bound = [f"^{only}^@" for only in wanted] if len(wanted) == 1 else []
+            bound = [f"^{next(iter(wanted))}^@"] if len(wanted) == 1 else []
             walk = git(
                 self.root, "rev-list", "--topo-order", "--parents", "--stdin", stdin="\n".join(tips + bound)
             )

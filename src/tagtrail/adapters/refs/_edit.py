@@ -135,7 +135,8 @@ def rewrite_found(
         position = edit.end
     out.append(text[position:])
     result = "".join(out)
-    # Value tokens replaced by image references (no quote, bracket, alias or newline of their own) leave the
-    # nesting and aliases of a text that passed the limits as they were: the proof re-reads only its size.
+    # Each value token replaced by one scalar token (an image reference, quoted as the value was or so YAML
+    # reads it as a string) leaves the nesting and aliases of a text that passed the limits as they were:
+    # the proof re-checks only its size. Added lines (a kustomization's keys) are checked in full.
     shaped = not any(edit.lines for edit in ordered)
     return result, changed, verify(path, result, matcher, targets, before, shaped=shaped)
