@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bench.behind import Behind, kept, logging_git, make_behind
+from bench.git import commit
 from tagtrail.config import load_config
 from tagtrail.reconcile import Planned, Reconciler
 from tagtrail_demo import ImagePusher, RegistryServer
@@ -96,3 +97,19 @@ def test_a_later_poll_reads_no_image_of_builds_git_refuses(
     assert first.requests <= 4  # the tag list, and the newest build's image read beside git's answer
     assert [p.requests for p in later] == [1, 1]
     assert all(p.decision.reason == "commit-not-on-branch" for p in later)
+
+
+def test_pinned_apps_far_behind_ask_git_nothing_of_their_builds(
+    tmp_path: Path, registry: RegistryServer, pusher: ImagePusher, git_log: Path, repo_name: str
+) -> None:
+    """A pin holds an app where it is, however far behind: no commit, ancestry or image question is asked
+    of its newer builds, only its tag list (the cheap case issue 25 said to keep cheap)."""
+    project = make_behind(tmp_path, registry, pusher, apps=8, builds=60, behind=50, prefix=f"{repo_name}-p")
+    config = project.root / "tagtrail.yaml"
+    pins = "".join(f"    {app}: {tag}\n" for app, tag in project.running.items())
+    commit(project.root, {"tagtrail.yaml": config.read_text() + "  pins:\n" + pins}, "pin every app")
+    planned, processes = plan(project, git_log)
+    assert {(p.decision.action, p.decision.reason) for p in planned.values()} == {("hold", "pinned")}
+    assert {p.requests for p in planned.values()} == {1}
+    assert len(processes) <= 6, "\n".join(processes)
+    assert not any(p.startswith(("rev-list", "merge-base")) for p in processes)
